@@ -1,0 +1,33 @@
+"""Small text helpers shared by the model, the index and the renderers."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+def tool_input_text(value: Any, limit: int = 1 << 20) -> str:
+    """Searchable text of a tool input: string leaves joined, keys dropped."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[:limit]
+    out: list[str] = []
+    size = 0
+    stack = [value]
+    while stack and size < limit:
+        v = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+            size += len(v)
+        elif isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
+        elif v is not None and not isinstance(v, bool):
+            out.append(str(v))
+    return " ".join(out)[:limit]
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
