@@ -45,8 +45,14 @@ class Head:
         return ev is not None and (event is None or ev == event)
 
 
+_LOADED: list[Any] | None = None
+
+
 def providers() -> list[Any]:
-    return [importlib.import_module(f".{m}", __name__) for m in _MODULES]
+    global _LOADED
+    if _LOADED is None:
+        _LOADED = [importlib.import_module(f".{m}", __name__) for m in _MODULES]
+    return _LOADED
 
 
 def by_name(name: str):

@@ -1,0 +1,46 @@
+# Quick start: `make run` (import + stats + a search) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+POLY   := $(PY) -m polylogue
+DEMO_HOME := $(CURDIR)/.demo-archive
+DEMO_QUERY ?= zanzibarquux
+
+.PHONY: run test install dev bench-smoke clean
+
+$(VENV)/.ok-run: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "polylogue needs Python 3.11+ (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.ok-dev: $(VENV)/.ok-run
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.ok-run
+dev: $(VENV)/.ok-dev
+
+# Import the default sources (~/.claude/projects, ~/.codex/sessions, ~/.gemini/tmp,
+# the archive inbox) into your archive; on a machine with none of them, import the
+# shipped examples into a demo archive instead ($(DEMO_HOME)), never into yours.
+run: $(VENV)/.ok-run
+	@if $(POLY) sources --json | $(PY) -c 'import json,sys; sys.exit(0 if any(s.get("files") for s in json.load(sys.stdin)) else 1)'; then \
+		echo "== polylogue sync (default sources)"; $(POLY) sync; rc=$$?; home=""; \
+	else \
+		echo "== no default sources here: importing the examples into $(DEMO_HOME)"; \
+		$(POLY) --home "$(DEMO_HOME)" sync examples; rc=$$?; home="--home $(DEMO_HOME)"; \
+	fi; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 3 ]; then exit $$rc; fi; \
+	echo; echo "== polylogue stats"; $(POLY) $$home stats; \
+	echo; echo "== polylogue search $(DEMO_QUERY)"; $(POLY) $$home search $(DEMO_QUERY) --limit 3
+
+test: $(VENV)/.ok-dev
+	$(PY) -m pytest
+
+bench-smoke: $(VENV)/.ok-dev
+	$(PY) -m pytest tests/test_benchmarks_smoke.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .hypothesis

@@ -1,0 +1,298 @@
+"""The library facade. The CLI, the MCP server and scripts all go through
+``Archive``; nothing above this layer touches SQL.
+
+    from polylogue import Archive
+    a = Archive()                                   # default home
+    report = a.sync()                               # default sources
+    res = a.search("oauth provider:claude-code", limit=5)
+    conv = a.conversation("claude-code:4f2a")       # id or unique prefix
+    for c in a.conversations().provider("claude").since("2025-01-01").containing("oauth").limit(10):
+        print(c["title"])
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import search as searchlang
+from .errors import PolylogueError
+from .models import Conversation
+from .paths import default_home
+
+CACHE_SIZE = 256
+
+
+class SyncBusy(PolylogueError):
+    pass
+
+
+class Archive:
+    def __init__(self, home: str | os.PathLike | None = None, *, readers: int = 4):
+        from .store.db import DB_NAME
+
+        self.home = Path(home).expanduser() if home else default_home()
+        self.db_path = self.home / DB_NAME
+        self._readers = readers
+        self._pool = None
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    # ------------------------------------------------------------ plumbing
+    def _ensure(self) -> None:
+        """Create the home and database (schema migrated) if missing."""
+        from .store.db import ensure_home, open_writer
+
+        if self._pool is not None:
+            return
+        fresh = not self.db_path.exists()
+        ensure_home(self.home)
+        if fresh or not self._schema_current():
+            open_writer(self.db_path).close()
+        from .store.db import ReadPool
+
+        self._pool = ReadPool(self.db_path, self._readers)
+
+    def _schema_current(self) -> bool:
+        import sqlite3
+
+        from .store.schema import SCHEMA_VERSION
+
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+        try:
+            return conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        finally:
+            conn.close()
+
+    @contextmanager
+    def reader(self):
+        self._ensure()
+        with self._pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ import
+    def default_sources(self) -> list[tuple[str, Path]]:
+        from .sources import default_sources
+
+        return default_sources(self.home)
+
+    def sources_report(self) -> list[dict[str, Any]]:
+        """Each default source: where, whether it exists, and what is there."""
+        from .sources import discover
+
+        out = []
+        for name, path in self.default_sources():
+            entry: dict[str, Any] = {"name": name, "path": str(path), "exists": path.is_dir()}
+            if entry["exists"]:
+                files = list(discover([path], []))
+                entry["files"] = len(files)
+                entry["bytes"] = sum(f.size for f in files)
+            out.append(entry)
+        return out
+
+    def sync(self, paths: list[str | os.PathLike] | None = None, *, progress=None, workers: int | None = None,
+             force: bool = False, wait: bool = True):
+        """Import files/folders (or the default sources). Returns a SyncReport."""
+        from .ingest import sync
+
+        self._ensure()
+        if paths:
+            targets = [Path(p) for p in paths]
+        else:
+            targets = [p for _, p in self.default_sources() if p.exists()]
+        with self._sync_lock(wait):
+            report = sync(self.db_path, targets, progress=progress, workers=workers, force=force)
+        self._cache_clear()
+        return report
+
+    @contextmanager
+    def _sync_lock(self, wait: bool):
+        """One sync at a time per archive: the second waits (or fails fast)."""
+        path = self.home / "sync.lock"
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                import fcntl
+            except ImportError:  # pragma: no cover - non-POSIX: SQLite's own locking still protects the file
+                yield
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise SyncBusy("another polylogue sync is running on this archive") from None
+                import sys
+
+                print("polylogue: another sync is running on this archive; waiting for it to finish...",
+                      file=sys.stderr)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------ reading
+    def stats(self) -> dict[str, Any]:
+        from .store.queries import stats
+
+        with self.reader() as conn:
+            s = stats(conn)
+        total = self.cache_hits + self.cache_misses
+        s["search_cache"] = {"hits": self.cache_hits, "misses": self.cache_misses,
+                             "hit_rate": round(self.cache_hits / total, 3) if total else None}
+        s["home"] = str(self.home)
+        return s
+
+    def list(self, *, provider: str | list[str] | None = None, since=None, until=None, project: str | None = None,
+             limit: int = 50, offset: int = 0, parent: str | None = None) -> list[dict[str, Any]]:
+        from .store.queries import list_conversations
+
+        providers = [provider] if isinstance(provider, str) else list(provider or [])
+        with self.reader() as conn:
+            return list_conversations(conn, providers=providers, since=_date(since), until=_date(until, end=True),
+                                      project=project, limit=limit, offset=offset, parent=parent)
+
+    def resolve(self, ident: str) -> dict[str, Any]:
+        from .store.queries import conversation_summary, resolve
+
+        with self.reader() as conn:
+            return conversation_summary(resolve(conn, ident))
+
+    def conversation(self, ident: str, *, active_only: bool = False) -> Conversation:
+        """Load a whole conversation by id, provider id or unique prefix."""
+        from .store.queries import load_conversation, resolve
+
+        with self.reader() as conn:
+            return load_conversation(conn, resolve(conn, ident), active_only=active_only)
+
+    def children(self, ident: str) -> list[dict[str, Any]]:
+        """Conversations whose parent is this one (subagents, forks)."""
+        return self.list(parent=self.resolve(ident)["id"], limit=1000)
+
+    def search(self, query: str | searchlang.Query, *, limit: int = 20, offset: int = 0, cache: bool = True,
+               **filters):
+        """Search with the query language; keyword filters (provider=..., since=...) are ANDed in."""
+        from .store.fts import search
+        from .store.queries import generation
+
+        q = query if isinstance(query, searchlang.Query) else searchlang.parse(query)
+        _merge_filters(q, filters)
+        with self.reader() as conn:
+            key = (q.cache_key(), limit, offset, generation(conn))
+            if cache:
+                with self._cache_lock:
+                    hit = self._cache.get(key)
+                    if hit is not None:
+                        self._cache.move_to_end(key)
+                        self.cache_hits += 1
+                        return hit
+                    self.cache_misses += 1
+            res = search(conn, q, limit=limit, offset=offset)
+        if cache:
+            with self._cache_lock:
+                self._cache[key] = res
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return res
+
+    def _cache_clear(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    def conversations(self) -> "ConversationQuery":
+        """A chainable query: archive.conversations().provider("claude").since("2025-01-01").containing("x")."""
+        return ConversationQuery(self)
+
+    def check(self, *, vacuum: bool = False) -> dict[str, Any]:
+        from .store.check import check
+
+        self._ensure()
+        return check(self.db_path, vacuum=vacuum)
+
+
+def _date(v, end: bool = False):
+    if v is None or hasattr(v, "tzinfo"):
+        return v
+    d = searchlang.parse_date(str(v), end=end)
+    if d is None:
+        from .errors import QueryError
+
+        raise QueryError(f"cannot read the date '{v}'")
+    return d
+
+
+def _merge_filters(q: searchlang.Query, filters: dict[str, Any]) -> None:
+    text = []
+    for key, value in filters.items():
+        if value in (None, (), []):
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            text.append(f'{key}:"{v}"')
+    if text:
+        extra = searchlang.parse(" ".join(text))
+        for f in ("providers", "roles", "kinds", "titles", "projects", "models", "has", "ids"):
+            getattr(q, f).extend(getattr(extra, f))
+        q.since = extra.since or q.since
+        q.until = extra.until or q.until
+
+
+class ConversationQuery:
+    """Chainable, lazy; iterate it to get conversation summaries."""
+
+    def __init__(self, archive: Archive):
+        self._a = archive
+        self._parts: list[str] = []
+        self._limit = 50
+
+    def _add(self, part: str) -> "ConversationQuery":
+        clone = ConversationQuery(self._a)
+        clone._parts, clone._limit = [*self._parts, part], self._limit
+        return clone
+
+    def provider(self, name: str):
+        return self._add(f'provider:"{name}"')
+
+    def since(self, date: str):
+        return self._add(f'since:"{date}"')
+
+    def until(self, date: str):
+        return self._add(f'until:"{date}"')
+
+    def project(self, name: str):
+        return self._add(f'project:"{name}"')
+
+    def model(self, name: str):
+        return self._add(f'model:"{name}"')
+
+    def has(self, what: str):
+        return self._add(f"has:{what}")
+
+    def containing(self, text: str):
+        return self._add(text)
+
+    def limit(self, n: int):
+        clone = self._add("")
+        clone._limit = n
+        return clone
+
+    def query(self) -> str:
+        return " ".join(p for p in self._parts if p)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._a.search(self.query(), limit=self._limit).conversations)

@@ -1,0 +1,300 @@
+"""The import pipeline: sources -> parse (worker processes) -> skip unchanged ->
+batched writes, with progress. Failures stay local to the file or line."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import ParseError, PolylogueError
+from .sources import InputFile, ZipProblem, discover, members
+
+BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
+CHUNK_MESSAGES = 2000  # what a worker hands over at a time
+PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up costs more than it saves
+BULK_MIN_BYTES = 64 << 20
+
+
+@dataclass
+class SyncReport:
+    files_seen: int = 0
+    files_imported: int = 0
+    files_unchanged: int = 0
+    files_failed: int = 0
+    files_skipped: int = 0
+    conversations_new: int = 0
+    conversations_updated: int = 0
+    conversations_unchanged: int = 0
+    messages_new: int = 0
+    messages_updated: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if not self.errors:
+            return 0
+        imported = self.files_imported or self.files_unchanged or self.conversations_new or self.conversations_updated
+        return 3 if imported else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": {"seen": self.files_seen, "imported": self.files_imported, "unchanged": self.files_unchanged,
+                      "failed": self.files_failed, "skipped": self.files_skipped},
+            "conversations": {"new": self.conversations_new, "updated": self.conversations_updated,
+                              "unchanged": self.conversations_unchanged},
+            "messages": {"new": self.messages_new, "updated": self.messages_updated},
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# ---------------------------------------------------------------- parse stage (workers)
+
+def _side_file(head) -> bool:
+    """Known non-conversation files (formats.md §0): skipped quietly, never imported."""
+    if head.kind == "json":
+        p = head.paths
+        obj = head.top == "object"
+        arr = head.top == "array"
+        if obj and ("email" in p or "chatgpt_plus_user" in p):  # ChatGPT user.json
+            return True
+        if obj and "agentType" in p:  # Claude Code agent-*.meta.json
+            return True
+        if obj and ("entries" in p or "originalPath" in p):  # Claude Code sessions-index.json
+            return True
+        if arr and head.paths.get("") == "start_array" and len(p) == 1:  # []: e.g. empty feedback list
+            return True
+        if arr and any(k in p for k in ("item.rating", "item.is_anonymous", "item.input", "item.content.input",
+                                         "item.email_address", "item.conversations_memory", "item.prompt_template",
+                                         "item.docs", "item.messageId")):
+            return True
+        if obj and "files" in p and "session" not in p and "mapping" not in p:
+            return True  # manifests
+    if head.kind in ("json", "jsonl") and head.records:
+        r = head.records[0]
+        if "display" in r and "pastedContents" in r:  # Claude Code history.jsonl
+            return True
+        if set(r) <= {"session_id", "ts", "text"} and "ts" in r:  # Codex history.jsonl
+            return True
+    return False
+
+
+def parse_input(f: InputFile) -> Iterator[tuple]:
+    """Parse one input file. Yields ("conv", ConversationRow) items, then one
+    ("done", key, provider, status, errors, conversations) item."""
+    from .providers import detect, open_clean
+    from .providers.common import ParseContext
+    from .store.encode import encode
+
+    errors: list[tuple[str, str, int | None]] = []
+    providers: list[str] = []
+    count = 0
+    recognised = False
+
+    def warn(display: str, reason: str) -> None:
+        errors.append((display, reason, None))
+
+    try:
+        for member in members(f, warn):
+            ctx = ParseContext(member.display)
+            produced = 0
+            mod = None
+            try:
+                with member.open() as raw:
+                    head, stream = open_clean(raw, ctx)
+                    mod = detect(head)
+                    if mod is None:
+                        if _side_file(head):
+                            recognised = True
+                        elif head.kind == "empty" and member.jsonish:
+                            errors.append((member.display, "empty file", None))
+                        elif head.kind in ("json", "jsonl"):
+                            errors.append((member.display, "not a recognised chat export (unknown JSON shape)", None))
+                        elif member.jsonish and not member.in_zip:
+                            errors.append((member.display, "not JSON: unrecognised or binary content", None))
+                        continue
+                    recognised = True
+                    if mod.NAME not in providers:
+                        providers.append(mod.NAME)
+                    for conv in mod.parse(stream, ctx):
+                        conv.source_path = member.display
+                        produced += 1
+                        yield ("conv", encode(conv, prune=not ctx.warnings and not ctx.bad_utf8))
+            except ParseError as e:
+                errors.append((member.display, e.reason, e.line))
+            except FileNotFoundError:
+                errors.append((member.display, "file disappeared before it could be read", None))
+            except OSError as e:
+                errors.append((member.display, f"cannot read: {e.strerror or e}", None))
+            except MemoryError:
+                errors.append((member.display, "out of memory while parsing", None))
+            except Exception as e:  # a parser bug must not take the run down
+                errors.append((member.display, f"internal error: {type(e).__name__}: {e}", None))
+            for w in ctx.warnings:
+                errors.append((member.display, w.reason, w.line))
+            if ctx.suppressed:
+                errors.append((member.display, f"... and {ctx.suppressed} more problems", None))
+            if ctx.bad_utf8:
+                errors.append((member.display, "invalid UTF-8 replaced with U+FFFD", None))
+            if mod is not None and produced == 0 and not any(e[0] == member.display for e in errors):
+                errors.append((member.display, f"recognised as {mod.NAME} but holds no conversations", None))
+            count += produced
+    except ZipProblem as e:
+        errors.append((f.key, str(e), None))
+    except Exception as e:
+        errors.append((f.key, f"internal error: {type(e).__name__}: {e}", None))
+    if errors:
+        status = "partial" if count else "failed"
+    else:
+        status = "ok" if recognised else "skipped"
+    yield ("done", f.key, ",".join(providers) or None, status, errors, count)
+
+
+def _worker(tasks, results) -> None:
+    """Worker process: parse files, hand rows over in bounded chunks."""
+    while True:
+        f = tasks.get()
+        if f is None:
+            results.put(None)
+            return
+        chunk: list[tuple] = []
+        size = 0
+        for item in parse_input(f):
+            chunk.append(item)
+            size += len(item[1].messages) + 1 if item[0] == "conv" else 1
+            if size >= CHUNK_MESSAGES or item[0] == "done":
+                results.put(chunk)
+                chunk, size = [], 0
+
+
+def _parallel(files: list[InputFile], workers: int) -> Iterator[tuple]:
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    tasks = ctx.Queue()
+    results = ctx.Queue(maxsize=workers * 4)  # backpressure keeps memory flat
+    for f in files:
+        tasks.put(f)
+    for _ in range(workers):
+        tasks.put(None)
+    procs = [ctx.Process(target=_worker, args=(tasks, results), daemon=True) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    live = workers
+    try:
+        while live:
+            chunk = results.get()
+            if chunk is None:
+                live -= 1
+                continue
+            yield from chunk
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+
+
+# ---------------------------------------------------------------- write stage
+
+class Progress:
+    """Callbacks the CLI turns into a progress bar; the default does nothing."""
+
+    def start(self, files: int, total_bytes: int) -> None: ...
+    def file_done(self, size: int) -> None: ...
+    def conversation(self, messages: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, workers: int | None = None,
+         force: bool = False) -> SyncReport:
+    from .store.db import open_writer, set_bulk
+    from .store.writer import Writer
+
+    t0 = time.perf_counter()
+    progress = progress or Progress()
+    report = SyncReport()
+    discover_errors: list[tuple[str, str]] = []
+    conn = open_writer(db_path)
+    try:
+        known = {p: (s, m) for p, s, m in conn.execute("SELECT path, size, mtime_ns FROM sources")}
+        todo: list[InputFile] = []
+        for f in discover(paths, discover_errors):
+            report.files_seen += 1
+            if not force and known.get(f.key) == (f.size, f.mtime_ns):
+                report.files_unchanged += 1
+            else:
+                todo.append(f)
+        for path, reason in discover_errors:
+            report.errors.append({"path": path, "error": reason})
+            report.files_failed += 1
+        total = sum(f.size for f in todo)
+        progress.start(len(todo), total)
+        sizes = {f.key: f for f in todo}
+        if workers is None:
+            workers = max(1, min(os.cpu_count() or 1, 4))
+        items = _parallel(todo, workers) if workers > 1 and total >= PARALLEL_MIN_BYTES and len(todo) >= 1 else (
+            item for f in todo for item in parse_input(f))
+        bulk = total >= BULK_MIN_BYTES
+        if bulk:
+            set_bulk(conn, True)
+        writer = Writer(conn)
+        source_ids: dict[str, int] = {}
+        try:
+            for item in items:
+                if item[0] == "conv":
+                    row = item[1]
+                    key = row_source_key(row)
+                    sid = source_ids.get(key)
+                    if sid is None:
+                        sid = source_ids[key] = writer.source_id(key)
+                    writer.write(row, sid)
+                    progress.conversation(len(row.messages))
+                else:
+                    _, key, provider, status, errors, count = item
+                    f = sizes[key]
+                    writer.record_source(key, provider=provider, size=f.size, mtime_ns=f.mtime_ns, status=status,
+                                         error="; ".join(e[1] for e in errors[:3]) or None, conversations=count)
+                    for path, reason, line in errors:
+                        e = {"path": path, "error": reason}
+                        if line:
+                            e["line"] = line
+                        report.errors.append(e)
+                    if status == "failed":
+                        report.files_failed += 1
+                    elif status == "skipped":
+                        report.files_skipped += 1
+                    else:
+                        report.files_imported += 1
+                    progress.file_done(f.size)
+                if writer.pending >= BATCH_MESSAGES:
+                    writer.commit()
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            if bulk:
+                set_bulk(conn, False)
+        s = writer.stats
+        report.conversations_new = s.conversations_new
+        report.conversations_updated = s.conversations_updated
+        report.conversations_unchanged = s.conversations_unchanged
+        report.messages_new = s.messages_new
+        report.messages_updated = s.messages_updated
+        if todo:
+            conn.execute("PRAGMA optimize")
+    finally:
+        progress.finish()
+        conn.close()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def row_source_key(row) -> str:
+    """The input file a conversation came from (zip members map to their zip)."""
+    path = row.source_path or ""
+    return path.split("!", 1)[0]

@@ -1,0 +1,881 @@
+"""ChatGPT (OpenAI data export): formats.md §1.
+
+Input is one JSON document: ``conversations.json`` or a ``conversations-NNN.json``
+shard (a top-level array of conversation objects, streamed element by element),
+a single conversation object (per-conversation files written by third-party
+tools), or a browser-capture envelope whose ``raw_provider_payload`` holds one.
+
+Every mapping node that has a message becomes a Message keyed by its node id;
+nodes without a message (the root) are skipped and their children re-linked to
+the nearest ancestor that has one. The active path is the chain of parents from
+``current_node``. Tool calls have no ids in this format: a call is an assistant
+message whose ``recipient`` is a tool, and the ``tool`` messages that follow it
+are its results; both carry the calling node id as the call id.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+from typing import Any, BinaryIO, Iterator
+
+import orjson
+
+from ..errors import ParseError
+from ..models import (
+    ASSISTANT,
+    ATTACHMENT,
+    IMAGE,
+    SYSTEM,
+    TEXT,
+    THINKING,
+    TOOL,
+    TOOL_RESULT,
+    USER,
+    Block,
+    Conversation,
+    Message,
+    attachment,
+    opaque,
+    tool_use,
+)
+from .common import ParseContext, as_dict, as_list, as_str, iter_json_items, to_utc
+
+NAME = "chatgpt"
+KIND = "json"
+
+# keys that mark an object as a ChatGPT conversation (besides ``mapping``)
+_CONV_KEYS = ("id", "conversation_id", "title", "current_node", "create_time", "update_time")
+
+_ROLES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM, "tool": TOOL, "developer": SYSTEM}
+
+# content types that carry a tool's output, whatever the author role says
+_RESULT_TYPES = frozenset({
+    "execution_output", "tether_browsing_display", "tether_quote", "system_error",
+    "citable_code_output", "sonic_webpage", "computer_output",
+})
+_CONTEXT_TYPES = frozenset({"user_editable_context", "model_editable_context"})
+_NOT_A_TOOL = frozenset({"all", "assistant", "user", ""})
+
+# conversation keys handled explicitly; every other top-level key goes to meta
+_CONV_HANDLED = frozenset({"mapping", "id", "title", "create_time", "update_time", "current_node", "default_model_slug"})
+# message-metadata keys turned into fields/blocks rather than kept raw
+_MD_HANDLED = frozenset({"model_slug", "attachments", "is_visually_hidden_from_conversation"})
+
+_SANDBOX = re.compile(r"sandbox:(/mnt/data/[^\s)\]\"'<>]+)")
+_CITE_MARK = re.compile(" ?\ue200[^\ue200\ue201]{0,400}\ue201")
+
+# bounds for raw structures kept in meta (citations, content_references, ...)
+_MAX_STR = 4000
+_MAX_ITEMS = 100
+_MAX_DEPTH = 10
+
+
+# ---------------------------------------------------------------- sniffing
+
+def sniff(head) -> bool:
+    """A conversations array (or shard), a single conversation object, or a
+    browser capture wrapping one. Side files (user.json, message_feedback.json,
+    shared_conversations.json, model_comparisons.json) have no ``mapping`` at
+    the conversation level; DeepSeek's lookalike has ``message.fragments``."""
+    if head.kind != "json":
+        return False
+    if head.top == "array":
+        base = "item"
+    elif head.top == "object":
+        base = "raw_provider_payload" if head.has("raw_provider_payload.mapping", "start_map") else ""
+    else:
+        return False
+    mapping = f"{base}.mapping" if base else "mapping"
+    if not head.has(mapping, "start_map"):
+        return False
+    under = mapping + "."
+    node_evidence = False
+    for p in head.paths:
+        if p.startswith(under):
+            if p.endswith(".message.fragments"):
+                return False  # DeepSeek bulk export
+            if p.endswith((".message", ".parent", ".children")):
+                node_evidence = True
+    keyed = any(head.has(f"{base}.{k}" if base else k) for k in _CONV_KEYS)
+    return keyed or node_evidence
+
+
+# ---------------------------------------------------------------- streaming
+
+class _Prefixed:
+    """A read()-able stream that replays ``prefix`` before the rest of ``stream``."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO):
+        self._prefix, self._stream = prefix, stream
+
+    def read(self, n: int = -1) -> bytes:
+        if self._prefix:
+            if n is None or n < 0:
+                data, self._prefix = self._prefix + self._stream.read(), b""
+                return data
+            data, self._prefix = self._prefix[:n], self._prefix[n:]
+            return data
+        return self._stream.read(n)
+
+
+def _first_byte(stream: BinaryIO) -> tuple[bytes, _Prefixed]:
+    while True:
+        chunk = stream.read(1 << 16)
+        if not chunk:
+            return b"", _Prefixed(b"", stream)
+        s = chunk.lstrip(b" \t\r\n")
+        if s:
+            return s[:1], _Prefixed(s, stream)
+
+
+def _single(stream) -> Iterator[Any]:
+    """A top-level object: a conversation, or an envelope holding one."""
+    import ijson
+
+    obj: dict[str, Any] = {}
+    try:
+        for k, v in ijson.kvitems(stream, "", use_float=True):
+            obj.setdefault(k, v)
+    except ijson.JSONError as e:
+        raise ParseError(f"invalid JSON: {str(e)[:160]}") from None
+    payload = obj.get("raw_provider_payload")
+    if "mapping" not in obj and isinstance(payload, dict) and "mapping" in payload:
+        capture = {k: obj[k] for k in ("capture_id", "polylogue_capture_kind", "provenance", "source") if k in obj}
+        payload = dict(payload)
+        payload["_capture"] = capture
+        yield payload
+        return
+    if "mapping" not in obj and not any(k in obj for k in _CONV_KEYS):
+        raise ParseError("not a ChatGPT conversation (no mapping)")
+    yield obj
+
+
+def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
+    first, src = _first_byte(stream)
+    if first == b"[":
+        items = iter_json_items(src, "item")
+    elif first == b"{":
+        items = _single(src)
+    elif not first:
+        raise ParseError("empty file")
+    else:
+        raise ParseError("not a ChatGPT export (expected a JSON array or object)")
+
+    seen: set[str] = set()
+    yielded = 0
+    index = -1
+    looked_like = False
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            break
+        except ParseError as e:
+            if yielded:  # a truncated export: keep what came before
+                ctx.warn(f"stopped after conversation {index}: {e}")
+                return
+            raise
+        except Exception as e:  # anything else from the JSON reader is a bad file
+            err = ParseError(f"invalid JSON: {type(e).__name__}: {str(e)[:120]}")
+            if yielded:
+                ctx.warn(f"stopped after conversation {index}: {err}")
+                return
+            raise err from None
+        index += 1
+        label = f"conversation {index}"
+        if not isinstance(item, dict):
+            ctx.warn(f"{label}: not a JSON object ({type(item).__name__}); skipped")
+            continue
+        cid = as_str(item.get("id")) or as_str(item.get("conversation_id"))
+        if cid:
+            label += f" ({cid})"
+        if "mapping" in item:
+            looked_like = True
+        try:
+            conv = _conversation(item, label, ctx)
+        except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError, OverflowError) as e:
+            ctx.warn(f"{label}: skipped ({type(e).__name__}: {str(e)[:120]})")
+            continue
+        if conv is None:
+            continue
+        if conv.provider_id in seen:
+            ctx.warn(f"{label}: duplicate conversation id (first occurrence kept)")
+            continue
+        seen.add(conv.provider_id)
+        conv.source_path = ctx.path
+        yielded += 1
+        yield conv
+    if not yielded and index >= 0 and not looked_like:
+        raise ParseError("no ChatGPT conversations (no item has a mapping)")
+
+
+# ---------------------------------------------------------------- one conversation
+
+class _Node:
+    __slots__ = ("key", "parent", "children", "message", "order")
+
+    def __init__(self, key: str, parent: str | None, children: list[str], message: dict | None, order: int):
+        self.key, self.parent, self.children, self.message, self.order = key, parent, children, message, order
+
+
+def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | None:
+    mapping = obj.get("mapping")
+    if not isinstance(mapping, dict):
+        ctx.warn(f"{label}: no mapping; skipped")
+        return None
+
+    # -- nodes ------------------------------------------------------------
+    nodes: dict[str, _Node] = {}
+    bad_nodes = 0
+    for i, (key, raw) in enumerate(mapping.items()):
+        if not isinstance(raw, dict):
+            bad_nodes += 1
+            continue
+        msg = raw.get("message")
+        if msg is not None and not isinstance(msg, dict):
+            bad_nodes += 1
+            msg = None
+        parent = as_str(raw.get("parent"))
+        if parent == key:
+            parent = None
+        children = [c for c in (as_str(x) for x in as_list(raw.get("children"))) if c]
+        nodes[key] = _Node(key, parent, children, msg, i)
+    if bad_nodes:
+        ctx.warn(f"{label}: {bad_nodes} malformed mapping node(s) ignored")
+
+    # children by parent link (authoritative), ordered as the parent lists them
+    kids: dict[str, list[str]] = {k: [] for k in nodes}
+    roots: list[str] = []
+    for k, n in nodes.items():
+        if n.parent is None or n.parent not in nodes:
+            roots.append(k)
+        else:
+            kids[n.parent].append(k)
+    for p, ks in kids.items():
+        if len(ks) > 1:
+            declared: dict[str, int] = {}
+            for j, c in enumerate(nodes[p].children):
+                declared.setdefault(c, j)
+            ks.sort(key=lambda c: (0, declared[c]) if c in declared else (1, nodes[c].order))
+
+    # tree order: depth-first, parents before children, siblings in branch order
+    order: list[tuple[str, str | None, str | None]] = []  # (node, message parent, call id in scope)
+    visited: set[str] = set()
+    cycle_roots: set[str] = set()
+
+    def walk(start: str) -> None:
+        stack: list[tuple[str, str | None, str | None]] = [(start, None, None)]
+        while stack:
+            k, mparent, call = stack.pop()
+            if k in visited:
+                continue
+            visited.add(k)
+            order.append((k, mparent, call))
+            msg = nodes[k].message
+            if msg is not None:
+                role = as_str(as_dict(msg.get("author")).get("role"))
+                if _is_call(msg, role):
+                    call = k
+                elif role != "tool":
+                    call = None
+                mparent = k
+            for c in reversed(kids[k]):
+                if c not in visited:
+                    stack.append((c, mparent, call))
+
+    for r in roots:
+        walk(r)
+    for k in nodes:  # nodes only reachable through a parent cycle
+        if k not in visited:
+            cycle_roots.add(k)
+            walk(k)
+
+    msg_nodes = [k for k, _, _ in order if nodes[k].message is not None]
+    if not msg_nodes:
+        ctx.warn(f"{label}: no messages; skipped")
+        return None
+
+    # -- active path --------------------------------------------------------
+    conv_meta: dict[str, Any] = {}
+    current = as_str(obj.get("current_node"))
+    leaf_node: str | None = None
+    if current and current in nodes:
+        leaf_node = current
+    else:
+        if current:
+            conv_meta["current_node_missing"] = current
+        leaves = [k for k in msg_nodes if next(_descendants_with_msg(k, kids, nodes), None) is None]
+        pos = {k: i for i, k in enumerate(msg_nodes)}
+
+        def when(k: str) -> tuple[float, int]:
+            t = to_utc(nodes[k].message.get("create_time"))
+            return (t.timestamp() if t else float("-inf"), pos[k])
+
+        leaf_node = max(leaves, key=when) if leaves else msg_nodes[-1]
+        if len(leaves) > 1:
+            conv_meta["active_inferred"] = True
+    active: set[str] = set()
+    k2: str | None = leaf_node
+    while k2 is not None and k2 in nodes and k2 not in active:
+        active.add(k2)
+        if k2 in cycle_roots:
+            break
+        k2 = nodes[k2].parent
+    active_leaf = leaf_node
+    while active_leaf is not None and nodes[active_leaf].message is None:
+        p = nodes[active_leaf].parent
+        active_leaf = p if p in nodes and p in active and p != active_leaf else None
+
+    # -- messages -------------------------------------------------------------
+    messages: list[Message] = []
+    models: list[str] = []
+    for k, mparent, call in order:
+        n = nodes[k]
+        if n.message is None:
+            continue
+        try:
+            m = _message(k, n.message, mparent, call)
+        except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError, OverflowError) as e:
+            # keep the node (its children hang off it) with its raw message
+            ctx.warn(f"{label}: message {k} kept raw ({type(e).__name__}: {str(e)[:100]})")
+            m = Message(id=k, role=ASSISTANT, blocks=[opaque(_safe(n.message))], parent_id=mparent,
+                        meta={"parse_error": f"{type(e).__name__}: {str(e)[:200]}"})
+        m.active = k in active
+        if k == active_leaf:
+            m.meta = {**(m.meta or {}), "active_leaf": True}
+        parent_kids = kids.get(n.parent or "", None) if n.parent in nodes else None
+        if parent_kids and len(parent_kids) > 1:
+            m.meta = {**(m.meta or {}), "branch": parent_kids.index(k)}
+        if n.parent is not None and n.parent not in nodes:
+            m.meta = {**(m.meta or {}), "dangling_parent": n.parent}
+        if k in cycle_roots and n.parent is not None:
+            m.meta = {**(m.meta or {}), "parent_cycle": n.parent}
+        if m.model and m.model not in models:
+            models.append(m.model)
+        messages.append(m)
+
+    # -- conversation -----------------------------------------------------------
+    cid = as_str(obj.get("id")) or as_str(obj.get("conversation_id"))
+    title = as_str(obj.get("title")) or None
+    if not cid:
+        cid = _derived_id(obj, messages)
+        conv_meta["derived_id"] = True
+    default_model = as_str(obj.get("default_model_slug"))
+    if default_model:
+        conv_meta["default_model_slug"] = default_model
+        if not models:
+            models.append(default_model)
+    if current:
+        conv_meta["current_node"] = current
+    stamps = [m.timestamp for m in messages if m.timestamp]
+    created = to_utc(obj.get("create_time"))
+    updated = to_utc(obj.get("update_time"))
+    for key, val, parsed in (("create_time", obj.get("create_time"), created), ("update_time", obj.get("update_time"), updated)):
+        if val is not None and parsed is None:
+            conv_meta[f"{key}_raw"] = _bounded(val)
+    capture = obj.get("_capture")
+    for key, val in obj.items():
+        if key in _CONV_HANDLED or key == "_capture" or val is None:
+            continue
+        if key == "conversation_id" and val == cid:
+            continue
+        conv_meta[key] = _bounded(val)
+    if capture:
+        conv_meta["capture"] = _bounded(capture)
+    if bad_nodes:
+        conv_meta["malformed_nodes"] = bad_nodes
+
+    return Conversation(
+        provider=NAME,
+        provider_id=cid,
+        title=title,
+        created_at=created or (min(stamps) if stamps else None),
+        updated_at=updated or (max(stamps) if stamps else None),
+        messages=messages,
+        models=models,
+        meta=conv_meta,
+    )
+
+
+def _descendants_with_msg(k: str, kids: dict[str, list[str]], nodes: dict[str, _Node]) -> Iterator[str]:
+    """Nearest descendants that carry a message (through message-less nodes)."""
+    stack = list(kids[k])
+    seen: set[str] = set()
+    while stack:
+        c = stack.pop()
+        if c in seen:
+            continue
+        seen.add(c)
+        if nodes[c].message is not None:
+            yield c
+        else:
+            stack.extend(kids[c])
+
+
+def _derived_id(obj: dict, messages: list[Message]) -> str:
+    """A stable id for a conversation without one: title, creation time and the
+    first message (which a continued conversation keeps)."""
+    first = messages[0]
+    basis = [as_str(obj.get("title")) or "", repr(obj.get("create_time")), first.id, first.role,
+             " ".join(b.text for b in first.blocks)[:4000]]
+    return "derived-" + hashlib.sha1("\x1f".join(basis).encode("utf-8", "replace")).hexdigest()[:20]
+
+
+def _is_call(msg: dict, role: str | None) -> bool:
+    recipient = as_str(msg.get("recipient"))
+    return role == "assistant" and recipient is not None and recipient not in _NOT_A_TOOL
+
+
+# ---------------------------------------------------------------- one message
+
+def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Message:
+    author = as_dict(msg.get("author"))
+    raw_role = as_str(author.get("role"))
+    role = _ROLES.get(raw_role or "", ASSISTANT)
+    md = as_dict(msg.get("metadata"))
+    content = msg.get("content")
+    ct = as_str(content.get("content_type")) if isinstance(content, dict) else None
+    recipient = as_str(msg.get("recipient"))
+    status = as_str(msg.get("status"))
+
+    blocks: list[Block] = []
+    if _is_call(msg, raw_role):
+        blocks.extend(_call_blocks(key, recipient, content, ct))
+    elif role == TOOL or ct in _RESULT_TYPES:
+        blocks.extend(_result_blocks(call, content, ct, md, status))
+    else:
+        blocks.extend(_content_blocks(content, ct))
+
+    meta: dict[str, Any] = {}
+    # citations (new style) are private-use markers inside the text: keep them aside
+    markers: list[str] = []
+    for b in blocks:
+        if b.type == TEXT and "\ue200" in b.text:
+            found = _CITE_MARK.findall(b.text)
+            if found:
+                markers.extend(found)
+                b.text = _CITE_MARK.sub("", b.text)
+    if markers:
+        meta["cite_markers"] = [s.strip(" \ue200\ue201").replace("\ue202", " ") for s in markers[:_MAX_ITEMS]]
+    if role == ASSISTANT:
+        blocks.extend(_sandbox_links(blocks))
+    for a in as_list(md.get("attachments")):
+        if isinstance(a, dict):
+            blocks.append(attachment(
+                as_str(a.get("name")), id=as_str(a.get("id")), mime=as_str(a.get("mime_type")),
+                size=_num(a.get("size")), file_id=as_str(a.get("file_id")),
+                width=_num(a.get("width")), height=_num(a.get("height")),
+                source="metadata.attachments",
+            ))
+
+    hidden = md.get("is_visually_hidden_from_conversation") is True or (role == SYSTEM and not blocks)
+    context = (
+        hidden
+        or role == SYSTEM
+        or ct in _CONTEXT_TYPES
+        or md.get("is_user_system_message") is True
+        or md.get("is_contextual_answers_system_message") is True
+    )
+
+    mid = as_str(msg.get("id"))
+    if mid and mid != key:
+        meta["message_id"] = mid
+    if raw_role not in _ROLES:
+        meta["raw_role"] = raw_role
+    elif raw_role == "developer":
+        meta["raw_role"] = raw_role
+    if hidden:
+        meta["hidden"] = True
+    name = as_str(author.get("name"))
+    if name:
+        meta["author_name"] = name
+    if author.get("metadata"):
+        meta["author_metadata"] = _bounded(author["metadata"])
+    if recipient and recipient != "all":
+        meta["recipient"] = recipient
+    for k in ("channel", "status", "end_turn", "weight"):
+        v = msg.get(k)
+        if v is not None:
+            meta[k] = _bounded(v)
+    if ct and ct != "text":
+        meta["content_type"] = ct
+    ts = to_utc(msg.get("create_time"))
+    if msg.get("create_time") is not None and ts is None:
+        meta["create_time_raw"] = _bounded(msg.get("create_time"))
+    upd = to_utc(msg.get("update_time"))
+    if upd is not None:
+        meta["update_time"] = upd.isoformat()
+    rest = {k: v for k, v in md.items() if k not in _MD_HANDLED and v is not None}
+    if rest:
+        meta["metadata"] = _bounded(rest)
+
+    model = as_str(md.get("model_slug")) or as_str(md.get("default_model_slug"))
+    return Message(
+        id=key,
+        role=role,
+        blocks=blocks,
+        parent_id=mparent,
+        timestamp=ts,
+        model=model or None,
+        context=bool(context),
+        meta=meta or None,
+    )
+
+
+def _call_blocks(key: str, recipient: str | None, content: Any, ct: str | None) -> list[Block]:
+    """An assistant message addressed to a tool: its payload is the call input."""
+    c = as_dict(content)
+    if ct == "code" or (ct is None and isinstance(c.get("text"), str) and "parts" not in c):
+        b = tool_use(key, recipient, as_str(c.get("text")) or "")
+        lang = as_str(c.get("language"))
+        if lang and lang != "unknown":
+            b.meta = {"language": lang}
+        return [b]
+    if ct in (None, "text") and "parts" in c:
+        parts = as_list(c.get("parts"))
+        strings = [p for p in parts if isinstance(p, str)]
+        payload = "".join(strings)
+        value: Any = payload
+        s = payload.lstrip()
+        if s[:1] in ("{", "["):
+            try:
+                value = _safe(orjson.loads(payload))
+            except (orjson.JSONDecodeError, TypeError, ValueError):
+                value = payload
+        out = [tool_use(key, recipient, value)]
+        out.extend(b for p in parts if not isinstance(p, str) for b in _part_blocks(p))
+        return out
+    if content is None:
+        return [tool_use(key, recipient, None)]
+    # some other content addressed to a tool: the call, then the content itself
+    return [tool_use(key, recipient, None), *_content_blocks(content, ct)]
+
+
+def _result_blocks(call: str | None, content: Any, ct: str | None, md: dict, status: str | None) -> list[Block]:
+    """A tool's output: one tool_result block (answering ``call``), plus images."""
+    c = as_dict(content)
+    extra: list[Block] = []
+    bmeta: dict[str, Any] = {}
+    text = ""
+    if ct in ("execution_output", "code"):
+        text = as_str(c.get("text")) or ""
+    elif ct == "tether_browsing_display":
+        text = as_str(c.get("result")) or ""
+        for k in ("summary", "tether_id"):
+            if c.get(k) is not None:
+                bmeta[k] = _bounded(c[k])
+    elif ct == "tether_quote":
+        text = as_str(c.get("text")) or ""
+        for k in ("url", "domain", "title", "tether_id"):
+            if c.get(k) is not None:
+                bmeta[k] = _bounded(c[k])
+    elif ct == "system_error":
+        text = as_str(c.get("text")) or ""
+        if as_str(c.get("name")):
+            bmeta["error_name"] = c["name"]
+    elif ct == "citable_code_output":
+        text = as_str(c.get("output_str")) or ""
+    elif ct == "sonic_webpage":
+        text = as_str(c.get("text")) or ""
+        for k in ("url", "title", "snippet", "domain"):
+            if c.get(k) is not None:
+                bmeta[k] = _bounded(c[k])
+    elif ct == "computer_output":
+        shot = c.get("screenshot")
+        if isinstance(shot, dict):
+            extra.append(_image(shot))
+        if c.get("state") is not None:
+            bmeta["state"] = _bounded(c["state"])
+        for k in ("computer_id", "tether_id"):
+            if c.get(k) is not None:
+                bmeta[k] = _bounded(c[k])
+    elif ct in (None, "text", "multimodal_text") and isinstance(content, dict):
+        strings: list[str] = []
+        for p in as_list(c.get("parts")):
+            if isinstance(p, str):
+                if p:
+                    strings.append(p)
+            elif isinstance(p, dict) and p.get("content_type") in (None, "text") and isinstance(p.get("text"), str):
+                strings.append(p["text"])
+            else:
+                extra.extend(_part_blocks(p))
+        if not strings and isinstance(c.get("text"), str):
+            strings.append(c["text"])
+        text = "\n".join(strings)
+    elif isinstance(content, str):
+        text = content
+    elif content is not None:
+        extra.append(opaque(_safe(content)))  # unknown output shape: keep it whole
+
+    if ct and ct != "text":
+        bmeta.setdefault("content_type", ct)
+    is_error, outcome = _outcome(ct, md, status)
+    if outcome:
+        bmeta["outcome"] = outcome
+    block = Block(TOOL_RESULT, text, id=call, is_error=is_error, meta=bmeta or None)
+    return [block, *extra]
+
+
+def _outcome(ct: str | None, md: dict, status: str | None) -> tuple[bool | None, str | None]:
+    if ct == "system_error":
+        return True, "error"
+    agg = md.get("aggregate_result")
+    if isinstance(agg, dict):
+        if agg.get("in_kernel_exception"):
+            return True, "error"
+        st = as_str(agg.get("status"))
+        if st == "success":
+            return False, "success"
+        if st in ("failed", "failure", "error", "timeout", "timed_out"):
+            return True, "error"
+        if st:
+            return None, st
+    if status == "finished_successfully":
+        return False, "success"
+    return None, None
+
+
+def _content_blocks(content: Any, ct: str | None) -> list[Block]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [Block(TEXT, content)] if content else []
+    if isinstance(content, list):
+        return [b for p in content for b in _part_blocks(p)]
+    if not isinstance(content, dict):
+        return [opaque(_safe(content))]
+    c = content
+    if ct in (None, "text", "multimodal_text"):
+        if "parts" in c:
+            out = [b for p in as_list(c.get("parts")) for b in _part_blocks(p)]
+            if not isinstance(c.get("parts"), list) and c.get("parts") is not None:
+                out.append(opaque(_safe(c)))
+            return out
+        if isinstance(c.get("text"), str):
+            return [Block(TEXT, c["text"])] if c["text"] else []
+        if ct is None:
+            return [opaque(_safe(c))] if len(c) else []
+        return []
+    if ct == "code":
+        t = as_str(c.get("text")) or ""
+        lang = as_str(c.get("language"))
+        return [Block(TEXT, t, meta={"content_type": "code", **({"language": lang} if lang else {})})] if t else []
+    if ct == "thoughts":
+        return _thoughts(c)
+    if ct == "reasoning_recap":
+        out = []
+        if isinstance(c.get("content"), str) and c["content"]:
+            out.append(Block(THINKING, c["content"], meta={"recap": True}))
+        for p in as_list(c.get("parts")):
+            if isinstance(p, str) and p:
+                out.append(Block(THINKING, p, meta={"recap": True}))
+        return out
+    if ct in _CONTEXT_TYPES:
+        out = []
+        other: dict[str, Any] = {}
+        for k, v in c.items():
+            if k == "content_type" or v is None:
+                continue
+            if isinstance(v, str):
+                if v:
+                    out.append(Block(TEXT, v, meta={"field": k}))
+            else:
+                other[k] = v
+        if other:
+            out.append(opaque(_safe(other)))
+        return out
+    return [opaque(_safe(c))]
+
+
+def _thoughts(c: dict) -> list[Block]:
+    out: list[Block] = []
+    for t in as_list(c.get("thoughts")):
+        if isinstance(t, str):
+            if t:
+                out.append(Block(THINKING, t))
+            continue
+        if not isinstance(t, dict):
+            if t is not None:
+                out.append(opaque(_safe(t)))
+            continue
+        body = as_str(t.get("content")) or ""
+        chunks = [x for x in as_list(t.get("chunks")) if isinstance(x, str) and x]
+        summary = as_str(t.get("summary")) or ""
+        if not body and chunks:
+            body = "\n".join(chunks)
+        meta: dict[str, Any] = {}
+        if summary and summary != body:
+            if body:
+                meta["summary"] = summary
+            else:
+                body = summary
+        if isinstance(t.get("finished"), bool):
+            meta["finished"] = t["finished"]
+        if body:
+            out.append(Block(THINKING, body, meta=meta or None))
+    for p in as_list(c.get("parts")):  # some fixtures put the reasoning in parts
+        if isinstance(p, str) and p:
+            out.append(Block(THINKING, p))
+    return out
+
+
+def _part_blocks(part: Any) -> list[Block]:
+    if isinstance(part, str):
+        return [Block(TEXT, part)] if part else []
+    if part is None:
+        return []
+    if not isinstance(part, dict):
+        return [opaque(_safe(part))]
+    pct = as_str(part.get("content_type"))
+    if pct == "text" or (pct is None and isinstance(part.get("text"), str)):
+        t = as_str(part.get("text")) or ""
+        return [Block(TEXT, t)] if t else []
+    if pct == "image_asset_pointer" or (pct is None and isinstance(part.get("asset_pointer"), str)):
+        return [_image(part)]
+    if pct == "audio_transcription":
+        t = as_str(part.get("text")) or ""
+        meta = {"source": "audio_transcription"}
+        if as_str(part.get("direction")):
+            meta["direction"] = part["direction"]
+        return [Block(TEXT, t, meta=meta)] if t else []
+    if pct == "audio_asset_pointer":
+        return [_audio(part)]
+    if pct == "real_time_user_audio_video_asset_pointer":
+        out: list[Block] = []
+        if isinstance(part.get("audio_asset_pointer"), dict):
+            out.append(_audio(part["audio_asset_pointer"]))
+        for f in as_list(part.get("frames_asset_pointers")):
+            if isinstance(f, dict):
+                out.append(_image(f))
+        if isinstance(part.get("video_container_asset_pointer"), dict):
+            out.append(_audio(part["video_container_asset_pointer"], kind="video"))
+        return out or [opaque(_safe(part))]
+    return [opaque(_safe(part))]
+
+
+def _file_id(pointer: str | None) -> str | None:
+    """``file-service://file-ABC`` / ``sediment://file_abc`` -> ``file-ABC`` / ``file_abc``."""
+    if not pointer:
+        return None
+    return pointer.split("://", 1)[1] if "://" in pointer else pointer
+
+
+def _image(part: dict) -> Block:
+    ptr = as_str(part.get("asset_pointer"))
+    md = as_dict(part.get("metadata"))
+    dalle = as_dict(md.get("dalle"))
+    gen = as_dict(md.get("generation"))
+    prompt = as_str(dalle.get("prompt")) or ""
+    fid = _file_id(ptr)
+    return attachment(
+        fid or ptr, kind=IMAGE, extracted=prompt,
+        url=ptr, file_id=fid, size=_num(part.get("size_bytes")),
+        width=_num(part.get("width")), height=_num(part.get("height")),
+        dalle=_bounded({k: v for k, v in dalle.items() if k != "prompt" and v is not None}) or None,
+        generation=_bounded({k: v for k, v in gen.items() if v is not None}) or None,
+    )
+
+
+def _audio(part: dict, kind: str = "audio") -> Block:
+    ptr = as_str(part.get("asset_pointer"))
+    fmt = as_str(part.get("format"))
+    md = as_dict(part.get("metadata"))
+    fid = _file_id(ptr)
+    return attachment(
+        fid or ptr, kind=ATTACHMENT, url=ptr, file_id=fid, size=_num(part.get("size_bytes")),
+        mime=f"{kind}/{fmt}" if fmt else None, media=kind,
+        start=_num(md.get("start")), end=_num(md.get("end")),
+    )
+
+
+def _sandbox_links(blocks: list[Block]) -> list[Block]:
+    """``sandbox:/mnt/data/x`` links point at generated files the export lacks."""
+    out: list[Block] = []
+    seen: set[str] = set()
+    for b in blocks:
+        if b.type != TEXT or "sandbox:" not in b.text:
+            continue
+        for m in _SANDBOX.finditer(b.text):
+            path = m.group(1)
+            if path in seen:
+                continue
+            seen.add(path)
+            out.append(attachment(path.rsplit("/", 1)[-1] or path, url=f"sandbox:{path}", source="sandbox", fetchable=False))
+    return out
+
+
+# ---------------------------------------------------------------- values
+
+def _num(v: Any) -> int | float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, int) and abs(v) >= 1 << 63:
+        return None
+    return v
+
+
+def _bounded(v: Any, depth: int = 0) -> Any:
+    """A copy of a raw JSON value small enough for meta: long strings, lists and
+    dicts are cut (and say so), numbers JSON can't carry become strings."""
+    if isinstance(v, str):
+        return v if len(v) <= _MAX_STR else v[:_MAX_STR] + f"…[+{len(v) - _MAX_STR} chars]"
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return v if abs(v) < 1 << 63 else str(v)
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if depth >= _MAX_DEPTH:
+        return "…[nested too deep]"
+    if isinstance(v, dict):
+        out: dict[str, Any] = {}
+        for i, (k, x) in enumerate(v.items()):
+            if i >= _MAX_ITEMS:
+                out["…"] = f"+{len(v) - _MAX_ITEMS} keys"
+                break
+            out[str(k)] = _bounded(x, depth + 1)
+        return out
+    if isinstance(v, list):
+        out_l = [_bounded(x, depth + 1) for x in v[:_MAX_ITEMS]]
+        if len(v) > _MAX_ITEMS:
+            out_l.append(f"…[+{len(v) - _MAX_ITEMS} items]")
+        return out_l
+    return str(v)
+
+
+def _safe(v: Any) -> Any:
+    """The raw value unchanged, except numbers JSON can't carry (huge ints, inf)."""
+    stack = [v]
+    needs = False
+    while stack:  # cheap scan first: almost every value is already fine
+        x = stack.pop()
+        if isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+        elif isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 1 << 63:
+            needs = True
+            break
+        elif isinstance(x, float) and not math.isfinite(x):
+            needs = True
+            break
+    return _fix(v) if needs else v
+
+
+def _fix(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _fix(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_fix(x) for x in v]
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 1 << 63:
+        return str(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+__all__ = ["NAME", "KIND", "sniff", "parse"]

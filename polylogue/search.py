@@ -1,0 +1,289 @@
+"""The query language, shared by the CLI, the library and MCP.
+
+    oauth refresh                 both words (AND)
+    "exact phrase"                a phrase
+    pars*                         a prefix
+    redis OR memcached            either
+    -java  -"old api"             exclude
+    provider:claude-code role:user kind:thinking since:2025-01-01 until:yesterday
+    title:deploy project:webshop model:opus has:tools id:claude-code:4f2
+
+User text never reaches FTS5 as syntax: every term is re-tokenised and quoted.
+A query that cannot be parsed raises QueryError pointing at the problem."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .errors import QueryError
+
+ROLES = ("user", "assistant", "system", "tool")
+KINDS = ("text", "thinking", "tool_use", "tool_result")
+HAS = ("thinking", "tools", "attachments")
+FIELDS = ("provider", "role", "kind", "since", "until", "title", "project", "model", "has", "id")
+
+
+@dataclass
+class Term:
+    tokens: list[str]  # normalised index tokens
+    prefix: bool = False
+    raw: str = ""
+
+    def fts(self) -> str:
+        body = " ".join(self.tokens)
+        return f'"{body}"*' if self.prefix else f'"{body}"'
+
+
+@dataclass
+class Query:
+    text: str = ""
+    groups: list[list[Term]] = field(default_factory=list)  # AND of ORs
+    exclude: list[Term] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+    titles: list[Term] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    has: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    regex: str | None = None
+
+    @property
+    def has_terms(self) -> bool:
+        return bool(self.groups)
+
+    @property
+    def message_filters(self) -> bool:
+        return bool(self.roles or self.kinds)
+
+    def match(self) -> str | None:
+        """The FTS5 MATCH expression (None when the query has no positive terms)."""
+        if not self.groups:
+            return None
+        parts = []
+        for g in self.groups:
+            alts = [t.fts() for t in g]
+            parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
+        expr = " AND ".join(parts)
+        if self.kinds:
+            expr = "{" + " ".join(self.kinds) + "} : (" + expr + ")"
+        return expr
+
+    def exclude_match(self) -> str | None:
+        if not self.exclude:
+            return None
+        return " OR ".join(t.fts() for t in self.exclude)
+
+    def tokens(self) -> list[str]:
+        """Every positive token, for snippets and highlighting."""
+        return [tok for g in self.groups for t in g for tok in t.tokens]
+
+    def cache_key(self) -> tuple:
+        return (self.match(), self.exclude_match(), tuple(self.providers), tuple(self.roles), tuple(self.kinds),
+                self.since, self.until, tuple(t.fts() for t in self.titles), tuple(self.projects),
+                tuple(self.models), tuple(self.has), tuple(self.ids), self.regex)
+
+
+# ---------------------------------------------------------------- tokenising
+
+def _is_word_char(ch: str) -> bool:
+    # mirrors FTS5 unicode61: letters, numbers and private-use chars are token characters
+    return ch.isalnum() or unicodedata.category(ch) in ("Co", "Mn", "Mc")
+
+
+def index_tokens(s: str) -> list[str]:
+    """Split like the unicode61 tokenizer: 'path/to/file.py' -> ['path', 'to', 'file', 'py']."""
+    out, cur = [], []
+    for ch in s:
+        if _is_word_char(ch):
+            cur.append(ch)
+        elif cur:
+            out.append("".join(cur))
+            cur = []
+    if cur:
+        out.append("".join(cur))
+    return [_fold(t) for t in out]
+
+
+def _fold(t: str) -> str:
+    t = unicodedata.normalize("NFKD", t.lower())
+    return "".join(ch for ch in t if not unicodedata.combining(ch))
+
+
+_LEX = re.compile(r'\s+|(?P<neg>-(?!-))?(?:(?P<field>[a-z_]+):)?(?:"(?P<phrase>[^"]*)(?P<close>"?)|(?P<word>[^\s"]+))')
+
+
+def parse(text: str, *, now: datetime | None = None) -> Query:
+    q = Query(text=text)
+    pos = 0
+    pending_or = False
+    n = len(text)
+    while pos < n:
+        m = _LEX.match(text, pos)
+        if m is None:  # pragma: no cover - the pattern matches any non-space run
+            raise QueryError("cannot read the query here", text, pos)
+        start, pos = m.start(), m.end()
+        if not m.group(0).strip():
+            continue
+        neg, fld, phrase, word = m.group("neg"), m.group("field"), m.group("phrase"), m.group("word")
+        if phrase is not None and not m.group("close"):
+            raise QueryError("unclosed quote", text, start)
+        if fld and fld not in FIELDS:
+            if phrase is None and word is not None:  # 'http://x' or 'std::vector': not a filter, a term
+                fld, word = None, f"{fld}:{word}"
+            else:
+                raise QueryError(f"unknown filter '{fld}:' (known: {', '.join(f + ':' for f in FIELDS)})", text, start)
+        if fld:
+            if neg:
+                raise QueryError(f"'-{fld}:' is not supported; filters cannot be negated", text, start)
+            value = phrase if phrase is not None else word
+            if not value:
+                raise QueryError(f"'{fld}:' needs a value", text, start)
+            _apply_filter(q, fld, value, text, start, now)
+            continue
+        if word == "OR" and not neg:
+            if not q.groups or pending_or:
+                raise QueryError("OR needs a term on each side", text, start)
+            pending_or = True
+            continue
+        raw = phrase if phrase is not None else word
+        prefix = False
+        if phrase is None and raw.endswith("*"):
+            raw, prefix = raw.rstrip("*"), True
+        toks = index_tokens(raw)
+        if not toks:
+            if phrase is not None:
+                raise QueryError("empty phrase", text, start)
+            raise QueryError(f"'{m.group(0)}' has nothing searchable in it", text, start)
+        term = Term(toks, prefix, raw)
+        if neg:
+            if pending_or:
+                raise QueryError("OR cannot join an excluded term", text, start)
+            q.exclude.append(term)
+        elif pending_or:
+            q.groups[-1].append(term)
+            pending_or = False
+        else:
+            q.groups.append([term])
+    if pending_or:
+        raise QueryError("OR needs a term on each side", text, len(text))
+    if q.exclude and not q.groups and not _has_filters(q):
+        raise QueryError("a query needs something to find, not only exclusions", text, 0)
+    return q
+
+
+def _has_filters(q: Query) -> bool:
+    return bool(q.providers or q.roles or q.kinds or q.since or q.until or q.titles or q.projects or q.models
+                or q.has or q.ids)
+
+
+def _apply_filter(q: Query, fld: str, value: str, text: str, pos: int, now: datetime | None) -> None:
+    v = value.strip()
+    low = v.lower()
+    if fld == "provider":
+        q.providers.append(low)
+    elif fld == "role":
+        if low not in ROLES:
+            raise QueryError(f"role must be one of {', '.join(ROLES)}", text, pos)
+        q.roles.append(low)
+    elif fld == "kind":
+        low = low.replace("-", "_")
+        if low not in KINDS:
+            raise QueryError(f"kind must be one of {', '.join(KINDS)}", text, pos)
+        q.kinds.append(low)
+    elif fld == "has":
+        low = {"tool": "tools", "attachment": "attachments"}.get(low, low)
+        if low not in HAS:
+            raise QueryError(f"has: must be one of {', '.join(HAS)}", text, pos)
+        q.has.append(low)
+    elif fld in ("since", "until"):
+        dt = parse_date(v, now=now, end=fld == "until")
+        if dt is None:
+            raise QueryError(f"cannot read the date '{v}' (use 2025-01-31, today, yesterday, last week, 3 days ago)",
+                             text, pos)
+        setattr(q, fld, dt)
+    elif fld == "title":
+        toks = index_tokens(v)
+        if not toks:
+            raise QueryError("title: needs a word", text, pos)
+        q.titles.append(Term(toks, v.endswith("*"), v))
+    elif fld == "project":
+        q.projects.append(v)
+    elif fld == "model":
+        q.models.append(low)
+    elif fld == "id":
+        q.ids.append(v)
+
+
+_REL = re.compile(r"^(\d+)\s*(minute|hour|day|week|month|year)s?\s+ago$")
+_UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
+
+
+def parse_date(s: str, *, now: datetime | None = None, end: bool = False) -> datetime | None:
+    """ISO dates/times or relative words, as aware UTC. ``end`` makes a bare
+    date inclusive (until:2025-01-31 includes that whole day)."""
+    now = now or datetime.now(timezone.utc)
+    low = " ".join(s.lower().replace("_", " ").split())
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day = timedelta(days=1)
+    if low in ("today", "now"):
+        return now if low == "now" else (today + day if end else today)
+    if low == "yesterday":
+        return today if end else today - day
+    if low in ("last week", "this week"):
+        return now - timedelta(days=7)
+    if low in ("last month",):
+        return now - timedelta(days=30)
+    if low in ("last year",):
+        return now - timedelta(days=365)
+    m = _REL.match(low)
+    if m:
+        return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", low):
+            d = datetime.fromisoformat(low).replace(tzinfo=timezone.utc)
+            return d + day if end else d
+        if re.fullmatch(r"\d{4}-\d{2}", low):
+            d = datetime.fromisoformat(low + "-01").replace(tzinfo=timezone.utc)
+            if end:
+                d = (d + timedelta(days=32)).replace(day=1)
+            return d
+        if re.fullmatch(r"\d{4}", low):
+            return datetime(int(low) + (1 if end else 0), 1, 1, tzinfo=timezone.utc)
+        d = datetime.fromisoformat(s.strip().replace("Z", "+00:00"))
+        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- snippets
+
+def snippet(text: str, tokens: list[str], width: int = 160) -> tuple[str, list[tuple[int, int]]]:
+    """A window of ``text`` around the first matching token, with the spans of
+    every matched token inside it (for highlighting)."""
+    if not text:
+        return "", []
+    flat = " ".join(text.split())
+    if not tokens:
+        return (flat[:width] + ("…" if len(flat) > width else "")), []
+    pat = re.compile("|".join(sorted({re.escape(t) for t in tokens}, key=len, reverse=True)), re.I)
+    m = pat.search(flat)
+    if m is None:
+        folded = _fold(flat)
+        if len(folded) == len(flat):
+            m = pat.search(folded)
+    start = 0 if m is None else max(0, m.start() - width // 3)
+    if start:
+        sp = flat.rfind(" ", 0, start)
+        start = sp + 1 if sp >= 0 and start - sp < 20 else start
+    window = flat[start : start + width]
+    pre = "…" if start else ""
+    post = "…" if start + width < len(flat) else ""
+    out = pre + window + post
+    spans = [(mm.start() + len(pre), mm.end() + len(pre)) for mm in pat.finditer(window)]
+    return out, spans

@@ -1,0 +1,109 @@
+"""Connections: one writer, a pool of read-only readers, and the pragmas for
+normal and bulk-import modes (roadmap 3 and 4)."""
+from __future__ import annotations
+
+import os
+import queue
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from . import codec
+from .schema import migrate
+
+DB_NAME = "polylogue.db"
+BUSY_TIMEOUT_MS = 30_000
+MMAP_BYTES = 256 << 20
+WAL_LIMIT_BYTES = 64 << 20
+
+_NORMAL = (
+    "PRAGMA synchronous = FULL",
+    "PRAGMA wal_autocheckpoint = 1000",
+    "PRAGMA cache_size = -16000",
+)
+# roadmap 4: relaxed durability during big imports; WAL mode keeps the file consistent
+_BULK = (
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA wal_autocheckpoint = 4000",
+    "PRAGMA cache_size = -32000",
+)
+
+
+def ensure_home(home: Path) -> Path:
+    """Create the archive folder (0700) and an empty database file (0600)."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = home / DB_NAME
+    if not db.exists():
+        os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
+    return db
+
+
+def _register(conn: sqlite3.Connection) -> None:
+    conn.create_function("pl_content", 1, codec.sql_content, deterministic=True)
+
+
+def _common(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    _register(conn)
+
+
+def open_writer(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    _common(conn)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
+    for p in _NORMAL:
+        conn.execute(p)
+    migrate(conn)
+    return conn
+
+
+def open_reader(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    _common(conn)
+    conn.execute("PRAGMA query_only = ON")
+    conn.execute("PRAGMA cache_size = -8000")
+    return conn
+
+
+def set_bulk(conn: sqlite3.Connection, on: bool) -> None:
+    for p in _BULK if on else _NORMAL:
+        conn.execute(p)
+
+
+class ReadPool:
+    """A small pool of reused read-only connections (never one per call)."""
+
+    def __init__(self, db: Path, size: int = 4):
+        self.db, self.size = db, size
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._lock = threading.Lock()
+        self._created = 0
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                grow = self._created < self.size
+                if grow:
+                    self._created += 1
+            conn = open_reader(self.db) if grow else self._idle.get()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._idle.put(conn)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return

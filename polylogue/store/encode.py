@@ -1,0 +1,148 @@
+"""Turn a Conversation into the rows the writer stores. Pure CPU work (JSON,
+compression, hashing, index text), so it runs in the parse workers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import xxhash
+
+from .. import models as m
+from . import codec
+
+# messages.flags bits
+ACTIVE, CONTEXT, SIDECHAIN, HAS_THINKING, HAS_TOOLS, HAS_ATTACHMENTS = 1, 2, 4, 8, 16, 32
+# conversations.features bits
+F_THINKING, F_TOOLS, F_ATTACHMENTS = 1, 2, 4
+
+FTS_COLUMNS = ("text", "thinking", "tool_use", "tool_result")
+_KIND_COLUMN = {m.TEXT: 0, m.IMAGE: 0, m.ATTACHMENT: 0, m.THINKING: 1, m.TOOL_USE: 2, m.TOOL_RESULT: 3}
+TITLE_FALLBACK_CHARS = 80
+
+
+def ms(dt: datetime | None) -> int | None:
+    return None if dt is None else int(dt.timestamp() * 1000)
+
+
+def fts_values(blocks: list[m.Block]) -> tuple[str, str, str, str]:
+    """Index text per search kind. Must stay deterministic: contentless FTS
+    deletes replay these exact values."""
+    cols: list[list[str]] = [[], [], [], []]
+    for b in blocks:
+        i = _KIND_COLUMN.get(b.type)
+        if i is not None:
+            t = b.search_text()
+            if t:
+                cols[i].append(t)
+    return tuple("\n".join(c) for c in cols)  # type: ignore[return-value]
+
+
+def _hash(*parts: Any) -> int:
+    h = xxhash.xxh3_64()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else codec.dumps(p))
+    return h.intdigest() - (1 << 63)  # fits SQLite's signed INTEGER
+
+
+@dataclass(slots=True)
+class MessageRow:
+    seq: int
+    mid: str
+    parent_mid: str | None
+    role: str
+    timestamp: int | None
+    flags: int
+    model: str | None
+    usage: str | None
+    meta: str | None
+    content: bytes
+    hash: int
+    fts: tuple[str, str, str, str]
+
+
+@dataclass(slots=True)
+class ConversationRow:
+    uid: str
+    provider: str
+    provider_id: str
+    title: str | None
+    created_at: int | None
+    updated_at: int | None
+    parent_uid: str | None
+    project: str | None
+    models: str | None
+    meta: str | None
+    features: int
+    input_tokens: int
+    output_tokens: int
+    hash: int
+    messages: list[MessageRow]
+    prune: bool = True  # may the writer delete stored messages this parse no longer has?
+    source_path: str | None = None
+
+
+def _json(v: Any) -> str | None:
+    return codec.dumps(v).decode() if v else None
+
+
+def _first_prompt(conv: m.Conversation) -> str | None:
+    for msg in conv.messages:
+        if msg.role == m.USER and not msg.context:
+            t = " ".join(msg.text.split())
+            if t:
+                return t if len(t) <= TITLE_FALLBACK_CHARS else t[: TITLE_FALLBACK_CHARS - 1] + "…"
+    return None
+
+
+def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
+    rows: list[MessageRow] = []
+    features = 0
+    tokens_in = tokens_out = 0
+    seen: set[str] = set()
+    for seq, msg in enumerate(conv.messages):
+        mid = msg.id
+        if mid in seen:  # parsers should not emit duplicates; never let one break the diff
+            mid = f"{mid}#{seq}"
+        seen.add(mid)
+        flags = (ACTIVE if msg.active else 0) | (CONTEXT if msg.context else 0) | (SIDECHAIN if msg.sidechain else 0)
+        for b in msg.blocks:
+            if b.type == m.THINKING:
+                flags |= HAS_THINKING
+            elif b.type in (m.TOOL_USE, m.TOOL_RESULT):
+                flags |= HAS_TOOLS
+            elif b.type in (m.IMAGE, m.ATTACHMENT):
+                flags |= HAS_ATTACHMENTS
+        features |= (F_THINKING if flags & HAS_THINKING else 0) | (F_TOOLS if flags & HAS_TOOLS else 0) | (
+            F_ATTACHMENTS if flags & HAS_ATTACHMENTS else 0
+        )
+        if msg.usage:
+            tokens_in += _int(msg.usage.get("input")) + _int(msg.usage.get("cache_read")) + _int(msg.usage.get("cache_write"))
+            tokens_out += _int(msg.usage.get("output"))
+        content = codec.encode_blocks(msg.blocks)
+        usage, meta = _json(msg.usage), _json(msg.meta)
+        ts = ms(msg.timestamp)
+        h = _hash(content, [seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta])
+        rows.append(MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta, content, h,
+                               fts_values(msg.blocks)))
+    title = conv.title or _first_prompt(conv)
+    created = ms(conv.created_at)
+    updated = ms(conv.updated_at)
+    stamps = [r.timestamp for r in rows if r.timestamp is not None]
+    if created is None and stamps:
+        created = min(stamps)
+    if updated is None:
+        updated = max(stamps) if stamps else created
+    models_json = _json(list(dict.fromkeys(conv.models)))
+    meta_json = _json(conv.meta)
+    h = _hash(
+        [conv.id, title, created, updated, conv.parent_id, conv.project, models_json, meta_json],
+        *(r.hash.to_bytes(8, "little", signed=True) for r in rows),
+    )
+    return ConversationRow(conv.id, conv.provider, conv.provider_id, title, created, updated, conv.parent_id,
+                           conv.project, models_json, meta_json, features, tokens_in, tokens_out, h, rows, prune,
+                           conv.source_path)
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0

@@ -1,0 +1,139 @@
+"""Read queries. Every function takes a (pooled, read-only) connection."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from ..errors import Ambiguous, NotFound
+from ..models import Conversation, Message
+from . import codec
+from .encode import ACTIVE, CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, SIDECHAIN, ms
+
+CONV_COLUMNS = ("id, uid, provider, provider_id, title, created_at, updated_at, parent_uid, project, models, meta,"
+                " message_count, features, input_tokens, output_tokens")
+
+
+def _dt(v: int | None) -> datetime | None:
+    return None if v is None else datetime.fromtimestamp(v / 1000, tz=timezone.utc)
+
+
+def _iso(v: int | None) -> str | None:
+    d = _dt(v)
+    return None if d is None else d.isoformat().replace("+00:00", "Z")
+
+
+def conversation_summary(row: tuple) -> dict[str, Any]:
+    """The JSON shape of a conversation in list/search output (docs/cli.md)."""
+    (rid, uid, provider, provider_id, title, created, updated, parent, project, models, meta, count, features,
+     tin, tout) = row
+    return {
+        "id": uid,
+        "provider": provider,
+        "provider_id": provider_id,
+        "title": title,
+        "created_at": _iso(created),
+        "updated_at": _iso(updated),
+        "message_count": count,
+        "parent_id": parent,
+        "project": project,
+        "models": orjson.loads(models) if models else [],
+        "has": [n for bit, n in ((F_THINKING, "thinking"), (F_TOOLS, "tools"), (F_ATTACHMENTS, "attachments"))
+                if features & bit],
+        "tokens": {"input": tin, "output": tout},
+    }
+
+
+def resolve(conn: sqlite3.Connection, ident: str) -> tuple:
+    """A conversation row by archive id, provider id, or unique prefix of either."""
+    row = conn.execute(f"SELECT {CONV_COLUMNS} FROM conversations WHERE uid = ?", (ident,)).fetchone()
+    if row:
+        return row
+    like = ident.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = conn.execute(
+        f"SELECT {CONV_COLUMNS} FROM conversations WHERE uid LIKE ? ESCAPE '\\' OR provider_id LIKE ? ESCAPE '\\'"
+        " LIMIT 51", (like, like)).fetchall()
+    if not rows:
+        raise NotFound(f"no conversation matches '{ident}'")
+    exact = [r for r in rows if r[3] == ident]
+    if len(exact) == 1:
+        return exact[0]
+    if len(rows) > 1:
+        raise Ambiguous(ident, [r[1] for r in rows])
+    return rows[0]
+
+
+def load_conversation(conn: sqlite3.Connection, row: tuple, *, active_only: bool = False) -> Conversation:
+    conv = Conversation(
+        provider=row[2], provider_id=row[3], title=row[4], created_at=_dt(row[5]), updated_at=_dt(row[6]),
+        parent_id=row[7], project=row[8], models=orjson.loads(row[9]) if row[9] else [],
+        meta=orjson.loads(row[10]) if row[10] else {},
+    )
+    conv.meta.setdefault("archive_rowid", row[0])
+    for m in iter_messages(conn, row[0], active_only=active_only):
+        conv.messages.append(m)
+    return conv
+
+
+def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = False, start: int = 0,
+                  limit: int = -1):
+    sql = ("SELECT id, mid, parent_mid, role, timestamp, flags, model, usage, meta, content FROM messages"
+           " WHERE conversation_id = ?" + (" AND flags & 1" if active_only else "") +
+           " ORDER BY seq LIMIT ? OFFSET ?")
+    for rid, mid, parent, role, ts, flags, model, usage, meta, content in conn.execute(sql, (cid, limit, start)):
+        yield Message(
+            id=mid, role=role, blocks=codec.decode_blocks(content), parent_id=parent, timestamp=_dt(ts),
+            model=model, usage=orjson.loads(usage) if usage else None, active=bool(flags & ACTIVE),
+            context=bool(flags & CONTEXT), sidechain=bool(flags & SIDECHAIN),
+            meta=orjson.loads(meta) if meta else None,
+        )
+
+
+def list_conversations(conn: sqlite3.Connection, *, providers=(), since=None, until=None, project=None,
+                       limit: int = 50, offset: int = 0, parent: str | None = None) -> list[dict]:
+    where, args = [], []
+    if providers:
+        where.append(f"provider IN ({','.join('?' * len(providers))})")
+        args += list(providers)
+    if since is not None:
+        where.append("updated_at >= ?")
+        args.append(ms(since))
+    if until is not None:
+        where.append("updated_at < ?")
+        args.append(ms(until))
+    if project:
+        where.append("project LIKE ?")
+        args.append(f"%{project}%")
+    if parent:
+        where.append("parent_uid = ?")
+        args.append(parent)
+    sql = f"SELECT {CONV_COLUMNS} FROM conversations"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?"
+    return [conversation_summary(r) for r in conn.execute(sql, (*args, limit, offset))]
+
+
+def stats(conn: sqlite3.Connection) -> dict[str, Any]:
+    by = {p: {"conversations": c, "messages": m}
+          for p, c, m in conn.execute("SELECT provider, conversations, messages FROM provider_totals ORDER BY provider")
+          if c}
+    first, last = conn.execute("SELECT min(created_at), max(updated_at) FROM conversations").fetchone()
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    return {
+        "conversations": sum(v["conversations"] for v in by.values()),
+        "messages": sum(v["messages"] for v in by.values()),
+        "by_provider": by,
+        "first_at": _iso(first),
+        "last_at": _iso(last),
+        "database_bytes": page_size * pages,
+        "generation": generation(conn),
+        "schema_version": conn.execute("PRAGMA user_version").fetchone()[0],
+    }
+
+
+def generation(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]

@@ -1,0 +1,110 @@
+"""Schema and numbered migrations. ``PRAGMA user_version`` is the schema version.
+
+Each migration is a list of statements applied in one transaction. Never edit
+a released migration: add a new one."""
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the foundation
+    [
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID""",
+        # Input files seen by sync; the unit of change detection.
+        """CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            provider TEXT,
+            size INTEGER,
+            mtime_ns INTEGER,
+            hash BLOB,
+            status TEXT NOT NULL,
+            error TEXT,
+            conversations INTEGER NOT NULL DEFAULT 0,
+            synced_at INTEGER
+        )""",
+        """CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            provider TEXT NOT NULL,
+            provider_id TEXT NOT NULL,
+            title TEXT,
+            created_at INTEGER,
+            updated_at INTEGER,
+            source_id INTEGER,
+            parent_uid TEXT,
+            project TEXT,
+            models TEXT,
+            meta TEXT,
+            message_count INTEGER NOT NULL DEFAULT 0,
+            features INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            hash INTEGER NOT NULL,
+            imported_at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX conversations_updated ON conversations(updated_at)",
+        "CREATE INDEX conversations_provider_updated ON conversations(provider, updated_at)",
+        "CREATE INDEX conversations_parent ON conversations(parent_uid) WHERE parent_uid IS NOT NULL",
+        "CREATE INDEX conversations_source ON conversations(source_id)",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            mid TEXT NOT NULL,
+            parent_mid TEXT,
+            role TEXT NOT NULL,
+            timestamp INTEGER,
+            flags INTEGER NOT NULL DEFAULT 0,
+            model TEXT,
+            usage TEXT,
+            meta TEXT,
+            content BLOB NOT NULL,
+            hash INTEGER NOT NULL
+        )""",
+        # ordered load of a conversation (roadmap 8)
+        "CREATE INDEX messages_conversation_seq ON messages(conversation_id, seq)",
+        # incremental diff without touching the table (roadmap 2)
+        "CREATE INDEX messages_conversation_mid ON messages(conversation_id, mid, hash)",
+        # per-provider totals kept by the writer (roadmap 15): stats never scans
+        """CREATE TABLE provider_totals (
+            provider TEXT PRIMARY KEY,
+            conversations INTEGER NOT NULL DEFAULT 0,
+            messages INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID""",
+        # contentless full-text index, one row per message (rowid = messages.id),
+        # one column per search kind; text lives only in messages.content
+        """CREATE VIRTUAL TABLE messages_fts USING fts5(
+            text, thinking, tool_use, tool_result,
+            content='', tokenize='unicode61 remove_diacritics 2'
+        )""",
+        """CREATE VIRTUAL TABLE titles_fts USING fts5(
+            title, content='', tokenize='unicode61 remove_diacritics 2'
+        )""",
+        "INSERT INTO meta(key, value) VALUES ('generation', 0)",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to SCHEMA_VERSION; returns the version it started at."""
+    start = conn.execute("PRAGMA user_version").fetchone()[0]
+    if start > SCHEMA_VERSION:
+        from ..errors import PolylogueError
+
+        raise PolylogueError(
+            f"archive schema v{start} is newer than this polylogue (v{SCHEMA_VERSION}); upgrade polylogue"
+        )
+    for version in range(start, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in MIGRATIONS[version]:
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return start

@@ -1,0 +1,203 @@
+"""The batched writer: the only code that changes the archive.
+
+One transaction per batch; each conversation inside a SAVEPOINT so it is
+written whole or not at all. Unchanged conversations (same content hash) cost
+one indexed lookup; changed ones rewrite and re-index only the messages whose
+hash changed (roadmap 6)."""
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+from . import codec
+from .encode import ConversationRow, MessageRow, fts_values
+
+_INSERT_MSG = (
+    "INSERT INTO messages(id, conversation_id, seq, mid, parent_mid, role, timestamp, flags, model, usage, meta,"
+    " content, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_FTS = "INSERT INTO messages_fts(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)"
+_DELETE_FTS = (
+    "INSERT INTO messages_fts(messages_fts, rowid, text, thinking, tool_use, tool_result) VALUES ('delete',?,?,?,?,?)"
+)
+_CONV_COLS = (
+    "uid, provider, provider_id, title, created_at, updated_at, source_id, parent_uid, project, models, meta,"
+    " message_count, features, input_tokens, output_tokens, hash, imported_at"
+)
+
+
+@dataclass
+class WriteStats:
+    conversations_new: int = 0
+    conversations_updated: int = 0
+    conversations_unchanged: int = 0
+    messages_new: int = 0
+    messages_updated: int = 0
+    messages_removed: int = 0
+    provider_delta: dict[str, list[int]] = field(default_factory=dict)
+
+
+class Writer:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.stats = WriteStats()
+        self._next_id = (conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
+        self._pending = 0
+
+    # -- transactions ------------------------------------------------------
+    def begin(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        if self.conn.in_transaction:
+            self._flush_totals()
+            self.conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+            self.conn.execute("COMMIT")
+        self._pending = 0
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.stats.provider_delta.clear()
+        self._next_id = (self.conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    # -- conversations -----------------------------------------------------
+    def write(self, conv: ConversationRow, source_id: int | None) -> str:
+        """Store one conversation; returns 'new', 'updated' or 'unchanged'."""
+        self.begin()
+        c = self.conn
+        row = c.execute("SELECT id, hash, title, message_count FROM conversations WHERE uid = ?", (conv.uid,)).fetchone()
+        if row is not None and row[1] == conv.hash:
+            self.stats.conversations_unchanged += 1
+            return "unchanged"
+        c.execute("SAVEPOINT conv")
+        try:
+            if row is None:
+                status = self._insert(conv, source_id)
+            else:
+                status = self._update(conv, source_id, row[0], row[2], row[3])
+        except BaseException:
+            c.execute("ROLLBACK TO conv")
+            c.execute("RELEASE conv")
+            raise
+        c.execute("RELEASE conv")
+        self._pending += len(conv.messages) + 1
+        return status
+
+    def _conv_values(self, conv: ConversationRow, source_id, count: int) -> tuple:
+        return (conv.uid, conv.provider, conv.provider_id, conv.title, conv.created_at, conv.updated_at, source_id,
+                conv.parent_uid, conv.project, conv.models, conv.meta, count, conv.features, conv.input_tokens,
+                conv.output_tokens, conv.hash, int(time.time() * 1000))
+
+    def _insert(self, conv: ConversationRow, source_id) -> str:
+        c = self.conn
+        cur = c.execute(f"INSERT INTO conversations({_CONV_COLS}) VALUES ({','.join('?' * 17)})",
+                        self._conv_values(conv, source_id, len(conv.messages)))
+        cid = cur.lastrowid
+        if conv.title:
+            c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
+        self._insert_messages(cid, conv.messages)
+        self.stats.conversations_new += 1
+        self.stats.messages_new += len(conv.messages)
+        self._delta(conv.provider, 1, len(conv.messages))
+        return "new"
+
+    def _update(self, conv: ConversationRow, source_id, cid: int, old_title: str | None, old_count: int) -> str:
+        c = self.conn
+        existing = {mid: (rid, h) for rid, mid, h in
+                    c.execute("SELECT id, mid, hash FROM messages WHERE conversation_id = ?", (cid,))}
+        new_mids = {r.mid for r in conv.messages}
+        fresh = [r for r in conv.messages if existing.get(r.mid, (None, None))[1] != r.hash]
+        stale = [existing[r.mid][0] for r in fresh if r.mid in existing]
+        if conv.prune:
+            stale += [rid for mid, (rid, _) in existing.items() if mid not in new_mids]
+        else:  # a partial parse: keep what it no longer shows
+            keep = [mid for mid in existing if mid not in new_mids]
+            new_mids.update(keep)
+        self._delete_messages(stale)
+        self._insert_messages(cid, fresh)
+        count = len(new_mids)
+        c.execute(
+            "UPDATE conversations SET uid=?, provider=?, provider_id=?, title=?, created_at=?, updated_at=?, "
+            "source_id=coalesce(?, source_id), parent_uid=?, project=?, models=?, meta=?, message_count=?, "
+            "features=?, input_tokens=?, output_tokens=?, hash=?, imported_at=? WHERE id=?",
+            (*self._conv_values(conv, source_id, count), cid),
+        )
+        if old_title != conv.title:
+            if old_title:
+                c.execute("INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', ?, ?)", (cid, old_title))
+            if conv.title:
+                c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
+        replaced = sum(1 for r in fresh if r.mid in existing)
+        self.stats.conversations_updated += 1
+        self.stats.messages_new += len(fresh) - replaced
+        self.stats.messages_updated += replaced
+        self.stats.messages_removed += len(stale) - replaced
+        self._delta(conv.provider, 0, count - old_count)
+        return "updated"
+
+    def _insert_messages(self, cid: int, rows: list[MessageRow]) -> None:
+        if not rows:
+            return
+        first = self._next_id
+        self._next_id += len(rows)
+        self.conn.executemany(_INSERT_MSG, [
+            (first + i, cid, r.seq, r.mid, r.parent_mid, r.role, r.timestamp, r.flags, r.model, r.usage, r.meta,
+             r.content, r.hash) for i, r in enumerate(rows)])
+        self.conn.executemany(_INSERT_FTS, [(first + i, *r.fts) for i, r in enumerate(rows) if any(r.fts)])
+
+    def _delete_messages(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        c = self.conn
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            old = c.execute(f"SELECT id, content FROM messages WHERE id IN ({marks})", chunk).fetchall()
+            deletes = []
+            for rid, blob in old:
+                vals = fts_values(codec.decode_blocks(blob))
+                if any(vals):
+                    deletes.append((rid, *vals))
+            c.executemany(_DELETE_FTS, deletes)
+            c.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
+
+    # -- totals and sources --------------------------------------------------
+    def _delta(self, provider: str, convs: int, msgs: int) -> None:
+        d = self.stats.provider_delta.setdefault(provider, [0, 0])
+        d[0] += convs
+        d[1] += msgs
+
+    def _flush_totals(self) -> None:
+        for provider, (convs, msgs) in self.stats.provider_delta.items():
+            self.conn.execute(
+                "INSERT INTO provider_totals(provider, conversations, messages) VALUES (?,?,?) "
+                "ON CONFLICT(provider) DO UPDATE SET conversations = conversations + excluded.conversations, "
+                "messages = messages + excluded.messages",
+                (provider, convs, msgs),
+            )
+        self.stats.provider_delta.clear()
+
+    def source_id(self, path: str) -> int:
+        self.begin()
+        row = self.conn.execute("SELECT id FROM sources WHERE path = ?", (path,)).fetchone()
+        if row:
+            return row[0]
+        return self.conn.execute("INSERT INTO sources(path, status) VALUES (?, 'new')", (path,)).lastrowid
+
+    def record_source(self, path: str, *, provider: str | None, size: int | None, mtime_ns: int | None,
+                      status: str, error: str | None, conversations: int, hash: bytes | None = None) -> None:
+        self.begin()
+        self.conn.execute(
+            "INSERT INTO sources(path, provider, size, mtime_ns, hash, status, error, conversations, synced_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET provider=excluded.provider, "
+            "size=excluded.size, mtime_ns=excluded.mtime_ns, hash=excluded.hash, status=excluded.status, "
+            "error=excluded.error, conversations=excluded.conversations, synced_at=excluded.synced_at",
+            (path, provider, size, mtime_ns, hash, status, error, conversations, int(time.time() * 1000)),
+        )
