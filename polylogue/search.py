@@ -133,8 +133,13 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
         neg, fld, phrase, word = m.group("neg"), m.group("field"), m.group("phrase"), m.group("word")
         if phrase is not None and not m.group("close"):
             raise QueryError("unclosed quote", text, start)
+        if fld is None and word and word.endswith(":") and word[:-1].lstrip("-") in FIELDS:
+            raise QueryError(f"'{word}' needs a value", text, start)
         if fld and fld not in FIELDS:
-            if phrase is None and word is not None:  # 'http://x' or 'std::vector': not a filter, a term
+            near = _near_field(fld)
+            if near:
+                raise QueryError(f"unknown filter '{fld}:' (did you mean {near}:?)", text, start)
+            if phrase is None and word is not None:  # 'http://x', 'std::vector', 'display:none': a term
                 fld, word = None, f"{fld}:{word}"
             else:
                 raise QueryError(f"unknown filter '{fld}:' (known: {', '.join(f + ':' for f in FIELDS)})", text, start)
@@ -175,6 +180,14 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
     if q.exclude and not q.groups and not _has_filters(q):
         raise QueryError("a query needs something to find, not only exclusions", text, 0)
     return q
+
+
+def _near_field(name: str) -> str | None:
+    """A known filter one or two edits away from a typo ('projct' -> 'project')."""
+    import difflib
+
+    hits = difflib.get_close_matches(name, FIELDS + ("roles", "kinds", "providers", "models"), n=1, cutoff=0.75)
+    return hits[0].rstrip("s") if hits and hits[0] not in ("has",) else (hits[0] if hits else None)
 
 
 def _has_filters(q: Query) -> bool:

@@ -7,9 +7,11 @@ import copy
 import importlib
 import io
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from conftest import EXAMPLES, SHARED_SAMPLES, ids, sample_files
 from polylogue.errors import ParseError
 from polylogue.models import BLOCK_TYPES, ROLES
-from polylogue.providers import ParseContext, chatgpt, open_clean, read_head
+from polylogue.providers import ParseContext, chatgpt, open_clean
 from polylogue.providers import _MODULES as PROVIDER_MODULES
 
 SAMPLES = sample_files("chatgpt")
@@ -81,6 +83,12 @@ def check_invariants(convs):
                 assert isinstance(b.text, str)
                 assert "{'" not in b.text and "'content_type':" not in b.text  # never a Python repr
         assert len(set(c.models)) == len(c.models)
+        # everything kept must be storable as JSON
+        orjson.dumps(c.meta)
+        for m in c.messages:
+            orjson.dumps(m.meta)
+            for b in m.blocks:
+                orjson.dumps([b.meta, b.input])
 
 
 # ---------------------------------------------------------------- conformance
@@ -446,10 +454,32 @@ def test_code_interpreter_outcome_from_aggregate_result():
               status="finished_successfully",
               metadata={"aggregate_result": {"status": "failed", "in_kernel_exception": {"name": "ZeroDivisionError"}}}),
     ]
-    (c,), _ = parse_bytes(json.dumps([_conv("ci", nodes, "r")]).encode())
-    (call, res), = c.tool_calls()
+    nodes += [
+        _node("c2", "r", ["r2"], "assistant", {"content_type": "code", "language": "unknown", "text": "plt.show()"},
+              recipient="python"),
+        _node("r2", "c2", [], "tool", {"content_type": "execution_output", "text": ""},
+              metadata={"aggregate_result": {"status": "success", "messages": [
+                  {"message_type": "image", "image_url": "file-service://file-Plot1", "width": 640, "height": 480}]}}),
+    ]
+    (c,), _ = parse_bytes(json.dumps([_conv("ci", nodes, "r2")]).encode())
+    (call, res), (call2, res2) = c.tool_calls()
     assert call.input == "1/0" and call.meta == {"language": "python"}
     assert res.is_error is True and res.text == "ZeroDivisionError"
+    assert call2.meta is None and res2.is_error is False
+    plot = c.messages[-1].blocks[1]
+    assert plot.type == "image" and plot.name == "file-Plot1" and plot.meta["width"] == 640
+
+
+def test_kept_metadata_is_bounded():
+    cites = [{"start_ix": i, "end_ix": i + 1, "metadata": {"url": f"https://example.com/{i}", "text": "y" * 5000}}
+             for i in range(3000)]
+    nodes = [_node("a", None, [], "assistant", metadata={"citations": cites, "model_slug": "gpt-4o"})]
+    (c,), _ = parse_bytes(json.dumps([_conv("big", nodes, "a")]).encode())
+    m = c.messages[0]
+    kept = m.meta["metadata"]["citations"]
+    assert kept[0]["metadata"]["url"] == "https://example.com/0"
+    assert isinstance(kept[-1], str) and kept[-1].startswith("…")  # says it was cut
+    assert len(orjson.dumps(m.meta)) < 100_000
 
 
 def test_derived_id_is_stable():
@@ -553,7 +583,8 @@ def test_example_export():
 
 # ---------------------------------------------------------------- fuzzing
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+_N = int(os.environ.get("POLYLOGUE_FUZZ_EXAMPLES", "200"))  # raise it for a long local run
+FUZZ = settings(max_examples=_N, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _only_parse_error(data: bytes):
@@ -596,6 +627,8 @@ CTYPES = st.sampled_from(["text", "code", "multimodal_text", "execution_output",
                           "user_editable_context", "tether_quote", "tether_browsing_display", "system_error",
                           "computer_output", "weird", None, 5])
 NODE_IDS = st.sampled_from(["n0", "n1", "n2", "n3", "n4", "missing"])
+small_json = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3), max_leaves=5)
 
 
 @st.composite
@@ -605,26 +638,26 @@ def conversations(draw):
         content = {"content_type": draw(CTYPES)}
         for k in draw(st.lists(st.sampled_from(["parts", "text", "thoughts", "result", "content", "language",
                                                  "screenshot", "user_profile"]), max_size=3, unique=True)):
-            content[k] = draw(json_values)
+            content[k] = draw(small_json)
         message = draw(st.none() | st.fixed_dictionaries({
             "id": st.none() | NODE_IDS,
-            "author": st.fixed_dictionaries({"role": ROLES_S, "name": st.none() | st.text(max_size=5)}) | json_values,
-            "content": st.just(content) | json_values,
+            "author": st.fixed_dictionaries({"role": ROLES_S, "name": st.none() | st.text(max_size=5)}) | small_json,
+            "content": st.just(content) | small_json,
             "recipient": st.sampled_from(["all", "python", "browser", "assistant", None, 1]),
             "metadata": st.fixed_dictionaries({}, optional={
-                "attachments": json_values, "aggregate_result": json_values, "model_slug": json_values,
-                "is_visually_hidden_from_conversation": json_values, "citations": json_values}) | json_values,
-            "create_time": json_values,
+                "attachments": small_json, "aggregate_result": small_json, "model_slug": small_json,
+                "is_visually_hidden_from_conversation": small_json, "citations": small_json}) | small_json,
+            "create_time": small_json,
             "status": st.sampled_from(["finished_successfully", "in_progress", None]),
         }))
-        mapping[nid] = {"id": nid, "parent": draw(st.none() | NODE_IDS | json_values),
-                        "children": draw(st.lists(NODE_IDS, max_size=3) | json_values), "message": message}
-    return {"id": draw(st.none() | st.text(max_size=6) | json_values), "title": draw(json_values),
-            "current_node": draw(st.none() | NODE_IDS | json_values), "create_time": draw(json_values),
-            "mapping": mapping if draw(st.booleans()) or not mapping else draw(json_values)}
+        mapping[nid] = {"id": nid, "parent": draw(st.none() | NODE_IDS | small_json),
+                        "children": draw(st.lists(NODE_IDS, max_size=3) | small_json), "message": message}
+    return {"id": draw(st.none() | st.text(max_size=6) | small_json), "title": draw(small_json),
+            "current_node": draw(st.none() | NODE_IDS | small_json), "create_time": draw(small_json),
+            "mapping": mapping if draw(st.booleans()) or not mapping else draw(small_json)}
 
 
-@FUZZ
+@settings(FUZZ, max_examples=max(1, _N // 2))
 @given(st.lists(conversations(), max_size=3), st.booleans())
 def test_fuzz_structured_conversations(convs, single):
     if single and convs:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from conftest import EXAMPLES, sample_files, ids
 from polylogue.errors import ParseError
 from polylogue.models import ATTACHMENT, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE
-from polylogue.providers import ParseContext, claude_ai, open_clean, read_head
+from polylogue.providers import ParseContext, claude_ai, open_clean
 
 SAMPLES = sample_files("claude-ai")
 SIDE_FILES = {  # in the samples folder, but not conversations
@@ -234,7 +234,12 @@ def test_sample_sniffed_and_parsed(samples, path):
 @pytest.mark.parametrize("name", sorted(SIDE_FILES))
 def test_side_samples_rejected(samples, name):
     data = (samples / "claude-ai" / name).read_bytes()
-    assert not claude_ai.sniff(head_of(data))
+    head = head_of(data)
+    assert not claude_ai.sniff(head)
+    if all_providers_present():
+        from polylogue.providers import detect
+
+        assert detect(head) is None  # no provider turns them into empty conversations
     with pytest.raises(ParseError):
         parse_bytes(data)  # even when forced, they are not conversations
 

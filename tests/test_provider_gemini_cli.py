@@ -411,3 +411,15 @@ def test_plain_bytesio_stream():
     """parse() peeks; a stream without peek() is wrapped, not misread."""
     convs = list(cli.parse(io.BytesIO(EX_JSON.read_bytes()), ParseContext("x")))
     assert len(convs) == 1 and len(convs[0].messages) == 4
+
+
+def test_lost_header_salvaged_from_message_lines(samples):
+    lines = (samples / "gemini-cli" / "kvsankar__agent-history__gemini_with_tool_error.jsonl").read_bytes().split(b"\n")
+    (conv,), ctx = parse_bytes(b"{truncated header\n" + b"\n".join(lines[1:]))
+    assert conv.provider_id == "rejection-gemini-001" and conv.meta["header_missing"] is True
+    assert len(conv.messages) == 9 and len(ctx.all_warnings()) == 1
+
+
+def test_empty_input_warns():
+    convs, ctx = parse_bytes(b"")
+    assert convs == [] and ctx.all_warnings()

@@ -15,7 +15,6 @@ are its results; both carry the calling node id as the call id.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import re
 from typing import Any, BinaryIO, Iterator
@@ -70,6 +69,7 @@ _CITE_MARK = re.compile(" ?\ue200[^\ue200\ue201]{0,400}\ue201")
 _MAX_STR = 4000
 _MAX_ITEMS = 100
 _MAX_DEPTH = 10
+_MAX_TOTAL = 64 << 10  # characters per kept structure
 
 
 # ---------------------------------------------------------------- sniffing
@@ -314,8 +314,7 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
             return (t.timestamp() if t else float("-inf"), pos[k])
 
         leaf_node = max(leaves, key=when) if leaves else msg_nodes[-1]
-        if len(leaves) > 1:
-            conv_meta["active_inferred"] = True
+        conv_meta["active_inferred"] = True  # no usable current_node: latest leaf chosen
     active: set[str] = set()
     k2: str | None = leaf_node
     while k2 is not None and k2 in nodes and k2 not in active:
@@ -331,6 +330,8 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
     # -- messages -------------------------------------------------------------
     messages: list[Message] = []
     models: list[str] = []
+    # position among siblings, where a node has several children (edits, regenerations)
+    branch_of = {c: i for ks in kids.values() if len(ks) > 1 for i, c in enumerate(ks)}
     for k, mparent, call in order:
         n = nodes[k]
         if n.message is None:
@@ -345,9 +346,8 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
         m.active = k in active
         if k == active_leaf:
             m.meta = {**(m.meta or {}), "active_leaf": True}
-        parent_kids = kids.get(n.parent or "", None) if n.parent in nodes else None
-        if parent_kids and len(parent_kids) > 1:
-            m.meta = {**(m.meta or {}), "branch": parent_kids.index(k)}
+        if k in branch_of:
+            m.meta = {**(m.meta or {}), "branch": branch_of[k]}
         if n.parent is not None and n.parent not in nodes:
             m.meta = {**(m.meta or {}), "dangling_parent": n.parent}
         if k in cycle_roots and n.parent is not None:
@@ -609,6 +609,11 @@ def _result_blocks(call: str | None, content: Any, ct: str | None, md: dict, sta
     elif content is not None:
         extra.append(opaque(_safe(content)))  # unknown output shape: keep it whole
 
+    agg = md.get("aggregate_result")
+    if isinstance(agg, dict):  # images the code produced (the files sit in the export zip)
+        for am in as_list(agg.get("messages")):
+            if isinstance(am, dict) and am.get("message_type") == "image" and as_str(am.get("image_url")):
+                extra.append(_image({"asset_pointer": am["image_url"], "width": am.get("width"), "height": am.get("height")}))
     if ct and ct != "text":
         bmeta.setdefault("content_type", ct)
     is_error, outcome = _outcome(ct, md, status)
@@ -818,11 +823,19 @@ def _num(v: Any) -> int | float | None:
     return v
 
 
-def _bounded(v: Any, depth: int = 0) -> Any:
+def _bounded(v: Any) -> Any:
     """A copy of a raw JSON value small enough for meta: long strings, lists and
-    dicts are cut (and say so), numbers JSON can't carry become strings."""
+    dicts are cut (and say so) within an overall budget of about _MAX_TOTAL
+    characters; numbers JSON can't carry become strings."""
+    return _cut(v, 0, [_MAX_TOTAL])
+
+
+def _cut(v: Any, depth: int, budget: list[int]) -> Any:
     if isinstance(v, str):
-        return v if len(v) <= _MAX_STR else v[:_MAX_STR] + f"…[+{len(v) - _MAX_STR} chars]"
+        keep = max(0, min(len(v), _MAX_STR, budget[0]))
+        budget[0] -= keep
+        return v if keep == len(v) else v[:keep] + f"…[+{len(v) - keep} chars]"
+    budget[0] -= 8
     if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int):
@@ -834,15 +847,18 @@ def _bounded(v: Any, depth: int = 0) -> Any:
     if isinstance(v, dict):
         out: dict[str, Any] = {}
         for i, (k, x) in enumerate(v.items()):
-            if i >= _MAX_ITEMS:
-                out["…"] = f"+{len(v) - _MAX_ITEMS} keys"
+            if i >= _MAX_ITEMS or budget[0] <= 0:
+                out["…"] = f"+{len(v) - i} keys"
                 break
-            out[str(k)] = _bounded(x, depth + 1)
+            out[str(k)] = _cut(x, depth + 1, budget)
         return out
     if isinstance(v, list):
-        out_l = [_bounded(x, depth + 1) for x in v[:_MAX_ITEMS]]
-        if len(v) > _MAX_ITEMS:
-            out_l.append(f"…[+{len(v) - _MAX_ITEMS} items]")
+        out_l: list[Any] = []
+        for i, x in enumerate(v):
+            if i >= _MAX_ITEMS or budget[0] <= 0:
+                out_l.append(f"…[+{len(v) - i} items]")
+                break
+            out_l.append(_cut(x, depth + 1, budget))
         return out_l
     return str(v)
 

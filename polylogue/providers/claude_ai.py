@@ -85,9 +85,9 @@ def sniff(head) -> bool:
         return False
     if head.top == "array":
         # conversations.json: items with chat_messages[] (projects/users/memories have none)
-        return head.has("item.chat_messages", "start_array")
+        return head.has("item.chat_messages")
     if head.top == "object":
-        if head.has("chat_messages", "start_array") or head.has("raw_provider_payload.chat_messages", "start_array"):
+        if head.has("chat_messages") or head.has("raw_provider_payload.chat_messages", "start_array"):
             return True
         return _is_design_head(head)
     return False
@@ -182,7 +182,7 @@ def _next_item(items, index: int | None = None):
     except StopIteration:
         return _END
     except (ijson.JSONError, UnicodeDecodeError, ValueError, OverflowError, RecursionError) as e:
-        where = f" after {index} conversations" if index else ""
+        where = f" after {index} items" if index else ""
         raise ParseError(f"invalid JSON{where}: {_short(e)}") from None
 
 

@@ -125,6 +125,7 @@ _REDACTED = re.compile(r"\[REDACTED_[A-Z_]+ (len=\d+ sha=[0-9a-fA-F]+)\]")
 _EXIT_PREAMBLE = re.compile(r"^(?:Process exited with code|Process completed with exit code)\s+(-?\d+)\s*$", re.M)
 _EXIT_FIRST_LINE = re.compile(r"^Exit code:\s*(-?\d+)\s*$")
 _ENV_CWD = re.compile(r"<cwd>\s*([^<\n]+?)\s*</cwd>")
+_GEN1_START = re.compile(rb'\{\s*"(?:session|items)"\s*:')
 _DATA_URL = re.compile(r"^data:([\w.+/-]+)?(;base64)?,", re.I)
 
 
@@ -139,7 +140,7 @@ def _classify(rec: dict) -> bool | None:
         if t in BARE_ITEM_TYPES and "payload" not in rec and not isinstance(rec.get("message"), dict):
             if t != "message":
                 return True
-            return rec.get("role") in _RAW_ROLES and isinstance(rec.get("content"), (list, str))
+            return _typ(rec, "role") in _RAW_ROLES and isinstance(rec.get("content"), (list, str))
         return False
     if rec.get("record_type") == "state":
         return True
@@ -160,6 +161,12 @@ def sniff(head) -> bool:
 
 # ---------------------------------------------------------------- small helpers
 
+def _typ(d: dict, key: str = "type") -> str | None:
+    """A discriminator field, only when it is a string (never hash an arbitrary value)."""
+    v = d.get(key)
+    return v if isinstance(v, str) else None
+
+
 def _real(value: Any) -> str | None:
     """A usable id/slug/path: a non-empty string that is not a fixture placeholder."""
     s = as_str(value)
@@ -167,6 +174,16 @@ def _real(value: Any) -> str | None:
         return None
     s = s.strip()
     return s if s and not _PLACEHOLDER.match(s) else None
+
+
+def _canonical(value: Any) -> bytes:
+    """Stable bytes of a JSON value (sorted keys), also for integers beyond 64 bits."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        import json
+
+        return json.dumps(value, sort_keys=True, default=str).encode()
 
 
 def _norm(s: str) -> str:
@@ -390,7 +407,6 @@ class _Msg:
     sub: int = 0
     keys: list = field(default_factory=list)  # dedup keys (kind, normalised text)
     copied: bool = False  # an event copy matched it
-    prompt: bool = False  # a real user prompt (a turn start)
 
 
 @dataclass
@@ -418,6 +434,7 @@ class _Rollout:
         self.seen_ids: dict[str, int] = {}
         self.model: str | None = None
         self.models: list[str] = []
+        self.model_at: list[tuple[int, str]] = []  # (line, model) of each turn_context
         self.turn_id: str | None = None
         self.meta: dict[str, Any] = {"generation": generation}
         self.events: list[dict] = []
@@ -428,6 +445,8 @@ class _Rollout:
         self.task_started = False
         self.user_events = 0
         self.idless_calls: list[Block] = []
+        self.records = 0
+        self.unknown_records = 0
         self.adjacent: list[tuple[Block, Block]] = []  # (id-less result, the call it answers)
         # usage
         self.usage_cur: dict[str, int] | None = None
@@ -458,8 +477,9 @@ class _Rollout:
 
     # -- records
     def feed(self, line: int, rec: dict) -> None:
+        self.records += 1
         if self.first_record_hash is None:
-            self.first_record_hash = hashlib.sha1(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
+            self.first_record_hash = hashlib.sha1(_canonical(rec)).hexdigest()[:20]
         rtype = rec.get("type")
         payload = rec.get("payload")
         if isinstance(rtype, str) and rtype in ENVELOPE_TYPES and "payload" in rec:
@@ -491,14 +511,14 @@ class _Rollout:
             self.count("state_markers")
             return
         ts = to_utc(rec.get("timestamp")) or to_utc(rec.get("created_at"))
-        if rtype is None and line == 1 and "id" in rec and "role" not in rec and "payload" not in rec:
+        if rtype is None and self.records == 1 and "id" in rec and "role" not in rec and "payload" not in rec:
             self.header(rec, line, ts)
             return
         if (isinstance(rtype, str) and (rtype in BARE_ITEM_TYPES or rtype in _CALL_TYPES or rtype in _OUTPUT_TYPES
                                         or rtype == "token_count")) or (rtype is None and "role" in rec):
             self.item(rec, line, ts)
             return
-        self.count("unknown_records")
+        self.unknown_records += 1
         self.event(line, ts, "unknown_record", {"raw": rec})
 
     def header(self, rec: dict, line: int, ts: datetime | None) -> None:
@@ -563,6 +583,7 @@ class _Rollout:
         model = _real(tc.get("model")) or _real(as_dict(cm.get("settings")).get("model")) or _real(cm.get("model"))
         if model:
             self.model = model
+            self.model_at.append((line, model))
             if model not in self.models:
                 self.models.append(model)
         if self.project is None:
@@ -580,7 +601,7 @@ class _Rollout:
 
     # -- response items
     def item(self, p: dict, line: int, ts: datetime | None) -> None:
-        ptype = p.get("type")
+        ptype = _typ(p)
         if ptype is None and "role" in p:
             ptype = "message"
         if ts is None:
@@ -588,7 +609,7 @@ class _Rollout:
         item_id = _real(p.get("id"))
         meta: dict[str, Any] = {}
         if item_id is not None:
-            h = hash(orjson.dumps(p, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+            h = hash(_canonical(p))
             prev = self.seen_ids.get(item_id)
             if prev is not None:
                 if prev == h:
@@ -742,7 +763,7 @@ class _Rollout:
 
     # -- events
     def event_msg(self, p: dict, line: int, ts: datetime | None) -> None:
-        et = p.get("type")
+        et = _typ(p)
         if et in _COPY_EVENTS:
             kind = _COPY_EVENTS[et]
             s = p.get("message") if kind != "thinking" else p.get("text")
@@ -877,19 +898,19 @@ class _Rollout:
         for i, m in enumerate(msgs):
             for j, k in enumerate(m.keys):
                 index.setdefault(k, []).append((m.line, i, j))
-        taken: set[tuple[int, int]] = set()
         merged = 0
         for ev in self.copies:
+            cands = index.get(ev.key)
             best = None
-            for line, i, j in index.get(ev.key, ()):
-                if (i, j) in taken:
-                    continue
-                d = abs(line - ev.line)
-                if d <= COPY_WINDOW and (best is None or d < best[0]):
-                    best = (d, i, j)
+            if cands:  # sorted by line; matched entries are removed, so the nearest is a neighbour
+                k = bisect.bisect_left(cands, (ev.line,))
+                for idx in (k - 1, k):
+                    if 0 <= idx < len(cands):
+                        d = abs(cands[idx][0] - ev.line)
+                        if d <= COPY_WINDOW and (best is None or d < best[0]):
+                            best = (d, idx)
             if best is not None:
-                _, i, j = best
-                taken.add((i, j))
+                _line, i, _j = cands.pop(best[1])
                 m = msgs[i]
                 m.copied = True
                 merged += 1
@@ -917,11 +938,11 @@ class _Rollout:
         p = ev.payload
         meta: dict[str, Any] = {"source": f"event_msg.{p.get('type')}"}
         if ev.kind == "thinking":
-            return _Msg(ev.line, ASSISTANT, [thinking(p["text"])], ts=ev.ts, meta=meta, model=None)
+            return _Msg(ev.line, ASSISTANT, [thinking(p["text"])], ts=ev.ts, meta=meta, model=self._model_at(ev.line))
         if ev.kind == ASSISTANT:
             if p.get("phase") is not None:
                 meta["phase"] = p["phase"]
-            return _Msg(ev.line, ASSISTANT, [text(p["message"])], ts=ev.ts, meta=meta)
+            return _Msg(ev.line, ASSISTANT, [text(p["message"])], ts=ev.ts, meta=meta, model=self._model_at(ev.line))
         blocks: list[Block] = [text(p["message"])]
         for url in as_list(p.get("images")):
             if isinstance(url, str):
@@ -938,6 +959,10 @@ class _Rollout:
         m.copied = True
         return m
 
+    def _model_at(self, line: int) -> str | None:
+        k = bisect.bisect_right(self.model_at, (line, "\uffff"))
+        return self.model_at[k - 1][1] if k else None
+
     def _tools(self, msgs: list[_Msg]) -> None:
         uses: dict[str, tuple[_Msg, Block]] = {}
         results: dict[str, Block] = {}
@@ -951,8 +976,13 @@ class _Rollout:
         for cid, evs in self.details.items():
             res = results.get(cid)
             if res is None and cid in uses:
+                supplied = next(((ln, pp, t) for ln, pp, t in reversed(evs) if _detail_output(pp)), None)
+                if supplied is None:  # nothing printed: the detail stays on the call
+                    use = uses[cid][1]
+                    use.meta = {**(use.meta or {}), "detail": [_detail(p) for _, p, _ in evs]}
+                    continue
                 # the output item is missing: the event supplies the result
-                line, p, ts = next(((ln, pp, t) for ln, pp, t in reversed(evs) if _detail_output(pp)), evs[-1])
+                line, p, ts = supplied
                 res = tool_result(cid, _detail_output(p))
                 res.meta = {"source": f"event_msg.{p.get('type')}"}
                 msgs.append(_Msg(line, TOOL, [res], ts=ts, meta={"source": f"event_msg.{p.get('type')}"}, sub=1))
@@ -1043,6 +1073,8 @@ class _Rollout:
 
     def _conversation(self, out: list[Message], sid: str) -> Conversation:
         meta = self.meta
+        if self.unknown_records:
+            self.counts["unknown_records"] = self.unknown_records
         if self.counts:
             meta["counts"] = dict(self.counts)
         if self.events:
@@ -1107,10 +1139,10 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
     if isinstance(obj, dict) and "session" in obj and "items" in obj and "type" not in obj:
         yield from _gen1_whole(obj, ctx)
         return
-    if obj is None and (st[:1] == b"[" or (st[:1] == b"{" and (st == b"{" or b'"session"' in st or b'"items"' in st))):
-        if st[:1] == b"[":
-            raise ParseError("a JSON array is not a Codex rollout")
-        yield from _gen1_stream(replay, ctx)
+    if st[:1] == b"[":
+        raise ParseError("a JSON array is not a Codex rollout")
+    if obj is None and (st == b"{" or _GEN1_START.match(st)):
+        yield from _gen1_stream(replay, ctx)  # a pretty-printed (or truncated) generation 1 document
         return
     if isinstance(obj, dict) and {"session_id", "ts", "text"} <= obj.keys() and "type" not in obj:
         ctx.warn("Codex prompt history (history.jsonl): a side file, not a conversation; skipped")
@@ -1122,7 +1154,7 @@ def _jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
     state: _Rollout | None = None
     for lineno, rec in iter_jsonl(stream, ctx):
         if state is None:
-            gen = 3 if rec.get("type") in ENVELOPE_TYPES and "payload" in rec else 2
+            gen = 3 if _typ(rec) in ENVELOPE_TYPES and "payload" in rec else 2
             state = _Rollout(ctx, gen)
         try:
             state.feed(lineno, rec)
@@ -1130,6 +1162,8 @@ def _jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
             ctx.warn(f"bad record skipped ({type(e).__name__}: {str(e)[:120]})", lineno)
     if state is None:
         return
+    if state.unknown_records == state.records:
+        raise ParseError("no Codex rollout records in this file")
     conv = _finish(state)
     if conv is not None:
         yield conv
@@ -1191,8 +1225,9 @@ def _gen1_stream(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
                 _gen1_item(state, n, _build(events, event, value), ctx)
     except ijson.JSONError as e:
         if not seen_items:
-            raise ParseError(f"invalid JSON: {str(e)[:160]}") from None
-        ctx.warn(f"JSON document ends early ({str(e)[:120]}); kept the {n} items before it")
+            raise ParseError(f"invalid JSON: {(str(e).splitlines() or [type(e).__name__])[0][:160]}") from None
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        ctx.warn(f"JSON document ends early ({reason}); kept the {n} items before it")
     if not seen_items and state.session is None:
         raise ParseError("not a Codex session document")
     conv = _finish(state)

@@ -311,5 +311,7 @@ def json_text(value: Any) -> str:
         return ""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        return str(value)
+    except TypeError:  # e.g. integers beyond 64 bits: the stdlib encoder still writes JSON, never a repr
+        import json
+
+        return json.dumps(value, ensure_ascii=False, default=lambda o: None)

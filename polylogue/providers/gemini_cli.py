@@ -40,7 +40,7 @@ import orjson
 from .. import models as m
 from ..errors import ParseError
 from . import Head
-from .common import ParseContext, as_dict, as_list, as_str, iter_jsonl, json_text, to_utc
+from .common import ParseContext, as_list, as_str, iter_jsonl, json_text, to_utc
 
 NAME = "gemini-cli"
 KIND = "jsonl"
@@ -137,7 +137,8 @@ def _parse_document(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversat
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         # a damaged document: salvage the complete JSON lines it may hold (a JSONL file whose header broke)
-        if b'"$set"' in data or b'"$rewindTo"' in data:
+        # (pretty-printed documents indent every inner line; JSONL lines start with '{"')
+        if b'\n{"' in data:
             yield from _parse_jsonl(io.BytesIO(data), ctx)
             return
         raise ParseError(f"invalid JSON: {str(e).splitlines()[0][:160]}") from None
@@ -188,6 +189,8 @@ def _parse_jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation
             ctx.warn(f"malformed record skipped ({type(e).__name__})", lineno)
     if session is not None:
         yield from _finish(session)
+    else:
+        ctx.warn("no Gemini CLI records in this file")
 
 
 def _finish(session: "_Session") -> Iterator[m.Conversation]:
@@ -250,6 +253,9 @@ class _Session:
         if "$rewindTo" in rec:
             self._rewind(as_str(rec.get("$rewindTo")))
             return
+        if self.session_id is None and isinstance(rec.get("sessionId"), str):
+            self.session_id = rec["sessionId"]  # header line lost: message lines may repeat the session id
+            self.meta["header_missing"] = True
         mid = as_str(rec.get("id"))
         if not mid:
             if "type" not in rec and "content" not in rec:

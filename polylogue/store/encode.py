@@ -117,7 +117,9 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
             F_ATTACHMENTS if flags & HAS_ATTACHMENTS else 0
         )
         if msg.usage:
-            tokens_in += _int(msg.usage.get("input")) + _int(msg.usage.get("cache_read")) + _int(msg.usage.get("cache_write"))
+            tokens_in += _int(msg.usage.get("input"))
+            if msg.usage.get("convention") == "anthropic":  # Anthropic's input excludes the cache lanes
+                tokens_in += _int(msg.usage.get("cache_read")) + _int(msg.usage.get("cache_write"))
             tokens_out += _int(msg.usage.get("output"))
         content = codec.encode_blocks(msg.blocks)
         usage, meta = _json(msg.usage), _json(msg.meta)

@@ -38,6 +38,10 @@ class WriteStats:
     provider_delta: dict[str, list[int]] = field(default_factory=dict)
 
 
+def _older(incoming: int | None, stored: int | None) -> bool:
+    return incoming is not None and stored is not None and incoming < stored
+
+
 class Writer:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -72,8 +76,10 @@ class Writer:
         """Store one conversation; returns 'new', 'updated' or 'unchanged'."""
         self.begin()
         c = self.conn
-        row = c.execute("SELECT id, hash, title, message_count FROM conversations WHERE uid = ?", (conv.uid,)).fetchone()
-        if row is not None and row[1] == conv.hash:
+        row = c.execute("SELECT id, hash, title, message_count, updated_at FROM conversations WHERE uid = ?",
+                        (conv.uid,)).fetchone()
+        if row is not None and (row[1] == conv.hash or _older(conv.updated_at, row[4])):
+            # same content, or an older copy of it (an earlier export, a stale sibling file): keep what we have
             self.stats.conversations_unchanged += 1
             return "unchanged"
         c.execute("SAVEPOINT conv")
@@ -120,6 +126,8 @@ class Writer:
         else:  # a partial parse: keep what it no longer shows
             keep = [mid for mid in existing if mid not in new_mids]
             new_mids.update(keep)
+            if keep:  # stored rows now differ from this parse: the next whole parse must not look unchanged
+                conv.hash ^= 0x5BD1E995
         self._delete_messages(stale)
         self._insert_messages(cid, fresh)
         count = len(new_mids)

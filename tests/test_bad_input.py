@@ -1,0 +1,182 @@
+"""Bad input never takes the run down: each bad file gets one clear error line,
+everything else imports, the exit code is 3, and the archive keeps what it had."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from polylogue.api import Archive
+from polylogue.cli import cli
+from polylogue.ingest import parse_input
+from polylogue.sources import discover
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+CC_LINE = {"type": "user", "uuid": "u1", "parentUuid": None, "sessionId": "s-bad-1", "timestamp": "2025-03-01T10:00:00Z",
+           "cwd": "/tmp/p", "message": {"role": "user", "content": "hello from a good line quokkafjord"}}
+CC_REPLY = {"type": "assistant", "uuid": "a1", "parentUuid": "u1", "sessionId": "s-bad-1",
+            "timestamp": "2025-03-01T10:00:05Z", "cwd": "/tmp/p",
+            "message": {"id": "msg_1", "role": "assistant", "model": "claude-x",
+                        "content": [{"type": "text", "text": "a good reply"}]}}
+
+
+def chatgpt_conv(cid: str, text: str) -> dict:
+    return {"id": cid, "title": f"conv {cid}", "create_time": 1700000000.0, "update_time": 1700000100.0,
+            "current_node": "n2", "mapping": {
+                "n0": {"id": "n0", "parent": None, "children": ["n1"], "message": None},
+                "n1": {"id": "n1", "parent": "n0", "children": ["n2"], "message": {
+                    "id": "n1", "author": {"role": "user"}, "create_time": 1700000000.0,
+                    "content": {"content_type": "text", "parts": [text]}, "recipient": "all"}},
+                "n2": {"id": "n2", "parent": "n1", "children": [], "message": {
+                    "id": "n2", "author": {"role": "assistant"}, "create_time": 1700000050.0,
+                    "content": {"content_type": "text", "parts": ["ok"]}, "recipient": "all",
+                    "metadata": {"model_slug": "gpt-4o"}}}}}
+
+
+def build_corpus(d: Path) -> dict[str, Path]:
+    """The bad inputs of issue 3, plus good files beside them."""
+    d.mkdir(parents=True, exist_ok=True)
+    good = d / "good.json"
+    good.write_bytes(orjson.dumps([chatgpt_conv("good-1", "the good conversation wombatquill")]))
+    full = orjson.dumps([chatgpt_conv("t-1", "first complete"), chatgpt_conv("t-2", "second")])
+    files = {
+        "good": good,
+        "truncated": d / "truncated.json",
+        "empty": d / "empty.json",
+        "binary": d / "binary.json",
+        "unknown": d / "unknown.json",
+        "deep": d / "deep.json",
+        "bad_utf8": d / "bad-utf8.jsonl",
+        "broken_zip": d / "broken.zip",
+        "garbage_lines": d / "garbage.jsonl",
+        "huge_message": d / "huge.jsonl",
+    }
+    files["truncated"].write_bytes(full[: len(full) - 40])
+    files["empty"].write_bytes(b"")
+    files["binary"].write_bytes(bytes(range(256)) * 64)
+    files["unknown"].write_bytes(json.dumps({"hello": "world", "items": [1, 2, 3]}).encode())
+    files["deep"].write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    line = dict(CC_LINE, sessionId="s-utf8")
+    raw = orjson.dumps(line).replace(b"quokkafjord", b"quokka\xff\xfefjord")
+    files["bad_utf8"].write_bytes(raw + b"\n" + orjson.dumps(dict(CC_REPLY, sessionId="s-utf8")) + b"\n")
+    files["broken_zip"].write_bytes(b"PK\x03\x04" + os.urandom(300))
+    files["garbage_lines"].write_bytes(
+        orjson.dumps(CC_LINE) + b"\n{not json at all\n\x00\x01\x02\n[1,2,3]\n" + orjson.dumps(CC_REPLY) + b"\n")
+    big = dict(CC_LINE, sessionId="s-huge", uuid="u-huge")
+    big["message"] = {"role": "user", "content": "start " + "x" * (50 << 20) + " end"}
+    files["huge_message"].write_bytes(orjson.dumps(big) + b"\n")
+    return files
+
+
+def errors_by_file(report) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for e in report["errors"]:
+        out.setdefault(Path(e["path"].split("!")[0]).name, []).append(e)
+    return out
+
+
+def test_bad_input_corpus_reports_each_file_and_imports_the_rest(tmp_path):
+    corpus = build_corpus(tmp_path / "corpus")
+    home = tmp_path / "home"
+    r = CliRunner().invoke(cli, ["--home", str(home), "sync", str(tmp_path / "corpus"), "--json"])
+    assert r.exit_code == 3, r.output
+    report = json.loads(r.stdout)
+    errs = errors_by_file(report)
+    expected = {
+        "truncated.json": "invalid JSON",
+        "empty.json": "empty file",
+        "binary.json": "not JSON",
+        "unknown.json": "unknown JSON shape",
+        "deep.json": "nested deeper",
+        "bad-utf8.jsonl": "invalid UTF-8",
+        "broken.zip": "broken zip",
+        "garbage.jsonl": "invalid JSON",
+    }
+    for name, reason in expected.items():
+        assert name in errs, (name, report["errors"])
+        assert any(reason in e["error"] for e in errs[name]), (name, errs[name])
+    assert {e["line"] for e in errs["garbage.jsonl"] if "line" in e} == {2, 3, 4}
+    assert "good.json" not in errs and "huge.jsonl" not in errs
+    # each problem is one line on stderr naming the file
+    for name in expected:
+        assert name in r.stderr
+    a = Archive(home)
+    ids = {c["id"] for c in a.list(limit=100)}
+    # good files, the good lines of the garbage file, the complete conversation before
+    # the truncation point, the repaired UTF-8 file and the 50 MB message all imported
+    assert {"chatgpt:good-1", "chatgpt:t-1", "claude-code:s-bad-1", "claude-code:s-utf8",
+            "claude-code:s-huge"} <= ids
+    assert "chatgpt:t-2" not in ids  # cut off mid-conversation: whole or not at all
+    assert a.search("wombatquill").total_conversations == 1
+    assert a.search("end", provider="claude-code").total_conversations >= 1
+    assert a.check()["ok"]
+
+
+def test_bad_input_never_harms_what_is_archived(tmp_path):
+    home = tmp_path / "home"
+    a = Archive(home)
+    first = tmp_path / "first.json"
+    first.write_bytes(orjson.dumps([chatgpt_conv("keep-1", "precious words platypusgrail")]))
+    assert a.sync([first]).exit_code == 0
+    before = Archive(home).conversation("chatgpt:keep-1")
+    # the same file later replaced by garbage, and a corpus of bad files
+    first.write_bytes(b"\x00garbage" * 10)
+    build_corpus(tmp_path / "corpus")
+    report = a.sync([first, tmp_path / "corpus"])
+    assert report.exit_code == 3
+    after = Archive(home).conversation("chatgpt:keep-1")
+    assert after == before
+    assert a.search("platypusgrail").total_conversations == 1
+    assert a.check()["ok"]
+
+
+def test_file_that_vanishes_before_reading(tmp_path):
+    f = tmp_path / "gone.jsonl"
+    f.write_bytes(orjson.dumps(CC_LINE) + b"\n")
+    [inp] = list(discover([f], []))
+    f.unlink()
+    items = list(parse_input(inp))
+    done = items[-1]
+    assert done[0] == "done" and done[3] == "failed"
+    assert "disappeared" in done[4][0][1]
+
+
+def test_a_sync_where_everything_fails_exits_1(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"{truncated")
+    r = CliRunner().invoke(cli, ["--home", str(tmp_path / "h"), "sync", str(bad)])
+    assert r.exit_code == 1
+    assert "bad.json" in r.stderr
+
+
+def test_zip_members_are_read_in_place_and_unsafe_names_skipped(tmp_path):
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("nested/dir/conversations.json", orjson.dumps([chatgpt_conv("zip-1", "inside the zip")]))
+        zf.writestr("user.json", orjson.dumps({"id": "user-1", "email": "a@b.c", "chatgpt_plus_user": True}))
+        zf.writestr("message_feedback.json", b"[]")
+        zf.writestr("../evil.json", orjson.dumps([chatgpt_conv("evil-1", "slip")]))
+        zf.writestr("image.png", b"\x89PNG\r\n\x1a\n" + os.urandom(100))
+    home = tmp_path / "home"
+    report = Archive(home).sync([z])
+    ids = {c["id"] for c in Archive(home).list()}
+    assert ids == {"chatgpt:zip-1"}  # side files never become conversations
+    assert any("unsafe member path" in e["error"] for e in report.errors)
+    assert not (tmp_path / "evil.json").exists() and not (tmp_path.parent / "evil.json").exists()
+    assert report.exit_code == 3
+
+
+def test_symlink_loops_are_walked_once(tmp_path):
+    d = tmp_path / "tree"
+    (d / "a").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "claude" / "conversations.json", d / "a" / "c.json")
+    os.symlink(d, d / "a" / "loop")
+    files = list(discover([d], []))
+    assert [f.path.name for f in files] == ["c.json"]

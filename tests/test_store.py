@@ -1,0 +1,166 @@
+"""The store on real SQLite files: schema, pragmas, permissions, indexes used
+by the hot queries, incremental writes and the full-text index."""
+from __future__ import annotations
+
+import stat
+from datetime import datetime, timezone
+
+import pytest
+
+from polylogue import models as m
+from polylogue.api import Archive
+from polylogue.store import codec
+from polylogue.store.db import ensure_home, open_reader, open_writer
+from polylogue.store.encode import encode
+from polylogue.store.writer import Writer
+
+
+def conv(pid="c1", texts=("hello world", "hi there"), title="T", provider="claude-code", updated=None) -> m.Conversation:
+    msgs = []
+    for i, t in enumerate(texts):
+        role = m.USER if i % 2 == 0 else m.ASSISTANT
+        msgs.append(m.Message(id=f"m{i}", role=role, blocks=[m.text(t)], parent_id=f"m{i-1}" if i else None,
+                              timestamp=datetime(2025, 1, 1, 12, i, tzinfo=timezone.utc)))
+    return m.Conversation(provider=provider, provider_id=pid, title=title, messages=msgs, updated_at=updated)
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = ensure_home(tmp_path / "home")
+    conn = open_writer(path)
+    yield path, conn
+    conn.close()
+
+
+def write(conn, *convs, prune=True):
+    w = Writer(conn)
+    out = [w.write(encode(c, prune=prune), None) for c in convs]
+    w.commit()
+    return out, w.stats
+
+
+def fts_ids(conn, term):
+    return {r[0] for r in conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (term,))}
+
+
+def test_home_and_files_are_private(tmp_path):
+    home = tmp_path / "h"
+    a = Archive(home)
+    a.stats()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    db = home / "polylogue.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    a.sync([])
+    for p in home.iterdir():
+        if p.is_file():
+            assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
+def test_schema_version_and_wal(db):
+    path, conn = db
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    r = open_reader(path)
+    assert r.execute("PRAGMA query_only").fetchone()[0] == 1
+    with pytest.raises(Exception):
+        r.execute("DELETE FROM conversations")
+
+
+def _plan(conn, sql, args=()):
+    return " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+
+
+def test_hot_queries_use_indexes(db):
+    _, conn = db
+    write(conn, conv("a"), conv("b"))
+    # ordered load of one conversation (roadmap 8)
+    plan = _plan(conn, "SELECT id FROM messages WHERE conversation_id = ? ORDER BY seq", (1,))
+    assert "messages_conversation_seq" in plan and "TEMP B-TREE" not in plan
+    # incremental diff reads only the covering index (roadmap 2)
+    plan = _plan(conn, "SELECT id, mid, hash FROM messages WHERE conversation_id = ?", (1,))
+    assert "COVERING INDEX messages_conversation_mid" in plan
+    # newest-first listing, with and without a provider
+    plan = _plan(conn, "SELECT id FROM conversations ORDER BY updated_at DESC LIMIT 10")
+    assert "conversations_updated" in plan and "TEMP B-TREE" not in plan
+    plan = _plan(conn, "SELECT id FROM conversations WHERE provider = ? ORDER BY updated_at DESC LIMIT 10", ("x",))
+    assert "conversations_provider_updated" in plan and "TEMP B-TREE" not in plan
+    # lookups by archive id
+    assert "USING INDEX" in _plan(conn, "SELECT id, hash FROM conversations WHERE uid = ?", ("x",))
+
+
+def test_unchanged_conversation_is_skipped(db):
+    _, conn = db
+    assert write(conn, conv())[0] == ["new"]
+    assert write(conn, conv())[0] == ["unchanged"]
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
+
+
+def test_only_changed_messages_are_rewritten_and_reindexed(db):
+    _, conn = db
+    write(conn, conv(texts=("alpha one", "beta two", "gamma three")))
+    before = dict(conn.execute("SELECT mid, id FROM messages"))
+    status, stats = write(conn, conv(texts=("alpha one", "beta CHANGED", "gamma three", "delta four")))
+    assert status == ["updated"]
+    after = dict(conn.execute("SELECT mid, id FROM messages"))
+    assert after["m0"] == before["m0"] and after["m2"] == before["m2"]  # untouched rows keep their rowid
+    assert after["m1"] != before["m1"]
+    assert stats.messages_updated == 1 and stats.messages_new == 1
+    assert fts_ids(conn, "beta") == {after["m1"]}
+    assert fts_ids(conn, "two") == set()  # the old text left the index
+    assert fts_ids(conn, "delta") == {after["m3"]}
+    assert conn.execute("SELECT message_count FROM conversations").fetchone()[0] == 4
+
+
+def test_prune_removes_vanished_messages_only_when_allowed(db):
+    _, conn = db
+    write(conn, conv(texts=("one", "two", "three")))
+    write(conn, conv(texts=("one", "two")), prune=False)  # a partial parse keeps what it no longer shows
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+    assert conn.execute("SELECT message_count FROM conversations").fetchone()[0] == 3
+    write(conn, conv(texts=("one", "two")))  # an older state of the conversation never replaces a newer one
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+    write(conn, conv(texts=("one", "two"), updated=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
+    assert fts_ids(conn, "three") == set()
+    assert conn.execute("SELECT messages FROM provider_totals").fetchone()[0] == 2
+
+
+def test_title_index_follows_title_changes(db):
+    _, conn = db
+    write(conn, conv(title="first title"))
+    write(conn, conv(title="second title"))
+    assert not list(conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH 'first'"))
+    assert list(conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH 'second'"))
+
+
+def test_failed_conversation_leaves_nothing_behind(db):
+    _, conn = db
+    w = Writer(conn)
+    good = encode(conv("good"))
+    bad = encode(conv("bad"))
+    bad.messages[1].content = object()  # not bindable: the insert fails mid-conversation
+    w.write(good, None)
+    with pytest.raises(Exception):
+        w.write(bad, None)
+    w.commit()
+    uids = [r[0] for r in conn.execute("SELECT uid FROM conversations")]
+    assert uids == ["claude-code:good"]
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
+
+
+def test_blocks_round_trip_through_compression(db):
+    _, conn = db
+    big = "x = compute(y)\n" * 2000
+    blocks = [m.text("short"), m.thinking("deep thought"), m.tool_use("t1", "Bash", {"command": "ls -la"}),
+              m.tool_result("t1", big, is_error=False), m.attachment("a.png", kind=m.IMAGE, mime="image/png"),
+              m.opaque({"type": "future", "x": [1, 2]})]
+    c = m.Conversation("codex", "z", messages=[m.Message("m0", m.ASSISTANT, blocks)])
+    write(conn, c)
+    blob = conn.execute("SELECT content FROM messages").fetchone()[0]
+    assert blob[:1] == codec.ZSTD_TAG and len(blob) < len(big) / 10
+    assert codec.decode_blocks(blob) == blocks
+    # the documented way out: pl_content() gives the JSON text to any SQL client
+    text = conn.execute("SELECT pl_content(content) FROM messages").fetchone()[0]
+    assert '"tool_result"' in text and "compute" in text
+    assert fts_ids(conn, "compute") and fts_ids(conn, "Bash") and fts_ids(conn, "thought")
+    assert fts_ids(conn, "{thinking} : thought") and not fts_ids(conn, "{text} : thought")
