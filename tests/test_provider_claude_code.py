@@ -509,25 +509,26 @@ json_value = st.recursive(json_leaf, lambda ch: st.lists(ch, max_size=4) | st.di
                      "leafUuid", "summary", "toolUseResult", "subtype", "data", "attachment", "timestamp",
                      "logicalParentUuid", "loglines", "input", "name"]) | st.text(max_size=8), ch, max_size=6),
     max_leaves=12)
+small = st.one_of(json_leaf, st.lists(json_leaf, max_size=3), st.dictionaries(st.text(max_size=5), json_leaf, max_size=3))
 block = st.fixed_dictionaries({"type": st.sampled_from(["text", "thinking", "tool_use", "tool_result", "image", "fallback",
                                                        "redacted_thinking", "document", "web_search_tool_result"])},
-                              optional={"text": json_value, "thinking": json_value, "id": json_value, "name": json_value,
-                                        "input": json_value, "tool_use_id": st.sampled_from(["t1", "t2"]) | json_value,
-                                        "content": json_value, "is_error": json_value, "source": json_value})
+                              optional={"text": json_leaf, "thinking": json_leaf, "id": json_leaf, "name": json_leaf,
+                                        "input": small, "tool_use_id": st.sampled_from(["t1", "t2"]) | json_leaf,
+                                        "content": small, "is_error": json_leaf, "source": small})
 cc_record = st.fixed_dictionaries(
     {"type": st.sampled_from(["user", "assistant", "summary", "system", "progress", "attachment", "last-prompt",
                               "custom-title", "queue-operation", "x-future"])},
-    optional={"uuid": st.sampled_from(["u1", "u2", "u3", "[trimmed for fixture]"]) | json_value,
-              "parentUuid": st.sampled_from(["u1", "u2", "u3", None]) | json_value,
-              "logicalParentUuid": st.sampled_from(["u1", "u2"]), "sessionId": st.sampled_from(["s1", "s2"]) | json_value,
-              "isSidechain": st.booleans(), "agentId": st.sampled_from(["a1", "acompact-1"]) | json_value,
-              "isMeta": json_value, "leafUuid": st.sampled_from(["u1", "u2", "u3"]), "summary": json_value,
-              "toolUseResult": json_value, "subtype": st.sampled_from(["local_command", "compact_boundary", "api_error"]),
-              "content": json_value, "data": json_value, "attachment": json_value, "timestamp": json_value,
+    optional={"uuid": st.sampled_from(["u1", "u2", "u3", "[trimmed for fixture]"]) | json_leaf,
+              "parentUuid": st.sampled_from(["u1", "u2", "u3", None]) | json_leaf,
+              "logicalParentUuid": st.sampled_from(["u1", "u2"]), "sessionId": st.sampled_from(["s1", "s2"]) | json_leaf,
+              "isSidechain": st.booleans(), "agentId": st.sampled_from(["a1", "acompact-1"]) | json_leaf,
+              "isMeta": json_leaf, "leafUuid": st.sampled_from(["u1", "u2", "u3"]), "summary": json_leaf,
+              "toolUseResult": small, "subtype": st.sampled_from(["local_command", "compact_boundary", "api_error"]),
+              "content": small, "data": small, "attachment": small, "timestamp": json_leaf,
               "message": st.fixed_dictionaries({}, optional={
-                  "id": st.sampled_from(["m1", "m2"]) | json_value, "role": json_value, "model": json_value,
-                  "content": st.lists(block | json_value, max_size=4) | json_value,
-                  "usage": st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]), json_value)}) | json_value})
+                  "id": st.sampled_from(["m1", "m2"]) | json_leaf, "role": json_leaf, "model": json_leaf,
+                  "content": st.lists(block | json_leaf, max_size=4) | json_leaf,
+                  "usage": st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]), json_leaf)}) | json_leaf})
 
 
 def _run(data: bytes) -> None:
@@ -548,7 +549,7 @@ def test_fuzz_arbitrary_bytes(data):
 
 
 @FAST
-@given(st.lists(cc_record | json_value, max_size=8), st.sampled_from(["jsonl", "loglines", "pretty"]))
+@given(st.lists(cc_record | json_value, max_size=10), st.sampled_from(["jsonl", "loglines", "pretty"]))
 def test_fuzz_random_json_lines(values, shape):
     if shape == "jsonl":
         _run(b"\n".join(json.dumps(v).encode() for v in values))

@@ -95,7 +95,41 @@ def read_head(data: bytes, path: str = "") -> Head:
     head = _json_head(data)
     if first_ok and len(records) == 1:
         head.records = records  # a one-line file: JSON document and one-record JSONL alike
+    elif not first_ok and b"\n" not in s.rstrip(b"\n"):
+        # the first line is longer than the head (a JSONL record with a huge message, or
+        # a one-line JSON document): give record sniffers its shallow shape to judge
+        partial = _partial_record(data)
+        if partial:
+            head.records = [partial]
     return head
+
+
+def _partial_record(data: bytes) -> dict:
+    """The keys (and complete scalar values), two levels deep, of an object cut off
+    mid-way. A key whose value did not fit is present with None."""
+    import ijson
+
+    root: dict = {}
+    try:
+        for n, (prefix, event, value) in enumerate(ijson.parse(io.BytesIO(data))):
+            if n == 0 and event != "start_map":
+                return {}
+            parts = prefix.split(".") if prefix else []
+            if event == "map_key":
+                parent = root if not parts else root.get(parts[0]) if len(parts) == 1 else None
+                if isinstance(parent, dict):
+                    parent.setdefault(value, None)
+                continue
+            if not 1 <= len(parts) <= 2 or event in ("end_map", "end_array"):
+                continue
+            parent = root if len(parts) == 1 else root.get(parts[0])
+            if isinstance(parent, dict):
+                new = {} if event == "start_map" else [] if event == "start_array" else value
+                if parent.get(parts[-1]) is None:
+                    parent[parts[-1]] = new
+    except ijson.JSONError:
+        pass
+    return root
 
 
 def _json_head(data: bytes) -> Head:
