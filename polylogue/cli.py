@@ -125,6 +125,8 @@ def sync(ctx, paths, as_json, force, workers, no_wait):
     for e in report.errors:
         loc = f"{e['path']}:{e['line']}" if e.get("line") else e["path"]
         click.echo(f"polylogue: error: {loc}: {e['error']}", err=True)
+    for w in report.warnings:
+        click.echo(f"polylogue: warning: {w['path']}: {w['warning']}", err=True)
     if as_json:
         _emit_json(report.to_json())
     else:

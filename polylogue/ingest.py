@@ -32,6 +32,7 @@ class SyncReport:
     messages_new: int = 0
     messages_updated: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -49,6 +50,7 @@ class SyncReport:
                               "unchanged": self.conversations_unchanged},
             "messages": {"new": self.messages_new, "updated": self.messages_updated},
             "errors": self.errors,
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
 
@@ -86,15 +88,15 @@ def _side_file(head) -> bool:
 
 def parse_input(f: InputFile) -> Iterator[tuple]:
     """Parse one input file. Yields ("conv", ConversationRow) items, then one
-    ("done", key, provider, status, errors, conversations) item."""
+    ("done", key, provider, status, errors, conversations, notes) item."""
     from .providers import detect, open_clean
     from .providers.common import ParseContext
     from .store.encode import encode
 
     errors: list[tuple[str, str, int | None]] = []
+    notes: list[tuple[str, str]] = []
     providers: list[str] = []
     count = 0
-    recognised = False
 
     def warn(display: str, reason: str) -> None:
         errors.append((display, reason, None))
@@ -110,7 +112,7 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
                     mod = detect(head)
                     if mod is None:
                         if _side_file(head):
-                            recognised = True
+                            notes.append((member.display, "a known side file, not a conversation; skipped"))
                         elif head.kind == "empty" and member.jsonish:
                             errors.append((member.display, "empty file", None))
                         elif head.kind in ("json", "jsonl"):
@@ -118,7 +120,6 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
                         elif member.jsonish and not member.in_zip:
                             errors.append((member.display, "not JSON: unrecognised or binary content", None))
                         continue
-                    recognised = True
                     if mod.NAME not in providers:
                         providers.append(mod.NAME)
                     for conv in mod.parse(stream, ctx):
@@ -141,8 +142,9 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
                 errors.append((member.display, f"... and {ctx.suppressed} more problems", None))
             if ctx.bad_utf8:
                 errors.append((member.display, "invalid UTF-8 replaced with U+FFFD", None))
-            if mod is not None and produced == 0 and not any(e[0] == member.display for e in errors):
-                errors.append((member.display, f"recognised as {mod.NAME} but holds no conversations", None))
+            notes += [(member.display, n) for n in ctx.notes]
+            if mod is not None and produced == 0 and not ctx.notes and not any(e[0] == member.display for e in errors):
+                notes.append((member.display, f"recognised as {mod.NAME} but holds no conversations"))
             count += produced
     except ZipProblem as e:
         errors.append((f.key, str(e), None))
@@ -151,8 +153,8 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
     if errors:
         status = "partial" if count else "failed"
     else:
-        status = "ok" if recognised else "skipped"
-    yield ("done", f.key, ",".join(providers) or None, status, errors, count)
+        status = "ok" if count else "skipped"
+    yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes)
 
 
 def _worker(tasks, results) -> None:
@@ -254,7 +256,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                     writer.write(row, sid)
                     progress.conversation(len(row.messages))
                 else:
-                    _, key, provider, status, errors, count = item
+                    _, key, provider, status, errors, count, notes = item
                     f = sizes[key]
                     writer.record_source(key, provider=provider, size=f.size, mtime_ns=f.mtime_ns, status=status,
                                          error="; ".join(e[1] for e in errors[:3]) or None, conversations=count)
@@ -263,6 +265,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                         if line:
                             e["line"] = line
                         report.errors.append(e)
+                    report.warnings += [{"path": p, "warning": w} for p, w in notes]
                     if status == "failed":
                         report.files_failed += 1
                     elif status == "skipped":

@@ -11,7 +11,7 @@ from typing import BinaryIO, Iterator
 MAX_MEMBER_BYTES = 8 << 30  # a single zip member larger than this is refused
 MAX_RATIO = 400  # compression ratio beyond which a large member is treated as a bomb
 RATIO_MIN_BYTES = 64 << 20
-JSONISH = (".json", ".jsonl", ".ndjson", ".txt", "")
+JSONISH = (".json", ".jsonl", ".ndjson")
 
 
 @dataclass

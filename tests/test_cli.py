@@ -36,7 +36,7 @@ def home(tmp_path_factory):
 def test_sync_json_shape_and_counts(tmp_path):
     r = run(tmp_path / "h", "sync", str(EXAMPLES), "--json")
     out = json.loads(r.stdout)
-    assert set(out) == {"files", "conversations", "messages", "errors", "seconds"}
+    assert set(out) == {"files", "conversations", "messages", "errors", "warnings", "seconds"}
     assert set(out["files"]) >= {"seen", "imported", "unchanged", "failed"}
     assert set(out["conversations"]) == {"new", "updated", "unchanged"}
     assert set(out["messages"]) == {"new", "updated"}

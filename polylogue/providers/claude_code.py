@@ -944,7 +944,7 @@ class _Parser:
     def build(self, conv: _Conv) -> Conversation | None:
         msgs = conv.msgs
         if not msgs:
-            self.ctx.warn(f"session {conv.key}: no messages, skipped")
+            self.ctx.note(f"session {conv.key}: no messages, skipped")
             return None
         by_id = {m.id: m for m in msgs}
         # ---- tree: parent links (through dropped records), linear when the source has none

@@ -861,7 +861,7 @@ class _Rollout:
         msgs = self.msgs
         self._match_copies(msgs)
         if not msgs:
-            self.ctx.warn("rollout has no messages; skipped")
+            self.ctx.note("rollout has no messages; skipped")
             return None
         if self.task_started and self.user_events:
             for m in msgs:
@@ -1145,7 +1145,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
         yield from _gen1_stream(replay, ctx)  # a pretty-printed (or truncated) generation 1 document
         return
     if isinstance(obj, dict) and {"session_id", "ts", "text"} <= obj.keys() and "type" not in obj:
-        ctx.warn("Codex prompt history (history.jsonl): a side file, not a conversation; skipped")
+        ctx.note("Codex prompt history (history.jsonl): a side file, not a conversation; skipped")
         return
     yield from _jsonl(replay, ctx)
 

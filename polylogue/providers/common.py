@@ -32,8 +32,14 @@ class ParseContext:
 
     path: str  # display path (zip members as archive.zip!member)
     warnings: list[Warning_] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     suppressed: int = 0
     bad_utf8: bool = False
+
+    def note(self, reason: str) -> None:
+        """Something worth telling that is not a failure (a file with nothing to import)."""
+        if len(self.notes) < MAX_WARNINGS_PER_FILE:
+            self.notes.append(reason)
 
     def warn(self, reason: str, line: int | None = None) -> None:
         if len(self.warnings) < MAX_WARNINGS_PER_FILE:
