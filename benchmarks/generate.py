@@ -676,7 +676,7 @@ def gen_chatgpt(idx: int, st: Stats):
             node(a, answer(a, t, parent), parent)
             parent = a
             remaining -= 1
-        if fb is None and rng.random() < 0.02:
+        if fb is None and rng.random() < 0.005:
             fb = {"id": uid(rng), "conversation_id": cid, "user_id": "user-" + rid(rng, 24),
                   "rating": "thumbs_up" if rng.random() < 0.7 else "thumbs_down",
                   "content": orjson.dumps({"tags": [], "text": ""}).decode(), "create_time": iso6(t),
@@ -829,7 +829,8 @@ def cc_version_model(rng, t):
         return f"1.0.{rng.randint(90, 128)}", rng.choice(("claude-sonnet-4-20250514", "claude-opus-4-1-20250805"))
     if t < E2026:
         return f"2.0.{rng.randint(0, 76)}", rng.choice(("claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101"))
-    return f"2.1.{rng.randint(0, 160)}", rng.choice(("claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-5-20251101"))
+    return f"2.1.{rng.randint(0, 160)}", rng.choice(("claude-opus-4-6", "claude-sonnet-4-6",
+                                                     "claude-opus-4-5-20251101"))
 
 
 class CCSession:
@@ -984,7 +985,8 @@ class CCSession:
             tur = {"filePath": path, "oldString": old, "newString": new, "originalFile": None,
                    "structuredPatch": [{"oldStart": start, "oldLines": old.count("\n") + 1, "newStart": start,
                                         "newLines": new.count("\n") + 1,
-                                        "lines": ["-" + x for x in old.split("\n")] + ["+" + x for x in new.split("\n")]}],
+                                        "lines": (["-" + x for x in old.split("\n")]
+                                                  + ["+" + x for x in new.split("\n")])}],
                    "userModified": False, "replaceAll": False}
         elif name == "Grep":
             out = tool_out(rng, "grep", big)
@@ -1296,7 +1298,8 @@ def gen_codex(idx: int, st: Stats) -> None:
                 res = (f"Chunk ID: {rng.getrandbits(24):06x}\nWall time: {dur:.4f} seconds\n"
                        f"Process exited with code {code}\nOriginal token count: {len(out) // 4}\nOutput:\n{out}")
             else:
-                res = dumps({"output": out, "metadata": {"exit_code": code, "duration_seconds": round(dur, 1)}}).decode()
+                res = dumps({"output": out,
+                             "metadata": {"exit_code": code, "duration_seconds": round(dur, 1)}}).decode()
             st["tool_result"] += 1
             st["chars"] += len(out)
             ev("response_item", {"type": "function_call_output", "call_id": call_id, "output": res})

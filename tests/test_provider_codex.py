@@ -117,7 +117,7 @@ def test_sample_counts(samples, path):
     want = EXPECTED[path.name]
     if want is None:
         assert convs == []
-        assert ctx.warnings  # skipped with a reason, never silently
+        assert ctx.notes  # skipped with a reason, never silently
         return
     assert len(convs) == 1
     conv = convs[0]
@@ -445,7 +445,7 @@ def test_history_side_file_is_skipped():
     data = b'{"session_id":"s","ts":1759848400,"text":"list files"}\n{"session_id":"s","ts":1759848410,"text":"run tests"}\n'
     assert codex.sniff(read_head(data))
     convs, ctx = parse_bytes(data)
-    assert convs == [] and "history" in ctx.all_warnings()[0]
+    assert convs == [] and "history" in ctx.notes[0]
 
 
 # ---------------------------------------------------------------- 3. fuzzing

@@ -84,11 +84,24 @@ def _id(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < (1 << 63)
+    return value if ok else None
 
 
 def _num(value: Any) -> float | int | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return value if isinstance(value, float) else _int(value)
+
+
+_UNREPRESENTABLE = {"omitted": True, "reason": "not representable as JSON"}
+
+
+def _safe(value: Any) -> Any:
+    """A source value as it is, when it can be stored as JSON (not too deep, no huge integers)."""
+    try:
+        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return dict(_UNREPRESENTABLE)
+    return value
 
 
 def _dumps(value: Any) -> bytes:
@@ -100,11 +113,16 @@ def _dumps(value: Any) -> bytes:
 
 def _bounded(value: Any, limit: int = _RAW_LIMIT) -> Any:
     """The value itself when small; otherwise a short description of it."""
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or isinstance(value, (bool, float)):
         return value
+    if isinstance(value, int):
+        return value if _int(value) is not None else str(value)
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + "…"
-    size = len(_dumps(value))
+    try:
+        size = len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:
+        return dict(_UNREPRESENTABLE)
     if size <= limit:
         return value
     out: dict[str, Any] = {"omitted": True, "bytes": size}
@@ -311,7 +329,7 @@ def _blocks(content: Any) -> list[Block]:
         elif t == "redacted_thinking":
             out.append(Block(THINKING, "", meta={"redacted": True}))
         elif t in ("tool_use", "server_tool_use", "mcp_tool_use"):
-            b = tool_use(_id(item.get("id")), _short(item.get("name"), 200), item.get("input"))
+            b = tool_use(_id(item.get("id")), _short(item.get("name"), 200), _safe(item.get("input")))
             meta: dict[str, Any] = {}
             if t != "tool_use":
                 meta["kind"] = t
@@ -382,16 +400,18 @@ def _tool_result_meta(tur: Any) -> Any:
     omitted: list[str] = []
     for k, v in tur.items():
         if v is None or isinstance(v, (bool, int, float)):
-            out[k] = v
+            out[k] = _bounded(v)
         elif isinstance(v, str):
             if len(v) <= 500:
                 out[k] = v
             else:
                 omitted.append(k)
-        elif len(_dumps(v)) <= 2000:
-            out[k] = v
         else:
-            omitted.append(k)
+            kept = _bounded(v, 2000)
+            if isinstance(kept, dict) and kept.get("omitted") is True:
+                omitted.append(k)
+            else:
+                out[k] = kept
     if omitted:
         out["omitted"] = omitted
     return out
@@ -619,7 +639,7 @@ class _Parser:
         elif t == "pr-link":
             links = conv.meta.setdefault("pr_links", [])
             if len(links) < _LIST_LIMIT:
-                links.append({k: rec[k] for k in ("prNumber", "prUrl", "prRepository") if k in rec})
+                links.append({k: _bounded(rec[k], 500) for k in ("prNumber", "prUrl", "prRepository") if k in rec})
         elif t == "worktree-state" and isinstance(rec.get("worktreeSession"), dict):
             conv.meta["worktree"] = _bounded(rec["worktreeSession"], 2000)
         elif t == "relocated" and _id(rec.get("relocatedCwd")):
@@ -842,7 +862,7 @@ class _Parser:
         ts = to_utc(raw_ts)
         if ts is None and isinstance(raw_ts, (str, int, float)) and not isinstance(raw_ts, bool) and not (
                 isinstance(raw_ts, str) and _PLACEHOLDER.match(raw_ts)):
-            meta["timestamp_raw"] = raw_ts
+            meta["timestamp_raw"] = _bounded(raw_ts, 200)
         for src, key in (("promptId", "prompt_id"), ("sourceToolUseID", "source_tool_use_id"),
                          ("toolDenialKind", "tool_denial")):
             v = _id(rec.get(src))

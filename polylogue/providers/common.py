@@ -78,19 +78,28 @@ class CleanReader(io.RawIOBase):
         self._escape_carry = False
         self._open = b""  # unmatched '(' carried across chunks
         self._eof = False
+        self._out = b""  # cleaned bytes not yet handed out
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # pragma: no cover - read() is what parsers use
+    def readinto(self, b) -> int:
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
 
     def read(self, n: int = -1) -> bytes:
-        if self._eof:
-            return b""
-        chunk = self.raw.read(n if n and n > 0 else 1 << 20)
+        """At most ``n`` bytes (everything cleaned so far for n < 0)."""
+        while not self._out and not self._eof:
+            self._out = self._fill(n if n and n > 0 else 1 << 20)
+        if n is None or n < 0 or len(self._out) <= n:
+            data, self._out = self._out, b""
+            return data
+        data, self._out = self._out[:n], self._out[n:]
+        return data
+
+    def _fill(self, n: int) -> bytes:
+        chunk = self.raw.read(max(n, 4096))
         if self._first:
             chunk = self._sniff_encoding(chunk)
         if self._transcoder is not None:
@@ -114,8 +123,6 @@ class CleanReader(io.RawIOBase):
         if b"\x00" in data:
             data = data.replace(b"\x00", b"")
         self._guard(data)
-        if not data and not self._eof:
-            return self.read(n)  # everything was pending: fetch more rather than signal EOF
         return data
 
     def _sniff_encoding(self, chunk: bytes) -> bytes:
