@@ -245,6 +245,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
             set_bulk(conn, True)
         writer = Writer(conn)
         source_ids: dict[str, int] = {}
+        failed_writes: dict[str, list[tuple]] = {}
         try:
             for item in items:
                 if item[0] == "conv":
@@ -253,11 +254,19 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                     sid = source_ids.get(key)
                     if sid is None:
                         sid = source_ids[key] = writer.source_id(key)
-                    writer.write(row, sid)
+                    try:
+                        writer.write(row, sid)
+                    except Exception as e:  # e.g. a value SQLite cannot store: lose this one, not the run
+                        failed_writes.setdefault(key, []).append(
+                            (row.source_path or key, f"could not store conversation {row.uid}: {e}", None))
                     progress.conversation(len(row.messages))
                 else:
                     _, key, provider, status, errors, count, notes = item
                     f = sizes[key]
+                    if key in failed_writes:
+                        errors = errors + failed_writes.pop(key)
+                        count -= sum(1 for e in errors if e[1].startswith("could not store"))
+                        status = "partial" if count > 0 else "failed"
                     writer.record_source(key, provider=provider, size=f.size, mtime_ns=f.mtime_ns, status=status,
                                          error="; ".join(e[1] for e in errors[:3]) or None, conversations=count)
                     for path, reason, line in errors:

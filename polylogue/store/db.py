@@ -47,7 +47,6 @@ def _register(conn: sqlite3.Connection) -> None:
 def _common(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     _register(conn)
 
 
@@ -67,6 +66,9 @@ def open_reader(db: Path) -> sqlite3.Connection:
     _common(conn)
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA cache_size = -8000")
+    # readers map the file (fast page access, shared with the OS cache); the writer
+    # does not, so an import's RSS stays small
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     return conn
 
 

@@ -1,14 +1,18 @@
 """The batched writer: the only code that changes the archive.
 
-One transaction per batch; each conversation inside a SAVEPOINT so it is
-written whole or not at all. Unchanged conversations (same content hash) cost
-one indexed lookup; changed ones rewrite and re-index only the messages whose
-hash changed (roadmap 6)."""
+One transaction per batch. A conversation is written whole or not at all: if
+one fails half-way, the batch is rolled back and replayed without it (no
+per-conversation SAVEPOINT: releasing one makes FTS5 flush its pending terms,
+which tripled the cost of a bulk import). Unchanged conversations (same content
+hash) cost one indexed lookup; changed ones rewrite and re-index only the
+messages whose hash changed (roadmap 6)."""
 from __future__ import annotations
 
+import copy
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from . import codec
 from .encode import ConversationRow, MessageRow, fts_values
@@ -46,13 +50,20 @@ class Writer:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self.stats = WriteStats()
-        self._next_id = (conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
+        self._next_id = self._max_id() + 1
         self._pending = 0
+        self._log: list[Callable[[], object]] = []  # this batch's writes, to replay after a rollback
+        self._stats_at_begin = copy.deepcopy(self.stats)
+
+    def _max_id(self) -> int:
+        return self.conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN IMMEDIATE")
+            self._log.clear()
+            self._stats_at_begin = copy.deepcopy(self.stats)
 
     def commit(self) -> None:
         if self.conn.in_transaction:
@@ -60,46 +71,59 @@ class Writer:
             self.conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
             self.conn.execute("COMMIT")
         self._pending = 0
+        self._log.clear()
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-        self.stats.provider_delta.clear()
-        self._next_id = (self.conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
+        self.stats = copy.deepcopy(self._stats_at_begin)
+        self._next_id = self._max_id() + 1
+        self._log.clear()
+        self._pending = 0
 
     @property
     def pending(self) -> int:
         return self._pending
 
+    def _logged(self, fn: Callable[[], object]) -> object:
+        """Run one write of this batch; if it fails, roll the batch back, replay
+        the writes before it, and re-raise: the failed one leaves no trace."""
+        self.begin()
+        try:
+            result = fn()
+        except BaseException:
+            done = list(self._log)
+            self.rollback()
+            self.begin()
+            for earlier in done:
+                earlier()
+                self._log.append(earlier)
+            raise
+        self._log.append(fn)
+        return result
+
     # -- conversations -----------------------------------------------------
     def write(self, conv: ConversationRow, source_id: int | None) -> str:
         """Store one conversation; returns 'new', 'updated' or 'unchanged'."""
-        self.begin()
-        c = self.conn
-        row = c.execute("SELECT id, hash, title, message_count, updated_at FROM conversations WHERE uid = ?",
-                        (conv.uid,)).fetchone()
+        status = self._logged(lambda: self._write(conv, source_id))
+        self._pending += len(conv.messages) + 1
+        return status
+
+    def _write(self, conv: ConversationRow, source_id: int | None) -> str:
+        row = self.conn.execute("SELECT id, hash, title, message_count, updated_at FROM conversations WHERE uid = ?",
+                                (conv.uid,)).fetchone()
         if row is not None and (row[1] == conv.hash or _older(conv.updated_at, row[4])):
             # same content, or an older copy of it (an earlier export, a stale sibling file): keep what we have
             self.stats.conversations_unchanged += 1
             return "unchanged"
-        c.execute("SAVEPOINT conv")
-        try:
-            if row is None:
-                status = self._insert(conv, source_id)
-            else:
-                status = self._update(conv, source_id, row[0], row[2], row[3])
-        except BaseException:
-            c.execute("ROLLBACK TO conv")
-            c.execute("RELEASE conv")
-            raise
-        c.execute("RELEASE conv")
-        self._pending += len(conv.messages) + 1
-        return status
+        if row is None:
+            return self._insert(conv, source_id)
+        return self._update(conv, source_id, row[0], row[2], row[3])
 
-    def _conv_values(self, conv: ConversationRow, source_id, count: int) -> tuple:
+    def _conv_values(self, conv: ConversationRow, source_id, count: int, hash_: int | None = None) -> tuple:
         return (conv.uid, conv.provider, conv.provider_id, conv.title, conv.created_at, conv.updated_at, source_id,
                 conv.parent_uid, conv.project, conv.models, conv.meta, count, conv.features, conv.input_tokens,
-                conv.output_tokens, conv.hash, int(time.time() * 1000))
+                conv.output_tokens, conv.hash if hash_ is None else hash_, int(time.time() * 1000))
 
     def _insert(self, conv: ConversationRow, source_id) -> str:
         c = self.conn
@@ -116,6 +140,7 @@ class Writer:
 
     def _update(self, conv: ConversationRow, source_id, cid: int, old_title: str | None, old_count: int) -> str:
         c = self.conn
+        stored_hash = conv.hash
         existing = {mid: (rid, h) for rid, mid, h in
                     c.execute("SELECT id, mid, hash FROM messages WHERE conversation_id = ?", (cid,))}
         new_mids = {r.mid for r in conv.messages}
@@ -127,7 +152,7 @@ class Writer:
             keep = [mid for mid in existing if mid not in new_mids]
             new_mids.update(keep)
             if keep:  # stored rows now differ from this parse: the next whole parse must not look unchanged
-                conv.hash ^= 0x5BD1E995
+                stored_hash = conv.hash ^ 0x5BD1E995
         self._delete_messages(stale)
         self._insert_messages(cid, fresh)
         count = len(new_mids)
@@ -135,7 +160,7 @@ class Writer:
             "UPDATE conversations SET uid=?, provider=?, provider_id=?, title=?, created_at=?, updated_at=?, "
             "source_id=coalesce(?, source_id), parent_uid=?, project=?, models=?, meta=?, message_count=?, "
             "features=?, input_tokens=?, output_tokens=?, hash=?, imported_at=? WHERE id=?",
-            (*self._conv_values(conv, source_id, count), cid),
+            (*self._conv_values(conv, source_id, count, stored_hash), cid),
         )
         if old_title != conv.title:
             if old_title:
@@ -193,19 +218,20 @@ class Writer:
         self.stats.provider_delta.clear()
 
     def source_id(self, path: str) -> int:
-        self.begin()
-        row = self.conn.execute("SELECT id FROM sources WHERE path = ?", (path,)).fetchone()
-        if row:
-            return row[0]
-        return self.conn.execute("INSERT INTO sources(path, status) VALUES (?, 'new')", (path,)).lastrowid
+        def get() -> int:
+            row = self.conn.execute("SELECT id FROM sources WHERE path = ?", (path,)).fetchone()
+            if row:
+                return row[0]
+            return self.conn.execute("INSERT INTO sources(path, status) VALUES (?, 'new')", (path,)).lastrowid
+
+        return self._logged(get)
 
     def record_source(self, path: str, *, provider: str | None, size: int | None, mtime_ns: int | None,
                       status: str, error: str | None, conversations: int, hash: bytes | None = None) -> None:
-        self.begin()
-        self.conn.execute(
+        self._logged(lambda: self.conn.execute(
             "INSERT INTO sources(path, provider, size, mtime_ns, hash, status, error, conversations, synced_at) "
             "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET provider=excluded.provider, "
             "size=excluded.size, mtime_ns=excluded.mtime_ns, hash=excluded.hash, status=excluded.status, "
             "error=excluded.error, conversations=excluded.conversations, synced_at=excluded.synced_at",
             (path, provider, size, mtime_ns, hash, status, error, conversations, int(time.time() * 1000)),
-        )
+        ))

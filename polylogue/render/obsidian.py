@@ -1,0 +1,173 @@
+"""Obsidian-flavoured Markdown: YAML front matter and callouts.
+
+- front matter: id, provider, title, created, updated, models, project,
+  parent, messages, tags (``polylogue``, ``polylogue/<provider>``); every
+  string is a double-quoted YAML scalar with escapes, so quotes, colons,
+  ``#``, ``---`` and newlines in a title cannot break it
+- thinking: ``> [!abstract]- Thinking`` (collapsed)
+- tool calls: ``> [!example]- Tool: Bash``; results ``> [!success]-`` /
+  ``> [!failure]-``
+- injected context (system prompts, environment blocks): ``> [!note]-``
+
+Outside code, ``<`` is written as ``&lt;`` so text such as ``Vec<T>`` or a
+pasted ``<script>`` shows as typed instead of being read as HTML.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE, Block, Conversation, Message
+from .html import inline_code, segments
+
+ROLE_TITLES = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
+
+_YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def yaml_str(s: Any) -> str:
+    """A double-quoted YAML scalar (valid YAML 1.1 and 1.2, and a JSON string)."""
+    out = ['"']
+    for ch in str(s):
+        if ch in _YAML_ESCAPES:
+            out.append(_YAML_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\u0085\u2028\u2029\ufeff" or 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _iso(dt) -> str | None:
+    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+
+
+def _tag(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_/-]+", "-", s).strip("-") or "unknown"
+
+
+def front_matter(c: Conversation) -> str:
+    lines = ["---", f"id: {yaml_str(c.id)}", f"provider: {yaml_str(c.provider)}",
+             f"title: {yaml_str(c.title or c.id)}"]
+    if c.created_at:
+        lines.append(f"created: {_iso(c.created_at)}")
+    if c.updated_at:
+        lines.append(f"updated: {_iso(c.updated_at)}")
+    if c.models:
+        lines.append("models:")
+        lines += [f"  - {yaml_str(m)}" for m in c.models]
+    else:
+        lines.append("models: []")
+    if c.project:
+        lines.append(f"project: {yaml_str(c.project)}")
+    if c.parent_id:
+        lines.append(f"parent: {yaml_str(c.parent_id)}")
+    lines.append(f"messages: {len(c.messages)}")
+    lines += ["tags:", "  - polylogue", f"  - polylogue/{_tag(c.provider)}", "---"]
+    return "\n".join(lines)
+
+
+def _fence(body: str, lang: str = "") -> str:
+    longest = max((len(r) for r in re.findall(r"`+", body)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{body}\n{ticks}"
+
+
+def _quote(body: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in body.split("\n"))
+
+
+def _callout(kind: str, title: str, body: str, *, folded: bool = True) -> str:
+    head = f"> [!{kind}]{'-' if folded else ''} {_title(title)}"
+    return head + ("\n" + _quote(body) if body.strip() else "")
+
+
+def _title(s: str, limit: int = 100) -> str:
+    s = " ".join(str(s).split()).replace("<", "&lt;")
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _code_span(p: str) -> str:
+    ticks = "`" * (max((len(r) for r in re.findall(r"`+", p)), default=0) + 1)
+    pad = " " if p.startswith("`") or p.endswith("`") else ""
+    return f"{ticks}{pad}{p}{pad}{ticks}"
+
+
+def text_md(text: str) -> str:
+    """Message text kept as Markdown; ``<`` outside code becomes ``&lt;``."""
+    out = []
+    for kind, body, lang in segments(text):
+        if kind == "code":
+            out.append(_fence(body, lang))
+        else:
+            out.append("".join(_code_span(piece) if is_code else piece.replace("<", "&lt;")
+                               for is_code, piece in inline_code(body)))
+    return "\n".join(out).strip("\n")
+
+
+def _json(value: Any) -> str:
+    import orjson
+
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return repr(value)
+
+
+def block_md(b: Block, *, thinking: bool = True, tools: bool = True, tool_names: dict[str, str] | None = None) -> str:
+    if b.type == TEXT:
+        return text_md(b.text)
+    if b.type == THINKING:
+        return _callout("abstract", "Thinking", text_md(b.text) if thinking else "*(thinking hidden)*")
+    if b.type == TOOL_USE:
+        body = ""
+        if tools and b.input is not None:
+            body = _fence(b.input, "") if isinstance(b.input, str) else _fence(_json(b.input), "json")
+        return _callout("example", f"Tool: {b.name or '?'}", body)
+    if b.type == TOOL_RESULT:
+        name = (tool_names or {}).get(b.id or "")
+        title = ("Error" if b.is_error else "Result") + (f": {name}" if name else "")
+        return _callout("failure" if b.is_error else "success", title, _fence(b.text) if tools and b.text else "")
+    if b.type in (IMAGE, ATTACHMENT):
+        label = "Image" if b.type == IMAGE else "Attachment"
+        body = []
+        if b.meta:
+            body.append(_fence(_json(b.meta), "json"))
+        if b.text:
+            body.append(_fence(b.text))
+        return _callout("info", f"{label}: {b.name or 'unnamed'}", "\n\n".join(body))
+    if b.type == OPAQUE:
+        return _callout("warning", "Unsupported block (kept in the archive)", _fence(_json((b.meta or {}).get("raw")),
+                                                                                     "json"))
+    return _callout("warning", f"Block: {b.type}", _fence(_json(b.meta), "json"))
+
+
+def message_md(m: Message, *, thinking: bool = True, tools: bool = True,
+               tool_names: dict[str, str] | None = None) -> str:
+    label = ROLE_TITLES.get(m.role, m.role.title())
+    bits = [label]
+    if m.timestamp:
+        bits.append(f"{m.timestamp:%Y-%m-%d %H:%M}")
+    if m.model:
+        bits.append(_title(m.model, 60))
+    if not m.active:
+        bits.append("(other branch)")
+    if m.sidechain:
+        bits.append("(sidechain)")
+    head = "### " + " · ".join(bits)
+    body = "\n\n".join(p for p in (block_md(b, thinking=thinking, tools=tools, tool_names=tool_names)
+                                   for b in m.blocks) if p)
+    if m.context:
+        return head + "\n\n" + _callout("note", "Context", body)
+    return head + ("\n\n" + body if body else "")
+
+
+def render(c: Conversation, *, thinking: bool = True, tools: bool = True, active_only: bool = False) -> str:
+    names = {b.id: b.name for _, b in c.iter_blocks() if b.type == TOOL_USE and b.id and b.name}
+    parts = [front_matter(c), "", f"# {_title(c.title or c.id, 300)}", ""]
+    for m in c.messages:
+        if active_only and not m.active:
+            continue
+        parts += [message_md(m, thinking=thinking, tools=tools, tool_names=names), ""]
+    return "\n".join(parts).rstrip() + "\n"
