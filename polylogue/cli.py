@@ -312,6 +312,15 @@ def check(ctx, vacuum, as_json):
     sys.exit(0 if r["ok"] else 1)
 
 
+@cli.command()
+@click.pass_context
+def mcp(ctx):
+    """Run the read-only MCP server over stdio (for agents; see docs/mcp.md)."""
+    from .mcp_server import serve
+
+    serve(ctx.find_root().obj.get("home"))
+
+
 @cli.command("help-query")
 def help_query():
     """Explain the search query language."""

@@ -283,6 +283,14 @@ def _inside(root: Path, rel: str) -> Path | None:
     return root.joinpath(*parts)
 
 
+def _recorded(rec: Any) -> list[dict[str, Any]]:
+    """The well-formed file records of a manifest entry (a hand-edited manifest
+    cannot point outside the export)."""
+    files = rec.get("files") if isinstance(rec, dict) else None
+    return [f for f in files or [] if isinstance(f, dict) and isinstance(f.get("path"), str)
+            and _inside(Path("/x"), f["path"]) is not None] if isinstance(files, list) else []
+
+
 def _remove_stale(root: Path, stale: list[str]) -> list[str]:
     removed = []
     dirs: set[Path] = set()
@@ -398,11 +406,10 @@ def export(archive, out_dir: str | os.PathLike, *, fmt: str, query: str | None =
     old_convs: dict[str, Any] = all_convs if manifest.get("format") == fmt else {}
     old_files: dict[str, dict[str, Any]] = {}
     for rec in all_convs.values():
-        for f in rec.get("files", []) if isinstance(rec, dict) else []:
-            if isinstance(f, dict) and isinstance(f.get("path"), str):
-                old_files[f["path"]] = f
-    old_extra = {k: v for k, v in (manifest.get("extra") or {}).items() if isinstance(v, dict)} if isinstance(
-        manifest.get("extra"), dict) else {}
+        for f in _recorded(rec):
+            old_files[f["path"]] = f
+    extra = manifest.get("extra") if isinstance(manifest.get("extra"), dict) else {}
+    old_extra = {k: v for k, v in extra.items() if isinstance(v, dict) and _inside(root, k) is not None}
     files = _Files(root, {**old_files, **old_extra})
     new_convs: dict[str, Any] = {}
     total = len(summaries)
@@ -429,8 +436,9 @@ def export(archive, out_dir: str | os.PathLike, *, fmt: str, query: str | None =
             cid = s["id"]
             base = names[cid]
             key = _fast_key(fmt, s, base, page_size)
-            rec = old_convs.get(cid) or {}
-            old_paths = [f.get("path") for f in rec.get("files", [])] if rec else []
+            rec = old_convs.get(cid)
+            rec = rec if isinstance(rec, dict) else {}
+            old_paths = [f["path"] for f in _recorded(rec)]
             if key and rec.get("key") == key and old_paths and all(files.intact(rel) for rel in old_paths):
                 for rel in old_paths:
                     files.keep(rel)

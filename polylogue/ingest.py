@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import ParseError, PolylogueError
-from .sources import InputFile, ZipProblem, discover, members
+from .sources import InputFile, ZipProblem, discover, file_hash, members
 
 BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
 CHUNK_MESSAGES = 2000  # what a worker hands over at a time
@@ -88,7 +88,7 @@ def _side_file(head) -> bool:
 
 def parse_input(f: InputFile) -> Iterator[tuple]:
     """Parse one input file. Yields ("conv", ConversationRow) items, then one
-    ("done", key, provider, status, errors, conversations, notes) item."""
+    ("done", key, provider, status, errors, conversations, notes, file hash) item."""
     from .providers import detect, open_clean
     from .providers.common import ParseContext
     from .store.encode import encode
@@ -154,15 +154,29 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
         status = "partial" if count else "failed"
     else:
         status = "ok" if count else "skipped"
-    yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes)
+    yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes, file_hash(f.path))
 
 
-def _worker(tasks, results) -> None:
-    """Worker process: parse files, hand rows over in bounded chunks."""
+def _worker(tasks, results, parent: int) -> None:
+    """Worker process: parse files, hand rows over in bounded chunks. Exits on
+    its own if the parent dies (a killed sync must not leave workers behind)."""
+    import queue
+
+    _die_with_parent()
+
+    def put(chunk) -> None:
+        while True:
+            try:
+                results.put(chunk, timeout=1.0)
+                return
+            except queue.Full:
+                if os.getppid() != parent:
+                    os._exit(0)
+
     while True:
         f = tasks.get()
         if f is None:
-            results.put(None)
+            put(None)
             return
         chunk: list[tuple] = []
         size = 0
@@ -170,8 +184,19 @@ def _worker(tasks, results) -> None:
             chunk.append(item)
             size += len(item[1].messages) + 1 if item[0] == "conv" else 1
             if size >= CHUNK_MESSAGES or item[0] == "done":
-                results.put(chunk)
+                put(chunk)
                 chunk, size = [], 0
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def _parallel(files: list[InputFile], workers: int) -> Iterator[tuple]:
@@ -182,7 +207,7 @@ def _parallel(files: list[InputFile], workers: int) -> Iterator[tuple]:
         tasks.put(f)
     for _ in range(workers):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker, args=(tasks, results), daemon=True) for _ in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid()), daemon=True) for _ in range(workers)]
     for p in procs:
         p.start()
     live = workers
@@ -222,14 +247,23 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
     discover_errors: list[tuple[str, str]] = []
     conn = open_writer(db_path)
     try:
-        known = {p: (s, m) for p, s, m in conn.execute("SELECT path, size, mtime_ns FROM sources")}
+        known = {p: (s, m, h) for p, s, m, h in conn.execute("SELECT path, size, mtime_ns, hash FROM sources")}
         todo: list[InputFile] = []
+        touched: list[InputFile] = []
         for f in discover(paths, discover_errors):
             report.files_seen += 1
-            if not force and known.get(f.key) == (f.size, f.mtime_ns):
+            size, mtime, digest = known.get(f.key, (None, None, None))
+            if not force and size == f.size and mtime == f.mtime_ns:
                 report.files_unchanged += 1
+            elif not force and size == f.size and digest is not None and file_hash(f.path) == digest:
+                report.files_unchanged += 1  # touched, not changed: remember the new mtime
+                touched.append(f)
             else:
                 todo.append(f)
+        if touched:
+            with conn:
+                conn.executemany("UPDATE sources SET mtime_ns = ? WHERE path = ?",
+                                 [(f.mtime_ns, f.key) for f in touched])
         for path, reason in discover_errors:
             report.errors.append({"path": path, "error": reason})
             report.files_failed += 1
@@ -261,14 +295,15 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                             (row.source_path or key, f"could not store conversation {row.uid}: {e}", None))
                     progress.conversation(len(row.messages))
                 else:
-                    _, key, provider, status, errors, count, notes = item
+                    _, key, provider, status, errors, count, notes, digest = item
                     f = sizes[key]
                     if key in failed_writes:
                         errors = errors + failed_writes.pop(key)
                         count -= sum(1 for e in errors if e[1].startswith("could not store"))
                         status = "partial" if count > 0 else "failed"
                     writer.record_source(key, provider=provider, size=f.size, mtime_ns=f.mtime_ns, status=status,
-                                         error="; ".join(e[1] for e in errors[:3]) or None, conversations=count)
+                                         error="; ".join(e[1] for e in errors[:3]) or None, conversations=count,
+                                         hash=digest)
                     for path, reason, line in errors:
                         e = {"path": path, "error": reason}
                         if line:

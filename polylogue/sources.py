@@ -157,3 +157,17 @@ def members(f: InputFile, warn) -> Iterator[Member]:
 
 class ZipProblem(Exception):
     pass
+
+
+def file_hash(path: Path) -> bytes | None:
+    """xxh3-128 of a file's bytes (about 1.7 GB/s): tells a touched file from a changed one."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.digest()

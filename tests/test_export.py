@@ -357,6 +357,25 @@ def test_tampered_manifest_never_deletes_outside(archive, tmp_path):
     assert victim.read_text() == "keep"
 
 
+@pytest.mark.parametrize("garbage", [b"", b"not json", b"[]", b'{"version": 1, "conversations": []}',
+                                     b'{"version": 1, "format": "markdown", "conversations": {"a": 1}, "extra": 2}',
+                                     b'{"version": 99}'])
+def test_corrupt_manifest_is_ignored(archive, tmp_path, garbage):
+    out = tmp_path / "out"
+    export(archive, out, fmt="markdown")
+    (out / MANIFEST).write_bytes(garbage)
+    r = export(archive, out, fmt="markdown")
+    assert r["written"] == 0 and r["unchanged"] == 14
+    assert json.loads((out / MANIFEST).read_text())["version"] == 1
+
+
+def test_progress_is_reported(archive, tmp_path):
+    seen = []
+    export(archive, tmp_path / "out", fmt="jsonl", progress=lambda done, total, cid: seen.append((done, total, cid)))
+    assert [d for d, _, _ in seen] == list(range(1, 15)) and {t for _, t, _ in seen} == {14}
+    assert [c for _, _, c in seen] == _ids(archive)
+
+
 def test_fast_path_uses_archive_hash_when_listed(archive, tmp_path, monkeypatch):
     """When summaries carry the archive's content hash, unchanged conversations are not even loaded."""
     real_list = Archive.list
