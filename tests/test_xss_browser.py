@@ -117,8 +117,10 @@ def browsed(chromium, tmp_path_factory):
     pages: dict[str, str] = {}
     pages["conversation"] = html_render.render(conv)
     pages["conversation-nocsp"] = pages["conversation"].replace(CSP_META, "")
-    for name, doc in html_render.pages(conv, 40, base="paged", index_href="index.html"):
-        pages[name[:-5]] = doc.replace(CSP_META, "")
+    paged = dict(html_render.pages(conv, 40, base="paged", index_href="index.html"))
+    assert len(paged) > 2
+    for name in ("paged.html", "paged-p2.html"):  # the first page and a middle one
+        pages[name[:-5]] = paged[name].replace(CSP_META, "")
     entries = [{"id": f"x:{i}", "title": p, "provider": p, "updated_at": p, "message_count": p,
                 "href": "paged.html", "pages": 2} for i, p in enumerate(ACTIVE + PAYLOADS)]
     entries.append({"id": "y", "title": "js link", "provider": "x", "href": "javascript:alert(1)"})

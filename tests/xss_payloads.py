@@ -224,4 +224,4 @@ def visible(payload: str, text: str) -> bool:
     """The payload's characters are shown (code fences and backticks may be
     turned into <pre>/<code>, so compare with those removed)."""
     strip = lambda s: "".join(line for line in s.replace("`", "").split("\n") if line)  # noqa: E731
-    return strip(payload) in strip(text)
+    return strip(payload.replace("\0", "\ufffd")) in strip(text)

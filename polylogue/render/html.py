@@ -79,7 +79,8 @@ def esc(value: Any) -> str:
     """Escape anything for HTML text or a quoted attribute value."""
     if value is None:
         return ""
-    return _html.escape(value if isinstance(value, str) else str(value), quote=True)
+    out = _html.escape(value if isinstance(value, str) else str(value), quote=True)
+    return out.replace("\0", "\ufffd") if "\0" in out else out  # as a browser would show it
 
 
 # --------------------------------------------------------------- text segments
