@@ -218,6 +218,27 @@ class Archive:
         """A chainable query: archive.conversations().provider("claude").since("2025-01-01").containing("x")."""
         return ConversationQuery(self)
 
+    def sql(self, query: str, params: tuple | dict = ()) -> tuple[list[str], list[tuple]]:
+        """Run read-only SQL (pl_content() decodes message content). Returns (columns, rows)."""
+        import sqlite3
+
+        from .errors import PolylogueError
+
+        with self.reader() as conn:
+            try:
+                cur = conn.execute(query, params)
+                cols = [d[0] for d in cur.description or ()]
+                return cols, cur.fetchall()
+            except sqlite3.Error as e:
+                raise PolylogueError(f"SQL error: {e}") from None
+
+    def backup(self, dest: str | os.PathLike) -> dict[str, Any]:
+        """An online, consistent copy of the archive (safe while a sync runs)."""
+        from .store.db import backup
+
+        self._ensure()
+        return backup(self.db_path, Path(dest))
+
     def check(self, *, vacuum: bool = False) -> dict[str, Any]:
         from .store.check import check
 

@@ -312,6 +312,49 @@ def check(ctx, vacuum, as_json):
     sys.exit(0 if r["ok"] else 1)
 
 
+@cli.command("sql")
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of row objects.")
+@click.pass_context
+def sql_(ctx, query, as_json):
+    """Run read-only SQL on the archive (see docs/schema.md).
+
+    pl_content(messages.content) returns a message's blocks as JSON text.
+
+    \b
+    Example:
+      polylogue sql "SELECT provider, count(*) FROM conversations GROUP BY provider"
+    """
+    cols, rows = _archive(ctx).sql(query)
+    if as_json:
+        _emit_json([dict(zip(cols, [_plain(v) for v in r])) for r in rows])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(*cols)
+    for r in rows:
+        t.add_row(*("" if v is None else str(_plain(v)) for v in r))
+    Console().print(t)
+
+
+def _plain(v):
+    return v.hex() if isinstance(v, (bytes, memoryview)) else v
+
+
+@cli.command()
+@click.argument("dest", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def backup(ctx, dest, as_json):
+    """Write an online, consistent copy of the archive to DEST (safe during a sync)."""
+    r = _archive(ctx).backup(dest)
+    if as_json:
+        _emit_json(r)
+    else:
+        click.echo(f"Backed up to {r['path']} ({r['bytes'] / 1e6:.1f} MB, {r['seconds']:.2f}s).")
+
+
 @cli.command()
 @click.pass_context
 def mcp(ctx):

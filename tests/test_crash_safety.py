@@ -102,3 +102,27 @@ def test_two_syncs_at_once(data, tmp_path):
     # the second waited for the first, then found nothing left to do
     assert r2["conversations"]["new"] == 0 or "waiting" in err2
     check(home)
+
+
+def test_backup_while_a_sync_runs(data, tmp_path):
+    home = tmp_path / "h"
+    sync = subprocess.Popen(sync_cmd(home, data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    copies = []
+    deadline = time.time() + 120
+    while sync.poll() is None and time.time() < deadline:
+        if (home / "polylogue.db").exists():
+            dest = tmp_path / f"copy{len(copies)}"
+            r = subprocess.run([sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(dest), "--json"],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            copies.append(dest)
+        time.sleep(0.15)
+    sync.wait(timeout=300)
+    assert copies, "the sync ended before a backup could start"
+    for dest in copies:
+        assert (dest / "polylogue.db").stat().st_mode & 0o777 == 0o600
+        check(dest)  # each copy is a consistent archive on its own
+    final = tmp_path / "final"
+    subprocess.run([sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(final)], check=True,
+                   capture_output=True)
+    assert state(final) == state(home)

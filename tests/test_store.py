@@ -138,7 +138,7 @@ def test_failed_conversation_leaves_nothing_behind(db):
     w = Writer(conn)
     good = encode(conv("good"))
     bad = encode(conv("bad"))
-    bad.messages[1].content = object()  # not bindable: the insert fails mid-conversation
+    bad.messages[1] = bad.messages[1]._replace(content=object())  # not bindable: the insert fails mid-conversation
     w.write(good, None)
     with pytest.raises(Exception):
         w.write(bad, None)
