@@ -112,6 +112,7 @@ def test_backup_while_a_sync_runs(data, tmp_path):
     while sync.poll() is None and time.time() < deadline:
         if (home / "polylogue.db").exists():
             dest = tmp_path / f"copy{len(copies)}"
+            dest.mkdir()
             r = subprocess.run([sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(dest), "--json"],
                                capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, r.stderr
@@ -123,6 +124,7 @@ def test_backup_while_a_sync_runs(data, tmp_path):
         assert (dest / "polylogue.db").stat().st_mode & 0o777 == 0o600
         check(dest)  # each copy is a consistent archive on its own
     final = tmp_path / "final"
+    final.mkdir()
     subprocess.run([sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(final)], check=True,
                    capture_output=True)
     assert state(final) == state(home)
