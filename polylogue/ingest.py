@@ -112,7 +112,7 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
                     mod = detect(head)
                     if mod is None:
                         if _side_file(head):
-                            notes.append((member.display, "a known side file, not a conversation; skipped"))
+                            pass  # a known side file (user.json, agent meta...): skipped quietly
                         elif head.kind == "empty" and member.jsonish:
                             errors.append((member.display, "empty file", None))
                         elif head.kind in ("json", "jsonl"):
@@ -157,12 +157,39 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
     yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes, file_hash(f.path))
 
 
-def _worker(tasks, results, parent: int) -> None:
+def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int = 200) -> list[bytes]:
+    """Message contents from files spread over the whole input, to train the
+    archive's first compression dictionary before the bulk of an import."""
+    from .store.codec import decode_json
+
+    samples: list[bytes] = []
+    step = max(1, len(files) // max(1, want // per_file))
+    for f in files[::step]:
+        taken = 0
+        for item in parse_input(f):
+            if item[0] != "conv":
+                continue
+            for r in item[1].messages:
+                samples.append(decode_json(r.content))
+                taken += 1
+            if taken >= per_file:
+                break
+        if len(samples) >= want:
+            break
+    return samples
+
+
+def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = None) -> None:
     """Worker process: parse files, hand rows over in bounded chunks. Exits on
     its own if the parent dies (a killed sync must not leave workers behind)."""
     import queue
 
     _die_with_parent()
+    if dictionary:
+        from .store import codec
+
+        codec.register_dictionary(*dictionary)
+        codec.use_dictionary(dictionary[0])
 
     def put(chunk) -> None:
         while True:
@@ -207,7 +234,11 @@ def _parallel(files: list[InputFile], workers: int) -> Iterator[tuple]:
         tasks.put(f)
     for _ in range(workers):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid()), daemon=True) for _ in range(workers)]
+    from .store import codec
+
+    dictionary = codec.active_dictionary()
+    procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary), daemon=True)
+             for _ in range(workers)]
     for p in procs:
         p.start()
     live = workers
@@ -238,7 +269,7 @@ class Progress:
 
 def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, workers: int | None = None,
          force: bool = False) -> SyncReport:
-    from .store.db import open_writer, set_bulk
+    from .store.db import open_writer, set_bulk, train_dictionary, train_from_archive
     from .store.writer import Writer
 
     t0 = time.perf_counter()
@@ -268,6 +299,10 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
             report.errors.append({"path": path, "error": reason})
             report.files_failed += 1
         total = sum(f.size for f in todo)
+        if total >= PARALLEL_MIN_BYTES and not conn.execute("SELECT 1 FROM zstd_dicts LIMIT 1").fetchone():
+            samples = _dictionary_samples(todo)
+            if len(samples) >= 500:
+                train_dictionary(conn, samples)
         progress.start(len(todo), total)
         sizes = {f.key: f for f in todo}
         if workers is None:
@@ -333,6 +368,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         report.messages_new = s.messages_new
         report.messages_updated = s.messages_updated
         if todo:
+            train_from_archive(conn)  # small archives get their dictionary once they have enough text
             conn.execute("PRAGMA optimize")
     finally:
         progress.finish()

@@ -6,6 +6,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from . import codec
 from .db import open_reader, open_writer
 from .encode import _hash, fts_values
@@ -59,7 +61,8 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
                 "FROM messages"):
             messages += 1
             try:
-                blocks = codec.decode_blocks(content)
+                raw = codec.decode_json(content)
+                blocks = [codec.block_from_dict(d) for d in orjson.loads(raw)]
             except Exception as e:
                 bad_rows += 1
                 if bad_rows <= 20:
@@ -67,7 +70,7 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
                 continue
             if any(fts_values(blocks)):
                 indexed += 1
-            if _hash(content, [seq, mid, parent, role, ts, flags, model, usage, meta]) != h:
+            if _hash(raw, [seq, mid, parent, role, ts, flags, model, usage, meta]) != h:
                 bad_rows += 1
                 if bad_rows <= 20:
                     problems.append(f"message {rid}: stored hash does not match its content")

@@ -1,11 +1,15 @@
 """Encoding of message content (the ordered block list) for storage.
 
-Stored bytes start with a one-byte tag: ``{`` or ``[`` (plain JSON text, kept
-as-is for small messages) or ``\\x01`` + a zstd frame. The SQL function
-``pl_content(blob)`` (registered on every connection) returns the JSON text,
-so any SQL client with zstd can read the archive (docs/schema.md)."""
+Stored bytes are either plain JSON text (starting with ``[``), kept as-is when
+compression does not pay, or ``\\x01`` + a zstd frame. Frames are compressed
+with a dictionary trained on the archive's own messages (table ``zstd_dicts``),
+which makes even short messages smaller; each frame names its dictionary id, so
+rows written with an older dictionary stay readable after retraining. The SQL
+function ``pl_content(blob)`` (registered on every connection) returns the JSON
+text, so any SQL client can read the archive (docs/schema.md)."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
@@ -13,20 +17,107 @@ import orjson
 from ..models import Block
 
 ZSTD_TAG = b"\x01"
-COMPRESS_MIN = 512  # below this zstd framing costs more than it saves
+COMPRESS_MIN = 512  # without a dictionary, shorter JSON rarely shrinks
+COMPRESS_MIN_DICT = 48  # with one, almost everything does
+LEVEL = 3
+DICT_BYTES = 64 << 10
+DICT_ID_BASE = 32768  # zstd reserves lower ids for a public registry
 
+_lock = threading.Lock()
+_dicts: dict[int, bytes] = {}  # dict id -> dictionary bytes
+_dctx: dict[int, Any] = {}  # dict id (0 = none) -> decompressor
 _cctx = None
-_dctx = None
+_active: int = 0  # dict id used for new rows (0 = none)
 
 
 def _zstd():
-    global _cctx, _dctx
-    if _cctx is None:
-        import zstandard
+    import zstandard
 
-        _cctx = zstandard.ZstdCompressor(level=3)
-        _dctx = zstandard.ZstdDecompressor()
-    return _cctx, _dctx
+    return zstandard
+
+
+def register_dictionary(dict_id: int, data: bytes) -> None:
+    """Make a stored dictionary available for decoding."""
+    with _lock:
+        _dicts[dict_id] = bytes(data)
+
+
+def use_dictionary(dict_id: int | None) -> None:
+    """Compress new rows with this (registered) dictionary; None/0: no dictionary."""
+    global _cctx, _active
+    z = _zstd()
+    with _lock:
+        if dict_id:
+            d = z.ZstdCompressionDict(_dicts[dict_id])
+            _cctx = z.ZstdCompressor(level=LEVEL, dict_data=d, write_checksum=False, write_dict_id=True)
+            _active = dict_id
+        else:
+            _cctx = z.ZstdCompressor(level=LEVEL, write_checksum=False)
+            _active = 0
+
+
+def active_dictionary() -> tuple[int, bytes] | None:
+    return (_active, _dicts[_active]) if _active else None
+
+
+def train(samples: list[bytes], dict_id: int) -> bytes:
+    """A dictionary trained on sample contents (JSON block lists)."""
+    z = _zstd()
+    return z.train_dictionary(DICT_BYTES, samples, dict_id=dict_id, level=LEVEL).as_bytes()
+
+
+def _compressor():
+    if _cctx is None:
+        use_dictionary(None)
+    return _cctx
+
+
+_sources: set[str] = set()  # database files whose zstd_dicts may hold a dictionary we have not seen
+
+
+def add_source(db_path: str) -> None:
+    _sources.add(str(db_path))
+
+
+def new_dictionary_id() -> int:
+    """Random, so dictionaries of different archives never share an id in one process."""
+    import secrets
+
+    return DICT_ID_BASE + secrets.randbelow((1 << 31) - DICT_ID_BASE)
+
+
+def _lookup(dict_id: int) -> bytes | None:
+    """A dictionary trained after our connection opened (by another process's sync)."""
+    import sqlite3
+
+    for path in list(_sources):
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                row = conn.execute("SELECT data FROM zstd_dicts WHERE id = ?", (dict_id,)).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            continue
+        if row:
+            register_dictionary(dict_id, row[0])
+            return row[0]
+    return None
+
+
+def _decompressor(dict_id: int):
+    d = _dctx.get(dict_id)
+    if d is None:
+        z = _zstd()
+        if dict_id:
+            data = _dicts.get(dict_id) or _lookup(dict_id)
+            if data is None:
+                raise KeyError(f"zstd dictionary {dict_id} is not in this archive")
+            d = z.ZstdDecompressor(dict_data=z.ZstdCompressionDict(data))
+        else:
+            d = z.ZstdDecompressor()
+        _dctx[dict_id] = d
+    return d
 
 
 def block_to_dict(b: Block) -> dict[str, Any]:
@@ -57,17 +148,22 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
-def encode_blocks(blocks: list[Block]) -> bytes:
-    raw = dumps([block_to_dict(b) for b in blocks])
-    if len(raw) < COMPRESS_MIN:
+def encode_json(raw: bytes) -> bytes:
+    if len(raw) < (COMPRESS_MIN_DICT if _active else COMPRESS_MIN):
         return raw
-    packed = ZSTD_TAG + _zstd()[0].compress(raw)
+    packed = ZSTD_TAG + _compressor().compress(raw)
     return packed if len(packed) < len(raw) else raw
+
+
+def encode_blocks(blocks: list[Block]) -> bytes:
+    return encode_json(dumps([block_to_dict(b) for b in blocks]))
 
 
 def decode_json(blob: bytes) -> bytes:
     if blob[:1] == ZSTD_TAG:
-        return _zstd()[1].decompress(blob[1:])
+        frame = blob[1:]
+        dict_id = _zstd().get_frame_parameters(frame).dict_id
+        return _decompressor(dict_id).decompress(frame)
     return bytes(blob)
 
 

@@ -44,6 +44,21 @@ def _register(conn: sqlite3.Connection) -> None:
     conn.create_function("pl_content", 1, codec.sql_content, deterministic=True)
 
 
+def load_dictionaries(conn: sqlite3.Connection) -> int:
+    """Register the archive's zstd dictionaries; returns the newest id (0: none)."""
+    newest = 0
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    if path:
+        codec.add_source(path)
+    try:
+        for did, data in conn.execute("SELECT id, data FROM zstd_dicts ORDER BY id"):
+            codec.register_dictionary(did, data)
+            newest = did
+    except sqlite3.OperationalError:  # an archive older than migration 2, opened read-only
+        pass
+    return newest
+
+
 def _common(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA temp_store = MEMORY")
@@ -58,6 +73,7 @@ def open_writer(db: Path) -> sqlite3.Connection:
     for p in _NORMAL:
         conn.execute(p)
     migrate(conn)
+    codec.use_dictionary(load_dictionaries(conn))
     return conn
 
 
@@ -69,6 +85,7 @@ def open_reader(db: Path) -> sqlite3.Connection:
     # readers map the file (fast page access, shared with the OS cache); the writer
     # does not, so an import's RSS stays small
     conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    load_dictionaries(conn)
     return conn
 
 
@@ -134,3 +151,35 @@ def backup(db: Path, dest: Path) -> dict:
         dst.close()
         src.close()
     return {"path": str(dest), "bytes": dest.stat().st_size, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+TRAIN_MIN_MESSAGES = 1000
+TRAIN_SAMPLES = 4000
+
+
+def train_dictionary(conn: sqlite3.Connection, samples: list[bytes]) -> int:
+    """Store a dictionary trained on ``samples`` (JSON block lists) and compress
+    new rows with it. Returns its id."""
+    import time
+
+    did = codec.new_dictionary_id()
+    data = codec.train(samples, did)
+    with conn:
+        conn.execute("INSERT INTO zstd_dicts(id, data, samples, created_at) VALUES (?,?,?,?)",
+                     (did, data, len(samples), int(time.time() * 1000)))
+    codec.register_dictionary(did, data)
+    codec.use_dictionary(did)
+    return did
+
+
+def train_from_archive(conn: sqlite3.Connection) -> int | None:
+    """Train the first dictionary from stored messages once there are enough."""
+    if conn.execute("SELECT 1 FROM zstd_dicts LIMIT 1").fetchone():
+        return None
+    n = conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
+    if n < TRAIN_MIN_MESSAGES:
+        return None
+    step = max(1, n // TRAIN_SAMPLES)
+    samples = [codec.decode_json(b) for (b,) in
+               conn.execute("SELECT content FROM messages WHERE id % ? = 0 LIMIT ?", (step, TRAIN_SAMPLES))]
+    return train_dictionary(conn, samples) if len(samples) >= TRAIN_MIN_MESSAGES // 2 else None

@@ -120,10 +120,12 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
             if msg.usage.get("convention") == "anthropic":  # Anthropic's input excludes the cache lanes
                 tokens_in += _int(msg.usage.get("cache_read")) + _int(msg.usage.get("cache_write"))
             tokens_out += _int(msg.usage.get("output"))
-        content = codec.encode_blocks(msg.blocks)
+        raw = codec.dumps([codec.block_to_dict(b) for b in msg.blocks])
+        content = codec.encode_json(raw)
         usage, meta = _json(msg.usage), _json(msg.meta)
         ts = ms(msg.timestamp)
-        h = _hash(content, [seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta])
+        # hash the JSON, not the stored bytes: a new compression dictionary changes no hash
+        h = _hash(raw, [seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta])
         rows.append(MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta, content, h,
                                fts_values(msg.blocks)))
     title = conv.title or _first_prompt(conv)

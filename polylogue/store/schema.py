@@ -83,6 +83,15 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "INSERT INTO meta(key, value) VALUES ('generation', 0)",
     ],
+    # 2: compression dictionaries, trained on the archive's own messages
+    [
+        """CREATE TABLE zstd_dicts (
+            id INTEGER PRIMARY KEY,
+            data BLOB NOT NULL,
+            samples INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
