@@ -198,7 +198,10 @@ def main(argv=None) -> dict:
         result: dict = {"benchmark": "ingest", "machine": {"cpus": os.cpu_count()}}
         if args.data:
             data = Path(args.data)
-            result["dataset"] = {"path": str(data)}
+            if args.change > 0:  # step 3 edits files: work on a copy, never on the caller's dataset
+                subprocess.run(["cp", "-r", str(data), str(work / "data")], check=True)
+                data = work / "data"
+            result["dataset"] = {"path": str(args.data)}
         else:
             data = work / "data"
             gen = generate(data, args.conversations, args.messages, args.chars, args.seed,
@@ -243,8 +246,6 @@ def main(argv=None) -> dict:
             result["speedup_vs_baseline"] = round(b["seconds"] / full["seconds"], 3)
         return result
     finally:
-        if not args.data:
-            shutil.rmtree(work / "data", ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
