@@ -180,6 +180,27 @@ class Archive:
         with self.reader() as conn:
             return load_conversation(conn, resolve(conn, ident), active_only=active_only)
 
+    def stream(self, ident: str, *, active_only: bool = False, batch: int = 200):
+        """(summary, lazy message iterator): for showing huge conversations
+        without loading them whole. The iterator reads in batches."""
+        from .store.queries import conversation_summary, iter_messages, resolve
+
+        with self.reader() as conn:
+            row = resolve(conn, ident)
+        summary = conversation_summary(row)
+
+        def messages():
+            start = 0
+            while True:
+                with self.reader() as conn:
+                    chunk = list(iter_messages(conn, row[0], active_only=active_only, start=start, limit=batch))
+                yield from chunk
+                if len(chunk) < batch:
+                    return
+                start += batch
+
+        return summary, messages()
+
     def children(self, ident: str) -> list[dict[str, Any]]:
         """Conversations whose parent is this one (subagents, forks)."""
         return self.list(parent=self.resolve(ident)["id"], limit=1000)

@@ -109,7 +109,7 @@ def _stderr_console():
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--force", is_flag=True, help="Re-read every file, even those unchanged since the last sync.")
-@click.option("--workers", type=int, default=None, help="Parser processes (default: one per core, up to 4).")
+@click.option("--workers", type=int, default=None, help="Parser processes (default: one per core beyond the first, up to 3).")
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting when another sync is running.")
 @click.pass_context
 def sync(ctx, paths, as_json, force, workers, no_wait):
@@ -248,34 +248,89 @@ def list_(ctx, provider, since, until, project, limit, offset, as_json):
 
 @cli.command()
 @click.argument("ident")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "json", "text"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json", "text"]), default=None,
               help="Print this format instead of the terminal view.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--branch", type=click.Choice(["active", "all"]), default="all", show_default=True,
               help="Only the active path, or every branch (others marked).")
+@click.option("--thinking", is_flag=True, help="Expand thinking (collapsed to one line by default).")
+@click.option("--tools", is_flag=True, help="Expand tool calls and results (collapsed by default).")
+@click.option("--all", "all_", is_flag=True, help="Expand everything (--thinking --tools).")
+@click.option("--no-pager", is_flag=True, help="Never page, even on a terminal.")
 @click.pass_context
-def show(ctx, ident, fmt, as_json, branch):
-    """Show one conversation by id, provider id or a unique prefix."""
+def show(ctx, ident, fmt, as_json, branch, thinking, tools, all_, no_pager):
+    """Show one conversation by id, provider id or a unique prefix.
+
+    On a terminal: a rich view in a pager, thinking and tool traffic collapsed.
+    Piped: Markdown. Subagents and other linked conversations are listed at the end.
+    """
     a = _archive(ctx)
-    conv = a.conversation(ident, active_only=branch == "active")
     fmt = "json" if as_json else fmt
+    active_only = branch == "active"
+    thinking, tools = thinking or all_, tools or all_
     if fmt == "json":
         from .render.json import render
 
-        click.echo(render(conv))
+        click.echo(render(a.conversation(ident, active_only=active_only)))
         return
-    from .render.markdown import render
+    if fmt == "html":
+        from .render.html import render
 
-    md = render(conv)
-    if fmt in ("markdown", "text") or not sys.stdout.isatty():
-        click.echo(md)
+        click.echo(render(a.conversation(ident, active_only=active_only)))
+        return
+    summary, messages = a.stream(ident, active_only=active_only)
+    children = a.list(parent=summary["id"], limit=200)
+    if fmt == "markdown" or (fmt is None and not sys.stdout.isatty()):
+        from .render.markdown import header_markdown, message_markdown
+
+        out = sys.stdout
+        out.write(header_markdown(summary))
+        for m in messages:
+            out.write(message_markdown(m) + "\n\n")
+        if children:
+            out.write("## Subagents and linked conversations\n\n")
+            for c in children:
+                out.write(f"- `{c['id']}` {c['title'] or '(untitled)'} ({c['message_count']} messages)\n")
         return
     from rich.console import Console
-    from rich.markdown import Markdown
 
-    con = Console()
-    with con.pager(styles=True):
-        con.print(Markdown(md))
+    from .render import terminal
+
+    if fmt == "text" or no_pager or not sys.stdout.isatty():
+        con = Console(no_color=fmt == "text", highlight=False, force_terminal=False if fmt == "text" else None)
+        terminal.render(con, summary, messages, children, thinking=thinking, tools=tools)
+        return
+    _paged(lambda con: terminal.render(con, summary, messages, children, thinking=thinking, tools=tools))
+
+
+def _paged(draw) -> None:
+    """Stream rich output into a pager (less), so the first screen shows at once."""
+    import os
+    import shlex
+    import shutil
+    import subprocess
+
+    from rich.console import Console
+
+    pager = os.environ.get("PAGER") or ("less" if shutil.which("less") else "")
+    cmd = shlex.split(pager) if pager else []
+    if cmd and os.path.basename(cmd[0]) == "less" and len(cmd) == 1:
+        cmd += ["-R", "-F", "-X"]
+    if not cmd:
+        draw(Console())
+        return
+    width = shutil.get_terminal_size().columns
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, text=True, encoding="utf-8", errors="replace")
+    try:
+        draw(Console(file=proc.stdin, force_terminal=True, width=width))
+    except BrokenPipeError:
+        pass  # the reader quit the pager early
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        proc.wait()
 
 
 @cli.command()

@@ -14,7 +14,7 @@ from .errors import ParseError, PolylogueError
 from .sources import InputFile, ZipProblem, discover, file_hash, members
 
 BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
-CHUNK_MESSAGES = 2000  # what a worker hands over at a time
+CHUNK_MESSAGES = 1000  # what a worker hands over at a time (small: chunks in flight are memory)
 PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up costs more than it saves
 BULK_MIN_BYTES = 64 << 20
 
@@ -229,7 +229,7 @@ def _die_with_parent() -> None:
 def _parallel(files: list[InputFile], workers: int) -> Iterator[tuple]:
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     tasks = ctx.Queue()
-    results = ctx.Queue(maxsize=workers * 4)  # backpressure keeps memory flat
+    results = ctx.Queue(maxsize=workers * 2)  # backpressure keeps memory flat
     for f in files:
         tasks.put(f)
     for _ in range(workers):
@@ -306,7 +306,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         progress.start(len(todo), total)
         sizes = {f.key: f for f in todo}
         if workers is None:
-            workers = max(1, min(os.cpu_count() or 1, 4))
+            workers = max(1, min((os.cpu_count() or 2) - 1, 3))  # the writer needs a core of its own
         items = _parallel(todo, workers) if workers > 1 and total >= PARALLEL_MIN_BYTES and len(todo) >= 1 else (
             item for f in todo for item in parse_input(f))
         bulk = total >= BULK_MIN_BYTES

@@ -32,6 +32,7 @@ CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{html_render.CS
 # the attribute markers the ACTIVE payloads try to set: 'data-pw'+'ned-img' -> data-pwned-img
 ATTR_MARKERS = {"data-pw" + m for m in re.findall(r"'data-pw'\+'(ned-[a-z]+)'", "".join(ACTIVE))}
 INSTALL_TIMEOUT = 900
+PAGE_TIMEOUT = 45
 
 
 def _find_chromium() -> str | None:
@@ -82,7 +83,12 @@ def dump_dom(chromium: str, page: Path, work: Path) -> tuple[str, str]:
            "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
            "--disable-extensions", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000", "--dump-dom", page.as_uri()]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env={**os.environ, "HOME": str(work)})
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=PAGE_TIMEOUT,
+                           env={**os.environ, "HOME": str(work)})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"Chromium did not finish {page.name} within {PAGE_TIMEOUT} s: a payload is probably running "
+                    "(an alert() or a refresh loop blocks the page)")
     assert r.returncode == 0 and "<html" in r.stdout, f"chromium failed ({r.returncode}): {r.stderr[-2000:]}"
     return r.stdout, r.stderr
 

@@ -44,20 +44,30 @@ def message_markdown(m: Message, *, thinking: bool = True, tools: bool = True) -
     return "\n\n".join(parts)
 
 
+def header_markdown(summary: dict) -> str:
+    """The title and facts of a conversation, from its summary (list/search shape)."""
+    lines = [f"# {summary.get('title') or summary['id']}", "", f"- **id:** `{summary['id']}`",
+             f"- **provider:** {summary['provider']}"]
+    for key, label in (("created_at", "created"), ("updated_at", "updated")):
+        if summary.get(key):
+            lines.append(f"- **{label}:** {summary[key][:16].replace('T', ' ')} UTC")
+    if summary.get("project"):
+        lines.append(f"- **project:** `{summary['project']}`")
+    if summary.get("models"):
+        lines.append(f"- **models:** {', '.join(summary['models'])}")
+    if summary.get("parent_id"):
+        lines.append(f"- **parent:** `{summary['parent_id']}`")
+    return "\n".join(lines) + "\n\n"
+
+
+def _summary(c: Conversation) -> dict:
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    return {"id": c.id, "title": c.title, "provider": c.provider, "created_at": iso(c.created_at),
+            "updated_at": iso(c.updated_at), "project": c.project, "models": c.models, "parent_id": c.parent_id}
+
+
 def render(c: Conversation, *, thinking: bool = True, tools: bool = True, active_only: bool = False) -> str:
-    lines = [f"# {c.title or c.id}", ""]
-    meta = [f"- **id:** `{c.id}`", f"- **provider:** {c.provider}"]
-    if c.created_at:
-        meta.append(f"- **created:** {c.created_at:%Y-%m-%d %H:%M} UTC")
-    if c.updated_at:
-        meta.append(f"- **updated:** {c.updated_at:%Y-%m-%d %H:%M} UTC")
-    if c.project:
-        meta.append(f"- **project:** `{c.project}`")
-    if c.models:
-        meta.append(f"- **models:** {', '.join(c.models)}")
-    if c.parent_id:
-        meta.append(f"- **parent:** `{c.parent_id}`")
-    lines += meta + [""]
+    lines = [header_markdown(_summary(c))]
     for m in c.messages:
         if active_only and not m.active:
             continue

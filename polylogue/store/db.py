@@ -21,13 +21,13 @@ WAL_LIMIT_BYTES = 64 << 20
 _NORMAL = (
     "PRAGMA synchronous = FULL",
     "PRAGMA wal_autocheckpoint = 1000",
-    "PRAGMA cache_size = -16000",
+    "PRAGMA cache_size = -8000",
 )
 # roadmap 4: relaxed durability during big imports; WAL mode keeps the file consistent
 _BULK = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA wal_autocheckpoint = 4000",
-    "PRAGMA cache_size = -32000",
+    "PRAGMA cache_size = -8000",
 )
 
 
