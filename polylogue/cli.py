@@ -333,6 +333,32 @@ def _paged(draw) -> None:
         proc.wait()
 
 
+@cli.command("export")
+@click.argument("query", nargs=-1)
+@_filter_options
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json", "jsonl", "obsidian"]),
+              default="markdown", show_default=True)
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--page-size", default=500, show_default=True, help="HTML: messages per page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def export_(ctx, query, provider, since, until, project, fmt, out, page_size, as_json):
+    """Export conversations (all, or those matching QUERY and filters) to files.
+
+    One file per conversation plus an index; re-running rewrites only what
+    changed. --format jsonl writes one lossless conversations.jsonl.
+    """
+    from .export import export
+
+    r = export(_archive(ctx), out, fmt=fmt, query=" ".join(query) or None, provider=list(provider),
+               since=since, until=until, project=project, page_size=page_size)
+    if as_json:
+        _emit_json(r)
+        return
+    click.echo(f"{r['conversations']} conversations -> {r['out']}: {r['written']} written, "
+               f"{r['unchanged']} unchanged, {r['removed']} removed", err=True)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context

@@ -44,6 +44,8 @@ from typing import Any
 
 import orjson
 
+from .errors import PolylogueError
+
 FORMATS = ("markdown", "html", "json", "jsonl", "obsidian")
 EXTENSIONS = {"markdown": ".md", "obsidian": ".md", "json": ".json", "html": ".html"}
 INDEX_NAMES = {"markdown": "index.md", "obsidian": "index.md", "json": "index.json", "html": "index.html"}
@@ -57,8 +59,8 @@ PAGE_LIMIT = 500  # summaries fetched per Archive.list / Archive.search call
 Progress = Callable[[int, int, str], None]
 
 
-class ExportError(ValueError):
-    pass
+class ExportError(PolylogueError, ValueError):
+    """A bad format or output folder (the CLI turns it into exit code 1)."""
 
 
 # ------------------------------------------------------------------ names
@@ -468,13 +470,12 @@ def export(archive, out_dir: str | os.PathLike, *, fmt: str, query: str | None =
                     "conversations": new_convs,
                     "extra": {extra_rel: files.new[extra_rel]}}
     data = orjson.dumps(new_manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-    if (root / MANIFEST).is_file() and _file_sha(root / MANIFEST) == _sha(data):
-        pass
-    else:
+    if _file_sha(root / MANIFEST) != _sha(data):  # an unchanged export leaves the manifest alone too
         write_atomic(root / MANIFEST, data)
 
     return {"format": fmt, "out": str(root), "conversations": total, "written": len(files.written),
-            "unchanged": len(files.unchanged), "removed": sum(1 for r in removed if r not in old_indexes), "files": listed,
+            "unchanged": len(files.unchanged), "removed": sum(1 for r in removed if r not in old_indexes),
+            "files": listed,
             "written_files": files.written, "removed_files": removed, "index": index_rel,
             "seconds": round(time.monotonic() - t0, 3)}
 

@@ -6,7 +6,6 @@ directly from the models."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import stat
@@ -525,7 +524,8 @@ def test_code_blocks_and_inline_code():
     doc = html_render.render(Conversation("x", "1", "t", messages=[Message("1", "user", [text(
         "see `a<b>` and\n```python\nif a < b:\n    print('</code></pre>')\n```\ndone")])]))
     assert '<code>a&lt;b&gt;</code>' in doc
-    assert '<pre><code class="language-python">if a &lt; b:\n    print(&#x27;&lt;/code&gt;&lt;/pre&gt;&#x27;)</code></pre>' in doc
+    assert ('<pre><code class="language-python">if a &lt; b:\n'
+            "    print(&#x27;&lt;/code&gt;&lt;/pre&gt;&#x27;)</code></pre>") in doc
     # a hostile fence language never reaches the class attribute
     doc = html_render.render(Conversation("x", "1", "t", messages=[Message("1", "user", [text(
         '```x" onmouseover="alert(1)\ncode\n```')])]))

@@ -178,7 +178,8 @@ def _one_line(s: Any, limit: int = 120) -> str:
 
 # --------------------------------------------------------------- blocks and messages
 
-def block_html(b: Block, *, thinking: bool = True, tools: bool = True, tool_names: Mapping[str, str] | None = None) -> str:
+def block_html(b: Block, *, thinking: bool = True, tools: bool = True,
+               tool_names: Mapping[str, str] | None = None) -> str:
     if b.type == TEXT:
         return text_html(b.text)
     if b.type == THINKING:
@@ -190,7 +191,8 @@ def block_html(b: Block, *, thinking: bool = True, tools: bool = True, tool_name
         body = ""
         if tools:
             if b.input is not None:
-                body = _code_html(b.input if isinstance(b.input, str) else _json(b.input), "" if isinstance(b.input, str) else "json")
+                raw = isinstance(b.input, str)
+                body = _code_html(b.input if raw else _json(b.input), "" if raw else "json")
             if b.id:
                 body += f'<div class="head"><span class="mid">call {esc(b.id)}</span></div>'
         return f'<details class="tool-use"><summary>Tool call: <code>{name}</code></summary>{body}</details>'

@@ -176,10 +176,10 @@ def train_from_archive(conn: sqlite3.Connection) -> int | None:
     """Train the first dictionary from stored messages once there are enough."""
     if conn.execute("SELECT 1 FROM zstd_dicts LIMIT 1").fetchone():
         return None
-    n = conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
+    n = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
     if n < TRAIN_MIN_MESSAGES:
         return None
-    step = max(1, n // TRAIN_SAMPLES)
+    order = "ORDER BY random()" if n <= 200_000 else ""  # a random sample where that is cheap
     samples = [codec.decode_json(b) for (b,) in
-               conn.execute("SELECT content FROM messages WHERE id % ? = 0 LIMIT ?", (step, TRAIN_SAMPLES))]
+               conn.execute(f"SELECT content FROM messages {order} LIMIT ?", (TRAIN_SAMPLES,))]
     return train_dictionary(conn, samples) if len(samples) >= TRAIN_MIN_MESSAGES // 2 else None

@@ -65,7 +65,24 @@ def _like(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+RANK_ALL = 20_000  # up to this many matching messages, every one is scored with BM25
+ID_BITS = 24  # messages.id = conversation id << 24 | n (store/writer.py)
+
+
+def _match_expr(q) -> str:
+    match = q.match()
+    if q.exclude:
+        inner = match if not q.kinds else match[match.index(":") + 2 : -1]
+        expr = f"({inner}) NOT ({q.exclude_match()})"
+        match = ("{" + " ".join(q.kinds) + "} : (" + expr + ")") if q.kinds else expr
+    return match
+
+
 def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0) -> SearchResult:
+    """Totals are always exact. Ranking: with at most RANK_ALL matching messages,
+    BM25 over all of them (dialogue above tool output, prompts and titles
+    boosted, ties to the newer); with more, the newest conversations that match,
+    newest first (scoring millions of rows cannot be fast), and a note says so."""
     res = SearchResult(limit=limit, offset=offset)
     where: list[str] = []
     args: list[Any] = []
@@ -75,13 +92,9 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0) -> 
             raise QueryError("role:, kind: and -exclusions narrow a search: add a word to find", q.text, 0)
         return _filter_only(conn, q, where, args, res)
 
-    match = q.match()
-    if q.exclude:
-        inner = match if not q.kinds else match[match.index(":") + 2 : -1]
-        expr = f"({inner}) NOT ({q.exclude_match()})"
-        match = ("{" + " ".join(q.kinds) + "} : (" + expr + ")") if q.kinds else expr
-    mwhere = ["messages_fts MATCH ?"]
-    margs: list[Any] = [match]
+    match = _match_expr(q)
+    mwhere: list[str] = []
+    margs: list[Any] = []
     if q.roles:
         conds = []
         for r in q.roles:
@@ -96,34 +109,40 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0) -> 
     if q.until is not None:
         mwhere.append("coalesce(m.timestamp, c.updated_at) < ?")
         margs.append(ms(q.until))
-    all_where = " AND ".join(mwhere + where)
-    all_args = margs + args
-    base = (f"FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-            f"JOIN conversations c ON c.id = m.conversation_id WHERE {all_where}")
+    filtered = bool(mwhere or where)
+    join_where = " AND ".join(["messages_fts MATCH ?"] + mwhere + where)
+    join_args = [match] + margs + args
+    joined = (f"FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+              f"JOIN conversations c ON c.id = m.conversation_id WHERE {join_where}")
+    score = f"bm25(messages_fts, {', '.join(map(str, WEIGHTS))}) * {ROLE_BOOST}"
     try:
-        res.total_messages, res.total_conversations = conn.execute(
-            f"SELECT count(*), count(DISTINCT m.conversation_id) {base}", all_args).fetchone()
-        score = f"bm25(messages_fts, {', '.join(map(str, WEIGHTS))}) * {ROLE_BOOST}"
-        # bm25() cannot sit inside an aggregate: score every hit in a materialised CTE first
-        scored = (f"WITH hits AS MATERIALIZED (SELECT m.conversation_id AS cid, {score} AS s, "
-                  f"c.updated_at AS upd {base}) ")
-        title_ids = _title_matches(conn, q)
-        rows = conn.execute(f"{scored} SELECT cid, min(s), max(upd) FROM hits GROUP BY cid", all_args).fetchall()
-        ranked = sorted((best * (TITLE_BOOST if cid in title_ids else 1.0), -(upd or 0), cid)
-                        for cid, best, upd in rows)
-        page = [cid for _, _, cid in ranked[offset : offset + limit]]
+        if filtered:
+            res.total_messages, res.total_conversations = conn.execute(
+                f"SELECT count(*), count(DISTINCT m.conversation_id) {joined}", join_args).fetchone()
+        else:  # the index alone knows each hit's conversation (rowid >> 24): no join
+            res.total_messages, res.total_conversations = conn.execute(
+                f"SELECT count(*), count(DISTINCT rowid >> {ID_BITS}) FROM messages_fts WHERE messages_fts MATCH ?",
+                (match,)).fetchone()
+        if res.total_messages == 0:
+            return res
+        if res.total_messages <= RANK_ALL:
+            title_ids = _title_matches(conn, q)
+            rows = conn.execute(
+                f"WITH hits AS MATERIALIZED (SELECT m.conversation_id AS cid, {score} AS s, c.updated_at AS upd "
+                f"{joined}) SELECT cid, min(s), max(upd) FROM hits GROUP BY cid", join_args).fetchall()
+            ranked = sorted((best * (TITLE_BOOST if cid in title_ids else 1.0), -(upd or 0), cid)
+                            for cid, best, upd in rows)
+            page = [cid for _, _, cid in ranked[offset : offset + limit]]
+        else:
+            page = _newest_matching(conn, match, where, args, mwhere, margs, limit, offset)
+            res.notes.append(
+                f"{res.total_messages:,} messages match: too many to rank by relevance, so the newest "
+                "matching conversations come first. Add words or filters to rank by relevance.")
         if not page:
             return res
-        marks = ",".join("?" * len(page))
-        hits: dict[int, list[tuple]] = {cid: [] for cid in page}
-        for row in conn.execute(
-                f"SELECT m.conversation_id, m.mid, m.role, m.timestamp, m.content, {score} AS s {base} "
-                f"AND m.conversation_id IN ({marks}) ORDER BY s", (*all_args, *page)):
-            lst = hits[row[0]]
-            if len(lst) < HITS_PER_CONVERSATION:
-                lst.append(row)
-        convs = {r[0]: r for r in conn.execute(f"SELECT {CONV_COLUMNS} FROM conversations WHERE id IN ({marks})",
-                                                page)}
+        hits = _hits(conn, page, score, join_where, join_args)
+        convs = {r[0]: r for r in conn.execute(
+            f"SELECT {CONV_COLUMNS} FROM conversations WHERE id IN ({','.join('?' * len(page))})", page)}
     except sqlite3.OperationalError as e:
         raise QueryError(f"the search engine rejected the query: {e}", q.text) from None
     from ..search import snippet
@@ -133,15 +152,52 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0) -> 
     for cid in page:
         summary = conversation_summary(convs[cid])
         summary["hits"] = []
-        for _, mid, role, ts, content, s in hits[cid]:
+        for mid, role, ts, content, sc in hits.get(cid, []):
             vals = fts_values(codec.decode_blocks(content))
             text = next((vals[i] for i in cols if vals[i] and _contains_any(vals[i], tokens)),
                         next((vals[i] for i in cols if vals[i]), ""))
             snip, spans = snippet(text, tokens)
             summary["hits"].append({"message_id": mid, "role": role, "timestamp": _iso(ts), "snippet": snip,
-                                    "highlights": spans, "score": round(-s, 4)})
+                                    "highlights": spans, "score": round(-sc, 4)})
         res.conversations.append(summary)
     return res
+
+
+def _hits(conn, page: list[int], score: str, join_where: str, join_args: list) -> dict[int, list[tuple]]:
+    """The best few messages of each conversation on the page (each one a small,
+    rowid-bounded index lookup)."""
+    out: dict[int, list[tuple]] = {}
+    for cid in page:
+        lo, hi = cid << ID_BITS, (cid + 1) << ID_BITS
+        out[cid] = conn.execute(
+            f"SELECT m.mid, m.role, m.timestamp, m.content, {score} AS s FROM messages_fts "
+            f"JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c ON c.id = m.conversation_id "
+            f"WHERE {join_where} AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
+            f"ORDER BY s LIMIT {HITS_PER_CONVERSATION}", (*join_args, lo, hi)).fetchall()
+    return out
+
+
+def _newest_matching(conn, match: str, where: list[str], args: list, mwhere: list[str], margs: list,
+                     limit: int, offset: int) -> list[int]:
+    """Walk conversations newest first; keep those with a matching message.
+    Each probe is an FTS lookup bounded to one conversation's rowid range."""
+    cw = (" WHERE " + " AND ".join(where)) if where else ""
+    probe = ("SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ? LIMIT 1"
+             if not mwhere else
+             "SELECT 1 FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c "
+             "ON c.id = m.conversation_id WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? "
+             "AND messages_fts.rowid < ? AND " + " AND ".join(mwhere) + " LIMIT 1")
+    page: list[int] = []
+    skipped = 0
+    for (cid,) in conn.execute(f"SELECT c.id FROM conversations c{cw} ORDER BY c.updated_at DESC, c.id DESC", args):
+        if conn.execute(probe, (match, cid << ID_BITS, (cid + 1) << ID_BITS, *margs)).fetchone():
+            if skipped < offset:
+                skipped += 1
+                continue
+            page.append(cid)
+            if len(page) >= limit:
+                break
+    return page
 
 
 def _contains_any(text: str, tokens: list[str]) -> bool:

@@ -41,7 +41,8 @@ MIGRATIONS: list[list[str]] = [
             input_tokens INTEGER NOT NULL DEFAULT 0,
             output_tokens INTEGER NOT NULL DEFAULT 0,
             hash INTEGER NOT NULL,
-            imported_at INTEGER NOT NULL
+            imported_at INTEGER NOT NULL,
+            next_message INTEGER NOT NULL DEFAULT 0
         )""",
         "CREATE INDEX conversations_updated ON conversations(updated_at)",
         "CREATE INDEX conversations_provider_updated ON conversations(provider, updated_at)",

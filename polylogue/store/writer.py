@@ -17,6 +17,9 @@ from typing import Callable
 from . import codec
 from .encode import ConversationRow, MessageRow, fts_values
 
+MESSAGE_ID_BITS = 24
+MESSAGE_ID_SPAN = 1 << MESSAGE_ID_BITS
+
 _INSERT_MSG = (
     "INSERT INTO messages(id, conversation_id, seq, mid, parent_mid, role, timestamp, flags, model, usage, meta,"
     " content, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -50,13 +53,9 @@ class Writer:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self.stats = WriteStats()
-        self._next_id = self._max_id() + 1
         self._pending = 0
         self._log: list[Callable[[], object]] = []  # this batch's writes, to replay after a rollback
         self._stats_at_begin = copy.deepcopy(self.stats)
-
-    def _max_id(self) -> int:
-        return self.conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -77,7 +76,6 @@ class Writer:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self.stats = copy.deepcopy(self._stats_at_begin)
-        self._next_id = self._max_id() + 1
         self._log.clear()
         self._pending = 0
 
@@ -132,7 +130,7 @@ class Writer:
         cid = cur.lastrowid
         if conv.title:
             c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
-        self._insert_messages(cid, conv.messages)
+        self._insert_messages(cid, conv.messages, 0)
         self.stats.conversations_new += 1
         self.stats.messages_new += len(conv.messages)
         self._delta(conv.provider, 1, len(conv.messages))
@@ -154,7 +152,8 @@ class Writer:
             if keep:  # stored rows now differ from this parse: the next whole parse must not look unchanged
                 stored_hash = conv.hash ^ 0x5BD1E995
         self._delete_messages(stale)
-        self._insert_messages(cid, fresh)
+        first = c.execute("SELECT next_message FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
+        self._insert_messages(cid, fresh, first)
         count = len(new_mids)
         c.execute(
             "UPDATE conversations SET uid=?, provider=?, provider_id=?, title=?, created_at=?, updated_at=?, "
@@ -175,11 +174,16 @@ class Writer:
         self._delta(conv.provider, 0, count - old_count)
         return "updated"
 
-    def _insert_messages(self, cid: int, rows: list[MessageRow]) -> None:
+    def _insert_messages(self, cid: int, rows: list[MessageRow], start: int) -> None:
+        """Message rowids are ``conversation id << 24 | n``, n counting up per
+        conversation and never reused: the full-text index then knows each hit's
+        conversation without a join (exact conversation totals at any scale)."""
         if not rows:
             return
-        first = self._next_id
-        self._next_id += len(rows)
+        if start + len(rows) >= MESSAGE_ID_SPAN:
+            raise OverflowError(f"conversation {cid} has had more than {MESSAGE_ID_SPAN} message versions")
+        first = (cid << MESSAGE_ID_BITS) + start
+        self.conn.execute("UPDATE conversations SET next_message = ? WHERE id = ?", (start + len(rows), cid))
         self.conn.executemany(_INSERT_MSG, [
             (first + i, cid, r.seq, r.mid, r.parent_mid, r.role, r.timestamp, r.flags, r.model, r.usage, r.meta,
              r.content, r.hash) for i, r in enumerate(rows)])
