@@ -27,7 +27,7 @@ HEAD_LINES = 50
 HEAD_EVENTS = 4000
 
 # module names, most specific sniff first
-_MODULES = ("chatgpt", "claude_ai", "gemini_aistudio", "gemini_cli", "codex", "claude_code")
+_MODULES = ("polylogue_export", "chatgpt", "claude_ai", "gemini_aistudio", "gemini_cli", "codex", "claude_code")
 
 
 @dataclass

@@ -1,0 +1,78 @@
+"""Polylogue's own lossless export (`export --format jsonl`, `show --format json`):
+re-importing it restores each conversation under its original provider and id."""
+from __future__ import annotations
+
+from typing import Any, BinaryIO, Iterator
+
+from ..errors import ParseError
+from ..models import Block, Conversation, Message
+from .common import ParseContext, as_dict, as_list, as_str, iter_jsonl, load_json, to_utc
+
+NAME = "polylogue"
+KIND = "jsonl"
+_KEYS = ("provider", "provider_id", "messages")
+
+
+def _is_export(r: dict) -> bool:
+    return all(k in r for k in _KEYS) and isinstance(r.get("messages"), list) and "id" in r
+
+
+def sniff(head) -> bool:
+    if head.records:
+        return _is_export(head.records[0])
+    return (head.kind == "json" and head.top == "object" and all(head.has(k) for k in _KEYS)
+            and head.has("messages", "start_array"))
+
+
+def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
+    first = stream.peek(1)[:1] if hasattr(stream, "peek") else b""
+    if first == b"{" and not _one_object_per_line(stream):
+        doc = load_json(stream)
+        if not isinstance(doc, dict) or not _is_export(doc):
+            raise ParseError("not a polylogue export")
+        yield _conversation(doc)
+        return
+    for line, rec in iter_jsonl(stream, ctx):
+        if not _is_export(rec):
+            ctx.warn("not a polylogue conversation object", line)
+            continue
+        try:
+            yield _conversation(rec)
+        except (TypeError, ValueError, AttributeError, KeyError) as e:
+            ctx.warn(f"bad conversation skipped ({type(e).__name__}: {e})", line)
+
+
+def _one_object_per_line(stream) -> bool:
+    head = stream.peek(1 << 16)
+    nl = head.find(b"\n")
+    return nl > 0 and head[:nl].rstrip().endswith(b"}")
+
+
+def _block(d: Any) -> Block:
+    d = as_dict(d)
+    return Block(as_str(d.get("type")) or "opaque", as_str(d.get("text")) or "", as_str(d.get("id")),
+                 as_str(d.get("name")), d.get("input"), d.get("is_error") if isinstance(d.get("is_error"), bool)
+                 else None, d.get("meta") if isinstance(d.get("meta"), dict) else None)
+
+
+def _conversation(d: dict) -> Conversation:
+    provider, pid = as_str(d.get("provider")), as_str(d.get("provider_id"))
+    if not provider or not pid:
+        raise ValueError("missing provider or provider_id")
+    msgs = []
+    for m in as_list(d.get("messages")):
+        m = as_dict(m)
+        msgs.append(Message(
+            id=as_str(m.get("id")) or str(len(msgs)), role=as_str(m.get("role")) or "user",
+            blocks=[_block(b) for b in as_list(m.get("blocks"))], parent_id=as_str(m.get("parent_id")),
+            timestamp=to_utc(m.get("timestamp")), model=as_str(m.get("model")),
+            usage=m.get("usage") if isinstance(m.get("usage"), dict) else None,
+            active=bool(m.get("active", True)), context=bool(m.get("context", False)),
+            sidechain=bool(m.get("sidechain", False)), meta=m.get("meta") if isinstance(m.get("meta"), dict) else None,
+        ))
+    return Conversation(
+        provider=provider, provider_id=pid, title=as_str(d.get("title")), created_at=to_utc(d.get("created_at")),
+        updated_at=to_utc(d.get("updated_at")), messages=msgs, parent_id=as_str(d.get("parent_id")),
+        models=[x for x in as_list(d.get("models")) if isinstance(x, str)], project=as_str(d.get("project")),
+        meta=as_dict(d.get("meta")),
+    )
