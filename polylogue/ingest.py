@@ -307,7 +307,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         sizes = {f.key: f for f in todo}
         if workers is None:
             workers = max(1, min((os.cpu_count() or 2) - 1, 3))  # the writer needs a core of its own
-        items = _parallel(todo, workers) if workers > 1 and total >= PARALLEL_MIN_BYTES and len(todo) >= 1 else (
+        items = _parallel(todo, workers) if workers >= 1 and total >= PARALLEL_MIN_BYTES else (
             item for f in todo for item in parse_input(f))
         bulk = total >= BULK_MIN_BYTES
         if bulk:
