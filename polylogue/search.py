@@ -97,7 +97,11 @@ def _is_word_char(ch: str) -> bool:
 
 
 def index_tokens(s: str) -> list[str]:
-    """Split like the unicode61 tokenizer: 'path/to/file.py' -> ['path', 'to', 'file', 'py']."""
+    """Split like the unicode61 tokenizer: 'path/to/file.py' -> ['path', 'to', 'file', 'py'].
+    CJK characters are single tokens, as they are in the index (textutil.split_cjk)."""
+    from .textutil import split_cjk
+
+    s = split_cjk(s)
     out, cur = [], []
     for ch in s:
         if _is_word_char(ch):

@@ -31,3 +31,17 @@ def tool_input_text(value: Any, limit: int = 1 << 20) -> str:
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# CJK scripts have no spaces between words. Indexing each character as its own
+# token (and searching a CJK string as a phrase of characters) makes any
+# substring findable, with exact adjacency.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\uff66-\uff9f"
+_CJK_CHAR = __import__("re").compile(f"([{_CJK}])")
+
+
+def split_cjk(text: str) -> str:
+    """'数据库 conn' -> ' 数  据  库  conn': one index token per CJK character."""
+    if text.isascii():
+        return text
+    return _CJK_CHAR.sub(r" \1 ", text)

@@ -108,8 +108,11 @@ def test_colons_in_terms_are_not_filters():
     assert parse("http://example.com").groups[0][0].tokens == ["http", "example", "com"]
 
 
-def test_cjk_tokens_survive():
-    assert index_tokens("数据库连接池") == ["数据库连接池"]
+def test_cjk_is_searched_character_by_character():
+    # a CJK substring becomes a phrase of its characters: any substring matches, in order
+    assert index_tokens("数据库连接池") == ["数", "据", "库", "连", "接", "池"]
+    assert parse("据库连").match() == '"据 库 连"'
+    assert index_tokens("Rustの所有権") == ["rust", "の", "所", "有", "権"]
 
 
 def test_snippet_highlights_every_match():

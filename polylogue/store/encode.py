@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import xxhash
 
 from .. import models as m
+from ..textutil import split_cjk
 from . import codec
 
 # messages.flags bits
@@ -35,7 +36,7 @@ def fts_values(blocks: list[m.Block]) -> tuple[str, str, str, str]:
             t = b.search_text()
             if t:
                 cols[i].append(t)
-    return tuple("\n".join(c) for c in cols)  # type: ignore[return-value]
+    return tuple(split_cjk("\n".join(c)) for c in cols)  # type: ignore[return-value]
 
 
 def _hash(*parts: Any) -> int:

@@ -78,7 +78,7 @@ def _match_expr(q) -> str:
     return match
 
 
-def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0) -> SearchResult:
+def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, rank_all: int = RANK_ALL) -> SearchResult:
     """Totals are always exact. Ranking: with at most RANK_ALL matching messages,
     BM25 over all of them (dialogue above tool output, prompts and titles
     boosted, ties to the newer); with more, the newest conversations that match,
@@ -125,7 +125,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0) -> 
                 (match,)).fetchone()
         if res.total_messages == 0:
             return res
-        if res.total_messages <= RANK_ALL:
+        if res.total_messages <= rank_all:
             title_ids = _title_matches(conn, q)
             rows = conn.execute(
                 f"WITH hits AS MATERIALIZED (SELECT m.conversation_id AS cid, {score} AS s, c.updated_at AS upd "

@@ -1,0 +1,171 @@
+"""Search on a real archive: planted words in every provider and block kind,
+code identifiers, CJK substrings, operators, exact totals, the result cache."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from polylogue import search as lang
+from polylogue.api import Archive
+from polylogue.errors import QueryError
+from polylogue.store import fts
+
+PROVIDERS = ("chatgpt", "claude", "claude-code", "codex", "gemini", "gemini-cli")
+KINDS = ("text", "thinking", "tool_use", "tool_result")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def word(provider: str, kind: str) -> str:
+    return "plant" + provider.replace("-", "") + kind.replace("_", "")
+
+
+def block(kind: str, w: str) -> dict:
+    if kind == "text":
+        return {"type": "text", "text": f"visible answer with {w} inside"}
+    if kind == "thinking":
+        return {"type": "thinking", "text": f"private reasoning about {w}"}
+    if kind == "tool_use":
+        return {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": f"grep -r {w} src/"}}
+    return {"type": "tool_result", "id": "t1", "text": f"src/a.py: {w} = 1", "is_error": False}
+
+
+def conv(provider: str, pid: str, messages: list[dict], title: str = "planted", updated: str = "2026-01-01T00:00:00Z"):
+    return {"id": f"{provider}:{pid}", "provider": provider, "provider_id": pid, "title": title,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": updated, "messages": messages}
+
+
+def msg(i: int, role: str, blocks: list[dict], ts: str = "2026-01-01T00:00:00Z", **kw) -> dict:
+    return {"id": f"m{i}", "parent_id": f"m{i-1}" if i else None, "role": role, "timestamp": ts, "blocks": blocks,
+            **kw}
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    d = tmp_path_factory.mktemp("search")
+    convs = []
+    for p in PROVIDERS:
+        msgs = [msg(0, "user", [{"type": "text", "text": f"question for {p}"}])]
+        for i, k in enumerate(KINDS, 1):
+            msgs.append(msg(i, "tool" if k == "tool_result" else "assistant", [block(k, word(p, k))]))
+        convs.append(conv(p, f"planted-{p}", msgs, title=f"planted {p} conversation"))
+    code = ("call parse_head() in polylogue/providers/__init__.py, pass --no-wait, build a CamelCaseThing "
+            "and read config.store.path")
+    cjk = "我们的数据库连接池经常超时，需要调整。Rustの所有権について"
+    convs.append(conv("codex", "code-1", [msg(0, "user", [{"type": "text", "text": code}]),
+                                          msg(1, "assistant", [{"type": "text", "text": cjk}])]))
+    # 30 messages with one frequent word over 5 conversations, of different ages
+    for c in range(5):
+        ms_ = [msg(i, "user" if i % 2 == 0 else "assistant", [{"type": "text", "text": f"frequentword number {i}"}],
+                   ts=f"2025-0{c + 1}-01T00:00:00Z") for i in range(6)]
+        convs.append(conv("claude", f"freq-{c}", ms_, title=f"freq {c}", updated=f"2025-0{c + 1}-01T00:00:00Z"))
+    # ranking: a user prompt and a title beat tool output
+    convs.append(conv("chatgpt", "rank-tool", [msg(0, "tool", [{"type": "tool_result", "id": "x",
+                                                                "text": "rankword " * 3}])], title="logs"))
+    convs.append(conv("chatgpt", "rank-user", [msg(0, "user", [{"type": "text", "text": "rankword please"}])],
+                      title="question"))
+    # an injected context message: role:user must not see it
+    convs.append(conv("claude-code", "ctx-1", [msg(0, "user", [{"type": "text", "text": "contextonlyword"}],
+                                                   context=True)]))
+    path = d / "planted.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
+    a = Archive(d / "home")
+    report = a.sync([path, EXAMPLES])
+    assert report.errors == []
+    return a
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_planted_word_found_in_every_provider_and_kind(archive, provider, kind):
+    w = word(provider, kind)
+    res = archive.search(w)
+    assert res.total_conversations == 1 and res.total_messages == 1
+    c = res.conversations[0]
+    assert c["id"] == f"{provider}:planted-{provider}"
+    assert c["hits"] and w in c["hits"][0]["snippet"]
+    assert archive.search(f"kind:{kind} {w}").total_messages == 1
+    other = next(k for k in KINDS if k != kind)
+    assert archive.search(f"kind:{other} {w}").total_messages == 0
+    assert archive.search(w, provider=provider).total_messages == 1
+
+
+@pytest.mark.parametrize("query", ["parse_head", "polylogue/providers/__init__.py", "__init__.py", "--no-wait",
+                                   "CamelCaseThing", "config.store.path", "store.path"])
+def test_code_identifiers(archive, query):
+    res = archive.search(query)
+    assert [c["id"] for c in res.conversations] == ["codex:code-1"], query
+
+
+@pytest.mark.parametrize("query,found", [("连接池", True), ("池经", True), ("数据库连接池经常超时", True),
+                                          ("池连", False), ("所有権", True), ("Rustの", True)])
+def test_cjk_substrings(archive, query, found):
+    assert (archive.search(query).total_messages == 1) is found
+
+
+def test_operators(archive):
+    assert archive.search('"number 3"').total_messages == 5
+    assert archive.search('"3 number"').total_messages == 0
+    assert archive.search("frequentw*").total_messages == 30
+    assert archive.search("frequentword -number").total_messages == 0
+    assert archive.search("rankword OR frequentword").total_messages == 32
+    assert archive.search("frequentword number 0").total_messages == 5
+
+
+def test_totals_are_exact_and_ranking_tiers(archive):
+    res = archive.search("frequentword", limit=2)
+    assert (res.total_conversations, res.total_messages) == (5, 30)
+    assert len(res.conversations) == 2
+    with archive.reader() as conn:  # past the ranking bound: newest first, totals still exact, and said so
+        big = fts.search(conn, lang.parse("frequentword"), limit=3, rank_all=10)
+    assert (big.total_conversations, big.total_messages) == (5, 30)
+    assert [c["id"] for c in big.conversations] == ["claude:freq-4", "claude:freq-3", "claude:freq-2"]
+    assert big.notes and "newest" in big.notes[0]
+    with archive.reader() as conn:
+        page2 = fts.search(conn, lang.parse("frequentword"), limit=3, offset=3, rank_all=10)
+    assert [c["id"] for c in page2.conversations] == ["claude:freq-1", "claude:freq-0"]
+
+
+def test_prompts_rank_above_tool_output(archive):
+    ids = [c["id"] for c in archive.search("rankword").conversations]
+    assert ids == ["chatgpt:rank-user", "chatgpt:rank-tool"]
+
+
+def test_role_user_excludes_injected_context(archive):
+    assert archive.search("contextonlyword").total_messages == 1
+    assert archive.search("contextonlyword role:user").total_messages == 0
+    assert archive.search("contextonlyword role:system").total_messages == 1
+
+
+def test_filters_compose(archive):
+    assert archive.search("frequentword since:2025-03-15").total_conversations == 2
+    assert archive.search("frequentword until:2025-02-15").total_conversations == 2
+    assert archive.search("frequentword title:freq").total_conversations == 5
+    assert archive.search("frequentword title:nothere").total_conversations == 0
+    assert archive.search("frequentword id:claude:freq-1").total_conversations == 1
+    assert archive.search("zanzibarquux has:thinking").total_conversations >= 1
+
+
+def test_malformed_and_unknown(archive):
+    with pytest.raises(QueryError):
+        archive.search('"open')
+    with pytest.raises(QueryError) as e:
+        archive.search("x provider:openai")
+    assert "unknown provider" in str(e.value)
+
+
+def test_cache_hits_and_invalidation(archive, tmp_path):
+    before = archive.cache_hits
+    archive.search("zanzibarquux")
+    archive.search("zanzibarquux")
+    assert archive.cache_hits == before + 1
+    stats = archive.stats()["search_cache"]
+    assert stats["hits"] >= 1 and 0 < stats["hit_rate"] <= 1
+    extra = tmp_path / "more.jsonl"
+    extra.write_bytes(orjson.dumps(conv("codex", "late", [msg(0, "user", [{"type": "text", "text": "zanzibarquux"}])]))
+                      + b"\n")
+    n = archive.search("zanzibarquux").total_conversations
+    archive.sync([extra])  # a write changes the generation: the cached answer is not reused
+    assert archive.search("zanzibarquux").total_conversations == n + 1
