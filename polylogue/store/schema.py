@@ -63,10 +63,9 @@ MIGRATIONS: list[list[str]] = [
             content BLOB NOT NULL,
             hash INTEGER NOT NULL
         )""",
-        # ordered load of a conversation (roadmap 8)
-        "CREATE INDEX messages_conversation_seq ON messages(conversation_id, seq)",
-        # incremental diff without touching the table (roadmap 2)
-        "CREATE INDEX messages_conversation_mid ON messages(conversation_id, mid, hash)",
+        # one index serves both hot paths: the ordered load of a conversation
+        # (roadmap 8) and, covering, the incremental diff by (mid, hash) (roadmap 2)
+        "CREATE INDEX messages_conversation ON messages(conversation_id, seq, mid, hash)",
         # per-provider totals kept by the writer (roadmap 15): stats never scans
         """CREATE TABLE provider_totals (
             provider TEXT PRIMARY KEY,

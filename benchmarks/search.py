@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Search benchmark: a fixed query set against an archive, cache off.
+
+    python benchmarks/search.py --home ARCHIVE [--runs 30] [--data RAW_EXPORTS]
+    python benchmarks/search.py --smoke
+
+The query set is chosen from the archive itself (from a sample of its
+messages): a common word, a rare word, two words, a phrase, a prefix, a word
+with provider and date filters, a word matching over 100K messages (when the
+archive is that big), a code identifier and a CJK substring. Each runs with
+snippets and limit 20; p50/p95/p99 per query and overall. Also: the CLI end to
+end (`polylogue search` from process start to exit), and `rg -l` over the raw
+export files (when --data is given and ripgrep is installed), in the same run.
+Prints one JSON object."""
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import REPO, emit, polylogue_cmd  # noqa: E402
+
+WORD = re.compile(r"[a-z]{4,}")
+CODE = re.compile(r"\b[a-z]+_[a-z_]+[a-z]\b|\b[a-z]+\.[a-z]+\.[a-z]+\b")
+CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]{3,}")
+
+
+def percentile(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    k = min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))
+    return xs[k]
+
+
+def choose_queries(db: Path, sample: int = 3000) -> dict[str, str]:
+    from polylogue.store import codec
+    from polylogue.store.db import load_dictionaries
+    from polylogue.store.encode import fts_values
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    load_dictionaries(conn)
+    n = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
+    rows = conn.execute("SELECT content FROM messages WHERE abs(random()) % ? = 0 LIMIT ?",
+                        (max(1, n // sample), sample)).fetchall()
+    docs = [" ".join(fts_values(codec.decode_blocks(b))).lower() for (b,) in rows]
+    df: collections.Counter = collections.Counter()
+    for d in docs:
+        df.update(set(WORD.findall(d)))
+    by_df = df.most_common()
+    m = len(docs)
+    q: dict[str, str] = {}
+    q["stopword_like"] = by_df[0][0]
+    q["common_word"] = next((w for w, c in by_df if c / m <= 0.12), by_df[len(by_df) // 50][0])
+    medium = [w for w, c in by_df if 0.002 <= c / m <= 0.02]
+    q["rare_word"] = next(w for w, c in reversed(by_df) if c == 1)
+    mset = set(medium[:400])
+    q["two_words"] = f"{by_df[5][0]} {by_df[6][0]}"
+    for d in docs:  # two medium-frequency words that occur together somewhere
+        both = [w for w in dict.fromkeys(WORD.findall(d)) if w in mset]
+        if len(both) >= 2:
+            q["two_words"] = f"{both[0]} {both[1]}"
+            break
+    for d in docs:  # a phrase that exists: two adjacent medium-frequency words
+        ws = WORD.findall(d)
+        pair = next((f'"{a} {b}"' for a, b in zip(ws, ws[1:]) if df[a] < m * 0.05 and df[b] < m * 0.3), None)
+        if pair:
+            q["phrase"] = pair
+            break
+    q["prefix"] = q["common_word"][:3] + "*"
+    provider = conn.execute("SELECT provider FROM provider_totals ORDER BY messages DESC LIMIT 1").fetchone()[0]
+    q["word_with_filters"] = f"{medium[2] if len(medium) > 2 else q['common_word']} provider:{provider} since:2025-01-01"
+    if n >= 500_000:
+        target = 100_000 / n
+        q["over_100k_matches"] = next((w for w, c in reversed(by_df) if c / m >= target * 1.5), by_df[1][0])
+    for d in docs:
+        mm = CODE.search(d)
+        if mm:
+            q["code_identifier"] = mm.group(0)
+            break
+    for (b,) in rows:
+        mm = CJK.search(" ".join(fts_values(codec.decode_blocks(b))).replace(" ", ""))
+        if mm:
+            q["cjk_substring"] = mm.group(0)[1:4]
+            break
+    conn.close()
+    return q
+
+
+def bench_queries(home: Path, queries: dict[str, str], runs: int) -> dict:
+    from polylogue.api import Archive
+
+    a = Archive(home)
+    out = {}
+    every: list[float] = []
+    for name, text in queries.items():
+        times = []
+        for i in range(runs + 2):
+            t = time.perf_counter()
+            res = a.search(text, limit=20, cache=False)
+            dt = (time.perf_counter() - t) * 1000
+            if i >= 2:  # two warm-ups
+                times.append(dt)
+        every += times
+        out[name] = {"query": text, "total_messages": res.total_messages,
+                     "total_conversations": res.total_conversations, "shown": len(res.conversations),
+                     "relevance_ranked": not res.notes,
+                     "p50_ms": round(percentile(times, 50), 2), "p95_ms": round(percentile(times, 95), 2),
+                     "p99_ms": round(percentile(times, 99), 2), "max_ms": round(max(times), 2)}
+    out["_overall"] = {"p50_ms": round(percentile(every, 50), 2), "p95_ms": round(percentile(every, 95), 2),
+                       "p99_ms": round(percentile(every, 99), 2)}
+    a.close()
+    return out
+
+
+def bench_cli(home: Path, query: str, runs: int) -> dict:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(polylogue_cmd("--home", str(home), "search", query, "--limit", "20", "--json"),
+                       capture_output=True, check=True)
+        times.append((time.perf_counter() - t) * 1000)
+    return {"query": query, "p50_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1),
+            "runs": runs}
+
+
+def bench_rg(data: Path, word: str, runs: int = 3) -> dict:
+    rg = shutil.which("rg")
+    if not rg:
+        return {"skipped": "ripgrep (rg) is not installed"}
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([rg, "-l", "-z", word, str(data)], capture_output=True)
+        times.append(time.perf_counter() - t)
+    return {"word": word, "median_s": round(statistics.median(times), 3), "runs": runs,
+            "note": "rg -z also searches compressed files; zip archives are not searched by rg"}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--home", type=Path)
+    ap.add_argument("--data", type=Path, help="raw export files of the same corpus, for the rg comparison")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--cli-runs", type=int, default=10)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args(argv)
+    tmp = None
+    if args.smoke:
+        tmp = Path(tempfile.mkdtemp(prefix="polylogue-search-"))
+        data = tmp / "data"
+        subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations", "40",
+                        "--messages", "20"], check=True, capture_output=True)
+        subprocess.run(polylogue_cmd("--home", str(tmp / "home"), "sync", str(data)), check=True,
+                       capture_output=True)
+        args.home, args.data, args.runs, args.cli_runs = tmp / "home", data, 3, 2
+    try:
+        db = args.home / "polylogue.db"
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        n = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
+        conn.close()
+        queries = choose_queries(db)
+        result = {"benchmark": "search", "archive": {"home": str(args.home), "messages": n,
+                                                     "database_bytes": db.stat().st_size},
+                  "queries": bench_queries(args.home, queries, args.runs),
+                  "cli_end_to_end": bench_cli(args.home, queries["rare_word"], args.cli_runs)}
+        if args.data:
+            rg = bench_rg(args.data, queries["rare_word"])
+            result["ripgrep"] = rg
+            if "median_s" in rg:
+                ours = result["queries"]["rare_word"]["p50_ms"] / 1000
+                result["speedup_vs_rg"] = round(rg["median_s"] / max(ours, 1e-6), 1)
+        return result
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    emit(main())
