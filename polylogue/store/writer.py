@@ -9,6 +9,7 @@ messages whose hash changed (roadmap 6)."""
 from __future__ import annotations
 
 import copy
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Callable
 from . import codec
 from .encode import ConversationRow, MessageRow, fts_values
 
+WAL_TARGET = 32 << 20  # bytes of WAL before a deliberate, restarting checkpoint
 MESSAGE_ID_BITS = 24
 MESSAGE_ID_SPAN = 1 << MESSAGE_ID_BITS
 
@@ -54,6 +56,8 @@ class Writer:
         self.conn = conn
         self.stats = WriteStats()
         self._pending = 0
+        self._wal: str | None = None
+        self.checkpoints = 0
         self._log: list[Callable[[], object]] = []  # this batch's writes, to replay after a rollback
         self._stats_at_begin = copy.deepcopy(self.stats)
 
@@ -69,8 +73,24 @@ class Writer:
             self._flush_totals()
             self.conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
             self.conn.execute("COMMIT")
+            self._bound_wal()
         self._pending = 0
         self._log.clear()
+
+    def _bound_wal(self) -> None:
+        """Automatic checkpoints never restart the WAL while readers keep arriving,
+        so it would grow for the whole import. Past WAL_TARGET, wait (briefly:
+        searches are short) for the readers of old frames, then start it over."""
+        if self._wal is None:
+            path = self.conn.execute("PRAGMA database_list").fetchone()[2]
+            self._wal = path + "-wal" if path else ""
+        try:
+            size = os.path.getsize(self._wal) if self._wal else 0
+        except OSError:
+            return
+        if size > WAL_TARGET:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.checkpoints += 1
 
     def rollback(self) -> None:
         if self.conn.in_transaction:

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Concurrency benchmark (roadmap 13): one writer, four readers.
+
+    python benchmarks/concurrent.py --home ARCHIVE [--conversations 2000] [--seconds 12] [--smoke]
+
+ARCHIVE (1M messages or more) is copied first; the copy is what runs. In one run:
+  - readers alone: 1 process, 4 threads, 4 processes (unpaced random FTS
+    searches from the search benchmark's query set, limit 20, cache off);
+  - the writer alone: `polylogue sync` of a fresh generated export;
+  - the writer with 4 paced reader processes (one search every 200 ms each);
+  - the writer with 4 saturating reader processes, and with 4 saturating threads.
+Reports reader p50/p99, queries/s, per-reader counts per second (starvation),
+errors, writer msg/s, and the largest WAL size seen. Prints one JSON object."""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orjson  # noqa: E402
+
+from benchmarks.common import REPO, emit, polylogue_cmd  # noqa: E402
+from benchmarks.search import choose_queries, percentile  # noqa: E402
+
+
+def reader_loop(home: str, queries: list[str], stop_at: float, pace: float, seed: int, out) -> None:
+    from polylogue.api import Archive
+
+    rng = random.Random(seed)
+    a = Archive(home, readers=1)
+    lat, stamps, errors = [], [], []
+    next_at = time.perf_counter()
+    while time.perf_counter() < stop_at:
+        if pace:
+            now = time.perf_counter()
+            if now < next_at:
+                time.sleep(next_at - now)
+            next_at += pace
+        t = time.perf_counter()
+        try:
+            res = a.search(rng.choice(queries), limit=20, cache=False)
+            for c in res.conversations:  # consistency: every result refers to a conversation that exists
+                assert c["id"] and c["message_count"] >= 0
+        except Exception as e:  # any error is a failure of the benchmark's target
+            errors.append(f"{type(e).__name__}: {e}")
+            continue
+        lat.append((time.perf_counter() - t) * 1000)
+        stamps.append(time.perf_counter())
+    a.close()
+    out.put({"latencies": lat, "stamps": stamps, "errors": errors[:5], "error_count": len(errors)})
+
+
+def run_readers(home: Path, queries: list[str], n: int, mode: str, seconds: float, pace: float) -> list[dict]:
+    stop_at = time.perf_counter() + seconds
+    if mode == "process":
+        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        q = ctx.Queue()
+        procs = [ctx.Process(target=reader_loop, args=(str(home), queries, stop_at, pace, i, q)) for i in range(n)]
+        for p in procs:
+            p.start()
+        results = [q.get() for _ in procs]
+        for p in procs:
+            p.join()
+        return results
+    import queue
+
+    q2: queue.Queue = queue.Queue()
+    threads = [threading.Thread(target=reader_loop, args=(str(home), queries, stop_at, pace, i, q2))
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [q2.get() for _ in threads]
+
+
+def summarize(results: list[dict], seconds: float, start: float) -> dict:
+    lat = [x for r in results for x in r["latencies"]]
+    per_reader = [len(r["latencies"]) for r in results]
+    # starvation: the longest gap between two completed queries of any one reader
+    gaps = []
+    for r in results:
+        s = [start] + r["stamps"]
+        gaps.append(max((b - a for a, b in zip(s, s[1:])), default=seconds))
+    return {"queries": len(lat), "qps": round(len(lat) / seconds, 1),
+            "p50_ms": round(percentile(lat, 50), 1) if lat else None,
+            "p99_ms": round(percentile(lat, 99), 1) if lat else None,
+            "per_reader": per_reader, "longest_gap_s": round(max(gaps), 2),
+            "errors": sum(r["error_count"] for r in results), "error_samples": [e for r in results for e in r["errors"]][:3]}
+
+
+class WalWatch:
+    def __init__(self, db: Path):
+        self.path, self.max, self._stop = Path(str(db) + "-wal"), 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.max = max(self.max, self.path.stat().st_size)
+            except OSError:
+                pass
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def writer(home: Path, data: Path) -> dict:
+    t = time.perf_counter()
+    r = subprocess.run(polylogue_cmd("--home", str(home), "sync", str(data), "--json"), capture_output=True)
+    secs = time.perf_counter() - t
+    rep = orjson.loads(r.stdout)
+    n = rep["messages"]["new"]
+    return {"messages": n, "seconds": round(secs, 2), "messages_per_second": round(n / secs, 1),
+            "exit": r.returncode}
+
+
+def phase(home: Path, data: Path | None, queries: list[str], readers: int, mode: str, pace: float,
+          seconds: float) -> dict:
+    out: dict = {"readers": readers, "mode": mode, "pace_s": pace}
+    with WalWatch(home / "polylogue.db") as wal:
+        if data is None:
+            start = time.perf_counter()
+            res = run_readers(home, queries, readers, mode, seconds, pace)
+            out["reader"] = summarize(res, seconds, start)
+        else:
+            holder: dict = {}
+            w = threading.Thread(target=lambda: holder.update(writer(home, data)))
+            start = time.perf_counter()
+            w.start()
+            res = []
+            if readers:
+                # readers run for as long as the writer does (polled in slices)
+                while w.is_alive():
+                    res += run_readers(home, queries, readers, mode, min(seconds, 3.0), pace)
+            w.join()
+            span = time.perf_counter() - start
+            out["writer"] = holder
+            if readers:
+                merged = [{"latencies": [x for r in res[i::readers] for x in r["latencies"]],
+                           "stamps": [x for r in res[i::readers] for x in r["stamps"]],
+                           "errors": [e for r in res[i::readers] for e in r["errors"]],
+                           "error_count": sum(r["error_count"] for r in res[i::readers])} for i in range(readers)]
+                out["reader"] = summarize(merged, span, start)
+    out["max_wal_mb"] = round(wal.max / 1e6, 1)
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--home", type=Path)
+    ap.add_argument("--conversations", type=int, default=2000, help="per writer phase")
+    ap.add_argument("--seconds", type=float, default=12)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="polylogue-conc-"))
+    try:
+        home = work / "home"
+        if args.smoke:
+            data = work / "base"
+            subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations",
+                            "60", "--messages", "20"], check=True, capture_output=True)
+            subprocess.run(polylogue_cmd("--home", str(home), "sync", str(data)), check=True, capture_output=True)
+            args.conversations, args.seconds = 30, 1.0
+        else:
+            subprocess.run(polylogue_cmd("--home", str(args.home), "backup", str(work)), check=True,
+                           capture_output=True)
+            (work / "polylogue.db").rename(work / "tmp.db")
+            home.mkdir()
+            (work / "tmp.db").rename(home / "polylogue.db")
+        queries = list(choose_queries(home / "polylogue.db").values())
+        datasets = []
+        for seed in range(101, 105):
+            d = work / f"w{seed}"
+            subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(d), "--conversations",
+                            str(args.conversations), "--seed", str(seed)], check=True, capture_output=True)
+            datasets.append(d)
+        conn_msgs = __import__("sqlite3").connect(home / "polylogue.db").execute(
+            "SELECT sum(messages) FROM provider_totals").fetchone()[0]
+        r: dict = {"benchmark": "concurrent", "machine": {"cpus": os.cpu_count()}, "archive_messages": conn_msgs,
+                   "queries": queries}
+        r["readers_alone"] = {
+            "1_process": phase(home, None, queries, 1, "process", 0, args.seconds),
+            "4_threads": phase(home, None, queries, 4, "thread", 0, args.seconds),
+            "4_processes": phase(home, None, queries, 4, "process", 0, args.seconds)}
+        r["writer_alone"] = phase(home, datasets[0], queries, 0, "process", 0, args.seconds)
+        r["writer_paced_processes"] = phase(home, datasets[1], queries, 4, "process", 0.2, args.seconds)
+        r["writer_saturating_processes"] = phase(home, datasets[2], queries, 4, "process", 0, args.seconds)
+        r["writer_saturating_threads"] = phase(home, datasets[3], queries, 4, "thread", 0, args.seconds)
+        solo = r["writer_alone"]["writer"]["messages_per_second"]
+        one = r["readers_alone"]["1_process"]["reader"]["qps"]
+        r["summary"] = {
+            "writer_kept_paced": round(r["writer_paced_processes"]["writer"]["messages_per_second"] / solo, 2),
+            "writer_kept_saturating": round(r["writer_saturating_processes"]["writer"]["messages_per_second"] / solo, 2),
+            "reader_p99_ms_paced_with_writer": r["writer_paced_processes"]["reader"]["p99_ms"],
+            "qps_4_processes_vs_1": round(r["readers_alone"]["4_processes"]["reader"]["qps"] / max(one, 1e-9), 2),
+            "qps_4_threads_vs_1": round(r["readers_alone"]["4_threads"]["reader"]["qps"] / max(one, 1e-9), 2),
+            "max_wal_mb": max(v["max_wal_mb"] for k, v in r.items() if isinstance(v, dict) and "max_wal_mb" in v),
+            "reader_errors": sum(v.get("reader", {}).get("errors", 0) for v in r.values() if isinstance(v, dict)),
+        }
+        return r
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    emit(main())

@@ -1,0 +1,56 @@
+"""Every benchmark runs at tiny scale (--smoke) so none of them rots. The
+figures themselves are measured by hand and recorded in docs/benchmarks.md."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def smoke(name: str) -> dict:
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"), "--smoke"], capture_output=True,
+                       text=True, timeout=600, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout)
+
+
+def test_ingest_smoke():
+    out = smoke("ingest")
+    assert out["full"]["messages"] > 0 and out["full"]["errors"] == 0
+    assert out["resync_unchanged"]["conversations_changed"] == 0
+    assert out["baseline"]["messages"] > 0 and out["speedup_vs_baseline"] > 0
+    assert out["full"]["peak_rss_mb"] > 0
+
+
+def test_search_smoke():
+    out = smoke("search")
+    q = out["queries"]
+    assert {"common_word", "rare_word", "two_words", "prefix", "word_with_filters", "_overall"} <= set(q)
+    assert q["rare_word"]["total_messages"] >= 1
+    assert out["cli_end_to_end"]["p50_ms"] > 0
+
+
+def test_storage_smoke():
+    out = smoke("storage")
+    for corpus in ("roadmap", "tool_heavy"):
+        c = out[corpus]
+        assert c["ours"]["messages"] == c["naive"]["messages"] > 0
+        assert c["ratio_to_naive"] < 1
+
+
+def test_memory_smoke():
+    out = smoke("memory")
+    assert out["conversation"]["messages"] == 100
+    assert out["projections"]["substantive"]["repeated_ms"] < 1
+    assert out["show_first_screen"]["ms_median"] > 0
+
+
+def test_concurrent_smoke():
+    out = smoke("concurrent")
+    assert out["summary"]["reader_errors"] == 0
+    assert out["writer_alone"]["writer"]["messages"] > 0
