@@ -21,7 +21,6 @@ import argparse
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -127,7 +126,6 @@ def _mutate_zip(path: Path, fraction: float, rng: random.Random) -> int:
 
 def baseline(data: Path, home: Path) -> dict:
     """Parse with the same providers, insert with executemany into the same schema."""
-    from polylogue.ingest import parse_input  # noqa: F401  (same discovery rules below)
     from polylogue.providers import detect, open_clean
     from polylogue.providers.common import ParseContext
     from polylogue.sources import discover, members

@@ -60,7 +60,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 class _RichProgress:
     def __init__(self):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+        from rich.progress import (BarColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn, TransferSpeedColumn)
 
         self.p = Progress(TextColumn("[bold]importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),

@@ -8,9 +8,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-from .errors import ParseError, PolylogueError
+from .errors import ParseError
 from .sources import InputFile, ZipProblem, discover, file_hash, members
 
 BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
@@ -86,9 +86,39 @@ def _side_file(head) -> bool:
     return False
 
 
-def parse_input(f: InputFile) -> Iterator[tuple]:
+class _Known:
+    """Looks up archived conversations' updated_at for parsers (a read-only
+    connection per process), so unchanged conversations in a re-read export are
+    skipped before their conversion."""
+
+    def __init__(self, db: str):
+        self.db, self.conn = db, None
+
+    def __call__(self, provider: str, provider_id: str) -> int | None:
+        import sqlite3
+
+        if self.conn is None:
+            try:
+                self.conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, check_same_thread=False)
+                self.conn.execute("PRAGMA query_only = ON")
+            except sqlite3.Error:
+                return None
+        try:
+            row = self.conn.execute("SELECT updated_at FROM conversations WHERE uid = ?",
+                                    (f"{provider}:{provider_id}",)).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row else None
+
+
+_known_cache: dict[str, _Known] = {}
+
+
+def parse_input(f: InputFile, db: str | None = None) -> Iterator[tuple]:
     """Parse one input file. Yields ("conv", ConversationRow) items, then one
-    ("done", key, provider, status, errors, conversations, notes, file hash) item."""
+    ("done", key, provider, status, errors, conversations, notes, file hash,
+    unchanged conversations skipped) item. With ``db``, parsers may skip
+    conversations the archive already holds in the same version."""
     from .providers import detect, open_clean
     from .providers.common import ParseContext
     from .store.encode import encode
@@ -97,6 +127,10 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
     notes: list[tuple[str, str]] = []
     providers: list[str] = []
     count = 0
+    skipped = 0
+    known = None
+    if db:
+        known = _known_cache.get(db) or _known_cache.setdefault(db, _Known(db))
 
     def warn(display: str, reason: str) -> None:
         errors.append((display, reason, None))
@@ -104,6 +138,7 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
     try:
         for member in members(f, warn):
             ctx = ParseContext(member.display)
+            ctx.known = known
             produced = 0
             mod = None
             try:
@@ -143,7 +178,9 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
             if ctx.bad_utf8:
                 errors.append((member.display, "invalid UTF-8 replaced with U+FFFD", None))
             notes += [(member.display, n) for n in ctx.notes]
-            if mod is not None and produced == 0 and not ctx.notes and not any(e[0] == member.display for e in errors):
+            skipped += ctx.skipped_unchanged
+            if (mod is not None and produced == 0 and not ctx.skipped_unchanged and not ctx.notes
+                    and not any(e[0] == member.display for e in errors)):
                 notes.append((member.display, f"recognised as {mod.NAME} but holds no conversations"))
             count += produced
     except ZipProblem as e:
@@ -153,8 +190,8 @@ def parse_input(f: InputFile) -> Iterator[tuple]:
     if errors:
         status = "partial" if count else "failed"
     else:
-        status = "ok" if count else "skipped"
-    yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes, file_hash(f.path))
+        status = "ok" if count or skipped else "skipped"
+    yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes, file_hash(f.path), skipped)
 
 
 def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int = 200) -> list[bytes]:
@@ -179,7 +216,7 @@ def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int 
     return samples
 
 
-def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = None) -> None:
+def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = None, db: str | None = None) -> None:
     """Worker process: parse files, hand rows over in bounded chunks. Exits on
     its own if the parent dies (a killed sync must not leave workers behind)."""
     import queue
@@ -207,7 +244,7 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
             return
         chunk: list[tuple] = []
         size = 0
-        for item in parse_input(f):
+        for item in parse_input(f, db):
             chunk.append(item)
             size += len(item[1].messages) + 1 if item[0] == "conv" else 1
             if size >= CHUNK_MESSAGES or item[0] == "done":
@@ -226,7 +263,7 @@ def _die_with_parent() -> None:
             pass
 
 
-def _parallel(files: list[InputFile], workers: int) -> Iterator[tuple]:
+def _parallel(files: list[InputFile], workers: int, db: str | None = None) -> Iterator[tuple]:
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     tasks = ctx.Queue()
     results = ctx.Queue(maxsize=workers * 2)  # backpressure keeps memory flat
@@ -237,7 +274,7 @@ def _parallel(files: list[InputFile], workers: int) -> Iterator[tuple]:
     from .store import codec
 
     dictionary = codec.active_dictionary()
-    procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary, db), daemon=True)
              for _ in range(workers)]
     for p in procs:
         p.start()
@@ -307,8 +344,9 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         sizes = {f.key: f for f in todo}
         if workers is None:
             workers = max(1, min((os.cpu_count() or 2) - 1, 3))  # the writer needs a core of its own
-        items = _parallel(todo, workers) if workers >= 1 and total >= PARALLEL_MIN_BYTES else (
-            item for f in todo for item in parse_input(f))
+        known_db = None if force else str(db_path)  # --force converts everything again
+        items = _parallel(todo, workers, known_db) if workers >= 1 and total >= PARALLEL_MIN_BYTES else (
+            item for f in todo for item in parse_input(f, known_db))
         bulk = total >= BULK_MIN_BYTES
         if bulk:
             set_bulk(conn, True)
@@ -330,7 +368,8 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                             (row.source_path or key, f"could not store conversation {row.uid}: {e}", None))
                     progress.conversation(len(row.messages))
                 else:
-                    _, key, provider, status, errors, count, notes, digest = item
+                    _, key, provider, status, errors, count, notes, digest, skipped = item
+                    report.conversations_unchanged += skipped
                     f = sizes[key]
                     if key in failed_writes:
                         errors = errors + failed_writes.pop(key)
@@ -364,7 +403,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         s = writer.stats
         report.conversations_new = s.conversations_new
         report.conversations_updated = s.conversations_updated
-        report.conversations_unchanged = s.conversations_unchanged
+        report.conversations_unchanged += s.conversations_unchanged
         report.messages_new = s.messages_new
         report.messages_updated = s.messages_updated
         if todo:

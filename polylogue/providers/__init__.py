@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from ..errors import ParseError
-from .common import CleanReader, ParseContext
+from .common import CleanReader, ParseContext, replay
 
 HEAD_BYTES = 256 << 10
 HEAD_LINES = 50
@@ -162,26 +162,6 @@ def detect(head: Head):
     return None
 
 
-class _Chain(io.RawIOBase):
-    """Replays the sniffed head, then continues with the same cleaned stream."""
-
-    def __init__(self, head: bytes, rest: CleanReader):
-        self._head, self._rest = memoryview(head), rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        if self._head:
-            n = min(len(b), len(self._head))
-            b[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
 def open_clean(raw: BinaryIO, ctx: ParseContext) -> tuple[Head, BinaryIO]:
     """Sniff the head of ``raw``; return it with a buffered stream from the start."""
     clean = CleanReader(raw, ctx, check_depth=True)
@@ -195,13 +175,12 @@ def open_clean(raw: BinaryIO, ctx: ParseContext) -> tuple[Head, BinaryIO]:
     data = b"".join(chunks)
     head = read_head(data)
     clean.check_depth = head.kind == "json"  # JSONL lines are parsed by orjson, which limits depth itself
-    return head, io.BufferedReader(_Chain(data, clean), 1 << 16)
+    return head, replay(data, clean)
 
 
 def parse_path(path: str, provider: str | None = None) -> tuple[list, ParseContext]:
     """Parse one file completely (tests and tools). Returns (conversations, ctx).
     Raises ParseError when the format is unknown or the file is unreadable."""
-    from ..models import Conversation  # noqa: F401  (documentation of the element type)
 
     ctx = ParseContext(path)
     with open(path, "rb") as raw:

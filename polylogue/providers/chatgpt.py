@@ -39,7 +39,7 @@ from ..models import (
     opaque,
     tool_use,
 )
-from .common import ParseContext, as_dict, as_list, as_str, iter_json_items, to_utc
+from .common import ParseContext, as_dict, as_list, as_str, iter_json_items, replay, to_utc
 
 NAME = "chatgpt"
 KIND = "json"
@@ -104,30 +104,14 @@ def sniff(head) -> bool:
 
 # ---------------------------------------------------------------- streaming
 
-class _Prefixed:
-    """A read()-able stream that replays ``prefix`` before the rest of ``stream``."""
-
-    def __init__(self, prefix: bytes, stream: BinaryIO):
-        self._prefix, self._stream = prefix, stream
-
-    def read(self, n: int = -1) -> bytes:
-        if self._prefix:
-            if n is None or n < 0:
-                data, self._prefix = self._prefix + self._stream.read(), b""
-                return data
-            data, self._prefix = self._prefix[:n], self._prefix[n:]
-            return data
-        return self._stream.read(n)
-
-
-def _first_byte(stream: BinaryIO) -> tuple[bytes, _Prefixed]:
+def _first_byte(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
     while True:
         chunk = stream.read(1 << 16)
         if not chunk:
-            return b"", _Prefixed(b"", stream)
+            return b"", replay(b"", stream)
         s = chunk.lstrip(b" \t\r\n")
         if s:
-            return s[:1], _Prefixed(s, stream)
+            return s[:1], replay(s, stream)
 
 
 def _single(stream) -> Iterator[Any]:
@@ -221,6 +205,9 @@ class _Node:
 
 
 def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | None:
+    if ctx.unchanged(NAME, as_str(obj.get("id")) or as_str(obj.get("conversation_id")),
+                     to_utc(obj.get("update_time"))):
+        return None  # the archive holds this exact version: skip the conversion
     mapping = obj.get("mapping")
     if not isinstance(mapping, dict):
         ctx.warn(f"{label}: no mapping; skipped")

@@ -226,6 +226,8 @@ def _any_conversation(obj: Any, ctx: ParseContext, index: int | None) -> Convers
 
 def _conversation(obj: dict, ctx: ParseContext, where: str) -> Conversation | None:
     cid = as_str(obj.get("uuid")) or as_str(obj.get("id")) or as_str(obj.get("conversation_id"))
+    if ctx.unchanged(NAME, cid, to_utc(obj.get("updated_at"))):
+        return None  # the archive holds this exact version: skip the conversion
     meta: dict[str, Any] = {}
     raw_msgs = obj.get("chat_messages")
     if not isinstance(raw_msgs, list):

@@ -11,7 +11,6 @@ the tree, the active path, tool outcomes and titles once the file is read.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from collections import Counter
 from typing import Any, BinaryIO, Iterator
@@ -40,7 +39,7 @@ from ..models import (
     tool_result,
     tool_use,
 )
-from .common import MAX_LINE_BYTES, ParseContext, as_dict, iter_json_items, iter_jsonl, json_text, to_utc
+from .common import MAX_LINE_BYTES, ParseContext, as_dict, iter_json_items, iter_jsonl, json_text, replay, to_utc
 
 NAME = "claude-code"
 KIND = "jsonl"
@@ -203,26 +202,6 @@ def sniff(head) -> bool:
 
 # ---------------------------------------------------------------- reading
 
-class _Prefixed(io.RawIOBase):
-    """Replays bytes already read, then continues with the stream."""
-
-    def __init__(self, prefix: bytes, rest: BinaryIO):
-        self._prefix, self._rest = memoryview(prefix), rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        if self._prefix:
-            n = min(len(b), len(self._prefix))
-            b[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._rest.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
 _JSON_DOC_START = re.compile(rb'^\{\s*(?:"loglines"\s*:.*)?$', re.S)
 
 
@@ -238,11 +217,11 @@ def _records(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, dict]]:
         if line.strip():
             first = line.strip()
             break
-    replay = io.BufferedReader(_Prefixed(b"".join(head), stream), 1 << 16)
+    replayed = replay(b"".join(head), stream)
     if first and _JSON_DOC_START.match(first[:4096]) and (first == b"{" or b'"loglines"' in first[:64]):
         n = 0
         try:
-            for item in iter_json_items(replay, "loglines.item"):
+            for item in iter_json_items(replayed, "loglines.item"):
                 n += 1
                 if isinstance(item, dict):
                     yield n, item
@@ -253,7 +232,7 @@ def _records(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, dict]]:
                 raise
             ctx.warn(f"document ends early after {n} loglines ({e.reason})")
         return
-    yield from iter_jsonl(replay, ctx)
+    yield from iter_jsonl(replayed, ctx)
 
 
 # ---------------------------------------------------------------- content blocks

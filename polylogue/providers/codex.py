@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,7 +76,7 @@ from ..models import (
     tool_result,
     tool_use,
 )
-from .common import ParseContext, as_dict, as_list, as_str, iter_jsonl, json_text, to_utc
+from .common import ParseContext, as_dict, as_list, as_str, iter_jsonl, json_text, replay, to_utc
 
 NAME = "codex"
 KIND = "jsonl"
@@ -1096,26 +1095,6 @@ class _Rollout:
 
 # ---------------------------------------------------------------- streams
 
-class _Replay(io.RawIOBase):
-    """Replays already-read bytes, then continues with the stream."""
-
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head, self._rest = memoryview(head), rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        if self._head:
-            n = min(len(b), len(self._head))
-            b[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
 _ERRORS = (TypeError, KeyError, AttributeError, ValueError, RecursionError, OverflowError, IndexError)
 
 
@@ -1127,7 +1106,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
         head += first
         if not first or first.strip():
             break
-    replay = io.BufferedReader(_Replay(head, stream), 1 << 16)
+    replayed = replay(head, stream)
     st = first.strip()
     if not st:
         return
@@ -1142,12 +1121,12 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
     if st[:1] == b"[":
         raise ParseError("a JSON array is not a Codex rollout")
     if obj is None and (st == b"{" or _GEN1_START.match(st)):
-        yield from _gen1_stream(replay, ctx)  # a pretty-printed (or truncated) generation 1 document
+        yield from _gen1_stream(replayed, ctx)  # a pretty-printed (or truncated) generation 1 document
         return
     if isinstance(obj, dict) and {"session_id", "ts", "text"} <= obj.keys() and "type" not in obj:
         ctx.note("Codex prompt history (history.jsonl): a side file, not a conversation; skipped")
         return
-    yield from _jsonl(replay, ctx)
+    yield from _jsonl(replayed, ctx)
 
 
 def _jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:

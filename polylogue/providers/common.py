@@ -35,6 +35,21 @@ class ParseContext:
     notes: list[str] = field(default_factory=list)
     suppressed: int = 0
     bad_utf8: bool = False
+    # (provider, provider id) -> the archived conversation's updated_at (ms), or None.
+    # Set by the pipeline on re-syncs; lets a parser skip converting a conversation
+    # an export still holds unchanged (same id, same update time).
+    known: Any = None
+    skipped_unchanged: int = 0
+
+    def unchanged(self, provider: str, provider_id: str | None, updated: datetime | None) -> bool:
+        """True (and counted) when the archive already holds this version."""
+        if self.known is None or not provider_id or updated is None:
+            return False
+        stored = self.known(provider, provider_id)
+        if stored is not None and stored == int(updated.timestamp() * 1000):
+            self.skipped_unchanged += 1
+            return True
+        return False
 
     def note(self, reason: str) -> None:
         """Something worth telling that is not a failure (a file with nothing to import)."""
@@ -184,6 +199,31 @@ def _utf8_safe_cut(data: bytes) -> int:
             need = 2 if c < 0xE0 else 3 if c < 0xF0 else 4
             return n if i >= need else n - i
     return n
+
+
+class _Replay(io.RawIOBase):
+    """Replays bytes already read, then continues with the stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def replay(head: bytes, rest: BinaryIO) -> io.BufferedReader:
+    """A buffered stream that yields ``head`` again, then the rest of ``rest``."""
+    return io.BufferedReader(_Replay(head, rest), 1 << 16)
 
 
 # ---------------------------------------------------------------- JSON / JSONL

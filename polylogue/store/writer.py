@@ -145,12 +145,12 @@ class Writer:
 
     def _insert(self, conv: ConversationRow, source_id) -> str:
         c = self.conn
-        cur = c.execute(f"INSERT INTO conversations({_CONV_COLS}) VALUES ({','.join('?' * 17)})",
-                        self._conv_values(conv, source_id, len(conv.messages)))
+        cur = c.execute(f"INSERT INTO conversations({_CONV_COLS}, next_message) VALUES ({','.join('?' * 18)})",
+                        (*self._conv_values(conv, source_id, len(conv.messages)), len(conv.messages)))
         cid = cur.lastrowid
         if conv.title:
             c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
-        self._insert_messages(cid, conv.messages, 0)
+        self._insert_messages(cid, conv.messages, 0, counted=True)
         self.stats.conversations_new += 1
         self.stats.messages_new += len(conv.messages)
         self._delta(conv.provider, 1, len(conv.messages))
@@ -194,7 +194,7 @@ class Writer:
         self._delta(conv.provider, 0, count - old_count)
         return "updated"
 
-    def _insert_messages(self, cid: int, rows: list[MessageRow], start: int) -> None:
+    def _insert_messages(self, cid: int, rows: list[MessageRow], start: int, counted: bool = False) -> None:
         """Message rowids are ``conversation id << 24 | n``, n counting up per
         conversation and never reused: the full-text index then knows each hit's
         conversation without a join (exact conversation totals at any scale)."""
@@ -203,7 +203,8 @@ class Writer:
         if start + len(rows) >= MESSAGE_ID_SPAN:
             raise OverflowError(f"conversation {cid} has had more than {MESSAGE_ID_SPAN} message versions")
         first = (cid << MESSAGE_ID_BITS) + start
-        self.conn.execute("UPDATE conversations SET next_message = ? WHERE id = ?", (start + len(rows), cid))
+        if not counted:
+            self.conn.execute("UPDATE conversations SET next_message = ? WHERE id = ?", (start + len(rows), cid))
         self.conn.executemany(_INSERT_MSG, [
             (first + i, cid, r.seq, r.mid, r.parent_mid, r.role, r.timestamp, r.flags, r.model, r.usage, r.meta,
              r.content, r.hash) for i, r in enumerate(rows)])

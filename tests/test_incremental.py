@@ -1,0 +1,84 @@
+"""Re-syncs do only the work that changed: untouched files are not opened,
+touched-but-identical files are not parsed, unchanged conversations inside a
+new export are skipped, and only changed messages are rewritten."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from polylogue.api import Archive
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def rows(home: Path) -> dict:
+    conn = sqlite3.connect(home / "polylogue.db")
+    try:
+        return {uid: (h, n) for uid, h, n in conn.execute("SELECT uid, hash, message_count FROM conversations")}
+    finally:
+        conn.close()
+
+
+def test_touched_file_is_not_parsed_again(tmp_path):
+    src = tmp_path / "conversations.json"
+    src.write_bytes((EXAMPLES / "chatgpt" / "conversations.json").read_bytes())
+    a = Archive(tmp_path / "h")
+    assert a.sync([src]).conversations_new == 3
+    os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    r = a.sync([src])
+    assert r.files_unchanged == 1 and r.conversations_unchanged == 0 and r.files_imported == 0
+    r = a.sync([src])  # the new mtime was remembered
+    assert r.files_unchanged == 1
+
+
+def test_new_export_with_one_changed_conversation(tmp_path):
+    src = tmp_path / "conversations.json"
+    convs = json.loads((EXAMPLES / "chatgpt" / "conversations.json").read_text())
+    src.write_text(json.dumps(convs))
+    a = Archive(tmp_path / "h")
+    a.sync([src])
+    before = rows(tmp_path / "h")
+    convs[1]["title"] = "A renamed conversation"
+    convs[1]["update_time"] = (convs[1].get("update_time") or 0) + 3600
+    src.write_text(json.dumps(convs))
+    r = a.sync([src])
+    assert (r.conversations_new, r.conversations_updated, r.conversations_unchanged) == (0, 1, 2)
+    assert r.messages_new == 0 and r.messages_updated == 0  # only the conversation row changed
+    after = rows(tmp_path / "h")
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {f"chatgpt:{convs[1]['id']}"}
+    # the same as importing the new export into a fresh archive
+    fresh = tmp_path / "fresh"
+    Archive(fresh).sync([src])
+    assert rows(fresh) == after
+    # --force converts everything again and still finds no difference
+    forced = a.sync([src], force=True)
+    assert forced.conversations_updated == 0 and forced.conversations_unchanged == 3
+
+
+def test_appended_session_rewrites_only_new_messages(tmp_path):
+    src_dir = tmp_path / "projects"
+    (src_dir / "p").mkdir(parents=True)
+    session = next((EXAMPLES / "claude-code" / "projects").glob("*/3f8d2b10-*.jsonl"))
+    dest = src_dir / "p" / session.name
+    dest.write_bytes(session.read_bytes())
+    a = Archive(tmp_path / "h")
+    a.sync([src_dir])
+    conn = sqlite3.connect(tmp_path / "h" / "polylogue.db")
+    ids_before = dict(conn.execute("SELECT mid, id FROM messages"))
+    last = [json.loads(x) for x in dest.read_text().splitlines() if '"uuid"' in x][-1]
+    new = {"type": "user", "uuid": "appended-1", "parentUuid": last.get("uuid"), "sessionId": last["sessionId"],
+           "timestamp": "2026-03-01T00:00:00Z", "cwd": last.get("cwd"),
+           "message": {"role": "user", "content": "one more question about quillbackfrob"}}
+    with open(dest, "a") as f:
+        f.write(json.dumps(new) + "\n")
+    r = a.sync([src_dir])
+    assert r.conversations_updated == 1 and r.messages_new >= 1
+    ids_after = dict(conn.execute("SELECT mid, id FROM messages"))
+    kept = {m for m in ids_before if ids_after.get(m) == ids_before[m]}
+    assert kept == set(ids_before)  # earlier messages keep their rows: nothing rewritten or re-indexed
+    assert r.messages_new == 1 and r.messages_updated == 0
+    assert a.search("quillbackfrob").total_messages == 1
+    conn.close()
