@@ -265,12 +265,18 @@ def _die_with_parent() -> None:
 
 def _parallel(files: list[InputFile], workers: int, db: str | None = None) -> Iterator[tuple]:
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    tasks = ctx.Queue()
+    import threading
+
+    tasks = ctx.Queue(maxsize=workers * 8)  # fed as workers take them: 100K paths never sit in memory twice
     results = ctx.Queue(maxsize=workers * 2)  # backpressure keeps memory flat
-    for f in files:
-        tasks.put(f)
-    for _ in range(workers):
-        tasks.put(None)
+
+    def feed() -> None:
+        for f in files:
+            tasks.put(f)
+        for _ in range(workers):
+            tasks.put(None)
+
+    feeder = threading.Thread(target=feed, daemon=True)
     from .store import codec
 
     dictionary = codec.active_dictionary()
@@ -278,6 +284,7 @@ def _parallel(files: list[InputFile], workers: int, db: str | None = None) -> It
              for _ in range(workers)]
     for p in procs:
         p.start()
+    feeder.start()  # after the forks: a child must not inherit a thread mid-put
     live = workers
     try:
         while live:

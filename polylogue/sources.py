@@ -14,16 +14,24 @@ RATIO_MIN_BYTES = 64 << 20
 JSONISH = (".json", ".jsonl", ".ndjson")
 
 
-@dataclass
+@dataclass(slots=True)
 class InputFile:
     """One file to import: a plain file, or a zip archive whose members are read in place."""
 
     key: str  # identity in the sources table: absolute path
-    path: Path
     size: int
     mtime_ns: int
     explicit: bool  # named on the command line (unknown content is then an error)
-    is_zip: bool = False
+
+    @property
+    def path(self) -> Path:
+        return Path(self.key)
+
+    @property
+    def is_zip(self) -> bool:
+        """Read from the content, and only when the file is opened: a re-sync of
+        unchanged files must not open them."""
+        return _is_zip(self.path)
 
 
 @dataclass
@@ -87,7 +95,7 @@ def discover(paths: list[Path], errors: list[tuple[str, str]]) -> Iterator[Input
 
 
 def _file(path: Path, st: os.stat_result, explicit: bool) -> InputFile:
-    return InputFile(str(path), path, st.st_size, st.st_mtime_ns, explicit, _is_zip(path))
+    return InputFile(str(path), st.st_size, st.st_mtime_ns, explicit)
 
 
 def _walk(root: Path, seen_dirs, seen_files, errors) -> Iterator[InputFile]:
