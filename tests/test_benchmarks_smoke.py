@@ -51,6 +51,6 @@ def test_memory_smoke():
 
 
 def test_concurrent_smoke():
-    out = smoke("concurrent")
+    out = smoke("concurrency")
     assert out["summary"]["reader_errors"] == 0
     assert out["writer_alone"]["writer"]["messages"] > 0

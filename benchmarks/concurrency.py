@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Concurrency benchmark (roadmap 13): one writer, four readers.
 
-    python benchmarks/concurrent.py --home ARCHIVE [--conversations 2000] [--seconds 12] [--smoke]
+    python benchmarks/concurrency.py --home ARCHIVE [--conversations 2000] [--seconds 12] [--smoke]
 
 ARCHIVE (1M messages or more) is copied first; the copy is what runs. In one run:
   - readers alone: 1 process, 4 threads, 4 processes (unpaced random FTS
