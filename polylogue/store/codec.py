@@ -25,8 +25,7 @@ DICT_ID_BASE = 32768  # zstd reserves lower ids for a public registry
 
 _lock = threading.Lock()
 _dicts: dict[int, bytes] = {}  # dict id -> dictionary bytes
-_dctx: dict[int, Any] = {}  # dict id (0 = none) -> decompressor
-_cctx = None
+_local = threading.local()  # zstd (de)compressors are not thread-safe: one set per thread
 _active: int = 0  # dict id used for new rows (0 = none)
 
 
@@ -44,16 +43,10 @@ def register_dictionary(dict_id: int, data: bytes) -> None:
 
 def use_dictionary(dict_id: int | None) -> None:
     """Compress new rows with this (registered) dictionary; None/0: no dictionary."""
-    global _cctx, _active
-    z = _zstd()
-    with _lock:
-        if dict_id:
-            d = z.ZstdCompressionDict(_dicts[dict_id])
-            _cctx = z.ZstdCompressor(level=LEVEL, dict_data=d, write_checksum=False, write_dict_id=True)
-            _active = dict_id
-        else:
-            _cctx = z.ZstdCompressor(level=LEVEL, write_checksum=False)
-            _active = 0
+    global _active
+    if dict_id and dict_id not in _dicts:
+        raise KeyError(f"zstd dictionary {dict_id} is not registered")
+    _active = dict_id or 0
 
 
 def active_dictionary() -> tuple[int, bytes] | None:
@@ -67,9 +60,17 @@ def train(samples: list[bytes], dict_id: int) -> bytes:
 
 
 def _compressor():
-    if _cctx is None:
-        use_dictionary(None)
-    return _cctx
+    """This thread's compressor for the active dictionary."""
+    c = getattr(_local, "cctx", None)
+    if c is None or _local.cctx_id != _active:
+        z = _zstd()
+        if _active:
+            d = z.ZstdCompressionDict(_dicts[_active])
+            c = z.ZstdCompressor(level=LEVEL, dict_data=d, write_checksum=False, write_dict_id=True)
+        else:
+            c = z.ZstdCompressor(level=LEVEL, write_checksum=False)
+        _local.cctx, _local.cctx_id = c, _active
+    return c
 
 
 _sources: set[str] = set()  # database files whose zstd_dicts may hold a dictionary we have not seen
@@ -106,7 +107,10 @@ def _lookup(dict_id: int) -> bytes | None:
 
 
 def _decompressor(dict_id: int):
-    d = _dctx.get(dict_id)
+    cache = getattr(_local, "dctx", None)
+    if cache is None:
+        cache = _local.dctx = {}
+    d = cache.get(dict_id)
     if d is None:
         z = _zstd()
         if dict_id:
@@ -116,7 +120,7 @@ def _decompressor(dict_id: int):
             d = z.ZstdDecompressor(dict_data=z.ZstdCompressionDict(data))
         else:
             d = z.ZstdDecompressor()
-        _dctx[dict_id] = d
+        cache[dict_id] = d
     return d
 
 
