@@ -374,7 +374,7 @@ def stats(ctx, as_json):
     if s["first_at"]:
         click.echo(f"From {s['first_at'][:10]} to {s['last_at'][:10]}")
     for p, v in s["by_provider"].items():
-        click.echo(f"  {p:<12} {v['conversations']:>8,} conversations {v['messages']:>10,} messages")
+        click.echo(f"  {p:<12} {v['conversations']:>8,} conversations  {v['messages']:>10,} messages")
 
 
 @cli.command()
