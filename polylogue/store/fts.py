@@ -78,11 +78,13 @@ def _match_expr(q) -> str:
     return match
 
 
-def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, rank_all: int = RANK_ALL) -> SearchResult:
-    """Totals are always exact. Ranking: with at most RANK_ALL matching messages,
-    BM25 over all of them (dialogue above tool output, prompts and titles
-    boosted, ties to the newer); with more, the newest conversations that match,
-    newest first (scoring millions of rows cannot be fast), and a note says so."""
+def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
+           rank_all: int = RANK_ALL) -> SearchResult:
+    """Totals are always exact. Ranking: with at most ``rank_all`` matching
+    messages, BM25 over all of them in one pass (dialogue above tool output,
+    prompts and titles boosted, ties to the newer); with more, the newest
+    matching conversations first (scoring millions of rows cannot be fast), and
+    a note says so."""
     res = SearchResult(limit=limit, offset=offset)
     where: list[str] = []
     args: list[Any] = []
@@ -93,6 +95,13 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
         return _filter_only(conn, q, where, args, res)
 
     match = _match_expr(q)
+    # conversation filters act on rowid >> 24, before any join; message filters need the row
+    fwhere = ["messages_fts MATCH ?"]
+    fargs: list[Any] = [match]
+    if where:
+        fwhere.append(f"(messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c WHERE "
+                      + " AND ".join(where) + ")")
+        fargs += args
     mwhere: list[str] = []
     margs: list[Any] = []
     if q.roles:
@@ -104,43 +113,32 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
                 conds.append(f"(m.role = '{r}' AND NOT m.flags & {CONTEXT})")
         mwhere.append("(" + " OR ".join(conds) + ")")
     if q.since is not None:
-        mwhere.append("coalesce(m.timestamp, c.updated_at) >= ?")
+        mwhere.append("coalesce(m.timestamp, (SELECT updated_at FROM conversations WHERE id = m.conversation_id)) >= ?")
         margs.append(ms(q.since))
     if q.until is not None:
-        mwhere.append("coalesce(m.timestamp, c.updated_at) < ?")
+        mwhere.append("coalesce(m.timestamp, (SELECT updated_at FROM conversations WHERE id = m.conversation_id)) < ?")
         margs.append(ms(q.until))
-    filtered = bool(mwhere or where)
-    join_where = " AND ".join(["messages_fts MATCH ?"] + mwhere + where)
-    join_args = [match] + margs + args
-    joined = (f"FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-              f"JOIN conversations c ON c.id = m.conversation_id WHERE {join_where}")
-    score = f"bm25(messages_fts, {', '.join(map(str, WEIGHTS))}) * {ROLE_BOOST}"
+    fargs += margs
+    join = " JOIN messages m ON m.id = messages_fts.rowid" if mwhere else ""
+    body = f"FROM messages_fts{join} WHERE " + " AND ".join(fwhere + mwhere)
+    score = f"bm25(messages_fts, {', '.join(map(str, WEIGHTS))})"
     try:
-        if filtered:
-            res.total_messages, res.total_conversations = conn.execute(
-                f"SELECT count(*), count(DISTINCT m.conversation_id) {joined}", join_args).fetchone()
-        else:  # the index alone knows each hit's conversation (rowid >> 24): no join
-            res.total_messages, res.total_conversations = conn.execute(
-                f"SELECT count(*), count(DISTINCT rowid >> {ID_BITS}) FROM messages_fts WHERE messages_fts MATCH ?",
-                (match,)).fetchone()
+        res.total_messages, res.total_conversations = conn.execute(
+            f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs).fetchone()
         if res.total_messages == 0:
             return res
         if res.total_messages <= rank_all:
-            title_ids = _title_matches(conn, q)
-            rows = conn.execute(
-                f"WITH hits AS MATERIALIZED (SELECT m.conversation_id AS cid, {score} AS s, c.updated_at AS upd "
-                f"{joined}) SELECT cid, min(s), max(upd) FROM hits GROUP BY cid", join_args).fetchall()
-            ranked = sorted((best * (TITLE_BOOST if cid in title_ids else 1.0), -(upd or 0), cid)
-                            for cid, best, upd in rows)
-            page = [cid for _, _, cid in ranked[offset : offset + limit]]
+            page, hit_ids = _ranked(conn, q, body, fargs, score, limit, offset)
         else:
-            page = _newest_matching(conn, match, where, args, mwhere, margs, limit, offset)
+            page, hit_ids = _newest(conn, match, where, args, mwhere, margs, limit, offset)
             res.notes.append(
                 f"{res.total_messages:,} messages match: too many to rank by relevance, so the newest "
                 "matching conversations come first. Add words or filters to rank by relevance.")
         if not page:
             return res
-        hits = _hits(conn, page, score, join_where, join_args)
+        ids = [i for cid in page for i, _ in hit_ids[cid]]
+        msgs = {r[0]: r[1:] for r in conn.execute(
+            f"SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({','.join('?' * len(ids))})", ids)}
         convs = {r[0]: r for r in conn.execute(
             f"SELECT {CONV_COLUMNS} FROM conversations WHERE id IN ({','.join('?' * len(page))})", page)}
     except sqlite3.OperationalError as e:
@@ -152,52 +150,67 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
     for cid in page:
         summary = conversation_summary(convs[cid])
         summary["hits"] = []
-        for mid, role, ts, content, sc in hits.get(cid, []):
+        for rid, sc in hit_ids[cid]:
+            if rid not in msgs:
+                continue
+            mid, role, ts, content = msgs[rid]
             vals = fts_values(codec.decode_blocks(content))
             text = next((vals[i] for i in cols if vals[i] and _contains_any(vals[i], tokens)),
                         next((vals[i] for i in cols if vals[i]), ""))
             snip, spans = snippet(text, tokens)
             summary["hits"].append({"message_id": mid, "role": role, "timestamp": _iso(ts), "snippet": snip,
-                                    "highlights": spans, "score": round(-sc, 4)})
+                                    "highlights": spans, "score": None if sc is None else round(-sc, 4)})
         res.conversations.append(summary)
     return res
 
 
-def _hits(conn, page: list[int], score: str, join_where: str, join_args: list) -> dict[int, list[tuple]]:
-    """The best few messages of each conversation on the page (each one a small,
-    rowid-bounded index lookup)."""
-    out: dict[int, list[tuple]] = {}
-    for cid in page:
-        lo, hi = cid << ID_BITS, (cid + 1) << ID_BITS
-        out[cid] = conn.execute(
-            f"SELECT m.mid, m.role, m.timestamp, m.content, {score} AS s FROM messages_fts "
-            f"JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c ON c.id = m.conversation_id "
-            f"WHERE {join_where} AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
-            f"ORDER BY s LIMIT {HITS_PER_CONVERSATION}", (*join_args, lo, hi)).fetchall()
-    return out
+def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int):
+    """One BM25 pass over every match: conversations by their best message."""
+    role_of = f"(SELECT {ROLE_BOOST.replace('m.role', 'x.role')} FROM messages x WHERE x.id = messages_fts.rowid)"
+    rows = conn.execute(f"SELECT messages_fts.rowid, {score} * {role_of} {body}", fargs).fetchall()
+    per: dict[int, list[tuple[float, int]]] = {}
+    for rid, s in rows:
+        per.setdefault(rid >> ID_BITS, []).append((s, rid))
+    title_ids = _title_matches(conn, q)
+    cids = list(per)
+    updated = {}
+    for i in range(0, len(cids), 500):
+        chunk = cids[i : i + 500]
+        updated.update(conn.execute(
+            f"SELECT id, updated_at FROM conversations WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+    ranked = sorted((min(v)[0] * (TITLE_BOOST if cid in title_ids else 1.0), -(updated.get(cid) or 0), cid)
+                    for cid, v in per.items())
+    page = [cid for _, _, cid in ranked[offset : offset + limit]]
+    hits = {cid: [(rid, s) for s, rid in sorted(per[cid])[:HITS_PER_CONVERSATION]] for cid in page}
+    return page, hits
 
 
-def _newest_matching(conn, match: str, where: list[str], args: list, mwhere: list[str], margs: list,
-                     limit: int, offset: int) -> list[int]:
-    """Walk conversations newest first; keep those with a matching message.
-    Each probe is an FTS lookup bounded to one conversation's rowid range."""
+def _newest(conn, match: str, where: list[str], args: list, mwhere: list[str], margs: list, limit: int,
+            offset: int):
+    """Huge match sets: walk the conversations (filters applied) newest first and
+    keep those with a match. Each probe is an index lookup bounded to one
+    conversation's rowid range; hits are its latest matching messages."""
+    join = " JOIN messages m ON m.id = messages_fts.rowid" if mwhere else ""
+    probe = (f"SELECT messages_fts.rowid FROM messages_fts{join} WHERE messages_fts MATCH ? "
+             "AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
+             + "".join(f"AND {w} " for w in mwhere)
+             + f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}")
     cw = (" WHERE " + " AND ".join(where)) if where else ""
-    probe = ("SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ? LIMIT 1"
-             if not mwhere else
-             "SELECT 1 FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c "
-             "ON c.id = m.conversation_id WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? "
-             "AND messages_fts.rowid < ? AND " + " AND ".join(mwhere) + " LIMIT 1")
     page: list[int] = []
+    hits: dict[int, list] = {}
     skipped = 0
     for (cid,) in conn.execute(f"SELECT c.id FROM conversations c{cw} ORDER BY c.updated_at DESC, c.id DESC", args):
-        if conn.execute(probe, (match, cid << ID_BITS, (cid + 1) << ID_BITS, *margs)).fetchone():
-            if skipped < offset:
-                skipped += 1
-                continue
-            page.append(cid)
-            if len(page) >= limit:
-                break
-    return page
+        found = conn.execute(probe, (match, cid << ID_BITS, (cid + 1) << ID_BITS, *margs)).fetchall()
+        if not found:
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        page.append(cid)
+        hits[cid] = [(r[0], None) for r in found]
+        if len(page) >= limit:
+            break
+    return page, hits
 
 
 def _contains_any(text: str, tokens: list[str]) -> bool:
