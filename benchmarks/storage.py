@@ -65,7 +65,8 @@ def naive(src: Path, dest: Path) -> None:
                      " content FROM messages")
     for r in rows:
         raw = codec.decode_json(r[11])
-        d.execute("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (*r[:11], raw.decode()))
+        plain = [codec.decode_json(v).decode() if isinstance(v, bytes) else v for v in r[9:11]]  # usage, meta
+        d.execute("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (*r[:9], *plain, raw.decode()))
         d.execute("INSERT INTO naive_fts(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)",
                   (r[0], *fts_values(codec.decode_blocks(r[11]))))
     d.execute("COMMIT")

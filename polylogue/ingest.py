@@ -208,6 +208,7 @@ def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int 
                 continue
             for r in item[1].messages:
                 samples.append(decode_json(r.content))
+                samples += [decode_json(x) for x in (r.usage, r.meta) if x]  # stored the same way
                 taken += 1
             if taken >= per_file:
                 break

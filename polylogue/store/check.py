@@ -70,7 +70,9 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
                 continue
             if any(fts_values(blocks)):
                 indexed += 1
-            if _hash(raw, [seq, mid, parent, role, ts, flags, model, usage, meta]) != h:
+            usage_text = codec.decode_json(usage).decode() if usage is not None else None
+            meta_text = codec.decode_json(meta).decode() if meta is not None else None
+            if _hash(raw, [seq, mid, parent, role, ts, flags, model, usage_text, meta_text]) != h:
                 bad_rows += 1
                 if bad_rows <= 20:
                     problems.append(f"message {rid}: stored hash does not match its content")

@@ -163,7 +163,9 @@ def encode_blocks(blocks: list[Block]) -> bytes:
     return encode_json(dumps([block_to_dict(b) for b in blocks]))
 
 
-def decode_json(blob: bytes) -> bytes:
+def decode_json(blob: bytes | str) -> bytes:
+    if isinstance(blob, str):  # plain JSON text (how usage and meta were first stored)
+        return blob.encode()
     if blob[:1] == ZSTD_TAG:
         frame = blob[1:]
         dict_id = _zstd().get_frame_parameters(frame).dict_id

@@ -54,8 +54,8 @@ class MessageRow(NamedTuple):  # a NamedTuple: 4x cheaper than a dataclass to pi
     timestamp: int | None
     flags: int
     model: str | None
-    usage: str | None
-    meta: str | None
+    usage: bytes | None  # JSON, encoded like content
+    meta: bytes | None  # JSON, encoded like content
     content: bytes
     hash: int
     fts: tuple[str, str, str, str]
@@ -127,7 +127,9 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
         ts = ms(msg.timestamp)
         # hash the JSON, not the stored bytes: a new compression dictionary changes no hash
         h = _hash(raw, [seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta])
-        rows.append(MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta, content, h,
+        # usage and meta JSON are stored like content (compressed with the archive's dictionary)
+        rows.append(MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta),
+                               content, h,
                                fts_values(msg.blocks)))
     title = conv.title or _first_prompt(conv)
     created = ms(conv.created_at)
@@ -146,6 +148,10 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
     return ConversationRow(conv.id, conv.provider, conv.provider_id, title, created, updated, conv.parent_id,
                            conv.project, models_json, meta_json, features, tokens_in, tokens_out, h, rows, prune,
                            conv.source_path)
+
+
+def _pack(text: str | None) -> bytes | None:
+    return None if text is None else codec.encode_json(text.encode())
 
 
 def _int(v: Any) -> int:

@@ -85,9 +85,9 @@ def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = Fal
     for rid, mid, parent, role, ts, flags, model, usage, meta, content in conn.execute(sql, (cid, limit, start)):
         yield Message(
             id=mid, role=role, blocks=codec.decode_blocks(content), parent_id=parent, timestamp=_dt(ts),
-            model=model, usage=orjson.loads(usage) if usage else None, active=bool(flags & ACTIVE),
+            model=model, usage=orjson.loads(codec.decode_json(usage)) if usage else None, active=bool(flags & ACTIVE),
             context=bool(flags & CONTEXT), sidechain=bool(flags & SIDECHAIN),
-            meta=orjson.loads(meta) if meta else None,
+            meta=orjson.loads(codec.decode_json(meta)) if meta else None,
         )
 
 
