@@ -42,6 +42,34 @@ def parts(db: Path, content_sql: str) -> dict:
             "fts_bytes": fts, "other_index_bytes": idx, "per_message_bytes": round(total / max(n, 1), 1)}
 
 
+def decode_cost(ours: Path, theirs: Path, n: int = 20000) -> dict:
+    """What compression adds to reading a message: decompress + parse (ours)
+    against parsing plain JSON text (naive), per message, p50/p99 in µs."""
+    import time
+
+    import orjson
+
+    from polylogue.store import codec
+    from polylogue.store.db import load_dictionaries
+
+    def timed(db: Path, fn) -> list[float]:
+        conn = sqlite3.connect(db)
+        load_dictionaries(conn)
+        out = []
+        for (blob,) in conn.execute("SELECT content FROM messages LIMIT ?", (n,)):
+            t = time.perf_counter()
+            fn(blob)
+            out.append((time.perf_counter() - t) * 1e6)
+        conn.close()
+        return sorted(out)
+
+    a = timed(ours, lambda b: orjson.loads(codec.decode_json(b)))
+    b = timed(theirs, lambda t: orjson.loads(t))
+    pick = lambda xs, p: round(xs[min(len(xs) - 1, int(p / 100 * len(xs)))], 1)  # noqa: E731
+    return {"messages": len(a), "ours_p50_us": pick(a, 50), "ours_p99_us": pick(a, 99), "ours_max_us": round(a[-1], 1),
+            "plain_p50_us": pick(b, 50), "plain_p99_us": pick(b, 99)}
+
+
 def naive(src: Path, dest: Path) -> None:
     """The same data, laid out plainly: text as-is, FTS5 with its own copy."""
     from polylogue.store import codec
@@ -89,12 +117,13 @@ def corpus(work: Path, name: str, conversations: int, extra: list[str]) -> dict:
     compressed = conn.execute("SELECT count(*) FROM messages WHERE substr(content, 1, 1) = x'01'").fetchone()[0]
     conn.close()
     shutil.rmtree(data, ignore_errors=True)
+    decode = decode_cost(home / "polylogue.db", nv)
     for p in (ours, theirs):
         p["per_raw_text_byte"] = round(p["file_bytes"] / max(raw_text, 1), 3)
     return {"generator_args": ["--conversations", str(conversations), *extra], "ours": ours, "naive": theirs,
             "ratio_to_naive": round(ours["file_bytes"] / theirs["file_bytes"], 3),
             "text_ratio": round(ours["text_bytes"] / max(raw_text, 1), 3),
-            "compressed_share": round(compressed / max(ours["messages"], 1), 3)}
+            "compressed_share": round(compressed / max(ours["messages"], 1), 3), "decode": decode}
 
 
 def main(argv=None) -> dict:

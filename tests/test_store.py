@@ -76,9 +76,12 @@ def test_hot_queries_use_indexes(db):
     # ordered load of one conversation (roadmap 8)
     plan = _plan(conn, "SELECT id, content FROM messages WHERE conversation_id = ? ORDER BY seq", (1,))
     assert "messages_conversation" in plan and "TEMP B-TREE" not in plan
-    # incremental diff reads only the covering index (roadmap 2)
+    # re-import dedupe (roadmap 2): an unchanged conversation is one lookup in the
+    # uid index, never a scan of its messages; a changed one is diffed by index
+    plan = _plan(conn, "SELECT id, hash, title, message_count, updated_at FROM conversations WHERE uid = ?", ("x",))
+    assert "USING INDEX sqlite_autoindex_conversations" in plan and "SCAN" not in plan
     plan = _plan(conn, "SELECT id, mid, hash FROM messages WHERE conversation_id = ?", (1,))
-    assert "COVERING INDEX messages_conversation" in plan
+    assert "USING INDEX messages_conversation" in plan and "SCAN" not in plan
     # newest-first listing, with and without a provider
     plan = _plan(conn, "SELECT id FROM conversations ORDER BY updated_at DESC LIMIT 10")
     assert "conversations_updated" in plan and "TEMP B-TREE" not in plan
