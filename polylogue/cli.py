@@ -60,13 +60,11 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 class _RichProgress:
     def __init__(self):
-        from rich.progress import (BarColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn, TransferSpeedColumn)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.p = Progress(TextColumn("[bold]importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                          TransferSpeedColumn(), TextColumn("{task.fields[files]}"),
-                          TextColumn("{task.fields[convs]} conversations, {task.fields[msgs]} messages"),
-                          TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        self.p = Progress(TextColumn("[bold]importing"), BarColumn(bar_width=20),
+                          TextColumn("{task.percentage:>3.0f}% {task.fields[files]} · {task.fields[msgs]} msgs · "
+                                     "{task.fields[rate]}"), TimeRemainingColumn(),
                           transient=True, console=_stderr_console())
         self.files = self.done_files = self.convs = self.msgs = 0
         self.task = None
@@ -77,8 +75,8 @@ class _RichProgress:
 
     def _fields(self) -> dict:
         rate = self.msgs / max(self._time() - self._t0, 1e-6)
-        return {"files": f"{self.done_files}/{self.files} files", "convs": f"{self.convs:,}", "msgs": f"{self.msgs:,}",
-                "rate": f"{rate:,.0f} msg/s"}
+        return {"files": f"{self.done_files:,}/{self.files:,} files", "convs": f"{self.convs:,}",
+                "msgs": f"{self.msgs:,}", "rate": f"{rate:,.0f}/s"}
 
     def start(self, files: int, total_bytes: int) -> None:
         self.files = files
