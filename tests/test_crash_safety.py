@@ -89,18 +89,24 @@ def test_sigkill_at_random_moments(data, tmp_path):
 def test_two_syncs_at_once(data, tmp_path):
     home = tmp_path / "h"
     first = subprocess.Popen(sync_cmd(home, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.6)
+    deadline = time.time() + 30
+    while not (home / "sync.lock").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # the first now holds the lock and is importing
+    assert first.poll() is None, "the first sync finished too soon to test against"
     busy = subprocess.run(sync_cmd(home, data, "--no-wait"), capture_output=True, text=True, timeout=60)
     second = subprocess.Popen(sync_cmd(home, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    still_running = first.poll() is None
     out1, _ = first.communicate(timeout=300)
     out2, err2 = second.communicate(timeout=300)
+    assert busy.returncode == 1 and "another polylogue sync is running" in busy.stderr
     assert first.returncode == 0 and second.returncode == 0
-    if busy.returncode != 0:  # the first was still running: a clear message, nothing touched
-        assert "another polylogue sync is running" in busy.stderr
     r1, r2 = json.loads(out1), json.loads(out2)
     assert r1["conversations"]["new"] > 0
-    # the second waited for the first, then found nothing left to do
-    assert r2["conversations"]["new"] == 0 or "waiting" in err2
+    if still_running:  # the second saw the first and waited for it
+        assert "waiting" in err2
+    assert r2["conversations"]["new"] == 0 and r2["files"]["unchanged"] == r1["files"]["seen"]
     check(home)
 
 
