@@ -198,3 +198,20 @@ def test_python_dash_m(tmp_path):
     r = subprocess.run([sys.executable, "-m", "polylogue", "--home", str(tmp_path / "h"), "stats", "--json"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and json.loads(r.stdout)["conversations"] == 0
+
+
+def test_show_terminal_view_collapses_and_expands(home):
+    cid = "claude-code:7c2e9a41-5b3d-4f6e-9a8c-1d2e3f4a5b6c"  # examples: thinking, tools, context, a subagent
+    text = run(home, "show", cid, "--format", "text").stdout
+    assert "💭 thinking:" in text and "--thinking)" in text  # collapsed to one line
+    assert "⚙ Read:" in text and "↳ result" in text
+    assert "injected context" in text
+    assert "Subagents and linked conversations" in text and "/agent-" in text
+    full = run(home, "show", cid, "--format", "text", "--all").stdout
+    assert "--thinking)" not in full and len(full) > len(text)
+    active = run(home, "show", "chatgpt:67d0a1b2-1111", "--format", "text").stdout
+    assert "other branch" in active  # the edited prompt's first version is marked
+    assert "other branch" not in run(home, "show", "chatgpt:67d0a1b2-1111", "--format", "text",
+                                     "--branch", "active").stdout
+    html = run(home, "show", cid, "--format", "html").stdout
+    assert html.lstrip().lower().startswith("<!doctype html") and "<script" not in html.lower()
