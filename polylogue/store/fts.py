@@ -66,6 +66,7 @@ def _like(s: str) -> str:
 
 
 RANK_ALL = 20_000  # up to this many matching messages, every one is scored with BM25
+BOOST_TOP = 2_000  # the best this many (by BM25) get the role boost; the rest cannot overtake them by much
 ID_BITS = 24  # messages.id = conversation id << 24 | n (store/writer.py)
 
 
@@ -166,11 +167,17 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
 
 def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int):
     """One BM25 pass over every match: conversations by their best message."""
-    role_of = f"(SELECT {ROLE_BOOST.replace('m.role', 'x.role')} FROM messages x WHERE x.id = messages_fts.rowid)"
-    rows = conn.execute(f"SELECT messages_fts.rowid, {score} * {role_of} {body}", fargs).fetchall()
+    rows = sorted((s, rid) for rid, s in conn.execute(f"SELECT messages_fts.rowid, {score} {body}", fargs))
+    # the role boost needs each message's row: look it up for the best BOOST_TOP only
+    top = rows[:BOOST_TOP]
+    roles = {}
+    for i in range(0, len(top), 500):
+        chunk = [rid for _, rid in top[i : i + 500]]
+        roles.update(conn.execute(f"SELECT id, {ROLE_BOOST} FROM messages m WHERE id IN ({','.join('?' * len(chunk))})",
+                                  chunk))
     per: dict[int, list[tuple[float, int]]] = {}
-    for rid, s in rows:
-        per.setdefault(rid >> ID_BITS, []).append((s, rid))
+    for s, rid in rows:
+        per.setdefault(rid >> ID_BITS, []).append((s * roles.get(rid, 1.0), rid))
     title_ids = _title_matches(conn, q)
     cids = list(per)
     updated = {}
