@@ -357,7 +357,8 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
             item for f in todo for item in parse_input(f, known_db))
         bulk = total >= BULK_MIN_BYTES
         if bulk:
-            set_bulk(conn, True)
+            first = conn.execute("SELECT 1 FROM conversations LIMIT 1").fetchone() is None
+            set_bulk(conn, True, first_import=first)
         writer = Writer(conn)
         source_ids: dict[str, int] = {}
         failed_writes: dict[str, list[tuple]] = {}

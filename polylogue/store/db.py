@@ -89,9 +89,17 @@ def open_reader(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def set_bulk(conn: sqlite3.Connection, on: bool) -> None:
+def set_bulk(conn: sqlite3.Connection, on: bool, *, first_import: bool = False) -> None:
+    """Bulk pragmas for a big import. On an archive's first import there is
+    nothing yet to protect, so SQLite skips fsync entirely (a killed process is
+    still safe; a power cut mid-import means re-running the import); leaving
+    bulk mode restores full durability and checkpoints with fsync."""
     for p in _BULK if on else _NORMAL:
         conn.execute(p)
+    if on and first_import:
+        conn.execute("PRAGMA synchronous = OFF")
+    if not on:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class ReadPool:
