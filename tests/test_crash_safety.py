@@ -30,6 +30,12 @@ def sync_cmd(home: Path, data: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "polylogue", "--home", str(home), "sync", str(data), "--json", *extra]
 
 
+def finish(home: Path, data: Path) -> None:
+    """A sync run to completion; on failure, say why."""
+    r = subprocess.run(sync_cmd(home, data), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (r.returncode, r.stderr[-3000:], r.stdout[-3000:])
+
+
 def state(home: Path) -> tuple[set, set]:
     conn = sqlite3.connect(f"file:{home / 'polylogue.db'}?mode=ro", uri=True)
     try:
@@ -52,7 +58,7 @@ def check(home: Path) -> dict:
 def test_sigkill_at_random_moments(data, tmp_path):
     ref = tmp_path / "ref"
     t0 = time.perf_counter()
-    subprocess.run(sync_cmd(ref, data), check=True, capture_output=True, timeout=300)
+    finish(ref, data)
     full = time.perf_counter() - t0
     ref_state = state(ref)
     rng = random.Random(20261126)
@@ -76,7 +82,7 @@ def test_sigkill_at_random_moments(data, tmp_path):
             assert before[0] <= now[0] and before[1] <= now[1], "a kill lost committed data"
             assert now[0] <= ref_state[0] and now[1] <= ref_state[1]
             before = now
-        subprocess.run(sync_cmd(home, data), check=True, capture_output=True, timeout=300)
+        finish(home, data)
         check(home)
         assert state(home) == ref_state
     assert kills >= 20
