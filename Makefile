@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 POLY   := $(PY) -m polylogue
 DEMO_HOME := $(CURDIR)/.demo-archive
 DEMO_QUERY ?= zanzibarquux
+REAL_QUERY ?= error
 
 .PHONY: run test install dev bench-smoke clean
 
@@ -27,14 +28,14 @@ dev: $(VENV)/.ok-dev
 # shipped examples into a demo archive instead ($(DEMO_HOME)), never into yours.
 run: $(VENV)/.ok-run
 	@if $(POLY) sources --json | $(PY) -c 'import json,sys; sys.exit(0 if any(s.get("files") for s in json.load(sys.stdin)) else 1)'; then \
-		echo "== polylogue sync (default sources)"; $(POLY) sync; rc=$$?; home=""; \
+		echo "== polylogue sync (default sources)"; $(POLY) sync; rc=$$?; home=""; query="$(REAL_QUERY)"; \
 	else \
 		echo "== no default sources here: importing the examples into $(DEMO_HOME)"; \
-		$(POLY) --home "$(DEMO_HOME)" sync examples; rc=$$?; home="--home $(DEMO_HOME)"; \
+		$(POLY) --home "$(DEMO_HOME)" sync examples; rc=$$?; home="--home $(DEMO_HOME)"; query="$(DEMO_QUERY)"; \
 	fi; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 3 ]; then exit $$rc; fi; \
 	echo; echo "== polylogue stats"; $(POLY) $$home stats; \
-	echo; echo "== polylogue search $(DEMO_QUERY)"; $(POLY) $$home search $(DEMO_QUERY) --limit 3
+	echo; echo "== polylogue search $$query"; $(POLY) $$home search "$$query" --limit 3
 
 test: $(VENV)/.ok-dev
 	$(PY) -m pytest
