@@ -51,4 +51,14 @@ def ids(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
 
 
+def other_providers(module_name: str) -> list:
+    """Every provider module except ``module_name`` (e.g. "chatgpt"), to check
+    that no other sniffer claims a sample."""
+    import importlib
+
+    from polylogue.providers import _MODULES
+
+    return [importlib.import_module(f"polylogue.providers.{m}") for m in _MODULES if m != module_name]
+
+
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")

@@ -2,7 +2,6 @@
 sniffing, fuzzing and our own example export."""
 from __future__ import annotations
 
-import importlib
 import io
 import json
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, sample_files, ids
+from conftest import EXAMPLES, ids, other_providers, sample_files
 from polylogue.errors import ParseError
 from polylogue.models import ATTACHMENT, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE
 from polylogue.providers import ParseContext, claude_ai, open_clean
@@ -42,32 +41,6 @@ def head_of(data: bytes):
     ctx = ParseContext("<memory>")
     head, _ = open_clean(io.BytesIO(data), ctx)
     return head
-
-
-def other_sniffers():
-    """Provider modules written in parallel may not exist yet: use those that do."""
-    from polylogue.providers import _MODULES
-
-    out = []
-    for name in _MODULES:
-        if name == "claude_ai":
-            continue
-        try:
-            out.append(importlib.import_module(f"polylogue.providers.{name}"))
-        except ModuleNotFoundError:
-            continue
-    return out
-
-
-def all_providers_present() -> bool:
-    from polylogue.providers import _MODULES
-
-    try:
-        for name in _MODULES:
-            importlib.import_module(f"polylogue.providers.{name}")
-    except ModuleNotFoundError:
-        return False
-    return True
 
 
 def msg(conv, mid):
@@ -219,15 +192,12 @@ def test_sample_sniffed_and_parsed(samples, path):
     data = path.read_bytes()
     head = head_of(data)
     assert claude_ai.sniff(head)
-    for other in other_sniffers():
+    for other in other_providers("claude_ai"):
         assert not other.sniff(head), other.NAME
-    if all_providers_present():
-        from polylogue.providers import detect, parse_path
+    from polylogue.providers import detect, parse_path
 
-        assert detect(head) is claude_ai
-        convs, _ = parse_path(str(path))
-    else:
-        convs, _ = parse_file(path)
+    assert detect(head) is claude_ai
+    convs, _ = parse_path(str(path))
     assert convs
 
 
@@ -236,10 +206,9 @@ def test_side_samples_rejected(samples, name):
     data = (samples / "claude-ai" / name).read_bytes()
     head = head_of(data)
     assert not claude_ai.sniff(head)
-    if all_providers_present():
-        from polylogue.providers import detect
+    from polylogue.providers import detect
 
-        assert detect(head) is None  # no provider turns them into empty conversations
+    assert detect(head) is None  # no provider turns them into empty conversations
     with pytest.raises(ParseError):
         parse_bytes(data)  # even when forced, they are not conversations
 

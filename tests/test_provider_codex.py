@@ -3,7 +3,6 @@ fuzzing, and our own example export. Expected numbers were derived by reading th
 sample files (jq one-liners / by eye), not from the parser's output."""
 from __future__ import annotations
 
-import importlib
 import io
 import json
 from datetime import datetime, timezone
@@ -28,16 +27,9 @@ SIDE_FILES = {"kvsankar__agent-history__codex_history.jsonl"}  # ~/.codex/histor
 
 
 def parse_file(path: Path):
-    """parse_path when every provider module exists; else the same pipeline with codex only."""
     from polylogue.providers import parse_path
 
-    try:
-        return parse_path(str(path), "codex")
-    except ModuleNotFoundError:  # other provider modules are still being written
-        ctx = ParseContext(str(path))
-        with open(path, "rb") as raw:
-            _head, stream = open_clean(raw, ctx)
-            return list(codex.parse(stream, ctx)), ctx
+    return parse_path(str(path), "codex")
 
 
 def parse_bytes(data: bytes):
@@ -279,20 +271,6 @@ def test_pre_envelope_and_drift(samples):
 
 # ---------------------------------------------------------------- 2. parse + sniff every sample
 
-def _other_sniffers():
-    from polylogue.providers import _MODULES
-
-    out = []
-    for name in _MODULES:
-        if name == "codex":
-            continue
-        try:
-            out.append(importlib.import_module(f"polylogue.providers.{name}"))
-        except ModuleNotFoundError:
-            continue  # being written in parallel
-    return out
-
-
 def _head(path: Path):
     ctx = ParseContext(str(path))
     with open(path, "rb") as raw:
@@ -309,13 +287,9 @@ def test_sample_parses_and_sniffs(samples, path):
             parse_file(path)
         return
     assert codex.sniff(head)
-    try:
-        from polylogue.providers import detect
+    from polylogue.providers import detect
 
-        assert detect(head) is codex
-    except ModuleNotFoundError:
-        for mod in _other_sniffers():
-            assert not mod.sniff(head), f"{mod.NAME} claims a Codex rollout"
+    assert detect(head) is codex
     convs, _ctx = parse_file(path)
     assert all(c.messages for c in convs)
     if path.name in SIDE_FILES:

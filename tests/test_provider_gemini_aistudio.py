@@ -180,23 +180,16 @@ def test_sniffed_as_aistudio_only(samples, path):
     head = head_of(path)
     assert gem.sniff(head)
     assert not gemini_cli.sniff(head)
-    try:
-        from polylogue.providers import detect
-        mod = detect(head)
-    except ModuleNotFoundError:  # other providers not written yet
-        return
-    assert mod is gem
+    from polylogue.providers import detect
+
+    assert detect(head) is gem
 
 
 @pytest.mark.parametrize("path", AISTUDIO, ids=ids(AISTUDIO))
 def test_parse_path(samples, path):
-    try:
-        from polylogue.providers import parse_path, providers
-        providers()
-    except ModuleNotFoundError:
-        convs, ctx = parse_file(path)
-    else:
-        convs, ctx = parse_path(str(path))
+    from polylogue.providers import parse_path
+
+    convs, ctx = parse_path(str(path))
     assert len(convs) == 1 and convs[0].provider == "gemini"
     assert ctx.all_warnings() == []
 

@@ -204,23 +204,16 @@ def test_sniffed_as_gemini_cli_only(samples, path):
     head = head_of(path)
     assert cli.sniff(head)
     assert not gemini_aistudio.sniff(head)
-    try:
-        from polylogue.providers import detect
-        mod = detect(head)
-    except ModuleNotFoundError:  # other providers not written yet
-        return
-    assert mod is cli
+    from polylogue.providers import detect
+
+    assert detect(head) is cli
 
 
 @pytest.mark.parametrize("path", CHATS, ids=ids(CHATS))
 def test_parse_path(samples, path):
-    try:
-        from polylogue.providers import parse_path, providers
-        providers()
-    except ModuleNotFoundError:
-        convs, _ = parse_file(path)
-    else:
-        convs, _ = parse_path(str(path))
+    from polylogue.providers import parse_path
+
+    convs, _ = parse_path(str(path))
     assert len(convs) == 1 and convs[0].provider == "gemini-cli"
 
 
@@ -228,11 +221,9 @@ def test_logs_json_is_a_side_file(samples):
     path = samples / "gemini-cli" / "kvsankar__agent-history__gemini_logs.json"
     head = head_of(path)
     assert not cli.sniff(head) and not gemini_aistudio.sniff(head)
-    try:
-        from polylogue.providers import detect
-        assert detect(head) is None
-    except ModuleNotFoundError:
-        pass
+    from polylogue.providers import detect
+
+    assert detect(head) is None
     with pytest.raises(ParseError):
         parse_file(path)
 
