@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import orjson
-import pytest
 from click.testing import CliRunner
 
 from polylogue.api import Archive
@@ -83,7 +82,7 @@ def errors_by_file(report) -> dict[str, list[dict]]:
 
 
 def test_bad_input_corpus_reports_each_file_and_imports_the_rest(tmp_path):
-    corpus = build_corpus(tmp_path / "corpus")
+    build_corpus(tmp_path / "corpus")
     home = tmp_path / "home"
     r = CliRunner().invoke(cli, ["--home", str(home), "sync", str(tmp_path / "corpus"), "--json"])
     assert r.exit_code == 3, r.output

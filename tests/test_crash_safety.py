@@ -4,7 +4,6 @@ exactly the state of an uninterrupted run. Also: two syncs at once."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3

@@ -2,7 +2,6 @@
 code identifiers, CJK substrings, operators, exact totals, the result cache."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import orjson
