@@ -9,15 +9,30 @@ is built with `polylogue sync`, and in the same run a naive layout of the same
 data: a plain text column (the uncompressed block JSON) plus a standard FTS5
 table that keeps its own copy of the text. Both are checkpointed before
 measuring. Parts come from SQLite's dbstat: message rows, the text itself (the
-content column), the full-text index, the other indexes. Prints one JSON object."""
+content column), the full-text index, the other indexes.
+
+Before/after compression (key "before_after" per corpus): a third archive is
+synced from the same generated files with compression off (the codec's size
+thresholds raised past any message in the sync subprocess, so content, usage
+and meta are all stored as plain JSON; checked with SQL afterwards). Then, in
+the same process and interleaved so background load hits both alike, on the
+compressed and the plain archive: search latency (the query set of
+benchmarks/search.py, drawn from this archive, through Archive.search with the
+cache off), `show` latency (what `polylogue show` does when piped: stream the
+conversation and render Markdown) and load latency (Archive.conversation, the
+decode alone), each as p50/p99 ms with the ratio compressed/plain.
+Prints one JSON object."""
 from __future__ import annotations
 
 import argparse
+import io
+import random
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -102,12 +117,163 @@ def naive(src: Path, dest: Path) -> None:
     s.close()
 
 
-def corpus(work: Path, name: str, conversations: int, extra: list[str]) -> dict:
+# Sync with compression off: the codec reads COMPRESS_MIN / COMPRESS_MIN_DICT at
+# call time in encode_json (content, usage and meta all go through it), so no
+# JSON is ever long enough to be compressed. Parse workers are forked and keep
+# the patch. A dictionary is still trained and stored, but nothing uses it.
+PLAIN_SYNC = ("from polylogue.store import codec; codec.COMPRESS_MIN = codec.COMPRESS_MIN_DICT = 1 << 62; "
+              "from polylogue.cli import main; main()")
+
+
+def sync_plain(home: Path, data: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", PLAIN_SYNC, "--home", str(home), "sync", str(data), "--json"],
+                   check=True, capture_output=True, cwd=REPO)
+    return time.perf_counter() - t
+
+
+def check_plain(plain: Path, ours: Path) -> dict:
+    """No row of the plain archive is compressed, and it holds the same JSON as ours."""
+    from polylogue.store import codec
+    from polylogue.store.db import load_dictionaries
+
+    conn = sqlite3.connect(plain)
+    packed = conn.execute("SELECT count(*) FROM messages WHERE substr(content, 1, 1) = x'01' OR "
+                          "substr(usage, 1, 1) = x'01' OR substr(meta, 1, 1) = x'01'").fetchone()[0]
+    dicts = conn.execute("SELECT count(*) FROM zstd_dicts").fetchone()[0]
+    plain_json = conn.execute("SELECT count(*), sum(length(content)), sum(length(usage)), sum(length(meta)) "
+                              "FROM messages").fetchone()
+    conn.close()
+    if packed:
+        raise RuntimeError(f"plain archive has {packed} compressed rows: compression was not turned off")
+    conn = sqlite3.connect(ours)
+    load_dictionaries(conn)
+    n, sums = 0, [0, 0, 0]
+    for row in conn.execute("SELECT content, usage, meta FROM messages"):
+        n += 1
+        for i, v in enumerate(row):
+            if v is not None:
+                sums[i] += len(codec.decode_json(v))
+    conn.close()
+    if (n, *sums) != tuple(x or 0 for x in plain_json):
+        raise RuntimeError(f"plain archive differs from ours: {(n, *sums)} vs {plain_json}")
+    return {"compressed_rows": packed, "dictionaries_stored": dicts}
+
+
+def _stats(xs: list[float]) -> dict:
+    from benchmarks.search import percentile
+
+    return {"p50_ms": round(percentile(xs, 50), 3), "p99_ms": round(percentile(xs, 99), 3)}
+
+
+def _versus(times: dict[str, list[float]]) -> dict:
+    c, p = _stats(times["compressed"]), _stats(times["plain"])
+    return {"compressed": c, "plain": p, "ratio_p50": round(c["p50_ms"] / max(p["p50_ms"], 1e-9), 3),
+            "ratio_p99": round(c["p99_ms"] / max(p["p99_ms"], 1e-9), 3)}
+
+
+def _interleaved(archives: dict, fn, repeat: int, warmup: int = 0) -> tuple[dict[str, list[float]], dict]:
+    """Time fn(archive) on every archive in turn, alternating which goes first."""
+    times: dict[str, list[float]] = {k: [] for k in archives}
+    last: dict = {}
+    for i in range(warmup + repeat):
+        order = list(archives.items())
+        if i % 2:
+            order.reverse()
+        for k, a in order:
+            t = time.perf_counter()
+            last[k] = fn(a)
+            dt = (time.perf_counter() - t) * 1000
+            if i >= warmup:
+                times[k].append(dt)
+    return times, last
+
+
+def bench_search(archives: dict, queries: dict[str, str], runs: int) -> dict:
+    out: dict = {}
+    every: dict[str, list[float]] = {k: [] for k in archives}
+    for name, text in queries.items():
+        times, res = _interleaved(archives, lambda a: a.search(text, limit=20, cache=False), runs, warmup=2)
+        for k in archives:
+            every[k] += times[k]
+        r = res["compressed"]
+        out[name] = {"query": text, "total_messages": r.total_messages,
+                     "same_totals": r.total_messages == res["plain"].total_messages
+                     and r.total_conversations == res["plain"].total_conversations, **_versus(times)}
+    out["_overall"] = _versus(every)
+    return out
+
+
+def show_markdown(a, ident: str) -> str:
+    """What `polylogue show ID` does when its output is piped (cli.show, Markdown)."""
+    from polylogue.render.markdown import header_markdown, message_markdown
+
+    out = io.StringIO()
+    summary, messages = a.stream(ident)
+    children = a.list(parent=summary["id"], limit=200)
+    out.write(header_markdown(summary))
+    for m in messages:
+        out.write(message_markdown(m) + "\n\n")
+    if children:
+        out.write("## Subagents and linked conversations\n\n")
+        for c in children:
+            out.write(f"- `{c['id']}` {c['title'] or '(untitled)'} ({c['message_count']} messages)\n")
+    return out.getvalue()
+
+
+def bench_show(archives: dict, idents: list[str], rounds: int) -> tuple[dict, dict]:
+    show: dict[str, list[float]] = {k: [] for k in archives}
+    load: dict[str, list[float]] = {k: [] for k in archives}
+    differ = 0
+    for ident in idents[:5]:  # warm-up: connections, dictionaries, imports
+        for a in archives.values():
+            show_markdown(a, ident)
+            a.conversation(ident)
+    for _ in range(rounds):
+        for ident in idents:
+            t, text = _interleaved(archives, lambda a: show_markdown(a, ident), 1)
+            differ += text["compressed"] != text["plain"]
+            for k in archives:
+                show[k] += t[k]
+            t, _ = _interleaved(archives, lambda a: a.conversation(ident), 1)
+            for k in archives:
+                load[k] += t[k]
+    n = len(idents)
+    return ({"format": "markdown", "conversations": n, "rounds": rounds, "outputs_differ": differ, **_versus(show)},
+            {"conversations": n, "rounds": rounds, **_versus(load)})
+
+
+def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: int, show_rounds: int) -> dict:
+    from benchmarks.search import choose_queries
+    from polylogue.api import Archive
+
+    db = ours_home / "polylogue.db"
+    queries = choose_queries(db)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    idents = [r[0] for r in conn.execute("SELECT uid FROM conversations ORDER BY uid")]
+    conn.close()
+    idents = random.Random(6).sample(idents, min(show_n, len(idents)))
+    archives = {"compressed": Archive(ours_home), "plain": Archive(plain_home)}
+    try:
+        search = bench_search(archives, queries, search_runs)
+        show, load = bench_show(archives, idents, show_rounds)
+    finally:
+        for a in archives.values():
+            a.close()
+    return {"search": {"runs": search_runs, "limit": 20, "cache": False, "queries": search}, "show": show,
+            "load": load}
+
+
+def corpus(work: Path, name: str, conversations: int, extra: list[str], ba: dict) -> dict:
     data = work / f"data-{name}"
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations",
                     str(conversations), *extra], check=True, capture_output=True)
     home = work / f"home-{name}"
+    t = time.perf_counter()
     subprocess.run(polylogue_cmd("--home", str(home), "sync", str(data)), check=True, capture_output=True)
+    sync_ours = time.perf_counter() - t
+    plain_home = work / f"plain-{name}"
+    sync_plain_s = sync_plain(plain_home, data)
     ours = parts(home / "polylogue.db", "SELECT sum(length(content)) FROM messages")
     nv = work / f"naive-{name}.db"
     naive(home / "polylogue.db", nv)
@@ -118,26 +284,38 @@ def corpus(work: Path, name: str, conversations: int, extra: list[str]) -> dict:
     conn.close()
     shutil.rmtree(data, ignore_errors=True)
     decode = decode_cost(home / "polylogue.db", nv)
+    plain = parts(plain_home / "polylogue.db", "SELECT sum(length(content)) FROM messages")
+    plain.update(check_plain(plain_home / "polylogue.db", home / "polylogue.db"))
+    comparison = {"plain_archive": plain, "file_ratio": round(ours["file_bytes"] / plain["file_bytes"], 3),
+                  "sync_seconds": {"compressed": round(sync_ours, 2), "plain": round(sync_plain_s, 2)},
+                  **before_after(home, plain_home, **ba)}
+    shutil.rmtree(plain_home, ignore_errors=True)
     for p in (ours, theirs):
         p["per_raw_text_byte"] = round(p["file_bytes"] / max(raw_text, 1), 3)
     return {"generator_args": ["--conversations", str(conversations), *extra], "ours": ours, "naive": theirs,
             "ratio_to_naive": round(ours["file_bytes"] / theirs["file_bytes"], 3),
             "text_ratio": round(ours["text_bytes"] / max(raw_text, 1), 3),
-            "compressed_share": round(compressed / max(ours["messages"], 1), 3), "decode": decode}
+            "compressed_share": round(compressed / max(ours["messages"], 1), 3), "decode": decode,
+            "before_after": comparison}
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--conversations", type=int, default=2000)
+    ap.add_argument("--search-runs", type=int, default=30, help="timed runs per query (after two warm-ups)")
+    ap.add_argument("--show-conversations", type=int, default=200, help="random conversations to show")
+    ap.add_argument("--show-rounds", type=int, default=3, help="times each is shown")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
         args.conversations = 30
+        args.search_runs, args.show_conversations, args.show_rounds = 3, 10, 1
+    ba = {"search_runs": args.search_runs, "show_n": args.show_conversations, "show_rounds": args.show_rounds}
     work = Path(tempfile.mkdtemp(prefix="polylogue-storage-"))
     try:
         return {"benchmark": "storage",
-                "roadmap": corpus(work, "roadmap", args.conversations, ["--messages", "50", "--chars", "500"]),
-                "tool_heavy": corpus(work, "tools", args.conversations, ["--tool-heavy"])}
+                "roadmap": corpus(work, "roadmap", args.conversations, ["--messages", "50", "--chars", "500"], ba),
+                "tool_heavy": corpus(work, "tools", args.conversations, ["--tool-heavy"], ba)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -60,7 +60,10 @@ _NOT_A_TOOL = frozenset({"all", "assistant", "user", ""})
 # conversation keys handled explicitly; every other top-level key goes to meta
 _CONV_HANDLED = frozenset({"mapping", "id", "title", "create_time", "update_time", "current_node", "default_model_slug"})
 # message-metadata keys turned into fields/blocks rather than kept raw
-_MD_HANDLED = frozenset({"model_slug", "attachments", "is_visually_hidden_from_conversation"})
+_MD_HANDLED = frozenset({"model_slug", "default_model_slug", "attachments", "is_visually_hidden_from_conversation"})
+# message fields left out of meta when they hold the export's default (most messages do)
+_DEFAULTS = {"status": "finished_successfully", "weight": 1.0}
+_NO_DEFAULT = object()
 
 _SANDBOX = re.compile(r"sandbox:(/mnt/data/[^\s)\]\"'<>]+)")
 _CITE_MARK = re.compile(" ?\ue200[^\ue200\ue201]{0,400}\ue201")
@@ -484,7 +487,7 @@ def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Mess
         meta["recipient"] = recipient
     for k in ("channel", "status", "end_turn", "weight"):
         v = msg.get(k)
-        if v is not None:
+        if v is not None and _DEFAULTS.get(k, _NO_DEFAULT) != v:
             meta[k] = _bounded(v)
     if ct and ct != "text":
         meta["content_type"] = ct
@@ -494,7 +497,9 @@ def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Mess
     upd = to_utc(msg.get("update_time"))
     if upd is not None:
         meta["update_time"] = upd.isoformat()
-    rest = {k: v for k, v in md.items() if k not in _MD_HANDLED and v is not None}
+    # empty values, the conversation-wide default model and a copy of the parent id say nothing new
+    rest = {k: v for k, v in md.items() if k not in _MD_HANDLED and v is not None and v != [] and v != {}
+            and not (k == "parent_id" and v == mparent) and not (k == "timestamp_" and v == "absolute")}
     if rest:
         meta["metadata"] = _bounded(rest)
 

@@ -398,7 +398,9 @@ def _messages(mid: str, rec: dict, ctx: ParseContext, lineno: int | None) -> lis
 
     usage = _usage(rec.get("tokens"))
     if isinstance(rec.get("tokens"), dict):
-        meta["tokens"] = rec["tokens"]
+        rest = _tokens_not_in_usage(rec["tokens"], usage)
+        if rest:
+            meta["tokens"] = rest
     for k, v in rec.items():
         if k not in ("id", "timestamp", "type", "content", "parts", "thoughts", "toolCalls", "tokens", "model",
                      "displayContent", "sessionId", "_derived_id") and v is not None:
@@ -574,11 +576,29 @@ def _tool_blocks(call: dict) -> list[m.Block]:
     return out
 
 
+_USAGE_LANES = (("input", "input"), ("output", "output"), ("cached", "cache_read"), ("thoughts", "reasoning"))
+
+
+def _tokens_not_in_usage(tokens: dict, usage: dict | None) -> dict:
+    """The raw token counts that usage does not already hold (a zero tool
+    count and a total that is the plain sum say nothing new)."""
+    usage = usage or {}
+    rest = {k: v for k, v in tokens.items()
+            if not any(k == src and usage.get(lane) == v for src, lane in _USAGE_LANES)}
+    if rest.get("tool") == 0:
+        del rest["tool"]
+    parts = [tokens.get(k) for k in ("input", "output", "thoughts", "tool")]
+    if "total" in rest and all(isinstance(v, int) or v is None for v in parts) and \
+            rest["total"] == sum(v or 0 for v in parts):
+        del rest["total"]
+    return rest
+
+
 def _usage(tokens: Any) -> dict | None:
     if not isinstance(tokens, dict):
         return None
     usage: dict[str, Any] = {}
-    for src, lane in (("input", "input"), ("output", "output"), ("cached", "cache_read"), ("thoughts", "reasoning")):
+    for src, lane in _USAGE_LANES:
         v = tokens.get(src)
         if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
             usage[lane] = v

@@ -3,6 +3,7 @@ conversation grouping. The query arrives already parsed and escaped
 (polylogue.search); this module only turns it into SQL."""
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,9 +66,40 @@ def _like(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-RANK_ALL = 20_000  # up to this many matching messages, every one is scored with BM25
-BOOST_TOP = 2_000  # the best this many (by BM25) get the role boost; the rest cannot overtake them by much
+RANK_ALL = 10_000  # up to this many matching messages, every one is scored with BM25
+BOOST_TOP = 500  # the best this many (by BM25) get the role boost; the rest rarely overtake them
 ID_BITS = 24  # messages.id = conversation id << 24 | n (store/writer.py)
+
+
+_FAR = 1 << 62
+
+
+def _time_range(q) -> tuple[int, int] | None:
+    if q.since is None and q.until is None:
+        return None
+    return (ms(q.since) if q.since is not None else -_FAR, ms(q.until) if q.until is not None else _FAR)
+
+
+# a message's time: its own, else its conversation's updated_at
+_MESSAGE_TIME = ("(SELECT coalesce(t.timestamp, (SELECT updated_at FROM conversations WHERE id = t.conversation_id))"
+                 " FROM messages t WHERE t.id = messages_fts.rowid)")
+
+
+def _time_filter(span: tuple[int, int], where: list[str], args: list, mwhere: list[str], margs: list) -> None:
+    """since:/until: act on each message's time (a message without a timestamp has
+    its conversation's updated_at; one with neither matches no range). Whole
+    conversations are decided from first_ts/last_ts (indexed): those not
+    overlapping the range drop out with the other conversation filters; of the
+    rest, only those straddling a bound (a short list) look at each matching
+    message, the others keep every match without a lookup."""
+    lo, hi = span
+    where.append("c.first_ts < ? AND c.last_ts >= ?")
+    args += [hi, lo]
+    mwhere.append(
+        f"CASE WHEN (messages_fts.rowid >> {ID_BITS}) IN (SELECT id FROM conversations "
+        "WHERE first_ts < ? AND last_ts >= ? AND NOT (first_ts >= ? AND last_ts < ? AND updated_at IS NOT NULL)) "
+        f"THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END")
+    margs += [hi, lo, lo, hi, lo, hi - 1]
 
 
 def _match_expr(q) -> str:
@@ -96,13 +128,6 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
         return _filter_only(conn, q, where, args, res)
 
     match = _match_expr(q)
-    # conversation filters act on rowid >> 24, before any join; message filters need the row
-    fwhere = ["messages_fts MATCH ?"]
-    fargs: list[Any] = [match]
-    if where:
-        fwhere.append(f"(messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c WHERE "
-                      + " AND ".join(where) + ")")
-        fargs += args
     mwhere: list[str] = []
     margs: list[Any] = []
     if q.roles:
@@ -113,25 +138,38 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
             else:
                 conds.append(f"(m.role = '{r}' AND NOT m.flags & {CONTEXT})")
         mwhere.append("(" + " OR ".join(conds) + ")")
-    if q.since is not None:
-        mwhere.append("coalesce(m.timestamp, (SELECT updated_at FROM conversations WHERE id = m.conversation_id)) >= ?")
-        margs.append(ms(q.since))
-    if q.until is not None:
-        mwhere.append("coalesce(m.timestamp, (SELECT updated_at FROM conversations WHERE id = m.conversation_id)) < ?")
-        margs.append(ms(q.until))
-    fargs += margs
     join = " JOIN messages m ON m.id = messages_fts.rowid" if mwhere else ""
+    span = _time_range(q)
+    rwhere, rargs = list(mwhere), list(margs)  # the role filters alone (probes decide time per conversation)
+    if span:
+        _time_filter(span, where, args, mwhere, margs)
+    # conversation filters act on rowid >> 24, before any join; message filters need the row
+    fwhere = ["messages_fts MATCH ?"]
+    fargs: list[Any] = [match]
+    if where:
+        fwhere.append(f"(messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c WHERE "
+                      + " AND ".join(where) + ")")
+        fargs += args
+    fargs += margs
     body = f"FROM messages_fts{join} WHERE " + " AND ".join(fwhere + mwhere)
     score = f"bm25(messages_fts, {', '.join(map(str, WEIGHTS))})"
+    matched = None
     try:
-        res.total_messages, res.total_conversations = conn.execute(
-            f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs).fetchone()
+        if any(t.prefix for g in q.groups for t in g):
+            # without a prefix index each statement merges the doclists of every term with
+            # the prefix: two passes give the totals and the set of matching conversations
+            matched = {cid for (cid,) in conn.execute(f"SELECT DISTINCT messages_fts.rowid >> {ID_BITS} {body}", fargs)}
+            res.total_messages = conn.execute(f"SELECT count(*) {body}", fargs).fetchone()[0]
+            res.total_conversations = len(matched)
+        else:
+            res.total_messages, res.total_conversations = conn.execute(
+                f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs).fetchone()
         if res.total_messages == 0:
             return res
         if res.total_messages <= rank_all:
             page, hit_ids = _ranked(conn, q, body, fargs, score, limit, offset)
         else:
-            page, hit_ids = _newest(conn, match, where, args, mwhere, margs, limit, offset)
+            page, hit_ids = _newest(conn, q, match, where, args, join, rwhere, rargs, span, limit, offset, matched)
             res.notes.append(
                 f"{res.total_messages:,} messages match: too many to rank by relevance, so the newest "
                 "matching conversations come first. Add words or filters to rank by relevance.")
@@ -170,44 +208,70 @@ def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int
     rows = sorted((s, rid) for rid, s in conn.execute(f"SELECT messages_fts.rowid, {score} {body}", fargs))
     # the role boost needs each message's row: look it up for the best BOOST_TOP only
     top = rows[:BOOST_TOP]
-    roles = {}
-    for i in range(0, len(top), 500):
-        chunk = [rid for _, rid in top[i : i + 500]]
-        roles.update(conn.execute(f"SELECT id, {ROLE_BOOST} FROM messages m WHERE id IN ({','.join('?' * len(chunk))})",
-                                  chunk))
+    roles = dict(_by_ids(conn, f"SELECT id, {ROLE_BOOST} FROM messages m WHERE id IN ({{}})", [rid for _, rid in top]))
     per: dict[int, list[tuple[float, int]]] = {}
     for s, rid in rows:
         per.setdefault(rid >> ID_BITS, []).append((s * roles.get(rid, 1.0), rid))
     title_ids = _title_matches(conn, q)
-    cids = list(per)
-    updated = {}
-    for i in range(0, len(cids), 500):
-        chunk = cids[i : i + 500]
-        updated.update(conn.execute(
-            f"SELECT id, updated_at FROM conversations WHERE id IN ({','.join('?' * len(chunk))})", chunk))
-    ranked = sorted((min(v)[0] * (TITLE_BOOST if cid in title_ids else 1.0), -(updated.get(cid) or 0), cid)
-                    for cid, v in per.items())
+    best = sorted((min(v)[0] * (TITLE_BOOST if cid in title_ids else 1.0), cid) for cid, v in per.items())
+    # recency breaks ties: only the page's candidates and whatever ties with the last of them need a date
+    end = offset + limit
+    if end < len(best):
+        edge = best[end - 1][0]
+        while end < len(best) and best[end][0] == edge:
+            end += 1
+    head = best[:end]
+    updated = dict(_by_ids(conn, "SELECT id, updated_at FROM conversations WHERE id IN ({})", [c for _, c in head]))
+    ranked = sorted((sc, -(updated.get(cid) or 0), cid) for sc, cid in head)
     page = [cid for _, _, cid in ranked[offset : offset + limit]]
     hits = {cid: [(rid, s) for s, rid in sorted(per[cid])[:HITS_PER_CONVERSATION]] for cid in page}
     return page, hits
 
 
-def _newest(conn, match: str, where: list[str], args: list, mwhere: list[str], margs: list, limit: int,
-            offset: int):
+def _by_ids(conn, sql: str, ids: list[int]):
+    """Rows for many ids, in chunks that stay under SQLite's variable limit."""
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        yield from conn.execute(sql.format(",".join("?" * len(chunk))), chunk)
+
+
+def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere: list[str], margs: list,
+            span: tuple[int, int] | None, limit: int, offset: int, matched: set[int] | None = None):
     """Huge match sets: walk the conversations (filters applied) newest first and
     keep those with a match. Each probe is an index lookup bounded to one
-    conversation's rowid range; hits are its latest matching messages."""
-    join = " JOIN messages m ON m.id = messages_fts.rowid" if mwhere else ""
-    probe = (f"SELECT messages_fts.rowid FROM messages_fts{join} WHERE messages_fts MATCH ? "
-             "AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
-             + "".join(f"AND {w} " for w in mwhere)
-             + f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}")
+    conversation's rowid range; hits are its latest matching messages. With
+    ``matched`` (the matching conversations, known already) only the page's
+    conversations are probed, and a prefix is first expanded to the words the
+    conversation really holds (a prefix probe would merge every doclist again).
+    A time range is decided per conversation from its first_ts/last_ts."""
+    def probe_sql(extra: list[str]) -> str:
+        return (f"SELECT messages_fts.rowid FROM messages_fts{join} WHERE messages_fts MATCH ? "
+                "AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
+                + "".join(f"AND {w} " for w in mwhere + extra)
+                + f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}")
+
+    probe, probe_timed = probe_sql([]), probe_sql([f"{_MESSAGE_TIME} BETWEEN ? AND ?"])
     cw = (" WHERE " + " AND ".join(where)) if where else ""
     page: list[int] = []
     hits: dict[int, list] = {}
     skipped = 0
-    for (cid,) in conn.execute(f"SELECT c.id FROM conversations c{cw} ORDER BY c.updated_at DESC, c.id DESC", args):
-        found = conn.execute(probe, (match, cid << ID_BITS, (cid + 1) << ID_BITS, *margs)).fetchall()
+    for cid, first, last, updated in conn.execute(
+            f"SELECT c.id, c.first_ts, c.last_ts, c.updated_at FROM conversations c{cw} "
+            "ORDER BY c.updated_at DESC, c.id DESC", args):
+        if matched is not None and cid not in matched:
+            continue
+        sql, params = probe, margs
+        if span:  # as in _time_filter
+            if updated is None or first < span[0] or last >= span[1]:
+                sql, params = probe_timed, [*margs, span[0], span[1] - 1]
+        bounds = (cid << ID_BITS, (cid + 1) << ID_BITS, *params)
+        found = []
+        if matched is not None:
+            expanded = _expand_prefixes(conn, q, cid)
+            if expanded:
+                found = conn.execute(sql, (expanded, *bounds)).fetchall()
+        if not found:
+            found = conn.execute(sql, (match, *bounds)).fetchall()
         if not found:
             continue
         if skipped < offset:
@@ -218,6 +282,47 @@ def _newest(conn, match: str, where: list[str], args: list, mwhere: list[str], m
         if len(page) >= limit:
             break
     return page, hits
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _expand_prefixes(conn, q, cid: int) -> str | None:
+    """The query with each one-token prefix replaced by the words starting with
+    it in this conversation (found with Python's tokenizer; the probe then
+    checks them against the index)."""
+    from dataclasses import replace
+
+    from ..search import Term, _fold
+
+    prefixes = tuple(t.tokens[0] for g in q.groups for t in g if t.prefix and len(t.tokens) == 1)
+    words: set[str] = set()
+    seen = 0
+    # newest first, stopping once enough messages hold a word with the prefix: hits are the latest ones
+    for (blob,) in conn.execute("SELECT content FROM messages WHERE id >= ? AND id < ? ORDER BY id DESC",
+                                (cid << ID_BITS, (cid + 1) << ID_BITS)):
+        found = set()
+        for v in fts_values(codec.decode_blocks(blob)):
+            if v:
+                v = v.lower()
+                found.update(w for w in _WORD.findall(v if v.isascii() else _fold(v)) if w.startswith(prefixes))
+        if found:
+            words |= found
+            seen += 1
+            if seen >= HITS_PER_CONVERSATION * 2:
+                break
+    groups = []
+    for g in q.groups:
+        alts: list = []
+        for t in g:
+            if t.prefix and len(t.tokens) == 1:
+                alts += [Term([w]) for w in sorted(w for w in words if w.startswith(t.tokens[0]))[:50]]
+            else:
+                alts.append(t)
+        if not alts:
+            return None
+        groups.append(alts)
+    return _match_expr(replace(q, groups=groups))
 
 
 def _contains_any(text: str, tokens: list[str]) -> bool:

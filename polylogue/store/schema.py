@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import sqlite3
 
+# first_ts/last_ts: the first and last message time of a conversation (a message without
+# a timestamp has its conversation's updated_at; NULL when no message has a time)
+TIME_BOUNDS = """(first_ts, last_ts) = (
+    SELECT min(coalesce(m.timestamp, conversations.updated_at)), max(coalesce(m.timestamp, conversations.updated_at))
+    FROM messages m WHERE m.conversation_id = conversations.id)"""
+
 MIGRATIONS: list[list[str]] = [
     # 1: the foundation
     [
@@ -94,6 +100,19 @@ MIGRATIONS: list[list[str]] = [
             samples INTEGER NOT NULL,
             created_at INTEGER NOT NULL
         )""",
+    ],
+    # 3: the time span of each conversation's messages, so since:/until: decide whole
+    # conversations without looking up each matching message
+    [
+        "ALTER TABLE conversations ADD COLUMN first_ts INTEGER",
+        "ALTER TABLE conversations ADD COLUMN last_ts INTEGER",
+        "UPDATE conversations SET " + TIME_BOUNDS,
+        "CREATE INDEX conversations_time ON conversations(first_ts, last_ts, updated_at)",
+        # the newest-first walks of search read the span from the index, not the (wide) rows
+        "DROP INDEX conversations_updated",
+        "CREATE INDEX conversations_updated ON conversations(updated_at, first_ts, last_ts)",
+        "DROP INDEX conversations_provider_updated",
+        "CREATE INDEX conversations_provider_updated ON conversations(provider, updated_at, first_ts, last_ts)",
     ],
 ]
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 from . import codec
 from .encode import ConversationRow, MessageRow, fts_values
+from .schema import TIME_BOUNDS
 
 WAL_TARGET = 32 << 20  # bytes of WAL before a deliberate, restarting checkpoint
 MESSAGE_ID_BITS = 24
@@ -45,6 +46,13 @@ class WriteStats:
     messages_updated: int = 0
     messages_removed: int = 0
     provider_delta: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _bounds(conv: ConversationRow) -> tuple[int | None, int | None]:
+    """first_ts/last_ts (schema.TIME_BOUNDS) of a new conversation."""
+    times = [t for t in (r.timestamp if r.timestamp is not None else conv.updated_at for r in conv.messages)
+             if t is not None]
+    return (min(times), max(times)) if times else (None, None)
 
 
 def _older(incoming: int | None, stored: int | None) -> bool:
@@ -145,8 +153,9 @@ class Writer:
 
     def _insert(self, conv: ConversationRow, source_id) -> str:
         c = self.conn
-        cur = c.execute(f"INSERT INTO conversations({_CONV_COLS}, next_message) VALUES ({','.join('?' * 18)})",
-                        (*self._conv_values(conv, source_id, len(conv.messages)), len(conv.messages)))
+        cur = c.execute(f"INSERT INTO conversations({_CONV_COLS}, next_message, first_ts, last_ts) "
+                        f"VALUES ({','.join('?' * 20)})",
+                        (*self._conv_values(conv, source_id, len(conv.messages)), len(conv.messages), *_bounds(conv)))
         cid = cur.lastrowid
         if conv.title:
             c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
@@ -181,6 +190,7 @@ class Writer:
             "features=?, input_tokens=?, output_tokens=?, hash=?, imported_at=? WHERE id=?",
             (*self._conv_values(conv, source_id, count, stored_hash), cid),
         )
+        c.execute(f"UPDATE conversations SET {TIME_BOUNDS} WHERE id = ?", (cid,))
         if old_title != conv.title:
             if old_title:
                 c.execute("INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', ?, ?)", (cid, old_title))
