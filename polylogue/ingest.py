@@ -314,7 +314,7 @@ class Progress:
 
 def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, workers: int | None = None,
          force: bool = False) -> SyncReport:
-    from .store.db import open_writer, set_bulk, train_dictionary, train_from_archive
+    from .store.db import open_writer, release_free_pages, set_bulk, train_dictionary, train_from_archive
     from .store.writer import Writer
 
     t0 = time.perf_counter()
@@ -417,6 +417,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         report.messages_updated = s.messages_updated
         if todo:
             train_from_archive(conn)  # small archives get their dictionary once they have enough text
+            release_free_pages(conn)
             conn.execute("PRAGMA optimize")
     finally:
         progress.finish()

@@ -167,3 +167,29 @@ def test_blocks_round_trip_through_compression(db):
     assert '"tool_result"' in text and "compute" in text
     assert fts_ids(conn, "compute") and fts_ids(conn, "Bash") and fts_ids(conn, "thought")
     assert fts_ids(conn, "{thinking} : thought") and not fts_ids(conn, "{text} : thought")
+
+
+def test_new_archive_layout_and_free_pages_given_back(tmp_path):
+    """8 KB pages and incremental auto-vacuum: after a sync that rewrote
+    conversations (freeing index pages), the file holds no free pages."""
+    import orjson
+
+    a = Archive(tmp_path / "home")
+    src = tmp_path / "a.jsonl"
+
+    def export(word: str) -> None:
+        convs = [{"id": f"claude:c{i}", "provider": "claude", "provider_id": f"c{i}", "title": f"t{i}",
+                  "messages": [{"id": f"m{j}", "role": "user", "timestamp": "2025-01-01T00:00:00Z",
+                                "blocks": [{"type": "text", "text": f"{word} {i} {j} " + "filler " * 200}]}
+                               for j in range(20)]} for i in range(60)]
+        src.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
+
+    export("first")
+    a.sync([src])
+    export("second")  # every message changes: old rows and index entries are freed
+    a.sync([src])
+    with a.reader() as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 8192
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert a.search("second").total_messages == 1200 and a.search("first").total_messages == 0

@@ -367,7 +367,7 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
             conv_meta[f"{key}_raw"] = _bounded(val)
     capture = obj.get("_capture")
     for key, val in obj.items():
-        if key in _CONV_HANDLED or key == "_capture" or val is None:
+        if key in _CONV_HANDLED or key == "_capture" or val is None or val == [] or val == {}:
             continue
         if key == "conversation_id" and val == cid:
             continue

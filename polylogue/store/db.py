@@ -17,6 +17,8 @@ DB_NAME = "polylogue.db"
 BUSY_TIMEOUT_MS = 30_000
 MMAP_BYTES = 256 << 20
 WAL_LIMIT_BYTES = 64 << 20
+PAGE_SIZE = 8192
+FREE_PAGES_KEPT = 0  # a sync gives every free page back to the file system (cheap: it truncates)
 
 _NORMAL = (
     "PRAGMA synchronous = FULL",
@@ -68,6 +70,12 @@ def _common(conn: sqlite3.Connection) -> None:
 def open_writer(db: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     _common(conn)
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+        # a new archive: 8 KB pages pack variable-size message rows ~2% tighter, and
+        # incremental auto-vacuum lets a sync hand back the pages index merges free
+        # (both can only be chosen before the first table and before WAL mode)
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
     for p in _NORMAL:
@@ -100,6 +108,18 @@ def set_bulk(conn: sqlite3.Connection, on: bool, *, first_import: bool = False) 
         conn.execute("PRAGMA synchronous = OFF")
     if not on:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def release_free_pages(conn: sqlite3.Connection) -> int:
+    """Truncate the file by its free pages (archives made with incremental
+    auto-vacuum); returns how many pages were released."""
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        return 0
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    if free <= FREE_PAGES_KEPT:
+        return 0
+    conn.executescript("PRAGMA incremental_vacuum")  # run to completion: each step frees one page
+    return free
 
 
 class ReadPool:

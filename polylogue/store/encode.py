@@ -72,7 +72,7 @@ class ConversationRow:
     parent_uid: str | None
     project: str | None
     models: str | None
-    meta: str | None
+    meta: bytes | None  # JSON, encoded like message content (a Codex session's meta can be 10 KB)
     features: int
     input_tokens: int
     output_tokens: int
@@ -146,7 +146,7 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
         *(r.hash.to_bytes(8, "little", signed=True) for r in rows),
     )
     return ConversationRow(conv.id, conv.provider, conv.provider_id, title, created, updated, conv.parent_id,
-                           conv.project, models_json, meta_json, features, tokens_in, tokens_out, h, rows, prune,
+                           conv.project, models_json, _pack(meta_json), features, tokens_in, tokens_out, h, rows, prune,
                            conv.source_path)
 
 

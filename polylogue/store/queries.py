@@ -69,7 +69,7 @@ def load_conversation(conn: sqlite3.Connection, row: tuple, *, active_only: bool
     conv = Conversation(
         provider=row[2], provider_id=row[3], title=row[4], created_at=_dt(row[5]), updated_at=_dt(row[6]),
         parent_id=row[7], project=row[8], models=orjson.loads(row[9]) if row[9] else [],
-        meta=orjson.loads(row[10]) if row[10] else {},
+        meta=orjson.loads(codec.decode_json(row[10])) if row[10] else {},
     )
     conv.meta.setdefault("archive_rowid", row[0])
     for m in iter_messages(conn, row[0], active_only=active_only):
