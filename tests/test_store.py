@@ -177,16 +177,21 @@ def test_new_archive_layout_and_free_pages_given_back(tmp_path):
     a = Archive(tmp_path / "home")
     src = tmp_path / "a.jsonl"
 
-    def export(word: str) -> None:
+    import random
+
+    rnd = random.Random(1)
+
+    def export(word: str, filler: int) -> None:  # random words: neither compression nor the index can fold them
         convs = [{"id": f"claude:c{i}", "provider": "claude", "provider_id": f"c{i}", "title": f"t{i}",
                   "messages": [{"id": f"m{j}", "role": "user", "timestamp": "2025-01-01T00:00:00Z",
-                                "blocks": [{"type": "text", "text": f"{word} {i} {j} " + "filler " * 200}]}
+                                "blocks": [{"type": "text", "text": f"{word} {i} {j} " + " ".join(
+                                    f"w{rnd.randrange(10**6)}" for _ in range(filler))}]}
                                for j in range(20)]} for i in range(60)]
         src.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
 
-    export("first")
+    export("first", 300)
     a.sync([src])
-    export("second")  # every message changes: old rows and index entries are freed
+    export("second", 1)  # every message changes and shrinks: pages are freed
     a.sync([src])
     with a.reader() as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 8192
