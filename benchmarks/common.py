@@ -14,34 +14,48 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_measured(cmd: list[str], env: dict | None = None, sample_every: float = 0.02) -> dict:
-    """Run a command; return wall seconds, exit code, stdout and the peak RSS of
-    the whole process tree (the process and every descendant, summed)."""
+def run_measured(cmd: list[str], env: dict | None = None, sample_every: float = 0.02, pss_every: float = 0.5) -> dict:
+    """Run a command; return wall seconds, exit code, stdout and the peak memory
+    of the whole process tree (the process and every descendant): the sum of
+    RSS (counts pages the processes share once per process), the sum of PSS
+    (shared pages split between their sharers: what the tree really holds;
+    read less often, as it is slower to read) and the largest single RSS."""
     import psutil
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    peak = 0
+    peak = peak_pss = largest = 0
     stop = threading.Event()
 
     def sample():
-        nonlocal peak
+        nonlocal peak, peak_pss, largest
         try:
             root = psutil.Process(proc.pid)
         except psutil.NoSuchProcess:
             return
+        next_pss = 0.0
         while not stop.is_set():
-            total = 0
+            total = pss = 0
+            want_pss = time.perf_counter() >= next_pss
             try:
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
             for p in procs:
                 try:
-                    total += p.memory_info().rss
-                except psutil.NoSuchProcess:
+                    if want_pss:
+                        mi = p.memory_full_info()
+                        pss += mi.pss
+                    else:
+                        mi = p.memory_info()
+                    total += mi.rss
+                    largest = max(largest, mi.rss)
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
             peak = max(peak, total)
+            if want_pss:
+                peak_pss = max(peak_pss, pss)
+                next_pss = time.perf_counter() + pss_every
             stop.wait(sample_every)
 
     t = threading.Thread(target=sample, daemon=True)
@@ -50,7 +64,7 @@ def run_measured(cmd: list[str], env: dict | None = None, sample_every: float = 
     stop.set()
     t.join()
     return {"seconds": time.perf_counter() - t0, "returncode": proc.returncode, "stdout": out, "stderr": err,
-            "peak_rss_bytes": peak}
+            "peak_rss_bytes": peak, "peak_pss_bytes": peak_pss, "largest_rss_bytes": largest}
 
 
 def tree_bytes(path: Path) -> int:

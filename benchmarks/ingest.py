@@ -47,7 +47,8 @@ def sync(home: Path, data: Path, *extra: str) -> dict:
     if r["returncode"] not in (0, 3):
         raise SystemExit(f"sync failed ({r['returncode']}): {r['stderr'][-2000:]}")
     report = orjson.loads(r["stdout"])
-    return {"seconds": r["seconds"], "peak_rss_bytes": r["peak_rss_bytes"], "report": report}
+    return {"seconds": r["seconds"], "peak_rss_bytes": r["peak_rss_bytes"], "peak_pss_bytes": r["peak_pss_bytes"],
+            "largest_rss_bytes": r["largest_rss_bytes"], "report": report}
 
 
 # ---------------------------------------------------------------- 1% change
@@ -219,7 +220,8 @@ def main(argv=None) -> dict:
             "conversations": rep["conversations"]["new"], "messages": n_msgs, "seconds": round(full["seconds"], 3),
             "messages_per_second": round(n_msgs / full["seconds"], 1),
             "input_mb_per_second": round(input_bytes / 1e6 / full["seconds"], 2),
-            "peak_rss_mb": round(full["peak_rss_bytes"] / 1e6, 1), "database_bytes": db_bytes(home),
+            "peak_rss_mb": round(full["peak_rss_bytes"] / 1e6, 1), "peak_pss_mb": round(full["peak_pss_bytes"] / 1e6, 1),
+            "largest_process_rss_mb": round(full["largest_rss_bytes"] / 1e6, 1), "database_bytes": db_bytes(home),
             "errors": len(rep["errors"]),
         }
         again = sync(home, data)

@@ -107,7 +107,7 @@ def _stderr_console():
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--force", is_flag=True, help="Re-read every file, even those unchanged since the last sync.")
-@click.option("--workers", type=int, default=None, help="Parser processes (default: one per core beyond the first, up to 3; 0 parses in-process).")
+@click.option("--workers", type=int, default=None, help="Parser processes (default: one per core, up to 3; 0 parses in-process).")
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting when another sync is running.")
 @click.pass_context
 def sync(ctx, paths, as_json, force, workers, no_wait):

@@ -34,6 +34,38 @@ class InputFile:
         return _is_zip(self.path)
 
 
+class FileTable:
+    """Input files to import, held compactly (a path string and three numbers
+    each): 100K files must not cost the import's memory budget as objects."""
+
+    def __init__(self) -> None:
+        from array import array
+
+        self.keys: list[str] = []
+        self.sizes = array("q")
+        self.mtimes = array("q")
+        self.explicit = bytearray()
+
+    def add(self, f: InputFile) -> None:
+        self.keys.append(f.key)
+        self.sizes.append(f.size)
+        self.mtimes.append(f.mtime_ns)
+        self.explicit.append(f.explicit)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> InputFile:
+        return InputFile(self.keys[i], self.sizes[i], self.mtimes[i], bool(self.explicit[i]))
+
+    def __iter__(self) -> Iterator[InputFile]:
+        return (self[i] for i in range(len(self.keys)))
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes)
+
+
 @dataclass
 class Member:
     """A readable unit: a file, or one member of a zip."""
@@ -77,7 +109,7 @@ def _is_zip(path: Path) -> bool:
 def discover(paths: list[Path], errors: list[tuple[str, str]]) -> Iterator[InputFile]:
     """Expand paths into input files. Problems go to ``errors`` as (path, reason)."""
     seen_dirs: set[tuple[int, int]] = set()
-    seen_files: set[str] = set()
+    seen_files: set[int] = set()
     for root in paths:
         root = Path(os.path.abspath(os.path.expanduser(str(root))))
         try:
@@ -88,10 +120,10 @@ def discover(paths: list[Path], errors: list[tuple[str, str]]) -> Iterator[Input
         if root.is_dir():
             yield from _walk(root, seen_dirs, seen_files, errors)
         else:
-            f = _file(root, st, explicit=True)
-            if f.key not in seen_files:
-                seen_files.add(f.key)
-                yield f
+            ident = (st.st_dev << 64) | st.st_ino
+            if ident not in seen_files:
+                seen_files.add(ident)
+                yield _file(root, st, explicit=True)
 
 
 def _file(path: Path, st: os.stat_result, explicit: bool) -> InputFile:
@@ -123,11 +155,12 @@ def _walk(root: Path, seen_dirs, seen_files, errors) -> Iterator[InputFile]:
                 if e.is_dir(follow_symlinks=True):
                     subdirs.append(p)
                 elif e.is_file(follow_symlinks=True):
-                    real = os.path.realpath(p)
-                    if real in seen_files:
+                    st = e.stat(follow_symlinks=True)
+                    ident = (st.st_dev << 64) | st.st_ino  # the same file reached twice (symlinks): once
+                    if ident in seen_files:
                         continue
-                    seen_files.add(real)
-                    yield _file(p, e.stat(follow_symlinks=True), explicit=False)
+                    seen_files.add(ident)
+                    yield _file(p, st, explicit=False)
             except OSError:
                 continue  # a dangling symlink or a file gone while listing
         stack.extend(reversed(subdirs))
