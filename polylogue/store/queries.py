@@ -83,12 +83,44 @@ def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = Fal
            " WHERE conversation_id = ?" + (" AND flags & 1" if active_only else "") +
            " ORDER BY seq LIMIT ? OFFSET ?")
     for rid, mid, parent, role, ts, flags, model, usage, meta, content in conn.execute(sql, (cid, limit, start)):
-        yield Message(
-            id=mid, role=role, blocks=codec.decode_blocks(content), parent_id=parent, timestamp=_dt(ts),
-            model=model, usage=orjson.loads(codec.decode_json(usage)) if usage else None, active=bool(flags & ACTIVE),
-            context=bool(flags & CONTEXT), sidechain=bool(flags & SIDECHAIN),
-            meta=orjson.loads(codec.decode_json(meta)) if meta else None,
-        )
+        m = StoredMessage(id=mid, role=role, blocks=codec.decode_blocks(content), parent_id=parent,
+                          timestamp=_dt(ts), model=model, active=bool(flags & ACTIVE), context=bool(flags & CONTEXT),
+                          sidechain=bool(flags & SIDECHAIN))
+        m._raw_usage, m._raw_meta = usage, meta
+        yield m
+
+
+class StoredMessage(Message):
+    """A message read from the archive: ``usage`` and ``meta`` are decoded on
+    first use (showing a conversation reads neither; they are compressed)."""
+
+    __slots__ = ("_raw_usage", "_raw_meta")
+
+    @property
+    def usage(self):
+        raw = self._raw_usage
+        if raw is not None:
+            self._raw_usage = None
+            Message.usage.__set__(self, orjson.loads(codec.decode_json(raw)))
+        return Message.usage.__get__(self)
+
+    @usage.setter
+    def usage(self, value) -> None:
+        self._raw_usage = None
+        Message.usage.__set__(self, value)
+
+    @property
+    def meta(self):
+        raw = self._raw_meta
+        if raw is not None:
+            self._raw_meta = None
+            Message.meta.__set__(self, orjson.loads(codec.decode_json(raw)))
+        return Message.meta.__get__(self)
+
+    @meta.setter
+    def meta(self, value) -> None:
+        self._raw_meta = None
+        Message.meta.__set__(self, value)
 
 
 def list_conversations(conn: sqlite3.Connection, *, providers=(), since=None, until=None, project=None,
