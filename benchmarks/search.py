@@ -139,9 +139,12 @@ def bench_rg(data: Path, word: str, runs: int = 3) -> dict:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        subprocess.run([rg, "-l", "-z", word, str(data)], capture_output=True)
+        # --hidden --no-ignore: the session trees live in dot-folders (.claude, .codex, .gemini),
+        # which rg skips by default
+        subprocess.run([rg, "-l", "-z", "--hidden", "--no-ignore", word, str(data)], capture_output=True)
         times.append(time.perf_counter() - t)
     return {"word": word, "median_s": round(statistics.median(times), 3), "runs": runs,
+            "flags": "-l -z --hidden --no-ignore",
             "note": "rg -z also searches compressed files; zip archives are not searched by rg"}
 
 
