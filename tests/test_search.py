@@ -168,3 +168,31 @@ def test_cache_hits_and_invalidation(archive, tmp_path):
     n = archive.search("zanzibarquux").total_conversations
     archive.sync([extra])  # a write changes the generation: the cached answer is not reused
     assert archive.search("zanzibarquux").total_conversations == n + 1
+
+
+def test_prefix_past_the_ranking_bound_shows_real_hits(archive):
+    """A huge prefix match set: totals exact, newest first, and every hit shown
+    is a message that holds a word with the prefix (the probe is expanded to
+    the words the conversation holds, then checked by the index)."""
+    with archive.reader() as conn:
+        ranked = fts.search(conn, lang.parse("frequentw*"), limit=10)
+        big = fts.search(conn, lang.parse("frequentw*"), limit=3, rank_all=10)
+        code = fts.search(conn, lang.parse("camelcaset*"), limit=3, rank_all=0)
+    assert (big.total_conversations, big.total_messages) == (ranked.total_conversations, ranked.total_messages) == (5, 30)
+    assert [c["id"] for c in big.conversations] == ["claude:freq-4", "claude:freq-3", "claude:freq-2"]
+    assert all(h["snippet"] and "frequentword" in h["snippet"] for c in big.conversations for h in c["hits"])
+    assert len(big.conversations[0]["hits"]) == fts.HITS_PER_CONVERSATION
+    assert [c["id"] for c in code.conversations] == ["codex:code-1"] and code.conversations[0]["hits"]
+
+
+def test_prefix_expansion_splits_identifiers_like_the_index(archive):
+    """'hea*' must reach 'head' inside parse_head(): the index splits on '_'."""
+    from polylogue.store.fts import _expand_prefixes
+
+    with archive.reader() as conn:
+        cid = conn.execute("SELECT id FROM conversations WHERE uid = 'codex:code-1'").fetchone()[0]
+        expanded = _expand_prefixes(conn, lang.parse("hea*"), cid)
+        res = fts.search(conn, lang.parse("hea* provider:codex"), rank_all=0)
+    assert expanded == '"head"'
+    hit = next(c for c in res.conversations if c["id"] == "codex:code-1")["hits"][0]
+    assert "parse_head" in hit["snippet"]

@@ -284,9 +284,6 @@ def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere
     return page, hits
 
 
-_WORD = re.compile(r"\w+")
-
-
 def _expand_prefixes(conn, q, cid: int) -> str | None:
     """The query with each one-token prefix replaced by the words starting with
     it in this conversation (found with Python's tokenizer; the probe then
@@ -295,7 +292,12 @@ def _expand_prefixes(conn, q, cid: int) -> str | None:
 
     from ..search import Term, _fold
 
-    prefixes = tuple(t.tokens[0] for g in q.groups for t in g if t.prefix and len(t.tokens) == 1)
+    prefixes = sorted({t.tokens[0] for g in q.groups for t in g if t.prefix and len(t.tokens) == 1}, key=len)
+    if not prefixes:
+        return None
+    # token characters are letters and digits (unicode61 splits on "_" too): the regex engine
+    # finds only the words that start with a prefix
+    pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(p) for p in reversed(prefixes)) + r")[^\W_]*")
     words: set[str] = set()
     seen = 0
     # newest first, stopping once enough messages hold a word with the prefix: hits are the latest ones
@@ -305,11 +307,11 @@ def _expand_prefixes(conn, q, cid: int) -> str | None:
         for v in fts_values(codec.decode_blocks(blob)):
             if v:
                 v = v.lower()
-                found.update(w for w in _WORD.findall(v if v.isascii() else _fold(v)) if w.startswith(prefixes))
+                found.update(pattern.findall(v if v.isascii() else _fold(v)))
         if found:
             words |= found
             seen += 1
-            if seen >= HITS_PER_CONVERSATION * 2:
+            if seen >= HITS_PER_CONVERSATION:
                 break
     groups = []
     for g in q.groups:
