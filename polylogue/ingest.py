@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import ParseError
-from .sources import FileTable, InputFile, ZipProblem, discover, file_hash, members
+from .sources import InputFile, ZipProblem, discover, file_hash, members
 
 BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
 CHUNK_MESSAGES = 1000  # what a worker hands over at a time (small: chunks in flight are memory)
@@ -195,14 +195,44 @@ def parse_input(f: InputFile, db: str | None = None) -> Iterator[tuple]:
            f.size, f.mtime_ns)
 
 
-def _dictionary_samples(files: FileTable, want: int = 4000, per_file: int = 200) -> list[bytes]:
+def _changed(db, paths: list[Path], force: bool, errors: list, report: SyncReport | None,
+             touched: list[InputFile] | None) -> Iterator[InputFile]:
+    """The input files whose size or mtime differ from what the archive last
+    read (and, at the same size, whose content hash differs: a touched file is
+    unchanged, and goes to ``touched``). ``db`` is the writer connection in pass
+    1, the database path in pass 2 (a reader of its own, in the feeding thread)."""
+    from .store.db import open_reader
+
+    conn = open_reader(db) if isinstance(db, Path) else db
+    lookup = "SELECT size, mtime_ns, hash FROM sources WHERE path = ?"
+    try:
+        for f in discover(paths, errors):
+            if report:
+                report.files_seen += 1
+            if not force:
+                row = conn.execute(lookup, (f.key,)).fetchone()
+                if row and row[0] == f.size and row[1] == f.mtime_ns:
+                    if report:
+                        report.files_unchanged += 1
+                    continue
+                if row and row[0] == f.size and row[2] is not None and touched is not None \
+                        and file_hash(f.path) == row[2]:
+                    report.files_unchanged += 1  # touched, not changed: remember the new mtime
+                    touched.append(f)
+                    continue
+            yield f
+    finally:
+        if conn is not db:
+            conn.close()
+
+
+def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int = 200) -> list[bytes]:
     """Message contents from files spread over the whole input, to train the
     archive's first compression dictionary before the bulk of an import."""
     from .store.codec import decode_json
 
     samples: list[bytes] = []
-    step = max(1, len(files) // max(1, want // per_file))
-    for f in (files[i] for i in range(0, len(files), step)):
+    for f in files:
         taken = 0
         for item in parse_input(f):
             if item[0] != "conv":
@@ -277,7 +307,7 @@ def _die_with_parent() -> None:
             pass
 
 
-def _parallel(files: FileTable, workers: int, db: str | None = None) -> Iterator[tuple]:
+def _parallel(files: Iterator[InputFile], workers: int, db: str | None = None) -> Iterator[tuple]:
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     import threading
 
@@ -347,19 +377,19 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
     discover_errors: list[tuple[str, str]] = []
     conn = open_writer(db_path)
     try:
-        known = {p: (s, m, h) for p, s, m, h in conn.execute("SELECT path, size, mtime_ns, hash FROM sources")}
-        todo = FileTable()
+        # pass 1 counts what changed (no file list is kept: 100K paths would cost the memory
+        # budget); pass 2 walks the folders again and feeds the changed files to the parsers
+        count = total = 0
         touched: list[InputFile] = []
-        for f in discover(paths, discover_errors):
-            report.files_seen += 1
-            size, mtime, digest = known.get(f.key, (None, None, None))
-            if not force and size == f.size and mtime == f.mtime_ns:
-                report.files_unchanged += 1
-            elif not force and size == f.size and digest is not None and file_hash(f.path) == digest:
-                report.files_unchanged += 1  # touched, not changed: remember the new mtime
-                touched.append(f)
-            else:
-                todo.add(f)
+        spread: list[InputFile] = []  # <= 64 changed files, evenly spread: the dictionary's samples
+        stride = 1
+        for f in _changed(conn, paths, force, discover_errors, report, touched):
+            if count % stride == 0:
+                spread.append(f)
+                if len(spread) > 64:
+                    spread, stride = spread[::2], stride * 2
+            count += 1
+            total += f.size
         if touched:
             with conn:
                 conn.executemany("UPDATE sources SET mtime_ns = ? WHERE path = ?",
@@ -367,12 +397,13 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         for path, reason in discover_errors:
             report.errors.append({"path": path, "error": reason})
             report.files_failed += 1
-        total = todo.total_bytes
         if total >= PARALLEL_MIN_BYTES and not conn.execute("SELECT 1 FROM zstd_dicts LIMIT 1").fetchone():
-            samples = _dictionary_samples(todo)
+            samples = _dictionary_samples(spread)
             if len(samples) >= 500:
                 train_dictionary(conn, samples)
-        progress.start(len(todo), total)
+        del spread
+        todo = _changed(db_path, paths, force, [], None, None) if count else iter(())
+        progress.start(count, total)
         if workers is None:
             # one parser per core (up to 3): measured, the writer keeps a core only two-thirds busy
             workers = max(1, min(os.cpu_count() or 2, 3))
@@ -439,7 +470,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         report.conversations_unchanged += s.conversations_unchanged
         report.messages_new = s.messages_new
         report.messages_updated = s.messages_updated
-        if todo:
+        if count:
             train_from_archive(conn)  # small archives get their dictionary once they have enough text
             release_free_pages(conn)
             conn.execute("PRAGMA optimize")

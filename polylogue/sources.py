@@ -34,38 +34,6 @@ class InputFile:
         return _is_zip(self.path)
 
 
-class FileTable:
-    """Input files to import, held compactly (a path string and three numbers
-    each): 100K files must not cost the import's memory budget as objects."""
-
-    def __init__(self) -> None:
-        from array import array
-
-        self.keys: list[str] = []
-        self.sizes = array("q")
-        self.mtimes = array("q")
-        self.explicit = bytearray()
-
-    def add(self, f: InputFile) -> None:
-        self.keys.append(f.key)
-        self.sizes.append(f.size)
-        self.mtimes.append(f.mtime_ns)
-        self.explicit.append(f.explicit)
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def __getitem__(self, i: int) -> InputFile:
-        return InputFile(self.keys[i], self.sizes[i], self.mtimes[i], bool(self.explicit[i]))
-
-    def __iter__(self) -> Iterator[InputFile]:
-        return (self[i] for i in range(len(self.keys)))
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.sizes)
-
-
 @dataclass
 class Member:
     """A readable unit: a file, or one member of a zip."""
