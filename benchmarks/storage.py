@@ -206,18 +206,11 @@ def bench_search(archives: dict, queries: dict[str, str], runs: int) -> dict:
 
 def show_markdown(a, ident: str) -> str:
     """What `polylogue show ID` does when its output is piped (cli.show, Markdown)."""
-    from polylogue.render.markdown import header_markdown, message_markdown
+    from polylogue.render.markdown import write_markdown
 
     out = io.StringIO()
     summary, messages = a.stream(ident)
-    children = a.list(parent=summary["id"], limit=200)
-    out.write(header_markdown(summary))
-    for m in messages:
-        out.write(message_markdown(m) + "\n\n")
-    if children:
-        out.write("## Subagents and linked conversations\n\n")
-        for c in children:
-            out.write(f"- `{c['id']}` {c['title'] or '(untitled)'} ({c['message_count']} messages)\n")
+    write_markdown(out, summary, messages, a.list(parent=summary["id"], limit=200))
     return out.getvalue()
 
 

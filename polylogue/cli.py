@@ -279,16 +279,9 @@ def show(ctx, ident, fmt, as_json, branch, thinking, tools, all_, no_pager):
     summary, messages = a.stream(ident, active_only=active_only)
     children = a.list(parent=summary["id"], limit=200)
     if fmt == "markdown" or (fmt is None and not sys.stdout.isatty()):
-        from .render.markdown import header_markdown, message_markdown
+        from .render.markdown import write_markdown
 
-        out = sys.stdout
-        out.write(header_markdown(summary))
-        for m in messages:
-            out.write(message_markdown(m) + "\n\n")
-        if children:
-            out.write("## Subagents and linked conversations\n\n")
-            for c in children:
-                out.write(f"- `{c['id']}` {c['title'] or '(untitled)'} ({c['message_count']} messages)\n")
+        write_markdown(sys.stdout, summary, messages, children)
         return
     from rich.console import Console
 

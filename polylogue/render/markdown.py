@@ -73,3 +73,14 @@ def render(c: Conversation, *, thinking: bool = True, tools: bool = True, active
             continue
         lines += [message_markdown(m, thinking=thinking, tools=tools), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def write_markdown(out, summary: dict, messages, children: list[dict]) -> None:
+    """A streamed conversation as Markdown, written as it goes (what `show` pipes)."""
+    out.write(header_markdown(summary))
+    for m in messages:
+        out.write(message_markdown(m) + "\n\n")
+    if children:
+        out.write("## Subagents and linked conversations\n\n")
+        for c in children:
+            out.write(f"- `{c['id']}` {c['title'] or '(untitled)'} ({c['message_count']} messages)\n")

@@ -90,37 +90,33 @@ def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = Fal
         yield m
 
 
+class _DecodedOnUse:
+    """A Message field kept encoded (as stored) until first read."""
+
+    def __init__(self, name: str):
+        self.field, self.raw = getattr(Message, name), "_raw_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        raw = getattr(obj, self.raw)
+        if raw is not None:
+            setattr(obj, self.raw, None)
+            self.field.__set__(obj, orjson.loads(codec.decode_json(raw)))
+        return self.field.__get__(obj)
+
+    def __set__(self, obj, value) -> None:
+        setattr(obj, self.raw, None)
+        self.field.__set__(obj, value)
+
+
 class StoredMessage(Message):
     """A message read from the archive: ``usage`` and ``meta`` are decoded on
     first use (showing a conversation reads neither; they are compressed)."""
 
     __slots__ = ("_raw_usage", "_raw_meta")
-
-    @property
-    def usage(self):
-        raw = self._raw_usage
-        if raw is not None:
-            self._raw_usage = None
-            Message.usage.__set__(self, orjson.loads(codec.decode_json(raw)))
-        return Message.usage.__get__(self)
-
-    @usage.setter
-    def usage(self, value) -> None:
-        self._raw_usage = None
-        Message.usage.__set__(self, value)
-
-    @property
-    def meta(self):
-        raw = self._raw_meta
-        if raw is not None:
-            self._raw_meta = None
-            Message.meta.__set__(self, orjson.loads(codec.decode_json(raw)))
-        return Message.meta.__get__(self)
-
-    @meta.setter
-    def meta(self, value) -> None:
-        self._raw_meta = None
-        Message.meta.__set__(self, value)
+    usage = _DecodedOnUse("usage")
+    meta = _DecodedOnUse("meta")
 
 
 def list_conversations(conn: sqlite3.Connection, *, providers=(), since=None, until=None, project=None,
