@@ -14,7 +14,9 @@ from .errors import ParseError
 from .sources import InputFile, ZipProblem, discover, file_hash, members
 
 BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
+BATCH_BYTES = 8 << 20  # ... or sooner when big tool outputs make a batch heavy (its rows stay in memory)
 CHUNK_MESSAGES = 1000  # what a worker hands over at a time (small: chunks in flight are memory)
+CHUNK_BYTES = 1 << 20
 PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up costs more than it saves
 BULK_MIN_BYTES = 64 << 20
 
@@ -275,15 +277,17 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
             put(None)
             return
         chunk: list[tuple] = []
-        size = 0
+        size = nbytes = 0
         for item in parse_input(f, db):
             if item[0] == "conv":  # plain tuples pickle ~10x faster than NamedTuples
                 item[1].messages = [tuple(r) for r in item[1].messages]
+                size += len(item[1].messages)
+                nbytes += item[1].nbytes
             chunk.append(item)
-            size += len(item[1].messages) + 1 if item[0] == "conv" else 1
-            if size >= CHUNK_MESSAGES or item[0] == "done":
+            size += 1
+            if size >= CHUNK_MESSAGES or nbytes >= CHUNK_BYTES or item[0] == "done":
                 put(chunk)
-                chunk, size = [], 0
+                chunk, size, nbytes = [], 0, 0
 
 
 def _trim() -> None:
@@ -455,7 +459,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                     else:
                         report.files_imported += 1
                     progress.file_done(size)
-                if writer.pending >= BATCH_MESSAGES:
+                if writer.pending >= BATCH_MESSAGES or writer.pending_bytes >= BATCH_BYTES:
                     writer.commit()
             writer.commit()
         except BaseException:

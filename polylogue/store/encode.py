@@ -80,6 +80,7 @@ class ConversationRow:
     messages: list[MessageRow]
     prune: bool = True  # may the writer delete stored messages this parse no longer has?
     source_path: str | None = None
+    nbytes: int = 0  # stored bytes plus index text: what holding this row costs in memory
 
 
 def _json(v: Any) -> str | None:
@@ -100,6 +101,7 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
     features = 0
     tokens_in = tokens_out = 0
     seen: set[str] = set()
+    nbytes = 0
     for seq, msg in enumerate(conv.messages):
         mid = msg.id
         if mid in seen:  # parsers should not emit duplicates; never let one break the diff
@@ -128,9 +130,10 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
         # hash the JSON, not the stored bytes: a new compression dictionary changes no hash
         h = _hash(raw, [seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta])
         # usage and meta JSON are stored like content (compressed with the archive's dictionary)
+        fts = fts_values(msg.blocks)
+        nbytes += len(content) + len(fts[0]) + len(fts[1]) + len(fts[2]) + len(fts[3])
         rows.append(MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta),
-                               content, h,
-                               fts_values(msg.blocks)))
+                               content, h, fts))
     title = conv.title or _first_prompt(conv)
     created = ms(conv.created_at)
     updated = ms(conv.updated_at)
@@ -147,7 +150,7 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
     )
     return ConversationRow(conv.id, conv.provider, conv.provider_id, title, created, updated, conv.parent_id,
                            conv.project, models_json, _pack(meta_json), features, tokens_in, tokens_out, h, rows, prune,
-                           conv.source_path)
+                           conv.source_path, nbytes)
 
 
 def _pack(text: str | None) -> bytes | None:

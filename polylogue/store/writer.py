@@ -63,7 +63,7 @@ class Writer:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self.stats = WriteStats()
-        self._pending = 0
+        self._pending = self._pending_bytes = 0
         self._wal: str | None = None
         self.checkpoints = 0
         self._log: list[Callable[[], object]] = []  # this batch's writes, to replay after a rollback
@@ -82,7 +82,7 @@ class Writer:
             self.conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
             self.conn.execute("COMMIT")
             self._bound_wal()
-        self._pending = 0
+        self._pending = self._pending_bytes = 0
         self._log.clear()
 
     def _bound_wal(self) -> None:
@@ -105,11 +105,16 @@ class Writer:
             self.conn.execute("ROLLBACK")
         self.stats = copy.deepcopy(self._stats_at_begin)
         self._log.clear()
-        self._pending = 0
+        self._pending = self._pending_bytes = 0
 
     @property
     def pending(self) -> int:
         return self._pending
+
+    @property
+    def pending_bytes(self) -> int:
+        """What this batch holds in memory (its replay log keeps the rows)."""
+        return self._pending_bytes
 
     def _logged(self, fn: Callable[[], object]) -> object:
         """Run one write of this batch; if it fails, roll the batch back, replay
@@ -133,6 +138,7 @@ class Writer:
         """Store one conversation; returns 'new', 'updated' or 'unchanged'."""
         status = self._logged(lambda: self._write(conv, source_id))
         self._pending += len(conv.messages) + 1
+        self._pending_bytes += conv.nbytes
         return status
 
     def _write(self, conv: ConversationRow, source_id: int | None) -> str:
