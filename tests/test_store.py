@@ -198,3 +198,15 @@ def test_new_archive_layout_and_free_pages_given_back(tmp_path):
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
         assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
     assert a.search("second").total_messages == 1200 and a.search("first").total_messages == 0
+
+
+def test_batches_know_their_weight(db):
+    """The sync commits a batch early when it grows heavy (ingest.BATCH_BYTES):
+    the writer counts stored bytes plus index text of what it holds."""
+    path, conn = db
+    big = conv("big", texts=("x " * 500_000, "small"))
+    w = Writer(conn)
+    w.write(encode(big), None)
+    assert w.pending_bytes >= 1_000_000
+    w.commit()
+    assert w.pending_bytes == 0
