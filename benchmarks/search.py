@@ -41,7 +41,7 @@ def percentile(xs: list[float], p: float) -> float:
     return xs[k]
 
 
-def choose_queries(db: Path, sample: int = 3000) -> dict[str, str]:
+def choose_queries(db: Path, sample: int = 3000, seed: int = 1) -> dict[str, str]:
     from polylogue.store import codec
     from polylogue.store.db import load_dictionaries
     from polylogue.store.encode import fts_values
@@ -49,8 +49,9 @@ def choose_queries(db: Path, sample: int = 3000) -> dict[str, str]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     load_dictionaries(conn)
     n = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
-    rows = conn.execute("SELECT content FROM messages WHERE abs(random()) % ? = 0 LIMIT ?",
-                        (max(1, n // sample), sample)).fetchall()
+    # a pseudo-random sample fixed by the seed: the same archive gives the same queries
+    rows = conn.execute("SELECT content FROM messages WHERE ((id % 1000003) * 7919 + ?) % ? = 0 LIMIT ?",
+                        (seed, max(1, n // sample), sample)).fetchall()
     docs = [" ".join(fts_values(codec.decode_blocks(b))).lower() for (b,) in rows]
     df: collections.Counter = collections.Counter()
     for d in docs:
