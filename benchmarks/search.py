@@ -88,7 +88,7 @@ def choose_queries(db: Path, sample: int = 3000, seed: int = 1) -> dict[str, str
             q["code_identifier"] = mm.group(0)
             break
     for (b,) in rows:
-        mm = CJK.search(" ".join(fts_values(codec.decode_blocks(b))).replace(" ", ""))
+        mm = CJK.search(" ".join(blk.text for blk in codec.decode_blocks(b)))  # a real run, not the index text
         if mm:
             q["cjk_substring"] = mm.group(0)[1:4]
             break

@@ -13,7 +13,7 @@ A query that cannot be parsed raises QueryError pointing at the problem."""
 from __future__ import annotations
 
 import re
-import unicodedata
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -91,32 +91,84 @@ class Query:
 
 # ---------------------------------------------------------------- tokenising
 
-def _is_word_char(ch: str) -> bool:
-    # mirrors FTS5 unicode61: letters, numbers and private-use chars are token characters
-    return ch.isalnum() or unicodedata.category(ch) in ("Co", "Mn", "Mc")
-
-
 def index_tokens(s: str) -> list[str]:
-    """Split like the unicode61 tokenizer: 'path/to/file.py' -> ['path', 'to', 'file', 'py'].
-    CJK characters are single tokens, as they are in the index (textutil.split_cjk)."""
+    """Split and fold exactly like the index: our CJK split (textutil.split_cjk),
+    then SQLite's unicode61 tokenizer with remove_diacritics 2, whose idea of a
+    token character comes from its own tables (a token starts on a letter or
+    digit, may go on through combining marks, and each character folds on its
+    own). 'path/to/file.py' -> ['path', 'to', 'file', 'py']."""
     from .textutil import split_cjk
 
-    s = split_cjk(s)
-    out, cur = [], []
-    for ch in s:
-        if _is_word_char(ch):
-            cur.append(ch)
+    out: list[str] = []
+    cur: list[str] = []
+    for ch in split_cjk(s):
+        starts, goes_on, folded = _char(ch)
+        if starts or (cur and goes_on):
+            cur.append(folded)
         elif cur:
             out.append("".join(cur))
             cur = []
     if cur:
         out.append("".join(cur))
-    return [_fold(t) for t in out]
+    return [t for t in out if t]
+
+
+def _char(ch: str) -> tuple[bool, bool, str]:
+    if ch.isascii():
+        return (True, True, ch.lower()) if ch.isalnum() else (False, False, ch)
+    return _CHARS[ord(ch)]
 
 
 def _fold(t: str) -> str:
-    t = unicodedata.normalize("NFKD", t.lower())
-    return "".join(ch for ch in t if not unicodedata.combining(ch))
+    """Case and diacritics folded exactly as the index's tokenizer folds them
+    (unicode61 remove_diacritics 2 folds Latin letters only: NFKD would also turn
+    デ into テ and split Hangul syllables, and then find nothing)."""
+    return t.lower() if t.isascii() else t.translate(_FOLD)
+
+
+class _CharTable(dict):
+    """codepoint -> (starts a token, continues one, folded form), asked of SQLite's
+    own tokenizer once per character: an in-memory FTS5 table tokenizes
+    'a' + ch + 'a' (continues? folded to what?) and ch + 'a' (starts?)."""
+
+    def __missing__(self, cp: int) -> tuple[bool, bool, str]:
+        ch = chr(cp)
+        inside = _sqlite_tokens(f"a{ch}a")
+        goes_on = len(inside) == 1
+        folded = inside[0][1:-1] if goes_on else ch
+        starts = goes_on and _sqlite_tokens(f"{ch}a") == [folded + "a"] and folded != ""
+        self[cp] = info = (starts, goes_on, folded)
+        return info
+
+
+class _FoldTable(dict):
+    """codepoint -> its folded form inside a token (separators stay as they are)."""
+
+    def __missing__(self, cp: int) -> str:
+        starts, goes_on, folded = _CHARS[cp]
+        self[cp] = out = folded if goes_on else chr(cp)
+        return out
+
+
+def _sqlite_tokens(text: str) -> list[str]:
+    import sqlite3
+
+    global _fold_conn
+    with _fold_lock:
+        if _fold_conn is None:
+            _fold_conn = sqlite3.connect(":memory:", check_same_thread=False)
+            _fold_conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
+            _fold_conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+        c = _fold_conn
+        c.execute("DELETE FROM t")
+        c.execute("INSERT INTO t(x) VALUES (?)", (text,))
+        return [r[0] for r in c.execute("SELECT term FROM v ORDER BY offset")]
+
+
+_CHARS = _CharTable()
+_FOLD = _FoldTable()
+_fold_lock = threading.Lock()
+_fold_conn = None
 
 
 _LEX = re.compile(r'\s+|(?P<neg>-(?!-))?(?:(?P<field>[a-z_]+):)?(?:"(?P<phrase>[^"]*)(?P<close>"?)|(?P<word>[^\s"]+))')
