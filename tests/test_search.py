@@ -191,8 +191,34 @@ def test_prefix_expansion_splits_identifiers_like_the_index(archive):
 
     with archive.reader() as conn:
         cid = conn.execute("SELECT id FROM conversations WHERE uid = 'codex:code-1'").fetchone()[0]
-        expanded = _expand_prefixes(conn, lang.parse("hea*"), cid)
+        expanded, absent = _expand_prefixes(conn, lang.parse("hea*"), cid)
         res = fts.search(conn, lang.parse("hea* provider:codex"), rank_all=0)
-    assert expanded == '"head"'
+    assert expanded == '"head"' and not absent
     hit = next(c for c in res.conversations if c["id"] == "codex:code-1")["hits"][0]
     assert "parse_head" in hit["snippet"]
+
+
+def test_prefix_walk_without_the_conversation_set(tmp_path):
+    """When most conversations match a prefix, the newest-first walk skips the
+    extra pass and tells matches from non-matches itself: 'handsome' and
+    'xsomx' hold the letters but no word starting with them. The answer must
+    equal the one found with the set of matching conversations (a provider
+    filter forces that path)."""
+    convs = []
+    texts = ["some words", "somewhere else", "handsome only", "xsomx", "nothing here", "Somalia trip",
+             "some more", "a sombrero", "handsome again", "so me", "somber mood", "awesome"]
+    for i, t in enumerate(texts):
+        convs.append(conv("claude", f"p{i}", [msg(0, "user", [{"type": "text", "text": t}])],
+                          updated=f"2025-01-{i + 1:02d}T00:00:00Z"))
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
+    a = Archive(tmp_path / "home")
+    assert a.sync([path]).errors == []
+    want = [f"claude:p{i}" for i in (10, 7, 6, 5, 1, 0)]  # newest first
+    with a.reader() as conn:
+        walk = fts.search(conn, lang.parse("som*"), limit=20, rank_all=0)
+        with_set = fts.search(conn, lang.parse("som* provider:claude"), limit=20, rank_all=0)
+        page2 = fts.search(conn, lang.parse("som*"), limit=2, offset=2, rank_all=0)
+    assert [c["id"] for c in walk.conversations] == [c["id"] for c in with_set.conversations] == want
+    assert (walk.total_conversations, walk.total_messages) == (6, 6)
+    assert [c["id"] for c in page2.conversations] == want[2:4]

@@ -154,22 +154,23 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
     body = f"FROM messages_fts{join} WHERE " + " AND ".join(fwhere + mwhere)
     score = f"bm25(messages_fts, {', '.join(map(str, WEIGHTS))})"
     matched = None
+    prefix = any(t.prefix for g in q.groups for t in g)
     try:
-        if any(t.prefix for g in q.groups for t in g):
-            # without a prefix index each statement merges the doclists of every term with
-            # the prefix: two passes give the totals and the set of matching conversations
-            matched = {cid for (cid,) in conn.execute(f"SELECT DISTINCT messages_fts.rowid >> {ID_BITS} {body}", fargs)}
-            res.total_messages = conn.execute(f"SELECT count(*) {body}", fargs).fetchone()[0]
-            res.total_conversations = len(matched)
-        else:
-            res.total_messages, res.total_conversations = conn.execute(
-                f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs).fetchone()
+        res.total_messages, res.total_conversations = conn.execute(
+            f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs).fetchone()
         if res.total_messages == 0:
             return res
         if res.total_messages <= rank_all:
             page, hit_ids = _ranked(conn, q, body, fargs, score, limit, offset)
         else:
-            page, hit_ids = _newest(conn, q, match, where, args, join, rwhere, rargs, span, limit, offset, matched)
+            if prefix and res.total_conversations * 2 < _conversation_count(conn, where, args):
+                # without a prefix index every statement merges the doclists of all the terms
+                # with the prefix, so probing conversation after conversation would merge them
+                # again each time: when few conversations match, one more pass finds them all
+                matched = {cid for (cid,) in conn.execute(
+                    f"SELECT DISTINCT messages_fts.rowid >> {ID_BITS} {body}", fargs)}
+            page, hit_ids = _newest(conn, q, match, where, args, join, rwhere, rargs, span, limit, offset, matched,
+                                    expand=prefix)
             res.notes.append(
                 f"{res.total_messages:,} messages match: too many to rank by relevance, so the newest "
                 "matching conversations come first. Add words or filters to rank by relevance.")
@@ -236,14 +237,17 @@ def _by_ids(conn, sql: str, ids: list[int]):
 
 
 def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere: list[str], margs: list,
-            span: tuple[int, int] | None, limit: int, offset: int, matched: set[int] | None = None):
+            span: tuple[int, int] | None, limit: int, offset: int, matched: set[int] | None = None,
+            expand: bool = False):
     """Huge match sets: walk the conversations (filters applied) newest first and
     keep those with a match. Each probe is an index lookup bounded to one
     conversation's rowid range; hits are its latest matching messages. With
-    ``matched`` (the matching conversations, known already) only the page's
-    conversations are probed, and a prefix is first expanded to the words the
-    conversation really holds (a prefix probe would merge every doclist again).
-    A time range is decided per conversation from its first_ts/last_ts."""
+    ``matched`` (the matching conversations, known already) the others are
+    skipped unprobed. With ``expand`` (a prefix query) each conversation's
+    prefixes are first expanded to the words it really holds, so the probe needs
+    no doclist merge; a conversation whose folded text does not even contain a
+    required prefix cannot match and is skipped. A time range is decided per
+    conversation from its first_ts/last_ts."""
     def probe_sql(extra: list[str]) -> str:
         return (f"SELECT messages_fts.rowid FROM messages_fts{join} WHERE messages_fts MATCH ? "
                 "AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
@@ -266,8 +270,10 @@ def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere
                 sql, params = probe_timed, [*margs, span[0], span[1] - 1]
         bounds = (cid << ID_BITS, (cid + 1) << ID_BITS, *params)
         found = []
-        if matched is not None:
-            expanded = _expand_prefixes(conn, q, cid)
+        if expand:
+            expanded, absent = _expand_prefixes(conn, q, cid)
+            if absent:
+                continue
             if expanded:
                 found = conn.execute(sql, (expanded, *bounds)).fetchall()
         if not found:
@@ -284,17 +290,29 @@ def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere
     return page, hits
 
 
-def _expand_prefixes(conn, q, cid: int) -> str | None:
+def _conversation_count(conn, where: list[str], args: list) -> int:
+    """How many conversations the filters leave (the walk's length if none matched)."""
+    if not where:
+        return conn.execute("SELECT coalesce(sum(conversations), 0) FROM provider_totals").fetchone()[0]
+    return conn.execute(f"SELECT count(*) FROM conversations c WHERE {' AND '.join(where)}", args).fetchone()[0]
+
+
+def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool]:
     """The query with each one-token prefix replaced by the words starting with
-    it in this conversation (found with Python's tokenizer; the probe then
-    checks them against the index)."""
+    it in this conversation (found by a regex; the probe then checks them
+    against the index), and whether the conversation cannot match at all: a
+    required prefix (a term of its own, not one of ORed alternatives) occurs
+    nowhere in its text folded exactly as the index folds it."""
     from dataclasses import replace
 
     from ..search import Term, _fold
 
     prefixes = sorted({t.tokens[0] for g in q.groups for t in g if t.prefix and len(t.tokens) == 1}, key=len)
     if not prefixes:
-        return None
+        return None, False
+    required = [g[0].tokens[0] for g in q.groups if len(g) == 1 and g[0].prefix and len(g[0].tokens) == 1]
+    present: set[str] = set()
+    complete = True
     # token characters are letters and digits (unicode61 splits on "_" too): the regex engine
     # finds only the words that start with a prefix
     pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(p) for p in reversed(prefixes)) + r")[^\W_]*")
@@ -306,13 +324,17 @@ def _expand_prefixes(conn, q, cid: int) -> str | None:
         found = set()
         for v in fts_values(codec.decode_blocks(blob)):
             if v:
-                v = v.lower()
-                found.update(pattern.findall(v if v.isascii() else _fold(v)))
+                v = v.lower() if v.isascii() else _fold(v)
+                found.update(pattern.findall(v))
+                present.update(p for p in required if p in v)
         if found:
             words |= found
             seen += 1
             if seen >= HITS_PER_CONVERSATION:
+                complete = False  # stopped early: the rest of the conversation is unread
                 break
+    if complete and any(p not in present for p in required):
+        return None, True
     groups = []
     for g in q.groups:
         alts: list = []
@@ -322,9 +344,9 @@ def _expand_prefixes(conn, q, cid: int) -> str | None:
             else:
                 alts.append(t)
         if not alts:
-            return None
+            return None, False
         groups.append(alts)
-    return _match_expr(replace(q, groups=groups))
+    return _match_expr(replace(q, groups=groups)), False
 
 
 def _contains_any(text: str, tokens: list[str]) -> bool:
