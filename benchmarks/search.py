@@ -55,7 +55,7 @@ def choose_queries(db: Path, sample: int = 3000, seed: int = 1) -> dict[str, str
     docs = [" ".join(fts_values(codec.decode_blocks(b))).lower() for (b,) in rows]
     df: collections.Counter = collections.Counter()
     for d in docs:
-        df.update(set(WORD.findall(d)))
+        df.update(sorted(set(WORD.findall(d))))  # sorted: ties break the same way in every process
     by_df = df.most_common()
     m = len(docs)
     q: dict[str, str] = {}
