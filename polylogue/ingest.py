@@ -14,9 +14,9 @@ from .errors import ParseError
 from .sources import InputFile, ZipProblem, discover, file_hash, members
 
 BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
-BATCH_BYTES = 8 << 20  # ... or sooner when big tool outputs make a batch heavy (its rows stay in memory)
+BATCH_BYTES = 32 << 20  # ... or sooner when big tool outputs make a batch heavy (its rows stay in memory)
 CHUNK_MESSAGES = 1000  # what a worker hands over at a time (small: chunks in flight are memory)
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 4 << 20
 PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up costs more than it saves
 BULK_MIN_BYTES = 64 << 20
 
