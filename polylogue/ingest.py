@@ -290,16 +290,6 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
                 chunk, size, nbytes = [], 0, 0
 
 
-def _trim() -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
-
-
 def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         try:
@@ -330,13 +320,8 @@ def _parallel(files: Iterator[InputFile], workers: int, db: str | None = None) -
     dictionary = codec.active_dictionary()
     procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary, db), daemon=True)
              for _ in range(workers)]
-    import gc
-
-    _trim()  # hand freed heap back before forking: the children would otherwise carry it
-    gc.freeze()  # the parent's objects stay out of the children's collections: fewer copied pages
     for p in procs:
         p.start()
-    gc.unfreeze()
     feeder.start()  # after the forks: a child must not inherit a thread mid-put
     from .store.encode import MessageRow
 

@@ -119,35 +119,44 @@ def _char(ch: str) -> tuple[bool, bool, str]:
     return _CHARS[ord(ch)]
 
 
-def _fold(t: str) -> str:
+def fold(t: str) -> str:
     """Case and diacritics folded exactly as the index's tokenizer folds them
     (unicode61 remove_diacritics 2 folds Latin letters only: NFKD would also turn
     デ into テ and split Hangul syllables, and then find nothing)."""
     return t.lower() if t.isascii() else t.translate(_FOLD)
 
 
-class _CharTable(dict):
-    """codepoint -> (starts a token, continues one, folded form), asked of SQLite's
-    own tokenizer once per character: an in-memory FTS5 table tokenizes
-    'a' + ch + 'a' (continues? folded to what?) and ch + 'a' (starts?)."""
-
-    def __missing__(self, cp: int) -> tuple[bool, bool, str]:
-        ch = chr(cp)
-        inside = _sqlite_tokens(f"a{ch}a")
-        goes_on = len(inside) == 1
-        folded = inside[0][1:-1] if goes_on else ch
-        starts = goes_on and _sqlite_tokens(f"{ch}a") == [folded + "a"] and folded != ""
-        self[cp] = info = (starts, goes_on, folded)
-        return info
-
-
 class _FoldTable(dict):
-    """codepoint -> its folded form inside a token (separators stay as they are)."""
+    """codepoint -> its folded form inside a token, or None for a separator:
+    SQLite's own tokenizer is asked once per character ('a' + ch + 'a')."""
+
+    def __missing__(self, cp: int) -> str | None:
+        inside = _sqlite_tokens(f"a{chr(cp)}a")
+        self[cp] = out = inside[0][1:-1] if len(inside) == 1 else None
+        return out
+
+
+class _FoldText(dict):
+    """codepoint -> what str.translate writes for it (separators stay as they are)."""
 
     def __missing__(self, cp: int) -> str:
-        starts, goes_on, folded = _CHARS[cp]
-        self[cp] = out = folded if goes_on else chr(cp)
+        folded = _FOLDED[cp]
+        self[cp] = out = chr(cp) if folded is None else folded
         return out
+
+
+class _CharTable(dict):
+    """codepoint -> (starts a token, continues one, folded form); whether a
+    character can start a token ('ch' + 'a') is asked only when it continues one."""
+
+    def __missing__(self, cp: int) -> tuple[bool, bool, str]:
+        folded = _FOLDED[cp]
+        if folded is None:
+            info = (False, False, chr(cp))
+        else:
+            info = (folded != "" and _sqlite_tokens(f"{chr(cp)}a") == [folded + "a"], True, folded)
+        self[cp] = info
+        return info
 
 
 def _sqlite_tokens(text: str) -> list[str]:
@@ -165,8 +174,9 @@ def _sqlite_tokens(text: str) -> list[str]:
         return [r[0] for r in c.execute("SELECT term FROM v ORDER BY offset")]
 
 
+_FOLDED = _FoldTable()
+_FOLD = _FoldText()
 _CHARS = _CharTable()
-_FOLD = _FoldTable()
 _fold_lock = threading.Lock()
 _fold_conn = None
 
@@ -343,7 +353,7 @@ def snippet(text: str, tokens: list[str], width: int = 160) -> tuple[str, list[t
     pat = re.compile("|".join(sorted({re.escape(t) for t in tokens}, key=len, reverse=True)), re.I)
     m = pat.search(flat)
     if m is None:
-        folded = _fold(flat)
+        folded = fold(flat)
         if len(folded) == len(flat):
             m = pat.search(folded)
     start = 0 if m is None else max(0, m.start() - width // 3)

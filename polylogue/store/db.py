@@ -20,7 +20,6 @@ WAL_LIMIT_BYTES = 64 << 20
 PAGE_SIZE = 8192
 FTS_NORMAL = {"hashsize": 1 << 20, "automerge": 4}  # FTS5's defaults
 FTS_BULK = {"hashsize": 8 << 20, "automerge": 8}
-FREE_PAGES_KEPT = 0  # a sync gives every free page back to the file system (cheap: it truncates)
 
 _NORMAL = (
     "PRAGMA synchronous = FULL",
@@ -122,7 +121,7 @@ def release_free_pages(conn: sqlite3.Connection) -> int:
     if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
         return 0
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-    if free <= FREE_PAGES_KEPT:
+    if not free:
         return 0
     conn.executescript("PRAGMA incremental_vacuum")  # run to completion: each step frees one page
     return free

@@ -305,7 +305,7 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool]:
     nowhere in its text folded exactly as the index folds it."""
     from dataclasses import replace
 
-    from ..search import Term, _fold
+    from ..search import Term, fold
 
     prefixes = sorted({t.tokens[0] for g in q.groups for t in g if t.prefix and len(t.tokens) == 1}, key=len)
     if not prefixes:
@@ -324,7 +324,7 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool]:
         found = set()
         for v in fts_values(codec.decode_blocks(blob)):
             if v:
-                v = v.lower() if v.isascii() else _fold(v)
+                v = v.lower() if v.isascii() else fold(v)
                 found.update(pattern.findall(v))
                 present.update(p for p in required if p in v)
         if found:
