@@ -13,7 +13,12 @@ Steps, all in one run on the same data:
      export zips are rewritten with those conversations edited);
   4. the baseline: a plain single-process loader that parses with the same
      provider modules and inserts into the same schema with executemany
-     (no dedupe, no hashing, no incremental state, no parallelism).
+     (no dedupe, no hashing, no incremental state, no parallelism);
+  5. a growing session log: one Claude Code session of --log-mb built from
+     the generated sessions, synced, then appended to five times (1% of its
+     lines each) with a sync after each append; the same again with
+     `sync --force` after each append (every message converted again), for
+     the ratio.
 Prints one JSON object."""
 from __future__ import annotations
 
@@ -49,6 +54,52 @@ def sync(home: Path, data: Path, *extra: str) -> dict:
     report = orjson.loads(r["stdout"])
     return {"seconds": r["seconds"], "peak_rss_bytes": r["peak_rss_bytes"], "peak_pss_bytes": r["peak_pss_bytes"],
             "largest_rss_bytes": r["largest_rss_bytes"], "report": report}
+
+
+# ---------------------------------------------------------------- a growing session log
+
+def growing_log(data: Path, work: Path, mb: float, steps: int = 5) -> dict:
+    """Sync a big session log after each of ``steps`` appends: as sync does it
+    (unchanged messages are hashed, not encoded or written again), and, on the
+    same appends, with --force (everything converted again)."""
+    lines: list[bytes] = []
+    size = 0
+    for path in sorted(data.glob("**/.claude/projects/*/*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            rec = orjson.loads(line)
+            if "sessionId" in rec:
+                rec["sessionId"] = "9a0b0000-0000-4000-8000-00000000000a"
+            lines.append(orjson.dumps(rec) + b"\n")
+            size += len(lines[-1])
+        if size >= mb * 1e6:
+            break
+    head = len(lines) * 95 // 100
+    per = max(1, (len(lines) - head) // steps)
+    out: dict = {"log_bytes": size, "log_lines": len(lines), "appended_lines_per_step": per, "steps": steps}
+    for mode, extra in (("incremental", ()), ("force", ("--force",))):
+        folder = work / f"log-{mode}" / "projects" / "-src-growing"
+        folder.mkdir(parents=True)
+        log = folder / "9a0b0000-0000-4000-8000-00000000000a.jsonl"
+        log.write_bytes(b"".join(lines[:head]))
+        home = work / f"log-home-{mode}"
+        first = sync(home, folder.parent)
+        times, new, updated = [], 0, 0
+        for i in range(steps):
+            with open(log, "ab") as f:
+                f.write(b"".join(lines[head + i * per : head + (i + 1) * per]))
+            r = sync(home, folder.parent, *extra)
+            times.append(r["seconds"])
+            new += r["report"]["messages"]["new"]
+            updated += r["report"]["messages"]["updated"]
+        out[mode] = {"first_sync_seconds": round(first["seconds"], 3),
+                     "append_sync_seconds": [round(t, 3) for t in times],
+                     "median_append_sync_seconds": round(sorted(times)[len(times) // 2], 3),
+                     "messages_new": new, "messages_updated": updated}
+    out["speedup_vs_force"] = round(out["force"]["median_append_sync_seconds"]
+                                    / out["incremental"]["median_append_sync_seconds"], 2)
+    out["append_vs_first_sync"] = round(out["incremental"]["median_append_sync_seconds"]
+                                        / out["incremental"]["first_sync_seconds"], 3)
+    return out
 
 
 # ---------------------------------------------------------------- 1% change
@@ -186,12 +237,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--change", type=float, default=0.01, help="fraction of conversations changed for step 3")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--log-mb", type=float, default=32, help="size of the growing session log of step 5 (0: skip)")
     ap.add_argument("--keep", type=Path, help="keep the archive in this folder")
     ap.add_argument("--smoke", action="store_true", help="tiny scale, for the test suite")
     ap.add_argument("--generator-args", default="", help="extra arguments for generate.py")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.conversations, args.messages = 24, 8
+        args.conversations, args.messages, args.log_mb = 24, 8, 0.05
     work = Path(tempfile.mkdtemp(prefix="polylogue-bench-"))
     try:
         result: dict = {"benchmark": "ingest", "machine": {"cpus": os.cpu_count()}}
@@ -229,6 +281,8 @@ def main(argv=None) -> dict:
                                       "files_unchanged": again["report"]["files"]["unchanged"],
                                       "conversations_changed": again["report"]["conversations"]["new"]
                                       + again["report"]["conversations"]["updated"]}
+        if args.log_mb > 0:
+            result["growing_session_log"] = growing_log(data, work, args.log_mb)
         if args.change > 0:
             changed = mutate(data, args.change, args.seed)
             inc = sync(home, data)

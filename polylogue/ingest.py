@@ -89,28 +89,34 @@ def _side_file(head) -> bool:
 
 
 class _Known:
-    """Looks up archived conversations' updated_at for parsers (a read-only
-    connection per process), so unchanged conversations in a re-read export are
-    skipped before their conversion."""
+    """Looks up what the archive holds, for parsers (a read-only connection per
+    process): conversations' updated_at, so unchanged conversations in a re-read
+    export are skipped before their conversion, and their messages' hashes, so
+    unchanged messages of a changed conversation are not encoded again."""
 
     def __init__(self, db: str):
         self.db, self.conn = db, None
 
-    def __call__(self, provider: str, provider_id: str) -> int | None:
+    def _query(self, sql: str, args: tuple) -> list | None:
         import sqlite3
 
-        if self.conn is None:
-            try:
+        try:
+            if self.conn is None:
                 self.conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, check_same_thread=False)
                 self.conn.execute("PRAGMA query_only = ON")
-            except sqlite3.Error:
-                return None
-        try:
-            row = self.conn.execute("SELECT updated_at FROM conversations WHERE uid = ?",
-                                    (f"{provider}:{provider_id}",)).fetchone()
+            return self.conn.execute(sql, args).fetchall()
         except sqlite3.Error:
             return None
-        return row[0] if row else None
+
+    def __call__(self, provider: str, provider_id: str) -> int | None:
+        rows = self._query("SELECT updated_at FROM conversations WHERE uid = ?", (f"{provider}:{provider_id}",))
+        return rows[0][0] if rows else None
+
+    def hashes(self, uid: str) -> dict[str, int] | None:
+        """The archived messages of a conversation (id -> hash), for encode's ``stored``."""
+        rows = self._query("SELECT m.mid, m.hash FROM conversations c JOIN messages m ON m.id >= c.id << 24 "
+                           "AND m.id < (c.id + 1) << 24 WHERE c.uid = ?", (uid,))
+        return dict(rows) if rows else None
 
 
 _known_cache: dict[str, _Known] = {}
@@ -162,7 +168,8 @@ def parse_input(f: InputFile, db: str | None = None) -> Iterator[tuple]:
                     for conv in mod.parse(stream, ctx):
                         conv.source_path = member.display
                         produced += 1
-                        yield ("conv", encode(conv, prune=not ctx.warnings and not ctx.bad_utf8))
+                        stored = known.hashes(conv.id) if known else None
+                        yield ("conv", encode(conv, prune=not ctx.warnings and not ctx.bad_utf8, stored=stored))
             except ParseError as e:
                 errors.append((member.display, e.reason, e.line))
             except FileNotFoundError:
@@ -358,7 +365,7 @@ class Progress:
 def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, workers: int | None = None,
          force: bool = False) -> SyncReport:
     from .store.db import open_writer, release_free_pages, set_bulk, train_dictionary, train_from_archive
-    from .store.writer import Writer
+    from .store.writer import StaleRows, Writer
 
     t0 = time.perf_counter()
     progress = progress or Progress()
@@ -415,7 +422,10 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                     if sid is None:
                         sid = source_ids[key] = writer.source_id(key)
                     try:
-                        writer.write(row, sid)
+                        try:
+                            writer.write(row, sid)
+                        except StaleRows:  # changed since its parser looked: convert it again in full
+                            writer.write(_reconverted(key, row.uid), sid)
                     except Exception as e:  # e.g. a value SQLite cannot store: lose this one, not the run
                         failed_writes.setdefault(key, []).append(
                             (row.source_path or key, f"could not store conversation {row.uid}: {e}", None))
@@ -468,6 +478,15 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         conn.close()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _reconverted(key: str, uid: str):
+    """One conversation of an input file, parsed and encoded again with every row."""
+    st = os.stat(key)
+    for item in parse_input(InputFile(key, st.st_size, st.st_mtime_ns, True)):
+        if item[0] == "conv" and item[1].uid == uid:
+            return item[1]
+    raise ParseError(f"conversation {uid} is no longer in this file")
 
 
 def row_source_key(row) -> str:

@@ -82,3 +82,78 @@ def test_appended_session_rewrites_only_new_messages(tmp_path):
     assert r.messages_new == 1 and r.messages_updated == 0
     assert a.search("quillbackfrob").total_messages == 1
     conn.close()
+
+
+def _session(sid: str, texts: list[str], start: int = 0) -> str:
+    lines, parent = [], None
+    for i, t in enumerate(texts, start):
+        role = "user" if i % 2 == 0 else "assistant"
+        rec = {"type": role, "uuid": f"{sid[:4]}-{i}", "parentUuid": parent, "sessionId": sid, "cwd": "/src/x",
+               "timestamp": f"2026-03-01T10:00:{i:02d}Z", "message": {"role": role, "content": t}}
+        if role == "assistant":
+            rec["message"] = {"id": f"m{i}", "role": role, "model": "claude-sonnet-4",
+                              "content": [{"type": "text", "text": t}]}
+        lines.append(json.dumps(rec))
+        parent = rec["uuid"]
+    return "\n".join(lines) + "\n"
+
+
+def _messages(home: Path) -> list[tuple]:
+    conn = sqlite3.connect(home / "polylogue.db")
+    try:
+        return conn.execute("SELECT c.uid, c.hash, m.mid, m.hash, pl_content(m.content) FROM messages m "
+                            "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.mid").fetchall()
+    except sqlite3.OperationalError:  # pl_content is ours: compare the raw column instead
+        return conn.execute("SELECT c.uid, c.hash, m.mid, m.hash, m.content FROM messages m "
+                            "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.mid").fetchall()
+    finally:
+        conn.close()
+
+
+def test_unchanged_messages_of_a_grown_session_are_not_encoded_again(tmp_path):
+    """encode() with the archive's hashes marks unchanged messages kept (no
+    content, no index text); the writer stores only the rest."""
+    from polylogue.providers import parse_path
+    from polylogue.store.encode import encode
+
+    sid = "0c0c0000-0000-4000-8000-000000000001"
+    path = tmp_path / "p" / f"{sid}.jsonl"
+    path.parent.mkdir()
+    texts = [f"turn {i} about gravelfinch" for i in range(12)]
+    path.write_text(_session(sid, texts))
+    first = encode(parse_path(str(path))[0][0])
+    path.write_text(_session(sid, texts + ["a new question", "a new answer"]))
+    conv = parse_path(str(path))[0][0]
+    stored = {r.mid: r.hash for r in first.messages}
+    row = encode(conv, stored=stored)
+    kept = [r for r in row.messages if r.content is None]
+    assert len(kept) >= 11 and all(r.fts is None for r in kept)
+    assert [r.hash for r in row.messages] == [r.hash for r in encode(conv).messages]  # same hashes either way
+    assert row.hash == encode(conv).hash
+
+
+def test_a_conversation_changed_by_an_earlier_file_of_the_same_sync_is_converted_again(tmp_path):
+    """Two newer copies of one session in one sync: the second was parsed
+    against the archive as it was before the first was written, so rows it
+    marked kept are stale; it is converted again in full, and the archive ends
+    exactly as if only the newest copy had been imported."""
+    sid = "0c0c0000-0000-4000-8000-000000000002"
+    texts = [f"turn {i} about marshwren" for i in range(10)]
+    v1 = tmp_path / "one" / "p"
+    v1.mkdir(parents=True)
+    (v1 / f"{sid}.jsonl").write_text(_session(sid, texts))
+    a = Archive(tmp_path / "h")
+    a.sync([tmp_path / "one"])
+    two = tmp_path / "two" / "p"
+    two.mkdir(parents=True)
+    edited = list(texts)
+    edited[3] = "turn 3 edited in the second copy"
+    (two / "a.jsonl").write_text(_session(sid, edited + ["more"]))
+    (two / "b.jsonl").write_text(_session(sid, texts + ["more", "and the newest"]))
+    r = a.sync([tmp_path / "two"])
+    assert r.exit_code == 0, r.errors
+    fresh = tmp_path / "fresh"
+    Archive(fresh).sync([two / "b.jsonl"])
+    assert _messages(tmp_path / "h") == _messages(fresh)
+    assert a.search("marshwren").total_messages == 10
+    assert a.search("edited").total_messages == 0

@@ -56,9 +56,9 @@ class MessageRow(NamedTuple):  # a NamedTuple: 4x cheaper than a dataclass to pi
     model: str | None
     usage: bytes | None  # JSON, encoded like content
     meta: bytes | None  # JSON, encoded like content
-    content: bytes
+    content: bytes | None  # None (with fts None): "kept", the archive holds this message as it is
     hash: int
-    fts: tuple[str, str, str, str]
+    fts: tuple[str, str, str, str] | None
 
 
 @dataclass(slots=True)
@@ -96,7 +96,11 @@ def _first_prompt(conv: m.Conversation) -> str | None:
     return None
 
 
-def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
+def encode(conv: m.Conversation, prune: bool = True, stored: dict[str, int] | None = None) -> ConversationRow:
+    """The rows to store. ``stored`` (message id -> hash, as the archive holds
+    this conversation) marks the messages that did not change as kept: they are
+    hashed but neither compressed nor split for the index, which is most of the
+    cost when a long session grew by a few messages."""
     rows: list[MessageRow] = []
     features = 0
     tokens_in = tokens_out = 0
@@ -124,11 +128,14 @@ def encode(conv: m.Conversation, prune: bool = True) -> ConversationRow:
                 tokens_in += _int(msg.usage.get("cache_read")) + _int(msg.usage.get("cache_write"))
             tokens_out += _int(msg.usage.get("output"))
         raw = codec.dumps([codec.block_to_dict(b) for b in msg.blocks])
-        content = codec.encode_json(raw)
         usage, meta = _json(msg.usage), _json(msg.meta)
         ts = ms(msg.timestamp)
         # hash the JSON, not the stored bytes: a new compression dictionary changes no hash
         h = _hash(raw, [seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta])
+        if stored is not None and stored.get(mid) == h:
+            rows.append(MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, None, None, None, h, None))
+            continue
+        content = codec.encode_json(raw)
         # usage and meta JSON are stored like content (compressed with the archive's dictionary)
         fts = fts_values(msg.blocks)
         nbytes += len(content) + len(fts[0]) + len(fts[1]) + len(fts[2]) + len(fts[3])

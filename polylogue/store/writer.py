@@ -37,6 +37,12 @@ _CONV_COLS = (
 )
 
 
+class StaleRows(Exception):
+    """Rows marked kept (encode's ``stored``) that the archive no longer holds as
+    they were: the conversation changed since the parser looked (the same
+    conversation in two files of one sync). Convert it again in full."""
+
+
 @dataclass
 class WriteStats:
     conversations_new: int = 0
@@ -149,6 +155,8 @@ class Writer:
             self.stats.conversations_unchanged += 1
             return "unchanged"
         if row is None:
+            if any(r.content is None for r in conv.messages):
+                raise StaleRows(conv.uid)
             return self._insert(conv, source_id)
         return self._update(conv, source_id, row[0], row[2], row[3])
 
@@ -178,6 +186,8 @@ class Writer:
                     c.execute("SELECT id, mid, hash FROM messages WHERE conversation_id = ?", (cid,))}
         new_mids = {r.mid for r in conv.messages}
         fresh = [r for r in conv.messages if existing.get(r.mid, (None, None))[1] != r.hash]
+        if any(r.content is None for r in fresh):
+            raise StaleRows(conv.uid)
         stale = [existing[r.mid][0] for r in fresh if r.mid in existing]
         if conv.prune:
             stale += [rid for mid, (rid, _) in existing.items() if mid not in new_mids]
