@@ -19,6 +19,7 @@ CHUNK_MESSAGES = 1000  # what a worker hands over at a time (small: chunks in fl
 CHUNK_BYTES = 4 << 20
 PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up costs more than it saves
 BULK_MIN_BYTES = 64 << 20
+TRIM_EVERY = 8  # parser chunks handed over / writer commits between malloc_trim calls
 
 
 @dataclass
@@ -278,6 +279,7 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
                 if os.getppid() != parent:
                     os._exit(0)
 
+    handed = 0
     while True:
         f = tasks.get()
         if f is None:
@@ -295,6 +297,29 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
             if size >= CHUNK_MESSAGES or nbytes >= CHUNK_BYTES or item[0] == "done":
                 put(chunk)
                 chunk, size, nbytes = [], 0, 0
+                handed += 1
+                if handed % TRIM_EVERY == 0:
+                    _trim()
+
+
+def _trim() -> None:
+    """Hand the heap's free pages back to the OS (glibc keeps them otherwise: big
+    tool outputs come and go, and a long import's processes would only grow)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        _malloc_trim = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):
+                pass
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def _die_with_parent() -> None:
@@ -412,6 +437,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
             set_bulk(conn, True, first_import=first)
         writer = Writer(conn)
         source_ids: dict[str, int] = {}
+        commits = 0
         failed_writes: dict[str, list[tuple]] = {}
         try:
             for item in items:
@@ -456,6 +482,9 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                     progress.file_done(size)
                 if writer.pending >= BATCH_MESSAGES or writer.pending_bytes >= BATCH_BYTES:
                     writer.commit()
+                    commits += 1
+                    if commits % TRIM_EVERY == 0:
+                        _trim()
             writer.commit()
         except BaseException:
             writer.rollback()
