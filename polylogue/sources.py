@@ -3,6 +3,7 @@ archives (read in place), and the default locations of each tool."""
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,63 +76,103 @@ def _is_zip(path: Path) -> bool:
 
 
 def discover(paths: list[Path], errors: list[tuple[str, str]]) -> Iterator[InputFile]:
-    """Expand paths into input files. Problems go to ``errors`` as (path, reason)."""
-    seen_dirs: set[tuple[int, int]] = set()
-    seen_files: set[int] = set()
-    for root in paths:
-        root = Path(os.path.abspath(os.path.expanduser(str(root))))
+    """Expand paths into input files, each real file once. Problems go to
+    ``errors`` as (path, reason)."""
+    roots = [Path(os.path.abspath(os.path.expanduser(str(p)))) for p in paths]
+    seen = _Seen([os.path.realpath(r) for r in roots if r.is_dir()])
+    for root in roots:
         try:
             st = root.stat()
         except OSError as e:
             errors.append((str(root), f"cannot read: {e.strerror or e}"))
             continue
         if root.is_dir():
-            yield from _walk(root, seen_dirs, seen_files, errors)
-        else:
-            ident = (st.st_dev << 64) | st.st_ino
-            if ident not in seen_files:
-                seen_files.add(ident)
-                yield _file(root, st, explicit=True)
+            yield from _walk(root, seen, errors)
+        elif seen.file_once(str(root), st, linked=True):
+            yield _file(root, st, explicit=True)
+
+
+class _Seen:
+    """Each folder is walked once (by device and inode), so a file can be listed
+    twice only through a file symlink, a hard link, or a file named beside its
+    folder; only those are remembered (a 100K-file walk keeps no per-file set).
+    A symlinked file whose real path lies in a walked real folder is skipped:
+    it is listed there."""
+
+    def __init__(self, real_dirs: list[str]):
+        self.real_dirs = real_dirs
+        self.dirs: set[tuple[int, int]] = set()
+        self.files: set[tuple[int, int]] = set()
+
+    def dir_once(self, path: str, st: os.stat_result, linked: bool) -> bool:
+        ident = (st.st_dev, st.st_ino)
+        if ident in self.dirs:  # a symlink loop or the same folder twice
+            return False
+        self.dirs.add(ident)
+        if linked:
+            real = os.path.realpath(path)
+            if not self._covered(real):
+                self.real_dirs.append(real)
+        return True
+
+    def _covered(self, real: str) -> bool:
+        return any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in self.real_dirs)
+
+    def file_once(self, path: str, st: os.stat_result, linked: bool) -> bool:
+        ident = (st.st_dev, st.st_ino)
+        if ident in self.files:
+            return False
+        if linked:
+            if self._covered(os.path.dirname(os.path.realpath(path))):
+                return False  # listed under its real path
+        elif st.st_nlink < 2:
+            return True
+        self.files.add(ident)
+        return True
 
 
 def _file(path: Path, st: os.stat_result, explicit: bool) -> InputFile:
     return InputFile(str(path), st.st_size, st.st_mtime_ns, explicit)
 
 
-def _walk(root: Path, seen_dirs, seen_files, errors) -> Iterator[InputFile]:
-    stack = [root]
+def _walk(root: Path, seen: _Seen, errors) -> Iterator[InputFile]:
+    stack = [(str(root), True)]
     while stack:
-        d = stack.pop()
+        d, linked = stack.pop()
         try:
-            st = d.stat()
+            st = os.stat(d)
         except OSError as e:
-            errors.append((str(d), f"cannot read: {e.strerror or e}"))
+            errors.append((d, f"cannot read: {e.strerror or e}"))
             continue
-        ident = (st.st_dev, st.st_ino)
-        if ident in seen_dirs:  # symlink loop or the same folder twice
+        if not seen.dir_once(d, st, linked):
             continue
-        seen_dirs.add(ident)
         try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
+            # names and types only: a folder of 17K sessions would otherwise hold 17K DirEntry objects
+            with os.scandir(d) as it:
+                entries = sorted((e.name, _is_dir(e), e.is_symlink()) for e in it)
         except OSError as e:
-            errors.append((str(d), f"cannot list: {e.strerror or e}"))
+            errors.append((d, f"cannot list: {e.strerror or e}"))
             continue
         subdirs = []
-        for e in entries:
-            p = Path(e.path)
+        for name, is_dir, link in entries:
+            p = os.path.join(d, name)
+            if is_dir:
+                subdirs.append((p, link))
+                continue
             try:
-                if e.is_dir(follow_symlinks=True):
-                    subdirs.append(p)
-                elif e.is_file(follow_symlinks=True):
-                    st = e.stat(follow_symlinks=True)
-                    ident = (st.st_dev << 64) | st.st_ino  # the same file reached twice (symlinks): once
-                    if ident in seen_files:
-                        continue
-                    seen_files.add(ident)
-                    yield _file(p, st, explicit=False)
+                st = os.stat(p)
             except OSError:
                 continue  # a dangling symlink or a file gone while listing
+            if stat.S_ISREG(st.st_mode) and seen.file_once(p, st, link):
+                yield _file(Path(p), st, explicit=False)
         stack.extend(reversed(subdirs))
+
+
+def _is_dir(e: os.DirEntry) -> bool:
+    try:
+        return e.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
 
 
 def members(f: InputFile, warn) -> Iterator[Member]:
