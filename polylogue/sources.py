@@ -79,17 +79,20 @@ def discover(paths: list[Path], errors: list[tuple[str, str]]) -> Iterator[Input
     """Expand paths into input files, each real file once. Problems go to
     ``errors`` as (path, reason)."""
     roots = [Path(os.path.abspath(os.path.expanduser(str(p)))) for p in paths]
+    folders = []
     seen = _Seen([os.path.realpath(r) for r in roots if r.is_dir()])
-    for root in roots:
+    for root in roots:  # named files first: they stay "named" (explicit) when a folder holds them too
         try:
             st = root.stat()
         except OSError as e:
             errors.append((str(root), f"cannot read: {e.strerror or e}"))
             continue
-        if root.is_dir():
-            yield from _walk(root, seen, errors)
-        elif seen.file_once(str(root), st, linked=True):
+        if stat.S_ISDIR(st.st_mode):
+            folders.append(root)
+        elif seen.named_once(st):
             yield _file(root, st, explicit=True)
+    for root in folders:
+        yield from _walk(root, seen, errors)
 
 
 class _Seen:
@@ -117,6 +120,13 @@ class _Seen:
 
     def _covered(self, real: str) -> bool:
         return any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in self.real_dirs)
+
+    def named_once(self, st: os.stat_result) -> bool:
+        ident = (st.st_dev, st.st_ino)
+        if ident in self.files:
+            return False
+        self.files.add(ident)
+        return True
 
     def file_once(self, path: str, st: os.stat_result, linked: bool) -> bool:
         ident = (st.st_dev, st.st_ino)

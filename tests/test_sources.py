@@ -81,3 +81,12 @@ def test_walk_memory_keeps_no_per_file_set(tmp_path):
 
     assert len(list(_walk(root, seen, []))) == 52
     assert not seen.files and len(seen.dirs) == 3
+
+
+def test_a_named_file_stays_named_when_its_folder_is_walked_too(tmp_path):
+    root = _tree(tmp_path)
+    f = root / "a" / "one.jsonl"
+    for order in ((f, root), (root, f)):
+        files = list(discover(list(order), []))
+        assert len(files) == 2
+        assert [x.explicit for x in files if x.key == str(f)] == [True]
