@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections import OrderedDict
@@ -24,6 +25,9 @@ from .models import Conversation
 from .paths import default_home
 
 CACHE_SIZE = 256
+
+
+_SYNC_THREAD_LOCKS: dict[str, threading.Lock] = {}
 
 
 class SyncBusy(PolylogueError):
@@ -125,6 +129,12 @@ class Archive:
     def _sync_lock(self, wait: bool):
         """One sync at a time per archive: the second waits (or fails fast)."""
         path = self.home / "sync.lock"
+        # a POSIX record lock belongs to this process alone: parser processes forked
+        # during the sync do not inherit it, so a killed sync never leaves it held;
+        # the thread lock keeps two syncs of one process apart
+        local = _SYNC_THREAD_LOCKS.setdefault(str(path), threading.Lock())
+        if not local.acquire(blocking=wait):
+            raise SyncBusy("another polylogue sync is running on this archive")
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             try:
@@ -133,18 +143,21 @@ class Archive:
                 yield
                 return
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise
                 if not wait:
                     raise SyncBusy("another polylogue sync is running on this archive") from None
                 import sys
 
                 print("polylogue: another sync is running on this archive; waiting for it to finish...",
                       file=sys.stderr)
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.lockf(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
+            local.release()
 
     # ------------------------------------------------------------ reading
     def stats(self) -> dict[str, Any]:

@@ -264,6 +264,8 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
     import queue
 
     _die_with_parent()
+    if os.getppid() != parent:  # killed between the fork and the line above
+        os._exit(0)
     if dictionary:
         from .store import codec
 
@@ -281,7 +283,12 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
 
     handed = 0
     while True:
-        f = tasks.get()
+        try:
+            f = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                os._exit(0)
+            continue
         if f is None:
             put(None)
             return

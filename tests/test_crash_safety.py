@@ -4,6 +4,7 @@ exactly the state of an uninterrupted run. Also: two syncs at once."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -139,3 +140,40 @@ def test_backup_while_a_sync_runs(data, tmp_path):
     subprocess.run([sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(final)], check=True,
                    capture_output=True)
     assert state(final) == state(home)
+
+
+def test_a_killed_sync_leaves_no_lock_behind_even_if_a_child_lives_on(tmp_path):
+    """Parser processes are forked while the sync lock is held; the lock is the
+    sync's own (a POSIX record lock), so killing the sync frees it at once even
+    when a child has not died yet."""
+    from polylogue.api import Archive, SyncBusy
+
+    home = tmp_path / "h"
+    home.mkdir()
+    script = (
+        "import os, sys, time\n"
+        "from polylogue.api import Archive\n"
+        f"a = Archive({str(home)!r})\n"
+        "with a._sync_lock(True):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        time.sleep(60); os._exit(0)\n"
+        "    print(pid, flush=True)\n"
+        "    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())
+    try:
+        with pytest.raises(SyncBusy):
+            with Archive(home)._sync_lock(False):
+                pass
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        os.kill(child, 0)  # the child is still alive...
+        with Archive(home)._sync_lock(False):  # ...and the lock is free
+            pass
+    finally:
+        proc.kill()
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
