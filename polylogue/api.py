@@ -132,9 +132,10 @@ class Archive:
         # a POSIX record lock belongs to this process alone: parser processes forked
         # during the sync do not inherit it, so a killed sync never leaves it held;
         # the thread lock keeps two syncs of one process apart
+        busy = "another polylogue sync is running on this archive"
         local = _SYNC_THREAD_LOCKS.setdefault(str(path), threading.Lock())
         if not local.acquire(blocking=wait):
-            raise SyncBusy("another polylogue sync is running on this archive")
+            raise SyncBusy(busy)
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             try:
@@ -148,7 +149,7 @@ class Archive:
                 if e.errno not in (errno.EACCES, errno.EAGAIN):
                     raise
                 if not wait:
-                    raise SyncBusy("another polylogue sync is running on this archive") from None
+                    raise SyncBusy(busy) from None
                 import sys
 
                 print("polylogue: another sync is running on this archive; waiting for it to finish...",

@@ -263,9 +263,12 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
     its own if the parent dies (a killed sync must not leave workers behind)."""
     import queue
 
+    def orphaned() -> None:
+        if os.getppid() != parent:
+            os._exit(0)
+
     _die_with_parent()
-    if os.getppid() != parent:  # killed between the fork and the line above
-        os._exit(0)
+    orphaned()  # killed between the fork and the line above
     if dictionary:
         from .store import codec
 
@@ -278,16 +281,14 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
                 results.put(chunk, timeout=1.0)
                 return
             except queue.Full:
-                if os.getppid() != parent:
-                    os._exit(0)
+                orphaned()
 
     handed = 0
     while True:
         try:
             f = tasks.get(timeout=1.0)
         except queue.Empty:
-            if os.getppid() != parent:
-                os._exit(0)
+            orphaned()
             continue
         if f is None:
             put(None)

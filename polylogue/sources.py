@@ -122,6 +122,7 @@ class _Seen:
         return any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in self.real_dirs)
 
     def named_once(self, st: os.stat_result) -> bool:
+        """A file named on the command line: always remembered."""
         ident = (st.st_dev, st.st_ino)
         if ident in self.files:
             return False
@@ -129,16 +130,12 @@ class _Seen:
         return True
 
     def file_once(self, path: str, st: os.stat_result, linked: bool) -> bool:
-        ident = (st.st_dev, st.st_ino)
-        if ident in self.files:
-            return False
         if linked:
             if self._covered(os.path.dirname(os.path.realpath(path))):
                 return False  # listed under its real path
         elif st.st_nlink < 2:
-            return True
-        self.files.add(ident)
-        return True
+            return (st.st_dev, st.st_ino) not in self.files  # reachable again only through a remembered file
+        return self.named_once(st)
 
 
 def _file(path: Path, st: os.stat_result, explicit: bool) -> InputFile:
