@@ -62,12 +62,11 @@ class _RichProgress:
     def __init__(self):
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.p = Progress(TextColumn("[bold]importing"), BarColumn(bar_width=20),
-                          TextColumn("{task.percentage:>3.0f}% {task.fields[files]} · {task.fields[msgs]} msgs · "
-                                     "{task.fields[rate]}"), TimeRemainingColumn(),
+        self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
+                          TextColumn("{task.percentage:>3.0f}% {task.fields[detail]}"), TimeRemainingColumn(),
                           transient=True, console=_stderr_console())
         self.files = self.done_files = self.convs = self.msgs = 0
-        self.task = None
+        self.task = self.counts = None
         import time
 
         self._t0 = time.perf_counter()
@@ -75,13 +74,12 @@ class _RichProgress:
 
     def _fields(self) -> dict:
         rate = self.msgs / max(self._time() - self._t0, 1e-6)
-        return {"files": f"{self.done_files:,}/{self.files:,} files", "convs": f"{self.convs:,}",
-                "msgs": f"{self.msgs:,}", "rate": f"{rate:,.0f}/s"}
+        return {"detail": f"{self.done_files:,}/{self.files:,} files · {self.msgs:,} msgs · {rate:,.0f}/s"}
 
     def start(self, files: int, total_bytes: int) -> None:
         self.files = files
         self.p.start()
-        self.task = self.p.add_task("sync", total=max(total_bytes, 1), **self._fields())
+        self.task = self.p.add_task("importing", total=max(total_bytes, 1), **self._fields())
 
     def file_done(self, size: int) -> None:
         self.done_files += 1
@@ -92,6 +90,13 @@ class _RichProgress:
         self.msgs += messages
         if self.convs % 50 == 0:
             self.p.update(self.task, **self._fields())
+
+    def counting(self, done: int, blocks: int) -> None:
+        if self.counts is None:
+            if self.task is not None:
+                self.p.update(self.task, visible=False)
+            self.counts = self.p.add_task("counting", total=blocks, detail="frequent words, per block")
+        self.p.update(self.counts, completed=done)
 
     def finish(self) -> None:
         self.p.stop()

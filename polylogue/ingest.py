@@ -392,12 +392,14 @@ class Progress:
     def start(self, files: int, total_bytes: int) -> None: ...
     def file_done(self, size: int) -> None: ...
     def conversation(self, messages: int) -> None: ...
+    def counting(self, done: int, blocks: int) -> None: ...  # after the import: term_totals blocks
     def finish(self) -> None: ...
 
 
 def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, workers: int | None = None,
          force: bool = False) -> SyncReport:
     from .store.db import open_writer, release_free_pages, set_bulk, train_dictionary, train_from_archive
+    from .store import term_totals
     from .store.writer import StaleRows, Writer
 
     t0 = time.perf_counter()
@@ -508,6 +510,8 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         report.messages_updated = s.messages_updated
         if count:
             train_from_archive(conn)  # small archives get their dictionary once they have enough text
+        term_totals.refresh(conn, getattr(progress, "counting", None))  # only what this sync touched, or never counted
+        if count:
             release_free_pages(conn)
             conn.execute("PRAGMA optimize")
     finally:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from . import codec
+from . import codec, term_totals
 from .db import open_reader, open_writer
 from .encode import _hash, fts_values
 
@@ -48,6 +48,7 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
                 "SELECT provider, count(*), coalesce(sum(message_count), 0) FROM conversations GROUP BY provider"):
             if totals.get(p, (0, 0)) != (c, m):
                 problems.append(f"provider totals for {p}: stored {totals.get(p)}, actual {(c, m)}")
+        problems += term_totals.verify(conn)
         orphans = conn.execute(
             "SELECT count(*) FROM messages m WHERE NOT EXISTS "
             "(SELECT 1 FROM conversations c WHERE c.id = m.conversation_id)").fetchone()[0]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import QueryError
-from . import codec
+from . import codec, term_totals
 from .encode import CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, fts_values, ms
 from .queries import CONV_COLUMNS, _iso, conversation_summary
 
@@ -156,7 +156,8 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
     matched = None
     prefix = any(t.prefix for g in q.groups for t in g)
     try:
-        res.total_messages, res.total_conversations = conn.execute(
+        counted = _counted_ahead(conn, q) if not (where or mwhere) else None
+        res.total_messages, res.total_conversations = counted or conn.execute(
             f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs).fetchone()
         if res.total_messages == 0:
             return res
@@ -202,6 +203,15 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
                                     "highlights": spans, "score": None if sc is None else round(-sc, 4)})
         res.conversations.append(summary)
     return res
+
+
+def _counted_ahead(conn, q) -> tuple[int, int] | None:
+    """Totals of a one-word query, if that word is one whose totals are kept
+    (store/term_totals.py: exact, or absent)."""
+    if q.exclude or q.kinds or len(q.groups) != 1 or len(q.groups[0]) != 1:
+        return None
+    t = q.groups[0][0]
+    return None if t.prefix or len(t.tokens) != 1 else term_totals.lookup(conn, t.tokens[0])
 
 
 def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int):

@@ -114,6 +114,19 @@ MIGRATIONS: list[list[str]] = [
         "DROP INDEX conversations_provider_updated",
         "CREATE INDEX conversations_provider_updated ON conversations(provider, updated_at, first_ts, last_ts)",
     ],
+    # 4: exact totals of the most frequent words, counted ahead per block of conversations
+    # (store/totals.py); the writer drops a block's rows when it changes a message there
+    [
+        "CREATE TABLE frequent_terms (term TEXT PRIMARY KEY) WITHOUT ROWID",
+        """CREATE TABLE term_totals (
+            term TEXT NOT NULL,
+            block INTEGER NOT NULL,
+            messages INTEGER NOT NULL,
+            conversations INTEGER NOT NULL,
+            PRIMARY KEY (term, block)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX term_totals_block ON term_totals(block)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import codec
+from . import codec, term_totals
 from .encode import ConversationRow, MessageRow, fts_values
 from .schema import TIME_BOUNDS
 
@@ -74,6 +74,8 @@ class Writer:
         self.checkpoints = 0
         self._log: list[Callable[[], object]] = []  # this batch's writes, to replay after a rollback
         self._stats_at_begin = copy.deepcopy(self.stats)
+        self._block_shift = term_totals.block_shift(conn)
+        self._dirty_blocks: set[int] = set()  # their term_totals go stale with this batch
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -85,6 +87,10 @@ class Writer:
     def commit(self) -> None:
         if self.conn.in_transaction:
             self._flush_totals()
+            if self._dirty_blocks:
+                blocks = sorted(self._dirty_blocks)
+                self.conn.execute(f"DELETE FROM term_totals WHERE block IN ({','.join('?' * len(blocks))})", blocks)
+                self._dirty_blocks.clear()
             self.conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
             self.conn.execute("COMMIT")
             self._bound_wal()
@@ -229,6 +235,7 @@ class Writer:
         if start + len(rows) >= MESSAGE_ID_SPAN:
             raise OverflowError(f"conversation {cid} has had more than {MESSAGE_ID_SPAN} message versions")
         first = (cid << MESSAGE_ID_BITS) + start
+        self._dirty_blocks.add(first >> self._block_shift)
         if not counted:
             self.conn.execute("UPDATE conversations SET next_message = ? WHERE id = ?", (start + len(rows), cid))
         self.conn.executemany(_INSERT_MSG, [
@@ -240,6 +247,7 @@ class Writer:
         if not ids:
             return
         c = self.conn
+        self._dirty_blocks.update(i >> self._block_shift for i in ids)
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))

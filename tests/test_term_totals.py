@@ -1,0 +1,151 @@
+"""Totals counted ahead for frequent words (store/term_totals.py) are exact
+after every kind of sync, are really what a search reports, and never outlive
+a change: whatever the writer touches is counted again or counted live."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from polylogue.api import Archive
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _home(tmp_path: Path, name: str, block_bits: int = 0, min_messages: int = 1) -> Archive:
+    """An archive whose every word counts as frequent, one conversation per block."""
+    a = Archive(tmp_path / name)
+    a._ensure()
+    conn = sqlite3.connect(a.db_path)
+    with conn:
+        conn.execute("INSERT INTO meta(key, value) VALUES ('totals_block_bits', ?), ('totals_min_messages', ?)",
+                     (block_bits, min_messages))
+    conn.close()
+    return a
+
+
+def _scan(db: Path, term: str) -> tuple[int, int]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts "
+                            "MATCH ?", (f'"{term}"',)).fetchone()
+    finally:
+        conn.close()
+
+
+def _table(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def _assert_exact(a: Archive) -> list[str]:
+    terms = [t for (t,) in _table(a.db_path, "SELECT term FROM frequent_terms")]
+    assert len(terms) > 20
+    for t in terms:
+        res = a.search(t, cache=False)
+        assert (res.total_messages, res.total_conversations) == _scan(a.db_path, t), t
+    return terms
+
+
+def _mutate(data: Path) -> None:
+    """A new ChatGPT export with one message reworded,
+    and a Claude Code session that grew."""
+    src = data / "chatgpt" / "conversations.json"
+    convs = json.loads(src.read_text())
+    node = next(n for n in convs[0]["mapping"].values()
+                if n.get("message") and n["message"].get("content", {}).get("parts"))
+    node["message"]["content"]["parts"] = ["the totals must follow this rewording of the message"]
+    convs[0]["update_time"] = (convs[0].get("update_time") or 0) + 3600
+    src.write_text(json.dumps(convs))
+    session = next((data / "claude-code").rglob("3f8d2b10-*.jsonl"))
+    last = [json.loads(x) for x in session.read_text().splitlines() if '"uuid"' in x][-1]
+    with open(session, "a") as f:
+        for i in range(3):
+            f.write(json.dumps({"type": "user", "uuid": f"grown-{i}", "parentUuid": last["uuid"] if i == 0
+                                else f"grown-{i - 1}", "sessionId": last["sessionId"],
+                                "timestamp": f"2026-03-0{i + 1}T00:00:00Z", "cwd": last.get("cwd"),
+                                "message": {"role": "user", "content": "and the test of the totals again"}}) + "\n")
+
+
+def test_totals_stay_exact_and_match_a_fresh_import(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLES, data)
+    a = _home(tmp_path, "h")
+    a.sync([data])
+    before = _assert_exact(a)
+    assert "the" in before
+    _mutate(data)
+    r = a.sync([data])
+    assert r.conversations_updated >= 2
+    _assert_exact(a)
+    # the counts kept up to date equal those of one import of the final data
+    fresh = _home(tmp_path, "fresh")
+    fresh.sync([data])
+    q = "SELECT term, block, messages, conversations FROM term_totals ORDER BY term, block"
+    # block numbers follow conversation ids, which differ between the two archives: compare per word
+    def per_word(db):
+        out: dict[str, tuple[int, int]] = {}
+        for t, _, m, c in _table(db, q):
+            out[t] = (out.get(t, (0, 0))[0] + m, out.get(t, (0, 0))[1] + c)
+        return out
+    kept, once = per_word(a.db_path), per_word(fresh.db_path)
+    assert {t: kept[t] for t in once if t in kept} == {t: once[t] for t in once if t in kept}
+    assert len(set(kept) & set(once)) > 20
+
+
+def test_a_search_reports_the_kept_totals_and_check_verifies_them(tmp_path):
+    a = _home(tmp_path, "h")
+    a.sync([EXAMPLES])
+    exact = _scan(a.db_path, "the")
+    conn = sqlite3.connect(a.db_path)
+    with conn:
+        conn.execute("UPDATE term_totals SET messages = messages + 1000 WHERE term = 'the' AND block = 1")
+    res = a.search("the", cache=False)
+    assert (res.total_messages, res.total_conversations) == (exact[0] + 1000, exact[1])
+    assert any("term totals for 'the'" in p for p in a.check()["problems"])
+    # a block without its count: the search counts live, and the next sync counts the block again
+    with conn:
+        conn.execute("UPDATE term_totals SET messages = messages - 1000 WHERE term = 'the' AND block = 1")
+        conn.execute("DELETE FROM term_totals WHERE term = 'the' AND block = (SELECT max(block) FROM term_totals "
+                      "WHERE term = 'the' AND messages > 0)")
+    res = a.search("the", cache=False)
+    assert (res.total_messages, res.total_conversations) == exact
+    conn.close()
+    a.sync([EXAMPLES])
+    assert _table(a.db_path, "SELECT sum(messages) FROM term_totals WHERE term = 'the'") == [(exact[0],)]
+    assert a.check()["problems"] == []
+
+
+def test_only_touched_blocks_are_counted_again(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLES, data)
+    a = _home(tmp_path, "h")  # one conversation a block
+    a.sync([data])
+    hashes = dict(_table(a.db_path, "SELECT id, hash FROM conversations"))
+    conn = sqlite3.connect(a.db_path)
+    with conn:  # a wrong value in every block: the blocks the sync leaves alone keep it
+        conn.execute("UPDATE term_totals SET messages = messages + 7")
+    _mutate(data)
+    a.sync([data])
+    touched = {cid for cid, h in _table(a.db_path, "SELECT id, hash FROM conversations") if hashes.get(cid) != h}
+    assert len(touched) == 2
+    live = dict(conn.execute(
+        "SELECT rowid >> 24, count(*) FROM messages_fts WHERE messages_fts MATCH '\"the\"' GROUP BY 1"))
+    rows = conn.execute("SELECT block, messages FROM term_totals WHERE term = 'the'").fetchall()
+    assert {b for b, _ in rows} == set(range(max(hashes) + 1))  # every block, empty ones too
+    for b, m in rows:
+        assert m == live.get(b, 0) + (0 if b in touched else 7), b
+    conn.close()
+
+
+def test_small_archives_keep_no_totals(tmp_path):
+    a = _home(tmp_path, "h", min_messages=10**9)
+    a.sync([EXAMPLES])
+    assert _table(a.db_path, "SELECT count(*) FROM frequent_terms") == [(0,)]
+    assert _table(a.db_path, "SELECT count(*) FROM term_totals") == [(0,)]
+    res = a.search("the", cache=False)
+    assert (res.total_messages, res.total_conversations) == _scan(a.db_path, "the")
