@@ -191,7 +191,7 @@ def test_prefix_expansion_splits_identifiers_like_the_index(archive):
 
     with archive.reader() as conn:
         cid = conn.execute("SELECT id FROM conversations WHERE uid = 'codex:code-1'").fetchone()[0]
-        expanded, absent = _expand_prefixes(conn, lang.parse("hea*"), cid)
+        expanded, absent, _ = _expand_prefixes(conn, lang.parse("hea*"), cid)
         res = fts.search(conn, lang.parse("hea* provider:codex"), rank_all=0)
     assert expanded == '"head"' and not absent
     hit = next(c for c in res.conversations if c["id"] == "codex:code-1")["hits"][0]

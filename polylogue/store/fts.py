@@ -281,11 +281,13 @@ def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere
         bounds = (cid << ID_BITS, (cid + 1) << ID_BITS, *params)
         found = []
         if expand:
-            expanded, absent = _expand_prefixes(conn, q, cid)
+            expanded, absent, exact = _expand_prefixes(conn, q, cid)
             if absent:
                 continue
             if expanded:
                 found = conn.execute(sql, (expanded, *bounds)).fetchall()
+                if not found and exact:
+                    continue
         if not found:
             found = conn.execute(sql, (match, *bounds)).fetchall()
         if not found:
@@ -307,19 +309,22 @@ def _conversation_count(conn, where: list[str], args: list) -> int:
     return conn.execute(f"SELECT count(*) FROM conversations c WHERE {' AND '.join(where)}", args).fetchone()[0]
 
 
-def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool]:
+def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
     """The query with each one-token prefix replaced by the words starting with
     it in this conversation (found by a regex; the probe then checks them
-    against the index), and whether the conversation cannot match at all: a
+    against the index); whether the conversation cannot match at all: a
     required prefix (a term of its own, not one of ORed alternatives) occurs
-    nowhere in its text folded exactly as the index folds it."""
+    nowhere in its text folded exactly as the index folds it; and whether the
+    expansion is exact: every message was read and all of it was ASCII, where
+    the regex's words are exactly the index's tokens (letters and digits), so a
+    probe that finds nothing proves there is no match."""
     from dataclasses import replace
 
     from ..search import Term, fold
 
     prefixes = sorted({t.tokens[0] for g in q.groups for t in g if t.prefix and len(t.tokens) == 1}, key=len)
     if not prefixes:
-        return None, False
+        return None, False, False
     required = [g[0].tokens[0] for g in q.groups if len(g) == 1 and g[0].prefix and len(g[0].tokens) == 1]
     present: set[str] = set()
     complete = True
@@ -327,36 +332,44 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool]:
     # finds only the words that start with a prefix
     pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(p) for p in reversed(prefixes)) + r")[^\W_]*")
     words: set[str] = set()
-    seen = 0
-    # newest first, stopping once enough messages hold a word with the prefix: hits are the latest ones
+    ascii_only = True
+    # newest first, stopping at the first message that could match on its own (a word for each
+    # all-prefix group): the probe then finds the latest messages holding the words, the first
+    # of them the latest match (reading on, to be sure of the next two, cost a third of a search)
+    pure = [[t.tokens[0] for t in g] for g in q.groups if all(t.prefix and len(t.tokens) == 1 for t in g)]
     for (blob,) in conn.execute("SELECT content FROM messages WHERE id >= ? AND id < ? ORDER BY id DESC",
                                 (cid << ID_BITS, (cid + 1) << ID_BITS)):
         found = set()
         for v in fts_values(codec.decode_blocks(blob)):
             if v:
-                v = v.lower() if v.isascii() else fold(v)
+                if v.isascii():
+                    v = v.lower()
+                else:
+                    v, ascii_only = fold(v), False
                 found.update(pattern.findall(v))
                 present.update(p for p in required if p in v)
         if found:
             words |= found
-            seen += 1
-            if seen >= HITS_PER_CONVERSATION:
+            if all(any(w.startswith(p) for w in found for p in g) for g in pure):
                 complete = False  # stopped early: the rest of the conversation is unread
                 break
     if complete and any(p not in present for p in required):
-        return None, True
+        return None, True, False
     groups = []
     for g in q.groups:
         alts: list = []
         for t in g:
             if t.prefix and len(t.tokens) == 1:
-                alts += [Term([w]) for w in sorted(w for w in words if w.startswith(t.tokens[0]))[:50]]
+                these = sorted(w for w in words if w.startswith(t.tokens[0]))
+                if len(these) > 50:
+                    these, complete = these[:50], False
+                alts += [Term([w]) for w in these]
             else:
                 alts.append(t)
         if not alts:
-            return None, False
+            return None, False, False
         groups.append(alts)
-    return _match_expr(replace(q, groups=groups)), False
+    return _match_expr(replace(q, groups=groups)), False, complete and ascii_only
 
 
 def _contains_any(text: str, tokens: list[str]) -> bool:
