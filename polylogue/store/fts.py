@@ -315,12 +315,12 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
     against the index); whether the conversation cannot match at all: a
     required prefix (a term of its own, not one of ORed alternatives) occurs
     nowhere in its text folded exactly as the index folds it; and whether the
-    expansion is exact: every message was read and all of it was ASCII, where
-    the regex's words are exactly the index's tokens (letters and digits), so a
-    probe that finds nothing proves there is no match."""
+    expansion is exact: every message was read, so the words are all of the
+    conversation's index tokens with the prefixes and a probe that finds
+    nothing proves there is no match."""
     from dataclasses import replace
 
-    from ..search import Term, fold
+    from ..search import Term, index_tokens
 
     prefixes = sorted({t.tokens[0] for g in q.groups for t in g if t.prefix and len(t.tokens) == 1}, key=len)
     if not prefixes:
@@ -332,7 +332,7 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
     # finds only the words that start with a prefix
     pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(p) for p in reversed(prefixes)) + r")[^\W_]*")
     words: set[str] = set()
-    ascii_only = True
+    starts = tuple(prefixes)
     # newest first, stopping at the first message that could match on its own (a word for each
     # all-prefix group): the probe then finds the latest messages holding the words, the first
     # of them the latest match (reading on, to be sure of the next two, cost a third of a search)
@@ -342,11 +342,13 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
         found = set()
         for v in fts_values(codec.decode_blocks(blob)):
             if v:
-                if v.isascii():
+                if v.isascii():  # ASCII letters and digits are the index's only token characters
                     v = v.lower()
-                else:
-                    v, ascii_only = fold(v), False
-                found.update(pattern.findall(v))
+                    found.update(pattern.findall(v))
+                else:  # elsewhere, cut exactly as the index cuts (slower, so only here)
+                    toks = index_tokens(v)
+                    found.update(t for t in toks if t.startswith(starts))
+                    v = " ".join(toks)
                 present.update(p for p in required if p in v)
         if found:
             words |= found
@@ -369,7 +371,7 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
         if not alts:
             return None, False, False
         groups.append(alts)
-    return _match_expr(replace(q, groups=groups)), False, complete and ascii_only
+    return _match_expr(replace(q, groups=groups)), False, complete
 
 
 def _contains_any(text: str, tokens: list[str]) -> bool:
