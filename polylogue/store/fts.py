@@ -368,8 +368,8 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
                 alts += [Term([w]) for w in these]
             else:
                 alts.append(t)
-        if not alts:
-            return None, False, False
+        if not alts:  # an all-prefix group none of whose prefixes starts a word read
+            return None, complete, False
         groups.append(alts)
     return _match_expr(replace(q, groups=groups)), False, complete
 
