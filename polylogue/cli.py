@@ -378,7 +378,7 @@ def stats(ctx, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def check(ctx, vacuum, as_json):
-    """Verify integrity: SQLite, full-text index, stored counts and content hashes."""
+    """Verify integrity: SQLite, full-text index, stored counts and totals, content hashes."""
     r = _archive(ctx).check(vacuum=vacuum)
     if as_json:
         _emit_json(r)
