@@ -215,3 +215,33 @@ def test_show_terminal_view_collapses_and_expands(home):
                                      "--branch", "active").stdout
     html = run(home, "show", cid, "--format", "html").stdout
     assert html.lstrip().lower().startswith("<!doctype html") and "<script" not in html.lower()
+
+
+def test_tty_progress_shows_the_import_and_the_counting(tmp_path, monkeypatch):
+    """The rich progress bar on a terminal: a real sync drives it through the
+    import and the counting of frequent words (every word counts as frequent
+    here), and it leaves the terminal clean (transient)."""
+    import io
+    import sqlite3
+
+    from rich.console import Console
+
+    from polylogue import cli as cli_mod
+    from polylogue.api import Archive
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli_mod, "_stderr_console", lambda: Console(file=out, force_terminal=True, width=100))
+    a = Archive(tmp_path / "h")
+    a._ensure()
+    conn = sqlite3.connect(a.db_path)
+    with conn:
+        conn.execute("INSERT INTO meta(key, value) VALUES ('totals_block_bits', 0), ('totals_min_messages', 1)")
+    conn.close()
+    progress = cli_mod._RichProgress()
+    calls = []
+    counting = progress.counting
+    progress.counting = lambda done, blocks: (calls.append((done, blocks)), counting(done, blocks))
+    a.sync([EXAMPLES], progress=progress)
+    assert calls and calls[-1][0] == calls[-1][1] > 1
+    text = out.getvalue()
+    assert "importing" in text and "counting" in text
