@@ -8,6 +8,10 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from polylogue.api import Archive
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -149,3 +153,41 @@ def test_small_archives_keep_no_totals(tmp_path):
     assert _table(a.db_path, "SELECT count(*) FROM term_totals") == [(0,)]
     res = a.search("the", cache=False)
     assert (res.total_messages, res.total_conversations) == _scan(a.db_path, "the")
+
+
+WORDS = ["alpha", "beta", "gamma", "delta", "the", "of", "zeta", "eta"]
+_convs = st.lists(st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5), min_size=1, max_size=5),
+                  min_size=1, max_size=8)
+
+
+def _export(path: Path, convs: list[list[list[str]]], stamp: int) -> None:
+    lines = [orjson.dumps({
+        "id": f"claude:p{i}", "provider": "claude", "provider_id": f"p{i}", "title": "t",
+        "created_at": "2025-01-01T00:00:00Z", "updated_at": f"2025-02-{stamp + 1:02d}T00:00:00Z",
+        "messages": [{"id": f"m{j}", "parent_id": f"m{j - 1}" if j else None, "role": "user",
+                      "timestamp": "2025-01-01T00:00:00Z", "blocks": [{"type": "text", "text": " ".join(ws)}]}
+                     for j, ws in enumerate(msgs)]}) for i, msgs in enumerate(convs)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(versions=st.lists(_convs, min_size=2, max_size=4), bits=st.sampled_from([0, 1, 11]))
+def test_kept_totals_equal_a_full_count_after_any_sequence_of_exports(tmp_path_factory, versions, bits):
+    """Each new export rewrites, grows, shrinks or adds conversations; after
+    every sync each kept word's totals equal a full count of the index."""
+    d = tmp_path_factory.mktemp("seq")
+    a = _home(d, "h", block_bits=bits)
+    src = d / "export.jsonl"
+    # and last, the final export with each conversation's last message gone: deletions alone
+    versions = versions + [[msgs[:-1] or msgs for msgs in versions[-1]]]
+    for n, convs in enumerate(versions):
+        _export(src, convs, n)
+        assert a.sync([src]).errors == []
+        kept = [t for (t,) in _table(a.db_path, "SELECT term FROM frequent_terms")]
+        assert kept
+        for t in kept:
+            res = a.search(t, cache=False)
+            assert (res.total_messages, res.total_conversations) == _scan(a.db_path, t), (n, t)
+        assert _table(a.db_path, "SELECT count(*) FROM term_totals")[0][0] == len(kept) * (
+            (_table(a.db_path, "SELECT max(id) FROM conversations")[0][0] >> bits) + 1)
+    a.close()
