@@ -48,7 +48,7 @@ def lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int] | None:
     it is not counted ahead or a block lacks its count."""
     n, msgs, convs, top, bits = conn.execute(
         "SELECT count(*), sum(messages), sum(conversations), (SELECT max(id) FROM conversations), "
-        f"(SELECT value FROM meta WHERE key = 'totals_block_bits') FROM term_totals WHERE term = ?",
+        "(SELECT value FROM meta WHERE key = 'totals_block_bits') FROM term_totals WHERE term = ?",
         (term,)).fetchone()
     if not n or top is None:
         return None
