@@ -219,14 +219,19 @@ class Archive:
         """Conversations whose parent is this one (subagents, forks)."""
         return self.list(parent=self.resolve(ident)["id"], limit=1000)
 
-    def search(self, query: str | searchlang.Query, *, limit: int = 20, offset: int = 0, cache: bool = True,
-               **filters):
-        """Search with the query language; keyword filters (provider=..., since=...) are ANDed in."""
-        from .store.fts import search
+    def search(self, query: str | searchlang.Query = "", *, limit: int = 20, offset: int = 0, cache: bool = True,
+               regex: str | None = None, **filters):
+        """Search with the query language; keyword filters (provider=..., since=...) are ANDed in.
+        ``regex``: a Python regular expression the message text must match, tried on the
+        messages the query matches (all messages its filters allow if it has no words),
+        with a bound on the work (a note says when it stopped the scan)."""
+        from .store.fts import regex_search, search
         from .store.queries import generation
 
         q = query if isinstance(query, searchlang.Query) else searchlang.parse(query)
         _merge_filters(q, filters)
+        pattern = _regex(regex) if regex is not None else None
+        q.regex = regex
         with self.reader() as conn:
             key = (q.cache_key(), limit, offset, generation(conn))
             if cache:
@@ -237,7 +242,10 @@ class Archive:
                         self.cache_hits += 1
                         return hit
                     self.cache_misses += 1
-            res = search(conn, q, limit=limit, offset=offset)
+            if pattern is not None:
+                res = regex_search(conn, q, pattern, limit=limit, offset=offset)
+            else:
+                res = search(conn, q, limit=limit, offset=offset)
         if cache:
             with self._cache_lock:
                 self._cache[key] = res
@@ -279,6 +287,19 @@ class Archive:
 
         self._ensure()
         return check(self.db_path, vacuum=vacuum)
+
+
+def _regex(pattern: str):
+    import re
+
+    from .errors import QueryError
+
+    if not pattern:
+        raise QueryError("the regex is empty")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise QueryError(f"bad regex: {e.msg}", pattern, e.pos) from None
 
 
 def _date(v, end: bool = False):

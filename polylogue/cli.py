@@ -179,7 +179,7 @@ def _filter_options(f):
 
 
 @cli.command()
-@click.argument("query", nargs=-1, required=True)
+@click.argument("query", nargs=-1)
 @click.option("--limit", "-n", default=10, show_default=True, help="Conversations to show.")
 @click.option("--offset", default=0, help="Skip this many conversations (paging).")
 @_filter_options
@@ -187,9 +187,15 @@ def _filter_options(f):
 @click.option("--kind", multiple=True, type=click.Choice(["text", "thinking", "tool_use", "tool_result"]))
 @click.option("--model", help="Model name contains this.")
 @click.option("--has", "has_", multiple=True, type=click.Choice(["thinking", "tools", "attachments"]))
+@click.option("--title", multiple=True, help="Title contains these words (repeatable).")
+@click.option("--id", "ids", multiple=True, help="Conversation id starts with this (repeatable).")
+@click.option("--regex", metavar="PATTERN",
+              help="Python regular expression the message text must match, tried on the messages QUERY "
+                   "matches (or all that the filters allow); bounded work, with a note when it stops early.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of conversations with their hits.")
 @click.pass_context
-def search(ctx, query, limit, offset, provider, since, until, project, role, kind, model, has_, as_json):
+def search(ctx, query, limit, offset, provider, since, until, project, role, kind, model, has_, title, ids, regex,
+           as_json):
     """Search the archive. See `polylogue help-query` for the query language.
 
     \b
@@ -197,13 +203,19 @@ def search(ctx, query, limit, offset, provider, since, until, project, role, kin
       polylogue search oauth refresh
       polylogue search '"connection reset"' provider:codex since:'last week'
       polylogue search 'pars*' --kind thinking
+      polylogue search timeout --regex 'retr(y|ies) \\d+ times'
     """
+    if not (query or regex is not None or provider or since or until or project or model or has_ or title or ids):
+        raise click.UsageError("give words to search for, filters, or --regex PATTERN")
     a = _archive(ctx)
     res = a.search(" ".join(query), limit=limit, offset=offset, provider=list(provider), since=since, until=until,
-                   project=project, role=list(role), kind=list(kind), model=model, has=list(has_))
+                   project=project, role=list(role), kind=list(kind), model=model, has=list(has_),
+                   title=list(title), id=list(ids), regex=regex)
     shown = len(res.conversations)
     summary = (f"{res.total_conversations} conversations, {res.total_messages} messages matched"
                + (f"; showing {offset + 1}-{offset + shown}" if shown else ""))
+    for note in res.notes:  # e.g. newest first past the ranking bound, a regex stopped by its bound
+        click.echo(f"note: {note}", err=True)
     if as_json:
         _emit_json(res.conversations)
         click.echo(summary, err=True)

@@ -194,17 +194,20 @@ class _Tools:
                             "run `polylogue sync` (or pass --home) first")
 
     # -------------------------------------------------------------- search
-    def search(self, query: str, limit: int, offset: int, filters: dict[str, Any]) -> dict[str, Any]:
+    def search(self, query: str, limit: int, offset: int, filters: dict[str, Any],
+               regex: str | None = None) -> dict[str, Any]:
         self._check_home()
         notes: list[str] = []
         limit = _clamp("limit", limit, 0, MAX_SEARCH_LIMIT, notes)
         offset = _nonneg("offset", offset)
         if len(query) > MAX_QUERY_CHARS:
             raise ToolError(f"the query is too long ({len(query):,} characters; at most {MAX_QUERY_CHARS:,})")
+        if regex is not None and len(regex) > MAX_QUERY_CHARS:
+            raise ToolError(f"the regex is too long ({len(regex):,} characters; at most {MAX_QUERY_CHARS:,})")
         q = searchlang.parse(query or "")
-        res = self.archive.search(q, limit=limit, offset=offset, **filters)
+        res = self.archive.search(q, limit=limit, offset=offset, regex=regex or None, **filters)
         total_c, total_m = res.total_conversations, res.total_messages
-        has_terms = q.has_terms
+        has_terms = q.has_terms or bool(regex)
         results = []
         for c in res.conversations:
             brief = _conv_brief(c)
@@ -518,10 +521,15 @@ def build_server(archive) -> Any:
         project: Annotated[str | None, Field(description="Substring of the project / working directory.")] = None,
         model: Annotated[str | None, Field(description="Substring of the model name (opus, gpt-4o...).")] = None,
         has: Annotated[str | None, Field(description="thinking, tools, attachments.")] = None,
+        regex: Annotated[str | None, Field(description="A Python regular expression the message text must "
+                                                       "match, tried on the messages the query matches (or, "
+                                                       "with no words, every message the filters allow). The "
+                                                       "work is bounded; a note says when it stopped early "
+                                                       "and the totals then count what was tried.")] = None,
     ) -> str:
         filters = {"provider": _split(provider), "since": since, "until": until, "role": _split(role),
                    "kind": _split(kind), "project": project, "model": model, "has": _split(has)}
-        return guarded(lambda: tools.search(query, limit, offset, filters))
+        return guarded(lambda: tools.search(query, limit, offset, filters, regex))
 
     def get_conversation(
         id: Annotated[str, Field(description="Conversation id (provider:provider_id), provider id, or a unique "

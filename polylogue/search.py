@@ -8,6 +8,10 @@
     provider:claude-code role:user kind:thinking since:2025-01-01 until:yesterday
     title:deploy project:webshop model:opus has:tools id:claude-code:4f2
 
+With --regex PATTERN (regex= in the library and MCP), a Python regular
+expression must also match the message text; it is tried on the messages the
+words match (or all that the filters allow), with a bound on the work.
+
 User text never reaches FTS5 as syntax: every term is re-tokenised and quoted.
 A query that cannot be parsed raises QueryError pointing at the problem."""
 from __future__ import annotations
@@ -342,17 +346,18 @@ def parse_date(s: str, *, now: datetime | None = None, end: bool = False) -> dat
 
 # ---------------------------------------------------------------- snippets
 
-def snippet(text: str, tokens: list[str], width: int = 160) -> tuple[str, list[tuple[int, int]]]:
-    """A window of ``text`` around the first matching token, with the spans of
-    every matched token inside it (for highlighting)."""
+def snippet(text: str, tokens: list[str], width: int = 160,
+            pattern: re.Pattern | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """A window of ``text`` around the first matching token (or match of
+    ``pattern``), with the spans of every match inside it (for highlighting)."""
     if not text:
         return "", []
     flat = " ".join(text.split())
-    if not tokens:
+    if not tokens and pattern is None:
         return (flat[:width] + ("…" if len(flat) > width else "")), []
-    pat = re.compile("|".join(sorted({re.escape(t) for t in tokens}, key=len, reverse=True)), re.I)
+    pat = pattern or re.compile("|".join(sorted({re.escape(t) for t in tokens}, key=len, reverse=True)), re.I)
     m = pat.search(flat)
-    if m is None:
+    if m is None and pattern is None:
         folded = fold(flat)
         if len(folded) == len(flat):
             m = pat.search(folded)
@@ -364,5 +369,5 @@ def snippet(text: str, tokens: list[str], width: int = 160) -> tuple[str, list[t
     pre = "…" if start else ""
     post = "…" if start + width < len(flat) else ""
     out = pre + window + post
-    spans = [(mm.start() + len(pre), mm.end() + len(pre)) for mm in pat.finditer(window)]
+    spans = [(mm.start() + len(pre), mm.end() + len(pre)) for mm in pat.finditer(window) if mm.end() > mm.start()]
     return out, spans

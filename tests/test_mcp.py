@@ -97,7 +97,8 @@ def test_tools_are_listed_with_fixed_parameters_and_teaching_descriptions(home):
         tools = {t.name: t for t in (await s.s.list_tools()).tools}
         assert set(tools) == {"search", "get_conversation", "list_conversations", "stats"}
         props = {n: set(_schema(t)["properties"]) for n, t in tools.items()}
-        assert {"query", "limit", "offset", "provider", "since", "until", "role", "kind", "project"} <= props["search"]
+        assert {"query", "limit", "offset", "provider", "since", "until", "role", "kind", "project",
+                "regex"} <= props["search"]
         assert {"id", "around", "before", "after", "offset", "limit", "include_thinking",
                 "include_tools"} <= props["get_conversation"]
         assert {"limit", "offset", "provider", "since", "until", "project"} <= props["list_conversations"]
@@ -163,6 +164,22 @@ def test_search_is_cited_counted_and_paginated(home):
         assert (await s.ok("search", query=WORD, since="2030-01-01"))["total"]["conversations"] == 0
         past = await s.ok("search", query=WORD, offset=10)
         assert past["results"] == [] and "there are 4" in past["showing"]
+
+    run(home, body)
+
+
+def test_search_regex_narrows_and_reports_its_scan(home):
+    async def body(s: Session):
+        every = await s.ok("search", query=WORD)
+        rx = await s.ok("search", query=WORD, regex=WORD + r"\b")
+        assert 1 <= rx["total"]["messages"] <= every["total"]["messages"]
+        assert any("regex was tried on all" in n for n in rx["notes"])
+        for r in rx["results"]:
+            assert r["hits"] and all(WORD in h["snippet"].lower() for h in r["hits"])
+        alone = await s.ok("search", query="", regex=WORD + r"\b", provider="codex")
+        assert alone["total"]["conversations"] == 1 and alone["results"][0]["hits"]
+        bad = await s.error("search", query=WORD, regex="(")
+        assert "bad regex" in bad
 
     run(home, body)
 

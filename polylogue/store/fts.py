@@ -128,16 +128,8 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
         return _filter_only(conn, q, where, args, res)
 
     match = _match_expr(q)
-    mwhere: list[str] = []
+    mwhere: list[str] = _role_conditions(q)
     margs: list[Any] = []
-    if q.roles:
-        conds = []
-        for r in q.roles:
-            if r == "system":
-                conds.append(f"(m.role = 'system' OR m.flags & {CONTEXT})")
-            else:
-                conds.append(f"(m.role = '{r}' AND NOT m.flags & {CONTEXT})")
-        mwhere.append("(" + " OR ".join(conds) + ")")
     join = " JOIN messages m ON m.id = messages_fts.rowid" if mwhere else ""
     span = _time_range(q)
     rwhere, rargs = list(mwhere), list(margs)  # the role filters alone (probes decide time per conversation)
@@ -203,6 +195,127 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
                                     "highlights": spans, "score": None if sc is None else round(-sc, 4)})
         res.conversations.append(summary)
     return res
+
+
+def _role_conditions(q) -> list[str]:
+    """role: as SQL on messages m (injected context counts as system, not user)."""
+    if not q.roles:
+        return []
+    conds = []
+    for r in q.roles:
+        if r == "system":
+            conds.append(f"(m.role = 'system' OR m.flags & {CONTEXT})")
+        else:
+            conds.append(f"(m.role = '{r}' AND NOT m.flags & {CONTEXT})")
+    return ["(" + " OR ".join(conds) + ")"]
+
+
+REGEX_MESSAGES = 20_000  # messages one --regex search reads at most (decoding each costs ~3 µs plus the regex)
+REGEX_SECONDS = 5.0  # ... and the time it spends (a costly pattern on long tool output)
+
+
+def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int = 20, offset: int = 0,
+                 max_messages: int = REGEX_MESSAGES, max_seconds: float = REGEX_SECONDS) -> SearchResult:
+    """Messages whose text (in the ``kind:`` columns, each on its own) the
+    regular expression matches, among the candidates: the messages the
+    query's words match, or with no words every message its filters allow.
+    Candidates are read most recently imported first, at most
+    ``max_messages`` of them for at most ``max_seconds``; when a bound stops
+    the scan, the totals count what was read and a note says so.
+    Conversations come newest first."""
+    import time
+
+    deadline = time.monotonic() + max_seconds
+    res = SearchResult(limit=limit, offset=offset)
+    where: list[str] = []
+    args: list[Any] = []
+    _conversation_filters(q, where, args)
+    span = _time_range(q)
+    roles = _role_conditions(q)
+    cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
+    if span:
+        where.append("c.first_ts < ? AND c.last_ts >= ?")
+        args += [span[1], span[0]]
+    cw = (" WHERE " + " AND ".join(where)) if where else ""
+    rw = "".join(f" AND {r}" for r in roles)
+    if q.has_terms:
+        # one pass over the index (a prefix merges its doclists once), newest rowids first
+        cond = f" AND (messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c{cw})" if where else ""
+        ids = (r[0] for r in conn.execute(f"SELECT messages_fts.rowid FROM messages_fts WHERE messages_fts MATCH ?"
+                                          f"{cond} ORDER BY messages_fts.rowid DESC", (_match_expr(q), *args)))
+        rows = _rows_by_id(conn, ids, rw)
+    else:
+        convs = (r[0] for r in conn.execute(f"SELECT c.id FROM conversations c{cw} ORDER BY c.id DESC", args))
+        rows = (row for cid in convs for row in conn.execute(
+            f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id >= ? AND id < ?{rw} ORDER BY id DESC",
+            (cid << ID_BITS, (cid + 1) << ID_BITS)))
+    updated: dict[int, int | None] = {}
+    hits: dict[int, list] = {}
+    read = 0
+    stopped = False
+    for rid, mid, role, ts, content in rows:
+        cid = rid >> ID_BITS
+        if span:
+            if cid not in updated:
+                updated[cid] = conn.execute("SELECT updated_at FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
+            t = ts if ts is not None else updated[cid]
+            if t is None or not span[0] <= t < span[1]:
+                continue
+        if read >= max_messages or time.monotonic() > deadline:
+            stopped = True
+            break
+        read += 1
+        vals = fts_values(codec.decode_blocks(content))
+        text = next((vals[i] for i in cols if vals[i] and pattern.search(vals[i])), None)
+        if text is not None:
+            hits.setdefault(cid, []).append((mid, role, ts, text))
+    res.total_conversations = len(hits)
+    res.total_messages = sum(len(v) for v in hits.values())
+    if hits:
+        marks = ",".join("?" * len(hits))
+        order = [r[0] for r in conn.execute(f"SELECT id FROM conversations WHERE id IN ({marks}) "
+                                            "ORDER BY updated_at DESC, id DESC", list(hits))]
+        page = order[offset : offset + limit]
+        if page:
+            convs = {r[0]: r for r in conn.execute(
+                f"SELECT {CONV_COLUMNS} FROM conversations WHERE id IN ({','.join('?' * len(page))})", page)}
+        from ..search import snippet
+
+        for cid in page:
+            summary = conversation_summary(convs[cid])
+            summary["hits"] = []
+            for mid, role, ts, text in hits[cid][:HITS_PER_CONVERSATION]:
+                snip, spans = snippet(text, [], pattern=pattern)
+                summary["hits"].append({"message_id": mid, "role": role, "timestamp": _iso(ts), "snippet": snip,
+                                        "highlights": spans, "score": None})
+            res.conversations.append(summary)
+    if stopped:
+        bound = f"{max_messages:,} messages" if read >= max_messages else f"{max_seconds:g} seconds"
+        res.notes.append(
+            f"the regex search stopped at its bound of {bound}: it tried {read:,} candidate messages (the most "
+            "recently imported), and the totals count only those. Add words or filters to narrow the candidates.")
+    else:
+        res.notes.append(f"the regex was tried on all {read:,} candidate messages")
+    return res
+
+
+def _rows_by_id(conn, ids, role_sql: str):
+    """Message rows for a stream of ids, in that order, read 500 at a time."""
+    chunk: list[int] = []
+
+    def flush():
+        got = {r[0]: r for r in conn.execute(
+            f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id IN ({','.join('?' * len(chunk))})"
+            f"{role_sql}", chunk)}
+        return [got[i] for i in chunk if i in got]
+
+    for i in ids:
+        chunk.append(i)
+        if len(chunk) >= 500:
+            yield from flush()
+            chunk = []
+    if chunk:
+        yield from flush()
 
 
 def _counted_ahead(conn, q) -> tuple[int, int] | None:
