@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Concurrency benchmark (roadmap 13): one writer, four readers.
 
+(Issue 7 calls it benchmarks/concurrent.py; that name would shadow the standard
+library's `concurrent` package for every script in this folder.)
+
     python benchmarks/concurrency.py --home ARCHIVE [--conversations 2000] [--seconds 12] [--smoke]
 
 ARCHIVE (1M messages or more) is copied first; the copy is what runs. In one run:
