@@ -89,6 +89,8 @@ def test_a_bad_regex_is_a_clear_error(archive):
     assert "bad regex" in str(e.value) and e.value.position == 1
     r = CliRunner().invoke(cli, ["--home", str(archive.home), "search", "--regex", "E(\\d"])
     assert r.exit_code == 2 and "bad regex" in r.output
+    with pytest.raises(QueryError):  # an exclusion alone cannot be evaluated: said, not ignored
+        archive.search("-retried", regex="E")
     r = CliRunner().invoke(cli, ["--home", str(archive.home), "search"])
     assert r.exit_code == 2 and "--regex" in r.output
 

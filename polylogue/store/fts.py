@@ -225,6 +225,8 @@ def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int
     Conversations come newest first."""
     import time
 
+    if q.exclude and not q.has_terms:
+        raise QueryError("-exclusions narrow a search: add a word to find (or leave them out)", q.text, 0)
     deadline = time.monotonic() + max_seconds
     res = SearchResult(limit=limit, offset=offset)
     where: list[str] = []
