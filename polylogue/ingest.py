@@ -515,10 +515,9 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         report.conversations_unchanged += s.conversations_unchanged
         report.messages_new = s.messages_new
         report.messages_updated = s.messages_updated
-        if count:
-            train_from_archive(conn)  # small archives get their dictionary once they have enough text
         term_totals.refresh(conn, getattr(progress, "counting", None))  # only what this sync touched, or never counted
         if count:
+            train_from_archive(conn)  # small archives get their dictionary once they have enough text
             release_free_pages(conn)
             conn.execute("PRAGMA optimize")
     finally:
