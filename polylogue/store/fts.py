@@ -95,11 +95,16 @@ def _time_filter(span: tuple[int, int], where: list[str], args: list, mwhere: li
     lo, hi = span
     where.append("c.first_ts < ? AND c.last_ts >= ?")
     args += [hi, lo]
-    mwhere.append(
-        f"CASE WHEN (messages_fts.rowid >> {ID_BITS}) IN (SELECT id FROM conversations "
-        "WHERE first_ts < ? AND last_ts >= ? AND NOT (first_ts >= ? AND last_ts < ? AND updated_at IS NOT NULL)) "
-        f"THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END")
-    margs += [hi, lo, lo, hi, lo, hi - 1]
+    # the straddling ones, found by the bound each crosses: "overlaps but is not wholly
+    # inside" as one condition would scan the whole time index when one bound is open
+    arms, sargs = ["SELECT id FROM conversations WHERE updated_at IS NULL AND first_ts < ? AND last_ts >= ?"], [hi, lo]
+    for bound in (lo, hi):
+        if -_FAR < bound < _FAR:
+            arms.append("SELECT id FROM conversations WHERE first_ts < ? AND last_ts >= ?")
+            sargs += [bound, bound]
+    mwhere.append(f"CASE WHEN (messages_fts.rowid >> {ID_BITS}) IN ({' UNION ALL '.join(arms)}) "
+                  f"THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END")
+    margs += [*sargs, lo, hi - 1]
 
 
 def _match_expr(q) -> str:
