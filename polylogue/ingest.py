@@ -211,9 +211,9 @@ def _changed(db, paths: list[Path], force: bool, errors: list, report: SyncRepor
     read (and, at the same size, whose content hash differs: a touched file is
     unchanged, and goes to ``touched``). ``db`` is the writer connection in pass
     1, the database path in pass 2 (a reader of its own, in the feeding thread)."""
-    from .store.db import open_reader
+    from .store.db import SCAN_MMAP_BYTES, open_reader
 
-    conn = open_reader(db) if isinstance(db, Path) else db
+    conn = open_reader(db, SCAN_MMAP_BYTES) if isinstance(db, Path) else db
     lookup = "SELECT size, mtime_ns, hash FROM sources WHERE path = ?"
     try:
         for f in discover(paths, errors):

@@ -15,7 +15,8 @@ from .schema import migrate
 
 DB_NAME = "polylogue.db"
 BUSY_TIMEOUT_MS = 30_000
-MMAP_BYTES = 256 << 20
+MMAP_BYTES = 1 << 31  # searches: SQLite's own ceiling (~2 GB); measured 10-35% faster at 5M than 256 MB
+SCAN_MMAP_BYTES = 256 << 20  # a sync's own reader: its mapped pages would count in the import's memory
 WAL_LIMIT_BYTES = 64 << 20
 PAGE_SIZE = 8192
 FTS_NORMAL = {"hashsize": 1 << 20, "automerge": 4}  # FTS5's defaults
@@ -86,14 +87,14 @@ def open_writer(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_reader(db: Path) -> sqlite3.Connection:
+def open_reader(db: Path, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
     _common(conn)
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA cache_size = -8000")
     # readers map the file (fast page access, shared with the OS cache); the writer
     # does not, so an import's RSS stays small
-    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    conn.execute(f"PRAGMA mmap_size = {mmap_bytes}")
     load_dictionaries(conn)
     return conn
 
