@@ -93,8 +93,7 @@ def _time_filter(span: tuple[int, int], where: list[str], args: list, mwhere: li
     rest, only those straddling a bound (a short list) look at each matching
     message, the others keep every match without a lookup."""
     lo, hi = span
-    where.append("c.first_ts < ? AND c.last_ts >= ?")
-    args += [hi, lo]
+    _overlapping(span, where, args)
     # the straddling ones, found by the bound each crosses: "overlaps but is not wholly
     # inside" as one condition would scan the whole time index when one bound is open
     arms, sargs = ["SELECT id FROM conversations WHERE updated_at IS NULL AND first_ts < ? AND last_ts >= ?"], [hi, lo]
@@ -105,6 +104,12 @@ def _time_filter(span: tuple[int, int], where: list[str], args: list, mwhere: li
     mwhere.append(f"CASE WHEN (messages_fts.rowid >> {ID_BITS}) IN ({' UNION ALL '.join(arms)}) "
                   f"THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END")
     margs += [*sargs, lo, hi - 1]
+
+
+def _overlapping(span: tuple[int, int], where: list[str], args: list) -> None:
+    """Conversations whose message times overlap the range (first_ts/last_ts, indexed)."""
+    where.append("c.first_ts < ? AND c.last_ts >= ?")
+    args += [span[1], span[0]]
 
 
 def _match_expr(q) -> str:
@@ -177,8 +182,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
         ids = [i for cid in page for i, _ in hit_ids[cid]]
         msgs = {r[0]: r[1:] for r in conn.execute(
             f"SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({','.join('?' * len(ids))})", ids)}
-        convs = {r[0]: r for r in conn.execute(
-            f"SELECT {CONV_COLUMNS} FROM conversations WHERE id IN ({','.join('?' * len(page))})", page)}
+        summaries = _summaries(conn, page)
     except sqlite3.OperationalError as e:
         raise QueryError(f"the search engine rejected the query: {e}", q.text) from None
     from ..search import snippet
@@ -186,8 +190,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
     tokens = q.tokens()
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
     for cid in page:
-        summary = conversation_summary(convs[cid])
-        summary["hits"] = []
+        summary = summaries[cid]
         for rid, sc in hit_ids[cid]:
             if rid not in msgs:
                 continue
@@ -195,9 +198,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
             vals = fts_values(codec.decode_blocks(content))
             text = next((vals[i] for i in cols if vals[i] and _contains_any(vals[i], tokens)),
                         next((vals[i] for i in cols if vals[i]), ""))
-            snip, spans = snippet(text, tokens)
-            summary["hits"].append({"message_id": mid, "role": role, "timestamp": _iso(ts), "snippet": snip,
-                                    "highlights": spans, "score": None if sc is None else round(-sc, 4)})
+            summary["hits"].append(_hit(mid, role, ts, *snippet(text, tokens), None if sc is None else round(-sc, 4)))
         res.conversations.append(summary)
     return res
 
@@ -241,8 +242,7 @@ def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int
     roles = _role_conditions(q)
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
     if span:
-        where.append("c.first_ts < ? AND c.last_ts >= ?")
-        args += [span[1], span[0]]
+        _overlapping(span, where, args)
     cw = (" WHERE " + " AND ".join(where)) if where else ""
     rw = "".join(f" AND {r}" for r in roles)
     if q.has_terms:
@@ -283,18 +283,13 @@ def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int
         order = [r[0] for r in conn.execute(f"SELECT id FROM conversations WHERE id IN ({marks}) "
                                             "ORDER BY updated_at DESC, id DESC", list(hits))]
         page = order[offset : offset + limit]
-        if page:
-            convs = {r[0]: r for r in conn.execute(
-                f"SELECT {CONV_COLUMNS} FROM conversations WHERE id IN ({','.join('?' * len(page))})", page)}
+        summaries = _summaries(conn, page)
         from ..search import snippet
 
         for cid in page:
-            summary = conversation_summary(convs[cid])
-            summary["hits"] = []
-            for mid, role, ts, text in hits[cid][:HITS_PER_CONVERSATION]:
-                snip, spans = snippet(text, [], pattern=pattern)
-                summary["hits"].append({"message_id": mid, "role": role, "timestamp": _iso(ts), "snippet": snip,
-                                        "highlights": spans, "score": None})
+            summary = summaries[cid]
+            summary["hits"] = [_hit(mid, role, ts, *snippet(text, [], pattern=pattern), None)
+                               for mid, role, ts, text in hits[cid][:HITS_PER_CONVERSATION]]
             res.conversations.append(summary)
     if stopped:
         bound = f"{max_messages:,} messages" if read >= max_messages else f"{max_seconds:g} seconds"
@@ -306,14 +301,27 @@ def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int
     return res
 
 
+def _summaries(conn, page: list[int]) -> dict[int, dict[str, Any]]:
+    """The page's conversation summaries, each with an empty ``hits`` list."""
+    out = {}
+    for row in _by_ids(conn, f"SELECT {CONV_COLUMNS} FROM conversations WHERE id IN ({{}})", page):
+        out[row[0]] = conversation_summary(row)
+        out[row[0]]["hits"] = []
+    return out
+
+
+def _hit(mid: str, role: str, ts: int | None, snip: str, spans: list, score: float | None) -> dict[str, Any]:
+    return {"message_id": mid, "role": role, "timestamp": _iso(ts), "snippet": snip, "highlights": spans,
+            "score": score}
+
+
 def _rows_by_id(conn, ids, role_sql: str):
     """Message rows for a stream of ids, in that order, read 500 at a time."""
     chunk: list[int] = []
 
     def flush():
-        got = {r[0]: r for r in conn.execute(
-            f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id IN ({','.join('?' * len(chunk))})"
-            f"{role_sql}", chunk)}
+        got = {r[0]: r for r in _by_ids(
+            conn, f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id IN ({{}}){role_sql}", chunk)}
         return [got[i] for i in chunk if i in got]
 
     for i in ids:
