@@ -29,6 +29,7 @@ class SyncReport:
     files_unchanged: int = 0
     files_failed: int = 0
     files_skipped: int = 0
+    files_resumed: int = 0  # grown session logs parsed from where the last sync left off
     conversations_new: int = 0
     conversations_updated: int = 0
     conversations_unchanged: int = 0
@@ -48,7 +49,7 @@ class SyncReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "files": {"seen": self.files_seen, "imported": self.files_imported, "unchanged": self.files_unchanged,
-                      "failed": self.files_failed, "skipped": self.files_skipped},
+                      "failed": self.files_failed, "skipped": self.files_skipped, "resumed": self.files_resumed},
             "conversations": {"new": self.conversations_new, "updated": self.conversations_updated,
                               "unchanged": self.conversations_unchanged},
             "messages": {"new": self.messages_new, "updated": self.messages_updated},
@@ -123,11 +124,12 @@ class _Known:
 _known_cache: dict[str, _Known] = {}
 
 
-def parse_input(f: InputFile, db: str | None = None) -> Iterator[tuple]:
+def parse_input(f: InputFile, db: str | None = None, states: Path | None = None) -> Iterator[tuple]:
     """Parse one input file. Yields ("conv", ConversationRow) items, then one
     ("done", key, provider, status, errors, conversations, notes, file hash,
-    unchanged conversations skipped, size, mtime) item. With ``db``, parsers may skip
-    conversations the archive already holds in the same version."""
+    unchanged conversations skipped, size, mtime, resumed) item. With ``db``, parsers may skip
+    conversations the archive already holds in the same version. With ``states``
+    (a folder), a session log that grew is parsed from where the last parse left off."""
     from .providers import detect, open_clean
     from .providers.common import ParseContext
     from .store.encode import encode
@@ -137,6 +139,7 @@ def parse_input(f: InputFile, db: str | None = None) -> Iterator[tuple]:
     providers: list[str] = []
     count = 0
     skipped = 0
+    resumed = False
     known = None
     if db:
         known = _known_cache.get(db) or _known_cache.setdefault(db, _Known(db))
@@ -166,7 +169,14 @@ def parse_input(f: InputFile, db: str | None = None) -> Iterator[tuple]:
                         continue
                     if mod.NAME not in providers:
                         providers.append(mod.NAME)
-                    for conv in mod.parse(stream, ctx):
+                    if states is not None and not member.in_zip and hasattr(mod, "resumable") and mod.resumable(head):
+                        from . import resume
+
+                        convs = resume.parse(raw, f.key, f.size, mod, ctx, states, f.known_size is not None
+                                             and f.size > f.known_size)
+                    else:
+                        convs = mod.parse(stream, ctx)
+                    for conv in convs:
                         conv.source_path = member.display
                         produced += 1
                         stored = known.hashes(conv.id) if known else None
@@ -189,6 +199,7 @@ def parse_input(f: InputFile, db: str | None = None) -> Iterator[tuple]:
                 errors.append((member.display, "invalid UTF-8 replaced with U+FFFD", None))
             notes += [(member.display, n) for n in ctx.notes]
             skipped += ctx.skipped_unchanged
+            resumed = resumed or ctx.resumed_from is not None
             if (mod is not None and produced == 0 and not ctx.skipped_unchanged and not ctx.notes
                     and not any(e[0] == member.display for e in errors)):
                 notes.append((member.display, f"recognised as {mod.NAME} but holds no conversations"))
@@ -202,7 +213,7 @@ def parse_input(f: InputFile, db: str | None = None) -> Iterator[tuple]:
     else:
         status = "ok" if count or skipped else "skipped"
     yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes, file_hash(f.path), skipped,
-           f.size, f.mtime_ns)
+           f.size, f.mtime_ns, resumed)
 
 
 def _changed(db, paths: list[Path], force: bool, errors: list, report: SyncReport | None,
@@ -221,6 +232,8 @@ def _changed(db, paths: list[Path], force: bool, errors: list, report: SyncRepor
                 report.files_seen += 1
             if not force:
                 row = conn.execute(lookup, (f.key,)).fetchone()
+                if row:
+                    f.known_size = row[0]
                 if row and row[0] == f.size and row[1] == f.mtime_ns:
                     if report:
                         report.files_unchanged += 1
@@ -258,7 +271,8 @@ def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int 
     return samples
 
 
-def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = None, db: str | None = None) -> None:
+def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = None, db: str | None = None,
+            states: Path | None = None) -> None:
     """Worker process: parse files, hand rows over in bounded chunks. Exits on
     its own if the parent dies (a killed sync must not leave workers behind)."""
     import queue
@@ -295,7 +309,7 @@ def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = 
             return
         chunk: list[tuple] = []
         size = nbytes = 0
-        for item in parse_input(f, db):
+        for item in parse_input(f, db, states):
             if item[0] == "conv":  # plain tuples pickle ~10x faster than NamedTuples
                 item[1].messages = [tuple(r) for r in item[1].messages]
                 size += len(item[1].messages)
@@ -341,7 +355,8 @@ def _die_with_parent() -> None:
             pass
 
 
-def _parallel(files: Iterator[InputFile], workers: int, db: str | None = None) -> Iterator[tuple]:
+def _parallel(files: Iterator[InputFile], workers: int, db: str | None = None,
+              states: Path | None = None) -> Iterator[tuple]:
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     import threading
 
@@ -358,7 +373,7 @@ def _parallel(files: Iterator[InputFile], workers: int, db: str | None = None) -
     from .store import codec
 
     dictionary = codec.active_dictionary()
-    procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary, db), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary, db, states), daemon=True)
              for _ in range(workers)]
     import gc
 
@@ -408,6 +423,7 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
     from .store.db import open_writer, release_free_pages, set_bulk, train_dictionary, train_from_archive
     from .store import term_totals
     from .store.writer import StaleRows, Writer
+    from . import resume
 
     t0 = time.perf_counter()
     progress = progress or Progress()
@@ -446,8 +462,9 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
             # one parser per core (up to 3): measured, the writer keeps a core only two-thirds busy
             workers = max(1, min(os.cpu_count() or 2, 3))
         known_db = None if force else str(db_path)  # --force converts everything again
-        items = _parallel(todo, workers, known_db) if workers >= 1 and total >= PARALLEL_MIN_BYTES else (
-            item for f in todo for item in parse_input(f, known_db))
+        states = None if force else resume.state_dir(db_path.parent)
+        items = _parallel(todo, workers, known_db, states) if workers >= 1 and total >= PARALLEL_MIN_BYTES else (
+            item for f in todo for item in parse_input(f, known_db, states))
         bulk = total >= BULK_MIN_BYTES
         if bulk:
             first = conn.execute("SELECT 1 FROM conversations LIMIT 1").fetchone() is None
@@ -474,8 +491,9 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                             (row.source_path or key, f"could not store conversation {row.uid}: {e}", None))
                     progress.conversation(len(row.messages))
                 else:
-                    _, key, provider, status, errors, count, notes, digest, skipped, size, mtime_ns = item
+                    _, key, provider, status, errors, count, notes, digest, skipped, size, mtime_ns, resumed = item
                     source_ids.pop(key, None)
+                    report.files_resumed += resumed
                     report.conversations_unchanged += skipped
                     if key in failed_writes:
                         errors = errors + failed_writes.pop(key)

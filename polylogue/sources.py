@@ -23,6 +23,7 @@ class InputFile:
     size: int
     mtime_ns: int
     explicit: bool  # named on the command line (unknown content is then an error)
+    known_size: int | None = None  # its size when the archive last read it
 
     @property
     def path(self) -> Path:

@@ -510,6 +510,17 @@ class _Parser:
             return c
         return None
 
+    def bind(self, ctx: ParseContext) -> None:
+        """Report to ``ctx`` from now on (a restored parser)."""
+        self.ctx = ctx
+
+    def line(self, lineno: int, rec: dict) -> None:
+        """Feed one JSONL record; a record that breaks the parser is skipped with a warning."""
+        try:
+            self.feed(lineno, rec)
+        except _RECORD_ERRORS as e:
+            self.ctx.warn(f"record skipped: {type(e).__name__}: {str(e)[:120]}", lineno)
+
     # -- records
     def feed(self, lineno: int, rec: dict, nested: bool = False) -> None:
         t = rec.get("type")
@@ -1133,8 +1144,17 @@ _RECORD_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError, R
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
     p = _Parser(ctx)
     for lineno, rec in _records(stream, ctx):
-        try:
-            p.feed(lineno, rec)
-        except _RECORD_ERRORS as e:
-            ctx.warn(f"record skipped: {type(e).__name__}: {str(e)[:120]}", lineno)
+        p.line(lineno, rec)
     yield from p.finish()
+
+
+# A session log grows by appending: the pipeline may keep this parser's state
+# after the last complete line and feed it only the lines added since (resume.py).
+
+def resumable(head) -> bool:
+    """JSONL that ``parse`` reads line by line (not a web ``loglines`` document)."""
+    return head.kind == "jsonl" and "loglines" not in head.records[0]
+
+
+def start(ctx: ParseContext) -> _Parser:
+    return _Parser(ctx)

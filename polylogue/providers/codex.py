@@ -1130,22 +1130,53 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
 
 
 def _jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
-    state: _Rollout | None = None
+    p = _Lines(ctx)
     for lineno, rec in iter_jsonl(stream, ctx):
-        if state is None:
+        p.line(lineno, rec)
+    yield from p.finish()
+
+
+class _Lines:
+    """A JSONL rollout, fed a record at a time. The pipeline may keep this
+    state after the last complete line and feed it only the lines a growing
+    rollout gains (resume.py)."""
+
+    def __init__(self, ctx: ParseContext):
+        self.ctx = ctx
+        self.state: _Rollout | None = None
+
+    def bind(self, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        if self.state is not None:
+            self.state.ctx = ctx
+
+    def line(self, lineno: int, rec: dict) -> None:
+        if self.state is None:
             gen = 3 if _typ(rec) in ENVELOPE_TYPES and "payload" in rec else 2
-            state = _Rollout(ctx, gen)
+            self.state = _Rollout(self.ctx, gen)
         try:
-            state.feed(lineno, rec)
+            self.state.feed(lineno, rec)
         except _ERRORS as e:
-            ctx.warn(f"bad record skipped ({type(e).__name__}: {str(e)[:120]})", lineno)
-    if state is None:
-        return
-    if state.unknown_records == state.records:
-        raise ParseError("no Codex rollout records in this file")
-    conv = _finish(state)
-    if conv is not None:
-        yield conv
+            self.ctx.warn(f"bad record skipped ({type(e).__name__}: {str(e)[:120]})", lineno)
+
+    def finish(self) -> Iterator[Conversation]:
+        state = self.state
+        if state is None:
+            return
+        if state.unknown_records == state.records:
+            raise ParseError("no Codex rollout records in this file")
+        conv = _finish(state)
+        if conv is not None:
+            yield conv
+
+
+def resumable(head) -> bool:
+    """A JSONL rollout (generation 2 or 3), which ``parse`` reads line by line."""
+    return head.kind == "jsonl" and "type" in head.records[0]
+
+
+def start(ctx: ParseContext) -> _Lines:
+    return _Lines(ctx)
 
 
 def _finish(state: _Rollout) -> Conversation | None:

@@ -40,6 +40,7 @@ class ParseContext:
     # an export still holds unchanged (same id, same update time).
     known: Any = None
     skipped_unchanged: int = 0
+    resumed_from: int | None = None  # a grown log parsed from this byte offset on (resume.py)
 
     def unchanged(self, provider: str, provider_id: str | None, updated: datetime | None) -> bool:
         """True (and counted) when the archive already holds this version."""
@@ -228,12 +229,12 @@ def replay(head: bytes, rest: BinaryIO) -> io.BufferedReader:
 
 # ---------------------------------------------------------------- JSON / JSONL
 
-def iter_jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, dict]]:
+def iter_jsonl(stream: BinaryIO, ctx: ParseContext, lineno: int = 0) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each JSON-object line; warn and skip the rest.
 
     Blank lines are ignored silently. A partial last line (a live file being
-    written) is reported like any other bad line."""
-    lineno = 0
+    written) is reported like any other bad line. ``lineno``: lines before the
+    stream's start (a resumed parse reads from the middle of a file)."""
     while True:
         line = stream.readline(MAX_LINE_BYTES)
         if not line:

@@ -1,0 +1,248 @@
+"""A session log that grew is parsed from where the last parse left off
+(polylogue/resume.py), and the result is exactly what a full parse gives."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from polylogue import resume
+from polylogue.api import Archive
+from polylogue.providers import detect, open_clean
+from polylogue.providers.common import ParseContext
+
+from conftest import EXAMPLES, SHARED_SAMPLES
+
+LOGS = sorted(EXAMPLES.glob("claude-code/**/*.jsonl")) + sorted(EXAMPLES.glob("codex/**/*.jsonl"))
+SAMPLE_LOGS = sorted(SHARED_SAMPLES.glob("claude-code/*.jsonl")) + sorted(SHARED_SAMPLES.glob("codex/*.jsonl")) \
+    if SHARED_SAMPLES.is_dir() else []
+
+
+@pytest.fixture(autouse=True)
+def _small_logs_kept(monkeypatch):
+    monkeypatch.setattr(resume, "MIN_BYTES", 0)  # the shipped logs are far below the production threshold
+
+
+def parse(path: Path, folder: Path, grown: bool = True):
+    """What parse_input does for a plain file: sniff, then parse through resume."""
+    ctx = ParseContext(str(path))
+    with open(path, "rb") as raw:
+        head, _ = open_clean(raw, ctx)
+        mod = detect(head)
+        if mod is None or not mod.resumable(head):  # too short yet to tell (one line): sync reads it whole
+            return None, None, None
+        convs = list(resume.parse(raw, str(path), path.stat().st_size, mod, ctx, folder, grown))
+    return convs, [str(w) for w in ctx.warnings], ctx.resumed_from
+
+
+def full(path: Path, tmp: Path):
+    convs, warnings, resumed = parse(path, tmp / "never-kept", grown=False)
+    assert convs is not None and resumed is None and not (tmp / "never-kept").exists()
+    return convs, warnings
+
+
+def grow(data: bytes, cuts: list[int], log: Path, folder: Path) -> list:
+    """Write ``data`` up to each cut in turn, parsing after each; the last parse's result."""
+    out = None
+    for c in cuts:
+        log.write_bytes(data[:c])
+        out = parse(log, folder)
+    return out
+
+
+def resumable_logs(paths: list[Path]) -> list[Path]:
+    out = []
+    for p in paths:
+        ctx = ParseContext(str(p))
+        with open(p, "rb") as raw:
+            head, _ = open_clean(raw, ctx)
+        mod = detect(head)
+        if mod is not None and hasattr(mod, "resumable") and mod.resumable(head):
+            out.append(p)
+    return out
+
+
+def biggest() -> Path:
+    return max(resumable_logs(LOGS), key=lambda p: p.stat().st_size)
+
+
+def cut_points(data: bytes) -> list[int]:
+    """Every line end, and the middle of every line."""
+    ends = [i + 1 for i, b in enumerate(data) if b == 0x0A]
+    mids = [(a + b) // 2 for a, b in zip([0] + ends, ends)]
+    return sorted(set(ends + mids))
+
+
+@pytest.mark.parametrize("src", resumable_logs(LOGS), ids=lambda p: p.name)
+def test_every_cut_of_the_shipped_logs_resumes_to_the_full_parse(src, tmp_path):
+    data = src.read_bytes()
+    log = tmp_path / src.name
+    log.write_bytes(data)
+    want = full(log, tmp_path)
+    resumed_any = False
+    for c in cut_points(data):
+        folder = tmp_path / f"state-{c}"
+        log.write_bytes(data[:c])
+        first = parse(log, folder)  # takes the state (a log seen growing)
+        log.write_bytes(data)
+        convs, warnings, resumed = parse(log, folder)
+        assert (convs, warnings) == want, f"cut at byte {c}"
+        if first[0] is not None:  # long enough to tell it is a log
+            assert resumed == data.rfind(b"\n", 0, c) + 1
+            resumed_any = True
+    assert resumed_any
+
+
+@pytest.mark.parametrize("src", resumable_logs(SAMPLE_LOGS), ids=lambda p: p.name)
+def test_real_logs_resume_to_the_full_parse(src, tmp_path):
+    data = src.read_bytes()
+    log = tmp_path / src.name
+    log.write_bytes(data)
+    want = full(log, tmp_path)
+    cuts = cut_points(data)
+    for c in cuts[:: max(1, len(cuts) // 12)]:  # a dozen cuts per sample keeps the suite fast
+        folder = tmp_path / f"state-{c}"
+        log.write_bytes(data[:c])
+        _, head_warnings, _ = parse(log, folder)
+        log.write_bytes(data)
+        convs, warnings, resumed = parse(log, folder)
+        assert (convs, warnings) == want, f"cut at byte {c}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_growth_in_any_steps_with_garbage_lines(tmp_path_factory, data):
+    """Any sequence of appends, including garbage lines and a half-written last
+    line, gives what one full parse of the final file gives."""
+    srcs = resumable_logs(LOGS)
+    src = data.draw(st.sampled_from(srcs))
+    lines = src.read_bytes().splitlines(keepends=True)
+    junk = st.sampled_from([b"not json\n", b"{\"type\": 5}\n", b"[1, 2]\n", b"\n", b"{\"trunc", b"\xff\xfe{}\n"])
+    for _ in range(data.draw(st.integers(0, 3))):
+        at = data.draw(st.integers(2, len(lines)))  # the first lines tell what the file is
+        lines.insert(at, data.draw(junk))
+    body = b"".join(lines)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(body)), min_size=1, max_size=5))))
+    tmp = tmp_path_factory.mktemp("grow")
+    log = tmp / src.name
+    log.write_bytes(body)
+    want = full(log, tmp)
+    got = grow(body, cuts + [len(body)], log, tmp / "state")
+    assert got[:2] == want
+
+
+def test_a_rewritten_or_shortened_log_is_parsed_whole(tmp_path):
+    src = biggest()
+    data = src.read_bytes()
+    log = tmp_path / src.name
+    folder = tmp_path / "state"
+    half = data.rfind(b"\n", 0, len(data) // 2) + 1
+    log.write_bytes(data[:half])
+    parse(log, folder)
+    assert list(folder.iterdir())
+    # the same length and more, but an earlier byte differs: not an append
+    changed = data.replace(b"a", b"e", 1)
+    assert changed[:half] != data[:half]
+    log.write_bytes(changed)
+    convs, warnings, resumed = parse(log, folder)
+    assert resumed is None and (convs, warnings) == full(log, tmp_path)
+    # shorter than what the state covers
+    log.write_bytes(changed[: half // 2])
+    convs, warnings, resumed = parse(log, folder)
+    assert resumed is None and (convs, warnings) == full(log, tmp_path)
+
+
+def test_a_broken_or_foreign_state_is_ignored(tmp_path):
+    src = biggest()
+    data = src.read_bytes()
+    log = tmp_path / src.name
+    folder = tmp_path / "state"
+    half = data.rfind(b"\n", 0, len(data) // 2) + 1
+    log.write_bytes(data[:half])
+    parse(log, folder)
+    (state,) = folder.iterdir()
+    assert state.stat().st_mode & 0o777 == 0o600 and folder.stat().st_mode & 0o777 == 0o700
+    good = state.read_bytes()
+    log.write_bytes(data)
+    want = full(log, tmp_path)
+    for broken in (good[: len(good) // 2], b"garbage", good.replace(b'"version":"', b'"version":"x', 1),
+                   b""):
+        state.write_bytes(broken)
+        convs, warnings, resumed = parse(log, folder)
+        assert resumed is None and (convs, warnings) == want
+
+
+def test_warnings_before_the_cut_keep_no_state(tmp_path):
+    src = biggest()
+    data = b"not json\n" + src.read_bytes()
+    log = tmp_path / src.name
+    folder = tmp_path / "state"
+    log.write_bytes(data[: len(data) // 2])
+    parse(log, folder)
+    assert not folder.exists()  # a resumed parse could not report that line again
+
+
+def test_a_first_parse_keeps_no_state_until_the_log_grows(tmp_path):
+    src = biggest()
+    log = tmp_path / src.name
+    log.write_bytes(src.read_bytes())
+    parse(log, tmp_path / "state", grown=False)
+    assert not (tmp_path / "state").exists()
+
+
+# ---------------------------------------------------------------- through sync
+
+def table(home: Path) -> tuple:
+    conn = sqlite3.connect(home / "polylogue.db")
+    try:
+        return (sorted(conn.execute("SELECT uid, hash, message_count, title FROM conversations")),
+                sorted(conn.execute("SELECT mid, seq, hash, flags, parent_mid FROM messages")))
+    finally:
+        conn.close()
+
+
+def test_sync_of_a_growing_session_resumes_and_matches_a_fresh_import(tmp_path):
+    src = EXAMPLES / "claude-code" / "projects" / "-home-dev-src-webshop" / "7c2e9a41-5b3d-4f6e-9a8c-1d2e3f4a5b6c.jsonl"
+    lines = src.read_bytes().splitlines(keepends=True)
+    folder = tmp_path / "projects" / "-home-dev-src-webshop"
+    folder.mkdir(parents=True)
+    log = folder / src.name
+    a = Archive(tmp_path / "home")
+    reports = []
+    for n in (len(lines) // 3, len(lines) // 2, 2 * len(lines) // 3, len(lines)):
+        log.write_bytes(b"".join(lines[:n]))
+        reports.append(a.sync([tmp_path / "projects"]).to_json())
+    assert [r["files"]["resumed"] for r in reports] == [0, 0, 1, 1]  # kept once seen growing
+    assert sum(r["messages"]["new"] for r in reports) == table(tmp_path / "home")[0][0][2]
+    fresh = tmp_path / "fresh"
+    Archive(fresh).sync([tmp_path / "projects"])
+    assert table(fresh) == table(tmp_path / "home")
+    assert (tmp_path / "home" / "parse-state").is_dir()
+    # --force parses everything again and finds nothing to change
+    r = a.sync([tmp_path / "projects"], force=True)
+    assert r.files_resumed == 0 and r.conversations_updated == 0
+
+
+def test_a_session_rewritten_between_syncs_is_imported_as_it_now_is(tmp_path):
+    src = EXAMPLES / "claude-code" / "projects" / "-home-dev-src-webshop" / "7c2e9a41-5b3d-4f6e-9a8c-1d2e3f4a5b6c.jsonl"
+    lines = src.read_bytes().splitlines(keepends=True)
+    folder = tmp_path / "projects" / "p"
+    folder.mkdir(parents=True)
+    log = folder / src.name
+    a = Archive(tmp_path / "home")
+    for n in (len(lines) // 3, len(lines) // 2):
+        log.write_bytes(b"".join(lines[:n]))
+        a.sync([tmp_path / "projects"])
+    # a tool that compacts its log rewrites it: drop a line from the middle, keep growing
+    rewritten = lines[:3] + lines[4:]
+    log.write_bytes(b"".join(rewritten))
+    r = a.sync([tmp_path / "projects"])
+    assert r.files_resumed == 0
+    fresh = tmp_path / "fresh"
+    Archive(fresh).sync([tmp_path / "projects"])
+    assert table(fresh)[0] == table(tmp_path / "home")[0]
+    assert os.listdir(tmp_path / "home" / "parse-state")  # kept again for the next append
