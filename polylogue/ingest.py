@@ -533,6 +533,8 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
         report.conversations_unchanged += s.conversations_unchanged
         report.messages_new = s.messages_new
         report.messages_updated = s.messages_updated
+        if states is not None:
+            resume.tidy(states)
         term_totals.refresh(conn, getattr(progress, "counting", None))  # only what this sync touched, or never counted
         if count:
             train_from_archive(conn)  # small archives get their dictionary once they have enough text

@@ -246,3 +246,27 @@ def test_a_session_rewritten_between_syncs_is_imported_as_it_now_is(tmp_path):
     Archive(fresh).sync([tmp_path / "projects"])
     assert table(fresh)[0] == table(tmp_path / "home")[0]
     assert os.listdir(tmp_path / "home" / "parse-state")  # kept again for the next append
+
+
+def test_tidy_drops_half_written_and_long_unused_states(tmp_path):
+    import time
+
+    src = biggest()
+    data = src.read_bytes()
+    log = tmp_path / src.name
+    folder = tmp_path / "state"
+    log.write_bytes(data[: data.rfind(b"\n", 0, len(data) // 2) + 1])
+    parse(log, folder)
+    (state,) = folder.iterdir()
+    (folder / "x.123.tmp").write_bytes(b"half")
+    resume.tidy(folder)
+    assert list(folder.iterdir()) == [state]
+    old = time.time() - 40 * 86400
+    os.utime(state, (old, old))
+    log.write_bytes(data)
+    assert parse(log, folder)[2] is not None  # using it makes it recent again
+    resume.tidy(folder)
+    assert list(folder.iterdir()) == [state]
+    os.utime(state, (old, old))
+    resume.tidy(folder)
+    assert not list(folder.iterdir())

@@ -169,6 +169,32 @@ def test_blocks_round_trip_through_compression(db):
     assert fts_ids(conn, "{thinking} : thought") and not fts_ids(conn, "{text} : thought")
 
 
+def test_frames_of_several_dictionaries_interleaved_decode_right():
+    """The decoder tries the last frame's decompressor first; a frame of another
+    dictionary (or of none) must still come out right, in any order."""
+    import random
+
+    texts = [f'[{{"type":"text","text":"message {i} about {"parsers " * (i % 7)}and the writer {i * i}"}}]'.encode()
+             for i in range(60)]
+    samples = [t.replace(b"message", w) for t in texts for w in (b"note", b"reply", b"prompt", b"answer")] * 8
+    a, b = codec.new_dictionary_id(), codec.new_dictionary_id()
+    for did in (a, b):
+        codec.register_dictionary(did, codec.train(samples, did))
+    frames = []
+    try:
+        for did in (a, b, None):
+            codec.use_dictionary(did)
+            for t in texts:
+                blob = codec.encode_json(t * 12)  # long enough to compress without a dictionary too
+                assert blob[:1] == codec.ZSTD_TAG
+                frames.append((blob, t * 12))
+    finally:
+        codec.use_dictionary(None)
+    assert len({codec._dict_id(f) for f, _ in frames}) == 3
+    random.Random(3).shuffle(frames)
+    assert [codec.decode_json(f) for f, _ in frames] == [t for _, t in frames]
+
+
 def test_new_archive_layout_and_free_pages_given_back(tmp_path):
     """8 KB pages and incremental auto-vacuum: after a sync that rewrote
     conversations (freeing index pages), the file holds no free pages."""
