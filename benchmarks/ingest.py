@@ -100,8 +100,51 @@ def growing_log(data: Path, work: Path, mb: float, steps: int = 5) -> dict:
                      "messages_new": new, "messages_updated": updated, "resumed": resumed}
     out["speedup_vs_force"] = round(out["force"]["median_append_sync_seconds"]
                                     / out["incremental"]["median_append_sync_seconds"], 2)
+    out["parse_only_by_size"] = parse_by_size(b"".join(lines), work / "by-size")
     out["append_vs_first_sync"] = round(out["incremental"]["median_append_sync_seconds"]
                                         / out["incremental"]["first_sync_seconds"], 3)
+    return out
+
+
+def parse_by_size(data: bytes, work: Path) -> list[dict]:
+    """The parse alone (in this process, ms): a log of each size parsed whole,
+    parsed whole while keeping its parser state, and, after 1% more lines,
+    resumed from that state and parsed whole again."""
+    from polylogue import resume
+    from polylogue.providers import detect, open_clean
+    from polylogue.providers.common import ParseContext
+
+    resume.MIN_BYTES = 0  # the smoke run's log is tiny
+    work.mkdir(parents=True)
+    log = work / "log.jsonl"
+
+    def run(folder: Path, grown: bool) -> tuple[float, int | None]:
+        ctx = ParseContext(str(log))
+        with open(log, "rb") as raw:
+            head, _ = open_clean(raw, ctx)
+            mod = detect(head)
+            t = time.perf_counter()
+            for _ in resume.parse(raw, str(log), log.stat().st_size, mod, ctx, folder, grown):
+                pass
+            return (time.perf_counter() - t) * 1000, ctx.resumed_from
+
+    sizes = [kb << 10 for kb in (64, 256, 1024, 4096, 16384) if kb << 10 <= len(data) // 1.05] or [len(data) // 2]
+    out = []
+    for size in sizes:
+        n = data.rfind(b"\n", 0, size) + 1
+        grown = data.rfind(b"\n", 0, n + max(n // 100, 1)) + 1
+        if grown <= n:
+            grown = data.find(b"\n", n) + 1
+        states = work / f"states-{size}"
+        log.write_bytes(data[:n])
+        whole = min(run(work / "none", False)[0] for _ in range(3))
+        keeping = run(states, True)[0]
+        log.write_bytes(data[:grown])
+        resumed, at = run(states, True)
+        whole_grown = min(run(work / "none", False)[0] for _ in range(3))
+        out.append({"log_bytes": n, "appended_bytes": grown - n, "whole_ms": round(whole, 1),
+                    "whole_keeping_state_ms": round(keeping, 1), "resumed_ms": round(resumed, 1),
+                    "resumed_from": at, "whole_after_append_ms": round(whole_grown, 1)})
     return out
 
 

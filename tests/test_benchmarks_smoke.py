@@ -24,6 +24,10 @@ def test_ingest_smoke():
     assert out["resync_unchanged"]["conversations_changed"] == 0
     assert out["baseline"]["messages"] > 0 and out["speedup_vs_baseline"] > 0
     assert out["full"]["peak_rss_mb"] > 0
+    log = out["growing_session_log"]
+    # the smoke log is below resume.MIN_BYTES, so its syncs parse it whole; the in-process sweep does not
+    assert len(log["incremental"]["resumed"]) == log["steps"] and not any(log["force"]["resumed"])
+    assert all(r["resumed_from"] == r["log_bytes"] for r in log["parse_only_by_size"])
 
 
 def test_search_smoke():
