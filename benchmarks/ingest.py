@@ -60,21 +60,29 @@ def sync(home: Path, data: Path, *extra: str) -> dict:
 
 # ---------------------------------------------------------------- a growing session log
 
-def growing_log(data: Path, work: Path, mb: float, steps: int = 5) -> dict:
-    """Sync a big session log after each of ``steps`` appends: as sync does it
-    (unchanged messages are hashed, not encoded or written again), and, on the
-    same appends, with --force (everything converted again)."""
+def session_log(data: Path, size: float, session_id: str) -> list[bytes]:
+    """One long Claude Code session: the generated sessions' lines, under one
+    session id, until they reach ``size`` bytes."""
     lines: list[bytes] = []
-    size = 0
+    total = 0
     for path in sorted(data.glob("**/.claude/projects/*/*.jsonl")):
         for line in path.read_bytes().splitlines():
             rec = orjson.loads(line)
             if "sessionId" in rec:
-                rec["sessionId"] = "9a0b0000-0000-4000-8000-00000000000a"
+                rec["sessionId"] = session_id
             lines.append(orjson.dumps(rec) + b"\n")
-            size += len(lines[-1])
-        if size >= mb * 1e6:
+            total += len(lines[-1])
+        if total >= size:
             break
+    return lines
+
+
+def growing_log(data: Path, work: Path, mb: float, steps: int = 5) -> dict:
+    """Sync a big session log after each of ``steps`` appends: as sync does it
+    (unchanged messages are hashed, not encoded or written again), and, on the
+    same appends, with --force (everything converted again)."""
+    lines = session_log(data, mb * 1e6, "9a0b0000-0000-4000-8000-00000000000a")
+    size = sum(map(len, lines))
     head = len(lines) * 95 // 100
     per = max(1, (len(lines) - head) // steps)
     out: dict = {"log_bytes": size, "log_lines": len(lines), "appended_lines_per_step": per, "steps": steps}
@@ -118,13 +126,15 @@ def parse_by_size(data: bytes, work: Path) -> list[dict]:
     work.mkdir(parents=True)
     log = work / "log.jsonl"
 
-    def run(folder: Path, grown: bool) -> tuple[float, int | None]:
+    def run(folder: Path | None) -> tuple[float, int | None]:
+        """ms to parse the log: through resume with ``folder``, else as any other file."""
         ctx = ParseContext(str(log))
         with open(log, "rb") as raw:
-            head, _ = open_clean(raw, ctx)
-            mod = detect(head)
             t = time.perf_counter()
-            for _ in resume.parse(raw, str(log), log.stat().st_size, mod, ctx, folder, grown):
+            head, stream = open_clean(raw, ctx)
+            mod = detect(head)
+            convs = resume.parse(raw, str(log), log.stat().st_size, mod, ctx, folder) if folder else mod.parse(stream, ctx)
+            for _ in convs:
                 pass
             return (time.perf_counter() - t) * 1000, ctx.resumed_from
 
@@ -137,11 +147,11 @@ def parse_by_size(data: bytes, work: Path) -> list[dict]:
             grown = data.find(b"\n", n) + 1
         states = work / f"states-{size}"
         log.write_bytes(data[:n])
-        whole = min(run(work / "none", False)[0] for _ in range(3))
-        keeping = run(states, True)[0]
+        whole = min(run(None)[0] for _ in range(3))
+        keeping = run(states)[0]
         log.write_bytes(data[:grown])
-        resumed, at = run(states, True)
-        whole_grown = min(run(work / "none", False)[0] for _ in range(3))
+        resumed, at = run(states)
+        whole_grown = min(run(None)[0] for _ in range(3))
         out.append({"log_bytes": n, "appended_bytes": grown - n, "whole_ms": round(whole, 1),
                     "whole_keeping_state_ms": round(keeping, 1), "resumed_ms": round(resumed, 1),
                     "resumed_from": at, "whole_after_append_ms": round(whole_grown, 1)})

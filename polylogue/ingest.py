@@ -130,6 +130,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
     unchanged conversations skipped, size, mtime, resumed) item. With ``db``, parsers may skip
     conversations the archive already holds in the same version. With ``states``
     (a folder), a session log that grew is parsed from where the last parse left off."""
+    from . import resume
     from .providers import detect, open_clean
     from .providers.common import ParseContext
     from .store.encode import encode
@@ -169,11 +170,9 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                         continue
                     if mod.NAME not in providers:
                         providers.append(mod.NAME)
-                    if states is not None and not member.in_zip and hasattr(mod, "resumable") and mod.resumable(head):
-                        from . import resume
-
-                        convs = resume.parse(raw, f.key, f.size, mod, ctx, states, f.known_size is not None
-                                             and f.size > f.known_size)
+                    if (states is not None and not member.in_zip and hasattr(mod, "resumable")
+                            and mod.resumable(head) and resume.may_grow(f.size, f.known_size, f.mtime_ns)):
+                        convs = resume.parse(raw, f.key, f.size, mod, ctx, states)
                     else:
                         convs = mod.parse(stream, ctx)
                     for conv in convs:

@@ -1,7 +1,7 @@
 """Parse only the new bytes of a session log that grew by appending.
 
 Claude Code and Codex append to a session's JSONL file as the session goes
-on. Once such a log has been seen growing, the parse keeps its parser's state
+on. For a log seen growing, or written in the last two days, the parse keeps its parser's state
 after the last complete line (a *parse state*: the pickled parser, zstd, in
 ``<archive home>/parse-state/``, with the xxh3 of the bytes it has read). The
 next sync checks those bytes are unchanged, restores the parser and feeds it
@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Iterator
 import orjson
 
 from .models import Conversation
-from .providers.common import CleanReader, ParseContext, iter_jsonl
+from .providers.common import ByteSource, CleanReader, ParseContext, iter_jsonl
 
 MIN_BYTES = 64 << 10  # a smaller log parses whole in ~2 ms: a state file would save ~1 ms a sync
 # A state is taken again once the lines fed after it exceed 1/8 of what it covers:
@@ -39,11 +39,22 @@ REWRITE_FRACTION = 8
 MAGIC = b"polylogue-parse-state 1\n"
 STATE_DIR = "parse-state"
 UNUSED_DAYS = 30  # a state is touched each time it is used
+LIVE_HOURS = 48
 _CHUNK = 1 << 20
 
 
 def state_dir(home: Path) -> Path:
     return home / STATE_DIR
+
+
+def may_grow(size: int, known_size: int | None, mtime_ns: int, now: float | None = None) -> bool:
+    """Worth keeping a parse state for: a log the archive read before, shorter,
+    or one written in the last LIVE_HOURS (a session that may still be going on;
+    a first import of old logs keeps none)."""
+    import time
+
+    now = time.time() if now is None else now
+    return (known_size is not None and size > known_size) or now - mtime_ns / 1e9 < LIVE_HOURS * 3600
 
 
 # ---------------------------------------------------------------- the state files
@@ -73,9 +84,18 @@ def _version(mod: Any) -> str:
     return v
 
 
+def _ours(path: Path) -> bool:
+    """Only unpickle what no one else could have written."""
+    st = os.stat(path)
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def _load(folder: Path, key: str) -> tuple[dict, bytes] | None:
+    path = folder / _name(key)
     try:
-        data = (folder / _name(key)).read_bytes()
+        if not (_ours(folder) and _ours(path)):
+            return None
+        data = path.read_bytes()
     except OSError:
         return None
     if not data.startswith(MAGIC):
@@ -153,20 +173,12 @@ def forget(folder: Path, key: str) -> None:
 
 # ---------------------------------------------------------------- reading a byte range
 
-class _Range(io.RawIOBase):
+class _Range(ByteSource):
     """Bytes [start, end) of a file, hashed and their newlines counted as they pass."""
 
     def __init__(self, raw: BinaryIO, start: int, end: int, hasher):
         raw.seek(start)
         self.raw, self.left, self.hasher, self.newlines = raw, end - start, hasher, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def read(self, n: int = -1) -> bytes:
         n = self.left if n is None or n < 0 else min(n, self.left)
@@ -216,11 +228,10 @@ def _prefix_matches(raw: BinaryIO, offset: int, want: str, hasher) -> bool:
 
 # ---------------------------------------------------------------- the parse
 
-def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folder: Path,
-          grown: bool) -> Iterator[Conversation]:
-    """Parse a JSONL log with ``mod`` (a provider with ``start``), resuming from
-    its kept state when the bytes it covers are unchanged. ``grown``: the
-    archive read this file before, shorter; a log seen growing gets a state."""
+def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folder: Path) -> Iterator[Conversation]:
+    """Parse a JSONL log that may grow (``may_grow``) with ``mod`` (a provider
+    with ``start``): from its kept state when the bytes it covers are
+    unchanged, else whole; either way a state is kept for the next sync."""
     import xxhash
 
     hasher = xxhash.xxh3_128()
@@ -231,7 +242,8 @@ def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folde
         header, blob = stored
         offset = header.get("offset")
         if (header.get("version") == version and header.get("provider") == mod.NAME and isinstance(offset, int)
-                and 0 < offset <= size and _prefix_matches(raw, offset, header.get("prefix"), hasher)):
+                and isinstance(header.get("lineno"), int) and 0 < offset <= size
+                and _prefix_matches(raw, offset, header.get("prefix"), hasher)):
             try:
                 parser = _restore(blob, ctx)
                 start, lineno, kept = offset, header["lineno"], offset
@@ -241,21 +253,19 @@ def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folde
         if parser is None:
             hasher.reset()
             forget(folder, key)
-            grown = True  # it had a state: a live log, rewritten
         del blob
     if parser is None:
         parser = mod.start(ctx)
     end = _last_line_end(raw, start, size)
     lineno = _feed(parser, raw, start, end, lineno, hasher, ctx)
     clean = not (ctx.warnings or ctx.suppressed or ctx.bad_utf8)
-    if clean and end and end >= MIN_BYTES and (
-            (kept is None and grown) or (kept is not None and (end - kept) * REWRITE_FRACTION >= kept)):
+    if clean and end and end >= MIN_BYTES and (kept is None or (end - kept) * REWRITE_FRACTION >= kept):
         header = {"key": key, "provider": mod.NAME, "version": version, "offset": end, "lineno": lineno,
                   "prefix": hasher.hexdigest()}
         try:
             _save(folder, key, header, parser)
-        except OSError:
-            pass  # a full disk or a read-only home: the next sync parses the whole file
+        except Exception:  # a full disk, a read-only home: the next sync parses the whole file
+            pass
     if end < size:  # a partial last line: a live session mid-write
         _feed(parser, raw, end, size, lineno, hasher, ctx)
     ctx.resumed_from = kept

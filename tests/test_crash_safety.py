@@ -177,3 +177,50 @@ def test_a_killed_sync_leaves_no_lock_behind_even_if_a_child_lives_on(tmp_path):
             os.kill(child, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_sigkill_while_a_growing_log_is_resumed(data, tmp_path):
+    """Kills while a log that grows is parsed from its kept parser state (or
+    while that state is written): every archive passes check, keeps what it
+    had, and ends exactly as a fresh import of the final log."""
+    sys.path.insert(0, str(REPO))
+    from benchmarks.ingest import session_log
+
+    lines = session_log(data, 400_000, "9a0b0000-0000-4000-8000-00000000000b")
+    log_dir = tmp_path / "logs" / "projects" / "-src-grow"
+    log_dir.mkdir(parents=True)
+    log = log_dir / "9a0b0000-0000-4000-8000-00000000000b.jsonl"
+    src = tmp_path / "logs"
+
+    def write(fraction: float) -> None:
+        log.write_bytes(b"".join(lines[: int(len(lines) * fraction)]))
+
+    write(1.0)
+    ref = tmp_path / "ref"
+    finish(ref, src)
+    ref_state = state(ref)
+    rng = random.Random(7)
+    kills = 0
+    for k in range(5):
+        home = tmp_path / f"g{k}"
+        for f in (0.5, 0.6):  # the second sync sees the log grown: its state is kept
+            write(f)
+            finish(home, src)
+        assert list((home / "parse-state").iterdir())
+        before = state(home)
+        for f in (0.63, 0.66, 0.7, 0.85, 1.0):
+            write(f)
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(sync_cmd(home, src), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.1, 0.6))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait(timeout=60)
+            check(home)
+            now = state(home)
+            assert {m[:2] for m in before[1]} <= {m[:2] for m in now[1]}, "a kill lost an archived message"
+            before = now
+        finish(home, src)
+        assert state(home) == ref_state
+    assert kills >= 5

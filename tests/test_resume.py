@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -27,22 +28,25 @@ def _small_logs_kept(monkeypatch):
     monkeypatch.setattr(resume, "MIN_BYTES", 0)  # the shipped logs are far below the production threshold
 
 
-def parse(path: Path, folder: Path, grown: bool = True):
-    """What parse_input does for a plain file: sniff, then parse through resume."""
+def parse(path: Path, folder: Path):
+    """What parse_input does for a log that may grow: sniff, then parse through resume."""
     ctx = ParseContext(str(path))
     with open(path, "rb") as raw:
         head, _ = open_clean(raw, ctx)
         mod = detect(head)
         if mod is None or not mod.resumable(head):  # too short yet to tell (one line): sync reads it whole
             return None, None, None
-        convs = list(resume.parse(raw, str(path), path.stat().st_size, mod, ctx, folder, grown))
+        convs = list(resume.parse(raw, str(path), path.stat().st_size, mod, ctx, folder))
     return convs, [str(w) for w in ctx.warnings], ctx.resumed_from
 
 
 def full(path: Path, tmp: Path):
-    convs, warnings, resumed = parse(path, tmp / "never-kept", grown=False)
-    assert convs is not None and resumed is None and not (tmp / "never-kept").exists()
-    return convs, warnings
+    """What parse_input does for any other file: the provider's own parse of the whole stream."""
+    ctx = ParseContext(str(path))
+    with open(path, "rb") as raw:
+        head, stream = open_clean(raw, ctx)
+        convs = list(detect(head).parse(stream, ctx))
+    return convs, [str(w) for w in ctx.warnings]
 
 
 def grow(data: bytes, cuts: list[int], log: Path, folder: Path) -> list:
@@ -77,40 +81,38 @@ def cut_points(data: bytes) -> list[int]:
     return sorted(set(ends + mids))
 
 
-@pytest.mark.parametrize("src", resumable_logs(LOGS), ids=lambda p: p.name)
-def test_every_cut_of_the_shipped_logs_resumes_to_the_full_parse(src, tmp_path):
+def resume_at_cuts(src: Path, tmp_path: Path, step: int = 1, clean: bool = True) -> int:
+    """Cut ``src`` at every ``step``-th cut point, parse the cut log as one seen
+    growing, then the whole log from the kept state: the same conversations and
+    warnings as a full parse each time. ``clean``: no line of ``src`` is bad, so
+    every cut log that sniffs as one keeps a state. The number of parses that resumed."""
     data = src.read_bytes()
     log = tmp_path / src.name
     log.write_bytes(data)
     want = full(log, tmp_path)
-    resumed_any = False
-    for c in cut_points(data):
+    resumed_count = 0
+    for c in cut_points(data)[::step]:
         folder = tmp_path / f"state-{c}"
         log.write_bytes(data[:c])
         first = parse(log, folder)  # takes the state (a log seen growing)
         log.write_bytes(data)
         convs, warnings, resumed = parse(log, folder)
         assert (convs, warnings) == want, f"cut at byte {c}"
-        if first[0] is not None:  # long enough to tell it is a log
+        if first[0] is not None and clean:  # long enough to tell it is a log
             assert resumed == data.rfind(b"\n", 0, c) + 1
-            resumed_any = True
-    assert resumed_any
+        resumed_count += resumed is not None
+    return resumed_count
+
+
+@pytest.mark.parametrize("src", resumable_logs(LOGS), ids=lambda p: p.name)
+def test_every_cut_of_the_shipped_logs_resumes_to_the_full_parse(src, tmp_path):
+    assert resume_at_cuts(src, tmp_path)
 
 
 @pytest.mark.parametrize("src", resumable_logs(SAMPLE_LOGS), ids=lambda p: p.name)
 def test_real_logs_resume_to_the_full_parse(src, tmp_path):
-    data = src.read_bytes()
-    log = tmp_path / src.name
-    log.write_bytes(data)
-    want = full(log, tmp_path)
-    cuts = cut_points(data)
-    for c in cuts[:: max(1, len(cuts) // 12)]:  # a dozen cuts per sample keeps the suite fast
-        folder = tmp_path / f"state-{c}"
-        log.write_bytes(data[:c])
-        _, head_warnings, _ = parse(log, folder)
-        log.write_bytes(data)
-        convs, warnings, resumed = parse(log, folder)
-        assert (convs, warnings) == want, f"cut at byte {c}"
+    step = max(1, len(cut_points(src.read_bytes())) // 12)  # a dozen cuts each keeps the suite fast
+    resume_at_cuts(src, tmp_path, step, clean=False)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -135,7 +137,9 @@ def test_growth_in_any_steps_with_garbage_lines(tmp_path_factory, data):
     assert got[:2] == want
 
 
-def test_a_rewritten_or_shortened_log_is_parsed_whole(tmp_path):
+def half_kept(tmp_path: Path) -> tuple[bytes, Path, Path, int]:
+    """The biggest shipped log cut at a line end near its middle, parsed as a
+    log seen growing: (its bytes, the log, the state folder, the cut)."""
     src = biggest()
     data = src.read_bytes()
     log = tmp_path / src.name
@@ -143,7 +147,12 @@ def test_a_rewritten_or_shortened_log_is_parsed_whole(tmp_path):
     half = data.rfind(b"\n", 0, len(data) // 2) + 1
     log.write_bytes(data[:half])
     parse(log, folder)
-    assert list(folder.iterdir())
+    assert len(list(folder.iterdir())) == 1
+    return data, log, folder, half
+
+
+def test_a_rewritten_or_shortened_log_is_parsed_whole(tmp_path):
+    data, log, folder, half = half_kept(tmp_path)
     # the same length and more, but an earlier byte differs: not an append
     changed = data.replace(b"a", b"e", 1)
     assert changed[:half] != data[:half]
@@ -157,23 +166,25 @@ def test_a_rewritten_or_shortened_log_is_parsed_whole(tmp_path):
 
 
 def test_a_broken_or_foreign_state_is_ignored(tmp_path):
-    src = biggest()
-    data = src.read_bytes()
-    log = tmp_path / src.name
-    folder = tmp_path / "state"
-    half = data.rfind(b"\n", 0, len(data) // 2) + 1
-    log.write_bytes(data[:half])
-    parse(log, folder)
+    data, log, folder, _ = half_kept(tmp_path)
     (state,) = folder.iterdir()
     assert state.stat().st_mode & 0o777 == 0o600 and folder.stat().st_mode & 0o777 == 0o700
     good = state.read_bytes()
     log.write_bytes(data)
     want = full(log, tmp_path)
     for broken in (good[: len(good) // 2], b"garbage", good.replace(b'"version":"', b'"version":"x', 1),
-                   b""):
+                   good.replace(b'"lineno":', b'"lineno":"', 1), b""):
         state.write_bytes(broken)
         convs, warnings, resumed = parse(log, folder)
         assert resumed is None and (convs, warnings) == want
+    for mode, path in ((0o620, state), (0o707, folder)):  # writable by others: never unpickled
+        state.write_bytes(good)
+        os.chmod(path, mode)
+        convs, warnings, resumed = parse(log, folder)
+        assert resumed is None and (convs, warnings) == want
+        os.chmod(path, 0o600 if path == state else 0o700)
+    state.write_bytes(good)
+    assert parse(log, folder)[2] is not None
 
 
 def test_warnings_before_the_cut_keep_no_state(tmp_path):
@@ -184,14 +195,6 @@ def test_warnings_before_the_cut_keep_no_state(tmp_path):
     log.write_bytes(data[: len(data) // 2])
     parse(log, folder)
     assert not folder.exists()  # a resumed parse could not report that line again
-
-
-def test_a_first_parse_keeps_no_state_until_the_log_grows(tmp_path):
-    src = biggest()
-    log = tmp_path / src.name
-    log.write_bytes(src.read_bytes())
-    parse(log, tmp_path / "state", grown=False)
-    assert not (tmp_path / "state").exists()
 
 
 # ---------------------------------------------------------------- through sync
@@ -205,18 +208,24 @@ def table(home: Path) -> tuple:
         conn.close()
 
 
-def test_sync_of_a_growing_session_resumes_and_matches_a_fresh_import(tmp_path):
+def session(tmp_path: Path) -> tuple[list[bytes], Path, Archive]:
+    """The shipped Claude Code session's lines, where its log will be written, and an archive."""
     src = EXAMPLES / "claude-code" / "projects" / "-home-dev-src-webshop" / "7c2e9a41-5b3d-4f6e-9a8c-1d2e3f4a5b6c.jsonl"
-    lines = src.read_bytes().splitlines(keepends=True)
     folder = tmp_path / "projects" / "-home-dev-src-webshop"
     folder.mkdir(parents=True)
-    log = folder / src.name
-    a = Archive(tmp_path / "home")
+    return src.read_bytes().splitlines(keepends=True), folder / src.name, Archive(tmp_path / "home")
+
+
+def test_sync_of_a_growing_session_resumes_and_matches_a_fresh_import(tmp_path):
+    lines, log, a = session(tmp_path)
     reports = []
+    old = time.time() - 10 * 86400
     for n in (len(lines) // 3, len(lines) // 2, 2 * len(lines) // 3, len(lines)):
         log.write_bytes(b"".join(lines[:n]))
+        os.utime(log, (old, old))  # an old session: no state until it is seen growing
+        old += 60
         reports.append(a.sync([tmp_path / "projects"]).to_json())
-    assert [r["files"]["resumed"] for r in reports] == [0, 0, 1, 1]  # kept once seen growing
+    assert [r["files"]["resumed"] for r in reports] == [0, 0, 1, 1]
     assert sum(r["messages"]["new"] for r in reports) == table(tmp_path / "home")[0][0][2]
     fresh = tmp_path / "fresh"
     Archive(fresh).sync([tmp_path / "projects"])
@@ -227,13 +236,19 @@ def test_sync_of_a_growing_session_resumes_and_matches_a_fresh_import(tmp_path):
     assert r.files_resumed == 0 and r.conversations_updated == 0
 
 
+def test_a_log_written_lately_is_kept_from_its_first_sync(tmp_path):
+    lines, log, a = session(tmp_path)
+    log.write_bytes(b"".join(lines[: len(lines) // 2]))  # written just now: a session that may go on
+    assert a.sync([tmp_path / "projects"]).files_resumed == 0
+    log.write_bytes(b"".join(lines))
+    assert a.sync([tmp_path / "projects"]).files_resumed == 1
+    assert resume.may_grow(10, None, int((time.time() - 47 * 3600) * 1e9))
+    assert not resume.may_grow(10, None, int((time.time() - 49 * 3600) * 1e9))
+    assert resume.may_grow(10, 9, 0) and not resume.may_grow(10, 10, 0)
+
+
 def test_a_session_rewritten_between_syncs_is_imported_as_it_now_is(tmp_path):
-    src = EXAMPLES / "claude-code" / "projects" / "-home-dev-src-webshop" / "7c2e9a41-5b3d-4f6e-9a8c-1d2e3f4a5b6c.jsonl"
-    lines = src.read_bytes().splitlines(keepends=True)
-    folder = tmp_path / "projects" / "p"
-    folder.mkdir(parents=True)
-    log = folder / src.name
-    a = Archive(tmp_path / "home")
+    lines, log, a = session(tmp_path)
     for n in (len(lines) // 3, len(lines) // 2):
         log.write_bytes(b"".join(lines[:n]))
         a.sync([tmp_path / "projects"])
@@ -249,14 +264,7 @@ def test_a_session_rewritten_between_syncs_is_imported_as_it_now_is(tmp_path):
 
 
 def test_tidy_drops_half_written_and_long_unused_states(tmp_path):
-    import time
-
-    src = biggest()
-    data = src.read_bytes()
-    log = tmp_path / src.name
-    folder = tmp_path / "state"
-    log.write_bytes(data[: data.rfind(b"\n", 0, len(data) // 2) + 1])
-    parse(log, folder)
+    data, log, folder, _ = half_kept(tmp_path)
     (state,) = folder.iterdir()
     (folder / "x.123.tmp").write_bytes(b"half")
     resume.tidy(folder)

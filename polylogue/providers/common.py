@@ -78,7 +78,19 @@ _NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'"[]{}')
 _BRACKETS = bytes.maketrans(b"[]{}", b"()()")
 
 
-class CleanReader(io.RawIOBase):
+class ByteSource(io.RawIOBase):
+    """A raw stream defined by its ``read(n)``: what io.BufferedReader needs."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class CleanReader(ByteSource):
     """Wraps a binary stream: strips a UTF-8 BOM, transcodes UTF-16/32, replaces
     invalid UTF-8 (noting it in ctx), and, for JSON, rejects nesting deeper than
     MAX_JSON_DEPTH before the parser sees it (deep nesting makes incremental JSON
@@ -95,14 +107,6 @@ class CleanReader(io.RawIOBase):
         self._open = b""  # unmatched '(' carried across chunks
         self._eof = False
         self._out = b""  # cleaned bytes not yet handed out
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def read(self, n: int = -1) -> bytes:
         """At most ``n`` bytes (everything cleaned so far for n < 0)."""
