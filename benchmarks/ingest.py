@@ -306,7 +306,8 @@ def main(argv=None) -> dict:
         if args.data:
             data = Path(args.data)
             if args.change > 0:  # step 3 edits files: work on a copy, never on the caller's dataset
-                subprocess.run(["cp", "-r", str(data), str(work / "data")], check=True)
+                # -a keeps the generated mtimes (months old, as a real home's would be)
+                subprocess.run(["cp", "-a", str(data), str(work / "data")], check=True)
                 data = work / "data"
             result["dataset"] = {"path": str(args.data)}
         else:

@@ -148,15 +148,25 @@ def _restore(blob: bytes, ctx: ParseContext) -> Any:
 
 def tidy(folder: Path, now: float | None = None) -> None:
     """Drop what a killed sync left half-written, and states unused for UNUSED_DAYS
-    (a finished session's log no longer grows)."""
+    (a finished session's log no longer grows). At most once a day: it stats every state."""
     import time
 
     now = time.time() if now is None else now
+    mark = folder / ".tidied"
+    try:
+        if now - mark.stat().st_mtime < 86400:
+            return
+    except OSError:
+        pass
     try:
         entries = list(os.scandir(folder))
+        mark.touch()
+        os.utime(mark, (now, now))
     except OSError:
         return
     for e in entries:
+        if e.name == ".tidied":
+            continue
         try:
             if e.name.endswith(".tmp") or now - e.stat().st_mtime > UNUSED_DAYS * 86400:
                 os.unlink(e.path)

@@ -267,14 +267,18 @@ def test_tidy_drops_half_written_and_long_unused_states(tmp_path):
     data, log, folder, _ = half_kept(tmp_path)
     (state,) = folder.iterdir()
     (folder / "x.123.tmp").write_bytes(b"half")
-    resume.tidy(folder)
-    assert list(folder.iterdir()) == [state]
-    old = time.time() - 40 * 86400
+    day = 86400
+    now = time.time()
+    resume.tidy(folder, now)
+    assert sorted(p.name for p in folder.iterdir()) == [".tidied", state.name]
+    old = now - 40 * day
     os.utime(state, (old, old))
+    resume.tidy(folder, now + 3600)  # tidied less than a day ago: nothing looked at
+    assert state.exists()
     log.write_bytes(data)
     assert parse(log, folder)[2] is not None  # using it makes it recent again
-    resume.tidy(folder)
-    assert list(folder.iterdir()) == [state]
+    resume.tidy(folder, now + day + 1)
+    assert state.exists()
     os.utime(state, (old, old))
-    resume.tidy(folder)
-    assert not list(folder.iterdir())
+    resume.tidy(folder, now + 2 * day + 2)
+    assert [p.name for p in folder.iterdir()] == [".tidied"]

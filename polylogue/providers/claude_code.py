@@ -77,7 +77,8 @@ def _id(value: Any) -> str | None:
     """A usable identifier: a non-empty, non-placeholder string of sane length."""
     if isinstance(value, str):
         s = value.strip()
-        if s and len(s) <= _MAX_ID and not _PLACEHOLDER.match(s):
+        # "[...]" is a placeholder (_PLACEHOLDER, spelled out: ~450K calls for 27K lines)
+        if s and len(s) <= _MAX_ID and not (s[0] == "[" and s[-1] == "]" and len(s) > 1):
             return s
     return None
 
@@ -439,10 +440,15 @@ def _tool_outcome(b: Block, tur: Any, denial: Any) -> str:
 
 # ---------------------------------------------------------------- per-conversation state
 
+_CONTEXT_FIELDS = (("gitBranch", "git_branch"), ("version", "version"), ("entrypoint", "entrypoint"),
+                   ("slug", "slug"), ("userType", "user_type"))
+
+
 class _Conv:
     def __init__(self, key: str, sid: str | None, agent_id: str | None, order: int):
         self.key, self.sid, self.agent_id, self.order = key, sid, agent_id, order
         self.msgs: list[Message] = []
+        self.users = 0  # user-role messages in msgs
         self.pref: dict[str, tuple] = {}  # message id -> ("uuid", p) | ("null",) | ("absent",)
         self.by_uuid: dict[str, Message] = {}  # record uuid -> message (fragments share one)
         self.through: dict[str, str | None] = {}  # dropped record uuid -> its parent
@@ -567,11 +573,13 @@ class _Parser:
                 conv.cwds.append(cwd)
         if conv.project_field is None:
             conv.project_field = _id(rec.get("project"))
-        for src, key in (("gitBranch", "git_branch"), ("version", "version"), ("entrypoint", "entrypoint"),
-                         ("slug", "slug"), ("userType", "user_type")):
-            v = _id(rec.get(src))
-            if v:
-                conv.meta[key] = v
+        meta = conv.meta
+        for src, key in _CONTEXT_FIELDS:
+            v = rec.get(src)
+            if v is not None and v != meta.get(key):  # most records repeat the session's values
+                v = _id(v)
+                if v:
+                    meta[key] = v
         fork = rec.get("forkedFrom")
         if isinstance(fork, dict) and conv.forked_from is None and _id(fork.get("sessionId")):
             conv.forked_from = {"session_id": _id(fork.get("sessionId")),
@@ -731,7 +739,7 @@ class _Parser:
                 context, kind = True, kind or "meta"
             elif kind is not None:
                 context = True
-            elif conv.agent_id and not any(m.role == USER for m in conv.msgs):
+            elif conv.agent_id and not conv.users:
                 if body.strip() == "Warmup":
                     context, kind = True, "warmup"
                     conv.meta["warmup"] = True
@@ -901,6 +909,7 @@ class _Parser:
             conv.by_uuid[uuid] = m
         conv.ids.add(mid)
         conv.msgs.append(m)
+        conv.users += role == USER
         return m
 
     # -- end of file

@@ -297,6 +297,7 @@ def _short(e: Exception) -> str:
 # ---------------------------------------------------------------- values
 
 _PLACEHOLDER = re.compile(r"^\[.*\]$|EPOCH")
+_LONG_FRACTION = re.compile(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$")
 
 
 def to_utc(value: Any) -> datetime | None:
@@ -319,7 +320,7 @@ def to_utc(value: Any) -> datetime | None:
             if s.endswith(("Z", "z")):
                 s = s[:-1] + "+00:00"
             # Python 3.11 accepts 1-6 fractional digits; trim nanoseconds
-            m = re.match(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", s)
+            m = _LONG_FRACTION.match(s)
             if m and len(m.group(2)) > 6:
                 s = f"{m.group(1)}.{m.group(2)[:6]}{m.group(3)}"
             dt = datetime.fromisoformat(s)
