@@ -24,6 +24,7 @@ import io
 import os
 import pickle
 import sys
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -51,8 +52,6 @@ def may_grow(size: int, known_size: int | None, mtime_ns: int, now: float | None
     """Worth keeping a parse state for: a log the archive read before, shorter,
     or one written in the last LIVE_HOURS (a session that may still be going on;
     a first import of old logs keeps none)."""
-    import time
-
     now = time.time() if now is None else now
     return (known_size is not None and size > known_size) or now - mtime_ns / 1e9 < LIVE_HOURS * 3600
 
@@ -149,8 +148,6 @@ def _restore(blob: bytes, ctx: ParseContext) -> Any:
 def tidy(folder: Path, now: float | None = None) -> None:
     """Drop what a killed sync left half-written, and states unused for UNUSED_DAYS
     (a finished session's log no longer grows). At most once a day: it stats every state."""
-    import time
-
     now = time.time() if now is None else now
     mark = folder / ".tidied"
     try:
