@@ -141,6 +141,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
     count = 0
     skipped = 0
     resumed = False
+    digest = None
     known = None
     if db:
         known = _known_cache.get(db) or _known_cache.setdefault(db, _Known(db))
@@ -199,6 +200,8 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
             notes += [(member.display, n) for n in ctx.notes]
             skipped += ctx.skipped_unchanged
             resumed = resumed or ctx.resumed_from is not None
+            if not member.in_zip:
+                digest = ctx.digest
             if (mod is not None and produced == 0 and not ctx.skipped_unchanged and not ctx.notes
                     and not any(e[0] == member.display for e in errors)):
                 notes.append((member.display, f"recognised as {mod.NAME} but holds no conversations"))
@@ -211,8 +214,8 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
         status = "partial" if count else "failed"
     else:
         status = "ok" if count or skipped else "skipped"
-    yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes, file_hash(f.path), skipped,
-           f.size, f.mtime_ns, resumed)
+    yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes, digest or file_hash(f.path),
+           skipped, f.size, f.mtime_ns, resumed)
 
 
 def _changed(db, paths: list[Path], force: bool, errors: list, report: SyncReport | None,

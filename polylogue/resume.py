@@ -276,4 +276,5 @@ def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folde
     if end < size:  # a partial last line: a live session mid-write
         _feed(parser, raw, end, size, lineno, hasher, ctx)
     ctx.resumed_from = kept
+    ctx.digest = hasher.digest()  # every byte passed through it: the sources row needs no second read
     yield from parser.finish()

@@ -226,6 +226,11 @@ def test_sync_of_a_growing_session_resumes_and_matches_a_fresh_import(tmp_path):
         old += 60
         reports.append(a.sync([tmp_path / "projects"]).to_json())
     assert [r["files"]["resumed"] for r in reports] == [0, 0, 1, 1]
+    from polylogue.sources import file_hash
+
+    conn = sqlite3.connect(tmp_path / "home" / "polylogue.db")
+    assert conn.execute("SELECT hash FROM sources WHERE path = ?", (str(log),)).fetchone()[0] == file_hash(log)
+    conn.close()  # the hash taken while resuming is the file's: a touched log stays unparsed
     assert sum(r["messages"]["new"] for r in reports) == table(tmp_path / "home")[0][0][2]
     fresh = tmp_path / "fresh"
     Archive(fresh).sync([tmp_path / "projects"])

@@ -41,6 +41,7 @@ class ParseContext:
     known: Any = None
     skipped_unchanged: int = 0
     resumed_from: int | None = None  # a grown log parsed from this byte offset on (resume.py)
+    digest: bytes | None = None  # xxh3-128 of the whole file, when the parse hashed it on the way
 
     def unchanged(self, provider: str, provider_id: str | None, updated: datetime | None) -> bool:
         """True (and counted) when the archive already holds this version."""
