@@ -25,6 +25,7 @@ import os
 import pickle
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -109,18 +110,27 @@ def _load(folder: Path, key: str) -> tuple[dict, bytes] | None:
     return header, data[nl + 1 :]
 
 
+@contextmanager
+def _collector_paused():
+    """The cyclic GC, run over ~10 objects per message while (un)pickling, is most of its cost."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _save(folder: Path, key: str, header: dict, parser: Any) -> None:
     import zstandard
 
     ctx = parser.ctx
     parser.bind(None)  # the context holds this run's warnings and a database handle
-    was = gc.isenabled()
-    gc.disable()  # the collector, run over ~10 objects per message while pickling, is most of its cost
     try:
-        blob = zstandard.ZstdCompressor(level=1).compress(pickle.dumps(parser, protocol=5))
+        with _collector_paused():
+            blob = zstandard.ZstdCompressor(level=1).compress(pickle.dumps(parser, protocol=5))
     finally:
-        if was:
-            gc.enable()
         parser.bind(ctx)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / _name(key)
@@ -134,13 +144,8 @@ def _save(folder: Path, key: str, header: dict, parser: Any) -> None:
 def _restore(blob: bytes, ctx: ParseContext) -> Any:
     import zstandard
 
-    was = gc.isenabled()
-    gc.disable()
-    try:
+    with _collector_paused():
         parser = pickle.loads(zstandard.ZstdDecompressor().decompress(blob))
-    finally:
-        if was:
-            gc.enable()
     parser.bind(ctx)
     return parser
 
