@@ -84,8 +84,25 @@ class Query:
         return " OR ".join(t.fts() for t in self.exclude)
 
     def tokens(self) -> list[str]:
-        """Every positive token, for snippets and highlighting."""
-        return [tok for g in self.groups for t in g for tok in t.tokens]
+        """Every positive token, for snippets and highlighting. Hits show text as
+        written, so a run of CJK characters (indexed one by one) is one string."""
+        from .textutil import is_cjk
+
+        out: list[str] = []
+        for g in self.groups:
+            for t in g:
+                run = ""
+                for tok in t.tokens:
+                    if len(tok) == 1 and is_cjk(tok):
+                        run += tok
+                        continue
+                    if run:
+                        out.append(run)
+                        run = ""
+                    out.append(tok)
+                if run:
+                    out.append(run)
+        return out
 
     def cache_key(self) -> tuple:
         return (self.match(), self.exclude_match(), tuple(self.providers), tuple(self.roles), tuple(self.kinds),
@@ -346,6 +363,16 @@ def parse_date(s: str, *, now: datetime | None = None, end: bool = False) -> dat
 
 # ---------------------------------------------------------------- snippets
 
+def token_pattern(tokens: list[str]) -> re.Pattern:
+    """Where query tokens occur in text as written: case-insensitive, and a CJK
+    run may have punctuation or spaces between its characters, as the index
+    (one token per character) lets it."""
+    from .textutil import is_cjk
+
+    alts = {r"\W*".join(map(re.escape, t)) if len(t) > 1 and is_cjk(t[0]) else re.escape(t) for t in tokens}
+    return re.compile("|".join(sorted(alts, key=len, reverse=True)), re.I)
+
+
 def snippet(text: str, tokens: list[str], width: int = 160,
             pattern: re.Pattern | None = None) -> tuple[str, list[tuple[int, int]]]:
     """A window of ``text`` around the first matching token (or match of
@@ -355,7 +382,7 @@ def snippet(text: str, tokens: list[str], width: int = 160,
     flat = " ".join(text.split())
     if not tokens and pattern is None:
         return (flat[:width] + ("…" if len(flat) > width else "")), []
-    pat = pattern or re.compile("|".join(sorted({re.escape(t) for t in tokens}, key=len, reverse=True)), re.I)
+    pat = pattern or token_pattern(tokens)
     m = pat.search(flat)
     if m is None and pattern is None:
         folded = fold(flat)

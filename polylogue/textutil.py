@@ -40,6 +40,10 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\uff66-
 _CJK_CHAR = __import__("re").compile(f"([{_CJK}])")
 
 
+def is_cjk(ch: str) -> bool:
+    return _CJK_CHAR.fullmatch(ch) is not None
+
+
 def split_cjk(text: str) -> str:
     """'数据库 conn' -> ' 数  据  库  conn': one index token per CJK character."""
     if text.isascii():

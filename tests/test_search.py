@@ -104,6 +104,17 @@ def test_cjk_substrings(archive, query, found):
     assert (archive.search(query).total_messages == 1) is found
 
 
+@pytest.mark.parametrize("query,marked", [("连接池", ["连接池"]), ("超时需要", ["超时，需要"]),
+                                           ("所有権", ["所有権"]), ("数据 调整", ["数据", "调整"])])
+def test_cjk_hits_show_the_text_as_written(archive, query, marked):
+    """The index holds CJK one character a token; a hit shows the message as written, and its
+    highlights cover the whole run, punctuation the index skipped included."""
+    hit = archive.search(query).conversations[0]["hits"][0]
+    assert "我们的数据库连接池经常超时，需要调整。" in hit["snippet"]
+    assert sorted(hit["snippet"][a:b] for a, b in hit["highlights"]) == sorted(marked)
+    assert archive.search("", regex="池经常").total_messages == 1  # a regex reads the same text
+
+
 def test_operators(archive):
     assert archive.search('"number 3"').total_messages == 5
     assert archive.search('"3 number"').total_messages == 0

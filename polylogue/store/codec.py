@@ -166,18 +166,28 @@ def encode_blocks(blocks: list[Block]) -> bytes:
 
 
 def decode_json(blob: bytes | str) -> bytes:
-    if isinstance(blob, str):  # plain JSON text (how usage and meta were first stored)
-        return blob.encode()
-    if blob[:1] != ZSTD_TAG:
-        return bytes(blob)
+    return decode_many((blob,))[0]
+
+
+def decode_many(blobs) -> list[bytes]:
+    """The JSON text of each stored value (plain, or tag + zstd frame), in order."""
+    out = []
     # The decompressor that served the last frame first: almost every row names the same
     # dictionary, and zstd refuses a frame whose dictionary id differs (measured: 35% of
     # the per-message cost was finding the decompressor, mostly reading the frame header).
-    try:
-        return _local.last.decompress(blob[1:])  # a bytes slice is cheaper than a memoryview here
-    except Exception:  # AttributeError (none yet in this thread) or ZstdError (another dictionary)
-        d = _local.last = _decompressor(_dict_id(blob))
-        return d.decompress(blob[1:])
+    last = getattr(_local, "last", None)
+    for blob in blobs:
+        if isinstance(blob, str):  # plain JSON text (how usage and meta were first stored)
+            out.append(blob.encode())
+        elif blob[:1] != ZSTD_TAG:
+            out.append(bytes(blob))
+        else:
+            try:
+                out.append(last.decompress(blob[1:]))  # a bytes slice is cheaper than a memoryview here
+            except Exception:  # AttributeError (None: first in this thread) or ZstdError (another dictionary)
+                last = _local.last = _decompressor(_dict_id(blob))
+                out.append(last.decompress(blob[1:]))
+    return out
 
 
 _DID_BYTES = (0, 1, 2, 4)
@@ -195,7 +205,21 @@ def _dict_id(blob: bytes) -> int:
 
 
 def decode_blocks(blob: bytes) -> list[Block]:
-    return [block_from_dict(d) for d in orjson.loads(decode_json(blob))]
+    return decode_contents((blob,))[0]
+
+
+def decode_contents(blobs) -> list[list[Block]]:
+    """Stored contents to block lists, a batch at a time (showing a conversation
+    decodes its messages in one tight loop)."""
+    out = []
+    loads = orjson.loads
+    for raw in decode_many(blobs):
+        ds = loads(raw)
+        try:  # stored dicts use exactly Block's field names (block_to_dict): keywords are the fast path
+            out.append([Block(**d) for d in ds])
+        except TypeError:  # a missing type or a key from elsewhere
+            out.append([block_from_dict(d) for d in ds])
+    return out
 
 
 def sql_content(blob: bytes | None) -> str | None:

@@ -26,9 +26,8 @@ def ms(dt: datetime | None) -> int | None:
     return None if dt is None else int(dt.timestamp() * 1000)
 
 
-def fts_values(blocks: list[m.Block]) -> tuple[str, str, str, str]:
-    """Index text per search kind. Must stay deterministic: contentless FTS
-    deletes replay these exact values."""
+def search_columns(blocks: list[m.Block]) -> tuple[str, str, str, str]:
+    """Each search kind's text as written: what search hits and --regex read."""
     cols: list[list[str]] = [[], [], [], []]
     for b in blocks:
         i = _KIND_COLUMN.get(b.type)
@@ -36,7 +35,13 @@ def fts_values(blocks: list[m.Block]) -> tuple[str, str, str, str]:
             t = b.search_text()
             if t:
                 cols[i].append(t)
-    return tuple(split_cjk("\n".join(c)) for c in cols)  # type: ignore[return-value]
+    return tuple("\n".join(c) for c in cols)  # type: ignore[return-value]
+
+
+def fts_values(blocks: list[m.Block]) -> tuple[str, str, str, str]:
+    """Index text per search kind. Must stay deterministic: contentless FTS
+    deletes replay these exact values."""
+    return tuple(split_cjk(c) for c in search_columns(blocks))  # type: ignore[return-value]
 
 
 def _hash(*parts: Any) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import QueryError
 from . import codec, term_totals
-from .encode import CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, fts_values, ms
+from .encode import CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, fts_values, ms, search_columns
 from .queries import CONV_COLUMNS, _iso, conversation_summary
 
 # bm25 column weights: dialogue text above thinking above tool traffic
@@ -180,23 +180,26 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
         if not page:
             return res
         ids = [i for cid in page for i, _ in hit_ids[cid]]
-        msgs = {r[0]: r[1:] for r in conn.execute(
-            f"SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({','.join('?' * len(ids))})", ids)}
+        rows = conn.execute(
+            f"SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({','.join('?' * len(ids))})",
+            ids).fetchall()
+        msgs = {r[0]: (*r[1:4], blocks) for r, blocks in zip(rows, codec.decode_contents([r[4] for r in rows]))}
         summaries = _summaries(conn, page)
     except sqlite3.OperationalError as e:
         raise QueryError(f"the search engine rejected the query: {e}", q.text) from None
-    from ..search import snippet
+    from ..search import snippet, token_pattern
 
     tokens = q.tokens()
+    found = token_pattern(tokens).search
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
     for cid in page:
         summary = summaries[cid]
         for rid, sc in hit_ids[cid]:
             if rid not in msgs:
                 continue
-            mid, role, ts, content = msgs[rid]
-            vals = fts_values(codec.decode_blocks(content))
-            text = next((vals[i] for i in cols if vals[i] and _contains_any(vals[i], tokens)),
+            mid, role, ts, blocks = msgs[rid]
+            vals = search_columns(blocks)  # as written: the index's CJK split is not for reading
+            text = next((vals[i] for i in cols if vals[i] and found(vals[i])),
                         next((vals[i] for i in cols if vals[i]), ""))
             summary["hits"].append(_hit(mid, role, ts, *snippet(text, tokens), None if sc is None else round(-sc, 4)))
         res.conversations.append(summary)
@@ -272,7 +275,7 @@ def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int
             stopped = True
             break
         read += 1
-        vals = fts_values(codec.decode_blocks(content))
+        vals = search_columns(codec.decode_blocks(content))
         text = next((vals[i] for i in cols if vals[i] and pattern.search(vals[i])), None)
         if text is not None:
             hits.setdefault(cid, []).append((mid, role, ts, text))
@@ -344,15 +347,19 @@ def _counted_ahead(conn, q) -> tuple[int, int] | None:
 
 def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int):
     """One BM25 pass over every match: conversations by their best message."""
-    rows = sorted((s, rid) for rid, s in conn.execute(f"SELECT messages_fts.rowid, {score} {body}", fargs))
+    rows = conn.execute(f"SELECT {score}, messages_fts.rowid {body}", fargs).fetchall()
+    rows.sort()
     # the role boost needs each message's row: look it up for the best BOOST_TOP only
-    top = rows[:BOOST_TOP]
+    top, tail = rows[:BOOST_TOP], rows[BOOST_TOP:]
     roles = dict(_by_ids(conn, f"SELECT id, {ROLE_BOOST} FROM messages m WHERE id IN ({{}})", [rid for _, rid in top]))
-    per: dict[int, list[tuple[float, int]]] = {}
-    for s, rid in rows:
-        per.setdefault(rid >> ID_BITS, []).append((s * roles.get(rid, 1.0), rid))
+    top = [(s * roles.get(rid, 1.0), rid) for s, rid in top]
+    # each conversation's best score: the tail is sorted, so walking it backwards the last
+    # write per conversation is its best (a dict comprehension: this runs once per match)
+    conv_best = {rid >> ID_BITS: s for s, rid in reversed(tail)}
+    for s, rid in reversed(top):
+        conv_best[rid >> ID_BITS] = min(s, conv_best.get(rid >> ID_BITS, s))
     title_ids = _title_matches(conn, q)
-    best = sorted((min(v)[0] * (TITLE_BOOST if cid in title_ids else 1.0), cid) for cid, v in per.items())
+    best = sorted((v * (TITLE_BOOST if cid in title_ids else 1.0), cid) for cid, v in conv_best.items())
     # recency breaks ties: only the page's candidates and whatever ties with the last of them need a date
     end = offset + limit
     if end < len(best):
@@ -363,7 +370,12 @@ def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int
     updated = dict(_by_ids(conn, "SELECT id, updated_at FROM conversations WHERE id IN ({})", [c for _, c in head]))
     ranked = sorted((sc, -(updated.get(cid) or 0), cid) for sc, cid in head)
     page = [cid for _, _, cid in ranked[offset : offset + limit]]
-    hits = {cid: [(rid, s) for s, rid in sorted(per[cid])[:HITS_PER_CONVERSATION]] for cid in page}
+    hits: dict[int, list[tuple[float, int]]] = {cid: [] for cid in page}
+    for s, rid in (*top, *tail):
+        got = hits.get(rid >> ID_BITS)
+        if got is not None:
+            got.append((s, rid))
+    hits = {cid: [(rid, s) for s, rid in sorted(v)[:HITS_PER_CONVERSATION]] for cid, v in hits.items()}
     return page, hits
 
 
@@ -500,11 +512,6 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
             return None, complete, False
         groups.append(alts)
     return _match_expr(replace(q, groups=groups)), False, complete
-
-
-def _contains_any(text: str, tokens: list[str]) -> bool:
-    low = text.lower()
-    return any(t in low for t in tokens)
 
 
 def _title_matches(conn: sqlite3.Connection, q) -> set[int]:

@@ -82,12 +82,20 @@ def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = Fal
     sql = ("SELECT id, mid, parent_mid, role, timestamp, flags, model, usage, meta, content FROM messages"
            " WHERE conversation_id = ?" + (" AND flags & 1" if active_only else "") +
            " ORDER BY seq LIMIT ? OFFSET ?")
-    for rid, mid, parent, role, ts, flags, model, usage, meta, content in conn.execute(sql, (cid, limit, start)):
-        m = StoredMessage(id=mid, role=role, blocks=codec.decode_blocks(content), parent_id=parent,
-                          timestamp=_dt(ts), model=model, active=bool(flags & ACTIVE), context=bool(flags & CONTEXT),
-                          sidechain=bool(flags & SIDECHAIN))
-        m._raw_usage, m._raw_meta = usage, meta
-        yield m
+    cur = conn.execute(sql, (cid, limit, start))
+    fromts, utc, new = datetime.fromtimestamp, timezone.utc, object.__new__
+    while rows := cur.fetchmany(256):
+        # Every content of the batch first, in a tight loop (the decompressor's tables stay in
+        # cache), then the messages, built field by field (the dataclass __init__ would route
+        # usage and meta through their lazy descriptors): this loop is most of `show`.
+        for (rid, mid, parent, role, ts, flags, model, usage, meta, _), bl in zip(
+                rows, codec.decode_contents([r[9] for r in rows])):
+            m = new(StoredMessage)
+            m.id, m.role, m.blocks, m.parent_id, m.model = mid, role, bl, parent, model
+            m.timestamp = None if ts is None else fromts(ts / 1000, utc)
+            m.active, m.context, m.sidechain = bool(flags & ACTIVE), bool(flags & CONTEXT), bool(flags & SIDECHAIN)
+            m._raw_usage, m._raw_meta = usage, meta
+            yield m
 
 
 class _DecodedOnUse:
@@ -103,7 +111,10 @@ class _DecodedOnUse:
         if raw is not None:
             setattr(obj, self.raw, None)
             self.field.__set__(obj, orjson.loads(codec.decode_json(raw)))
-        return self.field.__get__(obj)
+        try:
+            return self.field.__get__(obj)
+        except AttributeError:  # built by iter_messages, never set: stored as NULL
+            return None
 
     def __set__(self, obj, value) -> None:
         setattr(obj, self.raw, None)
