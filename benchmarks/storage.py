@@ -21,7 +21,12 @@ benchmarks/search.py, drawn from this archive, through Archive.search with the
 cache off), `show` latency (what `polylogue show` does when piped: stream the
 conversation and render Markdown) and load latency (Archive.conversation, the
 decode alone), each as p50/p99 ms with the ratio compressed/plain.
-Prints one JSON object."""
+
+With --before REV (key "versus_before"): the same show and search, each
+configuration in a fresh process per round (benchmarks/read_worker.py), with
+the package as it was at REV reading the uncompressed archive ("before": the
+reading path and layout before a change) against this code reading the
+compressed one ("after"). Prints one JSON object."""
 from __future__ import annotations
 
 import argparse
@@ -166,9 +171,9 @@ def _stats(xs: list[float]) -> dict:
     return {"p50_ms": round(percentile(xs, 50), 3), "p99_ms": round(percentile(xs, 99), 3)}
 
 
-def _versus(times: dict[str, list[float]]) -> dict:
-    c, p = _stats(times["compressed"]), _stats(times["plain"])
-    return {"compressed": c, "plain": p, "ratio_p50": round(c["p50_ms"] / max(p["p50_ms"], 1e-9), 3),
+def _versus(times: dict[str, list[float]], new: str = "compressed", old: str = "plain") -> dict:
+    c, p = _stats(times[new]), _stats(times[old])
+    return {new: c, old: p, "ratio_p50": round(c["p50_ms"] / max(p["p50_ms"], 1e-9), 3),
             "ratio_p99": round(c["p99_ms"] / max(p["p99_ms"], 1e-9), 3)}
 
 
@@ -236,7 +241,46 @@ def bench_show(archives: dict, idents: list[str], rounds: int) -> tuple[dict, di
             {"conversations": n, "rounds": rounds, **_versus(load)})
 
 
-def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: int, show_rounds: int) -> dict:
+def code_at(rev: str, dest: Path) -> Path:
+    """The package as it was at a git revision (git archive: the repository is not touched)."""
+    dest.mkdir(parents=True)
+    tar = subprocess.run(["git", "-C", str(REPO), "archive", rev, "polylogue"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, check=True)
+    return dest
+
+
+def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[str], queries: dict[str, str],
+                rounds: int, work: Path) -> dict:
+    """Show and search with the code at --before on the uncompressed archive (the
+    reading path before this change) against this code on the compressed archive
+    (after it): each a fresh process per round (benchmarks/read_worker.py),
+    alternating which goes first."""
+    import json
+
+    spec = work / "read-spec.json"
+    spec.write_text(json.dumps({"ids": idents, "queries": queries, "warmup": 5, "search_repeat": 3}))
+    configs = {"after": (REPO, ours_home), "before": (before, plain_home)}
+    show: dict[str, list[float]] = {k: [] for k in configs}
+    search: dict[str, list[float]] = {k: [] for k in configs}
+    per_query: dict[str, dict[str, list[float]]] = {q: {k: [] for k in configs} for q in queries}
+    for r in range(rounds):
+        for k in (list(configs) if r % 2 else list(configs)[::-1]):
+            code, home = configs[k]
+            out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "read_worker.py"), "--code", str(code),
+                                  "--home", str(home), "--spec", str(spec)],
+                                 check=True, capture_output=True, cwd=work).stdout
+            got = json.loads(out)
+            show[k] += got["show_ms"]
+            for q, xs in got["search_ms"].items():
+                search[k] += xs
+                per_query[q][k] += xs
+    return {"rounds": rounds, "show": {"conversations": len(idents), **_versus(show, "after", "before")},
+            "search": {"overall": _versus(search, "after", "before"),
+                       **{q: _versus(v, "after", "before") for q, v in per_query.items()}}}
+
+
+def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: int, show_rounds: int,
+                 before: Path | None = None, work: Path | None = None) -> dict:
     from benchmarks.search import choose_queries
     from polylogue.api import Archive
 
@@ -253,8 +297,11 @@ def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: in
     finally:
         for a in archives.values():
             a.close()
-    return {"search": {"runs": search_runs, "limit": 20, "cache": False, "queries": search}, "show": show,
-            "load": load}
+    out = {"search": {"runs": search_runs, "limit": 20, "cache": False, "queries": search}, "show": show,
+           "load": load}
+    if before is not None:
+        out["versus_before"] = versus_code(before, plain_home, ours_home, idents, queries, show_rounds * 3, work)
+    return out
 
 
 def corpus(work: Path, name: str, conversations: int, extra: list[str], ba: dict) -> dict:
@@ -281,7 +328,7 @@ def corpus(work: Path, name: str, conversations: int, extra: list[str], ba: dict
     plain.update(check_plain(plain_home / "polylogue.db", home / "polylogue.db"))
     comparison = {"plain_archive": plain, "file_ratio": round(ours["file_bytes"] / plain["file_bytes"], 3),
                   "sync_seconds": {"compressed": round(sync_ours, 2), "plain": round(sync_plain_s, 2)},
-                  **before_after(home, plain_home, **ba)}
+                  **before_after(home, plain_home, **ba, work=work)}
     shutil.rmtree(plain_home, ignore_errors=True)
     for p in (ours, theirs):
         p["per_raw_text_byte"] = round(p["file_bytes"] / max(raw_text, 1), 3)
@@ -298,14 +345,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--search-runs", type=int, default=30, help="timed runs per query (after two warm-ups)")
     ap.add_argument("--show-conversations", type=int, default=200, help="random conversations to show")
     ap.add_argument("--show-rounds", type=int, default=3, help="times each is shown")
+    ap.add_argument("--before", metavar="REV",
+                    help="also time show and search with the package at this git revision on the uncompressed "
+                         "archive against this code on the compressed one (key versus_before)")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
         args.conversations = 30
         args.search_runs, args.show_conversations, args.show_rounds = 3, 10, 1
-    ba = {"search_runs": args.search_runs, "show_n": args.show_conversations, "show_rounds": args.show_rounds}
     work = Path(tempfile.mkdtemp(prefix="polylogue-storage-"))
     try:
+        ba = {"search_runs": args.search_runs, "show_n": args.show_conversations, "show_rounds": args.show_rounds,
+              "before": code_at(args.before, work / "before") if args.before else None}
         return {"benchmark": "storage",
                 "roadmap": corpus(work, "roadmap", args.conversations, ["--messages", "50", "--chars", "500"], ba),
                 "tool_heavy": corpus(work, "tools", args.conversations, ["--tool-heavy"], ba)}

@@ -11,9 +11,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def smoke(name: str) -> dict:
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"), "--smoke"], capture_output=True,
-                       text=True, timeout=600, cwd=REPO)
+def smoke(name: str, *extra: str) -> dict:
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"), "--smoke", *extra],
+                       capture_output=True, text=True, timeout=600, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
 
@@ -39,11 +39,17 @@ def test_search_smoke():
 
 
 def test_storage_smoke():
-    out = smoke("storage")
+    # --before times another revision's code: HEAD stands in for it, when this is a git checkout
+    git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "HEAD"], capture_output=True)
+    out = smoke("storage", *(["--before", "HEAD"] if git.returncode == 0 else []))
     for corpus in ("roadmap", "tool_heavy"):
         c = out[corpus]
         assert c["ours"]["messages"] == c["naive"]["messages"] > 0
         assert c["ratio_to_naive"] < 1
+        assert c["before_after"]["show"]["outputs_differ"] == 0
+        if git.returncode == 0:
+            vs = c["before_after"]["versus_before"]
+            assert vs["show"]["after"]["p50_ms"] > 0 and vs["search"]["overall"]["before"]["p50_ms"] > 0
 
 
 def test_memory_smoke():
