@@ -14,10 +14,10 @@ Prints {"show_ms": [...], "search_ms": {name: [...]}}: one pass, ms per call."""
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def main() -> None:
@@ -27,18 +27,21 @@ def main() -> None:
     ap.add_argument("--spec", required=True)
     args = ap.parse_args()
     sys.path.insert(0, args.code)
+    import polylogue.render.markdown  # noqa: F401  (first, so the package is the one under --code)
     from polylogue.api import Archive
-    from polylogue.render.markdown import write_markdown
 
+    sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.storage import show_markdown
+
+    code = Path(polylogue.__file__).resolve().parent.parent
+    if code != Path(args.code).resolve():
+        raise SystemExit(f"polylogue was imported from {code}, not {args.code}")
     with open(args.spec) as f:
         spec = json.load(f)
     a = Archive(args.home)
 
     def show(ident: str) -> str:
-        out = io.StringIO()
-        summary, messages = a.stream(ident)
-        write_markdown(out, summary, messages, a.list(parent=summary["id"], limit=200))
-        return out.getvalue()
+        return show_markdown(a, ident)
 
     for ident in spec["ids"][: spec.get("warmup", 5)]:  # connections, dictionaries, imports
         show(ident)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import re
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -119,6 +121,57 @@ def test_snippet_highlights_every_match():
     text = "The refresh token expired. " + "filler " * 50 + "Another refresh happened."
     snip, spans = snippet(text, ["refresh"], width=60)
     assert spans and all(snip[a:b].lower() == "refresh" for a, b in spans)
+
+
+def reference_snippet(text, tokens, width=160):
+    """The whole-text snippet: flatten everything, find the first match, cut a window."""
+    flat = " ".join(text.split())
+    pat = re.compile("|".join(sorted({re.escape(t) for t in tokens}, key=len, reverse=True)), re.I)
+    m = pat.search(flat)
+    start = 0 if m is None else max(0, m.start() - width // 3)
+    if start:
+        sp = flat.rfind(" ", 0, start)
+        start = sp + 1 if sp >= 0 and start - sp < 20 else start
+    window = flat[start : start + width]
+    pre, post = "…" if start else "", "…" if start + width < len(flat) else ""
+    return pre + window + post, [(a.start() + len(pre), a.end() + len(pre)) for a in pat.finditer(window)]
+
+
+_SEPARATORS = [" ", "\n", "  ", "\n\n", "\t"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="abcfgk0", min_size=1, max_size=3), min_size=1, max_size=3),
+       st.lists(st.tuples(st.integers(0, 600), st.integers(0, 2), st.booleans()), min_size=0, max_size=4),
+       st.randoms(use_true_random=False))
+def test_snippet_of_long_text_equals_flattening_it_all(tokens, plants, rnd):
+    """Only the region around the first match is flattened; the snippet and its
+    highlights are those of flattening the whole text. Tokens are planted (in
+    either case, inside longer words) after up to 600 filler words that hold
+    none of their letters."""
+    words = []
+    for gap, which, upper in plants:
+        words += ["".join(rnd.choice("deèhLMN_") for _ in range(rnd.randint(1, 9))) for _ in range(gap)]
+        t = tokens[which % len(tokens)]
+        words.append(rnd.choice(["", "x", "é"]) + (t.upper() if upper else t) + rnd.choice(["", "y"]))
+    words += ["tail"] * rnd.randint(0, 300)
+    text = "".join(w + rnd.choice(_SEPARATORS) for w in words)
+    assert snippet(text, tokens) == reference_snippet(text, tokens)
+
+
+def test_snippet_deep_in_long_text_and_folded_highlights():
+    text = "filler words here " * 20000 + "the Café answer " + "tail words " * 20000
+    snip, spans = snippet(text, ["cafe"])
+    assert snip.startswith("…") and snip.endswith("…") and "the Café answer" in snip
+    assert [snip[a:b] for a, b in spans] == ["Café"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=3000), st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=3))
+def test_snippet_of_any_text_is_bounded_and_highlights_lie_inside(text, tokens):
+    snip, spans = snippet(text, tokens, width=100)
+    assert len(snip) <= 102
+    assert all(0 <= a < b <= len(snip) for a, b in spans)
 
 
 @settings(max_examples=300, deadline=None)

@@ -187,10 +187,11 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
         summaries = _summaries(conn, page)
     except sqlite3.OperationalError as e:
         raise QueryError(f"the search engine rejected the query: {e}", q.text) from None
-    from ..search import snippet, token_pattern
+    from ..search import snippet
+    from ..textutil import is_cjk
 
     tokens = q.tokens()
-    found = token_pattern(tokens).search
+    probes = [t[0] if is_cjk(t[0]) else t for t in tokens]  # a CJK run may have punctuation inside
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
     for cid in page:
         summary = summaries[cid]
@@ -199,7 +200,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
                 continue
             mid, role, ts, blocks = msgs[rid]
             vals = search_columns(blocks)  # as written: the index's CJK split is not for reading
-            text = next((vals[i] for i in cols if vals[i] and found(vals[i])),
+            text = next((vals[i] for i in cols if vals[i] and _contains_any(vals[i], probes)),
                         next((vals[i] for i in cols if vals[i]), ""))
             summary["hits"].append(_hit(mid, role, ts, *snippet(text, tokens), None if sc is None else round(-sc, 4)))
         res.conversations.append(summary)
@@ -512,6 +513,11 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
             return None, complete, False
         groups.append(alts)
     return _match_expr(replace(q, groups=groups)), False, complete
+
+
+def _contains_any(text: str, tokens: list[str]) -> bool:
+    low = text.lower()
+    return any(t in low for t in tokens)
 
 
 def _title_matches(conn: sqlite3.Connection, q) -> set[int]:
