@@ -280,7 +280,7 @@ def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[st
 
 
 def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: int, show_rounds: int,
-                 before: Path | None = None, work: Path | None = None) -> dict:
+                 before: Path | None = None, before_rounds: int = 20, work: Path | None = None) -> dict:
     from benchmarks.search import choose_queries
     from polylogue.api import Archive
 
@@ -300,7 +300,7 @@ def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: in
     out = {"search": {"runs": search_runs, "limit": 20, "cache": False, "queries": search}, "show": show,
            "load": load}
     if before is not None:
-        out["versus_before"] = versus_code(before, plain_home, ours_home, idents, queries, show_rounds * 3, work)
+        out["versus_before"] = versus_code(before, plain_home, ours_home, idents, queries, before_rounds, work)
     return out
 
 
@@ -348,15 +348,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--before", metavar="REV",
                     help="also time show and search with the package at this git revision on the uncompressed "
                          "archive against this code on the compressed one (key versus_before)")
+    ap.add_argument("--before-rounds", type=int, default=20, help="fresh processes per side for --before")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
         args.conversations = 30
-        args.search_runs, args.show_conversations, args.show_rounds = 3, 10, 1
+        args.search_runs, args.show_conversations, args.show_rounds, args.before_rounds = 3, 10, 1, 2
     work = Path(tempfile.mkdtemp(prefix="polylogue-storage-"))
     try:
         ba = {"search_runs": args.search_runs, "show_n": args.show_conversations, "show_rounds": args.show_rounds,
-              "before": code_at(args.before, work / "before") if args.before else None}
+              "before": code_at(args.before, work / "before") if args.before else None,
+              "before_rounds": args.before_rounds}
         return {"benchmark": "storage",
                 "roadmap": corpus(work, "roadmap", args.conversations, ["--messages", "50", "--chars", "500"], ba),
                 "tool_heavy": corpus(work, "tools", args.conversations, ["--tool-heavy"], ba)}

@@ -3,6 +3,7 @@ conversation grouping. The query arrives already parsed and escaped
 (polylogue.search); this module only turns it into SQL."""
 from __future__ import annotations
 
+import operator
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -346,10 +347,15 @@ def _counted_ahead(conn, q) -> tuple[int, int] | None:
     return None if t.prefix or len(t.tokens) != 1 else term_totals.lookup(conn, t.tokens[0])
 
 
+_first = operator.itemgetter(0)
+
+
 def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int):
     """One BM25 pass over every match: conversations by their best message."""
     rows = conn.execute(f"SELECT {score}, messages_fts.rowid {body}", fargs).fetchall()
-    rows.sort()
+    # by score alone: float keys sort twice as fast as tuples, and the sort is stable, so
+    # ties stay in rowid order (the order the index returns them in), as comparing tuples would
+    rows.sort(key=_first)
     # the role boost needs each message's row: look it up for the best BOOST_TOP only
     top, tail = rows[:BOOST_TOP], rows[BOOST_TOP:]
     roles = dict(_by_ids(conn, f"SELECT id, {ROLE_BOOST} FROM messages m WHERE id IN ({{}})", [rid for _, rid in top]))
@@ -371,11 +377,10 @@ def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int
     updated = dict(_by_ids(conn, "SELECT id, updated_at FROM conversations WHERE id IN ({})", [c for _, c in head]))
     ranked = sorted((sc, -(updated.get(cid) or 0), cid) for sc, cid in head)
     page = [cid for _, _, cid in ranked[offset : offset + limit]]
+    on_page = set(page)
     hits: dict[int, list[tuple[float, int]]] = {cid: [] for cid in page}
-    for s, rid in (*top, *tail):
-        got = hits.get(rid >> ID_BITS)
-        if got is not None:
-            got.append((s, rid))
+    for s, rid in [r for part in (top, tail) for r in part if r[1] >> ID_BITS in on_page]:
+        hits[rid >> ID_BITS].append((s, rid))
     hits = {cid: [(rid, s) for s, rid in sorted(v)[:HITS_PER_CONVERSATION]] for cid, v in hits.items()}
     return page, hits
 
