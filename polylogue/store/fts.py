@@ -201,8 +201,10 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
                 continue
             mid, role, ts, blocks = msgs[rid]
             vals = search_columns(blocks)  # as written: the index's CJK split is not for reading
-            text = next((vals[i] for i in cols if vals[i] and _contains_any(vals[i], probes)),
-                        next((vals[i] for i in cols if vals[i]), ""))
+            texts = [vals[i] for i in cols if vals[i]]
+            # the first column holding a query word (most messages have one column: no need to look)
+            text = texts[0] if len(texts) == 1 else next((t for t in texts if _contains_any(t, probes)),
+                                                         texts[0] if texts else "")
             summary["hits"].append(_hit(mid, role, ts, *snippet(text, tokens), None if sc is None else round(-sc, 4)))
         res.conversations.append(summary)
     return res
