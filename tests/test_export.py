@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from polylogue.api import Archive
 from polylogue.export import FORMATS, MANIFEST, ExportError, export, slugify
@@ -20,6 +21,7 @@ from polylogue.models import Conversation, Message, text, thinking, tool_result,
 from polylogue.render import html as html_render
 from polylogue.render import obsidian
 from polylogue.render.json import conversation_dict
+from polylogue.render.markdown import fence
 
 from conftest import EXAMPLES
 from xss_payloads import ACTIVE, PAYLOADS, Scan, assert_safe_html, conversation, visible
@@ -583,3 +585,14 @@ def test_obsidian_callouts_and_escaping():
     assert "\n> ````json\n" in multi  # fence longer than the content's backtick runs
     hidden = obsidian.render(conv, thinking=False, tools=False)
     assert "*(thinking hidden)*" in hidden and '"command"' not in hidden
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="`a\n ", max_size=60), st.sampled_from(["", "json"]))
+def test_fence_is_longer_than_any_backtick_run_in_the_body(body, lang):
+    """Markdown and Obsidian fence code the same way: three backticks, or one
+    more than the longest run inside (so no output can close its fence early)."""
+    longest = max((len(r) for r in re.findall(r"`+", body)), default=0)
+    out = fence(body, lang)
+    ticks = "`" * max(3, longest + 1)
+    assert out == f"{ticks}{lang}\n{body}\n{ticks}"

@@ -7,10 +7,12 @@ from ..textutil import dumps
 ROLE_TITLES = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
 
 
-def _fence(body: str, lang: str = "") -> str:
+def fence(body: str, lang: str = "") -> str:
+    """A Markdown code block whose fence is longer than any run of backticks in the body."""
     ticks = "```"
-    while ticks in body:
-        ticks += "`"
+    if "`" in body:  # one memchr; looking for "```" walks a long tool output ~60x slower
+        while ticks in body:
+            ticks += "`"
     return f"{ticks}{lang}\n{body}\n{ticks}"
 
 
@@ -34,12 +36,12 @@ def message_markdown(m: Message, *, thinking: bool = True, tools: bool = True) -
             parts.append(_quote("**Thinking**\n\n" + b.text) if thinking else "> *(thinking hidden)*")
         elif b.type == TOOL_USE:
             head = f"**Tool call** `{b.name or '?'}`"
-            parts.append(head + ("\n\n" + _fence(dumps(b.input), "json") if tools and b.input is not None else ""))
+            parts.append(head + ("\n\n" + fence(dumps(b.input), "json") if tools and b.input is not None else ""))
         elif b.type == TOOL_RESULT:
             head = "**Tool result**" + (" (error)" if b.is_error else "")
-            parts.append(head + ("\n\n" + _fence(b.text) if tools and b.text else ""))
+            parts.append(head + ("\n\n" + fence(b.text) if tools and b.text else ""))
         elif b.type in (IMAGE, ATTACHMENT):
-            parts.append(f"📎 {b.type}: {b.name or 'unnamed'}" + (f"\n\n{_fence(b.text)}" if b.text else ""))
+            parts.append(f"📎 {b.type}: {b.name or 'unnamed'}" + (f"\n\n{fence(b.text)}" if b.text else ""))
         elif b.type == OPAQUE:
             parts.append("*(unsupported block kept in the archive)*")
     return "\n\n".join(parts)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE, Block, Conversation, Message
 from .html import inline_code, segments
+from .markdown import fence
 
 ROLE_TITLES = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
 
@@ -68,12 +69,6 @@ def front_matter(c: Conversation) -> str:
     return "\n".join(lines)
 
 
-def _fence(body: str, lang: str = "") -> str:
-    longest = max((len(r) for r in re.findall(r"`+", body)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{lang}\n{body}\n{ticks}"
-
-
 def _quote(body: str) -> str:
     return "\n".join("> " + line if line else ">" for line in body.split("\n"))
 
@@ -99,7 +94,7 @@ def text_md(text: str) -> str:
     out = []
     for kind, body, lang in segments(text):
         if kind == "code":
-            out.append(_fence(body, lang))
+            out.append(fence(body, lang))
         else:
             out.append("".join(_code_span(piece) if is_code else piece.replace("<", "&lt;")
                                for is_code, piece in inline_code(body)))
@@ -123,24 +118,24 @@ def block_md(b: Block, *, thinking: bool = True, tools: bool = True, tool_names:
     if b.type == TOOL_USE:
         body = ""
         if tools and b.input is not None:
-            body = _fence(b.input, "") if isinstance(b.input, str) else _fence(_json(b.input), "json")
+            body = fence(b.input, "") if isinstance(b.input, str) else fence(_json(b.input), "json")
         return _callout("example", f"Tool: {b.name or '?'}", body)
     if b.type == TOOL_RESULT:
         name = (tool_names or {}).get(b.id or "")
         title = ("Error" if b.is_error else "Result") + (f": {name}" if name else "")
-        return _callout("failure" if b.is_error else "success", title, _fence(b.text) if tools and b.text else "")
+        return _callout("failure" if b.is_error else "success", title, fence(b.text) if tools and b.text else "")
     if b.type in (IMAGE, ATTACHMENT):
         label = "Image" if b.type == IMAGE else "Attachment"
         body = []
         if b.meta:
-            body.append(_fence(_json(b.meta), "json"))
+            body.append(fence(_json(b.meta), "json"))
         if b.text:
-            body.append(_fence(b.text))
+            body.append(fence(b.text))
         return _callout("info", f"{label}: {b.name or 'unnamed'}", "\n\n".join(body))
     if b.type == OPAQUE:
-        return _callout("warning", "Unsupported block (kept in the archive)", _fence(_json((b.meta or {}).get("raw")),
+        return _callout("warning", "Unsupported block (kept in the archive)", fence(_json((b.meta or {}).get("raw")),
                                                                                      "json"))
-    return _callout("warning", f"Block: {b.type}", _fence(_json(b.meta), "json"))
+    return _callout("warning", f"Block: {b.type}", fence(_json(b.meta), "json"))
 
 
 def message_md(m: Message, *, thinking: bool = True, tools: bool = True,
