@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from polylogue.api import Archive
 from polylogue.export import FORMATS, MANIFEST, ExportError, export, slugify
@@ -588,7 +588,9 @@ def test_obsidian_callouts_and_escaping():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="`a\n ", max_size=60), st.sampled_from(["", "json"]))
+@given(st.text(alphabet="`a\n ", max_size=600), st.sampled_from(["", "json"]))
+@example("a`" * 70 + "`````", "")  # the longest run after many short ones
+@example("x" * 5000 + "````" + "y" * 5000, "json")
 def test_fence_is_longer_than_any_backtick_run_in_the_body(body, lang):
     """Markdown and Obsidian fence code the same way: three backticks, or one
     more than the longest run inside (so no output can close its fence early)."""
