@@ -11,10 +11,10 @@ table that keeps its own copy of the text. Both are checkpointed before
 measuring. Parts come from SQLite's dbstat: message rows, the text itself (the
 content column), the full-text index, the other indexes.
 
-Before/after compression (key "before_after" per corpus): a third archive is
-synced from the same generated files with compression off (the codec's size
-thresholds raised past any message in the sync subprocess, so content, usage
-and meta are all stored as plain JSON; checked with SQL afterwards). Then, in
+Before/after compression (key "before_after" per corpus): ours is vacuumed
+into a copy, and a second copy has every stored value decompressed to plain
+JSON, vacuumed too (checked with SQL afterwards): the full-text index is byte
+for byte the same in both, so only the storage of text differs. Then, in
 the same process and interleaved so background load hits both alike, on the
 compressed and the plain archive: search latency (the query set of
 benchmarks/search.py, drawn from this archive, through Archive.search with the
@@ -122,23 +122,36 @@ def naive(src: Path, dest: Path) -> None:
     s.close()
 
 
-# Sync with compression off: the codec reads COMPRESS_MIN / COMPRESS_MIN_DICT at
-# call time in encode_json (content, usage and meta all go through it), so no
-# JSON is ever long enough to be compressed. Parse workers are forked and keep
-# the patch. A dictionary is still trained and stored, but nothing uses it.
-PLAIN_SYNC = ("from polylogue.store import codec; codec.COMPRESS_MIN = codec.COMPRESS_MIN_DICT = 1 << 62; "
-              "from polylogue.cli import main; main()")
+def timing_copies(ours: Path, compressed: Path, plain: Path) -> float:
+    """Two archives to time reading on, equal in all but the storage of text:
+    ours vacuumed into ``compressed``, and a copy of that with every stored value
+    decompressed to the plain JSON the codec keeps when compression does not pay
+    (content, usage and meta of messages, meta of conversations), vacuumed too.
+    The full-text index is the very same in both: its segment layout depends on
+    a sync's commit timing, and moves query times by more than compression does."""
+    from polylogue.store import codec
+    from polylogue.store.db import load_dictionaries
 
-
-def sync_plain(home: Path, data: Path) -> float:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", PLAIN_SYNC, "--home", str(home), "sync", str(data), "--json"],
-                   check=True, capture_output=True, cwd=REPO)
+    for home in (compressed, plain):
+        home.mkdir(parents=True)
+    src = sqlite3.connect(ours / "polylogue.db")
+    src.execute("VACUUM INTO ?", (str(compressed / "polylogue.db"),))
+    src.close()
+    shutil.copy2(compressed / "polylogue.db", plain / "polylogue.db")
+    conn = sqlite3.connect(plain / "polylogue.db")
+    load_dictionaries(conn)
+    conn.create_function("plain", 1, lambda v: None if v is None else codec.decode_json(v))
+    conn.execute("UPDATE messages SET content = plain(content), usage = plain(usage), meta = plain(meta)")
+    conn.execute("UPDATE conversations SET meta = plain(meta)")
+    conn.commit()
+    conn.execute("VACUUM")
+    conn.close()
     return time.perf_counter() - t
 
 
 def check_plain(plain: Path, ours: Path) -> dict:
-    """No row of the plain archive is compressed, and it holds the same JSON as ours."""
+    """No row of the plain archive is compressed, it holds the same JSON as ours, and the same index."""
     from polylogue.store import codec
     from polylogue.store.db import load_dictionaries
 
@@ -146,12 +159,15 @@ def check_plain(plain: Path, ours: Path) -> dict:
     packed = conn.execute("SELECT count(*) FROM messages WHERE substr(content, 1, 1) = x'01' OR "
                           "substr(usage, 1, 1) = x'01' OR substr(meta, 1, 1) = x'01'").fetchone()[0]
     dicts = conn.execute("SELECT count(*) FROM zstd_dicts").fetchone()[0]
+    fts = conn.execute("SELECT count(*), sum(length(block)) FROM messages_fts_data").fetchone()
     plain_json = conn.execute("SELECT count(*), sum(length(content)), sum(length(usage)), sum(length(meta)) "
                               "FROM messages").fetchone()
     conn.close()
     if packed:
         raise RuntimeError(f"plain archive has {packed} compressed rows: compression was not turned off")
     conn = sqlite3.connect(ours)
+    if conn.execute("SELECT count(*), sum(length(block)) FROM messages_fts_data").fetchone() != fts:
+        raise RuntimeError("the plain archive's full-text index differs from ours")
     load_dictionaries(conn)
     n, sums = 0, [0, 0, 0]
     for row in conn.execute("SELECT content, usage, meta FROM messages"):
@@ -313,7 +329,8 @@ def corpus(work: Path, name: str, conversations: int, extra: list[str], ba: dict
     subprocess.run(polylogue_cmd("--home", str(home), "sync", str(data)), check=True, capture_output=True)
     sync_ours = time.perf_counter() - t
     plain_home = work / f"plain-{name}"
-    sync_plain_s = sync_plain(plain_home, data)
+    compressed_home = work / f"compressed-{name}"
+    copies_s = timing_copies(home, compressed_home, plain_home)
     ours = parts(home / "polylogue.db", "SELECT sum(length(content)) FROM messages")
     nv = work / f"naive-{name}.db"
     naive(home / "polylogue.db", nv)
@@ -327,9 +344,10 @@ def corpus(work: Path, name: str, conversations: int, extra: list[str], ba: dict
     plain = parts(plain_home / "polylogue.db", "SELECT sum(length(content)) FROM messages")
     plain.update(check_plain(plain_home / "polylogue.db", home / "polylogue.db"))
     comparison = {"plain_archive": plain, "file_ratio": round(ours["file_bytes"] / plain["file_bytes"], 3),
-                  "sync_seconds": {"compressed": round(sync_ours, 2), "plain": round(sync_plain_s, 2)},
-                  **before_after(home, plain_home, **ba, work=work)}
+                  "sync_seconds": round(sync_ours, 2), "timing_copies_seconds": round(copies_s, 2),
+                  **before_after(compressed_home, plain_home, **ba, work=work)}
     shutil.rmtree(plain_home, ignore_errors=True)
+    shutil.rmtree(compressed_home, ignore_errors=True)
     for p in (ours, theirs):
         p["per_raw_text_byte"] = round(p["file_bytes"] / max(raw_text, 1), 3)
     return {"generator_args": ["--conversations", str(conversations), *extra], "ours": ours, "naive": theirs,
