@@ -3,14 +3,15 @@
 
     python benchmarks/read_worker.py --code DIR --home HOME --spec SPEC.json
 
-SPEC holds {"ids": [...], "queries": {name: text}, "warmup": N,
-"search_repeat": N}. The package
+SPEC holds {"ids": [...], "heavy_ids": [...], "queries": {name: text},
+"warmup": N, "search_repeat": N}. The package
 is imported from DIR (another revision's tree works as long as its Archive has
 stream/list/search), so the storage benchmark can time the code before a
 change and after it, in the same run, on the same machine. Show is what
 `polylogue show ID` does when piped (stream the conversation, render
 Markdown); search goes through Archive.search with the cache off, limit 20.
-Prints {"show_ms": [...], "search_ms": {name: [...]}}: one pass, ms per call."""
+Prints {"show_ms": [...], "heaviest_ms": [...], "search_ms": {name: [...]}}:
+one pass, ms per call."""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +53,11 @@ def main() -> None:
         t = time.perf_counter()
         show(ident)
         shows.append((time.perf_counter() - t) * 1000)
+    heaviest = []
+    for ident in spec.get("heavy_ids", []):
+        t = time.perf_counter()
+        show(ident)
+        heaviest.append((time.perf_counter() - t) * 1000)
     searches: dict[str, list[float]] = {}
     for name, text in spec["queries"].items():
         searches[name] = []
@@ -60,7 +66,7 @@ def main() -> None:
             a.search(text, limit=20, cache=False)
             searches[name].append((time.perf_counter() - t) * 1000)
     a.close()
-    json.dump({"show_ms": shows, "search_ms": searches}, sys.stdout)
+    json.dump({"show_ms": shows, "heaviest_ms": heaviest, "search_ms": searches}, sys.stdout)
 
 
 if __name__ == "__main__":

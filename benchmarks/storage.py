@@ -26,7 +26,9 @@ With --before REV (key "versus_before"): the same show and search, each
 configuration in a fresh process per round (benchmarks/read_worker.py), with
 the package as it was at REV reading the uncompressed archive ("before": the
 reading path and layout before a change) against this code reading the
-compressed one ("after"). Prints one JSON object."""
+compressed one ("after"); also the 20 conversations with the most stored
+bytes, shown apart (key "show_heaviest": the tail by construction).
+Prints one JSON object."""
 from __future__ import annotations
 
 import argparse
@@ -274,9 +276,16 @@ def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[st
     import json
 
     spec = work / "read-spec.json"
-    spec.write_text(json.dumps({"ids": idents, "queries": queries, "warmup": 5, "search_repeat": 3}))
+    conn = sqlite3.connect(ours_home / "polylogue.db")
+    heavy = [r[0] for r in conn.execute(  # the tail by construction: most stored bytes
+        "SELECT c.uid FROM messages m JOIN conversations c ON c.id = m.conversation_id GROUP BY c.id "
+        "ORDER BY sum(length(m.content)) DESC LIMIT 20")]
+    conn.close()
+    spec.write_text(json.dumps({"ids": idents, "heavy_ids": heavy, "queries": queries, "warmup": 5,
+                                "search_repeat": 3}))
     configs = {"after": (REPO, ours_home), "before": (before, plain_home)}
     show: dict[str, list[float]] = {k: [] for k in configs}
+    heaviest: dict[str, list[float]] = {k: [] for k in configs}
     search: dict[str, list[float]] = {k: [] for k in configs}
     per_query: dict[str, dict[str, list[float]]] = {q: {k: [] for k in configs} for q in queries}
     for r in range(rounds):
@@ -287,10 +296,12 @@ def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[st
                                  check=True, capture_output=True, cwd=work).stdout
             got = json.loads(out)
             show[k] += got["show_ms"]
+            heaviest[k] += got["heaviest_ms"]
             for q, xs in got["search_ms"].items():
                 search[k] += xs
                 per_query[q][k] += xs
     return {"rounds": rounds, "show": {"conversations": len(idents), **_versus(show, "after", "before")},
+            "show_heaviest": {"conversations": len(heavy), **_versus(heaviest, "after", "before")},
             "search": {"overall": _versus(search, "after", "before"),
                        **{q: _versus(v, "after", "before") for q, v in per_query.items()}}}
 
