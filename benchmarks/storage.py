@@ -288,6 +288,9 @@ def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[st
     heaviest: dict[str, list[float]] = {k: [] for k in configs}
     search: dict[str, list[float]] = {k: [] for k in configs}
     per_query: dict[str, dict[str, list[float]]] = {q: {k: [] for k in configs} for q in queries}
+    # steady: per round, a whole pass of shows and each query's best of its repeats; the
+    # median of those over rounds shrugs off this machine's bursts, which move p50s by ±15%
+    steady: dict[str, dict[str, list[float]]] = {x: {k: [] for k in configs} for x in ("show", "heaviest", *queries)}
     for r in range(rounds):
         for k in (list(configs) if r % 2 else list(configs)[::-1]):
             code, home = configs[k]
@@ -297,13 +300,26 @@ def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[st
             got = json.loads(out)
             show[k] += got["show_ms"]
             heaviest[k] += got["heaviest_ms"]
+            steady["show"][k].append(sum(got["show_ms"]))
+            steady["heaviest"][k].append(sum(got["heaviest_ms"]))
             for q, xs in got["search_ms"].items():
                 search[k] += xs
                 per_query[q][k] += xs
-    return {"rounds": rounds, "show": {"conversations": len(idents), **_versus(show, "after", "before")},
-            "show_heaviest": {"conversations": len(heavy), **_versus(heaviest, "after", "before")},
+                steady[q][k].append(min(xs))
+    import statistics
+
+    def steady_ratio(x: str) -> float:
+        after, before = (statistics.median(steady[x][k]) for k in ("after", "before"))
+        return round(after / max(before, 1e-9), 3)
+
+    return {"rounds": rounds,
+            "show": {"conversations": len(idents), **_versus(show, "after", "before"),
+                     "steady_ratio": steady_ratio("show")},
+            "show_heaviest": {"conversations": len(heavy), **_versus(heaviest, "after", "before"),
+                              "steady_ratio": steady_ratio("heaviest")},
             "search": {"overall": _versus(search, "after", "before"),
-                       **{q: _versus(v, "after", "before") for q, v in per_query.items()}}}
+                       **{q: {**_versus(v, "after", "before"), "steady_ratio": steady_ratio(q)}
+                          for q, v in per_query.items()}}}
 
 
 def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: int, show_rounds: int,
