@@ -166,7 +166,7 @@ def check_plain(plain: Path, ours: Path) -> dict:
                               "FROM messages").fetchone()
     conn.close()
     if packed:
-        raise RuntimeError(f"plain archive has {packed} compressed rows: compression was not turned off")
+        raise RuntimeError(f"plain archive has {packed} compressed rows left")
     conn = sqlite3.connect(ours)
     if conn.execute("SELECT count(*), sum(length(block)) FROM messages_fts_data").fetchone() != fts:
         raise RuntimeError("the plain archive's full-text index differs from ours")

@@ -87,22 +87,14 @@ class Query:
     def tokens(self) -> list[str]:
         """Every positive token, for snippets and highlighting. Hits show text as
         written, so a run of CJK characters (indexed one by one) is one string."""
+        from itertools import groupby
+
         from .textutil import is_cjk
 
         out: list[str] = []
-        for g in self.groups:
-            for t in g:
-                run = ""
-                for tok in t.tokens:
-                    if len(tok) == 1 and is_cjk(tok):
-                        run += tok
-                        continue
-                    if run:
-                        out.append(run)
-                        run = ""
-                    out.append(tok)
-                if run:
-                    out.append(run)
+        for t in (t for g in self.groups for t in g):
+            for cjk, run in groupby(t.tokens, key=lambda tok: len(tok) == 1 and is_cjk(tok)):
+                out += ["".join(run)] if cjk else run
         return out
 
     def cache_key(self) -> tuple:

@@ -83,16 +83,16 @@ def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = Fal
            " WHERE conversation_id = ?" + (" AND flags & 1" if active_only else "") +
            " ORDER BY seq LIMIT ? OFFSET ?")
     cur = conn.execute(sql, (cid, limit, start))
-    fromts, utc, new = datetime.fromtimestamp, timezone.utc, object.__new__
+    new = object.__new__
     while rows := cur.fetchmany(256):
-        # Every content of the batch first, in a tight loop (the decompressor's tables stay in
-        # cache), then the messages, built field by field (the dataclass __init__ would route
-        # usage and meta through their lazy descriptors): this loop is most of `show`.
+        # Contents a batch at a time, then the messages built field by field (the dataclass
+        # __init__ would route usage and meta through their lazy descriptors): this loop is
+        # most of what `show` costs.
         for (rid, mid, parent, role, ts, flags, model, usage, meta, _), bl in zip(
                 rows, codec.decode_contents([r[9] for r in rows])):
             m = new(StoredMessage)
             m.id, m.role, m.blocks, m.parent_id, m.model = mid, role, bl, parent, model
-            m.timestamp = None if ts is None else fromts(ts / 1000, utc)
+            m.timestamp = _dt(ts)
             m.active, m.context, m.sidechain = bool(flags & ACTIVE), bool(flags & CONTEXT), bool(flags & SIDECHAIN)
             m._raw_usage, m._raw_meta = usage, meta
             yield m
