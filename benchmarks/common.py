@@ -1,5 +1,6 @@
 """Shared helpers for the benchmark scripts: process-tree RSS sampling, timing,
 and JSON output. Benchmarks print one JSON object on stdout."""
+
 from __future__ import annotations
 
 import os
@@ -63,8 +64,15 @@ def run_measured(cmd: list[str], env: dict | None = None, sample_every: float = 
     out, err = proc.communicate()
     stop.set()
     t.join()
-    return {"seconds": time.perf_counter() - t0, "returncode": proc.returncode, "stdout": out, "stderr": err,
-            "peak_rss_bytes": peak, "peak_pss_bytes": peak_pss, "largest_rss_bytes": largest}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "returncode": proc.returncode,
+        "stdout": out,
+        "stderr": err,
+        "peak_rss_bytes": peak,
+        "peak_pss_bytes": peak_pss,
+        "largest_rss_bytes": largest,
+    }
 
 
 def tree_bytes(path: Path) -> int:

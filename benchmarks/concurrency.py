@@ -16,6 +16,7 @@ Readers are long-lived, as an MCP server or an open search session is: each
 runs one untimed search (imports, connection) before timing starts, and the
 same readers stay for the whole writer phase. Reports reader p50/p99, queries/s, per-reader counts per second (starvation),
 errors, writer msg/s, and the largest WAL size seen. Prints one JSON object."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import orjson  # noqa: E402
+import orjson
 
-from benchmarks.common import REPO, emit, polylogue_cmd  # noqa: E402
-from benchmarks.search import choose_queries, percentile  # noqa: E402
+from benchmarks.common import REPO, emit, polylogue_cmd
+from benchmarks.search import choose_queries, percentile
 
 
 def reader_loop(home: str, queries: list[str], go, stop, seconds: float, pace: float, seed: int, ready, out) -> None:
@@ -84,10 +85,20 @@ class Readers:
         else:
             import queue
 
-            self.go, self.stop, self.ready, self.out = threading.Event(), threading.Event(), queue.Queue(), queue.Queue()
+            self.go, self.stop, self.ready, self.out = (
+                threading.Event(),
+                threading.Event(),
+                queue.Queue(),
+                queue.Queue(),
+            )
             make = threading.Thread
-        self.workers = [make(target=reader_loop, args=(str(home), queries, self.go, self.stop, seconds, pace, i,
-                                                       self.ready, self.out)) for i in range(n)]
+        self.workers = [
+            make(
+                target=reader_loop,
+                args=(str(home), queries, self.go, self.stop, seconds, pace, i, self.ready, self.out),
+            )
+            for i in range(n)
+        ]
 
     def start(self) -> None:
         for w in self.workers:
@@ -119,11 +130,16 @@ def summarize(results: list[dict], seconds: float, start: float) -> dict:
     for r in results:
         s = [start] + r["stamps"]
         gaps.append(max((b - a for a, b in zip(s, s[1:])), default=seconds))
-    return {"queries": len(lat), "qps": round(len(lat) / seconds, 1),
-            "p50_ms": round(percentile(lat, 50), 1) if lat else None,
-            "p99_ms": round(percentile(lat, 99), 1) if lat else None,
-            "per_reader": per_reader, "longest_gap_s": round(max(gaps), 2),
-            "errors": sum(r["error_count"] for r in results), "error_samples": [e for r in results for e in r["errors"]][:3]}
+    return {
+        "queries": len(lat),
+        "qps": round(len(lat) / seconds, 1),
+        "p50_ms": round(percentile(lat, 50), 1) if lat else None,
+        "p99_ms": round(percentile(lat, 99), 1) if lat else None,
+        "per_reader": per_reader,
+        "longest_gap_s": round(max(gaps), 2),
+        "errors": sum(r["error_count"] for r in results),
+        "error_samples": [e for r in results for e in r["errors"]][:3],
+    }
 
 
 class WalWatch:
@@ -154,12 +170,12 @@ def writer(home: Path, data: Path) -> dict:
     secs = time.perf_counter() - t
     rep = orjson.loads(r.stdout)
     n = rep["messages"]["new"]
-    return {"messages": n, "seconds": round(secs, 2), "messages_per_second": round(n / secs, 1),
-            "exit": r.returncode}
+    return {"messages": n, "seconds": round(secs, 2), "messages_per_second": round(n / secs, 1), "exit": r.returncode}
 
 
-def phase(home: Path, data: Path | None, queries: list[str], readers: int, mode: str, pace: float,
-          seconds: float) -> dict:
+def phase(
+    home: Path, data: Path | None, queries: list[str], readers: int, mode: str, pace: float, seconds: float
+) -> dict:
     out: dict = {"readers": readers, "mode": mode, "pace_s": pace}
     with WalWatch(home / "polylogue.db") as wal:
         if data is None:
@@ -195,13 +211,25 @@ def main(argv=None) -> dict:
         home = work / "home"
         if args.smoke:
             data = work / "base"
-            subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations",
-                            "60", "--messages", "20"], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "benchmarks" / "generate.py"),
+                    str(data),
+                    "--conversations",
+                    "60",
+                    "--messages",
+                    "20",
+                ],
+                check=True,
+                capture_output=True,
+            )
             subprocess.run(polylogue_cmd("--home", str(home), "sync", str(data)), check=True, capture_output=True)
             args.conversations, args.seconds = 30, 1.0
         else:
-            subprocess.run(polylogue_cmd("--home", str(args.home), "backup", str(work)), check=True,
-                           capture_output=True)
+            subprocess.run(
+                polylogue_cmd("--home", str(args.home), "backup", str(work)), check=True, capture_output=True
+            )
             (work / "polylogue.db").rename(work / "tmp.db")
             home.mkdir()
             (work / "tmp.db").rename(home / "polylogue.db")
@@ -209,17 +237,37 @@ def main(argv=None) -> dict:
         datasets = []
         for seed in range(101, 105):
             d = work / f"w{seed}"
-            subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(d), "--conversations",
-                            str(args.conversations), "--seed", str(seed)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "benchmarks" / "generate.py"),
+                    str(d),
+                    "--conversations",
+                    str(args.conversations),
+                    "--seed",
+                    str(seed),
+                ],
+                check=True,
+                capture_output=True,
+            )
             datasets.append(d)
-        conn_msgs = __import__("sqlite3").connect(home / "polylogue.db").execute(
-            "SELECT sum(messages) FROM provider_totals").fetchone()[0]
-        r: dict = {"benchmark": "concurrent", "machine": {"cpus": os.cpu_count()}, "archive_messages": conn_msgs,
-                   "queries": queries}
+        conn_msgs = (
+            __import__("sqlite3")
+            .connect(home / "polylogue.db")
+            .execute("SELECT sum(messages) FROM provider_totals")
+            .fetchone()[0]
+        )
+        r: dict = {
+            "benchmark": "concurrent",
+            "machine": {"cpus": os.cpu_count()},
+            "archive_messages": conn_msgs,
+            "queries": queries,
+        }
         r["readers_alone"] = {
             "1_process": phase(home, None, queries, 1, "process", 0, args.seconds),
             "4_threads": phase(home, None, queries, 4, "thread", 0, args.seconds),
-            "4_processes": phase(home, None, queries, 4, "process", 0, args.seconds)}
+            "4_processes": phase(home, None, queries, 4, "process", 0, args.seconds),
+        }
         r["writer_alone"] = phase(home, datasets[0], queries, 0, "process", 0, args.seconds)
         r["writer_paced_processes"] = phase(home, datasets[1], queries, 4, "process", 0.2, args.seconds)
         r["writer_saturating_processes"] = phase(home, datasets[2], queries, 4, "process", 0, args.seconds)
@@ -228,7 +276,9 @@ def main(argv=None) -> dict:
         one = r["readers_alone"]["1_process"]["reader"]["qps"]
         r["summary"] = {
             "writer_kept_paced": round(r["writer_paced_processes"]["writer"]["messages_per_second"] / solo, 2),
-            "writer_kept_saturating": round(r["writer_saturating_processes"]["writer"]["messages_per_second"] / solo, 2),
+            "writer_kept_saturating": round(
+                r["writer_saturating_processes"]["writer"]["messages_per_second"] / solo, 2
+            ),
             "reader_p99_ms_paced_with_writer": r["writer_paced_processes"]["reader"]["p99_ms"],
             "qps_4_processes_vs_1": round(r["readers_alone"]["4_processes"]["reader"]["qps"] / max(one, 1e-9), 2),
             "qps_4_threads_vs_1": round(r["readers_alone"]["4_threads"]["reader"]["qps"] / max(one, 1e-9), 2),

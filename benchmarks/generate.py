@@ -80,6 +80,7 @@ index); conversations are generated in fixed-size chunks, so the output is
 byte-identical for a seed whatever the number of workers.  Ids come from the
 RNG, never uuid4(); zip member times are fixed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,10 +103,8 @@ import orjson
 PROVIDERS = ("chatgpt", "claude", "claude-code", "codex", "gemini", "gemini-cli")
 PROVIDER_NO = {p: i for i, p in enumerate(PROVIDERS)}
 ZIP_PROVIDERS = ("chatgpt", "claude")
-TOOL_HEAVY_WEIGHTS = {"claude-code": 45, "codex": 35, "gemini-cli": 10,
-                      "chatgpt": 4, "claude": 3, "gemini": 3}
-CHUNK = {"chatgpt": 50, "claude": 50, "claude-code": 100, "codex": 100,
-         "gemini": 200, "gemini-cli": 100}
+TOOL_HEAVY_WEIGHTS = {"claude-code": 45, "codex": 35, "gemini-cli": 10, "chatgpt": 4, "claude": 3, "gemini": 3}
+CHUNK = {"chatgpt": 50, "claude": 50, "claude-code": 100, "codex": 100, "gemini": 200, "gemini-cli": 100}
 KINDS = ("user", "assistant", "tool_call", "tool_result", "reasoning")
 
 
@@ -125,17 +124,22 @@ DATE_RANGE = {
 E2025, E2025_06, E2025_09, E2025_11 = _ep(2025, 1, 1), _ep(2025, 6, 1), _ep(2025, 9, 1), _ep(2025, 11, 1)
 E2026, E2026_02 = _ep(2026, 1, 1), _ep(2026, 2, 1)
 EXPORT_DATE = (2026, 11, 1, 9, 30, 0)
-LOCAL_TZ_OFFSET = 3600          # the synthetic user lives at UTC+1 (Codex file names are local)
+LOCAL_TZ_OFFSET = 3600  # the synthetic user lives at UTC+1 (Codex file names are local)
 HOME_USER = "alex"
 
-TAIL_P = 0.05                    # share of tool outputs in the heavy tail
+TAIL_P = 0.05  # share of tool outputs in the heavy tail
 TAIL_MIN, TAIL_MAX = 10_000, 100_000
-TAIL_ALPHA = 1.2                 # truncated Pareto: heavy tail, most big outputs near 10 KB
+TAIL_ALPHA = 1.2  # truncated Pareto: heavy tail, most big outputs near 10 KB
 _TAIL_C = 1 - (TAIL_MIN / TAIL_MAX) ** TAIL_ALPHA
-TAIL_MEAN = (TAIL_ALPHA * TAIL_MIN ** TAIL_ALPHA / _TAIL_C
-             * (TAIL_MIN ** (1 - TAIL_ALPHA) - TAIL_MAX ** (1 - TAIL_ALPHA)) / (TAIL_ALPHA - 1))   # ~23.6 KB
+TAIL_MEAN = (
+    TAIL_ALPHA
+    * TAIL_MIN**TAIL_ALPHA
+    / _TAIL_C
+    * (TAIL_MIN ** (1 - TAIL_ALPHA) - TAIL_MAX ** (1 - TAIL_ALPHA))
+    / (TAIL_ALPHA - 1)
+)  # ~23.6 KB
 SIG = 0.75
-MU = -SIG * SIG / 2              # lognormal with mean 1
+MU = -SIG * SIG / 2  # lognormal with mean 1
 
 # --------------------------------------------------------------------------
 # Text bank
@@ -179,9 +183,49 @@ distant fill east paint language among file code function error data server user
 value return config module import string list default version update query index
 """.split()
 
-ONSETS = ["", "", "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s",
-          "t", "v", "w", "z", "b", "d", "k", "l", "m", "n", "p", "r", "s", "t",
-          "br", "cr", "dr", "gr", "pl", "pr", "st", "tr", "ch", "sh", "th"]
+ONSETS = [
+    "",
+    "",
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "z",
+    "b",
+    "d",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "br",
+    "cr",
+    "dr",
+    "gr",
+    "pl",
+    "pr",
+    "st",
+    "tr",
+    "ch",
+    "sh",
+    "th",
+]
 NUCLEI = ["a", "e", "i", "o", "u", "a", "e", "i", "o", "a", "e", "ai", "ea", "ou", "io", "y", "ee"]
 CODAS = ["", "", "", "", "", "", "n", "r", "s", "t", "l", "m", "nd", "st", "ng", "x", "ck"]
 
@@ -199,9 +243,28 @@ LANGS = ["python", "python", "python", "bash", "typescript", "rust", "go", "json
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 LEVELS = ["INFO", "INFO", "INFO", "DEBUG", "DEBUG", "WARN", "ERROR"]
 EXTS = [".py", ".py", ".py", ".ts", ".rs", ".go", ".md", ".json", ".toml", ".yaml", ".sh"]
-CMDS = ["git status", "git diff", "git log --oneline -20", "ls -la", "rg -n", "grep -rn", "pytest -x -q",
-        "python -m pytest", "make test", "cargo test", "npm run build", "cat", "sed -n 1,120p",
-        "find . -name", "docker compose up", "uv run", "python", "go test ./...", "wc -l", "head -50"]
+CMDS = [
+    "git status",
+    "git diff",
+    "git log --oneline -20",
+    "ls -la",
+    "rg -n",
+    "grep -rn",
+    "pytest -x -q",
+    "python -m pytest",
+    "make test",
+    "cargo test",
+    "npm run build",
+    "cat",
+    "sed -n 1,120p",
+    "find . -name",
+    "docker compose up",
+    "uv run",
+    "python",
+    "go test ./...",
+    "wc -l",
+    "head -50",
+]
 
 
 def _dedup(seq):
@@ -232,15 +295,20 @@ class Bank:
         seen = set(vocab)
         target = len(common) + 50_000
         nsyl_max = 200_000
-        syl = list(map(add, map(add, rng.choices(ONSETS, k=nsyl_max), rng.choices(NUCLEI, k=nsyl_max)),
-                       rng.choices(CODAS, k=nsyl_max)))
+        syl = list(
+            map(
+                add,
+                map(add, rng.choices(ONSETS, k=nsyl_max), rng.choices(NUCLEI, k=nsyl_max)),
+                rng.choices(CODAS, k=nsyl_max),
+            )
+        )
         sp = 0
         while len(vocab) < target:
             r = len(vocab)
             nsyl = 1 + (r > 1200 or rnd() < 0.3) + (r > 6000 and rnd() < 0.6)
             if sp + nsyl > nsyl_max:
                 sp = int(rnd() * 1000)
-            w = "".join(syl[sp:sp + nsyl])
+            w = "".join(syl[sp : sp + nsyl])
             sp += nsyl
             if len(w) > 1 and w not in seen:
                 seen.add(w)
@@ -263,19 +331,21 @@ class Bank:
             if pos + k > len(stream):
                 pos = int(rnd() * 1000)
             pos += k
-            return stream[pos - k:pos]
+            return stream[pos - k : pos]
 
-        mid = vocab[len(common):len(common) + 6000]
+        mid = vocab[len(common) : len(common) + 6000]
 
         def m():
             return ch(mid)
 
         self.snake = [f"{m()}_{m()}" if i % 2 else f"{m()}_{m()}_{m()}" for i in range(4000)]
-        self.camel = [m().capitalize() + m().capitalize() + (m().capitalize() if i % 3 == 0 else "")
-                      for i in range(3000)]
+        self.camel = [
+            m().capitalize() + m().capitalize() + (m().capitalize() if i % 3 == 0 else "") for i in range(3000)
+        ]
         self.dotted = [f"{m()}.{m()}" if i % 2 else f"{m()}.{m()}.{m()}" for i in range(3000)]
-        self.paths = [f"{m()}/{m()}/{m()}_{m()}{ch(EXTS)}" if i % 2 else f"src/{m()}/{m()}{ch(EXTS)}"
-                      for i in range(4000)]
+        self.paths = [
+            f"{m()}/{m()}/{m()}_{m()}{ch(EXTS)}" if i % 2 else f"src/{m()}/{m()}{ch(EXTS)}" for i in range(4000)
+        ]
         self.flags = [f"--{m()}-{m()}" if i % 2 else f"--{m()}" for i in range(1500)]
         idents = self.snake + self.camel + self.dotted + self.paths + self.flags
         self.idents = idents
@@ -330,19 +400,19 @@ class Bank:
             elif k == 3:
                 line = f"from {ch(self.dotted)} import {cm()}, {sn()}"
             elif k == 4:
-                line = f"{ind()}return {sn()}.{sn()}(\"{m()}\")"
+                line = f'{ind()}return {sn()}.{sn()}("{m()}")'
             elif k == 5:
                 line = f"{ind()}if {sn()} is None or len({sn()}) > {ri(1, 512)}:"
             elif k == 6:
                 line = f"{ind()}for {m()} in {sn()}.{m()}():"
             elif k == 7:
-                line = f"{ind()}raise {cm()}Error(f\"{' '.join(words(4))} {{{sn()}}}\")"
+                line = f'{ind()}raise {cm()}Error(f"{" ".join(words(4))} {{{sn()}}}")'
             elif k == 8:
                 line = f"{ind()}# {clause()}"
             elif k == 9:
-                line = f"{ind()}{sn()} = Path(\"{ch(self.paths)}\")"
+                line = f'{ind()}{sn()} = Path("{ch(self.paths)}")'
             elif k == 10:
-                line = f"{ind()}logger.info(\"{' '.join(words(5))}: %s\", {sn()})"
+                line = f'{ind()}logger.info("{" ".join(words(5))}: %s", {sn()})'
             elif k == 11:
                 line = f"{ind()}self.{sn()} = {sn()}"
             elif k == 12:
@@ -352,18 +422,23 @@ class Bank:
             py.append(line)
         self.code = py
         self.code_avg = sum(map(len, py)) / len(py) + 1
-        self.bash = [f"{ch(CMDS)} {ch(self.flags)} {ch(self.paths)}" if i % 2 else f"{ch(CMDS)} {ch(self.paths)}"
-                     for i in range(8000)]
+        self.bash = [
+            f"{ch(CMDS)} {ch(self.flags)} {ch(self.paths)}" if i % 2 else f"{ch(CMDS)} {ch(self.paths)}"
+            for i in range(8000)
+        ]
 
         def ts():
-            return (f"2025-{ri(1, 12):02d}-{ri(1, 28):02d}T{ri(0, 23):02d}:"
-                    f"{ri(0, 59):02d}:{ri(0, 59):02d}.{ri(0, 999):03d}Z")
+            return (
+                f"2025-{ri(1, 12):02d}-{ri(1, 28):02d}T{ri(0, 23):02d}:"
+                f"{ri(0, 59):02d}:{ri(0, 59):02d}.{ri(0, 999):03d}Z"
+            )
 
-        log = [f"{ts()} {ch(LEVELS):<5} {ch(self.dotted)}: {clause()} {sn()}={ri(0, 99999)}"
-               for _ in range(20_000)]
-        ls = [f"-rw-r--r--  1 {HOME_USER} staff {ri(12, 999999):>8} {ch(MONTHS)} "
-              f"{ri(1, 28):>2} {ri(0, 23):02d}:{ri(0, 59):02d} {ch(self.paths)}"
-              for _ in range(10_000)]
+        log = [f"{ts()} {ch(LEVELS):<5} {ch(self.dotted)}: {clause()} {sn()}={ri(0, 99999)}" for _ in range(20_000)]
+        ls = [
+            f"-rw-r--r--  1 {HOME_USER} staff {ri(12, 999999):>8} {ch(MONTHS)} "
+            f"{ri(1, 28):>2} {ri(0, 23):02d}:{ri(0, 59):02d} {ch(self.paths)}"
+            for _ in range(10_000)
+        ]
         trace = []
         for i in range(10_000):
             if i % 9 == 0:
@@ -371,17 +446,20 @@ class Bank:
             elif i % 9 == 1:
                 trace.append("Traceback (most recent call last):")
             else:
-                trace.append(f"  File \"/home/{HOME_USER}/{ch(self.paths)}\", line {ri(1, 2400)}, "
-                             f"in {sn()}\n    {ch(py).strip()}")
-        test = [f"{ch(self.paths)}::Test{cm()}::test_{sn()} {'PASSED' if rnd() < 0.93 else 'FAILED'}"
-                f" [{ri(0, 100):>3}%]" for _ in range(8_000)]
+                trace.append(
+                    f'  File "/home/{HOME_USER}/{ch(self.paths)}", line {ri(1, 2400)}, in {sn()}\n    {ch(py).strip()}'
+                )
+        test = [
+            f"{ch(self.paths)}::Test{cm()}::test_{sn()} {'PASSED' if rnd() < 0.93 else 'FAILED'} [{ri(0, 100):>3}%]"
+            for _ in range(8_000)
+        ]
         grep = [f"{ch(self.paths)}:{ri(1, 1500)}:{ch(py).strip()}" for _ in range(10_000)]
         self.out = {"log": log, "ls": ls, "trace": trace, "test": test, "grep": grep, "code": py}
         self.out_avg = {k: sum(map(len, v)) / len(v) + 1 for k, v in self.out.items()}
 
 
 B: Bank = None  # type: ignore[assignment]
-CTX: "Ctx" = None  # type: ignore[assignment]
+CTX: Ctx = None  # type: ignore[assignment]
 
 # --------------------------------------------------------------------------
 # Small fast helpers
@@ -470,8 +548,9 @@ def text(rng: random.Random, n_chars: int, code_p: float = 0.0) -> str:
     if r < 0.01:
         return cjk(rng, n_chars)
     if r < 0.01 + code_p:
-        return (prose(rng, n_chars * 0.35) + "\n\n" + code_block(rng, n_chars * 0.5) + "\n\n"
-                + prose(rng, n_chars * 0.15))
+        return (
+            prose(rng, n_chars * 0.35) + "\n\n" + code_block(rng, n_chars * 0.5) + "\n\n" + prose(rng, n_chars * 0.15)
+        )
     return prose(rng, n_chars)
 
 
@@ -484,7 +563,7 @@ def title(rng: random.Random) -> str:
     return s[0].upper() + s[1:]
 
 
-_TOOL = [0, 0, 0, 0]   # per process: tool outputs, of which big, chars in big ones, all chars
+_TOOL = [0, 0, 0, 0]  # per process: tool outputs, of which big, chars in big ones, all chars
 
 
 def tool_out(rng: random.Random, kind: str, big: bool, factor: float = 1.0) -> str:
@@ -511,8 +590,18 @@ def numbered(s: str) -> str:
 
 class Stats(dict):
     def __init__(self):
-        super().__init__(conversations=0, files=0, bytes=0, chars=0, context=0,
-                         user=0, assistant=0, tool_call=0, tool_result=0, reasoning=0)
+        super().__init__(
+            conversations=0,
+            files=0,
+            bytes=0,
+            chars=0,
+            context=0,
+            user=0,
+            assistant=0,
+            tool_call=0,
+            tool_result=0,
+            reasoning=0,
+        )
 
     def merge(self, other: dict):
         for k, v in other.items():
@@ -543,9 +632,11 @@ def rounds(rng: random.Random) -> int:
 # ChatGPT
 # --------------------------------------------------------------------------
 
-CHATGPT_MODELS = {2024: ["gpt-4o", "gpt-4o", "gpt-4", "gpt-4o-mini"],
-                  2025: ["gpt-4o", "o3", "o4-mini", "gpt-4-5", "gpt-4o"],
-                  2026: ["gpt-5", "gpt-5-thinking", "gpt-5-1", "gpt-5-instant"]}
+CHATGPT_MODELS = {
+    2024: ["gpt-4o", "gpt-4o", "gpt-4", "gpt-4o-mini"],
+    2025: ["gpt-4o", "o3", "o4-mini", "gpt-4-5", "gpt-4o"],
+    2026: ["gpt-5", "gpt-5-thinking", "gpt-5-1", "gpt-5-instant"],
+}
 
 
 def _cg_author(role, name=None):
@@ -573,23 +664,52 @@ def gen_chatgpt(idx: int, st: Stats):
     def user(mid, when, body):
         st["user"] += 1
         st["chars"] += len(body)
-        return {"id": mid, "author": _cg_author("user"), "create_time": when, "update_time": None,
-                "content": {"content_type": "text", "parts": [body]}, "status": "finished_successfully",
-                "end_turn": None, "weight": 1.0,
-                "metadata": {"request_id": "%016x" % rng.getrandbits(64), "message_source": None,
-                             "timestamp_": "absolute", "message_type": None},
-                "recipient": "all", "channel": None}
+        return {
+            "id": mid,
+            "author": _cg_author("user"),
+            "create_time": when,
+            "update_time": None,
+            "content": {"content_type": "text", "parts": [body]},
+            "status": "finished_successfully",
+            "end_turn": None,
+            "weight": 1.0,
+            "metadata": {
+                "request_id": "%016x" % rng.getrandbits(64),
+                "message_source": None,
+                "timestamp_": "absolute",
+                "message_type": None,
+            },
+            "recipient": "all",
+            "channel": None,
+        }
 
     def assistant(mid, when, parent_id, content, recipient="all", end_turn=True):
         st["assistant" if recipient == "all" else "tool_call"] += 1
-        md = {"finish_details": {"type": "stop", "stop_tokens": [200002 if end_turn else 200007]},
-              "is_complete": True, "citations": [], "content_references": [], "message_type": None,
-              "model_slug": model, "default_model_slug": model, "parent_id": parent_id,
-              "request_id": "%016x" % rng.getrandbits(64), "timestamp_": "absolute"}
-        return {"id": mid, "author": _cg_author("assistant"), "create_time": when, "update_time": None,
-                "content": content, "status": "finished_successfully", "end_turn": end_turn if end_turn else None,
-                "weight": 1.0, "metadata": md, "recipient": recipient,
-                "channel": "final" if era == 2026 and recipient == "all" else None}
+        md = {
+            "finish_details": {"type": "stop", "stop_tokens": [200002 if end_turn else 200007]},
+            "is_complete": True,
+            "citations": [],
+            "content_references": [],
+            "message_type": None,
+            "model_slug": model,
+            "default_model_slug": model,
+            "parent_id": parent_id,
+            "request_id": "%016x" % rng.getrandbits(64),
+            "timestamp_": "absolute",
+        }
+        return {
+            "id": mid,
+            "author": _cg_author("assistant"),
+            "create_time": when,
+            "update_time": None,
+            "content": content,
+            "status": "finished_successfully",
+            "end_turn": end_turn if end_turn else None,
+            "weight": 1.0,
+            "metadata": md,
+            "recipient": recipient,
+            "channel": "final" if era == 2026 and recipient == "all" else None,
+        }
 
     def answer(mid, when, parent_id):
         body = text(rng, size(rng, 1.4), 0.15)
@@ -601,22 +721,48 @@ def gen_chatgpt(idx: int, st: Stats):
     parent = root
     if era == 2024:
         sid = uid(rng)
-        node(sid, {"id": sid, "author": _cg_author("system"), "create_time": None, "update_time": None,
-                   "content": {"content_type": "text", "parts": [""]}, "status": "finished_successfully",
-                   "end_turn": True, "weight": 0.0,
-                   "metadata": {"is_visually_hidden_from_conversation": True}, "recipient": "all",
-                   "channel": None}, parent)
+        node(
+            sid,
+            {
+                "id": sid,
+                "author": _cg_author("system"),
+                "create_time": None,
+                "update_time": None,
+                "content": {"content_type": "text", "parts": [""]},
+                "status": "finished_successfully",
+                "end_turn": True,
+                "weight": 0.0,
+                "metadata": {"is_visually_hidden_from_conversation": True},
+                "recipient": "all",
+                "channel": None,
+            },
+            parent,
+        )
         parent = sid
         st["context"] += 1
     elif rng.random() < 0.3:
         sid = uid(rng)
-        node(sid, {"id": sid, "author": _cg_author("user"), "create_time": None, "update_time": None,
-                   "content": {"content_type": "user_editable_context",
-                               "user_profile": "Preferred name: " + title(rng),
-                               "user_instructions": prose(rng, 120)},
-                   "status": "finished_successfully", "end_turn": None, "weight": 0,
-                   "metadata": {"is_visually_hidden_from_conversation": True, "is_user_system_message": True},
-                   "recipient": "all", "channel": None}, parent)
+        node(
+            sid,
+            {
+                "id": sid,
+                "author": _cg_author("user"),
+                "create_time": None,
+                "update_time": None,
+                "content": {
+                    "content_type": "user_editable_context",
+                    "user_profile": "Preferred name: " + title(rng),
+                    "user_instructions": prose(rng, 120),
+                },
+                "status": "finished_successfully",
+                "end_turn": None,
+                "weight": 0,
+                "metadata": {"is_visually_hidden_from_conversation": True, "is_user_system_message": True},
+                "recipient": "all",
+                "channel": None,
+            },
+            parent,
+        )
         parent = sid
         st["context"] += 1
 
@@ -646,26 +792,59 @@ def gen_chatgpt(idx: int, st: Stats):
             code = "\n".join(rng.choices(B.code, k=rng.randint(3, 14)))
             st["chars"] += len(code)
             c = uid(rng)
-            node(c, assistant(c, t, parent, {"content_type": "code", "language": "python",
-                                             "response_format_name": None, "text": code},
-                              recipient="python", end_turn=False), parent)
+            node(
+                c,
+                assistant(
+                    c,
+                    t,
+                    parent,
+                    {"content_type": "code", "language": "python", "response_format_name": None, "text": code},
+                    recipient="python",
+                    end_turn=False,
+                ),
+                parent,
+            )
             t1 = t + 0.5 + 5 * rng.random()
             out = tool_out(rng, "log", big)
             st["tool_result"] += 1
             st["chars"] += len(out)
             o = uid(rng)
-            node(o, {"id": o, "author": _cg_author("tool", "python"), "create_time": t1, "update_time": t1,
-                     "content": {"content_type": "execution_output", "text": out},
-                     "status": "finished_successfully", "end_turn": None, "weight": 1.0,
-                     "metadata": {"is_complete": True,
-                                  "aggregate_result": {"status": "success", "run_id": uid(rng), "start_time": t,
-                                                       "update_time": t1, "code": code, "end_time": t1,
-                                                       "final_expression_output": None,
-                                                       "in_kernel_exception": None, "system_exception": None,
-                                                       "messages": [], "jupyter_messages": [],
-                                                       "timeout_triggered": None},
-                                  "model_slug": model, "parent_id": c, "timestamp_": "absolute"},
-                     "recipient": "all", "channel": None}, c)
+            node(
+                o,
+                {
+                    "id": o,
+                    "author": _cg_author("tool", "python"),
+                    "create_time": t1,
+                    "update_time": t1,
+                    "content": {"content_type": "execution_output", "text": out},
+                    "status": "finished_successfully",
+                    "end_turn": None,
+                    "weight": 1.0,
+                    "metadata": {
+                        "is_complete": True,
+                        "aggregate_result": {
+                            "status": "success",
+                            "run_id": uid(rng),
+                            "start_time": t,
+                            "update_time": t1,
+                            "code": code,
+                            "end_time": t1,
+                            "final_expression_output": None,
+                            "in_kernel_exception": None,
+                            "system_exception": None,
+                            "messages": [],
+                            "jupyter_messages": [],
+                            "timeout_triggered": None,
+                        },
+                        "model_slug": model,
+                        "parent_id": c,
+                        "timestamp_": "absolute",
+                    },
+                    "recipient": "all",
+                    "channel": None,
+                },
+                c,
+            )
             t = t1 + 2 + 20 * rng.random()
             a = uid(rng)
             node(a, answer(a, t, o), o)
@@ -677,17 +856,44 @@ def gen_chatgpt(idx: int, st: Stats):
             parent = a
             remaining -= 1
         if fb is None and rng.random() < 0.005:
-            fb = {"id": uid(rng), "conversation_id": cid, "user_id": "user-" + rid(rng, 24),
-                  "rating": "thumbs_up" if rng.random() < 0.7 else "thumbs_down",
-                  "content": orjson.dumps({"tags": [], "text": ""}).decode(), "create_time": iso6(t),
-                  "evaluation_name": None, "evaluation_treatment": None, "message_id": a}
+            fb = {
+                "id": uid(rng),
+                "conversation_id": cid,
+                "user_id": "user-" + rid(rng, 24),
+                "rating": "thumbs_up" if rng.random() < 0.7 else "thumbs_down",
+                "content": orjson.dumps({"tags": [], "text": ""}).decode(),
+                "create_time": iso6(t),
+                "evaluation_name": None,
+                "evaluation_treatment": None,
+                "message_id": a,
+            }
         turn += 1
-    conv = {"title": title(rng), "create_time": t0, "update_time": t, "mapping": mapping,
-            "moderation_results": [], "current_node": parent, "plugin_ids": None, "conversation_id": cid,
-            "conversation_template_id": None, "gizmo_id": None, "gizmo_type": None, "is_archived": False,
-            "is_starred": None, "safe_urls": [], "blocked_urls": [], "default_model_slug": model,
-            "conversation_origin": None, "voice": None, "async_status": None, "disabled_tool_ids": [],
-            "is_do_not_remember": False, "memory_scope": "global_enabled", "sugar_item_id": None, "id": cid}
+    conv = {
+        "title": title(rng),
+        "create_time": t0,
+        "update_time": t,
+        "mapping": mapping,
+        "moderation_results": [],
+        "current_node": parent,
+        "plugin_ids": None,
+        "conversation_id": cid,
+        "conversation_template_id": None,
+        "gizmo_id": None,
+        "gizmo_type": None,
+        "is_archived": False,
+        "is_starred": None,
+        "safe_urls": [],
+        "blocked_urls": [],
+        "default_model_slug": model,
+        "conversation_origin": None,
+        "voice": None,
+        "async_status": None,
+        "disabled_tool_ids": [],
+        "is_do_not_remember": False,
+        "memory_scope": "global_enabled",
+        "sugar_item_id": None,
+        "id": cid,
+    }
     st["conversations"] += 1
     return conv, fb
 
@@ -708,8 +914,18 @@ def chunk_chatgpt(start: int, count: int) -> dict:
 # --------------------------------------------------------------------------
 
 ROOT_SENTINEL = "00000000-0000-4000-8000-000000000000"
-SITES = ["docs.python.org", "stackoverflow.com", "github.com", "developer.mozilla.org", "en.wikipedia.org",
-         "arxiv.org", "news.ycombinator.com", "sqlite.org", "rust-lang.org", "medium.com"]
+SITES = [
+    "docs.python.org",
+    "stackoverflow.com",
+    "github.com",
+    "developer.mozilla.org",
+    "en.wikipedia.org",
+    "arxiv.org",
+    "news.ycombinator.com",
+    "sqlite.org",
+    "rust-lang.org",
+    "medium.com",
+]
 
 
 def gen_claude(idx: int, st: Stats):
@@ -722,15 +938,31 @@ def gen_claude(idx: int, st: Stats):
 
     def block(body, ts, te):
         if new:
-            return {"start_timestamp": iso6(ts), "stop_timestamp": iso6(te), "flags": None, "type": "text",
-                    "text": body, "citations": []}
+            return {
+                "start_timestamp": iso6(ts),
+                "stop_timestamp": iso6(te),
+                "flags": None,
+                "type": "text",
+                "text": body,
+                "citations": [],
+            }
         return {"type": "text", "text": body}
 
     def message(sender, content, body, when, parent, attachments=(), files=()):
         mid = uid(rng)
-        msgs.append({"uuid": mid, "text": body, "content": content, "sender": sender, "created_at": iso6(when),
-                     "updated_at": iso6(when), "attachments": list(attachments), "files": list(files),
-                     "parent_message_uuid": parent})
+        msgs.append(
+            {
+                "uuid": mid,
+                "text": body,
+                "content": content,
+                "sender": sender,
+                "created_at": iso6(when),
+                "updated_at": iso6(when),
+                "attachments": list(attachments),
+                "files": list(files),
+                "parent_message_uuid": parent,
+            }
+        )
         st["user" if sender == "human" else "assistant"] += 1
         return mid
 
@@ -741,12 +973,17 @@ def gen_claude(idx: int, st: Stats):
         if rng.random() < 0.03:
             content = tool_out(rng, rng.choice(("log", "code", "trace")), False, 2.0)
             st["chars"] += len(content)
-            att.append({"file_name": rng.choice(("paste.txt", "error.log", "notes.md", "main.py")),
-                        "file_size": len(content.encode()), "file_type": "txt", "extracted_content": content})
+            att.append(
+                {
+                    "file_name": rng.choice(("paste.txt", "error.log", "notes.md", "main.py")),
+                    "file_size": len(content.encode()),
+                    "file_type": "txt",
+                    "extracted_content": content,
+                }
+            )
         files = []
         if rng.random() < 0.01:
-            files.append({"file_name": "image.png", "file_uuid": uid(rng), "file_kind": "image",
-                          "created_at": iso6(t)})
+            files.append({"file_name": "image.png", "file_uuid": uid(rng), "file_kind": "image", "created_at": iso6(t)})
         return message("human", [block(body, t, t)], body, t, parent, att, files)
 
     def assistant(parent, when):
@@ -757,9 +994,17 @@ def gen_claude(idx: int, st: Stats):
         if new and rng.random() < 0.2:
             th = prose(rng, size(rng, 0.4))
             st["chars"] += len(th)
-            content.append({"start_timestamp": iso6(when), "stop_timestamp": iso6(when + 2), "flags": None,
-                            "type": "thinking", "thinking": th, "summaries": [{"summary": short(rng, 5)}],
-                            "cut_off": False})
+            content.append(
+                {
+                    "start_timestamp": iso6(when),
+                    "stop_timestamp": iso6(when + 2),
+                    "flags": None,
+                    "type": "thinking",
+                    "thinking": th,
+                    "summaries": [{"summary": short(rng, 5)}],
+                    "cut_off": False,
+                }
+            )
         if new and rng.random() < 0.06:
             tu = "toolu_01" + rid(rng, 22)
             pre = prose(rng, 60)
@@ -769,22 +1014,54 @@ def gen_claude(idx: int, st: Stats):
                 site = rng.choice(SITES)
                 snip = prose(rng, 200)
                 st["chars"] += len(snip)
-                results.append({"type": "knowledge", "title": title(rng), "url": f"https://{site}/{rid(rng, 10)}",
-                                "metadata": {"type": "webpage_metadata", "site_domain": site,
-                                             "favicon_url": f"https://www.google.com/s2/favicons?sz=64&domain={site}",
-                                             "site_name": site.split(".")[0]},
-                                "is_missing": False, "text": snip})
-            content += [block(pre, when, when),
-                        {"start_timestamp": iso6(when), "stop_timestamp": iso6(when), "flags": None,
-                         "type": "tool_use", "id": tu, "name": "web_search", "input": {"query": short(rng, 4)},
-                         "message": "Searching the web", "integration_name": None, "integration_icon_url": None,
-                         "context": None, "display_content": None, "approval_options": None,
-                         "approval_key": None},
-                        {"start_timestamp": None, "stop_timestamp": None, "flags": None, "type": "tool_result",
-                         "tool_use_id": tu, "name": "web_search", "content": results, "is_error": False,
-                         "message": None, "display_content": None}]
+                results.append(
+                    {
+                        "type": "knowledge",
+                        "title": title(rng),
+                        "url": f"https://{site}/{rid(rng, 10)}",
+                        "metadata": {
+                            "type": "webpage_metadata",
+                            "site_domain": site,
+                            "favicon_url": f"https://www.google.com/s2/favicons?sz=64&domain={site}",
+                            "site_name": site.split(".")[0],
+                        },
+                        "is_missing": False,
+                        "text": snip,
+                    }
+                )
+            content += [
+                block(pre, when, when),
+                {
+                    "start_timestamp": iso6(when),
+                    "stop_timestamp": iso6(when),
+                    "flags": None,
+                    "type": "tool_use",
+                    "id": tu,
+                    "name": "web_search",
+                    "input": {"query": short(rng, 4)},
+                    "message": "Searching the web",
+                    "integration_name": None,
+                    "integration_icon_url": None,
+                    "context": None,
+                    "display_content": None,
+                    "approval_options": None,
+                    "approval_key": None,
+                },
+                {
+                    "start_timestamp": None,
+                    "stop_timestamp": None,
+                    "flags": None,
+                    "type": "tool_result",
+                    "tool_use_id": tu,
+                    "name": "web_search",
+                    "content": results,
+                    "is_error": False,
+                    "message": None,
+                    "display_content": None,
+                },
+            ]
             content.append(block(body, when, te))
-            body = pre + "\n\n" + body          # `text` joins the text blocks
+            body = pre + "\n\n" + body  # `text` joins the text blocks
         else:
             content.append(block(body, when, te))
         return message("assistant", content, body, when, parent), te
@@ -799,15 +1076,21 @@ def gen_claude(idx: int, st: Stats):
         remaining -= 1
         t += 1 + 10 * rng.random()
         if turn == branch_turn and remaining >= 3:
-            _, te = assistant(h, t)      # first answer, then regenerated: inactive branch
+            _, te = assistant(h, t)  # first answer, then regenerated: inactive branch
             remaining -= 1
             t = te + 10 + 60 * rng.random()
         parent, t = assistant(h, t)
         remaining -= 1
         turn += 1
-    conv = {"uuid": cid, "name": title(rng) if rng.random() < 0.95 else "", "summary": "",
-            "created_at": iso6(t0), "updated_at": iso6(t), "account": {"uuid": CTX.account},
-            "chat_messages": msgs}
+    conv = {
+        "uuid": cid,
+        "name": title(rng) if rng.random() < 0.95 else "",
+        "summary": "",
+        "created_at": iso6(t0),
+        "updated_at": iso6(t),
+        "account": {"uuid": CTX.account},
+        "chat_messages": msgs,
+    }
     st["conversations"] += 1
     return conv
 
@@ -822,6 +1105,7 @@ def chunk_claude(start: int, count: int) -> dict:
 # Claude Code
 # --------------------------------------------------------------------------
 
+
 def cc_version_model(rng, t):
     if t < E2025_06:
         return f"1.0.{rng.randint(2, 30)}", rng.choice(("claude-3-7-sonnet-20250219", "claude-sonnet-4-20250514"))
@@ -829,8 +1113,9 @@ def cc_version_model(rng, t):
         return f"1.0.{rng.randint(90, 128)}", rng.choice(("claude-sonnet-4-20250514", "claude-opus-4-1-20250805"))
     if t < E2026:
         return f"2.0.{rng.randint(0, 76)}", rng.choice(("claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101"))
-    return f"2.1.{rng.randint(0, 160)}", rng.choice(("claude-opus-4-6", "claude-sonnet-4-6",
-                                                     "claude-opus-4-5-20251101"))
+    return f"2.1.{rng.randint(0, 160)}", rng.choice(
+        ("claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-5-20251101")
+    )
 
 
 class CCSession:
@@ -841,7 +1126,7 @@ class CCSession:
         self.cwd, self.branch = proj
         self.ver, self.model, self.t, self.agent = ver, model, t, agent
         major, minor, patch = (int(x) for x in ver.split("."))
-        self.split = (major, minor, patch) >= (1, 0, 90)      # one record per content block
+        self.split = (major, minor, patch) >= (1, 0, 90)  # one record per content block
         self.v2 = major >= 2
         self.v21 = (major, minor) >= (2, 1)
         self.lines: list = []
@@ -853,8 +1138,15 @@ class CCSession:
         self.out_tokens = 0
 
     def env(self, typ, parent, **kw):
-        d = {"parentUuid": parent, "isSidechain": self.agent is not None, "userType": "external",
-             "cwd": self.cwd, "sessionId": self.sid, "version": self.ver, "gitBranch": self.branch}
+        d = {
+            "parentUuid": parent,
+            "isSidechain": self.agent is not None,
+            "userType": "external",
+            "cwd": self.cwd,
+            "sessionId": self.sid,
+            "version": self.ver,
+            "gitBranch": self.branch,
+        }
         if self.agent:
             d["agentId"] = self.agent
         d["type"] = typ
@@ -868,9 +1160,14 @@ class CCSession:
         rng = self.rng
         u = uid(rng)
         if self.v2 and not self.agent:
-            self.emit({"type": "file-history-snapshot", "messageId": u,
-                       "snapshot": {"messageId": u, "trackedFileBackups": {}, "timestamp": iso(self.t)},
-                       "isSnapshotUpdate": False})
+            self.emit(
+                {
+                    "type": "file-history-snapshot",
+                    "messageId": u,
+                    "snapshot": {"messageId": u, "trackedFileBackups": {}, "timestamp": iso(self.t)},
+                    "isSnapshotUpdate": False,
+                }
+            )
         rec = self.env("user", self.last, message={"role": "user", "content": body}, uuid=u, timestamp=iso(self.t))
         if self.v21:
             rec["promptId"] = uid(rng)
@@ -891,8 +1188,12 @@ class CCSession:
         inp = rng.randint(1, 12)
 
         def usage(out):
-            u = {"input_tokens": inp, "cache_creation_input_tokens": cc, "cache_read_input_tokens": cr,
-                 "output_tokens": out}
+            u = {
+                "input_tokens": inp,
+                "cache_creation_input_tokens": cc,
+                "cache_read_input_tokens": cr,
+                "output_tokens": out,
+            }
             if self.v2:
                 u["cache_creation"] = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": cc}
                 u["service_tier"] = "standard"
@@ -905,20 +1206,50 @@ class CCSession:
                 out += 1 + len(b.get("text") or b.get("thinking") or "") // 4 + (20 if b["type"] == "tool_use" else 0)
                 self.t += 0.2 + 2.5 * rng.random()
                 u = uid(rng)
-                self.emit(self.env("assistant", self.last, message={
-                    "model": self.model, "id": mid, "type": "message", "role": "assistant", "content": [b],
-                    "stop_reason": None, "stop_sequence": None, "usage": usage(out)},
-                    requestId=req, uuid=u, timestamp=iso(self.t)))
+                self.emit(
+                    self.env(
+                        "assistant",
+                        self.last,
+                        message={
+                            "model": self.model,
+                            "id": mid,
+                            "type": "message",
+                            "role": "assistant",
+                            "content": [b],
+                            "stop_reason": None,
+                            "stop_sequence": None,
+                            "usage": usage(out),
+                        },
+                        requestId=req,
+                        uuid=u,
+                        timestamp=iso(self.t),
+                    )
+                )
                 self.last = u
                 uuids.append(u)
         else:
             out = 1 + chars // 4
             self.t += 1 + 8 * rng.random()
             u = uid(rng)
-            self.emit(self.env("assistant", self.last, message={
-                "id": mid, "type": "message", "role": "assistant", "model": self.model, "content": blocks,
-                "stop_reason": "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn",
-                "stop_sequence": None, "usage": usage(out)}, requestId=req, uuid=u, timestamp=iso(self.t)))
+            self.emit(
+                self.env(
+                    "assistant",
+                    self.last,
+                    message={
+                        "id": mid,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": self.model,
+                        "content": blocks,
+                        "stop_reason": "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn",
+                        "stop_sequence": None,
+                        "usage": usage(out),
+                    },
+                    requestId=req,
+                    uuid=u,
+                    timestamp=iso(self.t),
+                )
+            )
             self.last = u
             uuids = [u] * len(blocks)
         st["assistant"] += 1
@@ -932,9 +1263,17 @@ class CCSession:
         rng = self.rng
         self.t += 0.05 + (20 if rng.random() < 0.1 else 2) * rng.random()
         u = uid(rng)
-        rec = self.env("user", parent, message={"role": "user", "content": [
-            {"tool_use_id": tool_id, "type": "tool_result", "content": content, "is_error": is_error}]},
-            uuid=u, timestamp=iso(self.t), toolUseResult=tur)
+        rec = self.env(
+            "user",
+            parent,
+            message={
+                "role": "user",
+                "content": [{"tool_use_id": tool_id, "type": "tool_result", "content": content, "is_error": is_error}],
+            },
+            uuid=u,
+            timestamp=iso(self.t),
+            toolUseResult=tur,
+        )
         if self.v21:
             rec["sourceToolAssistantUUID"] = parent
         self.emit(rec)
@@ -972,28 +1311,48 @@ class CCSession:
             inp = {"file_path": path}
             content = numbered(raw)
             nl = raw.count("\n") + 1
-            tur = {"type": "text", "file": {"filePath": path, "content": raw, "numLines": nl, "startLine": 1,
-                                            "totalLines": nl}}
+            tur = {
+                "type": "text",
+                "file": {"filePath": path, "content": raw, "numLines": nl, "startLine": 1, "totalLines": nl},
+            }
         elif name == "Edit":
             path = f"{self.cwd}/{rng.choice(B.paths)}"
             old = "\n".join(rng.choices(B.code, k=rng.randint(1, 6)))
             new = "\n".join(rng.choices(B.code, k=rng.randint(1, 8)))
             inp = {"file_path": path, "old_string": old, "new_string": new}
             start = rng.randint(1, 400)
-            content = (f"The file {path} has been updated. Here's the result of running `cat -n` on a snippet "
-                       f"of the edited file:\n" + numbered(new))
-            tur = {"filePath": path, "oldString": old, "newString": new, "originalFile": None,
-                   "structuredPatch": [{"oldStart": start, "oldLines": old.count("\n") + 1, "newStart": start,
-                                        "newLines": new.count("\n") + 1,
-                                        "lines": (["-" + x for x in old.split("\n")]
-                                                  + ["+" + x for x in new.split("\n")])}],
-                   "userModified": False, "replaceAll": False}
+            content = (
+                f"The file {path} has been updated. Here's the result of running `cat -n` on a snippet "
+                f"of the edited file:\n" + numbered(new)
+            )
+            tur = {
+                "filePath": path,
+                "oldString": old,
+                "newString": new,
+                "originalFile": None,
+                "structuredPatch": [
+                    {
+                        "oldStart": start,
+                        "oldLines": old.count("\n") + 1,
+                        "newStart": start,
+                        "newLines": new.count("\n") + 1,
+                        "lines": (["-" + x for x in old.split("\n")] + ["+" + x for x in new.split("\n")]),
+                    }
+                ],
+                "userModified": False,
+                "replaceAll": False,
+            }
         elif name == "Grep":
             out = tool_out(rng, "grep", big)
             inp = {"pattern": rng.choice(B.snake), "path": self.cwd, "output_mode": "content", "-n": True}
             content = out
-            tur = {"mode": "content", "numFiles": rng.randint(1, 40), "filenames": [], "content": out,
-                   "numLines": out.count("\n") + 1}
+            tur = {
+                "mode": "content",
+                "numFiles": rng.randint(1, 40),
+                "filenames": [],
+                "content": out,
+                "numLines": out.count("\n") + 1,
+            }
         else:
             files = [f"{self.cwd}/{p}" for p in rng.choices(B.paths, k=rng.randint(1, 30))]
             inp = {"pattern": "**/*" + rng.choice(EXTS)}
@@ -1020,7 +1379,7 @@ class CCSession:
             blocks.append(blk)
             chars += ic
         uuids = self.assistant(blocks, chars)
-        for (blk, content, tur, err, _), u in zip(tools, uuids[-len(tools):]):
+        for (blk, content, tur, err, _), u in zip(tools, uuids[-len(tools) :]):
             self.tool_result(u, blk["id"], content, tur, err)
         self.tool_uses += len(tools)
         return 1 + len(tools)
@@ -1075,8 +1434,11 @@ def gen_claude_code(idx: int, can_pair: bool, st: Stats) -> int:
         turn += 1
     lines = s.lines
     if s.v21:
-        lines.append(orjson.dumps({"type": "last-prompt", "lastPrompt": s.last_prompt[:200],
-                                   "leafUuid": s.last, "sessionId": sid}))
+        lines.append(
+            orjson.dumps(
+                {"type": "last-prompt", "lastPrompt": s.last_prompt[:200], "leafUuid": s.last, "sessionId": sid}
+            )
+        )
     summary = orjson.dumps({"type": "summary", "summary": title(rng), "leafUuid": s.last})
     path = os.path.join(CTX.out, "home", ".claude", "projects", proj[1], sid + ".jsonl")
     write_file(path, summary + b"\n" + b"\n".join(lines) + b"\n", s.t, st)
@@ -1092,9 +1454,13 @@ def cc_task_round(s: CCSession, sub_idx: int, st: Stats, sub_files: list) -> int
     aid = "a" + "%016x" % rng.getrandbits(64)
     prompt = prose(rng, size(rng, 0.8))
     desc = short(rng, 4)
-    blk = {"type": "tool_use", "id": "toolu_01" + rid(rng, 22), "name": "Task",
-           "input": {"description": desc, "prompt": prompt, "subagent_type": "general-purpose"},
-           "caller": {"type": "direct"}}
+    blk = {
+        "type": "tool_use",
+        "id": "toolu_01" + rid(rng, 22),
+        "name": "Task",
+        "input": {"description": desc, "prompt": prompt, "subagent_type": "general-purpose"},
+        "caller": {"type": "direct"},
+    }
     pre = prose(rng, size(rng, 0.2))
     uuids = s.assistant([{"type": "text", "text": pre}, blk], len(pre) + len(prompt))
     # the subagent's own transcript
@@ -1112,11 +1478,21 @@ def cc_task_round(s: CCSession, sub_idx: int, st: Stats, sub_files: list) -> int
     sub_files.append((base + ".meta.json", orjson.dumps({"agentType": "general-purpose", "spawnDepth": 1}), sub.t))
     st["conversations"] += 1
     s.t = sub.t + 0.5
-    tur = {"status": "completed", "prompt": prompt, "agentId": aid, "content": [{"type": "text", "text": result}],
-           "totalDurationMs": int(1000 * (sub.t - start)),
-           "totalTokens": sub.ctx_tokens + sub.out_tokens, "totalToolUseCount": sub.tool_uses,
-           "usage": {"input_tokens": 8, "cache_creation_input_tokens": sub.new_tokens,
-                     "cache_read_input_tokens": sub.ctx_tokens, "output_tokens": sub.out_tokens}}
+    tur = {
+        "status": "completed",
+        "prompt": prompt,
+        "agentId": aid,
+        "content": [{"type": "text", "text": result}],
+        "totalDurationMs": int(1000 * (sub.t - start)),
+        "totalTokens": sub.ctx_tokens + sub.out_tokens,
+        "totalToolUseCount": sub.tool_uses,
+        "usage": {
+            "input_tokens": 8,
+            "cache_creation_input_tokens": sub.new_tokens,
+            "cache_read_input_tokens": sub.ctx_tokens,
+            "output_tokens": sub.out_tokens,
+        },
+    }
     # the result text duplicates the subagent's final answer (as the real CLI does); not counted as new text
     s.tool_result(uuids[-1], blk["id"], [{"type": "text", "text": result}], tur)
     st["chars"] -= len(result)
@@ -1136,6 +1512,7 @@ def chunk_claude_code(start: int, count: int) -> dict:
 # Codex
 # --------------------------------------------------------------------------
 
+
 def codex_version_model(rng, t):
     if t < E2025_11:
         return f"0.{rng.randint(39, 58)}.0", "gpt-5-codex"
@@ -1144,16 +1521,22 @@ def codex_version_model(rng, t):
     return f"0.{rng.randint(104, 140)}.0", rng.choice(("gpt-5.3-codex", "gpt-5.2-codex", "gpt-5.3-codex"))
 
 
-ENV_CTX = ("<environment_context>\n  <cwd>{cwd}</cwd>\n  <approval_policy>on-request</approval_policy>\n"
-           "  <sandbox_mode>workspace-write</sandbox_mode>\n  <network_access>restricted</network_access>\n"
-           "  <shell>bash</shell>\n</environment_context>")
-DEV_MSG = ("<permissions instructions>Filesystem sandboxing defines which files can be read or written. "
-           "sandbox_mode is `workspace-write`: The sandbox permits reading files, and editing files in `cwd` and "
-           "`writable_roots`. Approval policy is currently on-request.</permissions instructions>")
-BASE_INSTR = ("You are Codex, based on GPT-5. You are running as a coding agent in the Codex CLI on a user's "
-              "computer.\n\n## General\n\n- The arguments to `shell` will be passed to execvp(). Most terminal "
-              "commands should be prefixed with [\"bash\", \"-lc\"].\n- Always set the `workdir` param when using "
-              "the shell function.\n- When searching for text or files, prefer using `rg` or `rg --files`.")
+ENV_CTX = (
+    "<environment_context>\n  <cwd>{cwd}</cwd>\n  <approval_policy>on-request</approval_policy>\n"
+    "  <sandbox_mode>workspace-write</sandbox_mode>\n  <network_access>restricted</network_access>\n"
+    "  <shell>bash</shell>\n</environment_context>"
+)
+DEV_MSG = (
+    "<permissions instructions>Filesystem sandboxing defines which files can be read or written. "
+    "sandbox_mode is `workspace-write`: The sandbox permits reading files, and editing files in `cwd` and "
+    "`writable_roots`. Approval policy is currently on-request.</permissions instructions>"
+)
+BASE_INSTR = (
+    "You are Codex, based on GPT-5. You are running as a coding agent in the Codex CLI on a user's "
+    "computer.\n\n## General\n\n- The arguments to `shell` will be passed to execvp(). Most terminal "
+    'commands should be prefixed with ["bash", "-lc"].\n- Always set the `workdir` param when using '
+    "the shell function.\n- When searching for text or files, prefer using `rg` or `rg --files`."
+)
 
 
 def gen_codex(idx: int, st: Stats) -> None:
@@ -1183,41 +1566,67 @@ def gen_codex(idx: int, st: Stats) -> None:
         meta["base_instructions"] = {"text": BASE_INSTR}
     else:
         meta["instructions"] = None
-    meta["git"] = {"commit_hash": "%040x" % rng.getrandbits(160), "branch": branch,
-                   "repository_url": f"git@github.com:{HOME_USER}/{slug.rsplit('-', 1)[-1]}.git"}
+    meta["git"] = {
+        "commit_hash": "%040x" % rng.getrandbits(160),
+        "branch": branch,
+        "repository_url": f"git@github.com:{HOME_USER}/{slug.rsplit('-', 1)[-1]}.git",
+    }
     ev("session_meta", meta)
     if new:
         msg("developer", "input_text", DEV_MSG)
         st["context"] += 1
     msg("user", "input_text", ENV_CTX.format(cwd=cwd))
     st["context"] += 1
-    tot = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0, "reasoning_output_tokens": 0,
-           "total_tokens": 0}
+    tot = {
+        "input_tokens": 0,
+        "cached_input_tokens": 0,
+        "output_tokens": 0,
+        "reasoning_output_tokens": 0,
+        "total_tokens": 0,
+    }
     ctx_tok = rng.randint(6000, 12000)
     used = 1.0 + 30 * rng.random()
     reset = int(t0) + rng.randint(600, 18000)
 
     def limits():
-        rl = {"primary": {"used_percent": round(used, 1), "window_minutes": 300, "resets_at": reset},
-              "secondary": {"used_percent": round(used / 4, 1), "window_minutes": 10080, "resets_at": reset + 400000}}
+        rl = {
+            "primary": {"used_percent": round(used, 1), "window_minutes": 300, "resets_at": reset},
+            "secondary": {"used_percent": round(used / 4, 1), "window_minutes": 10080, "resets_at": reset + 400000},
+        }
         if new:
-            rl = {"limit_id": "codex", "limit_name": None, **rl,
-                  "credits": {"has_credits": False, "unlimited": False, "balance": None}, "plan_type": None}
+            rl = {
+                "limit_id": "codex",
+                "limit_name": None,
+                **rl,
+                "credits": {"has_credits": False, "unlimited": False, "balance": None},
+                "plan_type": None,
+            }
         return rl
 
     def token_count(out_chars, twice=False):
         nonlocal ctx_tok, used
         o = 1 + out_chars // 4
         rs = rng.randint(0, 400)
-        last = {"input_tokens": ctx_tok, "cached_input_tokens": int(ctx_tok * 0.8) // 128 * 128,
-                "output_tokens": o + rs, "reasoning_output_tokens": rs, "total_tokens": ctx_tok + o + rs}
+        last = {
+            "input_tokens": ctx_tok,
+            "cached_input_tokens": int(ctx_tok * 0.8) // 128 * 128,
+            "output_tokens": o + rs,
+            "reasoning_output_tokens": rs,
+            "total_tokens": ctx_tok + o + rs,
+        }
         for k in tot:
             tot[k] += last[k]
         ctx_tok += o + rs
         used += 0.05
-        payload = {"type": "token_count", "info": {"total_token_usage": dict(tot), "last_token_usage": last,
-                                                   "model_context_window": 258400 if new else None},
-                   "rate_limits": limits()}
+        payload = {
+            "type": "token_count",
+            "info": {
+                "total_token_usage": dict(tot),
+                "last_token_usage": last,
+                "model_context_window": 258400 if new else None,
+            },
+            "rate_limits": limits(),
+        }
         ev("event_msg", payload)
         if twice:
             ev("event_msg", payload)
@@ -1228,8 +1637,15 @@ def gen_codex(idx: int, st: Stats) -> None:
         st["reasoning"] += 1
         st["chars"] += len(s)
         ev("event_msg", {"type": "agent_reasoning", "text": s})
-        ev("response_item", {"type": "reasoning", "summary": [{"type": "summary_text", "text": s}],
-                             "content": None, "encrypted_content": "gAAAAAB" + blob64(rng, 400)})
+        ev(
+            "response_item",
+            {
+                "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": s}],
+                "content": None,
+                "encrypted_content": "gAAAAAB" + blob64(rng, 400),
+            },
+        )
         t += 0.01
         return len(s)
 
@@ -1248,8 +1664,15 @@ def gen_codex(idx: int, st: Stats) -> None:
         t += 20 + 600 * rng.random()
         turn_id = uuid7(rng, t)
         if new:
-            ev("event_msg", {"type": "task_started", "turn_id": turn_id, "model_context_window": 258400,
-                             "collaboration_mode_kind": "default"})
+            ev(
+                "event_msg",
+                {
+                    "type": "task_started",
+                    "turn_id": turn_id,
+                    "model_context_window": 258400,
+                    "collaboration_mode_kind": "default",
+                },
+            )
         prompt = text(rng, size(rng, 0.6), 0.1)
         st["user"] += 1
         st["chars"] += len(prompt)
@@ -1260,11 +1683,24 @@ def gen_codex(idx: int, st: Stats) -> None:
         ctx_tok += len(prompt) // 4
         remaining -= 1
         tc = {"turn_id": turn_id} if new else {}
-        tc.update({"cwd": cwd, "approval_policy": "on-request",
-                   "sandbox_policy": {"type": "workspace-write", "writable_roots": [cwd], "network_access": False,
-                                      "exclude_tmpdir_env_var": False, "exclude_slash_tmp": False}
-                   if new else {"mode": "workspace-write", "network_access": False},
-                   "model": model, "effort": "medium", "summary": "auto"})
+        tc.update(
+            {
+                "cwd": cwd,
+                "approval_policy": "on-request",
+                "sandbox_policy": {
+                    "type": "workspace-write",
+                    "writable_roots": [cwd],
+                    "network_access": False,
+                    "exclude_tmpdir_env_var": False,
+                    "exclude_slash_tmp": False,
+                }
+                if new
+                else {"mode": "workspace-write", "network_access": False},
+                "model": model,
+                "effort": "medium",
+                "summary": "auto",
+            }
+        )
         ev("turn_context", tc)
         if first:
             ev("event_msg", {"type": "token_count", "info": None, "rate_limits": limits()})
@@ -1295,11 +1731,14 @@ def gen_codex(idx: int, st: Stats) -> None:
             dur = 0.01 + 3 * rng.random()
             t += dur
             if new:
-                res = (f"Chunk ID: {rng.getrandbits(24):06x}\nWall time: {dur:.4f} seconds\n"
-                       f"Process exited with code {code}\nOriginal token count: {len(out) // 4}\nOutput:\n{out}")
+                res = (
+                    f"Chunk ID: {rng.getrandbits(24):06x}\nWall time: {dur:.4f} seconds\n"
+                    f"Process exited with code {code}\nOriginal token count: {len(out) // 4}\nOutput:\n{out}"
+                )
             else:
-                res = dumps({"output": out,
-                             "metadata": {"exit_code": code, "duration_seconds": round(dur, 1)}}).decode()
+                res = dumps(
+                    {"output": out, "metadata": {"exit_code": code, "duration_seconds": round(dur, 1)}}
+                ).decode()
             st["tool_result"] += 1
             st["chars"] += len(out)
             ev("response_item", {"type": "function_call_output", "call_id": call_id, "output": res})
@@ -1317,8 +1756,14 @@ def gen_codex(idx: int, st: Stats) -> None:
         if new:
             ev("event_msg", {"type": "task_complete", "turn_id": turn_id, "last_agent_message": body})
     lt = _gmtime(int(t0) + LOCAL_TZ_OFFSET)
-    path = os.path.join(CTX.out, "home", ".codex", "sessions", _strftime("%Y/%m/%d", lt),
-                        _strftime("rollout-%Y-%m-%dT%H-%M-%S", lt) + f"-{sid}.jsonl")
+    path = os.path.join(
+        CTX.out,
+        "home",
+        ".codex",
+        "sessions",
+        _strftime("%Y/%m/%d", lt),
+        _strftime("rollout-%Y-%m-%dT%H-%M-%S", lt) + f"-{sid}.jsonl",
+    )
     write_file(path, b"\n".join(lines) + b"\n", t, st)
     st["conversations"] += 1
 
@@ -1342,8 +1787,11 @@ def gen_gemini_cli(idx: int, st: Stats) -> None:
     n = n_msgs(rng)
     t0 = t = start_time(rng, "gemini-cli")
     new = t0 >= E2026
-    model = rng.choice(("gemini-3-pro-preview", "gemini-3-flash-preview")) if new else \
-        rng.choice(("gemini-2.5-pro", "gemini-2.5-pro", "gemini-2.5-flash"))
+    model = (
+        rng.choice(("gemini-3-pro-preview", "gemini-3-flash-preview"))
+        if new
+        else rng.choice(("gemini-2.5-pro", "gemini-2.5-pro", "gemini-2.5-flash"))
+    )
     sid = uid(rng)
     cwd = (proj := rng.choice(CTX.projects))[0]
     phash = proj[3]
@@ -1363,8 +1811,14 @@ def gen_gemini_cli(idx: int, st: Stats) -> None:
         th = rng.randint(20, 600)
         tool = tool_chars // 4
         cached = int(ctx_tok * 0.7) if rng.random() < 0.6 else 0
-        return {"input": ctx_tok, "output": o, "cached": cached, "thoughts": th, "tool": tool,
-                "total": ctx_tok + o + th + tool}
+        return {
+            "input": ctx_tok,
+            "output": o,
+            "cached": cached,
+            "thoughts": th,
+            "tool": tool,
+            "total": ctx_tok + o + th + tool,
+        }
 
     def tool_call(when):
         name = rng.choice(GEMINI_TOOLS)
@@ -1392,15 +1846,26 @@ def gen_gemini_cli(idx: int, st: Stats) -> None:
             fp = f"{cwd}/{rng.choice(B.paths)}"
             args = {"file_path": fp, "old_string": old, "new_string": new_s, "instruction": prose(rng, 80)}
             out = f"Successfully modified file: {fp} (1 replacements)."
-            display = {"fileDiff": "\n".join("-" + x for x in old.split("\n")) + "\n" +
-                       "\n".join("+" + x for x in new_s.split("\n")), "fileName": fp.rsplit("/", 1)[-1]}
-        cid = (f"{name}-{int(when * 1000)}-{rng.getrandbits(48):012x}" if not new else rid(rng, 8).lower())
+            display = {
+                "fileDiff": "\n".join("-" + x for x in old.split("\n"))
+                + "\n"
+                + "\n".join("+" + x for x in new_s.split("\n")),
+                "fileName": fp.rsplit("/", 1)[-1],
+            }
+        cid = f"{name}-{int(when * 1000)}-{rng.getrandbits(48):012x}" if not new else rid(rng, 8).lower()
         st["chars"] += len(out)
-        return {"id": cid, "name": name, "args": args,
-                "result": [{"functionResponse": {"id": cid, "name": name, "response": {"output": out}}}],
-                "status": "success", "timestamp": iso(when), "resultDisplay": display,
-                "displayName": name.replace("_", " ").title(), "description": short(rng, 6),
-                "renderOutputAsMarkdown": name != "run_shell_command"}, len(out)
+        return {
+            "id": cid,
+            "name": name,
+            "args": args,
+            "result": [{"functionResponse": {"id": cid, "name": name, "response": {"output": out}}}],
+            "status": "success",
+            "timestamp": iso(when),
+            "resultDisplay": display,
+            "displayName": name.replace("_", " ").title(),
+            "description": short(rng, 6),
+            "renderOutputAsMarkdown": name != "run_shell_command",
+        }, len(out)
 
     remaining = n
     while remaining >= 2:
@@ -1422,9 +1887,18 @@ def gen_gemini_cli(idx: int, st: Stats) -> None:
             pre = prose(rng, size(rng, 0.2)) if rng.random() < 0.5 else ""
             st["assistant"] += 1
             st["chars"] += len(pre)
-            msgs.append({"id": uid(rng), "timestamp": iso(t), "type": "gemini", "content": pre,
-                         "thoughts": thoughts(t - 1), "tokens": tokens(len(pre) + 80, tc), "model": model,
-                         "toolCalls": calls})
+            msgs.append(
+                {
+                    "id": uid(rng),
+                    "timestamp": iso(t),
+                    "type": "gemini",
+                    "content": pre,
+                    "thoughts": thoughts(t - 1),
+                    "tokens": tokens(len(pre) + 80, tc),
+                    "model": model,
+                    "toolCalls": calls,
+                }
+            )
             ctx_tok += tc // 4 + len(pre) // 4
             t += 1 + 2 * rng.random()
             remaining -= 1
@@ -1432,8 +1906,17 @@ def gen_gemini_cli(idx: int, st: Stats) -> None:
         ans = text(rng, size(rng, 1.0), 0.25)
         st["assistant"] += 1
         st["chars"] += len(ans)
-        msgs.append({"id": uid(rng), "timestamp": iso(t), "type": "gemini", "content": ans,
-                     "thoughts": thoughts(t - 2), "tokens": tokens(len(ans)), "model": model})
+        msgs.append(
+            {
+                "id": uid(rng),
+                "timestamp": iso(t),
+                "type": "gemini",
+                "content": ans,
+                "thoughts": thoughts(t - 2),
+                "tokens": tokens(len(ans)),
+                "model": model,
+            }
+        )
         ctx_tok += len(ans) // 4
         remaining -= 1
     doc = {"sessionId": sid, "projectHash": phash, "startTime": iso(t0), "lastUpdated": iso(t)}
@@ -1457,16 +1940,22 @@ def chunk_gemini_cli(start: int, count: int) -> dict:
 # Google AI Studio
 # --------------------------------------------------------------------------
 
-SAFETY = [{"category": c, "threshold": "OFF"} for c in
-          ("HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_SEXUALLY_EXPLICIT",
-           "HARM_CATEGORY_DANGEROUS_CONTENT")]
+SAFETY = [
+    {"category": c, "threshold": "OFF"}
+    for c in (
+        "HARM_CATEGORY_HARASSMENT",
+        "HARM_CATEGORY_HATE_SPEECH",
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+        "HARM_CATEGORY_DANGEROUS_CONTENT",
+    )
+]
 
 
 def _parts(rng, body, thought=False):
     """Streaming fragments whose concatenation equals the chunk text."""
     k = rng.randint(2, 4)
     step = max(1, len(body) // k)
-    cuts = [body[i:i + step] for i in range(0, len(body), step)]
+    cuts = [body[i : i + step] for i in range(0, len(body), step)]
     return [{"text": c, "thought": True} if thought else {"text": c} for c in cuts]
 
 
@@ -1474,8 +1963,13 @@ def gen_aistudio(idx: int, st: Stats) -> None:
     rng = conv_rng("gemini", idx)
     n = n_msgs(rng)
     t0 = t = start_time(rng, "gemini")
-    model = ("models/gemini-1.5-pro-latest" if t0 < E2025 else "models/gemini-2.5-pro" if t0 < E2026
-             else rng.choice(("models/gemini-3-pro-preview", "models/gemini-2.5-pro")))
+    model = (
+        "models/gemini-1.5-pro-latest"
+        if t0 < E2025
+        else "models/gemini-2.5-pro"
+        if t0 < E2026
+        else rng.choice(("models/gemini-3-pro-preview", "models/gemini-2.5-pro"))
+    )
     thinking = t0 >= E2025
     chunks = []
     remaining = n
@@ -1489,8 +1983,16 @@ def gen_aistudio(idx: int, st: Stats) -> None:
             th = "**" + title(rng) + "**\n\n" + prose(rng, size(rng, 0.4))
             st["reasoning"] += 1
             st["chars"] += len(th)
-            chunks.append({"text": th, "role": "model", "tokenCount": 1 + len(th) // 4, "isThought": True,
-                           "thinkingBudget": -1, "parts": _parts(rng, th, True)})
+            chunks.append(
+                {
+                    "text": th,
+                    "role": "model",
+                    "tokenCount": 1 + len(th) // 4,
+                    "isThought": True,
+                    "thinkingBudget": -1,
+                    "parts": _parts(rng, th, True),
+                }
+            )
             remaining -= 1
         ans = text(rng, size(rng, 1.4), 0.15)
         st["assistant"] += 1
@@ -1501,14 +2003,27 @@ def gen_aistudio(idx: int, st: Stats) -> None:
         chunks.append(c)
         remaining -= 1
         t += 30 + 600 * rng.random()
-    rs = {"temperature": 1, "model": model, "topP": 0.95, "topK": 64, "maxOutputTokens": 65536,
-          "safetySettings": SAFETY, "responseMimeType": "text/plain", "enableCodeExecution": False,
-          "enableSearchAsATool": False, "enableBrowseAsATool": False, "enableAutoFunctionResponse": False}
+    rs = {
+        "temperature": 1,
+        "model": model,
+        "topP": 0.95,
+        "topK": 64,
+        "maxOutputTokens": 65536,
+        "safetySettings": SAFETY,
+        "responseMimeType": "text/plain",
+        "enableCodeExecution": False,
+        "enableSearchAsATool": False,
+        "enableBrowseAsATool": False,
+        "enableAutoFunctionResponse": False,
+    }
     if thinking:
         rs["thinkingBudget"] = -1
     si = {"text": prose(rng, 200)} if rng.random() < 0.3 else {}
-    doc = {"runSettings": rs, "systemInstruction": si,
-           "chunkedPrompt": {"chunks": chunks, "pendingInputs": [{"text": "", "role": "user"}]}}
+    doc = {
+        "runSettings": rs,
+        "systemInstruction": si,
+        "chunkedPrompt": {"chunks": chunks, "pendingInputs": [{"text": "", "role": "user"}]},
+    }
     name = f"{title(rng)} {idx + 1}".replace("/", "-")
     write_file(os.path.join(CTX.out, "aistudio", name), orjson.dumps(doc, option=orjson.OPT_INDENT_2), t, st)
     st["conversations"] += 1
@@ -1521,8 +2036,14 @@ def chunk_gemini(start: int, count: int) -> dict:
     return {"provider": "gemini", "blob": None, "stats": st, "extra": []}
 
 
-CHUNK_FN = {"chatgpt": chunk_chatgpt, "claude": chunk_claude, "claude-code": chunk_claude_code,
-            "codex": chunk_codex, "gemini": chunk_gemini, "gemini-cli": chunk_gemini_cli}
+CHUNK_FN = {
+    "chatgpt": chunk_chatgpt,
+    "claude": chunk_claude,
+    "claude-code": chunk_claude_code,
+    "codex": chunk_codex,
+    "gemini": chunk_gemini,
+    "gemini-cli": chunk_gemini_cli,
+}
 
 
 def run_task(task) -> dict:
@@ -1540,6 +2061,7 @@ def run_task(task) -> dict:
 # Driver
 # --------------------------------------------------------------------------
 
+
 class Ctx:
     def __init__(self, out, seed, messages, chars, tool_heavy, raw_units=False):
         self.out, self.seed, self.messages, self.chars = out, seed, messages, chars
@@ -1553,8 +2075,14 @@ class Ctx:
             name = rng.choice(B.snake).replace("_", "-") if i % 3 else rng.choice(B.vocab[300:3000])
             cwd = f"/home/{HOME_USER}/{rng.choice(('projects', 'src', 'code', 'work'))}/{name}"
             slug = cwd.replace("/", "-").replace(".", "-").replace("_", "-")
-            projects.append((cwd, slug, rng.choice(("main", "main", "master", f"feat/{name}")),
-                             hashlib.sha256(cwd.encode()).hexdigest()))
+            projects.append(
+                (
+                    cwd,
+                    slug,
+                    rng.choice(("main", "main", "master", f"feat/{name}")),
+                    hashlib.sha256(cwd.encode()).hexdigest(),
+                )
+            )
         self.projects = projects
         # Unit length per provider.  Default mix: dialogue is scaled by k_p so
         # that each provider's mean over counted messages stays ~= chars despite
@@ -1574,9 +2102,14 @@ class Ctx:
 
 # (A_p, B_p, T_p) fitted from --raw-units runs and a second run at the derived k
 # (--conversations 3000 --messages 50 --chars 500).
-CALIBRATION = {"chatgpt": (29.4, 479.6, 47.0), "claude": (0.0, 556.8, 0.0),
-               "claude-code": (111.5, 328.5, 286.0), "codex": (12.8, 273.7, 166.6),
-               "gemini": (0.0, 481.9, 0.0), "gemini-cli": (142.5, 483.0, 250.2)}
+CALIBRATION = {
+    "chatgpt": (29.4, 479.6, 47.0),
+    "claude": (0.0, 556.8, 0.0),
+    "claude-code": (111.5, 328.5, 286.0),
+    "codex": (12.8, 273.7, 166.6),
+    "gemini": (0.0, 481.9, 0.0),
+    "gemini-cli": (142.5, 483.0, 250.2),
+}
 
 
 def apportion(n: int, weights: dict) -> dict:
@@ -1603,7 +2136,7 @@ class ZipOut:
         zi = zipfile.ZipInfo(name, date_time=EXPORT_DATE)
         zi.compress_type = zipfile.ZIP_DEFLATED
         zi.external_attr = 0o644 << 16
-        for attr in ("compress_level", "_compresslevel"):   # 3.13+ / 3.11-3.12 (slotted)
+        for attr in ("compress_level", "_compresslevel"):  # 3.13+ / 3.11-3.12 (slotted)
             try:
                 setattr(zi, attr, self.level)
                 break
@@ -1631,22 +2164,47 @@ class ZipOut:
 def side_files(provider: str, extra: list) -> dict:
     rng = random.Random(0x51DE_0000 + CTX.seed)
     if provider == "chatgpt":
-        return {"user.json": orjson.dumps({"id": "user-" + rid(rng, 24), "email": f"{HOME_USER}@example.com",
-                                           "chatgpt_plus_user": True, "phone_number": None}),
-                "message_feedback.json": orjson.dumps(extra)}
+        return {
+            "user.json": orjson.dumps(
+                {
+                    "id": "user-" + rid(rng, 24),
+                    "email": f"{HOME_USER}@example.com",
+                    "chatgpt_plus_user": True,
+                    "phone_number": None,
+                }
+            ),
+            "message_feedback.json": orjson.dumps(extra),
+        }
     projects = []
     for _ in range(3):
         t = DATE_RANGE["claude"][0] + 5e7 * rng.random()
-        projects.append({"uuid": uid(rng), "name": title(rng), "description": prose(rng, 100),
-                         "is_private": True, "is_starter_project": False, "prompt_template": "",
-                         "created_at": iso6(t), "updated_at": iso6(t + 86400),
-                         "creator": {"uuid": CTX.account, "full_name": "Alex Example"},
-                         "docs": [{"uuid": uid(rng), "filename": "notes.md", "content": prose(rng, 600),
-                                   "created_at": iso6(t)}]})
-    return {"users.json": orjson.dumps([{"uuid": CTX.account, "full_name": "Alex Example",
-                                         "email_address": f"{HOME_USER}@example.com",
-                                         "verified_phone_number": None}]),
-            "projects.json": orjson.dumps(projects)}
+        projects.append(
+            {
+                "uuid": uid(rng),
+                "name": title(rng),
+                "description": prose(rng, 100),
+                "is_private": True,
+                "is_starter_project": False,
+                "prompt_template": "",
+                "created_at": iso6(t),
+                "updated_at": iso6(t + 86400),
+                "creator": {"uuid": CTX.account, "full_name": "Alex Example"},
+                "docs": [{"uuid": uid(rng), "filename": "notes.md", "content": prose(rng, 600), "created_at": iso6(t)}],
+            }
+        )
+    return {
+        "users.json": orjson.dumps(
+            [
+                {
+                    "uuid": CTX.account,
+                    "full_name": "Alex Example",
+                    "email_address": f"{HOME_USER}@example.com",
+                    "verified_phone_number": None,
+                }
+            ]
+        ),
+        "projects.json": orjson.dumps(projects),
+    }
 
 
 def build_tasks(counts: dict) -> list:
@@ -1668,8 +2226,9 @@ def build_tasks(counts: dict) -> list:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("out")
     ap.add_argument("--conversations", type=int)
     ap.add_argument("--messages", type=int)
@@ -1702,8 +2261,11 @@ def main(argv=None) -> dict:
     CTX = Ctx(out, a.seed, a.messages, a.chars, a.tool_heavy, a.raw_units)
 
     tasks = build_tasks(counts)
-    zips = {p: ZipOut(os.path.join(out, p, f"{p}-export.zip"), "conversations.json", a.zip_level)
-            for p in ZIP_PROVIDERS if p in providers}
+    zips = {
+        p: ZipOut(os.path.join(out, p, f"{p}-export.zip"), "conversations.json", a.zip_level)
+        for p in ZIP_PROVIDERS
+        if p in providers
+    }
     extras = {p: [] for p in zips}
     stats = {p: Stats() for p in providers}
 
@@ -1739,22 +2301,34 @@ def main(argv=None) -> dict:
     for p in providers:
         s = stats[p]
         msgs = sum(s[k] for k in KINDS)
-        by_provider[p] = {"conversations": s["conversations"], "messages": msgs, "files": s["files"],
-                          "bytes": s["bytes"], "chars": s["chars"],
-                          "avg_chars": round(s["chars"] / msgs, 1) if msgs else 0,
-                          "kinds": {k: s[k] for k in KINDS + ("context",)},
-                          "tool_outputs": s.get("tool_outputs", 0),
-                          "big_tool_outputs": s.get("big_tool_outputs", 0),
-                          "big_chars": s.get("big_chars", 0),
-                          "tool_output_chars": s.get("tool_chars", 0)}
+        by_provider[p] = {
+            "conversations": s["conversations"],
+            "messages": msgs,
+            "files": s["files"],
+            "bytes": s["bytes"],
+            "chars": s["chars"],
+            "avg_chars": round(s["chars"] / msgs, 1) if msgs else 0,
+            "kinds": {k: s[k] for k in KINDS + ("context",)},
+            "tool_outputs": s.get("tool_outputs", 0),
+            "big_tool_outputs": s.get("big_tool_outputs", 0),
+            "big_chars": s.get("big_chars", 0),
+            "tool_output_chars": s.get("tool_chars", 0),
+        }
     n_msgs_total = sum(v["messages"] for v in by_provider.values())
     chars = sum(v["chars"] for v in by_provider.values())
     secs = time.perf_counter() - t_start
-    summary = {"out": out, "conversations": sum(v["conversations"] for v in by_provider.values()),
-               "messages": n_msgs_total, "bytes": sum(v["bytes"] for v in by_provider.values()),
-               "files": sum(v["files"] for v in by_provider.values()), "seconds": round(secs, 3),
-               "avg_chars": round(chars / n_msgs_total, 1) if n_msgs_total else 0,
-               "seed": a.seed, "tool_heavy": a.tool_heavy, "by_provider": by_provider}
+    summary = {
+        "out": out,
+        "conversations": sum(v["conversations"] for v in by_provider.values()),
+        "messages": n_msgs_total,
+        "bytes": sum(v["bytes"] for v in by_provider.values()),
+        "files": sum(v["files"] for v in by_provider.values()),
+        "seconds": round(secs, 3),
+        "avg_chars": round(chars / n_msgs_total, 1) if n_msgs_total else 0,
+        "seed": a.seed,
+        "tool_heavy": a.tool_heavy,
+        "by_provider": by_provider,
+    }
     sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     sys.stdout.flush()
     return summary

@@ -22,6 +22,7 @@ Steps, all in one run on the same data:
      growing and its parser state kept); the next ones parse only the new
      lines ("resumed" counts them).
 Prints one JSON object."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,14 +38,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import orjson  # noqa: E402
+import orjson
 
-from benchmarks.common import REPO, db_bytes, emit, polylogue_cmd, run_measured, tree_bytes  # noqa: E402
+from benchmarks.common import REPO, db_bytes, emit, polylogue_cmd, run_measured, tree_bytes
 
 
 def generate(out: Path, conversations: int, messages: int, chars: int, seed: int, extra: list[str]) -> dict:
-    cmd = [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(out), "--conversations", str(conversations),
-           "--messages", str(messages), "--chars", str(chars), "--seed", str(seed), *extra]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "generate.py"),
+        str(out),
+        "--conversations",
+        str(conversations),
+        "--messages",
+        str(messages),
+        "--chars",
+        str(chars),
+        "--seed",
+        str(seed),
+        *extra,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return orjson.loads(r.stdout.strip().splitlines()[-1])
 
@@ -54,11 +67,17 @@ def sync(home: Path, data: Path, *extra: str) -> dict:
     if r["returncode"] not in (0, 3):
         raise SystemExit(f"sync failed ({r['returncode']}): {r['stderr'][-2000:]}")
     report = orjson.loads(r["stdout"])
-    return {"seconds": r["seconds"], "peak_rss_bytes": r["peak_rss_bytes"], "peak_pss_bytes": r["peak_pss_bytes"],
-            "largest_rss_bytes": r["largest_rss_bytes"], "report": report}
+    return {
+        "seconds": r["seconds"],
+        "peak_rss_bytes": r["peak_rss_bytes"],
+        "peak_pss_bytes": r["peak_pss_bytes"],
+        "largest_rss_bytes": r["largest_rss_bytes"],
+        "report": report,
+    }
 
 
 # ---------------------------------------------------------------- a growing session log
+
 
 def session_log(data: Path, size: float, session_id: str) -> list[bytes]:
     """One long Claude Code session: the generated sessions' lines, under one
@@ -102,15 +121,21 @@ def growing_log(data: Path, work: Path, mb: float, steps: int = 5) -> dict:
             new += r["report"]["messages"]["new"]
             updated += r["report"]["messages"]["updated"]
             resumed.append(r["report"]["files"]["resumed"])
-        out[mode] = {"first_sync_seconds": round(first["seconds"], 3),
-                     "append_sync_seconds": [round(t, 3) for t in times],
-                     "median_append_sync_seconds": round(sorted(times)[len(times) // 2], 3),
-                     "messages_new": new, "messages_updated": updated, "resumed": resumed}
-    out["speedup_vs_force"] = round(out["force"]["median_append_sync_seconds"]
-                                    / out["incremental"]["median_append_sync_seconds"], 2)
+        out[mode] = {
+            "first_sync_seconds": round(first["seconds"], 3),
+            "append_sync_seconds": [round(t, 3) for t in times],
+            "median_append_sync_seconds": round(sorted(times)[len(times) // 2], 3),
+            "messages_new": new,
+            "messages_updated": updated,
+            "resumed": resumed,
+        }
+    out["speedup_vs_force"] = round(
+        out["force"]["median_append_sync_seconds"] / out["incremental"]["median_append_sync_seconds"], 2
+    )
     out["parse_only_by_size"] = parse_by_size(b"".join(lines), work / "by-size")
-    out["append_vs_first_sync"] = round(out["incremental"]["median_append_sync_seconds"]
-                                        / out["incremental"]["first_sync_seconds"], 3)
+    out["append_vs_first_sync"] = round(
+        out["incremental"]["median_append_sync_seconds"] / out["incremental"]["first_sync_seconds"], 3
+    )
     return out
 
 
@@ -133,7 +158,9 @@ def parse_by_size(data: bytes, work: Path) -> list[dict]:
             t = time.perf_counter()
             head, stream = open_clean(raw, ctx)
             mod = detect(head)
-            convs = resume.parse(raw, str(log), log.stat().st_size, mod, ctx, folder) if folder else mod.parse(stream, ctx)
+            convs = (
+                resume.parse(raw, str(log), log.stat().st_size, mod, ctx, folder) if folder else mod.parse(stream, ctx)
+            )
             for _ in convs:
                 pass
             return (time.perf_counter() - t) * 1000, ctx.resumed_from
@@ -152,13 +179,22 @@ def parse_by_size(data: bytes, work: Path) -> list[dict]:
         log.write_bytes(data[:grown])
         resumed, at = run(states)
         whole_grown = min(run(None)[0] for _ in range(3))
-        out.append({"log_bytes": n, "appended_bytes": grown - n, "whole_ms": round(whole, 1),
-                    "whole_keeping_state_ms": round(keeping, 1), "resumed_ms": round(resumed, 1),
-                    "resumed_from": at, "whole_after_append_ms": round(whole_grown, 1)})
+        out.append(
+            {
+                "log_bytes": n,
+                "appended_bytes": grown - n,
+                "whole_ms": round(whole, 1),
+                "whole_keeping_state_ms": round(keeping, 1),
+                "resumed_ms": round(resumed, 1),
+                "resumed_from": at,
+                "whole_after_append_ms": round(whole_grown, 1),
+            }
+        )
     return out
 
 
 # ---------------------------------------------------------------- 1% change
+
 
 def mutate(data: Path, fraction: float, seed: int) -> int:
     """Change about ``fraction`` of the conversations, as a newer export would."""
@@ -190,12 +226,25 @@ def _append_jsonl(path: Path, stamp: str) -> int:
     recs = [orjson.loads(x) for x in lines[-5:] if x.strip()]
     last = recs[-1]
     if "payload" in last:  # codex envelope
-        new = {"timestamp": stamp, "type": "response_item", "payload": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "one more question"}]}}
+        new = {
+            "timestamp": stamp,
+            "type": "response_item",
+            "payload": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "one more question"}],
+            },
+        }
     elif "sessionId" in last and "uuid" in last:  # claude code
-        new = {"type": "user", "uuid": "mutated-" + last["uuid"], "parentUuid": last["uuid"],
-               "sessionId": last["sessionId"], "timestamp": stamp, "cwd": last.get("cwd"),
-               "message": {"role": "user", "content": "one more question"}}
+        new = {
+            "type": "user",
+            "uuid": "mutated-" + last["uuid"],
+            "parentUuid": last["uuid"],
+            "sessionId": last["sessionId"],
+            "timestamp": stamp,
+            "cwd": last.get("cwd"),
+            "message": {"role": "user", "content": "one more question"},
+        }
     else:
         return 0
     with open(path, "ab") as f:
@@ -232,6 +281,7 @@ def _mutate_zip(path: Path, fraction: float, rng: random.Random) -> int:
 
 # ---------------------------------------------------------------- baseline
 
+
 def baseline(data: Path, home: Path) -> dict:
     """Parse with the same providers, insert with executemany into the same schema."""
     from polylogue.providers import detect, open_clean
@@ -261,19 +311,33 @@ def baseline(data: Path, home: Path) -> dict:
                         cur = conn.execute(
                             "INSERT OR REPLACE INTO conversations(uid, provider, provider_id, title, hash, imported_at,"
                             " message_count) VALUES (?,?,?,?,0,0,?)",
-                            (c.id, c.provider, c.provider_id, c.title, len(c.messages)))
+                            (c.id, c.provider, c.provider_id, c.title, len(c.messages)),
+                        )
                         cid = cur.lastrowid
                         rows, fts = [], []
                         for seq, m in enumerate(c.messages):
-                            rows.append((next_id, cid, seq, m.id, m.parent_id, m.role,
-                                         orjson.dumps([block_to_dict(b) for b in m.blocks],
-                                                      option=orjson.OPT_NON_STR_KEYS)))
+                            rows.append(
+                                (
+                                    next_id,
+                                    cid,
+                                    seq,
+                                    m.id,
+                                    m.parent_id,
+                                    m.role,
+                                    orjson.dumps([block_to_dict(b) for b in m.blocks], option=orjson.OPT_NON_STR_KEYS),
+                                )
+                            )
                             fts.append((next_id, *fts_values(m.blocks)))
                             next_id += 1
-                        conn.executemany("INSERT INTO messages(id, conversation_id, seq, mid, parent_mid, role, "
-                                         "content, hash) VALUES (?,?,?,?,?,?,?,0)", rows)
-                        conn.executemany("INSERT INTO messages_fts(rowid, text, thinking, tool_use, tool_result) "
-                                         "VALUES (?,?,?,?,?)", fts)
+                        conn.executemany(
+                            "INSERT INTO messages(id, conversation_id, seq, mid, parent_mid, role, "
+                            "content, hash) VALUES (?,?,?,?,?,?,?,0)",
+                            rows,
+                        )
+                        conn.executemany(
+                            "INSERT INTO messages_fts(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)",
+                            fts,
+                        )
                         convs += 1
                         msgs += len(rows)
             except Exception:
@@ -312,11 +376,14 @@ def main(argv=None) -> dict:
             result["dataset"] = {"path": str(args.data)}
         else:
             data = work / "data"
-            gen = generate(data, args.conversations, args.messages, args.chars, args.seed,
-                           args.generator_args.split())
+            gen = generate(data, args.conversations, args.messages, args.chars, args.seed, args.generator_args.split())
             result["dataset"] = {k: gen[k] for k in ("conversations", "messages", "files", "bytes") if k in gen}
-            result["dataset"]["params"] = {"conversations": args.conversations, "messages": args.messages,
-                                           "chars": args.chars, "seed": args.seed}
+            result["dataset"]["params"] = {
+                "conversations": args.conversations,
+                "messages": args.messages,
+                "chars": args.chars,
+                "seed": args.seed,
+            }
         input_bytes = tree_bytes(data)
         result["dataset"]["input_bytes"] = input_bytes
         home = args.keep or work / "home"
@@ -326,18 +393,24 @@ def main(argv=None) -> dict:
         rep = full["report"]
         n_msgs = rep["messages"]["new"]
         result["full"] = {
-            "conversations": rep["conversations"]["new"], "messages": n_msgs, "seconds": round(full["seconds"], 3),
+            "conversations": rep["conversations"]["new"],
+            "messages": n_msgs,
+            "seconds": round(full["seconds"], 3),
             "messages_per_second": round(n_msgs / full["seconds"], 1),
             "input_mb_per_second": round(input_bytes / 1e6 / full["seconds"], 2),
-            "peak_rss_mb": round(full["peak_rss_bytes"] / 1e6, 1), "peak_pss_mb": round(full["peak_pss_bytes"] / 1e6, 1),
-            "largest_process_rss_mb": round(full["largest_rss_bytes"] / 1e6, 1), "database_bytes": db_bytes(home),
+            "peak_rss_mb": round(full["peak_rss_bytes"] / 1e6, 1),
+            "peak_pss_mb": round(full["peak_pss_bytes"] / 1e6, 1),
+            "largest_process_rss_mb": round(full["largest_rss_bytes"] / 1e6, 1),
+            "database_bytes": db_bytes(home),
             "errors": len(rep["errors"]),
         }
         again = sync(home, data)
-        result["resync_unchanged"] = {"seconds": round(again["seconds"], 3),
-                                      "files_unchanged": again["report"]["files"]["unchanged"],
-                                      "conversations_changed": again["report"]["conversations"]["new"]
-                                      + again["report"]["conversations"]["updated"]}
+        result["resync_unchanged"] = {
+            "seconds": round(again["seconds"], 3),
+            "files_unchanged": again["report"]["files"]["unchanged"],
+            "conversations_changed": again["report"]["conversations"]["new"]
+            + again["report"]["conversations"]["updated"],
+        }
         if args.log_mb > 0:
             result["growing_session_log"] = growing_log(data, work, args.log_mb)
         if args.change > 0:
@@ -345,10 +418,12 @@ def main(argv=None) -> dict:
             inc = sync(home, data)
             r = inc["report"]
             result["changed_export"] = {
-                "fraction": args.change, "conversations_changed_in_input": changed,
+                "fraction": args.change,
+                "conversations_changed_in_input": changed,
                 "seconds": round(inc["seconds"], 3),
                 "ratio_to_full": round(inc["seconds"] / full["seconds"], 3),
-                "conversations": r["conversations"], "messages": r["messages"],
+                "conversations": r["conversations"],
+                "messages": r["messages"],
                 "peak_rss_mb": round(inc["peak_rss_bytes"] / 1e6, 1),
             }
         if not args.no_baseline:

@@ -11,6 +11,7 @@
 3. `polylogue show` on a --big-message conversation: time from process start to
    its first screen (50 lines) of output.
 Prints one JSON object."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import orjson  # noqa: E402
+import orjson
 
-from benchmarks.common import emit, polylogue_cmd  # noqa: E402
+from benchmarks.common import emit, polylogue_cmd
 
-WORDS = ("the build fails when the cache is cold and the index is rebuilt from scratch while "
-         "requests keep arriving at the gateway so we retry with backoff").split()
+WORDS = (
+    "the build fails when the cache is cold and the index is rebuilt from scratch while "
+    "requests keep arriving at the gateway so we retry with backoff"
+).split()
 
 
 def text(rng: random.Random, n: int) -> str:
@@ -46,18 +49,36 @@ def conversation(n: int, seed: int, pid: str) -> dict:
         if kind == 0:
             role, blocks = "user", [{"type": "text", "text": text(rng, 300)}]
         elif kind == 1:
-            role, blocks = "assistant", [{"type": "thinking", "text": text(rng, 200)},
-                                         {"type": "tool_use", "id": f"t{i}", "name": "Bash",
-                                          "input": {"command": "pytest -q tests/"}}]
+            role, blocks = (
+                "assistant",
+                [
+                    {"type": "thinking", "text": text(rng, 200)},
+                    {"type": "tool_use", "id": f"t{i}", "name": "Bash", "input": {"command": "pytest -q tests/"}},
+                ],
+            )
         elif kind == 2:
             size = rng.randint(10_000, 100_000) if rng.random() < 0.05 else rng.randint(500, 3000)
             role, blocks = "tool", [{"type": "tool_result", "id": f"t{i - 1}", "text": text(rng, size)}]
         else:
             role, blocks = "assistant", [{"type": "text", "text": text(rng, 600)}]
-        msgs.append({"id": f"m{i}", "parent_id": f"m{i - 1}" if i else None, "role": role,
-                     "timestamp": f"2026-01-01T00:{(i // 60) % 60:02d}:{i % 60:02d}Z", "blocks": blocks})
-    return {"id": f"claude-code:{pid}", "provider": "claude-code", "provider_id": pid, "title": "memory benchmark",
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T01:00:00Z", "messages": msgs}
+        msgs.append(
+            {
+                "id": f"m{i}",
+                "parent_id": f"m{i - 1}" if i else None,
+                "role": role,
+                "timestamp": f"2026-01-01T00:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+                "blocks": blocks,
+            }
+        )
+    return {
+        "id": f"claude-code:{pid}",
+        "provider": "claude-code",
+        "provider_id": pid,
+        "title": "memory benchmark",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T01:00:00Z",
+        "messages": msgs,
+    }
 
 
 def main(argv=None) -> dict:
@@ -90,10 +111,17 @@ def main(argv=None) -> dict:
         held -= base
         peak -= base
         text_bytes = sum(len(b.text.encode()) for m in conv.messages for b in m.blocks) + sum(
-            len(orjson.dumps(b.input)) for m in conv.messages for b in m.blocks if b.input is not None)
-        memory = {"messages": len(conv.messages), "held_bytes": held, "peak_bytes": peak,
-                  "text_bytes": text_bytes, "overhead_per_message_bytes": round((held - text_bytes) / len(conv.messages)),
-                  "held_mb": round(held / 1e6, 2), "peak_mb": round(peak / 1e6, 2)}
+            len(orjson.dumps(b.input)) for m in conv.messages for b in m.blocks if b.input is not None
+        )
+        memory = {
+            "messages": len(conv.messages),
+            "held_bytes": held,
+            "peak_bytes": peak,
+            "text_bytes": text_bytes,
+            "overhead_per_message_bytes": round((held - text_bytes) / len(conv.messages)),
+            "held_mb": round(held / 1e6, 2),
+            "peak_mb": round(peak / 1e6, 2),
+        }
         projections = {}
         for name in ("substantive", "thinking", "tool_calls", "pairs"):
             conv.invalidate()
@@ -103,8 +131,11 @@ def main(argv=None) -> dict:
             for _ in range(args.repeat):
                 getattr(conv, name)()
             t2 = time.perf_counter()
-            projections[name] = {"items": len(first), "first_ms": round((t1 - t) * 1000, 3),
-                                 "repeated_ms": round((t2 - t1) * 1000 / args.repeat, 5)}
+            projections[name] = {
+                "items": len(first),
+                "first_ms": round((t1 - t) * 1000, 3),
+                "repeated_ms": round((t2 - t1) * 1000 / args.repeat, 5),
+            }
         a.close()
         big = tmp / "big.jsonl"
         big.write_bytes(orjson.dumps(conversation(args.big, 2, "big-1")) + b"\n")
@@ -123,8 +154,11 @@ def main(argv=None) -> dict:
         for _ in range(args.screens):
             for name, h in (("compressed", home), ("plain", plain_home)):  # interleaved: same background load
                 t = time.perf_counter()
-                p = subprocess.Popen(polylogue_cmd("--home", str(h), "show", "claude-code:big-1", "--format", "text"),
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                p = subprocess.Popen(
+                    polylogue_cmd("--home", str(h), "show", "claude-code:big-1", "--format", "text"),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
                 lines = 0
                 while lines < 50 and p.stdout.readline():
                     lines += 1
@@ -132,13 +166,19 @@ def main(argv=None) -> dict:
                 p.kill()
                 p.wait()
         first_screen = times["compressed"]
-        return {"benchmark": "memory", "conversation": memory, "projections": projections,
-                "show_first_screen": {"messages": args.big, "lines": 50,
-                                      "ms_median": round(statistics.median(first_screen), 1),
-                                      "ms_all": [round(x, 1) for x in first_screen],
-                                      "plain_archive_ms_median": round(statistics.median(times["plain"]), 1),
-                                      "ratio_to_plain": round(statistics.median(first_screen)
-                                                              / statistics.median(times["plain"]), 3)}}
+        return {
+            "benchmark": "memory",
+            "conversation": memory,
+            "projections": projections,
+            "show_first_screen": {
+                "messages": args.big,
+                "lines": 50,
+                "ms_median": round(statistics.median(first_screen), 1),
+                "ms_all": [round(x, 1) for x in first_screen],
+                "plain_archive_ms_median": round(statistics.median(times["plain"]), 1),
+                "ratio_to_plain": round(statistics.median(first_screen) / statistics.median(times["plain"]), 3),
+            },
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

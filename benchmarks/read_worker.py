@@ -12,6 +12,7 @@ change and after it, in the same run, on the same machine. Show is what
 Markdown); search goes through Archive.search with the cache off, limit 20.
 Prints {"show_ms": [...], "heaviest_ms": [...], "search_ms": {name: [...]}}:
 one pass, ms per call."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ def main() -> None:
     ap.add_argument("--spec", required=True)
     args = ap.parse_args()
     sys.path.insert(0, args.code)
-    import polylogue.render.markdown  # noqa: F401  (first, so the package is the one under --code)
+    import polylogue.render.markdown
     from polylogue.api import Archive
 
     sys.path.insert(1, str(Path(__file__).resolve().parent.parent))

@@ -12,6 +12,7 @@ snippets and limit 20; p50/p95/p99 per query and overall. Also: the CLI end to
 end (`polylogue search` from process start to exit), and `rg -l` over the raw
 export files (when --data is given and ripgrep is installed), in the same run.
 Prints one JSON object."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, emit, polylogue_cmd  # noqa: E402
+from benchmarks.common import REPO, emit, polylogue_cmd
 
 WORD = re.compile(r"[a-z]{4,}")
 CODE = re.compile(r"\b[a-z]+_[a-z_]+[a-z]\b|\b[a-z]+\.[a-z]+\.[a-z]+\b")
@@ -50,8 +51,10 @@ def choose_queries(db: Path, sample: int = 3000, seed: int = 1) -> dict[str, str
     load_dictionaries(conn)
     n = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
     # a pseudo-random sample fixed by the seed: the same archive gives the same queries
-    rows = conn.execute("SELECT content FROM messages WHERE ((id % 1000003) * 7919 + ?) % ? = 0 LIMIT ?",
-                        (seed, max(1, n // sample), sample)).fetchall()
+    rows = conn.execute(
+        "SELECT content FROM messages WHERE ((id % 1000003) * 7919 + ?) % ? = 0 LIMIT ?",
+        (seed, max(1, n // sample), sample),
+    ).fetchall()
     docs = [" ".join(fts_values(codec.decode_blocks(b))).lower() for (b,) in rows]
     df: collections.Counter = collections.Counter()
     for d in docs:
@@ -78,7 +81,9 @@ def choose_queries(db: Path, sample: int = 3000, seed: int = 1) -> dict[str, str
             break
     q["prefix"] = q["common_word"][:3] + "*"
     provider = conn.execute("SELECT provider FROM provider_totals ORDER BY messages DESC LIMIT 1").fetchone()[0]
-    q["word_with_filters"] = f"{medium[2] if len(medium) > 2 else q['common_word']} provider:{provider} since:2025-01-01"
+    q["word_with_filters"] = (
+        f"{medium[2] if len(medium) > 2 else q['common_word']} provider:{provider} since:2025-01-01"
+    )
     if n >= 500_000:
         target = 100_000 / n
         q["over_100k_matches"] = next((w for w, c in reversed(by_df) if c / m >= target * 1.5), by_df[1][0])
@@ -111,13 +116,22 @@ def bench_queries(home: Path, queries: dict[str, str], runs: int) -> dict:
             if i >= 2:  # two warm-ups
                 times.append(dt)
         every += times
-        out[name] = {"query": text, "total_messages": res.total_messages,
-                     "total_conversations": res.total_conversations, "shown": len(res.conversations),
-                     "relevance_ranked": not res.notes,
-                     "p50_ms": round(percentile(times, 50), 2), "p95_ms": round(percentile(times, 95), 2),
-                     "p99_ms": round(percentile(times, 99), 2), "max_ms": round(max(times), 2)}
-    out["_overall"] = {"p50_ms": round(percentile(every, 50), 2), "p95_ms": round(percentile(every, 95), 2),
-                       "p99_ms": round(percentile(every, 99), 2)}
+        out[name] = {
+            "query": text,
+            "total_messages": res.total_messages,
+            "total_conversations": res.total_conversations,
+            "shown": len(res.conversations),
+            "relevance_ranked": not res.notes,
+            "p50_ms": round(percentile(times, 50), 2),
+            "p95_ms": round(percentile(times, 95), 2),
+            "p99_ms": round(percentile(times, 99), 2),
+            "max_ms": round(max(times), 2),
+        }
+    out["_overall"] = {
+        "p50_ms": round(percentile(every, 50), 2),
+        "p95_ms": round(percentile(every, 95), 2),
+        "p99_ms": round(percentile(every, 99), 2),
+    }
     a.close()
     return out
 
@@ -126,11 +140,13 @@ def bench_cli(home: Path, query: str, runs: int) -> dict:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        subprocess.run(polylogue_cmd("--home", str(home), "search", query, "--limit", "20", "--json"),
-                       capture_output=True, check=True)
+        subprocess.run(
+            polylogue_cmd("--home", str(home), "search", query, "--limit", "20", "--json"),
+            capture_output=True,
+            check=True,
+        )
         times.append((time.perf_counter() - t) * 1000)
-    return {"query": query, "p50_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1),
-            "runs": runs}
+    return {"query": query, "p50_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1), "runs": runs}
 
 
 def bench_rg(data: Path, word: str, runs: int = 3) -> dict:
@@ -144,9 +160,13 @@ def bench_rg(data: Path, word: str, runs: int = 3) -> dict:
         # which rg skips by default
         subprocess.run([rg, "-l", "-z", "--hidden", "--no-ignore", word, str(data)], capture_output=True)
         times.append(time.perf_counter() - t)
-    return {"word": word, "median_s": round(statistics.median(times), 3), "runs": runs,
-            "flags": "-l -z --hidden --no-ignore",
-            "note": "rg -z also searches compressed files; zip archives are not searched by rg"}
+    return {
+        "word": word,
+        "median_s": round(statistics.median(times), 3),
+        "runs": runs,
+        "flags": "-l -z --hidden --no-ignore",
+        "note": "rg -z also searches compressed files; zip archives are not searched by rg",
+    }
 
 
 def main(argv=None) -> dict:
@@ -161,10 +181,20 @@ def main(argv=None) -> dict:
     if args.smoke:
         tmp = Path(tempfile.mkdtemp(prefix="polylogue-search-"))
         data = tmp / "data"
-        subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations", "40",
-                        "--messages", "20"], check=True, capture_output=True)
-        subprocess.run(polylogue_cmd("--home", str(tmp / "home"), "sync", str(data)), check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "benchmarks" / "generate.py"),
+                str(data),
+                "--conversations",
+                "40",
+                "--messages",
+                "20",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(polylogue_cmd("--home", str(tmp / "home"), "sync", str(data)), check=True, capture_output=True)
         args.home, args.data, args.runs, args.cli_runs = tmp / "home", data, 3, 2
     try:
         db = args.home / "polylogue.db"
@@ -172,10 +202,12 @@ def main(argv=None) -> dict:
         n = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
         conn.close()
         queries = choose_queries(db)
-        result = {"benchmark": "search", "archive": {"home": str(args.home), "messages": n,
-                                                     "database_bytes": db.stat().st_size},
-                  "queries": bench_queries(args.home, queries, args.runs),
-                  "cli_end_to_end": bench_cli(args.home, queries["rare_word"], args.cli_runs)}
+        result = {
+            "benchmark": "search",
+            "archive": {"home": str(args.home), "messages": n, "database_bytes": db.stat().st_size},
+            "queries": bench_queries(args.home, queries, args.runs),
+            "cli_end_to_end": bench_cli(args.home, queries["rare_word"], args.cli_runs),
+        }
         if args.data:
             rg = bench_rg(args.data, queries["rare_word"])
             result["ripgrep"] = rg

@@ -29,6 +29,7 @@ reading path and layout before a change) against this code reading the
 compressed one ("after"); also the 20 conversations with the most stored
 bytes, shown apart (key "show_heaviest": the tail by construction).
 Prints one JSON object."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, emit, polylogue_cmd  # noqa: E402
+from benchmarks.common import REPO, emit, polylogue_cmd
 
 
 def parts(db: Path, content_sql: str) -> dict:
@@ -55,13 +56,23 @@ def parts(db: Path, content_sql: str) -> dict:
     content = conn.execute(content_sql).fetchone()[0] or 0
     fts = sum(v for k, v in by.items() if k.startswith(("messages_fts", "titles_fts", "naive_fts")))
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    idx = sum(v for k, v in by.items() if k not in tables and not k.startswith(("messages_fts", "titles_fts", "naive_fts"))
-              and k != "sqlite_schema")
+    idx = sum(
+        v
+        for k, v in by.items()
+        if k not in tables and not k.startswith(("messages_fts", "titles_fts", "naive_fts")) and k != "sqlite_schema"
+    )
     msg_table = by.get("messages", 0)
     conn.close()
     total = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
-    return {"file_bytes": total, "messages": n, "message_rows_bytes": msg_table - content, "text_bytes": content,
-            "fts_bytes": fts, "other_index_bytes": idx, "per_message_bytes": round(total / max(n, 1), 1)}
+    return {
+        "file_bytes": total,
+        "messages": n,
+        "message_rows_bytes": msg_table - content,
+        "text_bytes": content,
+        "fts_bytes": fts,
+        "other_index_bytes": idx,
+        "per_message_bytes": round(total / max(n, 1), 1),
+    }
 
 
 def decode_cost(ours: Path, theirs: Path, n: int = 20000) -> dict:
@@ -87,9 +98,15 @@ def decode_cost(ours: Path, theirs: Path, n: int = 20000) -> dict:
 
     a = timed(ours, lambda b: orjson.loads(codec.decode_json(b)))
     b = timed(theirs, lambda t: orjson.loads(t))
-    pick = lambda xs, p: round(xs[min(len(xs) - 1, int(p / 100 * len(xs)))], 1)  # noqa: E731
-    return {"messages": len(a), "ours_p50_us": pick(a, 50), "ours_p99_us": pick(a, 99), "ours_max_us": round(a[-1], 1),
-            "plain_p50_us": pick(b, 50), "plain_p99_us": pick(b, 99)}
+    pick = lambda xs, p: round(xs[min(len(xs) - 1, int(p / 100 * len(xs)))], 1)
+    return {
+        "messages": len(a),
+        "ours_p50_us": pick(a, 50),
+        "ours_p99_us": pick(a, 99),
+        "ours_max_us": round(a[-1], 1),
+        "plain_p50_us": pick(b, 50),
+        "plain_p99_us": pick(b, 99),
+    }
 
 
 def naive(src: Path, dest: Path) -> None:
@@ -105,20 +122,26 @@ def naive(src: Path, dest: Path) -> None:
     d.execute("ATTACH ? AS src", (str(src),))
     d.execute("CREATE TABLE conversations AS SELECT * FROM src.conversations")
     d.execute("DETACH src")
-    d.execute("CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER, seq INTEGER, mid TEXT, "
-              "parent_mid TEXT, role TEXT, timestamp INTEGER, flags INTEGER, model TEXT, usage TEXT, meta TEXT, "
-              "content TEXT)")
+    d.execute(
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER, seq INTEGER, mid TEXT, "
+        "parent_mid TEXT, role TEXT, timestamp INTEGER, flags INTEGER, model TEXT, usage TEXT, meta TEXT, "
+        "content TEXT)"
+    )
     d.execute("CREATE INDEX messages_conversation_seq ON messages(conversation_id, seq)")
     d.execute("CREATE VIRTUAL TABLE naive_fts USING fts5(text, thinking, tool_use, tool_result)")
     d.execute("BEGIN")
-    rows = s.execute("SELECT id, conversation_id, seq, mid, parent_mid, role, timestamp, flags, model, usage, meta,"
-                     " content FROM messages")
+    rows = s.execute(
+        "SELECT id, conversation_id, seq, mid, parent_mid, role, timestamp, flags, model, usage, meta,"
+        " content FROM messages"
+    )
     for r in rows:
         raw = codec.decode_json(r[11])
         plain = [codec.decode_json(v).decode() if isinstance(v, bytes) else v for v in r[9:11]]  # usage, meta
         d.execute("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (*r[:9], *plain, raw.decode()))
-        d.execute("INSERT INTO naive_fts(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)",
-                  (r[0], *fts_values(codec.decode_blocks(r[11]))))
+        d.execute(
+            "INSERT INTO naive_fts(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)",
+            (r[0], *fts_values(codec.decode_blocks(r[11]))),
+        )
     d.execute("COMMIT")
     d.close()
     s.close()
@@ -158,12 +181,15 @@ def check_plain(plain: Path, ours: Path) -> dict:
     from polylogue.store.db import load_dictionaries
 
     conn = sqlite3.connect(plain)
-    packed = conn.execute("SELECT count(*) FROM messages WHERE substr(content, 1, 1) = x'01' OR "
-                          "substr(usage, 1, 1) = x'01' OR substr(meta, 1, 1) = x'01'").fetchone()[0]
+    packed = conn.execute(
+        "SELECT count(*) FROM messages WHERE substr(content, 1, 1) = x'01' OR "
+        "substr(usage, 1, 1) = x'01' OR substr(meta, 1, 1) = x'01'"
+    ).fetchone()[0]
     dicts = conn.execute("SELECT count(*) FROM zstd_dicts").fetchone()[0]
     fts = conn.execute("SELECT count(*), sum(length(block)) FROM messages_fts_data").fetchone()
-    plain_json = conn.execute("SELECT count(*), sum(length(content)), sum(length(usage)), sum(length(meta)) "
-                              "FROM messages").fetchone()
+    plain_json = conn.execute(
+        "SELECT count(*), sum(length(content)), sum(length(usage)), sum(length(meta)) FROM messages"
+    ).fetchone()
     conn.close()
     if packed:
         raise RuntimeError(f"plain archive has {packed} compressed rows left")
@@ -191,8 +217,12 @@ def _stats(xs: list[float]) -> dict:
 
 def _versus(times: dict[str, list[float]], new: str = "compressed", old: str = "plain") -> dict:
     c, p = _stats(times[new]), _stats(times[old])
-    return {new: c, old: p, "ratio_p50": round(c["p50_ms"] / max(p["p50_ms"], 1e-9), 3),
-            "ratio_p99": round(c["p99_ms"] / max(p["p99_ms"], 1e-9), 3)}
+    return {
+        new: c,
+        old: p,
+        "ratio_p50": round(c["p50_ms"] / max(p["p50_ms"], 1e-9), 3),
+        "ratio_p99": round(c["p99_ms"] / max(p["p99_ms"], 1e-9), 3),
+    }
 
 
 def _interleaved(archives: dict, fn, repeat: int, warmup: int = 0) -> tuple[dict[str, list[float]], dict]:
@@ -220,9 +250,13 @@ def bench_search(archives: dict, queries: dict[str, str], runs: int) -> dict:
         for k in archives:
             every[k] += times[k]
         r = res["compressed"]
-        out[name] = {"query": text, "total_messages": r.total_messages,
-                     "same_totals": r.total_messages == res["plain"].total_messages
-                     and r.total_conversations == res["plain"].total_conversations, **_versus(times)}
+        out[name] = {
+            "query": text,
+            "total_messages": r.total_messages,
+            "same_totals": r.total_messages == res["plain"].total_messages
+            and r.total_conversations == res["plain"].total_conversations,
+            **_versus(times),
+        }
     out["_overall"] = _versus(every)
     return out
 
@@ -255,8 +289,10 @@ def bench_show(archives: dict, idents: list[str], rounds: int) -> tuple[dict, di
             for k in archives:
                 load[k] += t[k]
     n = len(idents)
-    return ({"format": "markdown", "conversations": n, "rounds": rounds, "outputs_differ": differ, **_versus(show)},
-            {"conversations": n, "rounds": rounds, **_versus(load)})
+    return (
+        {"format": "markdown", "conversations": n, "rounds": rounds, "outputs_differ": differ, **_versus(show)},
+        {"conversations": n, "rounds": rounds, **_versus(load)},
+    )
 
 
 def code_at(rev: str, dest: Path) -> Path:
@@ -267,8 +303,9 @@ def code_at(rev: str, dest: Path) -> Path:
     return dest
 
 
-def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[str], queries: dict[str, str],
-                rounds: int, work: Path) -> dict:
+def versus_code(
+    before: Path, plain_home: Path, ours_home: Path, idents: list[str], queries: dict[str, str], rounds: int, work: Path
+) -> dict:
     """Show and search with the code at --before on the uncompressed archive (the
     reading path before this change) against this code on the compressed archive
     (after it): each a fresh process per round (benchmarks/read_worker.py),
@@ -277,12 +314,17 @@ def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[st
 
     spec = work / "read-spec.json"
     conn = sqlite3.connect(ours_home / "polylogue.db")
-    heavy = [r[0] for r in conn.execute(  # the tail by construction: most stored bytes
-        "SELECT c.uid FROM messages m JOIN conversations c ON c.id = m.conversation_id GROUP BY c.id "
-        "ORDER BY sum(length(m.content)) DESC LIMIT 20")]
+    heavy = [
+        r[0]
+        for r in conn.execute(  # the tail by construction: most stored bytes
+            "SELECT c.uid FROM messages m JOIN conversations c ON c.id = m.conversation_id GROUP BY c.id "
+            "ORDER BY sum(length(m.content)) DESC LIMIT 20"
+        )
+    ]
     conn.close()
-    spec.write_text(json.dumps({"ids": idents, "heavy_ids": heavy, "queries": queries, "warmup": 5,
-                                "search_repeat": 3}))
+    spec.write_text(
+        json.dumps({"ids": idents, "heavy_ids": heavy, "queries": queries, "warmup": 5, "search_repeat": 3})
+    )
     configs = {"after": (REPO, ours_home), "before": (before, plain_home)}
     show: dict[str, list[float]] = {k: [] for k in configs}
     heaviest: dict[str, list[float]] = {k: [] for k in configs}
@@ -292,11 +334,23 @@ def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[st
     # median of those over rounds shrugs off this machine's bursts, which move p50s by ±15%
     steady: dict[str, dict[str, list[float]]] = {x: {k: [] for k in configs} for x in ("show", "heaviest", *queries)}
     for r in range(rounds):
-        for k in (list(configs) if r % 2 else list(configs)[::-1]):
+        for k in list(configs) if r % 2 else list(configs)[::-1]:
             code, home = configs[k]
-            out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "read_worker.py"), "--code", str(code),
-                                  "--home", str(home), "--spec", str(spec)],
-                                 check=True, capture_output=True, cwd=work).stdout
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "benchmarks" / "read_worker.py"),
+                    "--code",
+                    str(code),
+                    "--home",
+                    str(home),
+                    "--spec",
+                    str(spec),
+                ],
+                check=True,
+                capture_output=True,
+                cwd=work,
+            ).stdout
             got = json.loads(out)
             show[k] += got["show_ms"]
             heaviest[k] += got["heaviest_ms"]
@@ -312,18 +366,35 @@ def versus_code(before: Path, plain_home: Path, ours_home: Path, idents: list[st
         after, before = (statistics.median(steady[x][k]) for k in ("after", "before"))
         return round(after / max(before, 1e-9), 3)
 
-    return {"rounds": rounds,
-            "show": {"conversations": len(idents), **_versus(show, "after", "before"),
-                     "steady_ratio": steady_ratio("show")},
-            "show_heaviest": {"conversations": len(heavy), **_versus(heaviest, "after", "before"),
-                              "steady_ratio": steady_ratio("heaviest")},
-            "search": {"overall": _versus(search, "after", "before"),
-                       **{q: {**_versus(v, "after", "before"), "steady_ratio": steady_ratio(q)}
-                          for q, v in per_query.items()}}}
+    return {
+        "rounds": rounds,
+        "show": {
+            "conversations": len(idents),
+            **_versus(show, "after", "before"),
+            "steady_ratio": steady_ratio("show"),
+        },
+        "show_heaviest": {
+            "conversations": len(heavy),
+            **_versus(heaviest, "after", "before"),
+            "steady_ratio": steady_ratio("heaviest"),
+        },
+        "search": {
+            "overall": _versus(search, "after", "before"),
+            **{q: {**_versus(v, "after", "before"), "steady_ratio": steady_ratio(q)} for q, v in per_query.items()},
+        },
+    }
 
 
-def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: int, show_rounds: int,
-                 before: Path | None = None, before_rounds: int = 20, work: Path | None = None) -> dict:
+def before_after(
+    ours_home: Path,
+    plain_home: Path,
+    search_runs: int,
+    show_n: int,
+    show_rounds: int,
+    before: Path | None = None,
+    before_rounds: int = 20,
+    work: Path | None = None,
+) -> dict:
     from benchmarks.search import choose_queries
     from polylogue.api import Archive
 
@@ -340,8 +411,7 @@ def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: in
     finally:
         for a in archives.values():
             a.close()
-    out = {"search": {"runs": search_runs, "limit": 20, "cache": False, "queries": search}, "show": show,
-           "load": load}
+    out = {"search": {"runs": search_runs, "limit": 20, "cache": False, "queries": search}, "show": show, "load": load}
     if before is not None:
         out["versus_before"] = versus_code(before, plain_home, ours_home, idents, queries, before_rounds, work)
     return out
@@ -349,8 +419,18 @@ def before_after(ours_home: Path, plain_home: Path, search_runs: int, show_n: in
 
 def corpus(work: Path, name: str, conversations: int, extra: list[str], ba: dict) -> dict:
     data = work / f"data-{name}"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations",
-                    str(conversations), *extra], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "generate.py"),
+            str(data),
+            "--conversations",
+            str(conversations),
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+    )
     home = work / f"home-{name}"
     t = time.perf_counter()
     subprocess.run(polylogue_cmd("--home", str(home), "sync", str(data)), check=True, capture_output=True)
@@ -370,18 +450,27 @@ def corpus(work: Path, name: str, conversations: int, extra: list[str], ba: dict
     decode = decode_cost(home / "polylogue.db", nv)
     plain = parts(plain_home / "polylogue.db", "SELECT sum(length(content)) FROM messages")
     plain.update(check_plain(plain_home / "polylogue.db", home / "polylogue.db"))
-    comparison = {"plain_archive": plain, "file_ratio": round(ours["file_bytes"] / plain["file_bytes"], 3),
-                  "sync_seconds": round(sync_ours, 2), "timing_copies_seconds": round(copies_s, 2),
-                  **before_after(compressed_home, plain_home, **ba, work=work)}
+    comparison = {
+        "plain_archive": plain,
+        "file_ratio": round(ours["file_bytes"] / plain["file_bytes"], 3),
+        "sync_seconds": round(sync_ours, 2),
+        "timing_copies_seconds": round(copies_s, 2),
+        **before_after(compressed_home, plain_home, **ba, work=work),
+    }
     shutil.rmtree(plain_home, ignore_errors=True)
     shutil.rmtree(compressed_home, ignore_errors=True)
     for p in (ours, theirs):
         p["per_raw_text_byte"] = round(p["file_bytes"] / max(raw_text, 1), 3)
-    return {"generator_args": ["--conversations", str(conversations), *extra], "ours": ours, "naive": theirs,
-            "ratio_to_naive": round(ours["file_bytes"] / theirs["file_bytes"], 3),
-            "text_ratio": round(ours["text_bytes"] / max(raw_text, 1), 3),
-            "compressed_share": round(compressed / max(ours["messages"], 1), 3), "decode": decode,
-            "before_after": comparison}
+    return {
+        "generator_args": ["--conversations", str(conversations), *extra],
+        "ours": ours,
+        "naive": theirs,
+        "ratio_to_naive": round(ours["file_bytes"] / theirs["file_bytes"], 3),
+        "text_ratio": round(ours["text_bytes"] / max(raw_text, 1), 3),
+        "compressed_share": round(compressed / max(ours["messages"], 1), 3),
+        "decode": decode,
+        "before_after": comparison,
+    }
 
 
 def main(argv=None) -> dict:
@@ -390,9 +479,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--search-runs", type=int, default=30, help="timed runs per query (after two warm-ups)")
     ap.add_argument("--show-conversations", type=int, default=200, help="random conversations to show")
     ap.add_argument("--show-rounds", type=int, default=3, help="times each is shown")
-    ap.add_argument("--before", metavar="REV",
-                    help="also time show and search with the package at this git revision on the uncompressed "
-                         "archive against this code on the compressed one (key versus_before)")
+    ap.add_argument(
+        "--before",
+        metavar="REV",
+        help="also time show and search with the package at this git revision on the uncompressed "
+        "archive against this code on the compressed one (key versus_before)",
+    )
     ap.add_argument("--before-rounds", type=int, default=20, help="fresh processes per side for --before")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
@@ -401,12 +493,18 @@ def main(argv=None) -> dict:
         args.search_runs, args.show_conversations, args.show_rounds, args.before_rounds = 3, 10, 1, 2
     work = Path(tempfile.mkdtemp(prefix="polylogue-storage-"))
     try:
-        ba = {"search_runs": args.search_runs, "show_n": args.show_conversations, "show_rounds": args.show_rounds,
-              "before": code_at(args.before, work / "before") if args.before else None,
-              "before_rounds": args.before_rounds}
-        return {"benchmark": "storage",
-                "roadmap": corpus(work, "roadmap", args.conversations, ["--messages", "50", "--chars", "500"], ba),
-                "tool_heavy": corpus(work, "tools", args.conversations, ["--tool-heavy"], ba)}
+        ba = {
+            "search_runs": args.search_runs,
+            "show_n": args.show_conversations,
+            "show_rounds": args.show_rounds,
+            "before": code_at(args.before, work / "before") if args.before else None,
+            "before_rounds": args.before_rounds,
+        }
+        return {
+            "benchmark": "storage",
+            "roadmap": corpus(work, "roadmap", args.conversations, ["--messages", "50", "--chars", "500"], ba),
+            "tool_heavy": corpus(work, "tools", args.conversations, ["--tool-heavy"], ba),
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

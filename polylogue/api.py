@@ -9,15 +9,17 @@
     for c in a.conversations().provider("claude").since("2025-01-01").containing("oauth").limit(10):
         print(c["title"])
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from . import search as searchlang
 from .errors import PolylogueError
@@ -84,7 +86,7 @@ class Archive:
             self._pool.close()
             self._pool = None
 
-    def __enter__(self) -> "Archive":
+    def __enter__(self) -> Archive:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -110,8 +112,15 @@ class Archive:
             out.append(entry)
         return out
 
-    def sync(self, paths: list[str | os.PathLike] | None = None, *, progress=None, workers: int | None = None,
-             force: bool = False, wait: bool = True):
+    def sync(
+        self,
+        paths: list[str | os.PathLike] | None = None,
+        *,
+        progress=None,
+        workers: int | None = None,
+        force: bool = False,
+        wait: bool = True,
+    ):
         """Import files/folders (or the default sources). Returns a SyncReport."""
         from .ingest import sync
 
@@ -152,8 +161,9 @@ class Archive:
                     raise SyncBusy(busy) from None
                 import sys
 
-                print("polylogue: another sync is running on this archive; waiting for it to finish...",
-                      file=sys.stderr)
+                print(
+                    "polylogue: another sync is running on this archive; waiting for it to finish...", file=sys.stderr
+                )
                 fcntl.lockf(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -167,19 +177,39 @@ class Archive:
         with self.reader() as conn:
             s = stats(conn)
         total = self.cache_hits + self.cache_misses
-        s["search_cache"] = {"hits": self.cache_hits, "misses": self.cache_misses,
-                             "hit_rate": round(self.cache_hits / total, 3) if total else None}
+        s["search_cache"] = {
+            "hits": self.cache_hits,
+            "misses": self.cache_misses,
+            "hit_rate": round(self.cache_hits / total, 3) if total else None,
+        }
         s["home"] = str(self.home)
         return s
 
-    def list(self, *, provider: str | list[str] | None = None, since=None, until=None, project: str | None = None,
-             limit: int = 50, offset: int = 0, parent: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self,
+        *,
+        provider: str | list[str] | None = None,
+        since=None,
+        until=None,
+        project: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        parent: str | None = None,
+    ) -> list[dict[str, Any]]:
         from .store.queries import list_conversations
 
         providers = [provider] if isinstance(provider, str) else list(provider or [])
         with self.reader() as conn:
-            return list_conversations(conn, providers=providers, since=_date(since), until=_date(until, end=True),
-                                      project=project, limit=limit, offset=offset, parent=parent)
+            return list_conversations(
+                conn,
+                providers=providers,
+                since=_date(since),
+                until=_date(until, end=True),
+                project=project,
+                limit=limit,
+                offset=offset,
+                parent=parent,
+            )
 
     def resolve(self, ident: str) -> dict[str, Any]:
         from .store.queries import conversation_summary, resolve
@@ -219,8 +249,16 @@ class Archive:
         """Conversations whose parent is this one (subagents, forks)."""
         return self.list(parent=self.resolve(ident)["id"], limit=1000)
 
-    def search(self, query: str | searchlang.Query = "", *, limit: int = 20, offset: int = 0, cache: bool = True,
-               regex: str | None = None, **filters):
+    def search(
+        self,
+        query: str | searchlang.Query = "",
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        cache: bool = True,
+        regex: str | None = None,
+        **filters,
+    ):
         """Search with the query language; keyword filters (provider=..., since=...) are ANDed in.
         ``regex``: a Python regular expression the message text must match, tried on the
         messages the query matches (all messages its filters allow if it has no words),
@@ -257,7 +295,7 @@ class Archive:
         with self._cache_lock:
             self._cache.clear()
 
-    def conversations(self) -> "ConversationQuery":
+    def conversations(self) -> ConversationQuery:
         """A chainable query: archive.conversations().provider("claude").since("2025-01-01").containing("x")."""
         return ConversationQuery(self)
 
@@ -337,7 +375,7 @@ class ConversationQuery:
         self._parts: list[str] = []
         self._limit = 50
 
-    def _add(self, part: str) -> "ConversationQuery":
+    def _add(self, part: str) -> ConversationQuery:
         clone = ConversationQuery(self._a)
         clone._parts, clone._limit = [*self._parts, part], self._limit
         return clone

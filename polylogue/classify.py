@@ -13,6 +13,7 @@
 
 Parsers decide `context` (they know their format's markers); everything else
 follows from role and blocks, so the rules live here once."""
+
 from __future__ import annotations
 
 from .models import ASSISTANT, SYSTEM, TEXT, THINKING, TOOL, TOOL_RESULT, TOOL_USE, USER, Message
@@ -45,5 +46,8 @@ def classify(m: Message) -> str:
 def is_substantive(m: Message) -> bool:
     """Real dialogue: a person's prompt or an assistant's visible answer."""
     c = classify(m)
-    return (c == "prompt" and any(b.type == TEXT and b.text.strip() for b in m.blocks)) or c == "reply" and any(
-        b.type == TEXT and b.text.strip() for b in m.blocks)
+    return (
+        (c == "prompt" and any(b.type == TEXT and b.text.strip() for b in m.blocks))
+        or c == "reply"
+        and any(b.type == TEXT and b.text.strip() for b in m.blocks)
+    )

@@ -2,6 +2,7 @@
 
 Heavy modules are imported inside commands so `polylogue --help` and
 `polylogue search` start fast."""
+
 from __future__ import annotations
 
 import sys
@@ -43,8 +44,12 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False), envvar="POLYLOGUE_HOME",
-              help="Archive folder (default: $POLYLOGUE_HOME or $XDG_DATA_HOME/polylogue).")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="POLYLOGUE_HOME",
+    help="Archive folder (default: $POLYLOGUE_HOME or $XDG_DATA_HOME/polylogue).",
+)
 @click.version_option(__version__, prog_name="polylogue")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:
@@ -58,13 +63,19 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 # ------------------------------------------------------------------ sync
 
+
 class _RichProgress:
     def __init__(self):
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
-                          TextColumn("{task.percentage:>3.0f}% {task.fields[detail]}"), TimeRemainingColumn(),
-                          transient=True, console=_stderr_console())
+        self.p = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=20),
+            TextColumn("{task.percentage:>3.0f}% {task.fields[detail]}"),
+            TimeRemainingColumn(),
+            transient=True,
+            console=_stderr_console(),
+        )
         self.files = self.done_files = self.convs = self.msgs = 0
         self.task = self.counts = None
         import time
@@ -112,7 +123,9 @@ def _stderr_console():
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--force", is_flag=True, help="Re-read every file, even those unchanged since the last sync.")
-@click.option("--workers", type=int, default=None, help="Parser processes (default: one per core, up to 3; 0 parses in-process).")
+@click.option(
+    "--workers", type=int, default=None, help="Parser processes (default: one per core, up to 3; 0 parses in-process)."
+)
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting when another sync is running.")
 @click.pass_context
 def sync(ctx, paths, as_json, force, workers, no_wait):
@@ -136,14 +149,17 @@ def sync(ctx, paths, as_json, force, workers, no_wait):
         j = report.to_json()
         f, c, m = j["files"], j["conversations"], j["messages"]
         if not f["seen"]:
-            click.echo("No input files found." + ("" if paths else " Drop exports into " + str(a.home / "inbox")
-                                                 + " or pass paths to sync."))
+            click.echo(
+                "No input files found."
+                + ("" if paths else " Drop exports into " + str(a.home / "inbox") + " or pass paths to sync.")
+            )
         elif not (c["new"] or c["updated"] or m["new"] or report.errors):
-            click.echo(f"Nothing changed: {f['seen']} files checked, {f['unchanged']} unchanged "
-                       f"({j['seconds']:.2f}s).")
+            click.echo(f"Nothing changed: {f['seen']} files checked, {f['unchanged']} unchanged ({j['seconds']:.2f}s).")
         else:
-            click.echo(f"Files: {f['seen']} seen, {f['imported']} imported, {f['unchanged']} unchanged, "
-                       f"{f['failed']} failed" + (f", {f['skipped']} skipped" if f["skipped"] else ""))
+            click.echo(
+                f"Files: {f['seen']} seen, {f['imported']} imported, {f['unchanged']} unchanged, "
+                f"{f['failed']} failed" + (f", {f['skipped']} skipped" if f["skipped"] else "")
+            )
             click.echo(f"Conversations: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged")
             click.echo(f"Messages: {m['new']} new, {m['updated']} updated  ({j['seconds']:.2f}s)")
             if report.errors:
@@ -167,13 +183,16 @@ def sources(ctx, as_json):
 
 # ------------------------------------------------------------------ reading
 
+
 def _filter_options(f):
-    for opt in reversed([
-        click.option("--provider", "-p", multiple=True, help="Only this provider (repeatable)."),
-        click.option("--since", help="Only after this date (2025-01-31, yesterday, '3 days ago')."),
-        click.option("--until", help="Only before this date (inclusive for a bare date)."),
-        click.option("--project", help="Working directory / project contains this."),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--provider", "-p", multiple=True, help="Only this provider (repeatable)."),
+            click.option("--since", help="Only after this date (2025-01-31, yesterday, '3 days ago')."),
+            click.option("--until", help="Only before this date (inclusive for a bare date)."),
+            click.option("--project", help="Working directory / project contains this."),
+        ]
+    ):
         f = opt(f)
     return f
 
@@ -189,13 +208,17 @@ def _filter_options(f):
 @click.option("--has", "has_", multiple=True, type=click.Choice(["thinking", "tools", "attachments"]))
 @click.option("--title", multiple=True, help="Title contains these words (repeatable).")
 @click.option("--id", "ids", multiple=True, help="Conversation id starts with this (repeatable).")
-@click.option("--regex", metavar="PATTERN",
-              help="Python regular expression the message text must match, tried on the messages QUERY "
-                   "matches (or all that the filters allow); bounded work, with a note when it stops early.")
+@click.option(
+    "--regex",
+    metavar="PATTERN",
+    help="Python regular expression the message text must match, tried on the messages QUERY "
+    "matches (or all that the filters allow); bounded work, with a note when it stops early.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of conversations with their hits.")
 @click.pass_context
-def search(ctx, query, limit, offset, provider, since, until, project, role, kind, model, has_, title, ids, regex,
-           as_json):
+def search(
+    ctx, query, limit, offset, provider, since, until, project, role, kind, model, has_, title, ids, regex, as_json
+):
     """Search the archive. See `polylogue help-query` for the query language.
 
     \b
@@ -208,12 +231,26 @@ def search(ctx, query, limit, offset, provider, since, until, project, role, kin
     if not (query or regex is not None or provider or since or until or project or model or has_ or title or ids):
         raise click.UsageError("give words to search for, filters, or --regex PATTERN")
     a = _archive(ctx)
-    res = a.search(" ".join(query), limit=limit, offset=offset, provider=list(provider), since=since, until=until,
-                   project=project, role=list(role), kind=list(kind), model=model, has=list(has_),
-                   title=list(title), id=list(ids), regex=regex)
+    res = a.search(
+        " ".join(query),
+        limit=limit,
+        offset=offset,
+        provider=list(provider),
+        since=since,
+        until=until,
+        project=project,
+        role=list(role),
+        kind=list(kind),
+        model=model,
+        has=list(has_),
+        title=list(title),
+        id=list(ids),
+        regex=regex,
+    )
     shown = len(res.conversations)
-    summary = (f"{res.total_conversations} conversations, {res.total_messages} messages matched"
-               + (f"; showing {offset + 1}-{offset + shown}" if shown else ""))
+    summary = f"{res.total_conversations} conversations, {res.total_messages} messages matched" + (
+        f"; showing {offset + 1}-{offset + shown}" if shown else ""
+    )
     for note in res.notes:  # e.g. newest first past the ranking bound, a regex stopped by its bound
         click.echo(f"note: {note}", err=True)
     if as_json:
@@ -230,8 +267,15 @@ def _print_results(res, summary: str) -> None:
     con = Console(highlight=False)
     for c in res.conversations:
         date = (c["updated_at"] or "")[:10]
-        con.print(Text.assemble((c["title"] or "(untitled)", "bold"), "  ", (c["id"], "cyan"), "  ",
-                                (f"{c['provider']} · {date} · {c['message_count']} msgs", "dim")))
+        con.print(
+            Text.assemble(
+                (c["title"] or "(untitled)", "bold"),
+                "  ",
+                (c["id"], "cyan"),
+                "  ",
+                (f"{c['provider']} · {date} · {c['message_count']} msgs", "dim"),
+            )
+        )
         for h in c["hits"]:
             t = Text(f"  {h['role']:>9} │ ", style="dim")
             snip = Text(h["snippet"])
@@ -251,23 +295,36 @@ def _print_results(res, summary: str) -> None:
 @click.pass_context
 def list_(ctx, provider, since, until, project, limit, offset, as_json):
     """List conversations, newest first."""
-    rows = _archive(ctx).list(provider=list(provider), since=since, until=until, project=project, limit=limit,
-                              offset=offset)
+    rows = _archive(ctx).list(
+        provider=list(provider), since=since, until=until, project=project, limit=limit, offset=offset
+    )
     if as_json:
         _emit_json(rows)
         return
     for c in rows:
-        click.echo(f"{(c['updated_at'] or '')[:16]:<16}  {c['provider']:<11} {c['message_count']:>6}  "
-                   f"{c['id']}  {c['title'] or '(untitled)'}")
+        click.echo(
+            f"{(c['updated_at'] or '')[:16]:<16}  {c['provider']:<11} {c['message_count']:>6}  "
+            f"{c['id']}  {c['title'] or '(untitled)'}"
+        )
 
 
 @cli.command()
 @click.argument("ident")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json", "text"]), default=None,
-              help="Print this format instead of the terminal view.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html", "json", "text"]),
+    default=None,
+    help="Print this format instead of the terminal view.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option("--branch", type=click.Choice(["active", "all"]), default="all", show_default=True,
-              help="Only the active path, or every branch (others marked).")
+@click.option(
+    "--branch",
+    type=click.Choice(["active", "all"]),
+    default="all",
+    show_default=True,
+    help="Only the active path, or every branch (others marked).",
+)
 @click.option("--thinking", is_flag=True, help="Expand thinking (collapsed to one line by default).")
 @click.option("--tools", is_flag=True, help="Expand tool calls and results (collapsed by default).")
 @click.option("--all", "all_", is_flag=True, help="Expand everything (--thinking --tools).")
@@ -344,8 +401,13 @@ def _paged(draw) -> None:
 @cli.command("export")
 @click.argument("query", nargs=-1)
 @_filter_options
-@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json", "jsonl", "obsidian"]),
-              default="markdown", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html", "json", "jsonl", "obsidian"]),
+    default="markdown",
+    show_default=True,
+)
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--page-size", default=500, show_default=True, help="HTML: messages per page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -358,13 +420,25 @@ def export_(ctx, query, provider, since, until, project, fmt, out, page_size, as
     """
     from .export import export
 
-    r = export(_archive(ctx), out, fmt=fmt, query=" ".join(query) or None, provider=list(provider),
-               since=since, until=until, project=project, page_size=page_size)
+    r = export(
+        _archive(ctx),
+        out,
+        fmt=fmt,
+        query=" ".join(query) or None,
+        provider=list(provider),
+        since=since,
+        until=until,
+        project=project,
+        page_size=page_size,
+    )
     if as_json:
         _emit_json(r)
         return
-    click.echo(f"{r['conversations']} conversations -> {r['out']}: {r['written']} written, "
-               f"{r['unchanged']} unchanged, {r['removed']} removed", err=True)
+    click.echo(
+        f"{r['conversations']} conversations -> {r['out']}: {r['written']} written, "
+        f"{r['unchanged']} unchanged, {r['removed']} removed",
+        err=True,
+    )
 
 
 @cli.command()
@@ -377,8 +451,7 @@ def stats(ctx, as_json):
         _emit_json(s)
         return
     click.echo(f"Archive: {s['home']}")
-    click.echo(f"{s['conversations']:,} conversations, {s['messages']:,} messages, "
-               f"{s['database_bytes'] / 1e6:.1f} MB")
+    click.echo(f"{s['conversations']:,} conversations, {s['messages']:,} messages, {s['database_bytes'] / 1e6:.1f} MB")
     if s["first_at"]:
         click.echo(f"From {s['first_at'][:10]} to {s['last_at'][:10]}")
     for p, v in s["by_provider"].items():

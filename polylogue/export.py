@@ -28,6 +28,7 @@ not write are never touched. The output folder mirrors the selection.
 Files are written atomically (temp file + rename) with mode 0600; folders
 polylogue creates get mode 0700: the export holds private conversations.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,6 +65,7 @@ class ExportError(PolylogueError, ValueError):
 
 
 # ------------------------------------------------------------------ names
+
 
 def slugify(title: str | None, max_bytes: int = 80) -> str:
     """Lower-case words joined by '-': letters and digits of any script, nothing
@@ -117,6 +119,7 @@ def assign_names(summaries: list[dict[str, Any]]) -> dict[str, str]:
 
 # ------------------------------------------------------------------ selection
 
+
 def _date_arg(v):
     if v is None or isinstance(v, str):
         return v
@@ -125,8 +128,15 @@ def _date_arg(v):
     return str(v)
 
 
-def select(archive, *, query: str | None = None, provider: str | list[str] | None = None, since=None, until=None,
-           project: str | None = None) -> list[dict[str, Any]]:
+def select(
+    archive,
+    *,
+    query: str | None = None,
+    provider: str | list[str] | None = None,
+    since=None,
+    until=None,
+    project: str | None = None,
+) -> list[dict[str, Any]]:
     """Summaries of every conversation the filters select, newest first
     (ties by id), fetched page by page."""
     providers = [provider] if isinstance(provider, str) else list(provider or [])
@@ -134,8 +144,16 @@ def select(archive, *, query: str | None = None, provider: str | list[str] | Non
     offset = 0
     if query and query.strip():
         while True:
-            res = archive.search(query, limit=PAGE_LIMIT, offset=offset, cache=False, provider=providers,
-                                 since=_date_arg(since), until=_date_arg(until), project=project)
+            res = archive.search(
+                query,
+                limit=PAGE_LIMIT,
+                offset=offset,
+                cache=False,
+                provider=providers,
+                since=_date_arg(since),
+                until=_date_arg(until),
+                project=project,
+            )
             if not res.conversations:
                 break
             for s in res.conversations:
@@ -144,8 +162,9 @@ def select(archive, *, query: str | None = None, provider: str | list[str] | Non
             offset += len(res.conversations)
     else:
         while True:
-            rows = archive.list(provider=providers, since=since, until=until, project=project, limit=PAGE_LIMIT,
-                                offset=offset)
+            rows = archive.list(
+                provider=providers, since=since, until=until, project=project, limit=PAGE_LIMIT, offset=offset
+            )
             for s in rows:
                 seen.setdefault(s["id"], s)
             if len(rows) < PAGE_LIMIT:
@@ -157,6 +176,7 @@ def select(archive, *, query: str | None = None, provider: str | list[str] | Non
 
 
 # ------------------------------------------------------------------ files
+
 
 def _mkdirs(root: Path, rel_dir: Path) -> None:
     d = root
@@ -232,7 +252,8 @@ class _Files:
         path = self.root / rel
         rec = self.old.get(rel)
         same = (rec and rec.get("sha") == sha and self.intact(rel)) or (
-            self._stat(rel) is not None and self._stat(rel)["size"] == len(data) and _file_sha(path) == sha)
+            self._stat(rel) is not None and self._stat(rel)["size"] == len(data) and _file_sha(path) == sha
+        )
         if not same:
             _mkdirs(self.root, Path(rel).parent)
             write_atomic(path, data)
@@ -259,7 +280,8 @@ class _Files:
             rec = self.old.get(rel)
             st = self._stat(rel)
             same = (rec and rec.get("sha") == sha and self.intact(rel)) or (
-                st is not None and st["size"] == size and _file_sha(path) == sha)
+                st is not None and st["size"] == size and _file_sha(path) == sha
+            )
             if same:
                 os.unlink(tmp)
             else:
@@ -289,8 +311,15 @@ def _recorded(rec: Any) -> list[dict[str, Any]]:
     """The well-formed file records of a manifest entry (a hand-edited manifest
     cannot point outside the export)."""
     files = rec.get("files") if isinstance(rec, dict) else None
-    return [f for f in files or [] if isinstance(f, dict) and isinstance(f.get("path"), str)
-            and _inside(Path("/x"), f["path"]) is not None] if isinstance(files, list) else []
+    return (
+        [
+            f
+            for f in files or []
+            if isinstance(f, dict) and isinstance(f.get("path"), str) and _inside(Path("/x"), f["path"]) is not None
+        ]
+        if isinstance(files, list)
+        else []
+    )
 
 
 def _remove_stale(root: Path, stale: list[str]) -> list[str]:
@@ -330,6 +359,7 @@ def _load_manifest(root: Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ rendering
 
+
 def _conversation_files(fmt: str, conv, base: str, *, page_size: int) -> list[tuple[str, bytes]]:
     if fmt == "markdown":
         from .render.markdown import render
@@ -348,8 +378,10 @@ def _conversation_files(fmt: str, conv, base: str, *, page_size: int) -> list[tu
 
         folder, _, stem = base.rpartition("/")
         up = "../" * (base.count("/"))
-        return [((folder + "/" if folder else "") + name, page.encode())
-                for name, page in pages(conv, page_size, base=stem, index_href=up + INDEX_NAMES["html"])]
+        return [
+            ((folder + "/" if folder else "") + name, page.encode())
+            for name, page in pages(conv, page_size, base=stem, index_href=up + INDEX_NAMES["html"])
+        ]
     raise ExportError(f"unknown format '{fmt}'")
 
 
@@ -365,25 +397,55 @@ def _index(fmt: str, entries: list[dict[str, Any]]) -> bytes:
 
         return index(entries, title="Polylogue export").encode()
     if fmt == "json":
-        keys = ("id", "provider", "provider_id", "title", "created_at", "updated_at", "message_count", "parent_id",
-                "project", "models", "file")
+        keys = (
+            "id",
+            "provider",
+            "provider_id",
+            "title",
+            "created_at",
+            "updated_at",
+            "message_count",
+            "parent_id",
+            "project",
+            "models",
+            "file",
+        )
         return orjson.dumps([{k: e.get(k) for k in keys} for e in entries], option=orjson.OPT_INDENT_2) + b"\n"
     from urllib.parse import quote
 
-    lines = ["# Polylogue export", "", f"{len(entries)} conversation{'s' if len(entries) != 1 else ''}.", "",
-             "| Updated | Provider | Title | Messages |", "|---|---|---|---:|"]
+    lines = [
+        "# Polylogue export",
+        "",
+        f"{len(entries)} conversation{'s' if len(entries) != 1 else ''}.",
+        "",
+        "| Updated | Provider | Title | Messages |",
+        "|---|---|---|---:|",
+    ]
     for e in entries:
         title = _md_cell(e.get("title") or e["id"])
-        lines.append(f"| {(e.get('updated_at') or e.get('created_at') or '')[:10]} | {_md_cell(e['provider'])} | "
-                     f"[{title}]({quote(e['file'], safe='/-._~')}) | {e.get('message_count', '')} |")
+        lines.append(
+            f"| {(e.get('updated_at') or e.get('created_at') or '')[:10]} | {_md_cell(e['provider'])} | "
+            f"[{title}]({quote(e['file'], safe='/-._~')}) | {e.get('message_count', '')} |"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
 # ------------------------------------------------------------------ export
 
-def export(archive, out_dir: str | os.PathLike, *, fmt: str, query: str | None = None,
-           provider: str | list[str] | None = None, since=None, until=None, project: str | None = None,
-           page_size: int = 500, progress: Progress | None = None) -> dict[str, Any]:
+
+def export(
+    archive,
+    out_dir: str | os.PathLike,
+    *,
+    fmt: str,
+    query: str | None = None,
+    provider: str | list[str] | None = None,
+    since=None,
+    until=None,
+    project: str | None = None,
+    page_size: int = 500,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Export the selected conversations (all when no filter) into ``out_dir``.
 
     Returns ``{"format", "out", "conversations", "written", "unchanged",
@@ -465,19 +527,32 @@ def export(archive, out_dir: str | os.PathLike, *, fmt: str, query: str | None =
     removed = _remove_stale(root, stale)
     old_indexes = set(old_extra) - {JSONL_NAME}
 
-    new_manifest = {"version": MANIFEST_VERSION, "generator": "polylogue export", "format": fmt,
-                    "render_version": RENDER_VERSION, "page_size": page_size,
-                    "conversations": new_convs,
-                    "extra": {extra_rel: files.new[extra_rel]}}
+    new_manifest = {
+        "version": MANIFEST_VERSION,
+        "generator": "polylogue export",
+        "format": fmt,
+        "render_version": RENDER_VERSION,
+        "page_size": page_size,
+        "conversations": new_convs,
+        "extra": {extra_rel: files.new[extra_rel]},
+    }
     data = orjson.dumps(new_manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     if _file_sha(root / MANIFEST) != _sha(data):  # an unchanged export leaves the manifest alone too
         write_atomic(root / MANIFEST, data)
 
-    return {"format": fmt, "out": str(root), "conversations": total, "written": len(files.written),
-            "unchanged": len(files.unchanged), "removed": sum(1 for r in removed if r not in old_indexes),
-            "files": listed,
-            "written_files": files.written, "removed_files": removed, "index": index_rel,
-            "seconds": round(time.monotonic() - t0, 3)}
+    return {
+        "format": fmt,
+        "out": str(root),
+        "conversations": total,
+        "written": len(files.written),
+        "unchanged": len(files.unchanged),
+        "removed": sum(1 for r in removed if r not in old_indexes),
+        "files": listed,
+        "written_files": files.written,
+        "removed_files": removed,
+        "index": index_rel,
+        "seconds": round(time.monotonic() - t0, 3),
+    }
 
 
 def _fast_key(fmt: str, summary: dict[str, Any], base: str, page_size: int) -> str | None:
@@ -486,6 +561,14 @@ def _fast_key(fmt: str, summary: dict[str, Any], base: str, page_size: int) -> s
     h = summary.get("hash")
     if h is None:
         return None
-    parts = (RENDER_VERSION, fmt, page_size if fmt == "html" else "", base, h, summary.get("updated_at"),
-             summary.get("title"), summary.get("message_count"))
+    parts = (
+        RENDER_VERSION,
+        fmt,
+        page_size if fmt == "html" else "",
+        base,
+        h,
+        summary.get("updated_at"),
+        summary.get("title"),
+        summary.get("message_count"),
+    )
     return _sha(orjson.dumps(parts, option=orjson.OPT_NON_STR_KEYS, default=str))

@@ -1,14 +1,16 @@
 """The import pipeline: sources -> parse (worker processes) -> skip unchanged ->
 batched writes, with progress. Failures stay local to the file or line."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import ParseError
 from .sources import InputFile, ZipProblem, discover, file_hash, members
@@ -48,10 +50,19 @@ class SyncReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "files": {"seen": self.files_seen, "imported": self.files_imported, "unchanged": self.files_unchanged,
-                      "failed": self.files_failed, "skipped": self.files_skipped, "resumed": self.files_resumed},
-            "conversations": {"new": self.conversations_new, "updated": self.conversations_updated,
-                              "unchanged": self.conversations_unchanged},
+            "files": {
+                "seen": self.files_seen,
+                "imported": self.files_imported,
+                "unchanged": self.files_unchanged,
+                "failed": self.files_failed,
+                "skipped": self.files_skipped,
+                "resumed": self.files_resumed,
+            },
+            "conversations": {
+                "new": self.conversations_new,
+                "updated": self.conversations_updated,
+                "unchanged": self.conversations_unchanged,
+            },
             "messages": {"new": self.messages_new, "updated": self.messages_updated},
             "errors": self.errors,
             "warnings": self.warnings,
@@ -60,6 +71,7 @@ class SyncReport:
 
 
 # ---------------------------------------------------------------- parse stage (workers)
+
 
 def _side_file(head) -> bool:
     """Known non-conversation files (formats.md §0): skipped quietly, never imported."""
@@ -75,9 +87,20 @@ def _side_file(head) -> bool:
             return True
         if arr and head.paths.get("") == "start_array" and len(p) == 1:  # []: e.g. empty feedback list
             return True
-        if arr and any(k in p for k in ("item.rating", "item.is_anonymous", "item.input", "item.content.input",
-                                         "item.email_address", "item.conversations_memory", "item.prompt_template",
-                                         "item.docs", "item.messageId")):
+        if arr and any(
+            k in p
+            for k in (
+                "item.rating",
+                "item.is_anonymous",
+                "item.input",
+                "item.content.input",
+                "item.email_address",
+                "item.conversations_memory",
+                "item.prompt_template",
+                "item.docs",
+                "item.messageId",
+            )
+        ):
             return True
         if obj and "files" in p and "session" not in p and "mapping" not in p:
             return True  # manifests
@@ -116,8 +139,11 @@ class _Known:
 
     def hashes(self, uid: str) -> dict[str, int] | None:
         """The archived messages of a conversation (id -> hash), for encode's ``stored``."""
-        rows = self._query("SELECT m.mid, m.hash FROM conversations c JOIN messages m ON m.id >= c.id << 24 "
-                           "AND m.id < (c.id + 1) << 24 WHERE c.uid = ?", (uid,))
+        rows = self._query(
+            "SELECT m.mid, m.hash FROM conversations c JOIN messages m ON m.id >= c.id << 24 "
+            "AND m.id < (c.id + 1) << 24 WHERE c.uid = ?",
+            (uid,),
+        )
         return dict(rows) if rows else None
 
 
@@ -171,8 +197,13 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                         continue
                     if mod.NAME not in providers:
                         providers.append(mod.NAME)
-                    if (states is not None and not member.in_zip and hasattr(mod, "resumable")
-                            and mod.resumable(head) and resume.may_grow(f.size, f.known_size, f.mtime_ns)):
+                    if (
+                        states is not None
+                        and not member.in_zip
+                        and hasattr(mod, "resumable")
+                        and mod.resumable(head)
+                        and resume.may_grow(f.size, f.known_size, f.mtime_ns)
+                    ):
                         convs = resume.parse(raw, f.key, f.size, mod, ctx, states)
                     else:
                         convs = mod.parse(stream, ctx)
@@ -202,8 +233,13 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
             resumed = resumed or ctx.resumed_from is not None
             if not member.in_zip:
                 digest = ctx.digest
-            if (mod is not None and produced == 0 and not ctx.skipped_unchanged and not ctx.notes
-                    and not any(e[0] == member.display for e in errors)):
+            if (
+                mod is not None
+                and produced == 0
+                and not ctx.skipped_unchanged
+                and not ctx.notes
+                and not any(e[0] == member.display for e in errors)
+            ):
                 notes.append((member.display, f"recognised as {mod.NAME} but holds no conversations"))
             count += produced
     except ZipProblem as e:
@@ -214,12 +250,25 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
         status = "partial" if count else "failed"
     else:
         status = "ok" if count or skipped else "skipped"
-    yield ("done", f.key, ",".join(providers) or None, status, errors, count, notes, digest or file_hash(f.path),
-           skipped, f.size, f.mtime_ns, resumed)
+    yield (
+        "done",
+        f.key,
+        ",".join(providers) or None,
+        status,
+        errors,
+        count,
+        notes,
+        digest or file_hash(f.path),
+        skipped,
+        f.size,
+        f.mtime_ns,
+        resumed,
+    )
 
 
-def _changed(db, paths: list[Path], force: bool, errors: list, report: SyncReport | None,
-             touched: list[InputFile] | None) -> Iterator[InputFile]:
+def _changed(
+    db, paths: list[Path], force: bool, errors: list, report: SyncReport | None, touched: list[InputFile] | None
+) -> Iterator[InputFile]:
     """The input files whose size or mtime differ from what the archive last
     read (and, at the same size, whose content hash differs: a touched file is
     unchanged, and goes to ``touched``). ``db`` is the writer connection in pass
@@ -240,8 +289,13 @@ def _changed(db, paths: list[Path], force: bool, errors: list, report: SyncRepor
                     if report:
                         report.files_unchanged += 1
                     continue
-                if row and row[0] == f.size and row[2] is not None and touched is not None \
-                        and file_hash(f.path) == row[2]:
+                if (
+                    row
+                    and row[0] == f.size
+                    and row[2] is not None
+                    and touched is not None
+                    and file_hash(f.path) == row[2]
+                ):
                     report.files_unchanged += 1  # touched, not changed: remember the new mtime
                     touched.append(f)
                     continue
@@ -273,8 +327,14 @@ def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int 
     return samples
 
 
-def _worker(tasks, results, parent: int, dictionary: tuple[int, bytes] | None = None, db: str | None = None,
-            states: Path | None = None) -> None:
+def _worker(
+    tasks,
+    results,
+    parent: int,
+    dictionary: tuple[int, bytes] | None = None,
+    db: str | None = None,
+    states: Path | None = None,
+) -> None:
     """Worker process: parse files, hand rows over in bounded chunks. Exits on
     its own if the parent dies (a killed sync must not leave workers behind)."""
     import queue
@@ -357,8 +417,9 @@ def _die_with_parent() -> None:
             pass
 
 
-def _parallel(files: Iterator[InputFile], workers: int, db: str | None = None,
-              states: Path | None = None) -> Iterator[tuple]:
+def _parallel(
+    files: Iterator[InputFile], workers: int, db: str | None = None, states: Path | None = None
+) -> Iterator[tuple]:
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     import threading
 
@@ -375,8 +436,10 @@ def _parallel(files: Iterator[InputFile], workers: int, db: str | None = None,
     from .store import codec
 
     dictionary = codec.active_dictionary()
-    procs = [ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary, db, states), daemon=True)
-             for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary, db, states), daemon=True)
+        for _ in range(workers)
+    ]
     import gc
 
     # the parsers share the parent's pages until something writes to them, and the cyclic
@@ -410,6 +473,7 @@ def _parallel(files: Iterator[InputFile], workers: int, db: str | None = None,
 
 # ---------------------------------------------------------------- write stage
 
+
 class Progress:
     """Callbacks the CLI turns into a progress bar; the default does nothing."""
 
@@ -420,12 +484,18 @@ class Progress:
     def finish(self) -> None: ...
 
 
-def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, workers: int | None = None,
-         force: bool = False) -> SyncReport:
-    from .store.db import open_writer, release_free_pages, set_bulk, train_dictionary, train_from_archive
-    from .store import term_totals
-    from .store.writer import StaleRows, Writer
+def sync(
+    db_path: Path,
+    paths: list[Path],
+    *,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    force: bool = False,
+) -> SyncReport:
     from . import resume
+    from .store import term_totals
+    from .store.db import open_writer, release_free_pages, set_bulk, train_dictionary, train_from_archive
+    from .store.writer import StaleRows, Writer
 
     t0 = time.perf_counter()
     progress = progress or Progress()
@@ -448,8 +518,9 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
             total += f.size
         if touched:
             with conn:
-                conn.executemany("UPDATE sources SET mtime_ns = ? WHERE path = ?",
-                                 [(f.mtime_ns, f.key) for f in touched])
+                conn.executemany(
+                    "UPDATE sources SET mtime_ns = ? WHERE path = ?", [(f.mtime_ns, f.key) for f in touched]
+                )
         for path, reason in discover_errors:
             report.errors.append({"path": path, "error": reason})
             report.files_failed += 1
@@ -465,8 +536,11 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
             workers = max(1, min(os.cpu_count() or 2, 3))
         known_db = None if force else str(db_path)  # --force converts everything again
         states = None if force else resume.state_dir(db_path.parent)
-        items = _parallel(todo, workers, known_db, states) if workers >= 1 and total >= PARALLEL_MIN_BYTES else (
-            item for f in todo for item in parse_input(f, known_db, states))
+        items = (
+            _parallel(todo, workers, known_db, states)
+            if workers >= 1 and total >= PARALLEL_MIN_BYTES
+            else (item for f in todo for item in parse_input(f, known_db, states))
+        )
         bulk = total >= BULK_MIN_BYTES
         if bulk:
             first = conn.execute("SELECT 1 FROM conversations LIMIT 1").fetchone() is None
@@ -490,7 +564,8 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                             writer.write(_reconverted(key, row.uid), sid)
                     except Exception as e:  # e.g. a value SQLite cannot store: lose this one, not the run
                         failed_writes.setdefault(key, []).append(
-                            (row.source_path or key, f"could not store conversation {row.uid}: {e}", None))
+                            (row.source_path or key, f"could not store conversation {row.uid}: {e}", None)
+                        )
                     progress.conversation(len(row.messages))
                 else:
                     _, key, provider, status, errors, count, notes, digest, skipped, size, mtime_ns, resumed = item
@@ -501,9 +576,16 @@ def sync(db_path: Path, paths: list[Path], *, progress: Progress | None = None, 
                         errors = errors + failed_writes.pop(key)
                         count -= sum(1 for e in errors if e[1].startswith("could not store"))
                         status = "partial" if count > 0 else "failed"
-                    writer.record_source(key, provider=provider, size=size, mtime_ns=mtime_ns, status=status,
-                                         error="; ".join(e[1] for e in errors[:3]) or None, conversations=count,
-                                         hash=digest)
+                    writer.record_source(
+                        key,
+                        provider=provider,
+                        size=size,
+                        mtime_ns=mtime_ns,
+                        status=status,
+                        error="; ".join(e[1] for e in errors[:3]) or None,
+                        conversations=count,
+                        hash=digest,
+                    )
                     for path, reason, line in errors:
                         e = {"path": path, "error": reason}
                         if line:

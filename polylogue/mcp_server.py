@@ -10,10 +10,12 @@ runs. Every answer is bounded (see the limits below) and says what it left
 out and how to get the rest; a bad id or query is a tool error (isError) with a
 clear message, never a crash of the server.
 """
+
 import argparse
 import logging
 import os
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import orjson
 from pydantic import Field
@@ -81,6 +83,7 @@ and paginated: each says how many things matched and which slice it returned.
 
 # ------------------------------------------------------------------ helpers
 
+
 def _dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -124,9 +127,14 @@ def _one_line(s: str) -> str:
 
 def _conv_brief(c: dict[str, Any]) -> dict[str, Any]:
     """A conversation summary, compact: the fields an agent cites."""
-    out: dict[str, Any] = {"id": c["id"], "title": _short(c.get("title"), MAX_TITLE_CHARS),
-                           "provider": c["provider"], "created_at": c.get("created_at"),
-                           "updated_at": c.get("updated_at"), "messages": c.get("message_count")}
+    out: dict[str, Any] = {
+        "id": c["id"],
+        "title": _short(c.get("title"), MAX_TITLE_CHARS),
+        "provider": c["provider"],
+        "created_at": c.get("created_at"),
+        "updated_at": c.get("updated_at"),
+        "messages": c.get("message_count"),
+    }
     if c.get("project"):
         out["project"] = c["project"]
     if c.get("parent_id"):
@@ -145,6 +153,7 @@ def _fit(items: list[dict[str, Any]], envelope: dict[str, Any], budget: int = MA
 
 
 # ------------------------------------------------------------------ message rendering
+
 
 def _message_text(m, *, include_thinking: bool, include_tools: bool) -> str:
     from .models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE
@@ -182,6 +191,7 @@ def _message_text(m, *, include_thinking: bool, include_tools: bool) -> str:
 
 # ------------------------------------------------------------------ the tools' logic
 
+
 class _Tools:
     """Plain functions over an Archive; each returns a JSON-able dict."""
 
@@ -190,12 +200,14 @@ class _Tools:
 
     def _check_home(self) -> None:
         if not self.archive.db_path.exists():
-            raise ToolError(f"there is no polylogue archive at {self.archive.home} yet: "
-                            "run `polylogue sync` (or pass --home) first")
+            raise ToolError(
+                f"there is no polylogue archive at {self.archive.home} yet: run `polylogue sync` (or pass --home) first"
+            )
 
     # -------------------------------------------------------------- search
-    def search(self, query: str, limit: int, offset: int, filters: dict[str, Any],
-               regex: str | None = None) -> dict[str, Any]:
+    def search(
+        self, query: str, limit: int, offset: int, filters: dict[str, Any], regex: str | None = None
+    ) -> dict[str, Any]:
         self._check_home()
         notes: list[str] = []
         limit = _clamp("limit", limit, 0, MAX_SEARCH_LIMIT, notes)
@@ -212,22 +224,33 @@ class _Tools:
         for c in res.conversations:
             brief = _conv_brief(c)
             if has_terms:
-                brief["hits"] = [{"message_id": h["message_id"], "role": h["role"], "timestamp": h["timestamp"],
-                                  "snippet": h["snippet"]} for h in c.get("hits", [])]
+                brief["hits"] = [
+                    {
+                        "message_id": h["message_id"],
+                        "role": h["role"],
+                        "timestamp": h["timestamp"],
+                        "snippet": h["snippet"],
+                    }
+                    for h in c.get("hits", [])
+                ]
             results.append(brief)
         out: dict[str, Any] = {"query": query, "total": {"conversations": total_c, "messages": total_m}}
         n = _fit(results, out)
         if n < len(results):
-            notes.append(f"the response size limit ({MAX_RESPONSE_BYTES:,} bytes) cut this page to {n} "
-                         f"conversations; pass offset={offset + n} for the next ones")
+            notes.append(
+                f"the response size limit ({MAX_RESPONSE_BYTES:,} bytes) cut this page to {n} "
+                f"conversations; pass offset={offset + n} for the next ones"
+            )
         results = results[:n]
         out["showing"] = _showing("conversations", offset, len(results), total_c, limit)
         if has_terms and results:
             listed = sum(len(r["hits"]) for r in results)
             if listed < total_m:
-                notes.append("each conversation lists at most its 3 best-matching messages "
-                             f"({listed} listed here; {total_m} messages match in all). Read around a hit with "
-                             "get_conversation(id=<conversation id>, around=<message_id>).")
+                notes.append(
+                    "each conversation lists at most its 3 best-matching messages "
+                    f"({listed} listed here; {total_m} messages match in all). Read around a hit with "
+                    "get_conversation(id=<conversation id>, around=<message_id>)."
+                )
         notes.extend(res.notes)
         if notes:
             out["notes"] = notes
@@ -246,11 +269,14 @@ class _Tools:
         out: dict[str, Any] = {"total": res.total_conversations}
         n = _fit(results, out)
         if n < len(results):
-            notes.append(f"the response size limit ({MAX_RESPONSE_BYTES:,} bytes) cut this page to {n} "
-                         f"conversations; pass offset={offset + n} for the next ones")
+            notes.append(
+                f"the response size limit ({MAX_RESPONSE_BYTES:,} bytes) cut this page to {n} "
+                f"conversations; pass offset={offset + n} for the next ones"
+            )
         results = results[:n]
-        out["showing"] = _showing("conversations", offset, len(results), res.total_conversations, limit,
-                                  order="most recently updated first")
+        out["showing"] = _showing(
+            "conversations", offset, len(results), res.total_conversations, limit, order="most recently updated first"
+        )
         if notes:
             out["notes"] = notes
         out["results"] = results
@@ -260,14 +286,33 @@ class _Tools:
     def stats(self) -> dict[str, Any]:
         self._check_home()
         s = self.archive.stats()
-        return {"conversations": s["conversations"], "messages": s["messages"], "by_provider": s["by_provider"],
-                "first_at": s["first_at"], "last_at": s["last_at"], "database_bytes": s["database_bytes"],
-                "home": s["home"]}
+        return {
+            "conversations": s["conversations"],
+            "messages": s["messages"],
+            "by_provider": s["by_provider"],
+            "first_at": s["first_at"],
+            "last_at": s["last_at"],
+            "database_bytes": s["database_bytes"],
+            "home": s["home"],
+        }
 
     # -------------------------------------------------------------- get_conversation
-    def get(self, ident: str, *, around: str | None, before: int, after: int, offset: int, limit: int, tail: bool,
-            include_thinking: bool, include_tools: bool, active_only: bool, max_chars: int,
-            char_offset: int) -> dict[str, Any]:
+    def get(
+        self,
+        ident: str,
+        *,
+        around: str | None,
+        before: int,
+        after: int,
+        offset: int,
+        limit: int,
+        tail: bool,
+        include_thinking: bool,
+        include_tools: bool,
+        active_only: bool,
+        max_chars: int,
+        char_offset: int,
+    ) -> dict[str, Any]:
         self._check_home()
         notes: list[str] = []
         conv = self.archive.conversation(ident, active_only=active_only)
@@ -293,8 +338,11 @@ class _Tools:
             page = limit
 
         header: dict[str, Any] = {
-            "id": conv.id, "title": _short(conv.title, MAX_TITLE_CHARS), "provider": conv.provider,
-            "created_at": _iso(conv.created_at), "updated_at": _iso(conv.updated_at),
+            "id": conv.id,
+            "title": _short(conv.title, MAX_TITLE_CHARS),
+            "provider": conv.provider,
+            "created_at": _iso(conv.created_at),
+            "updated_at": _iso(conv.updated_at),
         }
         if conv.project:
             header["project"] = conv.project
@@ -310,14 +358,25 @@ class _Tools:
         header["message_count"] = total
 
         def more_hint(mid: str, next_char: int) -> str:
-            extra = "".join(f", {k}=true" for k, v in (("include_thinking", include_thinking),
-                                                        ("include_tools", include_tools)) if v)
-            return (f"get_conversation(id={conv.id!r}, around={mid!r}, before=0, after=0, "
-                    f"char_offset={next_char}{extra})")
+            extra = "".join(
+                f", {k}=true"
+                for k, v in (("include_thinking", include_thinking), ("include_tools", include_tools))
+                if v
+            )
+            return (
+                f"get_conversation(id={conv.id!r}, around={mid!r}, before=0, after=0, char_offset={next_char}{extra})"
+            )
 
         def render(i: int, chars: int) -> dict[str, Any]:
-            return _message_dict(msgs[i], i, include_thinking=include_thinking, include_tools=include_tools,
-                                 max_chars=chars, char_offset=char_offset, hint=more_hint)
+            return _message_dict(
+                msgs[i],
+                i,
+                include_thinking=include_thinking,
+                include_tools=include_tools,
+                max_chars=chars,
+                char_offset=char_offset,
+                hint=more_hint,
+            )
 
         # fill the size budget from the message that matters most outwards: the target of `around`,
         # the first message of a head page, the last of a tail page
@@ -347,9 +406,11 @@ class _Tools:
             shown_end = start
         rendered = [kept[i] for i in range(start, shown_end)]
         if len(rendered) < asked[1] - asked[0] + 1 and rendered:
-            notes.append(f"the response size limit ({MAX_RESPONSE_BYTES:,} bytes) cut this window to messages "
-                         f"{start}-{shown_end - 1} (asked for {asked[0]}-{asked[1]}); the showing line gives "
-                         "the offsets of the messages before and after")
+            notes.append(
+                f"the response size limit ({MAX_RESPONSE_BYTES:,} bytes) cut this window to messages "
+                f"{start}-{shown_end - 1} (asked for {asked[0]}-{asked[1]}); the showing line gives "
+                "the offsets of the messages before and after"
+            )
 
         out = header
         if around:
@@ -369,12 +430,17 @@ class _Tools:
             more.append(f"later: offset={shown_end}, limit={page}")
         out["showing"] = span + ("; " + "; ".join(more) if more else "")
         if not (include_thinking and include_tools) and any(
-                b.type in ("thinking", "tool_use", "tool_result") for m in msgs[start:shown_end] for b in m.blocks):
-            notes.append("thinking and tool calls/results are summarised to one line; pass include_thinking=true "
-                         "and/or include_tools=true to see them")
+            b.type in ("thinking", "tool_use", "tool_result") for m in msgs[start:shown_end] for b in m.blocks
+        ):
+            notes.append(
+                "thinking and tool calls/results are summarised to one line; pass include_thinking=true "
+                "and/or include_tools=true to see them"
+            )
         if any("truncated" in r for r in rendered):
-            notes.append(f"long messages are cut at max_chars={max_chars:,} characters; each cut message says "
-                         "how to read the rest")
+            notes.append(
+                f"long messages are cut at max_chars={max_chars:,} characters; each cut message says "
+                "how to read the rest"
+            )
         if notes:
             out["notes"] = notes
         out["messages"] = rendered
@@ -413,12 +479,22 @@ def _find_message(msgs, around: str, conv_id: str, active_only: bool) -> int:
         ids = ", ".join(msgs[i].id for i in hits[:20])
         raise ToolError(f"message id prefix '{around}' matches {len(hits)} messages in {conv_id}: {ids}")
     hint = " (active_only=true hides other branches; try active_only=false)" if active_only else ""
-    raise ToolError(f"no message '{around}' in conversation {conv_id}{hint}. Message ids come from search hits "
-                    "(message_id) or from get_conversation's messages (id).")
+    raise ToolError(
+        f"no message '{around}' in conversation {conv_id}{hint}. Message ids come from search hits "
+        "(message_id) or from get_conversation's messages (id)."
+    )
 
 
-def _message_dict(m, i: int, *, include_thinking: bool, include_tools: bool, max_chars: int, char_offset: int,
-                  hint: Callable[[str, int], str]) -> dict[str, Any]:
+def _message_dict(
+    m,
+    i: int,
+    *,
+    include_thinking: bool,
+    include_tools: bool,
+    max_chars: int,
+    char_offset: int,
+    hint: Callable[[str, int], str],
+) -> dict[str, Any]:
     text = _message_text(m, include_thinking=include_thinking, include_tools=include_tools)
     d: dict[str, Any] = {"i": i, "id": m.id, "role": m.role, "timestamp": _iso(m.timestamp)}
     if m.context:
@@ -429,7 +505,7 @@ def _message_dict(m, i: int, *, include_thinking: bool, include_tools: bool, max
         d["sidechain"] = True
     if m.model and m.role == "assistant":
         d["model"] = m.model
-    piece = text[char_offset: char_offset + max_chars]
+    piece = text[char_offset : char_offset + max_chars]
     d["text"] = piece
     end = char_offset + len(piece)
     if char_offset or end < len(text):
@@ -504,65 +580,109 @@ def build_server(archive) -> Any:
             raise ToolError(f"internal error: {type(e).__name__}: {e}") from None
 
     def search(
-        query: Annotated[str, Field(description="The search query, in the query language above. May be empty "
-                                                "when filters are given.")],
-        limit: Annotated[int, Field(description=f"Conversations per page, 0-{MAX_SEARCH_LIMIT} "
-                                                "(0 = counts only).")] = 10,
+        query: Annotated[
+            str,
+            Field(description="The search query, in the query language above. May be empty when filters are given."),
+        ],
+        limit: Annotated[
+            int, Field(description=f"Conversations per page, 0-{MAX_SEARCH_LIMIT} (0 = counts only).")
+        ] = 10,
         offset: Annotated[int, Field(description="Conversations to skip (for the next page).")] = 0,
-        provider: Annotated[str | None, Field(description="chatgpt, claude, claude-code, codex, gemini, "
-                                                          "gemini-cli; comma-separated for several.")] = None,
-        since: Annotated[str | None, Field(description='From this date: 2025-01-31, yesterday, "last week", '
-                                                       '"3 days ago".')] = None,
+        provider: Annotated[
+            str | None,
+            Field(description="chatgpt, claude, claude-code, codex, gemini, gemini-cli; comma-separated for several."),
+        ] = None,
+        since: Annotated[
+            str | None, Field(description='From this date: 2025-01-31, yesterday, "last week", "3 days ago".')
+        ] = None,
         until: Annotated[str | None, Field(description="Up to this date (a bare date includes that day).")] = None,
-        role: Annotated[str | None, Field(description="user, assistant, tool, system; comma-separated for "
-                                                      "several.")] = None,
-        kind: Annotated[str | None, Field(description="text, thinking, tool_use, tool_result; "
-                                                      "comma-separated for several.")] = None,
+        role: Annotated[
+            str | None, Field(description="user, assistant, tool, system; comma-separated for several.")
+        ] = None,
+        kind: Annotated[
+            str | None, Field(description="text, thinking, tool_use, tool_result; comma-separated for several.")
+        ] = None,
         project: Annotated[str | None, Field(description="Substring of the project / working directory.")] = None,
         model: Annotated[str | None, Field(description="Substring of the model name (opus, gpt-4o...).")] = None,
         has: Annotated[str | None, Field(description="thinking, tools, attachments.")] = None,
-        regex: Annotated[str | None, Field(description="A Python regular expression the message text must "
-                                                       "match, tried on the messages the query matches (or, "
-                                                       "with no words, every message the filters allow). The "
-                                                       "work is bounded; a note says when it stopped early "
-                                                       "and the totals then count what was tried.")] = None,
+        regex: Annotated[
+            str | None,
+            Field(
+                description="A Python regular expression the message text must "
+                "match, tried on the messages the query matches (or, "
+                "with no words, every message the filters allow). The "
+                "work is bounded; a note says when it stopped early "
+                "and the totals then count what was tried."
+            ),
+        ] = None,
     ) -> str:
-        filters = {"provider": _split(provider), "since": since, "until": until, "role": _split(role),
-                   "kind": _split(kind), "project": project, "model": model, "has": _split(has)}
+        filters = {
+            "provider": _split(provider),
+            "since": since,
+            "until": until,
+            "role": _split(role),
+            "kind": _split(kind),
+            "project": project,
+            "model": model,
+            "has": _split(has),
+        }
         return guarded(lambda: tools.search(query, limit, offset, filters, regex))
 
     def get_conversation(
-        id: Annotated[str, Field(description="Conversation id (provider:provider_id), provider id, or a unique "
-                                             "prefix.")],
-        around: Annotated[str | None, Field(description="A message id (e.g. a search hit's message_id): return "
-                                                        "the window around it.")] = None,
+        id: Annotated[
+            str, Field(description="Conversation id (provider:provider_id), provider id, or a unique prefix.")
+        ],
+        around: Annotated[
+            str | None, Field(description="A message id (e.g. a search hit's message_id): return the window around it.")
+        ] = None,
         before: Annotated[int, Field(description=f"With around: messages before it (0-{MAX_BEFORE_AFTER}).")] = 5,
         after: Annotated[int, Field(description=f"With around: messages after it (0-{MAX_BEFORE_AFTER}).")] = 5,
-        offset: Annotated[int, Field(description="Without around: messages to skip from the start (or from "
-                                                 "the end with tail=true).")] = 0,
+        offset: Annotated[
+            int, Field(description="Without around: messages to skip from the start (or from the end with tail=true).")
+        ] = 0,
         limit: Annotated[int, Field(description=f"Without around: messages to return (1-{MAX_MESSAGES}).")] = 20,
         tail: Annotated[bool, Field(description="Page from the end: the last `limit` messages.")] = False,
-        include_thinking: Annotated[bool, Field(description="Show thinking in full instead of a one-line "
-                                                            "summary.")] = False,
-        include_tools: Annotated[bool, Field(description="Show tool call inputs and tool output in full instead "
-                                                         "of one-line summaries.")] = False,
+        include_thinking: Annotated[
+            bool, Field(description="Show thinking in full instead of a one-line summary.")
+        ] = False,
+        include_tools: Annotated[
+            bool, Field(description="Show tool call inputs and tool output in full instead of one-line summaries.")
+        ] = False,
         active_only: Annotated[bool, Field(description="Only messages on the active branch.")] = False,
-        max_chars: Annotated[int, Field(description=f"Characters of each message's text (1-{MAX_MAX_CHARS:,}).")]
-        = DEFAULT_MAX_CHARS,
-        char_offset: Annotated[int, Field(description="Start each message's text at this character (to read the "
-                                                      "rest of a long message).")] = 0,
+        max_chars: Annotated[
+            int, Field(description=f"Characters of each message's text (1-{MAX_MAX_CHARS:,}).")
+        ] = DEFAULT_MAX_CHARS,
+        char_offset: Annotated[
+            int, Field(description="Start each message's text at this character (to read the rest of a long message).")
+        ] = 0,
     ) -> str:
-        return guarded(lambda: tools.get(id, around=around, before=before, after=after, offset=offset, limit=limit,
-                                         tail=tail, include_thinking=include_thinking, include_tools=include_tools,
-                                         active_only=active_only, max_chars=max_chars, char_offset=char_offset))
+        return guarded(
+            lambda: tools.get(
+                id,
+                around=around,
+                before=before,
+                after=after,
+                offset=offset,
+                limit=limit,
+                tail=tail,
+                include_thinking=include_thinking,
+                include_tools=include_tools,
+                active_only=active_only,
+                max_chars=max_chars,
+                char_offset=char_offset,
+            )
+        )
 
     def list_conversations(
         limit: Annotated[int, Field(description=f"Conversations per page, 0-{MAX_LIST_LIMIT}.")] = 20,
         offset: Annotated[int, Field(description="Conversations to skip (for the next page).")] = 0,
-        provider: Annotated[str | None, Field(description="chatgpt, claude, claude-code, codex, gemini, "
-                                                          "gemini-cli; comma-separated for several.")] = None,
-        since: Annotated[str | None, Field(description='Updated on or after: 2025-01-31, yesterday, '
-                                                       '"last week".')] = None,
+        provider: Annotated[
+            str | None,
+            Field(description="chatgpt, claude, claude-code, codex, gemini, gemini-cli; comma-separated for several."),
+        ] = None,
+        since: Annotated[
+            str | None, Field(description='Updated on or after: 2025-01-31, yesterday, "last week".')
+        ] = None,
         until: Annotated[str | None, Field(description="Updated before the end of this date.")] = None,
         project: Annotated[str | None, Field(description="Substring of the project / working directory.")] = None,
     ) -> str:
@@ -572,10 +692,12 @@ def build_server(archive) -> Any:
     def stats() -> str:
         return guarded(tools.stats)
 
-    for fn, title, doc in ((search, "Search archived AI conversations", SEARCH_DOC),
-                           (get_conversation, "Read an archived conversation", GET_DOC),
-                           (list_conversations, "List archived conversations", LIST_DOC),
-                           (stats, "Archive statistics", STATS_DOC)):
+    for fn, title, doc in (
+        (search, "Search archived AI conversations", SEARCH_DOC),
+        (get_conversation, "Read an archived conversation", GET_DOC),
+        (list_conversations, "List archived conversations", LIST_DOC),
+        (stats, "Archive statistics", STATS_DOC),
+    ):
         server.add_tool(fn, title=title, description=doc, annotations=_RO, structured_output=False)
     return server
 
@@ -592,10 +714,14 @@ def serve(home: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m polylogue.mcp_server",
-                                description="Polylogue's read-only MCP server, over stdio.")
-    p.add_argument("--home", default=os.environ.get("POLYLOGUE_HOME"),
-                   help="Archive folder (default: $POLYLOGUE_HOME or $XDG_DATA_HOME/polylogue).")
+    p = argparse.ArgumentParser(
+        prog="python -m polylogue.mcp_server", description="Polylogue's read-only MCP server, over stdio."
+    )
+    p.add_argument(
+        "--home",
+        default=os.environ.get("POLYLOGUE_HOME"),
+        help="Archive folder (default: $POLYLOGUE_HOME or $XDG_DATA_HOME/polylogue).",
+    )
     args = p.parse_args(argv)
     serve(args.home)
 

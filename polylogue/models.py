@@ -3,11 +3,13 @@
 Every provider parser produces these objects; the store persists them and the
 renderers read them. Timestamps are timezone-aware UTC or None (unknown).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 # Block types (formats.md §7.5). Search kinds map onto the first four.
 TEXT = "text"

@@ -1,4 +1,5 @@
 """Where the archive lives: --home, $POLYLOGUE_HOME, or $XDG_DATA_HOME/polylogue."""
+
 from __future__ import annotations
 
 import os

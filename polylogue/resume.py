@@ -17,6 +17,7 @@ deleting the folder is always safe. A file whose lines before the offset
 raised a warning or held invalid UTF-8 is not kept, so a resumed parse reports
 and stores exactly what a full one would (tests/test_resume.py checks this at
 every cut point of real logs)."""
+
 from __future__ import annotations
 
 import gc
@@ -25,9 +26,10 @@ import os
 import pickle
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -58,6 +60,7 @@ def may_grow(size: int, known_size: int | None, mtime_ns: int, now: float | None
 
 
 # ---------------------------------------------------------------- the state files
+
 
 def _name(key: str) -> str:
     import xxhash
@@ -102,7 +105,7 @@ def _load(folder: Path, key: str) -> tuple[dict, bytes] | None:
         return None
     nl = data.find(b"\n", len(MAGIC))
     try:
-        header = orjson.loads(data[len(MAGIC):nl])
+        header = orjson.loads(data[len(MAGIC) : nl])
     except orjson.JSONDecodeError:
         return None
     if not isinstance(header, dict) or header.get("key") != key:
@@ -185,6 +188,7 @@ def forget(folder: Path, key: str) -> None:
 
 # ---------------------------------------------------------------- reading a byte range
 
+
 class _Range(ByteSource):
     """Bytes [start, end) of a file, hashed and their newlines counted as they pass."""
 
@@ -240,6 +244,7 @@ def _prefix_matches(raw: BinaryIO, offset: int, want: str, hasher) -> bool:
 
 # ---------------------------------------------------------------- the parse
 
+
 def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folder: Path) -> Iterator[Conversation]:
     """Parse a JSONL log that may grow (``may_grow``) with ``mod`` (a provider
     with ``start``): from its kept state when the bytes it covers are
@@ -253,9 +258,14 @@ def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folde
     if stored is not None:
         header, blob = stored
         offset = header.get("offset")
-        if (header.get("version") == version and header.get("provider") == mod.NAME and isinstance(offset, int)
-                and isinstance(header.get("lineno"), int) and 0 < offset <= size
-                and _prefix_matches(raw, offset, header.get("prefix"), hasher)):
+        if (
+            header.get("version") == version
+            and header.get("provider") == mod.NAME
+            and isinstance(offset, int)
+            and isinstance(header.get("lineno"), int)
+            and 0 < offset <= size
+            and _prefix_matches(raw, offset, header.get("prefix"), hasher)
+        ):
             try:
                 parser = _restore(blob, ctx)
                 start, lineno, kept = offset, header["lineno"], offset
@@ -272,8 +282,14 @@ def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folde
     lineno = _feed(parser, raw, start, end, lineno, hasher, ctx)
     clean = not (ctx.warnings or ctx.suppressed or ctx.bad_utf8)
     if clean and end and end >= MIN_BYTES and (kept is None or (end - kept) * REWRITE_FRACTION >= kept):
-        header = {"key": key, "provider": mod.NAME, "version": version, "offset": end, "lineno": lineno,
-                  "prefix": hasher.hexdigest()}
+        header = {
+            "key": key,
+            "provider": mod.NAME,
+            "version": version,
+            "offset": end,
+            "lineno": lineno,
+            "prefix": hasher.hexdigest(),
+        }
         try:
             _save(folder, key, header, parser)
         except Exception:  # a full disk, a read-only home: the next sync parses the whole file

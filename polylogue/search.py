@@ -14,13 +14,14 @@ words match (or all that the filters allow), with a bound on the work.
 
 User text never reaches FTS5 as syntax: every term is re-tokenised and quoted.
 A query that cannot be parsed raises QueryError pointing at the problem."""
+
 from __future__ import annotations
 
 import functools
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .errors import QueryError
 
@@ -94,16 +95,29 @@ class Query:
         out: list[str] = []
         for t in (t for g in self.groups for t in g):
             for cjk, run in groupby(t.tokens, key=lambda tok: len(tok) == 1 and is_cjk(tok)):
-                out += ["".join(run)] if cjk else run
+                out += ["".join(run)] if cjk else run  # noqa: B031 - one use per branch
         return out
 
     def cache_key(self) -> tuple:
-        return (self.match(), self.exclude_match(), tuple(self.providers), tuple(self.roles), tuple(self.kinds),
-                self.since, self.until, tuple(t.fts() for t in self.titles), tuple(self.projects),
-                tuple(self.models), tuple(self.has), tuple(self.ids), self.regex)
+        return (
+            self.match(),
+            self.exclude_match(),
+            tuple(self.providers),
+            tuple(self.roles),
+            tuple(self.kinds),
+            self.since,
+            self.until,
+            tuple(t.fts() for t in self.titles),
+            tuple(self.projects),
+            tuple(self.models),
+            tuple(self.has),
+            tuple(self.ids),
+            self.regex,
+        )
 
 
 # ---------------------------------------------------------------- tokenising
+
 
 def index_tokens(s: str) -> list[str]:
     """Split and fold exactly like the index: our CJK split (textutil.split_cjk),
@@ -271,8 +285,9 @@ def _near_field(name: str) -> str | None:
 
 
 def _has_filters(q: Query) -> bool:
-    return bool(q.providers or q.roles or q.kinds or q.since or q.until or q.titles or q.projects or q.models
-                or q.has or q.ids)
+    return bool(
+        q.providers or q.roles or q.kinds or q.since or q.until or q.titles or q.projects or q.models or q.has or q.ids
+    )
 
 
 def _apply_filter(q: Query, fld: str, value: str, text: str, pos: int, now: datetime | None) -> None:
@@ -297,8 +312,9 @@ def _apply_filter(q: Query, fld: str, value: str, text: str, pos: int, now: date
     elif fld in ("since", "until"):
         dt = parse_date(v, now=now, end=fld == "until")
         if dt is None:
-            raise QueryError(f"cannot read the date '{v}' (use 2025-01-31, today, yesterday, last week, 3 days ago)",
-                             text, pos)
+            raise QueryError(
+                f"cannot read the date '{v}' (use 2025-01-31, today, yesterday, last week, 3 days ago)", text, pos
+            )
         setattr(q, fld, dt)
     elif fld == "title":
         toks = index_tokens(v)
@@ -320,7 +336,7 @@ _UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 
 def parse_date(s: str, *, now: datetime | None = None, end: bool = False) -> datetime | None:
     """ISO dates/times or relative words, as aware UTC. ``end`` makes a bare
     date inclusive (until:2025-01-31 includes that whole day)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     low = " ".join(s.lower().replace("_", " ").split())
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     day = timedelta(days=1)
@@ -339,22 +355,23 @@ def parse_date(s: str, *, now: datetime | None = None, end: bool = False) -> dat
         return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", low):
-            d = datetime.fromisoformat(low).replace(tzinfo=timezone.utc)
+            d = datetime.fromisoformat(low).replace(tzinfo=UTC)
             return d + day if end else d
         if re.fullmatch(r"\d{4}-\d{2}", low):
-            d = datetime.fromisoformat(low + "-01").replace(tzinfo=timezone.utc)
+            d = datetime.fromisoformat(low + "-01").replace(tzinfo=UTC)
             if end:
                 d = (d + timedelta(days=32)).replace(day=1)
             return d
         if re.fullmatch(r"\d{4}", low):
-            return datetime(int(low) + (1 if end else 0), 1, 1, tzinfo=timezone.utc)
+            return datetime(int(low) + (1 if end else 0), 1, 1, tzinfo=UTC)
         d = datetime.fromisoformat(s.strip().replace("Z", "+00:00"))
-        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
     except ValueError:
         return None
 
 
 # ---------------------------------------------------------------- snippets
+
 
 @functools.lru_cache(maxsize=64)
 def token_pattern(tokens: tuple[str, ...]) -> re.Pattern:
@@ -367,8 +384,9 @@ def token_pattern(tokens: tuple[str, ...]) -> re.Pattern:
     return re.compile("|".join(sorted(alts, key=len, reverse=True)), re.I)
 
 
-def snippet(text: str, tokens: list[str], width: int = 160,
-            pattern: re.Pattern | None = None) -> tuple[str, list[tuple[int, int]]]:
+def snippet(
+    text: str, tokens: list[str], width: int = 160, pattern: re.Pattern | None = None
+) -> tuple[str, list[tuple[int, int]]]:
     """A window of ``text`` around the first matching token (or match of
     ``pattern``), whitespace collapsed, with the spans of every match inside it
     (for highlighting). Only the region around the match is flattened and
@@ -398,8 +416,15 @@ def snippet(text: str, tokens: list[str], width: int = 160,
     window = flat[start : start + width]
     pre = "…" if start or more_before else ""
     post = "…" if start + width < len(flat) or more_after else ""
-    spans = [] if pat is None else [(mm.start() + len(pre), mm.end() + len(pre))
-                                     for mm in pat.finditer(seen[start : start + width]) if mm.end() > mm.start()]
+    spans = (
+        []
+        if pat is None
+        else [
+            (mm.start() + len(pre), mm.end() + len(pre))
+            for mm in pat.finditer(seen[start : start + width])
+            if mm.end() > mm.start()
+        ]
+    )
     return pre + window + post, spans
 
 

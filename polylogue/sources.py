@@ -1,13 +1,15 @@
 """Finding inputs: explicit paths, folders (recursive, symlink-safe), zip
 archives (read in place), and the default locations of each tool."""
+
 from __future__ import annotations
 
 import os
 import stat
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 MAX_MEMBER_BYTES = 8 << 30  # a single zip member larger than this is refused
 MAX_RATIO = 400  # compression ratio beyond which a large member is treated as a bomb
@@ -41,7 +43,7 @@ class Member:
     """A readable unit: a file, or one member of a zip."""
 
     display: str
-    open: "callable[[], BinaryIO]"
+    open: callable[[], BinaryIO]
     name: str
     in_zip: bool
     explicit: bool

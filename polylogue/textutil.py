@@ -1,4 +1,5 @@
 """Small text helpers shared by the model, the index and the renderers."""
+
 from __future__ import annotations
 
 from typing import Any

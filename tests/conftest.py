@@ -1,5 +1,6 @@
 """Shared fixtures. No test touches the real home: HOME, XDG dirs and
 POLYLOGUE_HOME point into tmp_path for every test."""
+
 from __future__ import annotations
 
 import os

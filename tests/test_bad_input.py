@@ -1,5 +1,6 @@
 """Bad input never takes the run down: each bad file gets one clear error line,
 everything else imports, the exit code is 3, and the archive keeps what it had."""
+
 from __future__ import annotations
 
 import json
@@ -18,25 +19,67 @@ from polylogue.sources import discover
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-CC_LINE = {"type": "user", "uuid": "u1", "parentUuid": None, "sessionId": "s-bad-1", "timestamp": "2025-03-01T10:00:00Z",
-           "cwd": "/tmp/p", "message": {"role": "user", "content": "hello from a good line quokkafjord"}}
-CC_REPLY = {"type": "assistant", "uuid": "a1", "parentUuid": "u1", "sessionId": "s-bad-1",
-            "timestamp": "2025-03-01T10:00:05Z", "cwd": "/tmp/p",
-            "message": {"id": "msg_1", "role": "assistant", "model": "claude-x",
-                        "content": [{"type": "text", "text": "a good reply"}]}}
+CC_LINE = {
+    "type": "user",
+    "uuid": "u1",
+    "parentUuid": None,
+    "sessionId": "s-bad-1",
+    "timestamp": "2025-03-01T10:00:00Z",
+    "cwd": "/tmp/p",
+    "message": {"role": "user", "content": "hello from a good line quokkafjord"},
+}
+CC_REPLY = {
+    "type": "assistant",
+    "uuid": "a1",
+    "parentUuid": "u1",
+    "sessionId": "s-bad-1",
+    "timestamp": "2025-03-01T10:00:05Z",
+    "cwd": "/tmp/p",
+    "message": {
+        "id": "msg_1",
+        "role": "assistant",
+        "model": "claude-x",
+        "content": [{"type": "text", "text": "a good reply"}],
+    },
+}
 
 
 def chatgpt_conv(cid: str, text: str) -> dict:
-    return {"id": cid, "title": f"conv {cid}", "create_time": 1700000000.0, "update_time": 1700000100.0,
-            "current_node": "n2", "mapping": {
-                "n0": {"id": "n0", "parent": None, "children": ["n1"], "message": None},
-                "n1": {"id": "n1", "parent": "n0", "children": ["n2"], "message": {
-                    "id": "n1", "author": {"role": "user"}, "create_time": 1700000000.0,
-                    "content": {"content_type": "text", "parts": [text]}, "recipient": "all"}},
-                "n2": {"id": "n2", "parent": "n1", "children": [], "message": {
-                    "id": "n2", "author": {"role": "assistant"}, "create_time": 1700000050.0,
-                    "content": {"content_type": "text", "parts": ["ok"]}, "recipient": "all",
-                    "metadata": {"model_slug": "gpt-4o"}}}}}
+    return {
+        "id": cid,
+        "title": f"conv {cid}",
+        "create_time": 1700000000.0,
+        "update_time": 1700000100.0,
+        "current_node": "n2",
+        "mapping": {
+            "n0": {"id": "n0", "parent": None, "children": ["n1"], "message": None},
+            "n1": {
+                "id": "n1",
+                "parent": "n0",
+                "children": ["n2"],
+                "message": {
+                    "id": "n1",
+                    "author": {"role": "user"},
+                    "create_time": 1700000000.0,
+                    "content": {"content_type": "text", "parts": [text]},
+                    "recipient": "all",
+                },
+            },
+            "n2": {
+                "id": "n2",
+                "parent": "n1",
+                "children": [],
+                "message": {
+                    "id": "n2",
+                    "author": {"role": "assistant"},
+                    "create_time": 1700000050.0,
+                    "content": {"content_type": "text", "parts": ["ok"]},
+                    "recipient": "all",
+                    "metadata": {"model_slug": "gpt-4o"},
+                },
+            },
+        },
+    }
 
 
 def build_corpus(d: Path) -> dict[str, Path]:
@@ -67,7 +110,8 @@ def build_corpus(d: Path) -> dict[str, Path]:
     files["bad_utf8"].write_bytes(raw + b"\n" + orjson.dumps(dict(CC_REPLY, sessionId="s-utf8")) + b"\n")
     files["broken_zip"].write_bytes(b"PK\x03\x04" + os.urandom(300))
     files["garbage_lines"].write_bytes(
-        orjson.dumps(CC_LINE) + b"\n{not json at all\n\x00\x01\x02\n[1,2,3]\n" + orjson.dumps(CC_REPLY) + b"\n")
+        orjson.dumps(CC_LINE) + b"\n{not json at all\n\x00\x01\x02\n[1,2,3]\n" + orjson.dumps(CC_REPLY) + b"\n"
+    )
     big = dict(CC_LINE, sessionId="s-huge", uuid="u-huge")
     big["message"] = {"role": "user", "content": "start " + "x" * (50 << 20) + " end"}
     files["huge_message"].write_bytes(orjson.dumps(big) + b"\n")
@@ -110,8 +154,7 @@ def test_bad_input_corpus_reports_each_file_and_imports_the_rest(tmp_path):
     ids = {c["id"] for c in a.list(limit=100)}
     # good files, the good lines of the garbage file, the complete conversation before
     # the truncation point, the repaired UTF-8 file and the 50 MB message all imported
-    assert {"chatgpt:good-1", "chatgpt:t-1", "claude-code:s-bad-1", "claude-code:s-utf8",
-            "claude-code:s-huge"} <= ids
+    assert {"chatgpt:good-1", "chatgpt:t-1", "claude-code:s-bad-1", "claude-code:s-utf8", "claude-code:s-huge"} <= ids
     assert "chatgpt:t-2" not in ids  # cut off mid-conversation: whole or not at all
     assert a.search("wombatquill").total_conversations == 1
     assert a.search("end", provider="claude-code").total_conversations >= 1

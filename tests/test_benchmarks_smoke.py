@@ -1,5 +1,6 @@
 """Every benchmark runs at tiny scale (--smoke) so none of them rots. The
 figures themselves are measured by hand and recorded in docs/benchmarks.md."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parent.parent
 
 
 def smoke(name: str, *extra: str) -> dict:
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"), "--smoke", *extra],
-                       capture_output=True, text=True, timeout=600, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / f"{name}.py"), "--smoke", *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
 

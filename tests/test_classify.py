@@ -1,5 +1,6 @@
 """Message classification on real samples: prompts, replies, thinking, tool
 traffic and injected context are told apart."""
+
 from __future__ import annotations
 
 from collections import Counter

@@ -1,5 +1,6 @@
 """Every command through Click's CliRunner, on a temporary home, against the
 shipped examples (written by us, in the real formats)."""
+
 from __future__ import annotations
 
 import json
@@ -195,8 +196,12 @@ def test_python_dash_m(tmp_path):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "polylogue", "--home", str(tmp_path / "h"), "stats", "--json"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "polylogue", "--home", str(tmp_path / "h"), "stats", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and json.loads(r.stdout)["conversations"] == 0
 
 
@@ -211,8 +216,10 @@ def test_show_terminal_view_collapses_and_expands(home):
     assert "--thinking)" not in full and len(full) > len(text)
     active = run(home, "show", "chatgpt:67d0a1b2-1111", "--format", "text").stdout
     assert "other branch" in active  # the edited prompt's first version is marked
-    assert "other branch" not in run(home, "show", "chatgpt:67d0a1b2-1111", "--format", "text",
-                                     "--branch", "active").stdout
+    assert (
+        "other branch"
+        not in run(home, "show", "chatgpt:67d0a1b2-1111", "--format", "text", "--branch", "active").stdout
+    )
     html = run(home, "show", cid, "--format", "html").stdout
     assert html.lstrip().lower().startswith("<!doctype html") and "<script" not in html.lower()
 

@@ -1,5 +1,6 @@
 """A sync and concurrent searches at small scale: no errors, and every result
 refers to a conversation that exists."""
+
 from __future__ import annotations
 
 import subprocess
@@ -14,12 +15,28 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_searches_during_a_sync(tmp_path):
     data = tmp_path / "data"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations", "400",
-                    "--messages", "20", "--seed", "3"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "generate.py"),
+            str(data),
+            "--conversations",
+            "400",
+            "--messages",
+            "20",
+            "--seed",
+            "3",
+        ],
+        check=True,
+        capture_output=True,
+    )
     home = tmp_path / "home"
     Archive(home).stats()  # create the archive so readers can open it at once
-    sync = subprocess.Popen([sys.executable, "-m", "polylogue", "--home", str(home), "sync", str(data)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sync = subprocess.Popen(
+        [sys.executable, "-m", "polylogue", "--home", str(home), "sync", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     errors: list[str] = []
     seen: list[int] = []
     words = ["the", "and", "error", "build", "cache", "test*"]

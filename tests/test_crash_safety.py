@@ -1,6 +1,7 @@
 """SIGKILL during sync, at random moments, 20 times: the archive always passes
 `check`, nothing committed before a kill is lost, and finishing the sync gives
 exactly the state of an uninterrupted run. Also: two syncs at once."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,21 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     out = tmp_path_factory.mktemp("crash") / "data"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), str(out), "--conversations", "600",
-                    "--messages", "20", "--seed", "7"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "generate.py"),
+            str(out),
+            "--conversations",
+            "600",
+            "--messages",
+            "20",
+            "--seed",
+            "7",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -40,16 +54,21 @@ def state(home: Path) -> tuple[set, set]:
     conn = sqlite3.connect(f"file:{home / 'polylogue.db'}?mode=ro", uri=True)
     try:
         convs = set(conn.execute("SELECT uid, hash, message_count, title FROM conversations"))
-        msgs = set(conn.execute(
-            "SELECT c.uid, m.mid, m.hash FROM messages m JOIN conversations c ON c.id = m.conversation_id"))
+        msgs = set(
+            conn.execute("SELECT c.uid, m.mid, m.hash FROM messages m JOIN conversations c ON c.id = m.conversation_id")
+        )
     finally:
         conn.close()
     return convs, msgs
 
 
 def check(home: Path) -> dict:
-    r = subprocess.run([sys.executable, "-m", "polylogue", "--home", str(home), "check", "--json"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "polylogue", "--home", str(home), "check", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out = json.loads(r.stdout)
     assert r.returncode == 0 and out["ok"], out
     return out
@@ -125,8 +144,12 @@ def test_backup_while_a_sync_runs(data, tmp_path):
         if (home / "polylogue.db").exists():
             dest = tmp_path / f"copy{len(copies)}"
             dest.mkdir()
-            r = subprocess.run([sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(dest), "--json"],
-                               capture_output=True, text=True, timeout=60)
+            r = subprocess.run(
+                [sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(dest), "--json"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert r.returncode == 0, r.stderr
             copies.append(dest)
         time.sleep(0.15)
@@ -137,8 +160,9 @@ def test_backup_while_a_sync_runs(data, tmp_path):
         check(dest)  # each copy is a consistent archive on its own
     final = tmp_path / "final"
     final.mkdir()
-    subprocess.run([sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(final)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "polylogue", "--home", str(home), "backup", str(final)], check=True, capture_output=True
+    )
     assert state(final) == state(home)
 
 
@@ -159,7 +183,8 @@ def test_a_killed_sync_leaves_no_lock_behind_even_if_a_child_lives_on(tmp_path):
         "    if pid == 0:\n"
         "        time.sleep(60); os._exit(0)\n"
         "    print(pid, flush=True)\n"
-        "    time.sleep(60)\n")
+        "    time.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child = int(proc.stdout.readline())
     try:
@@ -210,7 +235,7 @@ def test_sigkill_while_a_growing_log_is_resumed(data, tmp_path):
         before = state(home)
         for f in (0.63, 0.66, 0.7, 0.85, 1.0):
             write(f)
-            t0 = time.perf_counter()
+            time.perf_counter()
             proc = subprocess.Popen(sync_cmd(home, src), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.1, 0.6))
             if proc.poll() is None:

@@ -1,4 +1,5 @@
 """Docs stay true: every command and option is documented in docs/cli.md."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,17 +3,21 @@
 The archive is built from the repo's examples/ (all six providers); XSS
 payloads come from tests/xss_payloads.py and ride in Conversations built
 directly from the models."""
+
 from __future__ import annotations
 
 import json
 import re
 import shutil
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from conftest import EXAMPLES
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from xss_payloads import ACTIVE, PAYLOADS, Scan, assert_safe_html, conversation, visible
 
 from polylogue.api import Archive
 from polylogue.export import FORMATS, MANIFEST, ExportError, export, slugify
@@ -23,14 +27,13 @@ from polylogue.render import obsidian
 from polylogue.render.json import conversation_dict
 from polylogue.render.markdown import fence
 
-from conftest import EXAMPLES
-from xss_payloads import ACTIVE, PAYLOADS, Scan, assert_safe_html, conversation, visible
-
 PROVIDERS = ["chatgpt", "claude", "claude-code", "codex", "gemini", "gemini-cli"]
 EXT = {"markdown": ".md", "obsidian": ".md", "json": ".json", "html": ".html"}
 INDEX = {"markdown": "index.md", "obsidian": "index.md", "json": "index.json", "html": "index.html"}
-NAME_RE = re.compile(r"^(?P<provider>[a-z-]+)/(?P<day>\d{4}-\d{2}-\d{2}|undated)-(?P<slug>[\w-]+)-(?P<h>[0-9a-f]{8})"
-                     r"(?:-p(?P<page>\d+))?(?P<ext>\.\w+)$")
+NAME_RE = re.compile(
+    r"^(?P<provider>[a-z-]+)/(?P<day>\d{4}-\d{2}-\d{2}|undated)-(?P<slug>[\w-]+)-(?P<h>[0-9a-f]{8})"
+    r"(?:-p(?P<page>\d+))?(?P<ext>\.\w+)$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +84,7 @@ def _scalar(v: str):
 
 
 # ------------------------------------------------------------------ every format, every provider
+
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -208,6 +212,7 @@ def test_unknown_format_and_bad_out_dir(archive, tmp_path):
 
 # ------------------------------------------------------------------ incremental re-runs
 
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_rerun_is_unchanged_and_keeps_mtimes(archive, tmp_path, fmt):
     out = tmp_path / "out"
@@ -231,17 +236,38 @@ LEDGER_ID = "claude-code:3f8d2b10-6c4e-4a7b-8e9f-0a1b2c3d4e5f"
 
 def _append_turn(path: Path) -> None:
     """A new user prompt and reply at the end of the ledgerlite session."""
-    base = {"isSidechain": False, "userType": "external", "cwd": "/home/dev/src/ledgerlite",
-            "sessionId": "3f8d2b10-6c4e-4a7b-8e9f-0a1b2c3d4e5f", "version": "1.0.95", "gitBranch": "main"}
+    base = {
+        "isSidechain": False,
+        "userType": "external",
+        "cwd": "/home/dev/src/ledgerlite",
+        "sessionId": "3f8d2b10-6c4e-4a7b-8e9f-0a1b2c3d4e5f",
+        "version": "1.0.95",
+        "gitBranch": "main",
+    }
     recs = [
-        {**base, "parentUuid": "2a7e0000-0000-4000-8000-000000000004", "type": "user",
-         "message": {"role": "user", "content": "What about tabs?"},
-         "uuid": "2a7e0000-0000-4000-8000-000000000005", "timestamp": "2026-02-11T18:05:00.000Z"},
-        {**base, "parentUuid": "2a7e0000-0000-4000-8000-000000000005", "type": "assistant",
-         "message": {"model": "claude-sonnet-4-20250514", "id": "msg_01LedgerCCCC3333", "type": "message",
-                     "role": "assistant", "content": [{"type": "text", "text": "Use `delimiter='\\t'`."}],
-                     "usage": {"input_tokens": 5, "output_tokens": 9}},
-         "uuid": "2a7e0000-0000-4000-8000-000000000006", "timestamp": "2026-02-11T18:05:09.000Z"},
+        {
+            **base,
+            "parentUuid": "2a7e0000-0000-4000-8000-000000000004",
+            "type": "user",
+            "message": {"role": "user", "content": "What about tabs?"},
+            "uuid": "2a7e0000-0000-4000-8000-000000000005",
+            "timestamp": "2026-02-11T18:05:00.000Z",
+        },
+        {
+            **base,
+            "parentUuid": "2a7e0000-0000-4000-8000-000000000005",
+            "type": "assistant",
+            "message": {
+                "model": "claude-sonnet-4-20250514",
+                "id": "msg_01LedgerCCCC3333",
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "text", "text": "Use `delimiter='\\t'`."}],
+                "usage": {"input_tokens": 5, "output_tokens": 9},
+            },
+            "uuid": "2a7e0000-0000-4000-8000-000000000006",
+            "timestamp": "2026-02-11T18:05:09.000Z",
+        },
     ]
     lines = path.read_text().rstrip("\n").split("\n")
     title = lines.pop()  # keep the custom-title record last
@@ -268,8 +294,11 @@ def test_changed_conversation_rewrites_only_its_file(tmp_path, fmt):
     if fmt == "jsonl":
         assert again["written_files"] == ["conversations.jsonl"]
         changed = {"conversations.jsonl"}
-        line = next(json.loads(x) for x in (out / "conversations.jsonl").read_text().splitlines()
-                    if json.loads(x)["id"] == LEDGER_ID)
+        line = next(
+            json.loads(x)
+            for x in (out / "conversations.jsonl").read_text().splitlines()
+            if json.loads(x)["id"] == LEDGER_ID
+        )
         assert line["message_count"] == count + 2
     else:
         (ledger_file,) = _files(manifest, LEDGER_ID)
@@ -297,14 +326,16 @@ def test_removed_renamed_and_foreign_files(tmp_path):
     assert r["removed"] == first["written"] - r["unchanged"] and r["written"] == 0
     assert mine.read_text() == "my own file" and (out / "codex" / "keep.md").exists()
     assert not (out / "chatgpt").exists()  # emptied folders are removed
-    assert sorted(p.name for p in (out / "codex").iterdir()) == sorted(
-        [Path(f).name for f in r["files"]] + ["keep.md"])
+    assert sorted(p.name for p in (out / "codex").iterdir()) == sorted([Path(f).name for f in r["files"]] + ["keep.md"])
 
     # a renamed conversation (custom title) moves to a new file, the old one is removed
     r = export(a, out, fmt="markdown")
     path = src / LEDGER
-    path.write_text(path.read_text().replace('"customTitle":"Excel-friendly CSV export"',
-                                             '"customTitle":"CSV for Excel: the sequel"'))
+    path.write_text(
+        path.read_text().replace(
+            '"customTitle":"Excel-friendly CSV export"', '"customTitle":"CSV for Excel: the sequel"'
+        )
+    )
     a.sync([src])
     r2 = export(a, out, fmt="markdown")
     assert r2["written"] == 1 and r2["removed"] == 1
@@ -350,17 +381,32 @@ def test_tampered_manifest_never_deletes_outside(archive, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")
     m = json.loads((out / MANIFEST).read_text())
-    m["conversations"]["evil"] = {"files": [{"path": "../victim.txt", "sha": "0"}, {"path": str(victim)},
-                                            {"path": "a/../../victim.txt"}, {"nopath": 1}, "junk"]}
+    m["conversations"]["evil"] = {
+        "files": [
+            {"path": "../victim.txt", "sha": "0"},
+            {"path": str(victim)},
+            {"path": "a/../../victim.txt"},
+            {"nopath": 1},
+            "junk",
+        ]
+    }
     m["extra"]["../victim.txt"] = {"sha": "0"}
     (out / MANIFEST).write_text(json.dumps(m))
     export(archive, out, fmt="markdown")
     assert victim.read_text() == "keep"
 
 
-@pytest.mark.parametrize("garbage", [b"", b"not json", b"[]", b'{"version": 1, "conversations": []}',
-                                     b'{"version": 1, "format": "markdown", "conversations": {"a": 1}, "extra": 2}',
-                                     b'{"version": 99}'])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"version": 1, "conversations": []}',
+        b'{"version": 1, "format": "markdown", "conversations": {"a": 1}, "extra": 2}',
+        b'{"version": 99}',
+    ],
+)
 def test_corrupt_manifest_is_ignored(archive, tmp_path, garbage):
     out = tmp_path / "out"
     export(archive, out, fmt="markdown")
@@ -401,6 +447,7 @@ def test_fast_path_uses_archive_hash_when_listed(archive, tmp_path, monkeypatch)
 
 # ------------------------------------------------------------------ names
 
+
 def test_slugify_and_stable_unique_names():
     assert slugify("Fix the flaky checkout_test: now!") == "fix-the-flaky-checkout-test-now"
     assert slugify("") == slugify(None) == "untitled"
@@ -414,19 +461,23 @@ def test_slugify_and_stable_unique_names():
 def test_same_title_same_day_get_distinct_files(tmp_path):
     from polylogue.export import assign_names, base_name
 
-    s = [{"id": f"chatgpt:{i}", "provider": "chatgpt", "title": "Hello", "created_at": "2025-01-01T00:00:00Z"}
-         for i in range(50)]
+    s = [
+        {"id": f"chatgpt:{i}", "provider": "chatgpt", "title": "Hello", "created_at": "2025-01-01T00:00:00Z"}
+        for i in range(50)
+    ]
     names = assign_names(s)
     assert len(set(names.values())) == 50
     assert names == assign_names(list(reversed(s)))  # stable regardless of order
     assert base_name({"id": "a:b", "provider": "../x", "title": "/etc/x", "created_at": None}).startswith(
-        "x/undated-etc-x-")
+        "x/undated-etc-x-"
+    )
 
 
 # ------------------------------------------------------------------ html paging
 
+
 def _long_conversation(n: int) -> Conversation:
-    t0 = datetime(2025, 5, 1, tzinfo=timezone.utc)
+    t0 = datetime(2025, 5, 1, tzinfo=UTC)
     msgs = []
     for i in range(n):
         role = "user" if i % 2 == 0 else "assistant"
@@ -452,7 +503,8 @@ def test_html_pages_1200_messages():
         assert set(hrefs) - {"../index.html"} == names - {name}  # every other page, not itself
         prev_next = re.findall(r'<a href="([^"]+)">(← Previous|Next →)</a>', doc)
         expected = ([(html_render.page_name("long", k - 1), "← Previous")] if k > 1 else []) + (
-            [(html_render.page_name("long", k + 1), "Next →")] if k < 3 else [])
+            [(html_render.page_name("long", k + 1), "Next →")] if k < 3 else []
+        )
         assert prev_next[: len(expected)] == expected  # top navigation
         assert doc.count("<nav") == 2 and f"page {k} of 3" in doc
         ids = [int(x) for x in re.findall(r'<article class="msg[^"]*" id="m(\d+)"', doc)]
@@ -492,8 +544,10 @@ ALL_PAYLOADS = PAYLOADS + ACTIVE
 @pytest.mark.parametrize("payload", ALL_PAYLOADS, ids=range(len(ALL_PAYLOADS)))
 def test_html_escapes_payload_everywhere(payload):
     conv = conversation(payload)
-    for doc in (html_render.render(conv), html_render.render(conv, page=1, page_size=2, base="b",
-                                                             index_href="../index.html")):
+    for doc in (
+        html_render.render(conv),
+        html_render.render(conv, page=1, page_size=2, base="b", index_href="../index.html"),
+    ):
         s = assert_safe_html(doc, hrefs={"../index.html", "b-p2.html", "b-p3.html"})
         assert visible(payload, s.title)
         assert visible(payload, s.all_text)
@@ -508,8 +562,15 @@ def test_html_escapes_payload_everywhere(payload):
 @pytest.mark.parametrize("payload", ALL_PAYLOADS, ids=range(len(ALL_PAYLOADS)))
 def test_html_index_escapes_and_never_links_urls(payload):
     entries = [
-        {"id": payload, "title": payload, "provider": payload, "updated_at": payload, "message_count": payload,
-         "href": "chatgpt/ok.html", "pages": 2},
+        {
+            "id": payload,
+            "title": payload,
+            "provider": payload,
+            "updated_at": payload,
+            "message_count": payload,
+            "href": "chatgpt/ok.html",
+            "pages": 2,
+        },
         {"id": "b", "title": payload, "provider": "x", "href": payload},
         {"id": "c", "title": "js", "provider": "x", "href": "javascript:alert(1)"},
         {"id": "d", "title": "abs", "provider": "x", "href": "/etc/passwd"},
@@ -523,14 +584,26 @@ def test_html_index_escapes_and_never_links_urls(payload):
 
 
 def test_code_blocks_and_inline_code():
-    doc = html_render.render(Conversation("x", "1", "t", messages=[Message("1", "user", [text(
-        "see `a<b>` and\n```python\nif a < b:\n    print('</code></pre>')\n```\ndone")])]))
-    assert '<code>a&lt;b&gt;</code>' in doc
-    assert ('<pre><code class="language-python">if a &lt; b:\n'
-            "    print(&#x27;&lt;/code&gt;&lt;/pre&gt;&#x27;)</code></pre>") in doc
+    doc = html_render.render(
+        Conversation(
+            "x",
+            "1",
+            "t",
+            messages=[
+                Message(
+                    "1", "user", [text("see `a<b>` and\n```python\nif a < b:\n    print('</code></pre>')\n```\ndone")]
+                )
+            ],
+        )
+    )
+    assert "<code>a&lt;b&gt;</code>" in doc
+    assert (
+        '<pre><code class="language-python">if a &lt; b:\n    print(&#x27;&lt;/code&gt;&lt;/pre&gt;&#x27;)</code></pre>'
+    ) in doc
     # a hostile fence language never reaches the class attribute
-    doc = html_render.render(Conversation("x", "1", "t", messages=[Message("1", "user", [text(
-        '```x" onmouseover="alert(1)\ncode\n```')])]))
+    doc = html_render.render(
+        Conversation("x", "1", "t", messages=[Message("1", "user", [text('```x" onmouseover="alert(1)\ncode\n```')])])
+    )
     assert_safe_html(doc)
     assert 'class="language-' not in doc and "<pre><code>code</code></pre>" in doc
 
@@ -540,7 +613,7 @@ def test_html_options_and_markers():
     doc = html_render.render(conv, thinking=False, tools=False)
     assert "(thinking hidden)" in doc and '"command"' not in doc
     doc = html_render.render(conv)
-    assert '<details class="thinking">' in doc and "<details class=\"tool-use\">" in doc
+    assert '<details class="thinking">' in doc and '<details class="tool-use">' in doc
     assert '<article class="msg role-user branch sidechain"' in doc
     assert '<article class="msg role-other"' in doc  # an unknown role never reaches the class attribute
     assert "branch" in doc and "other branch" in doc and "sidechain" in doc
@@ -551,13 +624,38 @@ def test_html_options_and_markers():
 
 # ------------------------------------------------------------------ Obsidian
 
-@pytest.mark.parametrize("title", [
-    'He said "hi": then left', "key: value # not a comment", "---\nid: fake\n---", "- list?", "[x] {y} & *z* | !",
-    "'single' and \\backslash\\", "tab\there\rcr\x00nul\x07bell", "\u2028line\u2029para\ufeff\x85",
-    "", "yes", "null", "1e3", "@at `tick`", "é 日本語 🎉"] + PAYLOADS[:12])
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        'He said "hi": then left',
+        "key: value # not a comment",
+        "---\nid: fake\n---",
+        "- list?",
+        "[x] {y} & *z* | !",
+        "'single' and \\backslash\\",
+        "tab\there\rcr\x00nul\x07bell",
+        "\u2028line\u2029para\ufeff\x85",
+        "",
+        "yes",
+        "null",
+        "1e3",
+        "@at `tick`",
+        "é 日本語 🎉",
+    ]
+    + PAYLOADS[:12],
+)
 def test_obsidian_front_matter_is_safely_quoted(title):
-    conv = Conversation("claude", "p1", title, datetime(2025, 1, 1, tzinfo=timezone.utc), None,
-                        [Message("1", "user", [text("hi")])], models=['m"1: x', "m2"], project=title)
+    conv = Conversation(
+        "claude",
+        "p1",
+        title,
+        datetime(2025, 1, 1, tzinfo=UTC),
+        None,
+        [Message("1", "user", [text("hi")])],
+        models=['m"1: x', "m2"],
+        project=title,
+    )
     md = obsidian.render(conv)
     fm = front_matter(md)
     assert fm["title"] == (title or "claude:p1") and fm.get("project") == (title or None)
@@ -579,8 +677,20 @@ def test_obsidian_callouts_and_escaping():
     assert "<b>" not in re.sub(r"```[\s\S]*?```|`[^`\n]*`", "", body.replace("> ", ""))
     assert "`<b>x</b>: Vec<T>`" in md
     assert '"command": "<b>x</b>: Vec<T>"' in md
-    multi = obsidian.render(Conversation("x", "1", "t", messages=[Message("1", "assistant", [
-        tool_use("c1", "Evil\n> [!danger] injected\n# heading", {"a": "```\nfence\n```"})])]))
+    multi = obsidian.render(
+        Conversation(
+            "x",
+            "1",
+            "t",
+            messages=[
+                Message(
+                    "1",
+                    "assistant",
+                    [tool_use("c1", "Evil\n> [!danger] injected\n# heading", {"a": "```\nfence\n```"})],
+                )
+            ],
+        )
+    )
     assert "> [!example]- Tool: Evil > [!danger] injected # heading" in multi
     assert "\n> ````json\n" in multi  # fence longer than the content's backtick runs
     hidden = obsidian.render(conv, thinking=False, tools=False)

@@ -1,4 +1,5 @@
 """benchmarks/generate.py: layout, determinism, parseability, message counts."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,15 +16,19 @@ SCRIPT = REPO / "benchmarks" / "generate.py"
 
 
 def run_gen(out: Path, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(out), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(out), *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     return orjson.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def tree_hashes(root: Path) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +38,7 @@ def smoke(tmp_path_factory):
 
 
 # --- independent message counting, following the rules in generate.py's docstring ---
+
 
 def count_chatgpt(convs) -> int:
     n = 0
@@ -160,7 +166,7 @@ def test_everything_parses_and_counts_match(smoke):
     assert count_claude(convs) == bp["claude"]["messages"]
 
     cc = sorted((out / "home" / ".claude" / "projects").rglob("*.jsonl"))
-    assert len(cc) == bp["claude-code"]["conversations"]          # subagents are conversations too
+    assert len(cc) == bp["claude-code"]["conversations"]  # subagents are conversations too
     assert sum(count_claude_code(p) for p in cc) == bp["claude-code"]["messages"]
     for p in (out / "home" / ".claude" / "projects").rglob("*.meta.json"):
         orjson.loads(p.read_bytes())
@@ -196,8 +202,9 @@ def test_deterministic(smoke, tmp_path):
     out, s = smoke
     same = run_gen(tmp_path / "b", "--smoke", "--workers", "1")
     assert tree_hashes(out) == tree_hashes(tmp_path / "b")
-    assert {k: v for k, v in same.items() if k not in ("out", "seconds")} == \
-        {k: v for k, v in s.items() if k not in ("out", "seconds")}
+    assert {k: v for k, v in same.items() if k not in ("out", "seconds")} == {
+        k: v for k, v in s.items() if k not in ("out", "seconds")
+    }
     other = run_gen(tmp_path / "c", "--smoke", "--seed", "2")
     ha, hc = tree_hashes(out), tree_hashes(tmp_path / "c")
     assert ha != hc
@@ -207,8 +214,9 @@ def test_deterministic(smoke, tmp_path):
 
 
 def test_provider_subset_and_tool_heavy(tmp_path):
-    s = run_gen(tmp_path / "d", "--conversations", "20", "--messages", "12", "--tool-heavy",
-                "--providers", "claude-code,codex")
+    s = run_gen(
+        tmp_path / "d", "--conversations", "20", "--messages", "12", "--tool-heavy", "--providers", "claude-code,codex"
+    )
     assert set(s["by_provider"]) == {"claude-code", "codex"}
     assert s["conversations"] == 20
     assert not (tmp_path / "d" / "chatgpt").exists()

@@ -1,6 +1,7 @@
 """Re-syncs do only the work that changed: untouched files are not opened,
 touched-but-identical files are not parsed, unchanged conversations inside a
 new export are skipped, and only changed messages are rewritten."""
+
 from __future__ import annotations
 
 import json
@@ -69,9 +70,15 @@ def test_appended_session_rewrites_only_new_messages(tmp_path):
     conn = sqlite3.connect(tmp_path / "h" / "polylogue.db")
     ids_before = dict(conn.execute("SELECT mid, id FROM messages"))
     last = [json.loads(x) for x in dest.read_text().splitlines() if '"uuid"' in x][-1]
-    new = {"type": "user", "uuid": "appended-1", "parentUuid": last.get("uuid"), "sessionId": last["sessionId"],
-           "timestamp": "2026-03-01T00:00:00Z", "cwd": last.get("cwd"),
-           "message": {"role": "user", "content": "one more question about quillbackfrob"}}
+    new = {
+        "type": "user",
+        "uuid": "appended-1",
+        "parentUuid": last.get("uuid"),
+        "sessionId": last["sessionId"],
+        "timestamp": "2026-03-01T00:00:00Z",
+        "cwd": last.get("cwd"),
+        "message": {"role": "user", "content": "one more question about quillbackfrob"},
+    }
     with open(dest, "a") as f:
         f.write(json.dumps(new) + "\n")
     r = a.sync([src_dir])
@@ -88,11 +95,22 @@ def _session(sid: str, texts: list[str], start: int = 0) -> str:
     lines, parent = [], None
     for i, t in enumerate(texts, start):
         role = "user" if i % 2 == 0 else "assistant"
-        rec = {"type": role, "uuid": f"{sid[:4]}-{i}", "parentUuid": parent, "sessionId": sid, "cwd": "/src/x",
-               "timestamp": f"2026-03-01T10:00:{i:02d}Z", "message": {"role": role, "content": t}}
+        rec = {
+            "type": role,
+            "uuid": f"{sid[:4]}-{i}",
+            "parentUuid": parent,
+            "sessionId": sid,
+            "cwd": "/src/x",
+            "timestamp": f"2026-03-01T10:00:{i:02d}Z",
+            "message": {"role": role, "content": t},
+        }
         if role == "assistant":
-            rec["message"] = {"id": f"m{i}", "role": role, "model": "claude-sonnet-4",
-                              "content": [{"type": "text", "text": t}]}
+            rec["message"] = {
+                "id": f"m{i}",
+                "role": role,
+                "model": "claude-sonnet-4",
+                "content": [{"type": "text", "text": t}],
+            }
         lines.append(json.dumps(rec))
         parent = rec["uuid"]
     return "\n".join(lines) + "\n"
@@ -101,11 +119,15 @@ def _session(sid: str, texts: list[str], start: int = 0) -> str:
 def _messages(home: Path) -> list[tuple]:
     conn = sqlite3.connect(home / "polylogue.db")
     try:
-        return conn.execute("SELECT c.uid, c.hash, m.mid, m.hash, pl_content(m.content) FROM messages m "
-                            "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.mid").fetchall()
+        return conn.execute(
+            "SELECT c.uid, c.hash, m.mid, m.hash, pl_content(m.content) FROM messages m "
+            "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.mid"
+        ).fetchall()
     except sqlite3.OperationalError:  # pl_content is ours: compare the raw column instead
-        return conn.execute("SELECT c.uid, c.hash, m.mid, m.hash, m.content FROM messages m "
-                            "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.mid").fetchall()
+        return conn.execute(
+            "SELECT c.uid, c.hash, m.mid, m.hash, m.content FROM messages m "
+            "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.mid"
+        ).fetchall()
     finally:
         conn.close()
 

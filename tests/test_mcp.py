@@ -1,5 +1,6 @@
 """The MCP server, end to end: a real archive, the server as a subprocess over
 stdio, and the SDK's own client (docs/mcp.md)."""
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ WORD_PROVIDERS = {"chatgpt", "claude", "claude-code", "codex"}
 
 # ------------------------------------------------------------------ harness
 
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     """An archive of the shipped examples, built once for this module."""
@@ -36,8 +38,9 @@ def home(tmp_path_factory) -> Path:
 
 
 def _params(home: Path) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=["-m", "polylogue.mcp_server", "--home", str(home)],
-                                 cwd=str(REPO))
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "polylogue.mcp_server", "--home", str(home)], cwd=str(REPO)
+    )
 
 
 class Session:
@@ -92,29 +95,38 @@ def _schema(tool) -> dict:
 
 # ------------------------------------------------------------------ tests
 
+
 def test_tools_are_listed_with_fixed_parameters_and_teaching_descriptions(home):
     async def body(s: Session):
         tools = {t.name: t for t in (await s.s.list_tools()).tools}
         assert set(tools) == {"search", "get_conversation", "list_conversations", "stats"}
         props = {n: set(_schema(t)["properties"]) for n, t in tools.items()}
-        assert {"query", "limit", "offset", "provider", "since", "until", "role", "kind", "project",
-                "regex"} <= props["search"]
-        assert {"id", "around", "before", "after", "offset", "limit", "include_thinking",
-                "include_tools"} <= props["get_conversation"]
+        assert {"query", "limit", "offset", "provider", "since", "until", "role", "kind", "project", "regex"} <= props[
+            "search"
+        ]
+        assert {"id", "around", "before", "after", "offset", "limit", "include_thinking", "include_tools"} <= props[
+            "get_conversation"
+        ]
         assert {"limit", "offset", "provider", "since", "until", "project"} <= props["list_conversations"]
         assert props["stats"] == set()
         assert _schema(tools["search"])["required"] == ["query"]
         assert _schema(tools["get_conversation"])["required"] == ["id"]
         assert not _schema(tools["list_conversations"]).get("required")
         desc = tools["search"].description
-        for example in ('"connection reset" provider:codex since:"last week"', "pars*", "-java", "kind:thinking",
-                        "offset"):
+        for example in (
+            '"connection reset" provider:codex since:"last week"',
+            "pars*",
+            "-java",
+            "kind:thinking",
+            "offset",
+        ):
             assert example in desc
         assert "include_tools" in tools["get_conversation"].description
         for t in tools.values():
             assert t.description and len(t.description) > 80
-            assert t.annotations.read_only_hint if hasattr(t.annotations, "read_only_hint") \
-                else t.annotations.readOnlyHint
+            assert (
+                t.annotations.read_only_hint if hasattr(t.annotations, "read_only_hint") else t.annotations.readOnlyHint
+            )
 
     run(home, body)
 
@@ -233,17 +245,40 @@ def test_get_conversation_windows_pages_and_summaries(home):
         conv = full[cid]
         tool_out = next(b.text for m in conv.messages for b in m.blocks if b.type == "tool_result" and b.text)
         assert tool_out[:40] not in texts
-        long = (await s.ok("get_conversation", id=cid, limit=100, include_tools=True, include_thinking=True,
-                           max_chars=20000))["messages"]
+        long = (
+            await s.ok(
+                "get_conversation", id=cid, limit=100, include_tools=True, include_thinking=True, max_chars=20000
+            )
+        )["messages"]
         assert tool_out[:40] in "\n".join(m["text"] for m in long)
 
         # a long message is cut at max_chars, says so, and char_offset reads the rest
         longest = max(long, key=lambda m: len(m["text"]))
-        first = (await s.ok("get_conversation", id=cid, around=longest["id"], before=0, after=0,
-                            include_tools=True, include_thinking=True, max_chars=30))["messages"][0]
+        first = (
+            await s.ok(
+                "get_conversation",
+                id=cid,
+                around=longest["id"],
+                before=0,
+                after=0,
+                include_tools=True,
+                include_thinking=True,
+                max_chars=30,
+            )
+        )["messages"][0]
         assert len(first["text"]) == 30 and "char_offset=30" in first["truncated"]
-        rest = (await s.ok("get_conversation", id=cid, around=longest["id"], before=0, after=0, include_tools=True,
-                           include_thinking=True, char_offset=30))["messages"][0]
+        rest = (
+            await s.ok(
+                "get_conversation",
+                id=cid,
+                around=longest["id"],
+                before=0,
+                after=0,
+                include_tools=True,
+                include_thinking=True,
+                char_offset=30,
+            )
+        )["messages"][0]
         assert first["text"] + rest["text"] == longest["text"]
 
     run(home, body)
@@ -314,8 +349,9 @@ def test_protocol_notifications_ping_and_concurrent_calls(home):
     async def body(s: Session):
         await s.s.send_ping()
         # a cancel for a request that is not running, and a progress notification: ignored
-        await s.s.send_notification(mt.CancelledNotification(params=mt.CancelledNotificationParams(
-            request_id=987654, reason="test")))
+        await s.s.send_notification(
+            mt.CancelledNotification(params=mt.CancelledNotificationParams(request_id=987654, reason="test"))
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             await s.s.send_progress_notification("tok-1", 0.5, 1.0, "halfway")
@@ -361,8 +397,15 @@ def test_real_claude_code_sessions_bounded_and_live_during_sync(samples, tmp_pat
         offset = 0
         cut = False
         while offset < big["message_count"]:
-            out = await s.ok("get_conversation", id=big["id"], offset=offset, limit=100, include_tools=True,
-                             include_thinking=True, max_chars=20000)
+            out = await s.ok(
+                "get_conversation",
+                id=big["id"],
+                offset=offset,
+                limit=100,
+                include_tools=True,
+                include_thinking=True,
+                max_chars=20000,
+            )
             idx = [m["i"] for m in out["messages"]]
             assert idx and idx[0] == offset
             cut |= any("response size limit" in x for x in out.get("notes", []))
@@ -374,12 +417,27 @@ def test_real_claude_code_sessions_bounded_and_live_during_sync(samples, tmp_pat
         # a cut window keeps what was asked for: the around target, the end of a tail page
         n = big["message_count"]
         mid = (await s.ok("get_conversation", id=big["id"], offset=n // 2, limit=1))["messages"][0]["id"]
-        win = await s.ok("get_conversation", id=big["id"], around=mid, before=50, after=50, include_tools=True,
-                         include_thinking=True, max_chars=20000)
+        win = await s.ok(
+            "get_conversation",
+            id=big["id"],
+            around=mid,
+            before=50,
+            after=50,
+            include_tools=True,
+            include_thinking=True,
+            max_chars=20000,
+        )
         assert mid in [m["id"] for m in win["messages"]]
         assert any("cut this window" in x for x in win["notes"])
-        tail = await s.ok("get_conversation", id=big["id"], tail=True, limit=100, include_tools=True,
-                          include_thinking=True, max_chars=20000)
+        tail = await s.ok(
+            "get_conversation",
+            id=big["id"],
+            tail=True,
+            limit=100,
+            include_tools=True,
+            include_thinking=True,
+            max_chars=20000,
+        )
         assert tail["messages"][-1]["i"] == n - 1 and len(tail["messages"]) < 100
         assert "earlier: offset=" in tail["showing"]
 

@@ -1,5 +1,6 @@
 """One sync over everything at once: every provider's real layout plus the
 bad-input corpus. Bad files are reported one by one; all the rest imports."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import zipfile
 from pathlib import Path
 
 from click.testing import CliRunner
+from test_bad_input import build_corpus
 
 from polylogue.api import Archive
 from polylogue.cli import cli
-from test_bad_input import build_corpus
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROVIDER_DIRS = ("chatgpt", "claude-ai", "claude-code", "codex", "gemini-aistudio", "gemini-cli")
@@ -42,7 +43,7 @@ def test_mixed_sync(tmp_path):
     out = json.loads(r.stdout)
     bad_names = {p.name for k, p in corpus.items() if k not in ("good", "huge_message")}
     reported = {Path(e["path"].split("!")[0]).name for e in out["errors"]}
-    assert reported == bad_names, (reported ^ bad_names)
+    assert reported == bad_names, reported ^ bad_names
     stats = Archive(tmp_path / "h").stats()
     by = {p: v["conversations"] for p, v in stats["by_provider"].items()}
     # the examples per provider, plus the corpus: good.json + the complete half of truncated.json

@@ -1,6 +1,7 @@
 """ChatGPT export parser (formats.md §1): conformance on the shared samples,
 sniffing (and not sniffing side files / lookalikes), our example export, and
 fuzzing. No mocks: every test parses real bytes through the real reader."""
+
 from __future__ import annotations
 
 import copy
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import EXAMPLES, SHARED_SAMPLES, ids, other_providers, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, SHARED_SAMPLES, ids, other_providers, sample_files
 from polylogue.errors import ParseError
 from polylogue.models import BLOCK_TYPES, ROLES
 from polylogue.providers import ParseContext, chatgpt, open_clean
@@ -23,7 +24,8 @@ from polylogue.providers import ParseContext, chatgpt, open_clean
 SAMPLES = sample_files("chatgpt")
 REPRESENTATIVES = (
     sorted((SHARED_SAMPLES / "schemas" / "chatgpt" / "representatives").glob("sample-*.json"))
-    if SHARED_SAMPLES.is_dir() else []
+    if SHARED_SAMPLES.is_dir()
+    else []
 )
 EXAMPLE = EXAMPLES / "chatgpt" / "conversations.json"
 
@@ -84,16 +86,27 @@ EXPECTED = {
     "Dicklesworthstone__coding_agent_session_search__conv-multipart.json": [("chatgpt-multipart-001", 1)],
     "Dicklesworthstone__coding_agent_session_search__conv-structured-parts.json": [("chatgpt-structured-parts-001", 2)],
     "Sinity__polylogue__demo-00.json": [("dc13ca54-0bba-4298-a38f-09068c2ef2c5", 3)],
-    "Sinity__polylogue__native-browser-capture-v1.json": [("chatgpt-fixture-conversation", 8)],  # 9 nodes, root has no message
+    "Sinity__polylogue__native-browser-capture-v1.json": [
+        ("chatgpt-fixture-conversation", 8)
+    ],  # 9 nodes, root has no message
     "Sinity__polylogue__native-conversation-v1.json": [("chatgpt-fixture-conversation", 8)],
     # 3 items; the 2nd ("Corrupted entry") has no mapping and is skipped with a warning
     "danny-avila__LibreChat__chatgpt-modern-export.json": [
-        ("6b0f0d9c-0000-4000-8000-000000000001", 5), ("6b0f0d9c-0000-4000-8000-000000000003", 2)],
+        ("6b0f0d9c-0000-4000-8000-000000000001", 5),
+        ("6b0f0d9c-0000-4000-8000-000000000003", 2),
+    ],
     "mikegraham__looselips__conversations.json": [
-        ("conv-employment", 2), ("conv-medical", 2), ("conv-legal", 2), ("conv-family", 2), ("conv-benign", 2)],
+        ("conv-employment", 2),
+        ("conv-medical", 2),
+        ("conv-legal", 2),
+        ("conv-family", 2),
+        ("conv-benign", 2),
+    ],
     "minhyeong112__h20__chatgpt-citations.json": [("d6523d1e-7ec3-474f-a363-0e9dffdb3d93", 2)],
     "minhyeong112__h20__chatgpt-export.json": [
-        ("d6523d1e-7ec3-474f-a363-0e9dffdb3d93", 16), ("7c5ab593-dbab-43bd-862d-2c3c1eeebf6a", 5)],
+        ("d6523d1e-7ec3-474f-a363-0e9dffdb3d93", 16),
+        ("7c5ab593-dbab-43bd-862d-2c3c1eeebf6a", 5),
+    ],
     "minhyeong112__h20__chatgpt-tree.json": [("d5dc5307-6807-41a0-8b04-4acee626eeb7", 12)],
 }
 
@@ -163,13 +176,24 @@ def test_native_fixture_blocks(samples):
     # (execution_output), recap-active (reasoning_recap), answer-active (image + sandbox link)
     (c,), _ = parse_file(SHARED_SAMPLES / "chatgpt" / "Sinity__polylogue__native-conversation-v1.json")
     m = {x.id: x for x in c.messages}
-    assert list(m) == ["context", "user", "answer-inactive", "thought-active", "tool-call",
-                       "tool-result", "recap-active", "answer-active"]
+    assert list(m) == [
+        "context",
+        "user",
+        "answer-inactive",
+        "thought-active",
+        "tool-call",
+        "tool-result",
+        "recap-active",
+        "answer-active",
+    ]
     assert [x.id for x in c.messages if not x.active] == ["answer-inactive"]
     # keyed by node id; message.id kept as a secondary id
     assert m["user"].meta["message_id"] == "user-message"
     assert m["context"].context and m["context"].role == "system"
-    assert [b.text for b in m["context"].blocks] == ["Privacy-safe fixture profile.", "Preserve structured provider evidence."]
+    assert [b.text for b in m["context"].blocks] == [
+        "Privacy-safe fixture profile.",
+        "Preserve structured provider evidence.",
+    ]
     assert [b.type for b in m["user"].blocks] == ["text", "image", "attachment"]
     img = m["user"].blocks[1]
     assert img.name == "fixture-input-image" and img.meta["url"] == "file-service://fixture-input-image"
@@ -180,16 +204,24 @@ def test_native_fixture_blocks(samples):
     assert m["user"].text == "Analyze the attached fixture and create an artifact."
     assert [b.type for b in m["thought-active"].blocks] == ["thinking"]
     assert m["thought-active"].text == ""  # thinking is never answer text
-    call, = m["tool-call"].blocks
-    assert (call.type, call.id, call.name, call.input) == ("tool_use", "tool-call", "browser.search", {"query": "fixture evidence"})
-    res, = m["tool-result"].blocks
+    (call,) = m["tool-call"].blocks
+    assert (call.type, call.id, call.name, call.input) == (
+        "tool_use",
+        "tool-call",
+        "browser.search",
+        {"query": "fixture evidence"},
+    )
+    (res,) = m["tool-result"].blocks
     assert (res.type, res.id, res.text) == ("tool_result", "tool-call", "Privacy-safe tool result.")
     assert m["tool-result"].role == "tool"
     assert c.tool_calls() == [(call, res)]
     assert m["recap-active"].blocks[0].type == "thinking"
     final = m["answer-active"]
     assert [b.type for b in final.blocks] == ["text", "image", "attachment"]
-    assert final.blocks[2].name == "fixture-result.zip" and final.blocks[2].meta["url"] == "sandbox:/mnt/data/fixture-result.zip"
+    assert (
+        final.blocks[2].name == "fixture-result.zip"
+        and final.blocks[2].meta["url"] == "sandbox:/mnt/data/fixture-result.zip"
+    )
     assert final.model == "gpt-5-6-pro" and c.models == ["gpt-5-6-pro"]
     assert final.meta["active_leaf"] is True
     assert c.created_at.year == 2026 and c.updated_at > c.created_at
@@ -251,7 +283,9 @@ def test_modern_export_hidden_context_and_missing_mapping(samples):
 
 def test_structured_parts_no_repr(samples):
     # conv-structured-parts.json: parts = [str, {text}, {image_asset_pointer}, str]
-    (c,), _ = parse_file(SHARED_SAMPLES / "chatgpt" / "Dicklesworthstone__coding_agent_session_search__conv-structured-parts.json")
+    (c,), _ = parse_file(
+        SHARED_SAMPLES / "chatgpt" / "Dicklesworthstone__coding_agent_session_search__conv-structured-parts.json"
+    )
     u, a = c.messages
     assert [b.type for b in u.blocks] == ["text", "text", "image", "text"]
     assert u.blocks[2].meta["url"] == "file-service://asset-structured-001"
@@ -263,15 +297,44 @@ def test_structured_parts_no_repr(samples):
 
 SIDE_FILES = {
     "user.json": {"id": "user-abc", "email": "someone@example.com", "phone_number": None, "chatgpt_plus_user": True},
-    "message_feedback.json": [{"id": "fb1", "conversation_id": "c1", "user_id": "u1", "rating": "thumbs_up",
-                               "content": "{\"text\": \"good\"}", "create_time": "2024-01-01T00:00:00Z"}],
+    "message_feedback.json": [
+        {
+            "id": "fb1",
+            "conversation_id": "c1",
+            "user_id": "u1",
+            "rating": "thumbs_up",
+            "content": '{"text": "good"}',
+            "create_time": "2024-01-01T00:00:00Z",
+        }
+    ],
     "empty_feedback.json": [],
     "shared_conversations.json": [{"id": "s1", "conversation_id": "c1", "title": "Shared", "is_anonymous": True}],
-    "model_comparisons.json": [{"id": "mc1", "user_id": "u1", "input": {"prompt_convo": {
-        "id": "c1", "title": "t", "current_node": "n1",
-        "mapping": {"n1": {"id": "n1", "parent": None, "children": [], "message": {
-            "id": "n1", "author": {"role": "user"}, "content": {"content_type": "text", "parts": ["copy"]}}}}}},
-        "output": {"feedback_step_2": {}}}],
+    "model_comparisons.json": [
+        {
+            "id": "mc1",
+            "user_id": "u1",
+            "input": {
+                "prompt_convo": {
+                    "id": "c1",
+                    "title": "t",
+                    "current_node": "n1",
+                    "mapping": {
+                        "n1": {
+                            "id": "n1",
+                            "parent": None,
+                            "children": [],
+                            "message": {
+                                "id": "n1",
+                                "author": {"role": "user"},
+                                "content": {"content_type": "text", "parts": ["copy"]},
+                            },
+                        }
+                    },
+                }
+            },
+            "output": {"feedback_step_2": {}},
+        }
+    ],
     "claude_ai.json": [{"uuid": "u", "name": "x", "chat_messages": [{"uuid": "m", "text": "hi", "sender": "human"}]}],
 }
 
@@ -283,7 +346,7 @@ def test_side_files_not_claimed(name):
 
 
 def test_chat_html_not_claimed():
-    html = b"<html><body><script>var jsonData = [{\"title\": \"t\", \"mapping\": {}}];</script></body></html>"
+    html = b'<html><body><script>var jsonData = [{"title": "t", "mapping": {}}];</script></body></html>'
     head = head_of(html)
     assert head.kind == "other" and not chatgpt.sniff(head)
 
@@ -297,15 +360,34 @@ def test_forced_parse_of_side_files_yields_no_conversation():
 
 
 def test_deepseek_lookalike_not_claimed():
-    deepseek = [{"id": "ds1", "title": "DeepSeek chat", "inserted_at": "2025-01-01T00:00:00Z", "mapping": {
-        "root": {"id": "root", "parent": None, "children": ["1"], "message": None},
-        "1": {"id": "1", "parent": "root", "children": [], "message": {
-            "files": [], "model": "deepseek-chat", "inserted_at": "2025-01-01T00:00:00Z",
-            "fragments": [{"type": "REQUEST", "content": "hello"}]}}}}]
+    deepseek = [
+        {
+            "id": "ds1",
+            "title": "DeepSeek chat",
+            "inserted_at": "2025-01-01T00:00:00Z",
+            "mapping": {
+                "root": {"id": "root", "parent": None, "children": ["1"], "message": None},
+                "1": {
+                    "id": "1",
+                    "parent": "root",
+                    "children": [],
+                    "message": {
+                        "files": [],
+                        "model": "deepseek-chat",
+                        "inserted_at": "2025-01-01T00:00:00Z",
+                        "fragments": [{"type": "REQUEST", "content": "hello"}],
+                    },
+                },
+            },
+        }
+    ]
     assert not chatgpt.sniff(head_of(json.dumps(deepseek).encode()))
     # and ChatGPT with the same tree does get claimed
     chatgpt_like = copy.deepcopy(deepseek)
-    chatgpt_like[0]["mapping"]["1"]["message"] = {"author": {"role": "user"}, "content": {"content_type": "text", "parts": ["hello"]}}
+    chatgpt_like[0]["mapping"]["1"]["message"] = {
+        "author": {"role": "user"},
+        "content": {"content_type": "text", "parts": ["hello"]},
+    }
     assert chatgpt.sniff(head_of(json.dumps(chatgpt_like).encode()))
 
 
@@ -325,10 +407,16 @@ def test_other_providers_samples_not_claimed(samples):
 
 # ---------------------------------------------------------------- behaviour on crafted inputs
 
+
 def _node(nid, parent, children, role=None, content=None, **extra):
     msg = None
     if role is not None:
-        msg = {"id": nid, "author": {"role": role}, "content": content or {"content_type": "text", "parts": [nid]}, **extra}
+        msg = {
+            "id": nid,
+            "author": {"role": role},
+            "content": content or {"content_type": "text", "parts": [nid]},
+            **extra,
+        }
     return {"id": nid, "parent": parent, "children": children, "message": msg}
 
 
@@ -338,7 +426,9 @@ def _conv(cid, nodes, current=None, **extra):
 
 def test_bad_conversation_skipped_rest_continue():
     good = _conv("good", [_node("r", None, ["a"]), _node("a", "r", [], "user")], "a")
-    data = json.dumps([good, 42, {"id": "nomap", "title": "x"}, _conv("good2", [_node("a", None, [], "user")])]).encode()
+    data = json.dumps(
+        [good, 42, {"id": "nomap", "title": "x"}, _conv("good2", [_node("a", None, [], "user")])]
+    ).encode()
     convs, ctx = parse_bytes(data)
     assert [c.provider_id for c in convs] == ["good", "good2"]
     warnings = " | ".join(ctx.all_warnings())
@@ -396,20 +486,60 @@ def test_parent_cycle_does_not_hang():
 
 
 def test_content_types():
-    img = {"content_type": "image_asset_pointer", "asset_pointer": "sediment://file_abc", "size_bytes": 10,
-           "width": 2, "height": 3, "metadata": {"dalle": {"prompt": "a red fox", "gen_id": "g1"}}}
+    img = {
+        "content_type": "image_asset_pointer",
+        "asset_pointer": "sediment://file_abc",
+        "size_bytes": 10,
+        "width": 2,
+        "height": 3,
+        "metadata": {"dalle": {"prompt": "a red fox", "gen_id": "g1"}},
+    }
     nodes = [
-        _node("u", None, ["c"], "user", {"content_type": "multimodal_text", "parts": [
-            img, {"content_type": "audio_transcription", "text": "spoken words", "direction": "in"},
-            {"content_type": "audio_asset_pointer", "asset_pointer": "sediment://file_aud", "format": "wav", "size_bytes": 5},
-            {"content_type": "mystery_part", "x": 1}, 7, None, ""]}),
-        _node("c", "u", ["t"], "assistant", {"content_type": "text", "parts": ["{\"updates\": [{\"replacement\": \"x\"}]}"]},
-              recipient="canmore.update_textdoc"),
+        _node(
+            "u",
+            None,
+            ["c"],
+            "user",
+            {
+                "content_type": "multimodal_text",
+                "parts": [
+                    img,
+                    {"content_type": "audio_transcription", "text": "spoken words", "direction": "in"},
+                    {
+                        "content_type": "audio_asset_pointer",
+                        "asset_pointer": "sediment://file_aud",
+                        "format": "wav",
+                        "size_bytes": 5,
+                    },
+                    {"content_type": "mystery_part", "x": 1},
+                    7,
+                    None,
+                    "",
+                ],
+            },
+        ),
+        _node(
+            "c",
+            "u",
+            ["t"],
+            "assistant",
+            {"content_type": "text", "parts": ['{"updates": [{"replacement": "x"}]}']},
+            recipient="canmore.update_textdoc",
+        ),
         _node("t", "c", ["e"], "tool", {"content_type": "text", "parts": ["Successfully updated"]}),
         _node("e", "t", ["k"], "tool", {"content_type": "system_error", "name": "tool_error", "text": "boom"}),
         _node("k", "e", ["z"], "assistant", {"content_type": "brand_new_type", "payload": {"a": [1, 2]}}),
-        _node("z", "k", [], "system", {"content_type": "model_editable_context", "model_set_context": "remembered",
-                                       "structured_context": {"k": 1}}),
+        _node(
+            "z",
+            "k",
+            [],
+            "system",
+            {
+                "content_type": "model_editable_context",
+                "model_set_context": "remembered",
+                "structured_context": {"k": 1},
+            },
+        ),
     ]
     (c,), _ = parse_bytes(json.dumps([_conv("ct", nodes, "z")]).encode())
     m = {x.id: x for x in c.messages}
@@ -429,17 +559,48 @@ def test_content_types():
 
 def test_code_interpreter_outcome_from_aggregate_result():
     nodes = [
-        _node("c", None, ["r"], "assistant", {"content_type": "code", "language": "python", "text": "1/0"}, recipient="python"),
-        _node("r", "c", [], "tool", {"content_type": "execution_output", "text": "ZeroDivisionError"},
-              status="finished_successfully",
-              metadata={"aggregate_result": {"status": "failed", "in_kernel_exception": {"name": "ZeroDivisionError"}}}),
+        _node(
+            "c",
+            None,
+            ["r"],
+            "assistant",
+            {"content_type": "code", "language": "python", "text": "1/0"},
+            recipient="python",
+        ),
+        _node(
+            "r",
+            "c",
+            [],
+            "tool",
+            {"content_type": "execution_output", "text": "ZeroDivisionError"},
+            status="finished_successfully",
+            metadata={"aggregate_result": {"status": "failed", "in_kernel_exception": {"name": "ZeroDivisionError"}}},
+        ),
     ]
     nodes += [
-        _node("c2", "r", ["r2"], "assistant", {"content_type": "code", "language": "unknown", "text": "plt.show()"},
-              recipient="python"),
-        _node("r2", "c2", [], "tool", {"content_type": "execution_output", "text": ""},
-              metadata={"aggregate_result": {"status": "success", "messages": [
-                  {"message_type": "image", "image_url": "file-service://file-Plot1", "width": 640, "height": 480}]}}),
+        _node(
+            "c2",
+            "r",
+            ["r2"],
+            "assistant",
+            {"content_type": "code", "language": "unknown", "text": "plt.show()"},
+            recipient="python",
+        ),
+        _node(
+            "r2",
+            "c2",
+            [],
+            "tool",
+            {"content_type": "execution_output", "text": ""},
+            metadata={
+                "aggregate_result": {
+                    "status": "success",
+                    "messages": [
+                        {"message_type": "image", "image_url": "file-service://file-Plot1", "width": 640, "height": 480}
+                    ],
+                }
+            },
+        ),
     ]
     (c,), _ = parse_bytes(json.dumps([_conv("ci", nodes, "r2")]).encode())
     (call, res), (call2, res2) = c.tool_calls()
@@ -451,8 +612,10 @@ def test_code_interpreter_outcome_from_aggregate_result():
 
 
 def test_kept_metadata_is_bounded():
-    cites = [{"start_ix": i, "end_ix": i + 1, "metadata": {"url": f"https://example.com/{i}", "text": "y" * 5000}}
-             for i in range(3000)]
+    cites = [
+        {"start_ix": i, "end_ix": i + 1, "metadata": {"url": f"https://example.com/{i}", "text": "y" * 5000}}
+        for i in range(3000)
+    ]
     nodes = [_node("a", None, [], "assistant", metadata={"citations": cites, "model_slug": "gpt-4o"})]
     (c,), _ = parse_bytes(json.dumps([_conv("big", nodes, "a")]).encode())
     m = c.messages[0]
@@ -473,8 +636,15 @@ def test_derived_id_is_stable():
 
 def test_streaming_memory_is_bounded():
     """A large conversations.json is streamed: peak Python memory stays far below its size."""
-    one = _conv("c", [_node("r", None, ["a"]), _node("a", "r", ["b"], "user"),
-                      _node("b", "a", [], "assistant", {"content_type": "text", "parts": ["x" * 3000]})], "b")
+    one = _conv(
+        "c",
+        [
+            _node("r", None, ["a"]),
+            _node("a", "r", ["b"], "user"),
+            _node("b", "a", [], "assistant", {"content_type": "text", "parts": ["x" * 3000]}),
+        ],
+        "b",
+    )
     n = 1500
 
     class Gen(io.RawIOBase):  # produces the array on the fly, never held whole
@@ -510,6 +680,7 @@ def test_streaming_memory_is_bounded():
 
 # ---------------------------------------------------------------- our example export
 
+
 def test_example_export():
     # examples/chatgpt/conversations.json (ours). By jq: 3 conversations with 7, 7
     # and 7 nodes, 6 of them with a message each; active path from current_node:
@@ -518,7 +689,10 @@ def test_example_export():
     convs, ctx = parse_file(EXAMPLE)
     assert not ctx.all_warnings()
     assert [(c.title, len(c.messages), sum(m.active for m in c.messages)) for c in convs] == [
-        ("Rust lifetimes in a struct", 6, 4), ("Plot latency percentiles", 6, 6), ("SQLite WAL checkpoints", 6, 6)]
+        ("Rust lifetimes in a struct", 6, 4),
+        ("Plot latency percentiles", 6, 6),
+        ("SQLite WAL checkpoints", 6, 6),
+    ]
     check_invariants(convs)
     assert chatgpt.sniff(head_of(EXAMPLE.read_bytes()))
     rust, plot, sql = convs
@@ -526,12 +700,15 @@ def test_example_export():
     # one unique searchable word per conversation
     def words(c):
         return " ".join(b.search_text() for _, b in c.iter_blocks())
+
     for word, conv in (("zanzibarquux", rust), ("quokkaflux", plot), ("marzipanotter", sql)):
         assert [c.title for c in convs if word in words(c)] == [conv.title]
 
     # rust: hidden system + hidden custom instructions; an edited prompt (branch)
     assert [(m.role, m.context, (m.meta or {}).get("hidden")) for m in rust.messages[:2]] == [
-        ("system", True, True), ("user", True, True)]
+        ("system", True, True),
+        ("user", True, True),
+    ]
     branch = [m for m in rust.messages if (m.meta or {}).get("branch") is not None]
     assert [(m.meta["branch"], m.active) for m in branch] == [(0, False), (1, True)]
     assert branch[0].parent_id == branch[1].parent_id == rust.messages[1].id
@@ -543,7 +720,7 @@ def test_example_export():
     assert [b.name for b in up.blocks[2:]] == ["latency.csv", "dashboard.png"]
     assert [b.type for m in plot.messages[1:3] for b in m.blocks] == ["thinking", "thinking"]
     assert plot.messages[1].blocks[0].meta["summary"] == "Planning the analysis"
-    (call, res), = plot.tool_calls()
+    ((call, res),) = plot.tool_calls()
     assert call.name == "python" and "quantile" in call.input and res.is_error is False and "/search" in res.text
     assert res.id == call.id == plot.messages[3].id
     final = plot.messages[-1]
@@ -554,7 +731,8 @@ def test_example_export():
     pairs = sql.tool_calls()
     assert [(u.input, r.meta["content_type"]) for u, r in pairs] == [
         ('search("sqlite wal_autocheckpoint default pages")', "tether_browsing_display"),
-        ("mclick([0])", "tether_quote")]
+        ("mclick([0])", "tether_quote"),
+    ]
     answer = sql.messages[-1]
     assert "\ue200" not in answer.text and "1000 pages; change it" in answer.text
     assert answer.meta["cite_markers"] == ["cite turn0view0"]
@@ -581,16 +759,59 @@ def test_fuzz_arbitrary_bytes(data):
     _only_parse_error(data)
 
 
-KEYS = ["mapping", "message", "parent", "children", "content", "content_type", "parts", "author", "role",
-        "recipient", "current_node", "id", "title", "text", "thoughts", "metadata", "attachments",
-        "asset_pointer", "create_time", "aggregate_result", "raw_provider_payload"]
-json_leaf = (st.none() | st.booleans() | st.integers(min_value=-(1 << 70), max_value=1 << 70)
-             | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-             | st.sampled_from(["user", "assistant", "tool", "system", "all", "python", "text", "code",
-                                "multimodal_text", "execution_output", "thoughts", "image_asset_pointer", "a", "b"]))
+KEYS = [
+    "mapping",
+    "message",
+    "parent",
+    "children",
+    "content",
+    "content_type",
+    "parts",
+    "author",
+    "role",
+    "recipient",
+    "current_node",
+    "id",
+    "title",
+    "text",
+    "thoughts",
+    "metadata",
+    "attachments",
+    "asset_pointer",
+    "create_time",
+    "aggregate_result",
+    "raw_provider_payload",
+]
+json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(1 << 70), max_value=1 << 70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.sampled_from(
+        [
+            "user",
+            "assistant",
+            "tool",
+            "system",
+            "all",
+            "python",
+            "text",
+            "code",
+            "multimodal_text",
+            "execution_output",
+            "thoughts",
+            "image_asset_pointer",
+            "a",
+            "b",
+        ]
+    )
+)
 json_values = st.recursive(
     json_leaf,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -603,12 +824,30 @@ def test_fuzz_random_json(value):
 
 
 ROLES_S = st.sampled_from(["user", "assistant", "tool", "system", "developer", "critic", None, 3])
-CTYPES = st.sampled_from(["text", "code", "multimodal_text", "execution_output", "thoughts", "reasoning_recap",
-                          "user_editable_context", "tether_quote", "tether_browsing_display", "system_error",
-                          "computer_output", "weird", None, 5])
+CTYPES = st.sampled_from(
+    [
+        "text",
+        "code",
+        "multimodal_text",
+        "execution_output",
+        "thoughts",
+        "reasoning_recap",
+        "user_editable_context",
+        "tether_quote",
+        "tether_browsing_display",
+        "system_error",
+        "computer_output",
+        "weird",
+        None,
+        5,
+    ]
+)
 NODE_IDS = st.sampled_from(["n0", "n1", "n2", "n3", "n4", "missing"])
-small_json = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3)
-                          | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3), max_leaves=5)
+small_json = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3),
+    max_leaves=5,
+)
 
 
 @st.composite
@@ -616,25 +855,54 @@ def conversations(draw):
     mapping = {}
     for nid in draw(st.lists(NODE_IDS, max_size=6, unique=True)):
         content = {"content_type": draw(CTYPES)}
-        for k in draw(st.lists(st.sampled_from(["parts", "text", "thoughts", "result", "content", "language",
-                                                 "screenshot", "user_profile"]), max_size=3, unique=True)):
+        for k in draw(
+            st.lists(
+                st.sampled_from(
+                    ["parts", "text", "thoughts", "result", "content", "language", "screenshot", "user_profile"]
+                ),
+                max_size=3,
+                unique=True,
+            )
+        ):
             content[k] = draw(small_json)
-        message = draw(st.none() | st.fixed_dictionaries({
-            "id": st.none() | NODE_IDS,
-            "author": st.fixed_dictionaries({"role": ROLES_S, "name": st.none() | st.text(max_size=5)}) | small_json,
-            "content": st.just(content) | small_json,
-            "recipient": st.sampled_from(["all", "python", "browser", "assistant", None, 1]),
-            "metadata": st.fixed_dictionaries({}, optional={
-                "attachments": small_json, "aggregate_result": small_json, "model_slug": small_json,
-                "is_visually_hidden_from_conversation": small_json, "citations": small_json}) | small_json,
-            "create_time": small_json,
-            "status": st.sampled_from(["finished_successfully", "in_progress", None]),
-        }))
-        mapping[nid] = {"id": nid, "parent": draw(st.none() | NODE_IDS | small_json),
-                        "children": draw(st.lists(NODE_IDS, max_size=3) | small_json), "message": message}
-    return {"id": draw(st.none() | st.text(max_size=6) | small_json), "title": draw(small_json),
-            "current_node": draw(st.none() | NODE_IDS | small_json), "create_time": draw(small_json),
-            "mapping": mapping if draw(st.booleans()) or not mapping else draw(small_json)}
+        message = draw(
+            st.none()
+            | st.fixed_dictionaries(
+                {
+                    "id": st.none() | NODE_IDS,
+                    "author": st.fixed_dictionaries({"role": ROLES_S, "name": st.none() | st.text(max_size=5)})
+                    | small_json,
+                    "content": st.just(content) | small_json,
+                    "recipient": st.sampled_from(["all", "python", "browser", "assistant", None, 1]),
+                    "metadata": st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "attachments": small_json,
+                            "aggregate_result": small_json,
+                            "model_slug": small_json,
+                            "is_visually_hidden_from_conversation": small_json,
+                            "citations": small_json,
+                        },
+                    )
+                    | small_json,
+                    "create_time": small_json,
+                    "status": st.sampled_from(["finished_successfully", "in_progress", None]),
+                }
+            )
+        )
+        mapping[nid] = {
+            "id": nid,
+            "parent": draw(st.none() | NODE_IDS | small_json),
+            "children": draw(st.lists(NODE_IDS, max_size=3) | small_json),
+            "message": message,
+        }
+    return {
+        "id": draw(st.none() | st.text(max_size=6) | small_json),
+        "title": draw(small_json),
+        "current_node": draw(st.none() | NODE_IDS | small_json),
+        "create_time": draw(small_json),
+        "mapping": mapping if draw(st.booleans()) or not mapping else draw(small_json),
+    }
 
 
 @settings(FUZZ, max_examples=max(1, _N // 2))
@@ -646,7 +914,9 @@ def test_fuzz_structured_conversations(convs, single):
         _only_parse_error(json.dumps(convs).encode())
 
 
-_SAMPLE_BYTES = [p.read_bytes() for p in SAMPLES + REPRESENTATIVES] + ([EXAMPLE.read_bytes()] if EXAMPLE.exists() else [])
+_SAMPLE_BYTES = [p.read_bytes() for p in SAMPLES + REPRESENTATIVES] + (
+    [EXAMPLE.read_bytes()] if EXAMPLE.exists() else []
+)
 
 
 @FUZZ

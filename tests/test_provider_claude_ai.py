@@ -1,5 +1,6 @@
 """The claude.ai provider (formats.md §2): conformance on the shared samples,
 sniffing, fuzzing and our own example export."""
+
 from __future__ import annotations
 
 import io
@@ -7,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, ids, other_providers, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, ids, other_providers, sample_files
 from polylogue.errors import ParseError
 from polylogue.models import ATTACHMENT, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE
 from polylogue.providers import ParseContext, claude_ai, open_clean
@@ -25,6 +26,7 @@ EXAMPLE = EXAMPLES / "claude" / "conversations.json"
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def parse_bytes(data: bytes, path: str = "<memory>"):
     """The pipeline's path: clean the stream, sniff the head, parse with our module."""
@@ -187,6 +189,7 @@ def test_origin_capability_claude_files(samples):
 
 # ---------------------------------------------------------------- sniffing / parse_path
 
+
 @pytest.mark.parametrize("path", CONV_SAMPLES, ids=ids(CONV_SAMPLES))
 def test_sample_sniffed_and_parsed(samples, path):
     data = path.read_bytes()
@@ -214,8 +217,17 @@ def test_side_samples_rejected(samples, name):
 
 
 SIDE_SHAPES = {
-    "projects.json": [{"uuid": "p1", "name": "Web", "description": "", "is_private": True, "docs": [], "prompt_template": ""}],
-    "users.json": [{"uuid": "u1", "full_name": "Ada Example", "email_address": "ada@example.invalid", "verified_phone_number": None}],
+    "projects.json": [
+        {"uuid": "p1", "name": "Web", "description": "", "is_private": True, "docs": [], "prompt_template": ""}
+    ],
+    "users.json": [
+        {
+            "uuid": "u1",
+            "full_name": "Ada Example",
+            "email_address": "ada@example.invalid",
+            "verified_phone_number": None,
+        }
+    ],
     "memories.json": [{"account_uuid": "u1", "conversations_memory": "Ada likes Rust.", "project_memories": {}}],
     "empty list": [],
 }
@@ -240,6 +252,7 @@ def test_minified_one_line_export_sniffed():
 
 
 # ---------------------------------------------------------------- our example export
+
 
 def test_example_export():
     head = head_of(EXAMPLE.read_bytes())
@@ -274,7 +287,10 @@ def test_example_export():
     # in a bulk export -> latest leaf (...206, 19:12:46) wins
     active = [m.id[-3:] for m in fts.messages if m.active]
     assert active == ["201", "202", "205", "206"]
-    assert msg(fts, "7e2d9a10-4b3c-4f61-8d25-000000000203").parent_id == msg(fts, "7e2d9a10-4b3c-4f61-8d25-000000000205").parent_id
+    assert (
+        msg(fts, "7e2d9a10-4b3c-4f61-8d25-000000000203").parent_id
+        == msg(fts, "7e2d9a10-4b3c-4f61-8d25-000000000205").parent_id
+    )
     assert fts.meta["active_leaf_inferred"] is True
     assert fts.messages[0].parent_id is None
 
@@ -300,12 +316,19 @@ def test_example_ids_are_deterministic():
 
 # ---------------------------------------------------------------- tree, ids, pairing (small inline inputs)
 
+
 def conv_doc(messages, **kw):
     return {"uuid": "conv-1", "name": "t", "created_at": "2025-01-01T00:00:00Z", "chat_messages": messages, **kw}
 
 
 def m(uuid, sender, text_, parent=None, created="2025-01-01T00:00:01Z", **kw):
-    d = {"uuid": uuid, "sender": sender, "text": text_, "content": [{"type": "text", "text": text_}], "created_at": created}
+    d = {
+        "uuid": uuid,
+        "sender": sender,
+        "text": text_,
+        "content": [{"type": "text", "text": text_}],
+        "created_at": created,
+    }
     if parent is not None:
         d["parent_message_uuid"] = parent
     d.update(kw)
@@ -319,8 +342,11 @@ def parse_obj(obj):
 def test_current_leaf_selects_branch():
     S = claude_ai.ROOT_SENTINEL
     doc = conv_doc(
-        [m("u1", "human", "q", S), m("a1", "assistant", "first", "u1", "2025-01-01T00:00:05Z"),
-         m("a2", "assistant", "retry", "u1", "2025-01-01T00:00:09Z")],
+        [
+            m("u1", "human", "q", S),
+            m("a1", "assistant", "first", "u1", "2025-01-01T00:00:05Z"),
+            m("a2", "assistant", "retry", "u1", "2025-01-01T00:00:09Z"),
+        ],
         current_leaf_message_uuid="a1",
     )
     (c,), _ = parse_obj(doc)
@@ -337,12 +363,14 @@ def test_current_leaf_selects_branch():
 
 
 def test_dangling_parent_cycles_and_duplicates():
-    doc = conv_doc([
-        m("x", "human", "orphan", "ghost"),
-        m("y", "assistant", "loop1", "z"),
-        m("z", "human", "loop2", "y"),
-        m("x", "human", "copy of x"),
-    ])
+    doc = conv_doc(
+        [
+            m("x", "human", "orphan", "ghost"),
+            m("y", "assistant", "loop1", "z"),
+            m("z", "human", "loop2", "y"),
+            m("x", "human", "copy of x"),
+        ]
+    )
     (c,), ctx = parse_obj(doc)
     assert [x.id for x in c.messages] == ["x", "y", "z"]
     assert msg(c, "x").text == "orphan"  # first occurrence wins
@@ -359,7 +387,10 @@ def test_dangling_parent_cycles_and_duplicates():
 
 
 def test_missing_ids_are_derived_deterministically():
-    doc = {"name": "no ids", "chat_messages": [{"sender": "human", "text": "hello"}, {"sender": "assistant", "text": "hi"}]}
+    doc = {
+        "name": "no ids",
+        "chat_messages": [{"sender": "human", "text": "hello"}, {"sender": "assistant", "text": "hi"}],
+    }
     (c1,), _ = parse_obj(doc)
     (c2,), _ = parse_obj(doc)
     assert c1.provider_id == c2.provider_id and c1.provider_id.startswith("derived-")
@@ -372,8 +403,19 @@ def test_tool_pairing_by_adjacency_when_ids_are_null():
     content = [
         {"type": "tool_use", "id": None, "name": "web_search", "input": {"query": "a"}},
         {"type": "tool_use", "id": None, "name": "web_fetch", "input": {"url": "b"}},
-        {"type": "tool_result", "tool_use_id": None, "name": "web_fetch", "content": [{"type": "text", "text": "page"}]},
-        {"type": "tool_result", "tool_use_id": None, "name": "web_search", "content": [{"type": "text", "text": "hits"}], "is_error": True},
+        {
+            "type": "tool_result",
+            "tool_use_id": None,
+            "name": "web_fetch",
+            "content": [{"type": "text", "text": "page"}],
+        },
+        {
+            "type": "tool_result",
+            "tool_use_id": None,
+            "name": "web_search",
+            "content": [{"type": "text", "text": "hits"}],
+            "is_error": True,
+        },
         {"type": "tool_use", "id": "t9", "name": "repl", "input": {}},
     ]
     doc = conv_doc([m("u", "human", "go"), {"uuid": "a", "sender": "assistant", "content": content}])
@@ -391,8 +433,15 @@ def test_tool_pairing_by_adjacency_when_ids_are_null():
 def test_tool_result_knowledge_items_and_string_content():
     content = [
         {"type": "tool_use", "id": "t1", "name": "web_search", "input": {"query": "q"}},
-        {"type": "tool_result", "tool_use_id": "t1", "name": "web_search",
-         "content": [{"type": "knowledge", "title": "T", "url": "https://e.example/x", "text": "body"}, {"type": "image", "source": {}}]},
+        {
+            "type": "tool_result",
+            "tool_use_id": "t1",
+            "name": "web_search",
+            "content": [
+                {"type": "knowledge", "title": "T", "url": "https://e.example/x", "text": "body"},
+                {"type": "image", "source": {}},
+            ],
+        },
         {"type": "tool_use", "id": "t2", "name": "calc", "input": {}},
         {"type": "tool_result", "tool_use_id": "t2", "content": "42"},
     ]
@@ -441,14 +490,45 @@ def test_capture_wrapper_unwrapped():
 
 
 def test_design_chat_tool_calls():
-    obj = {"uuid": "d1", "project": {"uuid": "p", "name": "Site"}, "messages": [
-        {"uuid": "m1", "role": "user", "created_at": "2026-01-01T00:00:00Z",
-         "content": {"role": "user", "content": "make it blue", "attachments": [{"id": "f", "name": "a.css", "type": "text", "content": "body{}"}]}},
-        {"uuid": "m2", "role": "assistant", "content": {"role": "assistant", "content": "done", "turnInputTokens": 1200, "contentBlocks": [
-            {"type": "thinking", "text": "css"},
-            {"type": "tool_call", "toolCall": {"id": "c1", "name": "edit", "input": {"path": "a.css"}, "output": "ok", "serverSide": False}},
-            {"type": "text", "text": "Done."}]}},
-    ]}
+    obj = {
+        "uuid": "d1",
+        "project": {"uuid": "p", "name": "Site"},
+        "messages": [
+            {
+                "uuid": "m1",
+                "role": "user",
+                "created_at": "2026-01-01T00:00:00Z",
+                "content": {
+                    "role": "user",
+                    "content": "make it blue",
+                    "attachments": [{"id": "f", "name": "a.css", "type": "text", "content": "body{}"}],
+                },
+            },
+            {
+                "uuid": "m2",
+                "role": "assistant",
+                "content": {
+                    "role": "assistant",
+                    "content": "done",
+                    "turnInputTokens": 1200,
+                    "contentBlocks": [
+                        {"type": "thinking", "text": "css"},
+                        {
+                            "type": "tool_call",
+                            "toolCall": {
+                                "id": "c1",
+                                "name": "edit",
+                                "input": {"path": "a.css"},
+                                "output": "ok",
+                                "serverSide": False,
+                            },
+                        },
+                        {"type": "text", "text": "Done."},
+                    ],
+                },
+            },
+        ],
+    }
     data = json.dumps(obj).encode()
     assert claude_ai.sniff(head_of(data))
     (c,), _ = parse_bytes(data)
@@ -466,14 +546,64 @@ def test_design_chat_tool_calls():
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20) | st.sampled_from(["human", "assistant", "text", "tool_use", "tool_result", "thinking", claude_ai.ROOT_SENTINEL, "2025-01-01T00:00:00Z", "u1", "u2"]),
-    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(
-        st.sampled_from(["uuid", "sender", "text", "content", "type", "thinking", "id", "tool_use_id", "name", "input",
-                         "parent_message_uuid", "created_at", "attachments", "files", "files_v2", "chat_messages",
-                         "current_leaf_message_uuid", "extracted_content", "file_name", "file_uuid", "is_error",
-                         "summaries", "messages", "contentBlocks", "toolCall", "raw_provider_payload", "project"]) | st.text(max_size=8),
-        kids, max_size=6),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.sampled_from(
+        [
+            "human",
+            "assistant",
+            "text",
+            "tool_use",
+            "tool_result",
+            "thinking",
+            claude_ai.ROOT_SENTINEL,
+            "2025-01-01T00:00:00Z",
+            "u1",
+            "u2",
+        ]
+    ),
+    lambda kids: (
+        st.lists(kids, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "uuid",
+                    "sender",
+                    "text",
+                    "content",
+                    "type",
+                    "thinking",
+                    "id",
+                    "tool_use_id",
+                    "name",
+                    "input",
+                    "parent_message_uuid",
+                    "created_at",
+                    "attachments",
+                    "files",
+                    "files_v2",
+                    "chat_messages",
+                    "current_leaf_message_uuid",
+                    "extracted_content",
+                    "file_name",
+                    "file_uuid",
+                    "is_error",
+                    "summaries",
+                    "messages",
+                    "contentBlocks",
+                    "toolCall",
+                    "raw_provider_payload",
+                    "project",
+                ]
+            )
+            | st.text(max_size=8),
+            kids,
+            max_size=6,
+        )
+    ),
     max_leaves=30,
 )
 
@@ -504,7 +634,11 @@ def test_fuzz_structured_garbage(value, shape):
     elif shape == "array":
         value = [{"uuid": "c", "chat_messages": value}, value]
     elif shape == "messages":
-        value = {"uuid": "c", "current_leaf_message_uuid": "u2", "chat_messages": value if isinstance(value, list) else [value, value]}
+        value = {
+            "uuid": "c",
+            "current_leaf_message_uuid": "u2",
+            "chat_messages": value if isinstance(value, list) else [value, value],
+        }
     only_parse_errors(json.dumps(value).encode())
 
 

@@ -3,6 +3,7 @@ robustness (hypothesis), and the repository's own example export.
 
 Every expected number below was counted from the sample files themselves with
 jq / python one-liners that do not use the parser; each comment says how."""
+
 from __future__ import annotations
 
 import io
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import EXAMPLES, SHARED_SAMPLES, ids, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, SHARED_SAMPLES, ids, sample_files
 from polylogue.errors import ParseError
 from polylogue.models import ASSISTANT, SYSTEM, THINKING, TOOL, TOOL_RESULT, TOOL_USE, USER
 from polylogue.providers import claude_code as cc
@@ -73,6 +74,7 @@ def jsonl(*records) -> bytes:
 
 # ---------------------------------------------------------------- conformance: shared samples
 
+
 def test_marot_short(samples):
     convs, ctx = parse_file(samples / "claude-code/marot__spotter__short.jsonl")
     # one sessionId (jq '.sessionId' | sort -u: 55604662-… plus null on the snapshot record)
@@ -88,8 +90,7 @@ def test_marot_short(samples):
     assert [b.type for b in a.blocks] == ["text", THINKING, "text", TOOL_USE, TOOL_USE]
     assert a.meta["fragments"][0] == a.id and len(a.meta["fragments"]) == 5
     # usage is repeated on all five records with output_tokens 13 (jq): counted once
-    assert a.usage == {"input": 3, "output": 13, "cache_read": 11515, "cache_write": 13835,
-                       "convention": "anthropic"}
+    assert a.usage == {"input": 3, "output": 13, "cache_read": 11515, "cache_write": 13835, "convention": "anthropic"}
     # both tool results answer tool_use blocks of the merged response (parallel calls)
     # and were rejected (toolUseResult "User rejected tool use", is_error true)
     calls = c.tool_calls()
@@ -290,7 +291,9 @@ def test_subagent_current_layout(samples):
 
 
 def test_subagent_fixture_pair(samples, tmp_path):
-    (parent,), _ = parse_file(samples / "claude-code/jazzyalex__agent-sessions__0a1b2c3d-4e5f-4061-8071-2a3b4c5d6e7f.jsonl")
+    (parent,), _ = parse_file(
+        samples / "claude-code/jazzyalex__agent-sessions__0a1b2c3d-4e5f-4061-8071-2a3b4c5d6e7f.jsonl"
+    )
     assert len(parent.messages) == 2  # pu1, pa1 (the session_start system record is an event)
     task = parent.messages[1].blocks[1]
     assert task.name == "Task" and task.id is None and task.meta["outcome"] == "unknown"
@@ -378,6 +381,7 @@ def test_web_loglines_and_cowork(samples):
 
 # ---------------------------------------------------------------- every sample
 
+
 @pytest.mark.parametrize("path", sample_files("claude-code"), ids=ids(sample_files("claude-code")))
 def test_every_sample(path, samples):
     head = head_of(path)
@@ -425,20 +429,29 @@ def test_sniff_rejects_other_formats(samples):
 
 # ---------------------------------------------------------------- small synthetic streams
 
+
 def _rec(t, uuid, parent, sid="s1", **kw):
     r = {"type": t, "uuid": uuid, "parentUuid": parent, "sessionId": sid, "timestamp": "2026-01-01T00:00:00Z"}
     if t == "user":
         r["message"] = {"role": "user", "content": kw.pop("content", "hi")}
     elif t == "assistant":
-        r["message"] = {"role": "assistant", "id": kw.pop("mid", None), "model": "claude-x",
-                        "content": kw.pop("content", [{"type": "text", "text": "ok"}])}
+        r["message"] = {
+            "role": "assistant",
+            "id": kw.pop("mid", None),
+            "model": "claude-x",
+            "content": kw.pop("content", [{"type": "text", "text": "ok"}]),
+        }
     r.update(kw)
     return r
 
 
 def test_interleaved_sessions_split():
-    data = jsonl(_rec("user", "a1", None, "A"), _rec("user", "b1", None, "B"),
-                 _rec("assistant", "a2", "a1", "A", mid="m1"), _rec("assistant", "b2", "b1", "B", mid="m2"))
+    data = jsonl(
+        _rec("user", "a1", None, "A"),
+        _rec("user", "b1", None, "B"),
+        _rec("assistant", "a2", "a1", "A", mid="m1"),
+        _rec("assistant", "b2", "b1", "B", mid="m2"),
+    )
     convs, _ = parse_bytes(data)
     assert {c.provider_id: [m.id for m in c.messages] for c in convs} == {"A": ["a1", "a2"], "B": ["b1", "b2"]}
 
@@ -451,8 +464,11 @@ def test_garbage_line_warns_once_and_rest_imports():
 
 
 def test_unknown_record_type_and_block_kept_out_or_opaque():
-    data = jsonl(_rec("user", "u1", None), {"type": "hologram-sync", "uuid": "h1", "parentUuid": "u1", "sessionId": "s1"},
-                 _rec("assistant", "a1", "h1", content=[{"type": "sparkle", "x": 1}, {"type": "text", "text": "t"}]))
+    data = jsonl(
+        _rec("user", "u1", None),
+        {"type": "hologram-sync", "uuid": "h1", "parentUuid": "u1", "sessionId": "s1"},
+        _rec("assistant", "a1", "h1", content=[{"type": "sparkle", "x": 1}, {"type": "text", "text": "t"}]),
+    )
     (c,), ctx = parse_bytes(data)
     assert [m.id for m in c.messages] == ["u1", "a1"]
     assert msg(c, "a1").parent_id == "u1"  # re-linked through the unknown record
@@ -464,14 +480,17 @@ def test_unknown_record_type_and_block_kept_out_or_opaque():
 
 def test_fragments_merge_without_double_counting():
     u = lambda o: {"input_tokens": 5, "output_tokens": o, "cache_read_input_tokens": 7}
-    frag = lambda uuid, parent, block, o: {**_rec("assistant", uuid, parent, mid="msg_A", content=[block]),
-                                           "requestId": "req_A"} | {"message": {
-        "id": "msg_A", "role": "assistant", "model": "claude-x", "content": [block], "usage": u(o)}}
-    data = jsonl(_rec("user", "u1", None),
-                 frag("r1", "u1", {"type": "thinking", "thinking": "hmm"}, 3),
-                 frag("r2", "r1", {"type": "text", "text": "answer"}, 9),
-                 frag("r3", "r2", {"type": "text", "text": "answer"}, 12),  # a repeated block is not doubled
-                 _rec("user", "u2", "r3", content="next"))
+    frag = lambda uuid, parent, block, o: (
+        {**_rec("assistant", uuid, parent, mid="msg_A", content=[block]), "requestId": "req_A"}
+        | {"message": {"id": "msg_A", "role": "assistant", "model": "claude-x", "content": [block], "usage": u(o)}}
+    )
+    data = jsonl(
+        _rec("user", "u1", None),
+        frag("r1", "u1", {"type": "thinking", "thinking": "hmm"}, 3),
+        frag("r2", "r1", {"type": "text", "text": "answer"}, 9),
+        frag("r3", "r2", {"type": "text", "text": "answer"}, 12),  # a repeated block is not doubled
+        _rec("user", "u2", "r3", content="next"),
+    )
     (c,), _ = parse_bytes(data)
     a = msg(c, "r1")
     assert [b.type for b in a.blocks] == [THINKING, "text"] and a.text == "answer"
@@ -480,9 +499,13 @@ def test_fragments_merge_without_double_counting():
 
 
 def test_last_prompt_leaf_sets_active_branch():
-    data = jsonl(_rec("user", "u1", None), _rec("assistant", "a1", "u1"),
-                 _rec("user", "u2", "a1", content="first try"), _rec("user", "u3", "a1", content="second try"),
-                 {"type": "last-prompt", "leafUuid": "u2", "sessionId": "s1", "lastPrompt": "first try"})
+    data = jsonl(
+        _rec("user", "u1", None),
+        _rec("assistant", "a1", "u1"),
+        _rec("user", "u2", "a1", content="first try"),
+        _rec("user", "u3", "a1", content="second try"),
+        {"type": "last-prompt", "leafUuid": "u2", "sessionId": "s1", "lastPrompt": "first try"},
+    )
     (c,), _ = parse_bytes(data)
     assert [m.id for m in c.messages if m.active] == ["u1", "a1", "u2"]
     assert "active_leaf_inferred" not in c.meta
@@ -492,8 +515,15 @@ def test_unstorable_values_are_replaced():
     deep = {"k": None}
     for _ in range(300):  # orjson reads 1024 levels but writes only 254
         deep = {"k": deep}
-    data = jsonl(_rec("user", "u1", None), _rec("assistant", "a1", "u1", content=[
-        {"type": "tool_use", "id": "t1", "name": "Deep", "input": deep}, {"type": "mystery", "v": deep}]))
+    data = jsonl(
+        _rec("user", "u1", None),
+        _rec(
+            "assistant",
+            "a1",
+            "u1",
+            content=[{"type": "tool_use", "id": "t1", "name": "Deep", "input": deep}, {"type": "mystery", "v": deep}],
+        ),
+    )
     (c,), ctx = parse_bytes(data)
     storable(c)
     assert msg(c, "a1").blocks[0].input == {"omitted": True, "reason": "not representable as JSON"}
@@ -507,10 +537,15 @@ def test_parse_raises_only_parse_error_on_bad_json_document():
 
 # ---------------------------------------------------------------- fuzzing
 
+
 def _real_lines() -> list[bytes]:
     out: list[bytes] = []
-    for name in ("marot__spotter__short.jsonl", "Sinity__polylogue__claude-normalization-main.jsonl",
-                 "daaain__claude-code-log__edge_cases.jsonl", "jazzyalex__agent-sessions__small.jsonl"):
+    for name in (
+        "marot__spotter__short.jsonl",
+        "Sinity__polylogue__claude-normalization-main.jsonl",
+        "daaain__claude-code-log__edge_cases.jsonl",
+        "jazzyalex__agent-sessions__small.jsonl",
+    ):
         p = CC / name
         if p.is_file():
             out.extend(line for line in p.read_bytes().splitlines() if line.strip())
@@ -521,36 +556,150 @@ def _real_lines() -> list[bytes]:
 
 
 REAL = _real_lines()
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
-                      st.text(max_size=20),
-                      st.sampled_from(["user", "assistant", "summary", "system", "progress", "attachment", "tool_use",
-                                       "tool_result", "text", "thinking", "[trimmed for fixture]", "u1", "s1"]))
-json_value = st.recursive(json_leaf, lambda ch: st.lists(ch, max_size=4) | st.dictionaries(
-    st.sampled_from(["type", "uuid", "parentUuid", "sessionId", "message", "content", "role", "id", "text",
-                     "tool_use_id", "is_error", "usage", "output_tokens", "isSidechain", "agentId", "isMeta",
-                     "leafUuid", "summary", "toolUseResult", "subtype", "data", "attachment", "timestamp",
-                     "logicalParentUuid", "loglines", "input", "name"]) | st.text(max_size=8), ch, max_size=6),
-    max_leaves=12)
-small = st.one_of(json_leaf, st.lists(json_leaf, max_size=3), st.dictionaries(st.text(max_size=5), json_leaf, max_size=3))
-block = st.fixed_dictionaries({"type": st.sampled_from(["text", "thinking", "tool_use", "tool_result", "image", "fallback",
-                                                       "redacted_thinking", "document", "web_search_tool_result"])},
-                              optional={"text": json_leaf, "thinking": json_leaf, "id": json_leaf, "name": json_leaf,
-                                        "input": small, "tool_use_id": st.sampled_from(["t1", "t2"]) | json_leaf,
-                                        "content": small, "is_error": json_leaf, "source": small})
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "user",
+            "assistant",
+            "summary",
+            "system",
+            "progress",
+            "attachment",
+            "tool_use",
+            "tool_result",
+            "text",
+            "thinking",
+            "[trimmed for fixture]",
+            "u1",
+            "s1",
+        ]
+    ),
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda ch: (
+        st.lists(ch, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "uuid",
+                    "parentUuid",
+                    "sessionId",
+                    "message",
+                    "content",
+                    "role",
+                    "id",
+                    "text",
+                    "tool_use_id",
+                    "is_error",
+                    "usage",
+                    "output_tokens",
+                    "isSidechain",
+                    "agentId",
+                    "isMeta",
+                    "leafUuid",
+                    "summary",
+                    "toolUseResult",
+                    "subtype",
+                    "data",
+                    "attachment",
+                    "timestamp",
+                    "logicalParentUuid",
+                    "loglines",
+                    "input",
+                    "name",
+                ]
+            )
+            | st.text(max_size=8),
+            ch,
+            max_size=6,
+        )
+    ),
+    max_leaves=12,
+)
+small = st.one_of(
+    json_leaf, st.lists(json_leaf, max_size=3), st.dictionaries(st.text(max_size=5), json_leaf, max_size=3)
+)
+block = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(
+            [
+                "text",
+                "thinking",
+                "tool_use",
+                "tool_result",
+                "image",
+                "fallback",
+                "redacted_thinking",
+                "document",
+                "web_search_tool_result",
+            ]
+        )
+    },
+    optional={
+        "text": json_leaf,
+        "thinking": json_leaf,
+        "id": json_leaf,
+        "name": json_leaf,
+        "input": small,
+        "tool_use_id": st.sampled_from(["t1", "t2"]) | json_leaf,
+        "content": small,
+        "is_error": json_leaf,
+        "source": small,
+    },
+)
 cc_record = st.fixed_dictionaries(
-    {"type": st.sampled_from(["user", "assistant", "summary", "system", "progress", "attachment", "last-prompt",
-                              "custom-title", "queue-operation", "x-future"])},
-    optional={"uuid": st.sampled_from(["u1", "u2", "u3", "[trimmed for fixture]"]) | json_leaf,
-              "parentUuid": st.sampled_from(["u1", "u2", "u3", None]) | json_leaf,
-              "logicalParentUuid": st.sampled_from(["u1", "u2"]), "sessionId": st.sampled_from(["s1", "s2"]) | json_leaf,
-              "isSidechain": st.booleans(), "agentId": st.sampled_from(["a1", "acompact-1"]) | json_leaf,
-              "isMeta": json_leaf, "leafUuid": st.sampled_from(["u1", "u2", "u3"]), "summary": json_leaf,
-              "toolUseResult": small, "subtype": st.sampled_from(["local_command", "compact_boundary", "api_error"]),
-              "content": small, "data": small, "attachment": small, "timestamp": json_leaf,
-              "message": st.fixed_dictionaries({}, optional={
-                  "id": st.sampled_from(["m1", "m2"]) | json_leaf, "role": json_leaf, "model": json_leaf,
-                  "content": st.lists(block | json_leaf, max_size=4) | json_leaf,
-                  "usage": st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]), json_leaf)}) | json_leaf})
+    {
+        "type": st.sampled_from(
+            [
+                "user",
+                "assistant",
+                "summary",
+                "system",
+                "progress",
+                "attachment",
+                "last-prompt",
+                "custom-title",
+                "queue-operation",
+                "x-future",
+            ]
+        )
+    },
+    optional={
+        "uuid": st.sampled_from(["u1", "u2", "u3", "[trimmed for fixture]"]) | json_leaf,
+        "parentUuid": st.sampled_from(["u1", "u2", "u3", None]) | json_leaf,
+        "logicalParentUuid": st.sampled_from(["u1", "u2"]),
+        "sessionId": st.sampled_from(["s1", "s2"]) | json_leaf,
+        "isSidechain": st.booleans(),
+        "agentId": st.sampled_from(["a1", "acompact-1"]) | json_leaf,
+        "isMeta": json_leaf,
+        "leafUuid": st.sampled_from(["u1", "u2", "u3"]),
+        "summary": json_leaf,
+        "toolUseResult": small,
+        "subtype": st.sampled_from(["local_command", "compact_boundary", "api_error"]),
+        "content": small,
+        "data": small,
+        "attachment": small,
+        "timestamp": json_leaf,
+        "message": st.fixed_dictionaries(
+            {},
+            optional={
+                "id": st.sampled_from(["m1", "m2"]) | json_leaf,
+                "role": json_leaf,
+                "model": json_leaf,
+                "content": st.lists(block | json_leaf, max_size=4) | json_leaf,
+                "usage": st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]), json_leaf),
+            },
+        )
+        | json_leaf,
+    },
+)
 
 
 def _run(data: bytes) -> None:
@@ -642,8 +791,14 @@ def test_example_main_session():
     assert first.usage["output"] == 187  # the last fragment, not 11 + 11 + 11 + 187
     assert first.blocks[0].meta == {"signed": True}
     outcomes = {u.name + ":" + u.id[-4:]: u.meta["outcome"] for u, _ in c.tool_calls()}
-    assert outcomes == {"Read:0001": "success", "Grep:0002": "success", "Task:0003": "success",
-                        "Edit:0004": "rejected", "Edit:0005": "success", "Bash:0006": "success"}
+    assert outcomes == {
+        "Read:0001": "success",
+        "Grep:0002": "success",
+        "Task:0003": "success",
+        "Edit:0004": "rejected",
+        "Edit:0005": "success",
+        "Bash:0006": "success",
+    }
     # the Edit result's toolUseResult keeps small fields and names the large ones it dropped
     edit = dict((u.id, r) for u, r in c.tool_calls())["toolu_01WSEdit0005"]
     assert edit.meta["result"]["filePath"].endswith("pricing.py") and "originalFile" in edit.meta["result"]["omitted"]

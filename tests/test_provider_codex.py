@@ -1,22 +1,22 @@
 """Codex CLI rollouts (formats.md §4): conformance on the shared samples, sniffing,
 fuzzing, and our own example export. Expected numbers were derived by reading the
 sample files (jq one-liners / by eye), not from the parser's output."""
+
 from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, SHARED_SAMPLES, ids, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, SHARED_SAMPLES, ids, sample_files
 from polylogue.errors import ParseError
 from polylogue.models import ASSISTANT, SYSTEM, THINKING, TOOL, TOOL_RESULT, TOOL_USE, USER
-from polylogue.providers import ParseContext, open_clean, read_head
-from polylogue.providers import codex
+from polylogue.providers import ParseContext, codex, open_clean, read_head
 
 SAMPLES = sample_files("codex")
 EXAMPLE_DIR = EXAMPLES / "codex" / "sessions" / "2026" / "03" / "14"
@@ -45,7 +45,7 @@ def one(path: Path):
 
 
 def utc(s: str) -> datetime:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def texts(conv, role):
@@ -151,7 +151,9 @@ def test_real_039_rollout(samples):
 
 
 def test_real_0104_long_run(samples):
-    conv = one(samples / "codex" / "madshn__localpush__rollout-2026-02-23T12-41-04-019c8a4d-8f45-7010-8b5d-7fad920aa6f9.jsonl")
+    conv = one(
+        samples / "codex" / "madshn__localpush__rollout-2026-02-23T12-41-04-019c8a4d-8f45-7010-8b5d-7fad920aa6f9.jsonl"
+    )
     assert conv.created_at == utc("2026-02-23T11:41:04.709Z")  # session_meta, not the file name's local time
     assert conv.models == ["gpt-5.3-codex"]
     # 17 agent_message events and 26 agent_reasoning events are copies of items
@@ -171,11 +173,13 @@ def test_real_0104_long_run(samples):
 
 
 def test_real_desktop_unanswered_call(samples):
-    conv = one(samples / "codex" / "madshn__localpush__rollout-2026-02-23T13-19-38-019c8a70-dda7-7f33-98ea-f30553347322.jsonl")
+    conv = one(
+        samples / "codex" / "madshn__localpush__rollout-2026-02-23T13-19-38-019c8a70-dda7-7f33-98ea-f30553347322.jsonl"
+    )
     users = [m for m in conv.messages if m.role == USER]
     # lines 4, 5 (before task_started) and 11 are injected; line 9 matches the user_message event
     assert [m.context for m in users] == [True, True, False, True]
-    (use, res), = conv.tool_calls()
+    ((use, res),) = conv.tool_calls()
     assert use.id == "call_UtYwHmwWekzvq83m8Rb9K8jJ" and res is None
     assert not (use.meta or {}).get("outcome")  # no turn_aborted: outcome stays unknown
     assert use.input == "[REDACTED_ARGUMENTS len=456 sha=df6be51a]"  # unparseable arguments kept as given
@@ -199,8 +203,10 @@ def test_escalation_abort(samples):
     assert calls["call_esc_004"][1] is None and calls["call_esc_004"][0].meta["outcome"] == "aborted"
     assert calls["call_esc_002"][1] is None and not (calls["call_esc_002"][0].meta or {}).get("outcome")
     assert calls["call_esc_003"][1].text == "Hello World"
-    assert [b.text for b in conv.thinking()] == ["Planning to create test.txt file",
-                                                 "Need to modify existing file - may require elevated permissions"]
+    assert [b.text for b in conv.thinking()] == [
+        "Planning to create test.txt file",
+        "Need to modify existing file - may require elevated permissions",
+    ]
 
 
 def test_compaction(samples):
@@ -224,10 +230,10 @@ def test_lineage(samples):
 
 def test_exit_codes(samples):
     d = samples / "codex"
-    (_, res), = one(d / "Sinity__polylogue__terminal-error.jsonl").tool_calls()
+    ((_, res),) = one(d / "Sinity__polylogue__terminal-error.jsonl").tool_calls()
     assert res.is_error is True and res.meta["exit_code"] == 4
     assert res.text == "ERROR: file or directory not found: tests/missing_test.py"
-    (use, res), = one(d / "Sinity__polylogue__functions_exec_multiple.jsonl").tool_calls()
+    ((use, res),) = one(d / "Sinity__polylogue__functions_exec_multiple.jsonl").tool_calls()
     assert use.name == "functions.exec" and isinstance(use.input, dict)
     assert res.is_error is None and "exit_code" not in (res.meta or {})  # exit_code=7 in prose is not an exit code
     assert res.text.startswith("Script completed\nWall time 0.3 seconds")
@@ -263,13 +269,14 @@ def test_pre_envelope_and_drift(samples):
     assert conv.created_at == utc("2026-01-04T05:06:07Z")
     assert texts(conv, ASSISTANT) == ["The synthetic legacy session is open."]
     drift = one(d / "jazzyalex__agent-sessions__schema_drift.jsonl")
-    (use, res), = drift.tool_calls()  # no ids: paired by adjacency
+    ((use, res),) = drift.tool_calls()  # no ids: paired by adjacency
     assert use.name == "translate" and use.input == {"text": "hello", "to": "es"} and res.text == "hola"
     assert drift.meta["id_derived"] is True
     assert one(d / "jazzyalex__agent-sessions__large.jsonl").tool_calls()[0][1].text == "line1\nline2\nline3\n"
 
 
 # ---------------------------------------------------------------- 2. parse + sniff every sample
+
 
 def _head(path: Path):
     ctx = ParseContext(str(path))
@@ -329,18 +336,37 @@ def test_sniff_rejects_other_formats():
 # ---------------------------------------------------------------- generation 1 (no sample: written here)
 
 GEN1 = {
-    "session": {"timestamp": "2025-04-21T16:02:11.500Z", "id": "3f0c8d2e-5b1a-4c7e-9f6d-2a1b0c9d8e7f",
-                "instructions": "Prefer pnpm over npm."},
+    "session": {
+        "timestamp": "2025-04-21T16:02:11.500Z",
+        "id": "3f0c8d2e-5b1a-4c7e-9f6d-2a1b0c9d8e7f",
+        "instructions": "Prefer pnpm over npm.",
+    },
     "items": [
-        {"id": "msg_a1", "type": "message", "role": "user",
-         "content": [{"type": "input_text", "text": "Rename the flumadiddle helper to parseArgs"}]},
+        {
+            "id": "msg_a1",
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "Rename the flumadiddle helper to parseArgs"}],
+        },
         {"id": "rs_a2", "type": "reasoning", "summary": [{"type": "summary_text", "text": "Find every import first."}]},
-        {"id": "fc_a3", "type": "function_call", "name": "shell", "call_id": "call_a3",
-         "arguments": json.dumps({"command": ["rg", "-l", "flumadiddle"]})},
-        {"type": "function_call_output", "call_id": "call_a3",
-         "output": json.dumps({"output": "src/cli.ts\n", "metadata": {"exit_code": 0, "duration_seconds": 0.1}})},
-        {"id": "msg_a4", "type": "message", "role": "assistant",
-         "content": [{"type": "output_text", "text": "Only src/cli.ts uses it; renamed."}]},
+        {
+            "id": "fc_a3",
+            "type": "function_call",
+            "name": "shell",
+            "call_id": "call_a3",
+            "arguments": json.dumps({"command": ["rg", "-l", "flumadiddle"]}),
+        },
+        {
+            "type": "function_call_output",
+            "call_id": "call_a3",
+            "output": json.dumps({"output": "src/cli.ts\n", "metadata": {"exit_code": 0, "duration_seconds": 0.1}}),
+        },
+        {
+            "id": "msg_a4",
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "Only src/cli.ts uses it; renamed."}],
+        },
     ],
 }
 
@@ -356,8 +382,10 @@ def test_generation1_document(indent):
     assert [m.role for m in conv.messages] == [SYSTEM, USER, ASSISTANT, ASSISTANT, TOOL, ASSISTANT]
     assert [m.id for m in conv.messages][1:4] == ["msg_a1", "rs_a2", "fc_a3"]
     assert conv.messages[4].id == f"{GEN1['session']['id']}:4"  # item index
-    (use, res), = conv.tool_calls()
-    assert use.input == {"command": ["rg", "-l", "flumadiddle"]} and res.text == "src/cli.ts\n" and res.is_error is False
+    ((use, res),) = conv.tool_calls()
+    assert (
+        use.input == {"command": ["rg", "-l", "flumadiddle"]} and res.text == "src/cli.ts\n" and res.is_error is False
+    )
     assert conv.created_at == utc("2025-04-21T16:02:11.500Z")
 
 
@@ -371,6 +399,7 @@ def test_generation1_truncated_keeps_what_it_has():
 
 # ---------------------------------------------------------------- behaviours on small inline rollouts
 
+
 def _env(type_, payload, ts="2026-01-02T03:04:05.000Z"):
     return json.dumps({"timestamp": ts, "type": type_, "payload": payload})
 
@@ -382,8 +411,13 @@ def _rollout(*lines):
 def test_event_copy_first_and_gap_fill():
     data = _rollout(
         _env("event_msg", {"type": "agent_message", "message": "Answer  text"}),
-        _env("response_item", {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Answer text"}]}),
-        _env("event_msg", {"type": "user_message", "message": "typed only here", "images": ["https://x.invalid/a.png"]}),
+        _env(
+            "response_item",
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Answer text"}]},
+        ),
+        _env(
+            "event_msg", {"type": "user_message", "message": "typed only here", "images": ["https://x.invalid/a.png"]}
+        ),
     )
     (conv,), _ = parse_bytes(data)
     assert [(m.role, m.text) for m in conv.messages] == [(ASSISTANT, "Answer text"), (USER, "typed only here")]
@@ -392,25 +426,49 @@ def test_event_copy_first_and_gap_fill():
 
 def test_usage_is_never_summed_and_survives_resets():
     def tc(total, inp):
-        return _env("event_msg", {"type": "token_count", "info": {"total_token_usage": {
-            "input_tokens": inp, "cached_input_tokens": 0, "output_tokens": total - inp, "total_tokens": total}}})
-    asst = _env("response_item", {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]})
+        return _env(
+            "event_msg",
+            {
+                "type": "token_count",
+                "info": {
+                    "total_token_usage": {
+                        "input_tokens": inp,
+                        "cached_input_tokens": 0,
+                        "output_tokens": total - inp,
+                        "total_tokens": total,
+                    }
+                },
+            },
+        )
+
+    asst = _env(
+        "response_item", {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}
+    )
     data = _rollout(
-        _env("turn_context", {"model": "m1"}), asst, tc(100, 90), tc(100, 90), tc(150, 130),
-        _env("turn_context", {"model": "m2"}), asst, tc(40, 30),  # a reset (new segment): 40 more tokens
+        _env("turn_context", {"model": "m1"}),
+        asst,
+        tc(100, 90),
+        tc(100, 90),
+        tc(150, 130),
+        _env("turn_context", {"model": "m2"}),
+        asst,
+        tc(40, 30),  # a reset (new segment): 40 more tokens
     )
     (conv,), _ = parse_bytes(data)
     assert conv.meta["usage"]["input"] == 130 + 30 and conv.meta["usage"]["output"] == 20 + 10
     assert conv.models == ["m1", "m2"]
     assert [m.usage for m in conv.messages] == [
         {"convention": "openai", "input": 130, "output": 20, "cache_read": 0},
-        {"convention": "openai", "input": 30, "output": 10, "cache_read": 0}]
+        {"convention": "openai", "input": 30, "output": 10, "cache_read": 0},
+    ]
 
 
 def test_duplicate_item_id_copy_and_collision():
     item = {"type": "message", "id": "m-1", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
     other = dict(item, content=[{"type": "input_text", "text": "different"}])
-    (conv,), _ = parse_bytes(_rollout(_env("response_item", item), _env("response_item", item), _env("response_item", other)))
+    (conv,), _ = parse_bytes(
+        _rollout(_env("response_item", item), _env("response_item", item), _env("response_item", other))
+    )
     assert [m.id for m in conv.messages] == ["m-1", "sess-1:4"]
     assert conv.messages[1].meta["id_collision"] is True
 
@@ -423,6 +481,7 @@ def test_history_side_file_is_skipped():
 
 
 # ---------------------------------------------------------------- 3. fuzzing
+
 
 def _must_not_raise(data: bytes) -> None:
     try:
@@ -444,20 +503,77 @@ def test_fuzz_bytes(data):
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
     max_leaves=12,
 )
-_KEYS = ["type", "role", "content", "id", "call_id", "output", "arguments", "summary", "message", "text", "info",
-         "total_token_usage", "input_tokens", "timestamp", "model", "num_turns", "turn_context", "session", "items",
-         "source", "subagent", "thread_spawn", "parent_thread_id", "images", "result", "name", "input"]
-_VALUES = ["session_meta", "response_item", "event_msg", "turn_context", "compacted", "message", "reasoning",
-           "function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output", "user_message",
-           "agent_message", "agent_reasoning", "token_count", "thread_rolled_back", "turn_aborted", "task_started",
-           "exec_command_end", "patch_apply_end", "user", "assistant", "developer", "input_text", "output_text",
-           "input_image", "web_search_call", "tool_call", "tool_result", "local_shell_call"]
+_KEYS = [
+    "type",
+    "role",
+    "content",
+    "id",
+    "call_id",
+    "output",
+    "arguments",
+    "summary",
+    "message",
+    "text",
+    "info",
+    "total_token_usage",
+    "input_tokens",
+    "timestamp",
+    "model",
+    "num_turns",
+    "turn_context",
+    "session",
+    "items",
+    "source",
+    "subagent",
+    "thread_spawn",
+    "parent_thread_id",
+    "images",
+    "result",
+    "name",
+    "input",
+]
+_VALUES = [
+    "session_meta",
+    "response_item",
+    "event_msg",
+    "turn_context",
+    "compacted",
+    "message",
+    "reasoning",
+    "function_call",
+    "function_call_output",
+    "custom_tool_call",
+    "custom_tool_call_output",
+    "user_message",
+    "agent_message",
+    "agent_reasoning",
+    "token_count",
+    "thread_rolled_back",
+    "turn_aborted",
+    "task_started",
+    "exec_command_end",
+    "patch_apply_end",
+    "user",
+    "assistant",
+    "developer",
+    "input_text",
+    "output_text",
+    "input_image",
+    "web_search_call",
+    "tool_call",
+    "tool_result",
+    "local_shell_call",
+]
 _shaped = st.recursive(
-    st.sampled_from(_VALUES) | st.integers(-5, 10**12) | st.integers(-2**70, 2**70) | st.none() | st.text(max_size=10),
+    st.sampled_from(_VALUES)
+    | st.integers(-5, 10**12)
+    | st.integers(-(2**70), 2**70)
+    | st.none()
+    | st.text(max_size=10),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), kids, max_size=5),
     max_leaves=20,
 )
@@ -470,12 +586,16 @@ def test_fuzz_json_lines(values):
 
 
 @FUZZ
-@given(st.lists(st.fixed_dictionaries({"type": st.sampled_from(_VALUES), "payload": _shaped}), min_size=1, max_size=8),
-       st.booleans())
+@given(
+    st.lists(st.fixed_dictionaries({"type": st.sampled_from(_VALUES), "payload": _shaped}), min_size=1, max_size=8),
+    st.booleans(),
+)
 def test_fuzz_envelopes(records, header):
     lines = [json.dumps(r) for r in records]
     if header:
-        lines.insert(0, _env("session_meta", {"id": "fz", "source": {"subagent": {"thread_spawn": {"parent_thread_id": "p"}}}}))
+        lines.insert(
+            0, _env("session_meta", {"id": "fz", "source": {"subagent": {"thread_spawn": {"parent_thread_id": "p"}}}})
+        )
     _must_not_raise("\n".join(lines).encode())
 
 
@@ -526,6 +646,7 @@ def test_fuzz_truncated(data, frac):
 
 # ---------------------------------------------------------------- 4. our example export
 
+
 def test_example_main_session():
     path = EXAMPLE_DIR / f"rollout-2026-03-14T10-00-00-{MAIN_ID}.jsonl"
     assert codex.sniff(_head(path))
@@ -551,8 +672,13 @@ def test_example_main_session():
     assert r.is_error is False and r.meta["detail"][0]["changes"] == {"/home/ada/src/tidepool/src/sync.rs": "update"}
     failed = [r for u, r in conv.tool_calls() if r and r.is_error]
     assert len(failed) == 1 and failed[0].meta["exit_code"] == 101
-    assert conv.messages[-1].usage == {"convention": "openai", "input": 83410, "cache_read": 62080,
-                                       "output": 1602, "reasoning": 704}
+    assert conv.messages[-1].usage == {
+        "convention": "openai",
+        "input": 83410,
+        "cache_read": 62080,
+        "output": 1602,
+        "reasoning": 704,
+    }
     assert [b.type for b in conv.messages[5].blocks] == [THINKING]
 
 
@@ -563,7 +689,7 @@ def test_example_subagent():
     # base_instructions, developer, prompt (from the parent), reasoning, web_search_call, answer
     assert [m.role for m in conv.messages] == [SYSTEM, SYSTEM, USER, ASSISTANT, ASSISTANT, ASSISTANT]
     assert "brontofexal" in conv.messages[-1].text
-    (use, res), = conv.tool_calls()
+    ((use, res),) = conv.tool_calls()
     assert use.name == "web_search" and res is None and use.meta["detail"][0]["event"] == "web_search_end"
     assert conv.models == ["gpt-5.3-codex-spark"]
 
@@ -571,7 +697,7 @@ def test_example_subagent():
 def test_example_blocks_are_typed():
     for path in EXAMPLE_DIR.glob("*.jsonl"):
         conv = one(path)
-        for m, b in conv.iter_blocks():
+        for _m, b in conv.iter_blocks():
             assert b.type in (TOOL_USE, TOOL_RESULT, THINKING, "text")
             if b.type == "text":
                 assert not b.text.startswith(("{'", "[{'"))  # never a Python repr

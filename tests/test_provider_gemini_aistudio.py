@@ -5,6 +5,7 @@ from the parser: one conversation per file; messages = number of
 ``chunkedPrompt.chunks`` (``jq '.chunkedPrompt.chunks|length'``) plus one when
 ``systemInstruction.text`` is non-empty (none of the shared samples has one).
 """
+
 from __future__ import annotations
 
 import io
@@ -12,10 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, ids, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, ids, sample_files
 from polylogue import models as m
 from polylogue.errors import ParseError
 from polylogue.providers import gemini_aistudio as gem
@@ -98,11 +99,17 @@ def test_branching_session(samples):
     assert by["chunk-model-edit-2"].parent_id == "chunk-user-1"
     # no active marker: the latest leaf (chunk-error-1, 13:00:30) wins; edit-1 is the abandoned branch
     assert [msg.id for msg in conv.messages if msg.active] == [
-        "chunk-user-1", "chunk-model-edit-2", "chunk-empty-1", "chunk-error-1"]
+        "chunk-user-1",
+        "chunk-model-edit-2",
+        "chunk-empty-1",
+        "chunk-error-1",
+    ]
     assert by["chunk-model-edit-1"].active is False
     assert conv.meta.get("active_leaf_inferred") is True
     assert by["chunk-model-edit-1"].meta["edited"] is True
-    assert by["chunk-model-edit-2"].meta["grounding"]["groundingChunks"][0]["web"]["uri"] == "https://example.com/source"
+    assert (
+        by["chunk-model-edit-2"].meta["grounding"]["groundingChunks"][0]["web"]["uri"] == "https://example.com/source"
+    )
     assert by["chunk-empty-1"].blocks == [] and by["chunk-empty-1"].meta["empty"] is True
     err = by["chunk-error-1"]
     assert err.meta["error"] == "Stream interrupted" and err.meta["finish_reason"] == "OTHER"
@@ -119,7 +126,7 @@ def test_code_execution_separate_chunks(samples):
     msgs = conv.messages
     assert msgs[1].has(m.THINKING) and msgs[1].text == ""  # isThought: thinking, never answer text
     assert msgs[1].blocks[0].text == "I should use code execution."
-    (use, res), = conv.tool_calls()
+    ((use, res),) = conv.tool_calls()
     assert use.name == "code_execution" and use.input == {"language": "PYTHON", "code": "print(2+2)"}
     assert res is not None and res.text == "4\n" and res.is_error is False
     assert res.meta["outcome"] == "success" and res.meta["status"] == "OUTCOME_OK"
@@ -175,6 +182,7 @@ def test_demo_without_id(samples):
 
 # ---------------------------------------------------------------- every sample
 
+
 @pytest.mark.parametrize("path", AISTUDIO, ids=ids(AISTUDIO))
 def test_sniffed_as_aistudio_only(samples, path):
     head = head_of(path)
@@ -201,6 +209,7 @@ def test_side_files_not_claimed(samples):
 
 # ---------------------------------------------------------------- our example
 
+
 def test_example_prompt():
     conv = one(EXAMPLE)
     assert conv.title == "Rust lifetimes question"  # the Drive file name
@@ -215,7 +224,7 @@ def test_example_prompt():
     assert [b.type for b in think.blocks] == ["thinking"] and think.blocks[0].text.count("Examining the borrow") == 1
     answer = conv.messages[3]
     assert answer.text.count("lifetimoraxe") == 1  # text used, streamed parts not appended
-    (use, res), = conv.tool_calls()
+    ((use, res),) = conv.tool_calls()
     assert res.text == "8 8\n" and res.id == use.id
     att = conv.messages[1].blocks[-1]
     assert att.type == m.ATTACHMENT and att.meta["drive_id"].startswith("1qFxk3VZ")
@@ -265,11 +274,17 @@ def test_not_a_prompt_is_parse_error():
 
 
 def test_bad_chunks_are_skipped_with_warnings():
-    doc = {"chunkedPrompt": {"chunks": [
-        {"role": "user", "text": "ok", "createTime": "2026-01-01T00:00:00Z"}, 7, None,
-        {"role": "model", "parts": [{"text": 5}, {"weird": True}, "frag"], "text": None},
-        {"role": "model", "text": "fine", "driveImage": {"id": "img1"}, "codeExecutionResult": {"output": 3}},
-    ]}}
+    doc = {
+        "chunkedPrompt": {
+            "chunks": [
+                {"role": "user", "text": "ok", "createTime": "2026-01-01T00:00:00Z"},
+                7,
+                None,
+                {"role": "model", "parts": [{"text": 5}, {"weird": True}, "frag"], "text": None},
+                {"role": "model", "text": "fine", "driveImage": {"id": "img1"}, "codeExecutionResult": {"output": 3}},
+            ]
+        }
+    }
     convs, ctx = parse_bytes(json.dumps(doc).encode())
     (conv,) = convs
     assert len(conv.messages) == 3
@@ -285,6 +300,7 @@ def test_bad_chunks_are_skipped_with_warnings():
 
 # ---------------------------------------------------------------- fuzz
 
+
 def _only_parse_error(data: bytes) -> None:
     try:
         parse_bytes(data)
@@ -296,10 +312,37 @@ FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
-        st.sampled_from(["text", "role", "parts", "isThought", "createTime", "executableCode", "codeExecutionResult",
-                         "driveDocument", "inlineFile", "branchParent", "id", "promptId", "data", "mimeType",
-                         "tokenCount", "thought", "output", "outcome", "code", "x"]), kids, max_size=5),
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "text",
+                    "role",
+                    "parts",
+                    "isThought",
+                    "createTime",
+                    "executableCode",
+                    "codeExecutionResult",
+                    "driveDocument",
+                    "inlineFile",
+                    "branchParent",
+                    "id",
+                    "promptId",
+                    "data",
+                    "mimeType",
+                    "tokenCount",
+                    "thought",
+                    "output",
+                    "outcome",
+                    "code",
+                    "x",
+                ]
+            ),
+            kids,
+            max_size=5,
+        )
+    ),
     max_leaves=30,
 )
 
@@ -313,8 +356,12 @@ def test_fuzz_bytes(data):
 @FUZZ
 @given(chunks=st.lists(json_values, max_size=6), top=json_values)
 def test_fuzz_structured(chunks, top):
-    doc = {"chunkedPrompt": {"chunks": chunks, "pendingInputs": top}, "runSettings": top, "systemInstruction": top,
-           "id": top if isinstance(top, (str, int)) else None}
+    doc = {
+        "chunkedPrompt": {"chunks": chunks, "pendingInputs": top},
+        "runSettings": top,
+        "systemInstruction": top,
+        "id": top if isinstance(top, (str, int)) else None,
+    }
     _only_parse_error(json.dumps(doc).encode())
     _only_parse_error(json.dumps({"chunkedPrompt": top}).encode())
 
@@ -328,16 +375,27 @@ def test_fuzz_truncated_and_mutated(which, cut, junk):
     data = _REAL[which]
     _only_parse_error(data[:cut])
     pos = cut % max(len(data), 1)
-    _only_parse_error(data[:pos] + junk + data[pos + len(junk):])
+    _only_parse_error(data[:pos] + junk + data[pos + len(junk) :])
 
 
 def test_parts_are_streamed_fragments():
-    doc = {"chunkedPrompt": {"chunks": [
-        {"role": "user", "parts": [{"text": "Hel"}, {"text": "lo"}]},
-        {"role": "model", "parts": [{"text": "Plan ", "thought": True}, {"text": "it.", "thought": True},
-                                    {"text": "Ans", "thoughtSignature": "c2ln"}, {"text": "wer"},
-                                    {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]},
-    ]}}
+    doc = {
+        "chunkedPrompt": {
+            "chunks": [
+                {"role": "user", "parts": [{"text": "Hel"}, {"text": "lo"}]},
+                {
+                    "role": "model",
+                    "parts": [
+                        {"text": "Plan ", "thought": True},
+                        {"text": "it.", "thought": True},
+                        {"text": "Ans", "thoughtSignature": "c2ln"},
+                        {"text": "wer"},
+                        {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+                    ],
+                },
+            ]
+        }
+    }
     (conv,), _ = parse_bytes(json.dumps(doc).encode())
     assert conv.messages[0].text == "Hello"
     b = conv.messages[1].blocks

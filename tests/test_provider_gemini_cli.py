@@ -7,6 +7,7 @@ Expected numbers were derived from the files with jq, independently of the parse
 - JSONL form: ``jq -r 'select(.id!=null)|.id' | sort -u | wc -l`` (revisions count
   once) + the same displayContent rule.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,13 +15,14 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, ids, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, ids, sample_files
 from polylogue import models as m
 from polylogue.errors import ParseError
-from polylogue.providers import gemini_aistudio, gemini_cli as cli, open_clean, read_head
+from polylogue.providers import gemini_aistudio, open_clean, read_head
+from polylogue.providers import gemini_cli as cli
 from polylogue.providers.common import ParseContext
 
 CLI = sample_files("gemini-cli")
@@ -57,7 +59,12 @@ def head_of(path: Path):
     return read_head(path.read_bytes()[: 256 << 10])
 
 
-HDR = {"sessionId": "s-1", "projectHash": "ph", "startTime": "2026-01-01T00:00:00Z", "lastUpdated": "2026-01-01T00:00:00Z"}
+HDR = {
+    "sessionId": "s-1",
+    "projectHash": "ph",
+    "startTime": "2026-01-01T00:00:00Z",
+    "lastUpdated": "2026-01-01T00:00:00Z",
+}
 
 
 def msg(i, typ="user", text=None, **kw):
@@ -125,7 +132,9 @@ def test_real_jsonl_revisions_and_patches(samples):
     assert cont.meta["display_content"][0]["functionResponse"]["id"] == "jyi4d5mc"
     # info notices are system messages
     assert [x.text for x in conv.messages if x.role == "system"] == [
-        "Empty GEMINI.md created. Now analyzing the project to populate it.", "Request cancelled."]
+        "Empty GEMINI.md created. Now analyzing the project to populate it.",
+        "Request cancelled.",
+    ]
     # write_file diff kept with the result
     (res,) = [r for u, r in calls if u.name == "write_file"]
     assert "fileDiff" in res.meta["display"]
@@ -136,8 +145,15 @@ def test_real_jsonl_revisions_and_patches(samples):
 def test_large_json(samples):
     conv = one(samples / "gemini-cli" / "jazzyalex__agent-sessions__large.json")
     assert conv.provider_id == "session-2025-12-16T23-47-b4f17607"
-    assert [x.role for x in conv.messages] == ["user", "assistant", "assistant", "system", "assistant", "user",
-                                               "assistant"]
+    assert [x.role for x in conv.messages] == [
+        "user",
+        "assistant",
+        "assistant",
+        "system",
+        "assistant",
+        "user",
+        "assistant",
+    ]
     assert conv.messages[3].meta["type"] == "info"
     assert conv.messages[4].text == "Captured multiline output."  # type "model" with parts[]
     assert conv.meta["meta"] == {"model": "gmini-pro"}
@@ -148,8 +164,7 @@ def test_large_json(samples):
 def test_small_json_display_content(samples):
     conv = one(samples / "gemini-cli" / "jazzyalex__agent-sessions__small.json")
     assert [x.text for x in conv.messages] == ["Hello", "Hi!"]
-    assert conv.messages[1].usage == {"input": 10, "output": 5, "cache_read": 0, "reasoning": 0,
-                                      "convention": "gemini"}
+    assert conv.messages[1].usage == {"input": 10, "output": 5, "cache_read": 0, "reasoning": 0, "convention": "gemini"}
 
 
 def test_golden(samples):
@@ -161,7 +176,7 @@ def test_golden(samples):
     think = g2.blocks[0]
     assert think.type == m.THINKING and think.meta["subject"] == "File Reading Request"
     assert "User wants to see the contents of package.json" in think.text
-    (use, res), = conv.tool_calls()
+    ((use, res),) = conv.tool_calls()
     assert use.name == "read_file" and use.input == {"file_path": "package.json"}
     assert res.text == '{"name": "test-project", "version": "1.0.0"}'  # the output string, not a repr
     assert g2.text == "I'll read the package.json file for you."
@@ -183,7 +198,7 @@ def test_v040_patch(samples):
     conv = one(samples / "gemini-cli" / "jazzyalex__agent-sessions__jsonl_v040.jsonl")
     assert conv.updated_at.isoformat() == "2026-04-29T21:39:33.156000+00:00"  # the $set line
     assert conv.messages[0].text == "Say hello and list files."  # content [{text}]
-    (use, res), = conv.tool_calls()
+    ((use, res),) = conv.tool_calls()
     assert use.name == "run_shell_command" and use.input["command"] == "ls -F"
     assert res.meta["display"] == "AgentSessions/\nREADME.md"
 
@@ -198,6 +213,7 @@ def test_content_as_list_of_strings(samples):
 
 
 # ---------------------------------------------------------------- sniffing / side files
+
 
 @pytest.mark.parametrize("path", CHATS, ids=ids(CHATS))
 def test_sniffed_as_gemini_cli_only(samples, path):
@@ -235,6 +251,7 @@ def test_aistudio_samples_not_claimed(samples):
 
 # ---------------------------------------------------------------- our examples
 
+
 def test_example_old_form():
     conv = one(EX_JSON)
     assert conv.meta["form"] == "json"
@@ -242,7 +259,7 @@ def test_example_old_form():
     assert EX_JSON.name == f"session-2026-03-01T10-00-{conv.provider_id[:8]}.json"
     assert [x.role for x in conv.messages] == ["user", "assistant", "assistant", "system"]
     assert [x.id for x in conv.messages if "quokkafrobnitz" in x.text] == [conv.messages[0].id]
-    (use, res), = conv.tool_calls()
+    ((use, res),) = conv.tool_calls()
     assert use.input == {"absolute_path": "/home/dev/src/tidecache/cache.py"} and "class LRU" in res.text
     assert conv.messages[1].blocks[0].type == m.THINKING
     assert conv.messages[2].usage["cache_read"] == 8960
@@ -258,7 +275,7 @@ def test_example_new_form():
     assert sent.context and "--- Content from referenced files ---" in sent.text
     revised = conv.messages[2]
     assert revised.meta["revisions"] == 2 and revised.usage["input"] == 11240  # counted once
-    (use, res), = conv.tool_calls()
+    ((use, res),) = conv.tool_calls()
     assert use.name == "replace" and res.meta["display"]["fileName"] == "sync.sh"
     assert conv.updated_at.isoformat() == "2026-03-02T14:30:58.771000+00:00"
 
@@ -276,9 +293,18 @@ def test_both_forms_same_identity_after_migration():
 
 # ---------------------------------------------------------------- synthetic edge cases
 
+
 def test_rewind_keeps_dropped_messages_inactive():
-    data = jsonl(HDR, msg(1), msg(2, "gemini"), msg(3), msg(4, "gemini"), {"$rewindTo": "m3"},
-                 msg(5, text="edited prompt"), msg(6, "gemini"))
+    data = jsonl(
+        HDR,
+        msg(1),
+        msg(2, "gemini"),
+        msg(3),
+        msg(4, "gemini"),
+        {"$rewindTo": "m3"},
+        msg(5, text="edited prompt"),
+        msg(6, "gemini"),
+    )
     (conv,), ctx = parse_bytes(data)
     act = {x.id: x.active for x in conv.messages}
     assert act == {"m1": True, "m2": True, "m3": False, "m4": False, "m5": True, "m6": True}
@@ -316,8 +342,13 @@ def test_one_line_document_and_bad_lines():
 
 
 def test_unknown_types_and_missing_ids():
-    data = jsonl(HDR, msg(1), {"timestamp": "2026-01-01T00:00:05Z", "type": "gemini", "content": "no id"},
-                 msg(3, "mystery"), msg(4, "error", text="Quota exceeded"))
+    data = jsonl(
+        HDR,
+        msg(1),
+        {"timestamp": "2026-01-01T00:00:05Z", "type": "gemini", "content": "no id"},
+        msg(3, "mystery"),
+        msg(4, "error", text="Quota exceeded"),
+    )
     (conv,), ctx = parse_bytes(data)
     ids_ = [x.id for x in conv.messages]
     assert ids_ == ["m1", "line-3", "m3", "m4"] and conv.messages[1].meta["derived_id"] is True
@@ -335,10 +366,17 @@ def test_subagent_parent_from_path():
 
 
 def test_cancelled_and_pending_tools():
-    calls = [{"id": "a", "name": "run_shell_command", "args": {"command": "rm -rf build"}, "status": "cancelled",
-              "result": None},
-             {"id": "b", "name": "read_file", "args": {}, "status": "executing"},
-             {"id": "c", "name": "glob", "args": {}}]
+    calls = [
+        {
+            "id": "a",
+            "name": "run_shell_command",
+            "args": {"command": "rm -rf build"},
+            "status": "cancelled",
+            "result": None,
+        },
+        {"id": "b", "name": "read_file", "args": {}, "status": "executing"},
+        {"id": "c", "name": "glob", "args": {}},
+    ]
     (conv,), _ = parse_bytes(jsonl(HDR, msg(1), msg(2, "gemini", text="", toolCalls=calls)))
     res = {u.id: r for u, r in conv.tool_calls()}
     assert res["a"].meta["outcome"] == "rejected" and res["a"].is_error is None
@@ -353,6 +391,7 @@ def test_array_is_parse_error():
 
 # ---------------------------------------------------------------- fuzz
 
+
 def _only_parse_error(data: bytes) -> None:
     try:
         parse_bytes(data)
@@ -361,11 +400,41 @@ def _only_parse_error(data: bytes) -> None:
 
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-KEYS = ["id", "type", "content", "displayContent", "thoughts", "toolCalls", "tokens", "model", "timestamp", "text",
-        "result", "functionResponse", "response", "output", "error", "status", "args", "$set", "$rewindTo",
-        "messages", "sessionId", "projectHash", "inlineData", "parts", "subject", "description", "kind"]
+KEYS = [
+    "id",
+    "type",
+    "content",
+    "displayContent",
+    "thoughts",
+    "toolCalls",
+    "tokens",
+    "model",
+    "timestamp",
+    "text",
+    "result",
+    "functionResponse",
+    "response",
+    "output",
+    "error",
+    "status",
+    "args",
+    "$set",
+    "$rewindTo",
+    "messages",
+    "sessionId",
+    "projectHash",
+    "inlineData",
+    "parts",
+    "subject",
+    "description",
+    "kind",
+]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
     | st.sampled_from(["user", "gemini", "info", "model", "success", "error", "m1", "subagent"]),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.sampled_from(KEYS), kids, max_size=5),
     max_leaves=30,
@@ -395,7 +464,7 @@ def test_fuzz_truncated_and_mutated(which, cut, junk):
     data = _REAL[which]
     cut = cut % (len(data) + 1)
     _only_parse_error(data[:cut])
-    _only_parse_error(data[:cut] + junk + data[cut + len(junk):])
+    _only_parse_error(data[:cut] + junk + data[cut + len(junk) :])
 
 
 def test_plain_bytesio_stream():

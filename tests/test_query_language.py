@@ -1,17 +1,18 @@
 """The query language: every operator, escaping, dates and malformed input."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import re
+from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from polylogue.errors import QueryError
 from polylogue.search import index_tokens, parse, parse_date, snippet
 
-NOW = datetime(2026, 11, 26, 15, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
 
 
 def test_bare_words_are_anded():
@@ -24,14 +25,17 @@ def test_phrase_prefix_or_and_exclusion():
     assert q.exclude_match() == '"java" OR "old api"'
 
 
-@pytest.mark.parametrize("term,tokens", [
-    ("snake_case", ["snake", "case"]),
-    ("dotted.names", ["dotted", "names"]),
-    ("path/to/file.py", ["path", "to", "file", "py"]),
-    ("--flags", ["flags"]),
-    ("CamelCase", ["camelcase"]),
-    ("Café", ["cafe"]),
-])
+@pytest.mark.parametrize(
+    "term,tokens",
+    [
+        ("snake_case", ["snake", "case"]),
+        ("dotted.names", ["dotted", "names"]),
+        ("path/to/file.py", ["path", "to", "file", "py"]),
+        ("--flags", ["flags"]),
+        ("CamelCase", ["camelcase"]),
+        ("Café", ["cafe"]),
+    ],
+)
 def test_code_identifiers_become_phrases(term, tokens):
     q = parse(term)
     assert q.groups[0][0].tokens == tokens
@@ -46,11 +50,14 @@ def test_fts_syntax_in_user_input_is_neutralised():
 
 
 def test_filters():
-    q = parse("bug provider:codex role:user kind:thinking since:2025-01-01 until:2025-02 title:deploy "
-              "project:webshop model:opus has:tools id:codex:019", now=NOW)
+    q = parse(
+        "bug provider:codex role:user kind:thinking since:2025-01-01 until:2025-02 title:deploy "
+        "project:webshop model:opus has:tools id:codex:019",
+        now=NOW,
+    )
     assert q.providers == ["codex"] and q.roles == ["user"] and q.kinds == ["thinking"]
-    assert q.since == datetime(2025, 1, 1, tzinfo=timezone.utc)
-    assert q.until == datetime(2025, 3, 1, tzinfo=timezone.utc)  # a bare month is inclusive
+    assert q.since == datetime(2025, 1, 1, tzinfo=UTC)
+    assert q.until == datetime(2025, 3, 1, tzinfo=UTC)  # a bare month is inclusive
     assert q.titles[0].tokens == ["deploy"] and q.projects == ["webshop"] and q.models == ["opus"]
     assert q.has == ["tools"] and q.ids == ["codex:019"]
     assert q.match() == '{thinking} : ("bug")'
@@ -59,43 +66,49 @@ def test_filters():
 def test_quoted_filter_values():
     q = parse('project:"my project" since:"3 days ago" x', now=NOW)
     assert q.projects == ["my project"]
-    assert q.since == datetime(2026, 11, 23, 15, 30, tzinfo=timezone.utc)
+    assert q.since == datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("today", datetime(2026, 11, 26, tzinfo=timezone.utc)),
-    ("yesterday", datetime(2026, 11, 25, tzinfo=timezone.utc)),
-    ("last week", datetime(2026, 11, 19, 15, 30, tzinfo=timezone.utc)),
-    ("3 days ago", datetime(2026, 11, 23, 15, 30, tzinfo=timezone.utc)),
-    ("2 hours ago", datetime(2026, 11, 26, 13, 30, tzinfo=timezone.utc)),
-    ("2025-06-01", datetime(2025, 6, 1, tzinfo=timezone.utc)),
-    ("2025-06-01T10:00:00+02:00", datetime(2025, 6, 1, 8, tzinfo=timezone.utc)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("today", datetime(2026, 11, 26, tzinfo=UTC)),
+        ("yesterday", datetime(2026, 11, 25, tzinfo=UTC)),
+        ("last week", datetime(2026, 11, 19, 15, 30, tzinfo=UTC)),
+        ("3 days ago", datetime(2026, 11, 23, 15, 30, tzinfo=UTC)),
+        ("2 hours ago", datetime(2026, 11, 26, 13, 30, tzinfo=UTC)),
+        ("2025-06-01", datetime(2025, 6, 1, tzinfo=UTC)),
+        ("2025-06-01T10:00:00+02:00", datetime(2025, 6, 1, 8, tzinfo=UTC)),
+    ],
+)
 def test_dates(text, expected):
     assert parse_date(text, now=NOW) == expected
 
 
 def test_until_a_day_includes_the_day():
-    assert parse_date("2025-06-01", now=NOW, end=True) == datetime(2025, 6, 2, tzinfo=timezone.utc)
+    assert parse_date("2025-06-01", now=NOW, end=True) == datetime(2025, 6, 2, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("text,reason,pos", [
-    ('"unclosed', "unclosed quote", 0),
-    ("OR foo", "OR needs a term", 0),
-    ("foo OR", "OR needs a term", 6),
-    ("foo OR OR bar", "OR needs a term", 7),
-    ("projct:webshop", "did you mean project:", 0),
-    ('x colour:"red"', "unknown filter", 2),
-    ("x role:robot", "role must be", 2),
-    ("x kind:image", "kind must be", 2),
-    ("x has:cats", "has: must be", 2),
-    ("x since:someday", "cannot read the date", 2),
-    ("x -provider:codex", "cannot be negated", 2),
-    ("-alone", "not only exclusions", 0),
-    ('""', "empty phrase", 0),
-    ("!!!", "nothing searchable", 0),
-    ("x provider:", "needs a value", 2),
-])
+@pytest.mark.parametrize(
+    "text,reason,pos",
+    [
+        ('"unclosed', "unclosed quote", 0),
+        ("OR foo", "OR needs a term", 0),
+        ("foo OR", "OR needs a term", 6),
+        ("foo OR OR bar", "OR needs a term", 7),
+        ("projct:webshop", "did you mean project:", 0),
+        ('x colour:"red"', "unknown filter", 2),
+        ("x role:robot", "role must be", 2),
+        ("x kind:image", "kind must be", 2),
+        ("x has:cats", "has: must be", 2),
+        ("x since:someday", "cannot read the date", 2),
+        ("x -provider:codex", "cannot be negated", 2),
+        ("-alone", "not only exclusions", 0),
+        ('""', "empty phrase", 0),
+        ("!!!", "nothing searchable", 0),
+        ("x provider:", "needs a value", 2),
+    ],
+)
 def test_malformed_queries_say_where(text, reason, pos):
     with pytest.raises(QueryError) as e:
         parse(text)
@@ -141,9 +154,11 @@ _SEPARATORS = [" ", "\n", "  ", "\n\n", "\t"]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet="abcfgk0", min_size=1, max_size=3), min_size=1, max_size=3),
-       st.lists(st.tuples(st.integers(0, 600), st.integers(0, 2), st.booleans()), min_size=0, max_size=4),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(st.text(alphabet="abcfgk0", min_size=1, max_size=3), min_size=1, max_size=3),
+    st.lists(st.tuples(st.integers(0, 600), st.integers(0, 2), st.booleans()), min_size=0, max_size=4),
+    st.randoms(use_true_random=False),
+)
 def test_snippet_of_long_text_equals_flattening_it_all(tokens, plants, rnd):
     """Only the region around the first match is flattened; the snippet and its
     highlights are those of flattening the whole text. Tokens are planted (in

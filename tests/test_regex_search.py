@@ -1,6 +1,7 @@
 """--regex: a Python regular expression tried on the candidate messages (those
 the words match, or all the filters allow), with a bound on the work that is
 reported, never silent."""
+
 from __future__ import annotations
 
 import re
@@ -25,19 +26,52 @@ def archive(tmp_path_factory):
     d = tmp_path_factory.mktemp("rx")
     convs = []
     for c in range(5):  # 6 messages each, alternating user / assistant, one month apart
-        msgs = [_msg(i, "user" if i % 2 == 0 else "assistant",
-                     [{"type": "text", "text": f"retried {i} times after error E{c}{i:02d}"}],
-                     f"2025-0{c + 1}-01T00:00:00Z") for i in range(6)]
-        convs.append({"id": f"claude:r{c}", "provider": "claude", "provider_id": f"r{c}", "title": f"retries {c}",
-                      "created_at": f"2025-0{c + 1}-01T00:00:00Z", "updated_at": f"2025-0{c + 1}-01T00:00:00Z",
-                      "messages": msgs})
-    tool = [_msg(0, "user", [{"type": "text", "text": "run the build"}], "2025-06-01T00:00:00Z"),
-            _msg(1, "assistant", [{"type": "tool_use", "id": "t", "name": "Bash",
-                                   "input": {"command": "make build-42"}}], "2025-06-01T00:00:01Z"),
-            _msg(2, "tool", [{"type": "tool_result", "id": "t", "text": "error: build-42 failed at step 7"}],
-                 "2025-06-01T00:00:02Z")]
-    convs.append({"id": "codex:b1", "provider": "codex", "provider_id": "b1", "title": "build",
-                  "created_at": "2025-06-01T00:00:00Z", "updated_at": "2025-06-01T00:00:02Z", "messages": tool})
+        msgs = [
+            _msg(
+                i,
+                "user" if i % 2 == 0 else "assistant",
+                [{"type": "text", "text": f"retried {i} times after error E{c}{i:02d}"}],
+                f"2025-0{c + 1}-01T00:00:00Z",
+            )
+            for i in range(6)
+        ]
+        convs.append(
+            {
+                "id": f"claude:r{c}",
+                "provider": "claude",
+                "provider_id": f"r{c}",
+                "title": f"retries {c}",
+                "created_at": f"2025-0{c + 1}-01T00:00:00Z",
+                "updated_at": f"2025-0{c + 1}-01T00:00:00Z",
+                "messages": msgs,
+            }
+        )
+    tool = [
+        _msg(0, "user", [{"type": "text", "text": "run the build"}], "2025-06-01T00:00:00Z"),
+        _msg(
+            1,
+            "assistant",
+            [{"type": "tool_use", "id": "t", "name": "Bash", "input": {"command": "make build-42"}}],
+            "2025-06-01T00:00:01Z",
+        ),
+        _msg(
+            2,
+            "tool",
+            [{"type": "tool_result", "id": "t", "text": "error: build-42 failed at step 7"}],
+            "2025-06-01T00:00:02Z",
+        ),
+    ]
+    convs.append(
+        {
+            "id": "codex:b1",
+            "provider": "codex",
+            "provider_id": "b1",
+            "title": "build",
+            "created_at": "2025-06-01T00:00:00Z",
+            "updated_at": "2025-06-01T00:00:02Z",
+            "messages": tool,
+        }
+    )
     path = d / "rx.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
     a = Archive(d / "home")
@@ -100,8 +134,7 @@ def test_cli_regex_title_and_id_options(archive):
     assert r.exit_code == 0, r.output
     assert "note: the regex was tried on all" in r.output
     assert '"codex:b1"' in r.output
-    r = CliRunner().invoke(cli, ["--home", str(archive.home), "search", "retried", "--title", "retries 3",
-                                 "--json"])
+    r = CliRunner().invoke(cli, ["--home", str(archive.home), "search", "retried", "--title", "retries 3", "--json"])
     assert r.exit_code == 0 and '"claude:r3"' in r.output and '"claude:r2"' not in r.output
     r = CliRunner().invoke(cli, ["--home", str(archive.home), "search", "retried", "--id", "claude:r1", "--json"])
     assert r.exit_code == 0 and '"claude:r1"' in r.output and '"claude:r0"' not in r.output

@@ -1,5 +1,6 @@
 """A session log that grew is parsed from where the last parse left off
 (polylogue/resume.py), and the result is exactly what a full parse gives."""
+
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, SHARED_SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,11 +18,12 @@ from polylogue.api import Archive
 from polylogue.providers import detect, open_clean
 from polylogue.providers.common import ParseContext
 
-from conftest import EXAMPLES, SHARED_SAMPLES
-
 LOGS = sorted(EXAMPLES.glob("claude-code/**/*.jsonl")) + sorted(EXAMPLES.glob("codex/**/*.jsonl"))
-SAMPLE_LOGS = sorted(SHARED_SAMPLES.glob("claude-code/*.jsonl")) + sorted(SHARED_SAMPLES.glob("codex/*.jsonl")) \
-    if SHARED_SAMPLES.is_dir() else []
+SAMPLE_LOGS = (
+    sorted(SHARED_SAMPLES.glob("claude-code/*.jsonl")) + sorted(SHARED_SAMPLES.glob("codex/*.jsonl"))
+    if SHARED_SAMPLES.is_dir()
+    else []
+)
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +126,7 @@ def test_growth_in_any_steps_with_garbage_lines(tmp_path_factory, data):
     srcs = resumable_logs(LOGS)
     src = data.draw(st.sampled_from(srcs))
     lines = src.read_bytes().splitlines(keepends=True)
-    junk = st.sampled_from([b"not json\n", b"{\"type\": 5}\n", b"[1, 2]\n", b"\n", b"{\"trunc", b"\xff\xfe{}\n"])
+    junk = st.sampled_from([b"not json\n", b'{"type": 5}\n', b"[1, 2]\n", b"\n", b'{"trunc', b"\xff\xfe{}\n"])
     for _ in range(data.draw(st.integers(0, 3))):
         at = data.draw(st.integers(2, len(lines)))  # the first lines tell what the file is
         lines.insert(at, data.draw(junk))
@@ -172,8 +175,13 @@ def test_a_broken_or_foreign_state_is_ignored(tmp_path):
     good = state.read_bytes()
     log.write_bytes(data)
     want = full(log, tmp_path)
-    for broken in (good[: len(good) // 2], b"garbage", good.replace(b'"version":"', b'"version":"x', 1),
-                   good.replace(b'"lineno":', b'"lineno":"', 1), b""):
+    for broken in (
+        good[: len(good) // 2],
+        b"garbage",
+        good.replace(b'"version":"', b'"version":"x', 1),
+        good.replace(b'"lineno":', b'"lineno":"', 1),
+        b"",
+    ):
         state.write_bytes(broken)
         convs, warnings, resumed = parse(log, folder)
         assert resumed is None and (convs, warnings) == want
@@ -199,11 +207,14 @@ def test_warnings_before_the_cut_keep_no_state(tmp_path):
 
 # ---------------------------------------------------------------- through sync
 
+
 def table(home: Path) -> tuple:
     conn = sqlite3.connect(home / "polylogue.db")
     try:
-        return (sorted(conn.execute("SELECT uid, hash, message_count, title FROM conversations")),
-                sorted(conn.execute("SELECT mid, seq, hash, flags, parent_mid FROM messages")))
+        return (
+            sorted(conn.execute("SELECT uid, hash, message_count, title FROM conversations")),
+            sorted(conn.execute("SELECT mid, seq, hash, flags, parent_mid FROM messages")),
+        )
     finally:
         conn.close()
 

@@ -1,5 +1,6 @@
 """The archive is never a trap: export everything as JSONL, re-import it into a
 fresh home, and get identical conversations (same ids, same content hashes)."""
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,17 @@ PROVIDER_DIRS = ("chatgpt", "claude-ai", "claude-code", "codex", "gemini-aistudi
 def fingerprint(home: Path) -> tuple[set, set]:
     conn = sqlite3.connect(home / "polylogue.db")
     try:
-        convs = set(conn.execute(
-            "SELECT uid, title, created_at, updated_at, parent_uid, project, models, meta, message_count, hash "
-            "FROM conversations"))
-        msgs = set(conn.execute("SELECT c.uid, m.seq, m.mid, m.hash FROM messages m "
-                                "JOIN conversations c ON c.id = m.conversation_id"))
+        convs = set(
+            conn.execute(
+                "SELECT uid, title, created_at, updated_at, parent_uid, project, models, meta, message_count, hash "
+                "FROM conversations"
+            )
+        )
+        msgs = set(
+            conn.execute(
+                "SELECT c.uid, m.seq, m.mid, m.hash FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            )
+        )
     finally:
         conn.close()
     return convs, msgs

@@ -1,5 +1,6 @@
 """Search on a real archive: planted words in every provider and block kind,
 code identifiers, CJK substrings, operators, exact totals, the result cache."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,13 +33,26 @@ def block(kind: str, w: str) -> dict:
 
 
 def conv(provider: str, pid: str, messages: list[dict], title: str = "planted", updated: str = "2026-01-01T00:00:00Z"):
-    return {"id": f"{provider}:{pid}", "provider": provider, "provider_id": pid, "title": title,
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": updated, "messages": messages}
+    return {
+        "id": f"{provider}:{pid}",
+        "provider": provider,
+        "provider_id": pid,
+        "title": title,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": updated,
+        "messages": messages,
+    }
 
 
 def msg(i: int, role: str, blocks: list[dict], ts: str = "2026-01-01T00:00:00Z", **kw) -> dict:
-    return {"id": f"m{i}", "parent_id": f"m{i-1}" if i else None, "role": role, "timestamp": ts, "blocks": blocks,
-            **kw}
+    return {
+        "id": f"m{i}",
+        "parent_id": f"m{i - 1}" if i else None,
+        "role": role,
+        "timestamp": ts,
+        "blocks": blocks,
+        **kw,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -50,24 +64,46 @@ def archive(tmp_path_factory):
         for i, k in enumerate(KINDS, 1):
             msgs.append(msg(i, "tool" if k == "tool_result" else "assistant", [block(k, word(p, k))]))
         convs.append(conv(p, f"planted-{p}", msgs, title=f"planted {p} conversation"))
-    code = ("call parse_head() in polylogue/providers/__init__.py, pass --no-wait, build a CamelCaseThing "
-            "and read config.store.path")
+    code = (
+        "call parse_head() in polylogue/providers/__init__.py, pass --no-wait, build a CamelCaseThing "
+        "and read config.store.path"
+    )
     cjk = "我们的数据库连接池经常超时，需要调整。Rustの所有権について"
-    convs.append(conv("codex", "code-1", [msg(0, "user", [{"type": "text", "text": code}]),
-                                          msg(1, "assistant", [{"type": "text", "text": cjk}])]))
+    convs.append(
+        conv(
+            "codex",
+            "code-1",
+            [msg(0, "user", [{"type": "text", "text": code}]), msg(1, "assistant", [{"type": "text", "text": cjk}])],
+        )
+    )
     # 30 messages with one frequent word over 5 conversations, of different ages
     for c in range(5):
-        ms_ = [msg(i, "user" if i % 2 == 0 else "assistant", [{"type": "text", "text": f"frequentword number {i}"}],
-                   ts=f"2025-0{c + 1}-01T00:00:00Z") for i in range(6)]
+        ms_ = [
+            msg(
+                i,
+                "user" if i % 2 == 0 else "assistant",
+                [{"type": "text", "text": f"frequentword number {i}"}],
+                ts=f"2025-0{c + 1}-01T00:00:00Z",
+            )
+            for i in range(6)
+        ]
         convs.append(conv("claude", f"freq-{c}", ms_, title=f"freq {c}", updated=f"2025-0{c + 1}-01T00:00:00Z"))
     # ranking: a user prompt and a title beat tool output
-    convs.append(conv("chatgpt", "rank-tool", [msg(0, "tool", [{"type": "tool_result", "id": "x",
-                                                                "text": "rankword " * 3}])], title="logs"))
-    convs.append(conv("chatgpt", "rank-user", [msg(0, "user", [{"type": "text", "text": "rankword please"}])],
-                      title="question"))
+    convs.append(
+        conv(
+            "chatgpt",
+            "rank-tool",
+            [msg(0, "tool", [{"type": "tool_result", "id": "x", "text": "rankword " * 3}])],
+            title="logs",
+        )
+    )
+    convs.append(
+        conv("chatgpt", "rank-user", [msg(0, "user", [{"type": "text", "text": "rankword please"}])], title="question")
+    )
     # an injected context message: role:user must not see it
-    convs.append(conv("claude-code", "ctx-1", [msg(0, "user", [{"type": "text", "text": "contextonlyword"}],
-                                                   context=True)]))
+    convs.append(
+        conv("claude-code", "ctx-1", [msg(0, "user", [{"type": "text", "text": "contextonlyword"}], context=True)])
+    )
     path = d / "planted.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
     a = Archive(d / "home")
@@ -91,21 +127,42 @@ def test_planted_word_found_in_every_provider_and_kind(archive, provider, kind):
     assert archive.search(w, provider=provider).total_messages == 1
 
 
-@pytest.mark.parametrize("query", ["parse_head", "polylogue/providers/__init__.py", "__init__.py", "--no-wait",
-                                   "CamelCaseThing", "config.store.path", "store.path"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "parse_head",
+        "polylogue/providers/__init__.py",
+        "__init__.py",
+        "--no-wait",
+        "CamelCaseThing",
+        "config.store.path",
+        "store.path",
+    ],
+)
 def test_code_identifiers(archive, query):
     res = archive.search(query)
     assert [c["id"] for c in res.conversations] == ["codex:code-1"], query
 
 
-@pytest.mark.parametrize("query,found", [("连接池", True), ("池经", True), ("数据库连接池经常超时", True),
-                                          ("池连", False), ("所有権", True), ("Rustの", True)])
+@pytest.mark.parametrize(
+    "query,found",
+    [
+        ("连接池", True),
+        ("池经", True),
+        ("数据库连接池经常超时", True),
+        ("池连", False),
+        ("所有権", True),
+        ("Rustの", True),
+    ],
+)
 def test_cjk_substrings(archive, query, found):
     assert (archive.search(query).total_messages == 1) is found
 
 
-@pytest.mark.parametrize("query,marked", [("连接池", ["连接池"]), ("超时需要", ["超时，需要"]),
-                                           ("所有権", ["所有権"]), ("数据 调整", ["数据", "调整"])])
+@pytest.mark.parametrize(
+    "query,marked",
+    [("连接池", ["连接池"]), ("超时需要", ["超时，需要"]), ("所有権", ["所有権"]), ("数据 调整", ["数据", "调整"])],
+)
 def test_cjk_hits_show_the_text_as_written(archive, query, marked):
     """The index holds CJK one character a token; a hit shows the message as written, and its
     highlights cover the whole run, punctuation the index skipped included."""
@@ -174,8 +231,9 @@ def test_cache_hits_and_invalidation(archive, tmp_path):
     stats = archive.stats()["search_cache"]
     assert stats["hits"] >= 1 and 0 < stats["hit_rate"] <= 1
     extra = tmp_path / "more.jsonl"
-    extra.write_bytes(orjson.dumps(conv("codex", "late", [msg(0, "user", [{"type": "text", "text": "zanzibarquux"}])]))
-                      + b"\n")
+    extra.write_bytes(
+        orjson.dumps(conv("codex", "late", [msg(0, "user", [{"type": "text", "text": "zanzibarquux"}])])) + b"\n"
+    )
     n = archive.search("zanzibarquux").total_conversations
     archive.sync([extra])  # a write changes the generation: the cached answer is not reused
     assert archive.search("zanzibarquux").total_conversations == n + 1
@@ -189,7 +247,9 @@ def test_prefix_past_the_ranking_bound_shows_real_hits(archive):
         ranked = fts.search(conn, lang.parse("frequentw*"), limit=10)
         big = fts.search(conn, lang.parse("frequentw*"), limit=3, rank_all=10)
         code = fts.search(conn, lang.parse("camelcaset*"), limit=3, rank_all=0)
-    assert (big.total_conversations, big.total_messages) == (ranked.total_conversations, ranked.total_messages) == (5, 30)
+    assert (
+        (big.total_conversations, big.total_messages) == (ranked.total_conversations, ranked.total_messages) == (5, 30)
+    )
     assert [c["id"] for c in big.conversations] == ["claude:freq-4", "claude:freq-3", "claude:freq-2"]
     assert all(h["snippet"] and "frequentword" in h["snippet"] for c in big.conversations for h in c["hits"])
     assert len(big.conversations[0]["hits"]) == fts.HITS_PER_CONVERSATION
@@ -216,11 +276,29 @@ def test_prefix_walk_without_the_conversation_set(tmp_path):
     equal the one found with the set of matching conversations (a provider
     filter forces that path)."""
     convs = []
-    texts = ["some words", "somewhere else", "handsome only", "xsomx", "nothing here", "Somalia trip",
-             "some more", "a sombrero", "handsome again", "so me", "somber mood", "awesome"]
+    texts = [
+        "some words",
+        "somewhere else",
+        "handsome only",
+        "xsomx",
+        "nothing here",
+        "Somalia trip",
+        "some more",
+        "a sombrero",
+        "handsome again",
+        "so me",
+        "somber mood",
+        "awesome",
+    ]
     for i, t in enumerate(texts):
-        convs.append(conv("claude", f"p{i}", [msg(0, "user", [{"type": "text", "text": t}])],
-                          updated=f"2025-01-{i + 1:02d}T00:00:00Z"))
+        convs.append(
+            conv(
+                "claude",
+                f"p{i}",
+                [msg(0, "user", [{"type": "text", "text": t}])],
+                updated=f"2025-01-{i + 1:02d}T00:00:00Z",
+            )
+        )
     path = tmp_path / "p.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
     a = Archive(tmp_path / "home")

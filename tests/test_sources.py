@@ -1,5 +1,6 @@
 """discover() lists each real file once, however it is reached: file and folder
 symlinks, hard links, a file named beside its folder, loops, roots given twice."""
+
 from __future__ import annotations
 
 import os

@@ -1,9 +1,10 @@
 """The store on real SQLite files: schema, pragmas, permissions, indexes used
 by the hot queries, incremental writes and the full-text index."""
+
 from __future__ import annotations
 
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,12 +16,21 @@ from polylogue.store.encode import encode
 from polylogue.store.writer import Writer
 
 
-def conv(pid="c1", texts=("hello world", "hi there"), title="T", provider="claude-code", updated=None) -> m.Conversation:
+def conv(
+    pid="c1", texts=("hello world", "hi there"), title="T", provider="claude-code", updated=None
+) -> m.Conversation:
     msgs = []
     for i, t in enumerate(texts):
         role = m.USER if i % 2 == 0 else m.ASSISTANT
-        msgs.append(m.Message(id=f"m{i}", role=role, blocks=[m.text(t)], parent_id=f"m{i-1}" if i else None,
-                              timestamp=datetime(2025, 1, 1, 12, i, tzinfo=timezone.utc)))
+        msgs.append(
+            m.Message(
+                id=f"m{i}",
+                role=role,
+                blocks=[m.text(t)],
+                parent_id=f"m{i - 1}" if i else None,
+                timestamp=datetime(2025, 1, 1, 12, i, tzinfo=UTC),
+            )
+        )
     return m.Conversation(provider=provider, provider_id=pid, title=title, messages=msgs, updated_at=updated)
 
 
@@ -122,7 +132,7 @@ def test_prune_removes_vanished_messages_only_when_allowed(db):
     assert conn.execute("SELECT message_count FROM conversations").fetchone()[0] == 3
     write(conn, conv(texts=("one", "two")))  # an older state of the conversation never replaces a newer one
     assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
-    write(conn, conv(texts=("one", "two"), updated=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    write(conn, conv(texts=("one", "two"), updated=datetime(2026, 1, 1, tzinfo=UTC)))
     assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
     assert fts_ids(conn, "three") == set()
     assert conn.execute("SELECT messages FROM provider_totals").fetchone()[0] == 2
@@ -154,9 +164,14 @@ def test_failed_conversation_leaves_nothing_behind(db):
 def test_blocks_round_trip_through_compression(db):
     _, conn = db
     big = "x = compute(y)\n" * 2000
-    blocks = [m.text("short"), m.thinking("deep thought"), m.tool_use("t1", "Bash", {"command": "ls -la"}),
-              m.tool_result("t1", big, is_error=False), m.attachment("a.png", kind=m.IMAGE, mime="image/png"),
-              m.opaque({"type": "future", "x": [1, 2]})]
+    blocks = [
+        m.text("short"),
+        m.thinking("deep thought"),
+        m.tool_use("t1", "Bash", {"command": "ls -la"}),
+        m.tool_result("t1", big, is_error=False),
+        m.attachment("a.png", kind=m.IMAGE, mime="image/png"),
+        m.opaque({"type": "future", "x": [1, 2]}),
+    ]
     c = m.Conversation("codex", "z", messages=[m.Message("m0", m.ASSISTANT, blocks)])
     write(conn, c)
     blob = conn.execute("SELECT content FROM messages").fetchone()[0]
@@ -174,8 +189,10 @@ def test_frames_of_several_dictionaries_interleaved_decode_right():
     dictionary (or of none) must still come out right, in any order."""
     import random
 
-    texts = [f'[{{"type":"text","text":"message {i} about {"parsers " * (i % 7)}and the writer {i * i}"}}]'.encode()
-             for i in range(60)]
+    texts = [
+        f'[{{"type":"text","text":"message {i} about {"parsers " * (i % 7)}and the writer {i * i}"}}]'.encode()
+        for i in range(60)
+    ]
     samples = [t.replace(b"message", w) for t in texts for w in (b"note", b"reply", b"prompt", b"answer")] * 8
     a, b = codec.new_dictionary_id(), codec.new_dictionary_id()
     for did in (a, b):
@@ -208,11 +225,30 @@ def test_new_archive_layout_and_free_pages_given_back(tmp_path):
     rnd = random.Random(1)
 
     def export(word: str, filler: int) -> None:  # random words: neither compression nor the index can fold them
-        convs = [{"id": f"claude:c{i}", "provider": "claude", "provider_id": f"c{i}", "title": f"t{i}",
-                  "messages": [{"id": f"m{j}", "role": "user", "timestamp": "2025-01-01T00:00:00Z",
-                                "blocks": [{"type": "text", "text": f"{word} {i} {j} " + " ".join(
-                                    f"w{rnd.randrange(10**6)}" for _ in range(filler))}]}
-                               for j in range(20)]} for i in range(60)]
+        convs = [
+            {
+                "id": f"claude:c{i}",
+                "provider": "claude",
+                "provider_id": f"c{i}",
+                "title": f"t{i}",
+                "messages": [
+                    {
+                        "id": f"m{j}",
+                        "role": "user",
+                        "timestamp": "2025-01-01T00:00:00Z",
+                        "blocks": [
+                            {
+                                "type": "text",
+                                "text": f"{word} {i} {j} "
+                                + " ".join(f"w{rnd.randrange(10**6)}" for _ in range(filler)),
+                            }
+                        ],
+                    }
+                    for j in range(20)
+                ],
+            }
+            for i in range(60)
+        ]
         src.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
 
     export("first", 300)

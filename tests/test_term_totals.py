@@ -1,6 +1,7 @@
 """Totals counted ahead for frequent words (store/term_totals.py) are exact
 after every kind of sync, are really what a search reports, and never outlive
 a change: whatever the writer touches is counted again or counted live."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,10 @@ def _home(tmp_path: Path, name: str, block_bits: int = 0, min_messages: int = 1)
     a._ensure()
     conn = sqlite3.connect(a.db_path)
     with conn:
-        conn.execute("INSERT INTO meta(key, value) VALUES ('totals_block_bits', ?), ('totals_min_messages', ?)",
-                     (block_bits, min_messages))
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('totals_block_bits', ?), ('totals_min_messages', ?)",
+            (block_bits, min_messages),
+        )
     conn.close()
     return a
 
@@ -32,8 +35,9 @@ def _home(tmp_path: Path, name: str, block_bits: int = 0, min_messages: int = 1)
 def _scan(db: Path, term: str) -> tuple[int, int]:
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts "
-                            "MATCH ?", (f'"{term}"',)).fetchone()
+        return conn.execute(
+            "SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts MATCH ?", (f'"{term}"',)
+        ).fetchone()
     finally:
         conn.close()
 
@@ -60,8 +64,9 @@ def _mutate(data: Path) -> None:
     and a Claude Code session that grew."""
     src = data / "chatgpt" / "conversations.json"
     convs = json.loads(src.read_text())
-    node = next(n for n in convs[0]["mapping"].values()
-                if n.get("message") and n["message"].get("content", {}).get("parts"))
+    node = next(
+        n for n in convs[0]["mapping"].values() if n.get("message") and n["message"].get("content", {}).get("parts")
+    )
     node["message"]["content"]["parts"] = ["the totals must follow this rewording of the message"]
     convs[0]["update_time"] = (convs[0].get("update_time") or 0) + 3600
     src.write_text(json.dumps(convs))
@@ -69,10 +74,20 @@ def _mutate(data: Path) -> None:
     last = [json.loads(x) for x in session.read_text().splitlines() if '"uuid"' in x][-1]
     with open(session, "a") as f:
         for i in range(3):
-            f.write(json.dumps({"type": "user", "uuid": f"grown-{i}", "parentUuid": last["uuid"] if i == 0
-                                else f"grown-{i - 1}", "sessionId": last["sessionId"],
-                                "timestamp": f"2026-03-0{i + 1}T00:00:00Z", "cwd": last.get("cwd"),
-                                "message": {"role": "user", "content": "and the test of the totals again"}}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "type": "user",
+                        "uuid": f"grown-{i}",
+                        "parentUuid": last["uuid"] if i == 0 else f"grown-{i - 1}",
+                        "sessionId": last["sessionId"],
+                        "timestamp": f"2026-03-0{i + 1}T00:00:00Z",
+                        "cwd": last.get("cwd"),
+                        "message": {"role": "user", "content": "and the test of the totals again"},
+                    }
+                )
+                + "\n"
+            )
 
 
 def test_totals_stay_exact_and_match_a_fresh_import(tmp_path):
@@ -90,12 +105,14 @@ def test_totals_stay_exact_and_match_a_fresh_import(tmp_path):
     fresh = _home(tmp_path, "fresh")
     fresh.sync([data])
     q = "SELECT term, block, messages, conversations FROM term_totals ORDER BY term, block"
+
     # block numbers follow conversation ids, which differ between the two archives: compare per word
     def per_word(db):
         out: dict[str, tuple[int, int]] = {}
         for t, _, m, c in _table(db, q):
             out[t] = (out.get(t, (0, 0))[0] + m, out.get(t, (0, 0))[1] + c)
         return out
+
     kept, once = per_word(a.db_path), per_word(fresh.db_path)
     assert {t: kept[t] for t in once if t in kept} == {t: once[t] for t in once if t in kept}
     assert len(set(kept) & set(once)) > 20
@@ -114,8 +131,10 @@ def test_a_search_reports_the_kept_totals_and_check_verifies_them(tmp_path):
     # a block without its count: the search counts live, and the next sync counts the block again
     with conn:
         conn.execute("UPDATE term_totals SET messages = messages - 1000 WHERE term = 'the' AND block = 1")
-        conn.execute("DELETE FROM term_totals WHERE term = 'the' AND block = (SELECT max(block) FROM term_totals "
-                      "WHERE term = 'the' AND messages > 0)")
+        conn.execute(
+            "DELETE FROM term_totals WHERE term = 'the' AND block = (SELECT max(block) FROM term_totals "
+            "WHERE term = 'the' AND messages > 0)"
+        )
     res = a.search("the", cache=False)
     assert (res.total_messages, res.total_conversations) == exact
     conn.close()
@@ -137,8 +156,9 @@ def test_only_touched_blocks_are_counted_again(tmp_path):
     a.sync([data])
     touched = {cid for cid, h in _table(a.db_path, "SELECT id, hash FROM conversations") if hashes.get(cid) != h}
     assert len(touched) == 2
-    live = dict(conn.execute(
-        "SELECT rowid >> 24, count(*) FROM messages_fts WHERE messages_fts MATCH '\"the\"' GROUP BY 1"))
+    live = dict(
+        conn.execute("SELECT rowid >> 24, count(*) FROM messages_fts WHERE messages_fts MATCH '\"the\"' GROUP BY 1")
+    )
     rows = conn.execute("SELECT block, messages FROM term_totals WHERE term = 'the'").fetchall()
     assert {b for b, _ in rows} == set(range(max(hashes) + 1))  # every block, empty ones too
     for b, m in rows:
@@ -156,17 +176,35 @@ def test_small_archives_keep_no_totals(tmp_path):
 
 
 WORDS = ["alpha", "beta", "gamma", "delta", "the", "of", "zeta", "eta"]
-_convs = st.lists(st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5), min_size=1, max_size=5),
-                  min_size=1, max_size=8)
+_convs = st.lists(
+    st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5), min_size=1, max_size=5), min_size=1, max_size=8
+)
 
 
 def _export(path: Path, convs: list[list[list[str]]], stamp: int) -> None:
-    lines = [orjson.dumps({
-        "id": f"claude:p{i}", "provider": "claude", "provider_id": f"p{i}", "title": "t",
-        "created_at": "2025-01-01T00:00:00Z", "updated_at": f"2025-02-{stamp + 1:02d}T00:00:00Z",
-        "messages": [{"id": f"m{j}", "parent_id": f"m{j - 1}" if j else None, "role": "user",
-                      "timestamp": "2025-01-01T00:00:00Z", "blocks": [{"type": "text", "text": " ".join(ws)}]}
-                     for j, ws in enumerate(msgs)]}) for i, msgs in enumerate(convs)]
+    lines = [
+        orjson.dumps(
+            {
+                "id": f"claude:p{i}",
+                "provider": "claude",
+                "provider_id": f"p{i}",
+                "title": "t",
+                "created_at": "2025-01-01T00:00:00Z",
+                "updated_at": f"2025-02-{stamp + 1:02d}T00:00:00Z",
+                "messages": [
+                    {
+                        "id": f"m{j}",
+                        "parent_id": f"m{j - 1}" if j else None,
+                        "role": "user",
+                        "timestamp": "2025-01-01T00:00:00Z",
+                        "blocks": [{"type": "text", "text": " ".join(ws)}],
+                    }
+                    for j, ws in enumerate(msgs)
+                ],
+            }
+        )
+        for i, msgs in enumerate(convs)
+    ]
     path.write_bytes(b"\n".join(lines) + b"\n")
 
 
@@ -189,5 +227,6 @@ def test_kept_totals_equal_a_full_count_after_any_sequence_of_exports(tmp_path_f
             res = a.search(t, cache=False)
             assert (res.total_messages, res.total_conversations) == _scan(a.db_path, t), (n, t)
         assert _table(a.db_path, "SELECT count(*) FROM term_totals")[0][0] == len(kept) * (
-            (_table(a.db_path, "SELECT max(id) FROM conversations")[0][0] >> bits) + 1)
+            (_table(a.db_path, "SELECT max(id) FROM conversations")[0][0] >> bits) + 1
+        )
     a.close()

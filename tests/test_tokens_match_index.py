@@ -1,6 +1,7 @@
 """The query side must cut and fold words exactly as the index's tokenizer
 (unicode61 remove_diacritics 2, after our CJK split) does, or searches find
 nothing: NFKD folding once turned デ into テ and split Hangul syllables."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -14,7 +15,7 @@ from polylogue.api import Archive
 from polylogue.search import index_tokens
 from polylogue.textutil import split_cjk
 
-ALPHABET = ("abcXYZ019 _-./éÉèçñÅßøœæİıΣσςΩЖжデータコードバーヴぱ한국어검색漢字数据库ﬁ\u0301\u3099,;:!?()\"'")
+ALPHABET = "abcXYZ019 _-./éÉèçñÅßøœæİıΣσςΩЖжデータコードバーヴぱ한국어검색漢字数据库ﬁ\u0301\u3099,;:!?()\"'"
 
 
 def sqlite_tokens(text: str) -> list[str]:
@@ -41,11 +42,28 @@ def test_any_unicode_tokenizes_like_the_index(text):
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     d = tmp_path_factory.mktemp("intl")
-    texts = ["データベースのバージョンを更新した", "한국어 검색 테스트입니다", "un café à Zürich", "ΣΟΦΙΑ σοφία",
-             "नमस्ते मनीष"]
-    conv = {"id": "claude:intl", "provider": "claude", "provider_id": "intl", "title": "intl",
-            "messages": [{"id": f"m{i}", "role": "user", "timestamp": "2025-01-01T00:00:00Z",
-                          "blocks": [{"type": "text", "text": t}]} for i, t in enumerate(texts)]}
+    texts = [
+        "データベースのバージョンを更新した",
+        "한국어 검색 테스트입니다",
+        "un café à Zürich",
+        "ΣΟΦΙΑ σοφία",
+        "नमस्ते मनीष",
+    ]
+    conv = {
+        "id": "claude:intl",
+        "provider": "claude",
+        "provider_id": "intl",
+        "title": "intl",
+        "messages": [
+            {
+                "id": f"m{i}",
+                "role": "user",
+                "timestamp": "2025-01-01T00:00:00Z",
+                "blocks": [{"type": "text", "text": t}],
+            }
+            for i, t in enumerate(texts)
+        ],
+    }
     p = d / "intl.jsonl"
     p.write_bytes(orjson.dumps(conv) + b"\n")
     a = Archive(d / "home")
@@ -53,10 +71,25 @@ def archive(tmp_path_factory):
     return a
 
 
-@pytest.mark.parametrize("query,found", [
-    ("データ", 1), ("バージョン", 1), ("ベース", 1), ("ータベ", 1), ("テータ", 0),
-    ("국어", 1), ("검색", 1), ("테스트입", 1), ("한국어 검색", 1),
-    ("café", 1), ("cafe", 1), ("CAFÉ", 1), ("zurich", 1), ("σοφια", 1), ("मनीष", 1),
-])
+@pytest.mark.parametrize(
+    "query,found",
+    [
+        ("データ", 1),
+        ("バージョン", 1),
+        ("ベース", 1),
+        ("ータベ", 1),
+        ("テータ", 0),
+        ("국어", 1),
+        ("검색", 1),
+        ("테스트입", 1),
+        ("한국어 검색", 1),
+        ("café", 1),
+        ("cafe", 1),
+        ("CAFÉ", 1),
+        ("zurich", 1),
+        ("σοφια", 1),
+        ("मनीष", 1),
+    ],
+)
 def test_japanese_korean_and_accents_are_found(archive, query, found):
     assert archive.search(query).total_messages == found, query

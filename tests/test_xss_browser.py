@@ -13,6 +13,7 @@ Chromium comes from the Debian packages ``chromium`` / ``chromium-driver``;
 when missing and running as root, the session fixture installs them with
 apt-get; otherwise the tests skip with the reason. ``POLYLOGUE_CHROMIUM``
 points at another binary."""
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from xss_payloads import (
+    ACTIVE,
+    ALLOWED_TAGS,
+    MARKER_ATTR_PREFIX,
+    MARKER_CONSOLE,
+    MARKER_ID,
+    MARKER_TITLE,
+    PAYLOADS,
+    Scan,
+    corpus_conversation,
+    visible,
+)
 
 from polylogue.render import html as html_render
-from xss_payloads import (ACTIVE, ALLOWED_TAGS, MARKER_ATTR_PREFIX, MARKER_CONSOLE, MARKER_ID, MARKER_TITLE, PAYLOADS,
-                          Scan, corpus_conversation, visible)
 
 CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{html_render.CSP}">'
 # the attribute markers the ACTIVE payloads try to set: 'data-pw'+'ned-img' -> data-pwned-img
@@ -62,10 +73,15 @@ def chromium() -> str:
             notes.append(f"apt-get failed: {e}")
         path = _find_chromium()
     if path is None:
-        why = " ".join(notes) or ("not root, so it was not installed" if hasattr(os, "geteuid") and os.geteuid()
-                                  else "apt-get is not available")
-        pytest.skip(f"headless Chromium is not available ({why}); install the Debian packages chromium and "
-                    "chromium-driver, or set POLYLOGUE_CHROMIUM")
+        why = " ".join(notes) or (
+            "not root, so it was not installed"
+            if hasattr(os, "geteuid") and os.geteuid()
+            else "apt-get is not available"
+        )
+        pytest.skip(
+            f"headless Chromium is not available ({why}); install the Debian packages chromium and "
+            "chromium-driver, or set POLYLOGUE_CHROMIUM"
+        )
     try:
         r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -79,16 +95,34 @@ def dump_dom(chromium: str, page: Path, work: Path) -> tuple[str, str]:
     """(serialised DOM after load and 2 s of virtual time, Chromium's stderr log)."""
     profile = work / f"profile-{page.stem}"
     profile.mkdir()
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-           "--disable-extensions", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-           "--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000", "--dump-dom", page.as_uri()]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=PAGE_TIMEOUT,
-                           env={**os.environ, "HOME": str(work)})
+        r = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=PAGE_TIMEOUT, env={**os.environ, "HOME": str(work)}
+        )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"Chromium did not finish {page.name} within {PAGE_TIMEOUT} s: a payload is probably running "
-                    "(an alert() or a refresh loop blocks the page)")
+        pytest.fail(
+            f"Chromium did not finish {page.name} within {PAGE_TIMEOUT} s: a payload is probably running "
+            "(an alert() or a refresh loop blocks the page)"
+        )
     assert r.returncode == 0 and "<html" in r.stdout, f"chromium failed ({r.returncode}): {r.stderr[-2000:]}"
     return r.stdout, r.stderr
 
@@ -101,7 +135,7 @@ def markers(dom: str, log: str) -> set[str]:
     """Every trace of a payload having run or been parsed as markup."""
     s = Scan(dom)
     found = set()
-    for tag, attrs in s.elements:
+    for _tag, attrs in s.elements:
         found |= {k for k in attrs if k.startswith(MARKER_ATTR_PREFIX)}
         if attrs.get("id") == MARKER_ID:
             found.add(MARKER_ID)
@@ -127,8 +161,18 @@ def browsed(chromium, tmp_path_factory):
     assert len(paged) > 2
     for name in ("paged.html", "paged-p2.html"):  # the first page and a middle one
         pages[name[:-5]] = paged[name].replace(CSP_META, "")
-    entries = [{"id": f"x:{i}", "title": p, "provider": p, "updated_at": p, "message_count": p,
-                "href": "paged.html", "pages": 2} for i, p in enumerate(ACTIVE + PAYLOADS)]
+    entries = [
+        {
+            "id": f"x:{i}",
+            "title": p,
+            "provider": p,
+            "updated_at": p,
+            "message_count": p,
+            "href": "paged.html",
+            "pages": 2,
+        }
+        for i, p in enumerate(ACTIVE + PAYLOADS)
+    ]
     entries.append({"id": "y", "title": "js link", "provider": "x", "href": "javascript:alert(1)"})
     pages["index"] = html_render.index(entries, title=" | ".join(ACTIVE)).replace(CSP_META, "")
     raw = "\n".join(f"<div>{p}</div>" for p in ACTIVE)  # the controls: payloads NOT escaped

@@ -11,50 +11,61 @@ DOM when a browser runs them; each builds its marker at run time
 itself: finding ``data-pwned-*`` on an element, ``PWNED42`` in the title, or
 an element with ``id="pw-injected"`` in the rendered DOM proves execution or
 injection (tests/test_xss_browser.py)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from polylogue.models import (IMAGE, Block, Conversation, Message, attachment, opaque, text, thinking, tool_result,
-                              tool_use)
+from polylogue.models import (
+    IMAGE,
+    Block,
+    Conversation,
+    Message,
+    attachment,
+    opaque,
+    text,
+    thinking,
+    tool_result,
+    tool_use,
+)
 
 PAYLOADS: list[str] = [
     "<script>alert(1)</script>",
     "<SCRIPT SRC=http://evil.example/x.js></SCRIPT>",
     "<img src=x onerror=alert(1)>",
-    "<img src=\"x\" onerror=\"alert('img')\">",
+    '<img src="x" onerror="alert(\'img\')">',
     "javascript:alert(1)",
     "JaVaScRiPt:alert(document.domain)",
     "[click me](javascript:alert(1))",
-    "<a href=\"javascript:alert(1)\">click</a>",
+    '<a href="javascript:alert(1)">click</a>',
     "<a href='vbscript:msgbox(1)'>vb</a>",
-    "<a href=\"data:text/html,<script>alert(1)</script>\">data</a>",
+    '<a href="data:text/html,<script>alert(1)</script>">data</a>',
     "</code></pre><script>alert(1)</script>",
     "</code></pre></details></article><img src=x onerror=alert(1)>",
     "```\n</code></pre><script>alert('fence')</script>\n```",
     "```html\n<script>alert(1)</script>\n```",
     "`<img src=x onerror=alert(1)>`",
-    "\"><svg onload=alert(1)>",
+    '"><svg onload=alert(1)>',
     "'><svg/onload=alert(1)>",
-    "\" onmouseover=\"alert(1)\" x=\"",
+    '" onmouseover="alert(1)" x="',
     "' onfocus='alert(1)' autofocus='",
-    "\" autofocus onfocus=alert(1) x=\"",
+    '" autofocus onfocus=alert(1) x="',
     "</title><script>alert(1)</script>",
     "</style><script>alert(1)</script>",
     "</textarea><script>alert(1)</script>",
     "<style>body{background:url(javascript:alert(1))}</style>",
-    "<div style=\"width:expression(alert(1))\">css expression</div>",
+    '<div style="width:expression(alert(1))">css expression</div>',
     "<p style=\"background-image:url('http://evil.example/track.png')\">tracked</p>",
     "@import url(http://evil.example/x.css); body{behavior:url(x.htc)}",
     "<link rel=stylesheet href=http://evil.example/x.css>",
-    "<img src=\"http://evil.example/track.png\">",
-    "<iframe src=\"javascript:alert(1)\"></iframe>",
-    "<iframe srcdoc=\"<script>alert(1)</script>\"></iframe>",
-    "<object data=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\"></object>",
-    "<embed src=\"javascript:alert(1)\">",
-    "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
-    "<base href=\"javascript:alert(1)//\">",
-    "<form action=\"javascript:alert(1)\"><button>go</button></form>",
+    '<img src="http://evil.example/track.png">',
+    '<iframe src="javascript:alert(1)"></iframe>',
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+    '<object data="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="></object>',
+    '<embed src="javascript:alert(1)">',
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<base href="javascript:alert(1)//">',
+    '<form action="javascript:alert(1)"><button>go</button></form>',
     "<details open ontoggle=alert(1)>",
     "<body onload=alert(1)>",
     "<input autofocus onfocus=alert(1)>",
@@ -68,7 +79,7 @@ PAYLOADS: list[str] = [
     "&#60;script&#62;alert(1)&#60;/script&#62;",
     "\u2028<script>alert(1)</script>\u2029",
     "\x00<script>alert(1)</script>",
-    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     "<template><script>alert(1)</script></template>",
     "{{constructor.constructor('alert(1)')()}}",
 ]
@@ -83,8 +94,8 @@ ACTIVE: list[str] = [
     "</title><script>document.body.setAttribute('data-pw'+'ned-title','1')</script>",
     "</details></article><img src=x onerror=\"document.body.setAttribute('data-pw'+'ned-close','1')\">",
     "<details open ontoggle=\"document.body.setAttribute('data-pw'+'ned-toggle','1')\">x</details>",
-    "<b id=\"pw-injected\">injected element</b>",
-    "<style>body{display:none}</style><i id=\"pw-injected\">style</i>",
+    '<b id="pw-injected">injected element</b>',
+    '<style>body{display:none}</style><i id="pw-injected">style</i>',
 ]
 
 # what a run of the ACTIVE payloads leaves behind
@@ -93,7 +104,7 @@ MARKER_TITLE = "PWNED42"
 MARKER_CONSOLE = "PWNED-console"
 MARKER_ID = "pw-injected"
 
-T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def conversation(payload: str, *, provider: str = "claude-code", provider_id: str | None = None) -> Conversation:
@@ -101,28 +112,62 @@ def conversation(payload: str, *, provider: str = "claude-code", provider_id: st
     call = f"call-{payload}"
     msgs = [
         Message(f"m0-{payload}", "system", [text(payload)], context=True, timestamp=T0),
-        Message(f"m1-{payload}", "user", [text(payload), text(f"before\n```\n{payload}\n```\nafter `{payload}` end")],
-                timestamp=T0, usage={payload: 1}),
-        Message(f"m2-{payload}", "assistant", [
-            thinking(payload),
-            text(payload),
-            tool_use(call, payload, {"command": payload, payload: [payload, {"nested": payload}], "n": 1}),
-            tool_use(f"{call}-raw", "Bash", payload),
-        ], parent_id=f"m1-{payload}", timestamp=T0, model=payload, usage={"input": 3, "output": 4}),
-        Message(f"m3-{payload}", "tool", [tool_result(call, payload, is_error=False),
-                                          tool_result(f"{call}-raw", payload, is_error=True)], timestamp=T0),
-        Message(f"m4-{payload}", "user", [
-            attachment(payload, extracted=payload, url=payload, mime=payload),
-            attachment(payload, kind=IMAGE, url="javascript:alert(1)", data=payload),
-            attachment(None, url=f"javascript:{payload}"),
-            opaque({"type": payload, "html": payload}),
-            Block(payload, payload, meta={"x": payload}),  # an unknown block type
-        ], timestamp=T0, active=False, sidechain=True, meta={payload: payload}),
+        Message(
+            f"m1-{payload}",
+            "user",
+            [text(payload), text(f"before\n```\n{payload}\n```\nafter `{payload}` end")],
+            timestamp=T0,
+            usage={payload: 1},
+        ),
+        Message(
+            f"m2-{payload}",
+            "assistant",
+            [
+                thinking(payload),
+                text(payload),
+                tool_use(call, payload, {"command": payload, payload: [payload, {"nested": payload}], "n": 1}),
+                tool_use(f"{call}-raw", "Bash", payload),
+            ],
+            parent_id=f"m1-{payload}",
+            timestamp=T0,
+            model=payload,
+            usage={"input": 3, "output": 4},
+        ),
+        Message(
+            f"m3-{payload}",
+            "tool",
+            [tool_result(call, payload, is_error=False), tool_result(f"{call}-raw", payload, is_error=True)],
+            timestamp=T0,
+        ),
+        Message(
+            f"m4-{payload}",
+            "user",
+            [
+                attachment(payload, extracted=payload, url=payload, mime=payload),
+                attachment(payload, kind=IMAGE, url="javascript:alert(1)", data=payload),
+                attachment(None, url=f"javascript:{payload}"),
+                opaque({"type": payload, "html": payload}),
+                Block(payload, payload, meta={"x": payload}),  # an unknown block type
+            ],
+            timestamp=T0,
+            active=False,
+            sidechain=True,
+            meta={payload: payload},
+        ),
         Message(f"m5-{payload}", payload, [text(payload)], timestamp=T0),  # an unknown role
     ]
-    return Conversation(provider=provider, provider_id=provider_id or f"x-{payload}", title=payload,
-                        created_at=T0, updated_at=T0, messages=msgs, project=payload, models=[payload, "gpt-x"],
-                        parent_id=f"parent-{payload}", meta={"note": payload})
+    return Conversation(
+        provider=provider,
+        provider_id=provider_id or f"x-{payload}",
+        title=payload,
+        created_at=T0,
+        updated_at=T0,
+        messages=msgs,
+        project=payload,
+        models=[payload, "gpt-x"],
+        parent_id=f"parent-{payload}",
+        meta={"note": payload},
+    )
 
 
 def corpus_conversation(payloads: list[str], *, provider: str = "claude-code") -> Conversation:
@@ -138,9 +183,40 @@ def corpus_conversation(payloads: list[str], *, provider: str = "claude-code") -
 
 from html.parser import HTMLParser  # noqa: E402
 
-ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "header", "h1", "dl", "dt", "dd", "code", "time",
-                "nav", "a", "span", "main", "article", "div", "details", "summary", "pre", "strong", "em", "p",
-                "footer", "table", "thead", "tbody", "tr", "th", "td"}
+ALLOWED_TAGS = {
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "header",
+    "h1",
+    "dl",
+    "dt",
+    "dd",
+    "code",
+    "time",
+    "nav",
+    "a",
+    "span",
+    "main",
+    "article",
+    "div",
+    "details",
+    "summary",
+    "pre",
+    "strong",
+    "em",
+    "p",
+    "footer",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
 ALLOWED_ATTRS = {"class", "id", "href", "datetime", "charset", "http-equiv", "content", "name", "lang"}
 
 
@@ -223,5 +299,5 @@ def assert_safe_html(doc: str, *, hrefs: set[str] | None = None) -> Scan:
 def visible(payload: str, text: str) -> bool:
     """The payload's characters are shown (code fences and backticks may be
     turned into <pre>/<code>, so compare with those removed)."""
-    strip = lambda s: "".join(line for line in s.replace("`", "").split("\n") if line)  # noqa: E731
+    strip = lambda s: "".join(line for line in s.replace("`", "").split("\n") if line)
     return strip(payload.replace("\0", "\ufffd")) in strip(text)

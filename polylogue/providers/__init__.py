@@ -10,6 +10,7 @@ Each provider module defines::
 and never touches the database. ``detect`` picks the provider for a file from
 its first bytes; the order of PROVIDERS is most-specific first.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -191,4 +192,14 @@ def parse_path(path: str, provider: str | None = None) -> tuple[list, ParseConte
         return list(mod.parse(stream, ctx)), ctx
 
 
-__all__ = ["Head", "ParseContext", "ParseError", "detect", "providers", "by_name", "read_head", "open_clean", "parse_path"]
+__all__ = [
+    "Head",
+    "ParseContext",
+    "ParseError",
+    "detect",
+    "providers",
+    "by_name",
+    "read_head",
+    "open_clean",
+    "parse_path",
+]

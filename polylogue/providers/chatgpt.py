@@ -12,12 +12,14 @@ the nearest ancestor that has one. The active path is the chain of parents from
 message whose ``recipient`` is a tool, and the ``tool`` messages that follow it
 are its results; both carry the calling node id as the call id.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import re
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -50,15 +52,24 @@ _CONV_KEYS = ("id", "conversation_id", "title", "current_node", "create_time", "
 _ROLES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM, "tool": TOOL, "developer": SYSTEM}
 
 # content types that carry a tool's output, whatever the author role says
-_RESULT_TYPES = frozenset({
-    "execution_output", "tether_browsing_display", "tether_quote", "system_error",
-    "citable_code_output", "sonic_webpage", "computer_output",
-})
+_RESULT_TYPES = frozenset(
+    {
+        "execution_output",
+        "tether_browsing_display",
+        "tether_quote",
+        "system_error",
+        "citable_code_output",
+        "sonic_webpage",
+        "computer_output",
+    }
+)
 _CONTEXT_TYPES = frozenset({"user_editable_context", "model_editable_context"})
 _NOT_A_TOOL = frozenset({"all", "assistant", "user", ""})
 
 # conversation keys handled explicitly; every other top-level key goes to meta
-_CONV_HANDLED = frozenset({"mapping", "id", "title", "create_time", "update_time", "current_node", "default_model_slug"})
+_CONV_HANDLED = frozenset(
+    {"mapping", "id", "title", "create_time", "update_time", "current_node", "default_model_slug"}
+)
 # message-metadata keys turned into fields/blocks rather than kept raw
 _MD_HANDLED = frozenset({"model_slug", "default_model_slug", "attachments", "is_visually_hidden_from_conversation"})
 # message fields left out of meta when they hold the export's default (most messages do)
@@ -76,6 +87,7 @@ _MAX_TOTAL = 64 << 10  # characters per kept structure
 
 
 # ---------------------------------------------------------------- sniffing
+
 
 def sniff(head) -> bool:
     """A conversations array (or shard), a single conversation object, or a
@@ -106,6 +118,7 @@ def sniff(head) -> bool:
 
 
 # ---------------------------------------------------------------- streaming
+
 
 def _first_byte(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
     while True:
@@ -200,6 +213,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
 
 # ---------------------------------------------------------------- one conversation
 
+
 class _Node:
     __slots__ = ("key", "parent", "children", "message", "order")
 
@@ -208,8 +222,7 @@ class _Node:
 
 
 def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | None:
-    if ctx.unchanged(NAME, as_str(obj.get("id")) or as_str(obj.get("conversation_id")),
-                     to_utc(obj.get("update_time"))):
+    if ctx.unchanged(NAME, as_str(obj.get("id")) or as_str(obj.get("conversation_id")), to_utc(obj.get("update_time"))):
         return None  # the archive holds this exact version: skip the conversion
     mapping = obj.get("mapping")
     if not isinstance(mapping, dict):
@@ -331,8 +344,13 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
         except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError, OverflowError) as e:
             # keep the node (its children hang off it) with its raw message
             ctx.warn(f"{label}: message {k} kept raw ({type(e).__name__}: {str(e)[:100]})")
-            m = Message(id=k, role=ASSISTANT, blocks=[opaque(_safe(n.message))], parent_id=mparent,
-                        meta={"parse_error": f"{type(e).__name__}: {str(e)[:200]}"})
+            m = Message(
+                id=k,
+                role=ASSISTANT,
+                blocks=[opaque(_safe(n.message))],
+                parent_id=mparent,
+                meta={"parse_error": f"{type(e).__name__}: {str(e)[:200]}"},
+            )
         m.active = k in active
         if k == active_leaf:
             m.meta = {**(m.meta or {}), "active_leaf": True}
@@ -362,7 +380,10 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
     stamps = [m.timestamp for m in messages if m.timestamp]
     created = to_utc(obj.get("create_time"))
     updated = to_utc(obj.get("update_time"))
-    for key, val, parsed in (("create_time", obj.get("create_time"), created), ("update_time", obj.get("update_time"), updated)):
+    for key, val, parsed in (
+        ("create_time", obj.get("create_time"), created),
+        ("update_time", obj.get("update_time"), updated),
+    ):
         if val is not None and parsed is None:
             conv_meta[f"{key}_raw"] = _bounded(val)
     capture = obj.get("_capture")
@@ -408,8 +429,13 @@ def _derived_id(obj: dict, messages: list[Message]) -> str:
     """A stable id for a conversation without one: title, creation time and the
     first message (which a continued conversation keeps)."""
     first = messages[0]
-    basis = [as_str(obj.get("title")) or "", repr(obj.get("create_time")), first.id, first.role,
-             " ".join(b.text for b in first.blocks)[:4000]]
+    basis = [
+        as_str(obj.get("title")) or "",
+        repr(obj.get("create_time")),
+        first.id,
+        first.role,
+        " ".join(b.text for b in first.blocks)[:4000],
+    ]
     return "derived-" + hashlib.sha1("\x1f".join(basis).encode("utf-8", "replace")).hexdigest()[:20]
 
 
@@ -419,6 +445,7 @@ def _is_call(msg: dict, role: str | None) -> bool:
 
 
 # ---------------------------------------------------------------- one message
+
 
 def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Message:
     author = as_dict(msg.get("author"))
@@ -453,12 +480,18 @@ def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Mess
         blocks.extend(_sandbox_links(blocks))
     for a in as_list(md.get("attachments")):
         if isinstance(a, dict):
-            blocks.append(attachment(
-                as_str(a.get("name")), id=as_str(a.get("id")), mime=as_str(a.get("mime_type")),
-                size=_num(a.get("size")), file_id=as_str(a.get("file_id")),
-                width=_num(a.get("width")), height=_num(a.get("height")),
-                source="metadata.attachments",
-            ))
+            blocks.append(
+                attachment(
+                    as_str(a.get("name")),
+                    id=as_str(a.get("id")),
+                    mime=as_str(a.get("mime_type")),
+                    size=_num(a.get("size")),
+                    file_id=as_str(a.get("file_id")),
+                    width=_num(a.get("width")),
+                    height=_num(a.get("height")),
+                    source="metadata.attachments",
+                )
+            )
 
     hidden = md.get("is_visually_hidden_from_conversation") is True or (role == SYSTEM and not blocks)
     context = (
@@ -498,8 +531,16 @@ def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Mess
     if upd is not None:
         meta["update_time"] = upd.isoformat()
     # empty values, the conversation-wide default model and a copy of the parent id say nothing new
-    rest = {k: v for k, v in md.items() if k not in _MD_HANDLED and v is not None and v != [] and v != {}
-            and not (k == "parent_id" and v == mparent) and not (k == "timestamp_" and v == "absolute")}
+    rest = {
+        k: v
+        for k, v in md.items()
+        if k not in _MD_HANDLED
+        and v is not None
+        and v != []
+        and v != {}
+        and not (k == "parent_id" and v == mparent)
+        and not (k == "timestamp_" and v == "absolute")
+    }
     if rest:
         meta["metadata"] = _bounded(rest)
 
@@ -605,7 +646,9 @@ def _result_blocks(call: str | None, content: Any, ct: str | None, md: dict, sta
     if isinstance(agg, dict):  # images the code produced (the files sit in the export zip)
         for am in as_list(agg.get("messages")):
             if isinstance(am, dict) and am.get("message_type") == "image" and as_str(am.get("image_url")):
-                extra.append(_image({"asset_pointer": am["image_url"], "width": am.get("width"), "height": am.get("height")}))
+                extra.append(
+                    _image({"asset_pointer": am["image_url"], "width": am.get("width"), "height": am.get("height")})
+                )
     if ct and ct != "text":
         bmeta.setdefault("content_type", ct)
     is_error, outcome = _outcome(ct, md, status)
@@ -767,9 +810,14 @@ def _image(part: dict) -> Block:
     prompt = as_str(dalle.get("prompt")) or ""
     fid = _file_id(ptr)
     return attachment(
-        fid or ptr, kind=IMAGE, extracted=prompt,
-        url=ptr, file_id=fid, size=_num(part.get("size_bytes")),
-        width=_num(part.get("width")), height=_num(part.get("height")),
+        fid or ptr,
+        kind=IMAGE,
+        extracted=prompt,
+        url=ptr,
+        file_id=fid,
+        size=_num(part.get("size_bytes")),
+        width=_num(part.get("width")),
+        height=_num(part.get("height")),
         dalle=_bounded({k: v for k, v in dalle.items() if k != "prompt" and v is not None}) or None,
         generation=_bounded({k: v for k, v in gen.items() if v is not None}) or None,
     )
@@ -781,9 +829,15 @@ def _audio(part: dict, kind: str = "audio") -> Block:
     md = as_dict(part.get("metadata"))
     fid = _file_id(ptr)
     return attachment(
-        fid or ptr, kind=ATTACHMENT, url=ptr, file_id=fid, size=_num(part.get("size_bytes")),
-        mime=f"{kind}/{fmt}" if fmt else None, media=kind,
-        start=_num(md.get("start")), end=_num(md.get("end")),
+        fid or ptr,
+        kind=ATTACHMENT,
+        url=ptr,
+        file_id=fid,
+        size=_num(part.get("size_bytes")),
+        mime=f"{kind}/{fmt}" if fmt else None,
+        media=kind,
+        start=_num(md.get("start")),
+        end=_num(md.get("end")),
     )
 
 
@@ -799,11 +853,14 @@ def _sandbox_links(blocks: list[Block]) -> list[Block]:
             if path in seen:
                 continue
             seen.add(path)
-            out.append(attachment(path.rsplit("/", 1)[-1] or path, url=f"sandbox:{path}", source="sandbox", fetchable=False))
+            out.append(
+                attachment(path.rsplit("/", 1)[-1] or path, url=f"sandbox:{path}", source="sandbox", fetchable=False)
+            )
     return out
 
 
 # ---------------------------------------------------------------- values
+
 
 def _num(v: Any) -> int | float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):

@@ -19,12 +19,14 @@ only when a message has no usable blocks. The tree comes from
 else the latest leaf. Without any parent links the conversation is linear in
 array order (parents are then inferred from the order and flagged).
 """
+
 from __future__ import annotations
 
 import hashlib
 import itertools
 import re
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -68,7 +70,17 @@ _ROLES = {
 
 # keys read into typed fields; everything else non-empty is kept in meta
 _CONV_KEYS = {"uuid", "id", "conversation_id", "name", "title", "created_at", "updated_at", "chat_messages", "account"}
-_MSG_KEYS = {"uuid", "sender", "text", "content", "created_at", "parent_message_uuid", "attachments", "files", "files_v2"}
+_MSG_KEYS = {
+    "uuid",
+    "sender",
+    "text",
+    "content",
+    "created_at",
+    "parent_message_uuid",
+    "attachments",
+    "files",
+    "files_v2",
+}
 _BLOCK_KEYS = {
     TEXT: {"type", "text"},
     THINKING: {"type", "thinking", "signature"},  # signature: an opaque verification blob, no user value
@@ -79,6 +91,7 @@ _ANT_THINKING = re.compile(r"<antThinking>(.*?)</antThinking>", re.S)
 
 
 # ---------------------------------------------------------------- sniffing
+
 
 def sniff(head) -> bool:
     if head.kind != "json":
@@ -108,6 +121,7 @@ def _is_design_head(head) -> bool:
 
 
 # ---------------------------------------------------------------- parsing
+
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
     import ijson
@@ -212,7 +226,9 @@ def _any_conversation(obj: Any, ctx: ParseContext, index: int | None) -> Convers
                 if capture:
                     conv.meta["capture"] = capture
             return conv
-        if isinstance(obj.get("messages"), list) and any(isinstance(m, dict) and isinstance(m.get("content"), dict) for m in obj["messages"]):
+        if isinstance(obj.get("messages"), list) and any(
+            isinstance(m, dict) and isinstance(m.get("content"), dict) for m in obj["messages"]
+        ):
             return _design_conversation(obj, ctx, where)
     except ParseError:
         raise
@@ -223,6 +239,7 @@ def _any_conversation(obj: Any, ctx: ParseContext, index: int | None) -> Convers
 
 
 # ---------------------------------------------------------------- claude.ai conversation
+
 
 def _conversation(obj: dict, ctx: ParseContext, where: str) -> Conversation | None:
     cid = as_str(obj.get("uuid")) or as_str(obj.get("id")) or as_str(obj.get("conversation_id"))
@@ -297,7 +314,12 @@ _MISSING = object()
 def _derived_conv_id(obj: dict, raw_msgs: list) -> str:
     """No uuid: a stable id from content that does not change as the chat grows."""
     first = next((m for m in raw_msgs if isinstance(m, dict)), {})
-    basis = [as_str(obj.get("created_at")), as_str(first.get("uuid")), as_str(first.get("created_at")), as_str(first.get("text"))]
+    basis = [
+        as_str(obj.get("created_at")),
+        as_str(first.get("uuid")),
+        as_str(first.get("created_at")),
+        as_str(first.get("text")),
+    ]
     return "derived-" + hashlib.sha1(orjson.dumps(basis)).hexdigest()[:20]
 
 
@@ -387,7 +409,9 @@ def _content_blocks(content: Any, role: str, mmeta: dict) -> list[Block]:
         elif kind == "thinking":
             s = as_str(b.get("thinking")) or ""
             if not s:
-                s = "\n\n".join(x for x in (as_str(as_dict(y).get("summary")) for y in as_list(b.get("summaries"))) if x)
+                s = "\n\n".join(
+                    x for x in (as_str(as_dict(y).get("summary")) for y in as_list(b.get("summaries"))) if x
+                )
             blk = thinking(s)
             blk.meta = _extra(b, _BLOCK_KEYS[THINKING]) or None
             out.append(blk)
@@ -400,7 +424,9 @@ def _content_blocks(content: Any, role: str, mmeta: dict) -> list[Block]:
             output = _result_text(b.get("content"))
             if not output and b.get("structured_content") is not None:
                 output = json_text(b.get("structured_content"))
-            blk = tool_result(as_str(b.get("tool_use_id")) or None, output, is_error if isinstance(is_error, bool) else None)
+            blk = tool_result(
+                as_str(b.get("tool_use_id")) or None, output, is_error if isinstance(is_error, bool) else None
+            )
             blk.name = as_str(b.get("name"))
             blk.meta = _extra(b, _BLOCK_KEYS[TOOL_RESULT]) or None
             out.append(blk)
@@ -492,6 +518,7 @@ def _extra(d: dict, consumed: set[str]) -> dict:
 
 
 # ---------------------------------------------------------------- tree and tools
+
 
 def _build_tree(messages: list[Message], raw_parent: dict[str, Any], leaf: str | None, meta: dict) -> None:
     ids = {m.id for m in messages}
@@ -587,6 +614,7 @@ def _pair_tools(messages: list[Message]) -> None:
 
 
 # ---------------------------------------------------------------- Claude Design (§2.6)
+
 
 def _design_conversation(obj: dict, ctx: ParseContext, where: str) -> Conversation | None:
     cid = as_str(obj.get("uuid")) or as_str(obj.get("id"))
@@ -702,4 +730,6 @@ def _design_message(rm: dict, cid: str, index: int) -> Message:
         if _keep(c.get(k)):
             meta[k] = c[k]
     ts = to_utc(rm.get("created_at")) or to_utc(c.get("timestamp"))
-    return Message(id=mid, role=role, blocks=blocks, timestamp=ts, usage=usage, context=role == SYSTEM, meta=meta or None)
+    return Message(
+        id=mid, role=role, blocks=blocks, timestamp=ts, usage=usage, context=role == SYSTEM, meta=meta or None
+    )

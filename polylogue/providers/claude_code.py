@@ -8,12 +8,14 @@ conversation ``<parent sessionId>/agent-<agentId>``. Records are read line by
 line; per conversation we hold its messages and small uuid maps, and resolve
 the tree, the active path, tool outcomes and titles once the file is read.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 from collections import Counter
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -46,11 +48,31 @@ KIND = "jsonl"
 
 # record types Claude Code writes (formats.md §3.3); anything else is an unknown event
 _MESSAGE_TYPES = ("user", "assistant")
-_SIDE_TYPES = frozenset({
-    "summary", "system", "progress", "file-history-snapshot", "file-history-delta", "queue-operation",
-    "attachment", "custom-title", "ai-title", "agent-name", "last-prompt", "permission-mode", "mode",
-    "pr-link", "frame-link", "bridge-session", "worktree-state", "relocated", "started", "result", "atis-latch",
-})
+_SIDE_TYPES = frozenset(
+    {
+        "summary",
+        "system",
+        "progress",
+        "file-history-snapshot",
+        "file-history-delta",
+        "queue-operation",
+        "attachment",
+        "custom-title",
+        "ai-title",
+        "agent-name",
+        "last-prompt",
+        "permission-mode",
+        "mode",
+        "pr-link",
+        "frame-link",
+        "bridge-session",
+        "worktree-state",
+        "relocated",
+        "started",
+        "result",
+        "atis-latch",
+    }
+)
 _CODEX_TYPES = frozenset({"session_meta", "response_item", "event_msg", "turn_context", "compacted"})
 
 _PLACEHOLDER = re.compile(r"^\[.*\]$", re.S)  # "[trimmed for fixture]", "[REDACTED_...]"
@@ -59,19 +81,36 @@ _RAW_LIMIT = 16 << 10  # opaque blocks / meta values larger than this are summar
 _TEXT_META_LIMIT = 2000
 _LIST_LIMIT = 50
 
-_REJECTED = ("doesn't want to proceed", "does not want to proceed", "user rejected", "rejected by user",
-             "tool use was rejected")
+_REJECTED = (
+    "doesn't want to proceed",
+    "does not want to proceed",
+    "user rejected",
+    "rejected by user",
+    "tool use was rejected",
+)
 _BACKGROUND = re.compile(r"^\s*Command running in background with ID:", re.I)
 _TN_BLOCK = re.compile(r"<task-notification>(.*?)(?:</task-notification>|$)", re.S)
 _TN_TOOL = re.compile(r"<tool-use-id>\s*([^<\s]+)\s*</tool-use-id>")
 _TN_STATUS = re.compile(r"<status>\s*([^<]+?)\s*</status>")
-_SETTLED = {"completed": "success", "success": "success", "succeeded": "success", "done": "success",
-            "failed": "error", "error": "error", "killed": "error", "cancelled": "error", "canceled": "error",
-            "timeout": "error", "timed_out": "error", "stopped": "error"}
+_SETTLED = {
+    "completed": "success",
+    "success": "success",
+    "succeeded": "success",
+    "done": "success",
+    "failed": "error",
+    "error": "error",
+    "killed": "error",
+    "cancelled": "error",
+    "canceled": "error",
+    "timeout": "error",
+    "timed_out": "error",
+    "stopped": "error",
+}
 _ERROR_SUBTYPES = frozenset({"api_error", "error", "api_refusal", "model_refusal_fallback"})
 
 
 # ---------------------------------------------------------------- small helpers
+
 
 def _id(value: Any) -> str | None:
     """A usable identifier: a non-empty, non-placeholder string of sane length."""
@@ -150,6 +189,7 @@ def _texts(blocks: list[Block]) -> str:
 
 
 # ---------------------------------------------------------------- sniffing
+
 
 def _record_verdict(r: dict, nested: bool = False) -> bool | str | None:
     """True: a Claude Code record; False: another format's record; "weak": a Claude
@@ -237,6 +277,7 @@ def _records(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, dict]]:
 
 
 # ---------------------------------------------------------------- content blocks
+
 
 def _image_block(item: dict, kind: str = IMAGE) -> Block:
     src = as_dict(item.get("source"))
@@ -345,8 +386,11 @@ def _text_kind(s: str) -> str | None:
     t = s.lstrip()
     if not t:
         return None
-    if t.startswith("<command-name>") or t.startswith("<command-message>") or (
-            "<command-name>" in t[:400] and "</command-name>" in t):
+    if (
+        t.startswith("<command-name>")
+        or t.startswith("<command-message>")
+        or ("<command-name>" in t[:400] and "</command-name>" in t)
+    ):
         return "slash_command"
     if t.startswith(("<local-command-stdout>", "<local-command-stderr>", "<local-command-caveat>")):
         return "command_output"
@@ -402,8 +446,12 @@ def _usage(u: Any) -> tuple[dict | None, dict | None]:
     if not isinstance(u, dict):
         return None, None
     lanes: dict[str, Any] = {}
-    for src, lane in (("input_tokens", "input"), ("output_tokens", "output"),
-                      ("cache_read_input_tokens", "cache_read"), ("cache_creation_input_tokens", "cache_write")):
+    for src, lane in (
+        ("input_tokens", "input"),
+        ("output_tokens", "output"),
+        ("cache_read_input_tokens", "cache_read"),
+        ("cache_creation_input_tokens", "cache_write"),
+    ):
         v = _int(u.get(src))
         if v is not None:
             lanes[lane] = v
@@ -411,9 +459,12 @@ def _usage(u: Any) -> tuple[dict | None, dict | None]:
     r = _int(details.get("thinking_tokens")) or _int(details.get("reasoning_tokens"))
     if r:
         lanes["reasoning"] = r
-    rest = {k: v for k, v in u.items()
-            if k not in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-            and v not in (None, "", [], {})}
+    rest = {
+        k: v
+        for k, v in u.items()
+        if k not in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+        and v not in (None, "", [], {})
+    }
     if not lanes:
         return None, (_bounded(rest, 2000) if rest else None)
     lanes["convention"] = "anthropic"
@@ -440,8 +491,13 @@ def _tool_outcome(b: Block, tur: Any, denial: Any) -> str:
 
 # ---------------------------------------------------------------- per-conversation state
 
-_CONTEXT_FIELDS = (("gitBranch", "git_branch"), ("version", "version"), ("entrypoint", "entrypoint"),
-                   ("slug", "slug"), ("userType", "user_type"))
+_CONTEXT_FIELDS = (
+    ("gitBranch", "git_branch"),
+    ("version", "version"),
+    ("entrypoint", "entrypoint"),
+    ("slug", "slug"),
+    ("userType", "user_type"),
+)
 
 
 class _Conv:
@@ -502,8 +558,13 @@ class _Parser:
             return self.conv(key, parent, agent)
         if sid:
             cur = self.current
-            if (t not in _MESSAGE_TYPES and cur is not None and cur.agent_id and cur.sid == sid
-                    and sid not in self.convs):
+            if (
+                t not in _MESSAGE_TYPES
+                and cur is not None
+                and cur.agent_id
+                and cur.sid == sid
+                and sid not in self.convs
+            ):
                 return cur  # a side record (title, summary...) inside a subagent transcript
             return self.conv(sid, sid, None)
         if self.current is not None:
@@ -582,8 +643,7 @@ class _Parser:
                     meta[key] = v
         fork = rec.get("forkedFrom")
         if isinstance(fork, dict) and conv.forked_from is None and _id(fork.get("sessionId")):
-            conv.forked_from = {"session_id": _id(fork.get("sessionId")),
-                                "message_uuid": _id(fork.get("messageUuid"))}
+            conv.forked_from = {"session_id": _id(fork.get("sessionId")), "message_uuid": _id(fork.get("messageUuid"))}
         if conv.agent_type is None:
             conv.agent_type = _id(rec.get("attributionAgent")) or _id(rec.get("agentType"))
 
@@ -664,8 +724,14 @@ class _Parser:
             cm = as_dict(rec.get("compactMetadata"))
             comps = conv.meta.setdefault("compactions", [])
             if len(comps) < _LIST_LIMIT:
-                comps.append({"trigger": _id(cm.get("trigger")), "pre_tokens": _int(cm.get("preTokens")),
-                              "timestamp": _id(rec.get("timestamp")), "uuid": _id(rec.get("uuid"))})
+                comps.append(
+                    {
+                        "trigger": _id(cm.get("trigger")),
+                        "pre_tokens": _int(cm.get("preTokens")),
+                        "timestamp": _id(rec.get("timestamp")),
+                        "uuid": _id(rec.get("uuid")),
+                    }
+                )
         elif st in _ERROR_SUBTYPES:
             errs = conv.meta.setdefault("errors", [])
             if len(errs) < _LIST_LIMIT:
@@ -688,10 +754,14 @@ class _Parser:
             okind = origin.get("kind") if isinstance(origin, dict) else None
             blocks = _blocks(prompt)
             mode = att.get("commandMode")
-            context = okind == "task-notification" or (isinstance(mode, str) and mode not in ("prompt", "")
-                                                        and not _PLACEHOLDER.match(mode))
-            kind = "queued_command" if not context else ("task_notification" if okind == "task-notification"
-                                                         else f"queued_{mode}")
+            context = okind == "task-notification" or (
+                isinstance(mode, str) and mode not in ("prompt", "") and not _PLACEHOLDER.match(mode)
+            )
+            kind = (
+                "queued_command"
+                if not context
+                else ("task_notification" if okind == "task-notification" else f"queued_{mode}")
+            )
             if okind == "task-notification":
                 self.scan_notifications(_texts(blocks))
             self.add_message(conv, lineno, rec, USER, blocks, context=context, kind=kind)
@@ -727,7 +797,8 @@ class _Parser:
         origin = rec.get("origin")
         okind = origin.get("kind") if isinstance(origin, dict) else None
         if any(b.type == TOOL_RESULT for b in blocks) or (
-                blocks and all(b.type in (TOOL_USE, TOOL_RESULT) for b in blocks)):
+            blocks and all(b.type in (TOOL_USE, TOOL_RESULT) for b in blocks)
+        ):
             role, kind = TOOL, "tool_result"
         elif rec.get("isCompactSummary") is True:
             context, kind = True, "compact_summary"
@@ -835,9 +906,20 @@ class _Parser:
                 conv.continued_from = owner.key
         return True
 
-    def add_message(self, conv: _Conv, lineno: int, rec: dict, role: str, blocks: list[Block], *,
-                    context: bool = False, kind: str | None = None, model: str | None = None,
-                    usage: dict | None = None, meta: dict | None = None) -> Message | None:
+    def add_message(
+        self,
+        conv: _Conv,
+        lineno: int,
+        rec: dict,
+        role: str,
+        blocks: list[Block],
+        *,
+        context: bool = False,
+        kind: str | None = None,
+        model: str | None = None,
+        usage: dict | None = None,
+        meta: dict | None = None,
+    ) -> Message | None:
         uuid = _id(rec.get("uuid"))
         if uuid and self.duplicate(conv, uuid):
             return None
@@ -847,9 +929,17 @@ class _Parser:
         if uuid:
             mid = uuid
         else:
-            digest = hashlib.sha1(_dumps([rec.get("type"), rec.get("parentUuid"), rec.get("timestamp"),
-                                          rec.get("message") if "message" in rec else rec.get("content"),
-                                          rec.get("attachment")])).hexdigest()[:16]
+            digest = hashlib.sha1(
+                _dumps(
+                    [
+                        rec.get("type"),
+                        rec.get("parentUuid"),
+                        rec.get("timestamp"),
+                        rec.get("message") if "message" in rec else rec.get("content"),
+                        rec.get("attachment"),
+                    ]
+                )
+            ).hexdigest()[:16]
             mid = f"x-{digest}"
             meta["derived_id"] = True
         base, n = mid, 1
@@ -858,11 +948,18 @@ class _Parser:
             mid = f"{base}-{n}"
         raw_ts = rec.get("timestamp")
         ts = to_utc(raw_ts)
-        if ts is None and isinstance(raw_ts, (str, int, float)) and not isinstance(raw_ts, bool) and not (
-                isinstance(raw_ts, str) and _PLACEHOLDER.match(raw_ts)):
+        if (
+            ts is None
+            and isinstance(raw_ts, (str, int, float))
+            and not isinstance(raw_ts, bool)
+            and not (isinstance(raw_ts, str) and _PLACEHOLDER.match(raw_ts))
+        ):
             meta["timestamp_raw"] = _bounded(raw_ts, 200)
-        for src, key in (("promptId", "prompt_id"), ("sourceToolUseID", "source_tool_use_id"),
-                         ("toolDenialKind", "tool_denial")):
+        for src, key in (
+            ("promptId", "prompt_id"),
+            ("sourceToolUseID", "source_tool_use_id"),
+            ("toolDenialKind", "tool_denial"),
+        ):
             v = _id(rec.get(src))
             if v:
                 meta[key] = v
@@ -894,8 +991,17 @@ class _Parser:
                 else:
                     meta["tool_use_result"] = kept
         sidechain = rec.get("isSidechain") is True and conv.agent_id is None
-        m = Message(id=mid, role=role, blocks=blocks, timestamp=ts, model=model, usage=usage,
-                    context=context, sidechain=sidechain, meta=meta)
+        m = Message(
+            id=mid,
+            role=role,
+            blocks=blocks,
+            timestamp=ts,
+            model=model,
+            usage=usage,
+            context=context,
+            sidechain=sidechain,
+            meta=meta,
+        )
         if "parentUuid" in rec:
             p = _id(rec.get("parentUuid")) or _id(rec.get("logicalParentUuid"))
             conv.pref[mid] = ("uuid", p) if p else ("null",)
@@ -1159,6 +1265,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
 
 # A session log grows by appending: the pipeline may keep this parser's state
 # after the last complete line and feed it only the lines added since (resume.py).
+
 
 def resumable(head) -> bool:
     """JSONL that ``parse`` reads line by line (not a web ``loglines`` document)."""

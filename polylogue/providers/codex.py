@@ -46,14 +46,16 @@ Message ids: the item ``id`` when present (a repeated id with an identical paylo
 and dropped; with a different payload the later item gets a derived id), else
 ``<session id>:<line number>`` (generation 1: item index), flagged ``meta["id_derived"]``.
 """
+
 from __future__ import annotations
 
 import bisect
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -84,39 +86,104 @@ KIND = "jsonl"
 COPY_WINDOW = 200  # lines between an event copy and the item it copies
 _FIRST_LINE_MAX = 1 << 20
 
-ENVELOPE_TYPES = frozenset({
-    "session_meta", "response_item", "event_msg", "turn_context", "compacted",
-    "world_state", "inter_agent_communication_metadata",
-})
-BARE_ITEM_TYPES = frozenset({
-    "message", "reasoning", "function_call", "function_call_output", "custom_tool_call",
-    "custom_tool_call_output", "local_shell_call", "local_shell_call_output", "web_search_call",
-    "tool_search_call", "tool_search_output", "image_generation_call",
-})
+ENVELOPE_TYPES = frozenset(
+    {
+        "session_meta",
+        "response_item",
+        "event_msg",
+        "turn_context",
+        "compacted",
+        "world_state",
+        "inter_agent_communication_metadata",
+    }
+)
+BARE_ITEM_TYPES = frozenset(
+    {
+        "message",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "local_shell_call",
+        "local_shell_call_output",
+        "web_search_call",
+        "tool_search_call",
+        "tool_search_output",
+        "image_generation_call",
+    }
+)
 _RAW_ROLES = frozenset({"user", "assistant", "developer", "system", "tool"})
 _CONTEXT_PREFIXES = (
-    "<environment_context>", "<user_instructions>", "# agents.md instructions for ", "<instructions>",
-    "<skill>", "<user_shell_command>", "<turn_aborted>", "<subagent_notification>",
+    "<environment_context>",
+    "<user_instructions>",
+    "# agents.md instructions for ",
+    "<instructions>",
+    "<skill>",
+    "<user_shell_command>",
+    "<turn_aborted>",
+    "<subagent_notification>",
 )
-_CALL_TYPES = frozenset({
-    "function_call", "custom_tool_call", "local_shell_call", "web_search_call", "tool_search_call",
-    "image_generation_call", "tool_call",
-})
-_OUTPUT_TYPES = frozenset({
-    "function_call_output", "custom_tool_call_output", "local_shell_call_output", "tool_search_output",
-    "tool_result", "function_result",
-})
+_CALL_TYPES = frozenset(
+    {
+        "function_call",
+        "custom_tool_call",
+        "local_shell_call",
+        "web_search_call",
+        "tool_search_call",
+        "image_generation_call",
+        "tool_call",
+    }
+)
+_OUTPUT_TYPES = frozenset(
+    {
+        "function_call_output",
+        "custom_tool_call_output",
+        "local_shell_call_output",
+        "tool_search_output",
+        "tool_result",
+        "function_result",
+    }
+)
 _INLINE_RESULT = frozenset({"web_search_call", "image_generation_call"})  # no output item follows these
-_DETAIL_EVENTS = frozenset({
-    "exec_command_begin", "exec_command_end", "patch_apply_begin", "patch_apply_end", "mcp_tool_call_begin",
-    "mcp_tool_call_end", "web_search_begin", "web_search_end", "view_image_tool_call", "image_generation_begin",
-    "image_generation_end", "dynamic_tool_call_request", "dynamic_tool_call_response",
-})
+_DETAIL_EVENTS = frozenset(
+    {
+        "exec_command_begin",
+        "exec_command_end",
+        "patch_apply_begin",
+        "patch_apply_end",
+        "mcp_tool_call_begin",
+        "mcp_tool_call_end",
+        "web_search_begin",
+        "web_search_end",
+        "view_image_tool_call",
+        "image_generation_begin",
+        "image_generation_end",
+        "dynamic_tool_call_request",
+        "dynamic_tool_call_response",
+    }
+)
 # event fields that duplicate the tool output (kept in the result text, not in the detail)
-_BULKY = frozenset({"stdout", "stderr", "aggregated_output", "formatted_output", "result", "content_items",
-                    "changes", "unified_diff", "results", "type"})
-_COPY_EVENTS = {"user_message": USER, "agent_message": ASSISTANT, "agent_reasoning": "thinking",
-                "agent_reasoning_raw_content": "thinking"}
+_BULKY = frozenset(
+    {
+        "stdout",
+        "stderr",
+        "aggregated_output",
+        "formatted_output",
+        "result",
+        "content_items",
+        "changes",
+        "unified_diff",
+        "results",
+        "type",
+    }
+)
+_COPY_EVENTS = {
+    "user_message": USER,
+    "agent_message": ASSISTANT,
+    "agent_reasoning": "thinking",
+    "agent_reasoning_raw_content": "thinking",
+}
 _SILENT_EVENTS = frozenset({"agent_reasoning_section_break"})
 
 _PLACEHOLDER = re.compile(r"^\[.*\]$", re.S)
@@ -129,6 +196,7 @@ _DATA_URL = re.compile(r"^data:([\w.+/-]+)?(;base64)?,", re.I)
 
 
 # ---------------------------------------------------------------- sniffing
+
 
 def _classify(rec: dict) -> bool | None:
     """True: a Codex record; False: clearly another format's record; None: undecided."""
@@ -159,6 +227,7 @@ def sniff(head) -> bool:
 
 
 # ---------------------------------------------------------------- small helpers
+
 
 def _typ(d: dict, key: str = "type") -> str | None:
     """A discriminator field, only when it is a string (never hash an arbitrary value)."""
@@ -240,8 +309,11 @@ def _content_blocks(content: Any, counts: dict) -> list[Block]:
         elif pt in ("input_image", "image"):
             blocks.append(_image_block(part.get("image_url") or part.get("url"), detail=as_str(part.get("detail"))))
         elif pt == "input_file":
-            blocks.append(attachment(as_str(part.get("filename")), file_id=as_str(part.get("file_id")),
-                                     url=as_str(part.get("file_url"))))
+            blocks.append(
+                attachment(
+                    as_str(part.get("filename")), file_id=as_str(part.get("file_id")), url=as_str(part.get("file_url"))
+                )
+            )
         elif pt == "encrypted_content":
             counts["encrypted_parts"] = counts.get("encrypted_parts", 0) + 1
         elif pt == "tool_use":
@@ -249,8 +321,11 @@ def _content_blocks(content: Any, counts: dict) -> list[Block]:
         elif pt == "tool_result":
             out, exit_code, _extra, is_err = _output(part.get("content"))
             flag = part.get("is_error")
-            b = tool_result(as_str(part.get("tool_use_id")) or as_str(part.get("id")), out,
-                            flag if isinstance(flag, bool) else is_err)
+            b = tool_result(
+                as_str(part.get("tool_use_id")) or as_str(part.get("id")),
+                out,
+                flag if isinstance(flag, bool) else is_err,
+            )
             blocks.append(b)
         else:
             blocks.append(opaque(part))
@@ -353,8 +428,11 @@ def _detail(payload: dict) -> dict:
             d["error"] = bool(res["Ok"].get("isError"))
     results = payload.get("results")
     if isinstance(results, list):
-        d["results"] = [{"title": as_str(as_dict(r).get("title")), "url": as_str(as_dict(r).get("url"))}
-                        for r in results if isinstance(r, dict)]
+        d["results"] = [
+            {"title": as_str(as_dict(r).get("title")), "url": as_str(as_dict(r).get("url"))}
+            for r in results
+            if isinstance(r, dict)
+        ]
     return d
 
 
@@ -376,15 +454,22 @@ def _detail_output(payload: dict) -> str:
     if isinstance(payload.get("content_items"), list):
         return _output(payload["content_items"])[0]
     if isinstance(payload.get("results"), list):
-        return "\n".join(" ".join(filter(None, (as_str(as_dict(r).get("title")), as_str(as_dict(r).get("url")))))
-                         for r in payload["results"])
+        return "\n".join(
+            " ".join(filter(None, (as_str(as_dict(r).get("title")), as_str(as_dict(r).get("url")))))
+            for r in payload["results"]
+        )
     return ""
 
 
 def _lanes(u: dict) -> dict[str, int]:
     out: dict[str, int] = {}
-    for src, lane in (("input_tokens", "input"), ("output_tokens", "output"), ("cached_input_tokens", "cache_read"),
-                      ("cache_write_input_tokens", "cache_write"), ("reasoning_output_tokens", "reasoning")):
+    for src, lane in (
+        ("input_tokens", "input"),
+        ("output_tokens", "output"),
+        ("cached_input_tokens", "cache_read"),
+        ("cache_write_input_tokens", "cache_write"),
+        ("reasoning_output_tokens", "reasoning"),
+    ):
         v = _int(u.get(src))
         if v is not None:
             out[lane] = v
@@ -392,6 +477,7 @@ def _lanes(u: dict) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------- state
+
 
 @dataclass
 class _Msg:
@@ -497,12 +583,19 @@ class _Rollout:
             elif rtype == "compacted":
                 self.count("compactions")
                 hist = payload.get("replacement_history")
-                self.event(line, ts, "compacted", {
-                    "message": as_str(payload.get("message")),
-                    "replacement_items": len(hist) if isinstance(hist, list) else None,
-                    **{k: payload.get(k) for k in ("window_id", "window_number", "previous_window_id",
-                                                     "first_window_id")},
-                })
+                self.event(
+                    line,
+                    ts,
+                    "compacted",
+                    {
+                        "message": as_str(payload.get("message")),
+                        "replacement_items": len(hist) if isinstance(hist, list) else None,
+                        **{
+                            k: payload.get(k)
+                            for k in ("window_id", "window_number", "previous_window_id", "first_window_id")
+                        },
+                    },
+                )
             else:  # world_state, inter_agent_communication_metadata
                 self.event(line, ts, rtype, payload)
             return
@@ -513,8 +606,10 @@ class _Rollout:
         if rtype is None and self.records == 1 and "id" in rec and "role" not in rec and "payload" not in rec:
             self.header(rec, line, ts)
             return
-        if (isinstance(rtype, str) and (rtype in BARE_ITEM_TYPES or rtype in _CALL_TYPES or rtype in _OUTPUT_TYPES
-                                        or rtype == "token_count")) or (rtype is None and "role" in rec):
+        if (
+            isinstance(rtype, str)
+            and (rtype in BARE_ITEM_TYPES or rtype in _CALL_TYPES or rtype in _OUTPUT_TYPES or rtype == "token_count")
+        ) or (rtype is None and "role" in rec):
             self.item(rec, line, ts)
             return
         self.unknown_records += 1
@@ -533,14 +628,28 @@ class _Rollout:
             self.meta["git"] = git
         instr = rec.get("instructions")
         if isinstance(instr, str) and instr.strip():
-            self.add(_Msg(line, SYSTEM, [text(instr)], ts=self.session_ts, context=True,
-                          meta={"source": "instructions"}))
+            self.add(
+                _Msg(line, SYSTEM, [text(instr)], ts=self.session_ts, context=True, meta={"source": "instructions"})
+            )
 
     def session_meta(self, p: dict, line: int, ts: datetime | None, raw_ts: Any) -> None:
         if self.session is not None:
-            lin = {k: p.get(k) for k in ("id", "session_id", "forked_from_id", "parent_thread_id", "source",
-                                         "timestamp", "cwd", "cli_version", "agent_nickname", "agent_role")
-                   if p.get(k) is not None}
+            lin = {
+                k: p.get(k)
+                for k in (
+                    "id",
+                    "session_id",
+                    "forked_from_id",
+                    "parent_thread_id",
+                    "source",
+                    "timestamp",
+                    "cwd",
+                    "cli_version",
+                    "agent_nickname",
+                    "agent_role",
+                )
+                if p.get(k) is not None
+            }
             lin["line"] = line
             self.meta.setdefault("lineage", []).append(lin)
             self.count("later_session_meta")
@@ -549,8 +658,19 @@ class _Rollout:
         self.sid = _real(p.get("id")) or _real(p.get("session_id"))
         self.session_ts = to_utc(p.get("timestamp")) or to_utc(raw_ts)
         self.project = _real(p.get("cwd"))
-        for k in ("originator", "cli_version", "source", "thread_source", "model_provider", "git",
-                  "forked_from_id", "parent_thread_id", "agent_nickname", "agent_role", "memory_mode"):
+        for k in (
+            "originator",
+            "cli_version",
+            "source",
+            "thread_source",
+            "model_provider",
+            "git",
+            "forked_from_id",
+            "parent_thread_id",
+            "agent_nickname",
+            "agent_role",
+            "memory_mode",
+        ):
             if p.get(k) is not None:
                 self.meta[k] = p[k]
         if p.get("session_id") is not None and p.get("session_id") != p.get("id"):
@@ -560,7 +680,9 @@ class _Rollout:
         src = p.get("source")
         sub = as_dict(src).get("subagent") if isinstance(src, dict) else None
         spawn = as_dict(as_dict(sub).get("thread_spawn")) if isinstance(sub, dict) else {}
-        parent = _real(p.get("forked_from_id")) or _real(p.get("parent_thread_id")) or _real(spawn.get("parent_thread_id"))
+        parent = (
+            _real(p.get("forked_from_id")) or _real(p.get("parent_thread_id")) or _real(spawn.get("parent_thread_id"))
+        )
         if parent and parent != self.sid:
             self.parent = f"{NAME}:{parent}"
         if sub is not None:
@@ -573,8 +695,16 @@ class _Rollout:
         if not isinstance(instr, str):
             instr = as_dict(p.get("base_instructions")).get("text")
         if isinstance(instr, str) and instr.strip():
-            self.add(_Msg(line, SYSTEM, [text(instr)], ts=self.session_ts or ts, context=True,
-                          meta={"source": "base_instructions" if "base_instructions" in p else "instructions"}))
+            self.add(
+                _Msg(
+                    line,
+                    SYSTEM,
+                    [text(instr)],
+                    ts=self.session_ts or ts,
+                    context=True,
+                    meta={"source": "base_instructions" if "base_instructions" in p else "instructions"},
+                )
+            )
 
     def turn_context(self, p: dict, line: int, ts: datetime | None) -> None:
         tc = p.get("turn_context") if isinstance(p.get("turn_context"), dict) else p
@@ -591,8 +721,11 @@ class _Rollout:
         if tid:
             self.turn_id = tid
         self.count("turn_contexts")
-        settings = {k: tc.get(k) for k in ("approval_policy", "sandbox_policy", "effort", "summary", "personality",
-                                           "timezone") if tc.get(k) is not None}
+        settings = {
+            k: tc.get(k)
+            for k in ("approval_policy", "sandbox_policy", "effort", "summary", "personality", "timezone")
+            if tc.get(k) is not None
+        }
         if cm.get("mode") is not None:
             settings["collaboration_mode"] = cm.get("mode")
         if settings:
@@ -626,12 +759,18 @@ class _Rollout:
         if ptype == "message":
             self.message_item(p, line, ts, item_id, meta)
         elif ptype == "reasoning":
-            blocks = [thinking(s["text"]) for s in as_list(p.get("summary"))
-                      if isinstance(s, dict) and isinstance(s.get("text"), str) and s["text"]]
+            blocks = [
+                thinking(s["text"])
+                for s in as_list(p.get("summary"))
+                if isinstance(s, dict) and isinstance(s.get("text"), str) and s["text"]
+            ]
             content = p.get("content")
             if isinstance(content, list):
-                blocks += [thinking(c["text"]) for c in content
-                           if isinstance(c, dict) and isinstance(c.get("text"), str) and c["text"]]
+                blocks += [
+                    thinking(c["text"])
+                    for c in content
+                    if isinstance(c, dict) and isinstance(c.get("text"), str) and c["text"]
+                ]
             elif isinstance(content, str) and content:
                 blocks.append(thinking(content))
             if not blocks:
@@ -688,8 +827,18 @@ class _Rollout:
         else:
             role = ASSISTANT
             meta["raw_role"] = raw_role
-        m = self.add(_Msg(line, role, blocks, ts=ts, item_id=item_id, context=context, meta=meta,
-                          model=_real(p.get("model")) if role == ASSISTANT else None))
+        m = self.add(
+            _Msg(
+                line,
+                role,
+                blocks,
+                ts=ts,
+                item_id=item_id,
+                context=context,
+                meta=meta,
+                model=_real(p.get("model")) if role == ASSISTANT else None,
+            )
+        )
         if role in (USER, ASSISTANT) and body:
             m.keys = [(role, _norm(body))]
         if context and self.project is None:
@@ -864,8 +1013,13 @@ class _Rollout:
             return None
         if self.task_started and self.user_events:
             for m in msgs:
-                if m.role == USER and not m.context and not m.copied and m.meta.get("item_type") is None \
-                        and m.meta.get("source") is None:
+                if (
+                    m.role == USER
+                    and not m.context
+                    and not m.copied
+                    and m.meta.get("item_type") is None
+                    and m.meta.get("source") is None
+                ):
                     m.context = True
                     m.meta["context_reason"] = "no user_message event"
         self._tools(msgs)  # may add results supplied by detail events; sorts msgs
@@ -1035,15 +1189,19 @@ class _Rollout:
                 for idx in path[cut:]:
                     out[idx].active = False
                 del path[cut:]
-                del turn_starts[len(turn_starts) - min(n, len(turn_starts)):]
+                del turn_starts[len(turn_starts) - min(n, len(turn_starts)) :]
             if m.role == USER and not m.context:
                 turn_starts.append(len(path))
             meta = {k: v for k, v in m.meta.items() if v is not None} or None
             msg = Message(
-                id=m.item_id, role=m.role, blocks=m.blocks,
+                id=m.item_id,
+                role=m.role,
+                blocks=m.blocks,
                 parent_id=out[path[-1]].id if path else None,
-                timestamp=m.ts, model=m.model if m.role == ASSISTANT else None,
-                context=m.context, meta=meta,
+                timestamp=m.ts,
+                model=m.model if m.role == ASSISTANT else None,
+                context=m.context,
+                meta=meta,
             )
             path.append(len(out))
             out.append(msg)
@@ -1087,9 +1245,17 @@ class _Rollout:
             updated = created
         project = self.project or meta.get("env_cwd")
         return Conversation(
-            provider=NAME, provider_id=sid, title=self.title, created_at=created, updated_at=updated,
-            messages=out, source_path=self.ctx.path, parent_id=self.parent, models=list(self.models),
-            project=project, meta=meta,
+            provider=NAME,
+            provider_id=sid,
+            title=self.title,
+            created_at=created,
+            updated_at=updated,
+            messages=out,
+            source_path=self.ctx.path,
+            parent_id=self.parent,
+            models=list(self.models),
+            project=project,
+            meta=meta,
         )
 
 

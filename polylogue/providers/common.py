@@ -1,12 +1,14 @@
 """Helpers every provider shares: the parse context, safe byte streams, JSON
 and JSONL readers, and timestamp normalisation. Nothing here touches the store."""
+
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, BinaryIO, Iterator
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -150,8 +152,12 @@ class CleanReader(ByteSource):
         import codecs
 
         self._first = False
-        for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        for bom, enc in (
+            (codecs.BOM_UTF32_LE, "utf-32"),
+            (codecs.BOM_UTF32_BE, "utf-32"),
+            (codecs.BOM_UTF16_LE, "utf-16"),
+            (codecs.BOM_UTF16_BE, "utf-16"),
+        ):
             if chunk.startswith(bom):
                 self._transcoder = codecs.getincrementaldecoder(enc)("replace")
                 return chunk
@@ -233,6 +239,7 @@ def replay(head: bytes, rest: BinaryIO) -> io.BufferedReader:
 
 
 # ---------------------------------------------------------------- JSON / JSONL
+
 
 def iter_jsonl(stream: BinaryIO, ctx: ParseContext, lineno: int = 0) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each JSON-object line; warn and skip the rest.
@@ -328,8 +335,8 @@ def to_utc(value: Any) -> datetime | None:
         except ValueError:
             return None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)  # exports write naive ISO in UTC
-        return dt.astimezone(timezone.utc)
+            dt = dt.replace(tzinfo=UTC)  # exports write naive ISO in UTC
+        return dt.astimezone(UTC)
     if isinstance(value, (int, float)):
         v = float(value)
         if v <= 0 or v != v:
@@ -339,7 +346,7 @@ def to_utc(value: Any) -> datetime | None:
         elif v > 1e11:
             v /= 1e3
         try:
-            return datetime.fromtimestamp(v, tz=timezone.utc)
+            return datetime.fromtimestamp(v, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
     return None

@@ -35,13 +35,15 @@ active leaf is the latest leaf by time (ties: file order), flagged inferred.
 Real ``branchParent{promptId}`` links to another prompt file: it becomes
 ``Conversation.parent_id`` (``gemini:<promptId>``).
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
 import os
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -53,16 +55,41 @@ from .common import ParseContext, as_dict, as_list, as_str, load_json, to_utc
 NAME = "gemini"
 KIND = "json"
 
-_ROLES = {"user": m.USER, "model": m.ASSISTANT, "assistant": m.ASSISTANT, "system": m.SYSTEM,
-          "tool": m.TOOL, "function": m.TOOL}
+_ROLES = {
+    "user": m.USER,
+    "model": m.ASSISTANT,
+    "assistant": m.ASSISTANT,
+    "system": m.SYSTEM,
+    "tool": m.TOOL,
+    "function": m.TOOL,
+}
 _DRIVE = ("driveDocument", "driveImage", "driveAudio", "driveVideo")
 _INLINE = ("inlineFile", "inlineImage", "inlineData")
 # chunk keys handled explicitly; anything else is kept raw in meta["extra"]
 _KNOWN = {
-    "id", "role", "text", "parts", "isThought", "thinkingBudget", "thoughtSignatures", "thoughtSignature",
-    "tokenCount", "finishReason", "createTime", "executableCode", "codeExecutionResult", "grounding",
-    "safetyRatings", "errorMessage", "isEdited", "branchParent", "branchChildren", "youtubeVideo",
-    "videoMetadata", *_DRIVE, *_INLINE,
+    "id",
+    "role",
+    "text",
+    "parts",
+    "isThought",
+    "thinkingBudget",
+    "thoughtSignatures",
+    "thoughtSignature",
+    "tokenCount",
+    "finishReason",
+    "createTime",
+    "executableCode",
+    "codeExecutionResult",
+    "grounding",
+    "safetyRatings",
+    "errorMessage",
+    "isEdited",
+    "branchParent",
+    "branchChildren",
+    "youtubeVideo",
+    "videoMetadata",
+    *_DRIVE,
+    *_INLINE,
 }
 _TEXT_MIME_PREFIXES = ("text/", "application/json", "application/xml", "application/x-python")
 _EXTRACT_LIMIT = 1 << 20
@@ -88,6 +115,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation]:
 
 
 # ---------------------------------------------------------------- conversation
+
 
 def _conversation(doc: dict, ctx: ParseContext) -> m.Conversation | None:
     prompt = as_dict(doc.get("chunkedPrompt"))
@@ -119,18 +147,35 @@ def _conversation(doc: dict, ctx: ParseContext) -> m.Conversation | None:
     if pending:
         meta["pending_inputs"] = pending  # an unsent draft, not a message
     for key in doc:
-        if key not in ("id", "displayName", "title", "name", "runSettings", "systemInstruction", "chunkedPrompt",
-                       "citations", "applets", "createTime", "updateTime"):
+        if key not in (
+            "id",
+            "displayName",
+            "title",
+            "name",
+            "runSettings",
+            "systemInstruction",
+            "chunkedPrompt",
+            "citations",
+            "applets",
+            "createTime",
+            "updateTime",
+        ):
             meta.setdefault("extra", {})[key] = doc[key]
 
     messages: list[m.Message] = []
     sys_text = as_str(as_dict(doc.get("systemInstruction")).get("text"))
     if sys_text is None:  # some writers use parts
-        sys_text = "".join(as_str(p.get("text")) or "" for p in as_list(as_dict(doc.get("systemInstruction")).get("parts"))
-                           if isinstance(p, dict))
+        sys_text = "".join(
+            as_str(p.get("text")) or ""
+            for p in as_list(as_dict(doc.get("systemInstruction")).get("parts"))
+            if isinstance(p, dict)
+        )
     if sys_text and sys_text.strip():
-        messages.append(m.Message("system-instruction", m.SYSTEM, [m.text(sys_text)], context=True,
-                                  meta={"system_instruction": True}))
+        messages.append(
+            m.Message(
+                "system-instruction", m.SYSTEM, [m.text(sys_text)], context=True, meta={"system_instruction": True}
+            )
+        )
 
     builder = _Builder(ctx)
     chunk_msgs: list[m.Message] = []
@@ -178,7 +223,7 @@ def _conversation(doc: dict, ctx: ParseContext) -> m.Conversation | None:
 
 
 def _model_slug(model: str) -> str:
-    return model[len("models/"):] if model.startswith("models/") else model
+    return model[len("models/") :] if model.startswith("models/") else model
 
 
 def _path_title(path: str) -> str | None:
@@ -220,6 +265,7 @@ def _derived_id(chunks: list, path: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- chunks
 
+
 class _Builder:
     def __init__(self, ctx: ParseContext):
         self.ctx = ctx
@@ -256,9 +302,15 @@ class _Builder:
 
         if thought:
             meta["thought"] = True
-        for key, out in (("finishReason", "finish_reason"), ("errorMessage", "error"), ("grounding", "grounding"),
-                         ("safetyRatings", "safety_ratings"), ("thinkingBudget", "thinking_budget"),
-                         ("tokenCount", "token_count"), ("videoMetadata", "video_metadata")):
+        for key, out in (
+            ("finishReason", "finish_reason"),
+            ("errorMessage", "error"),
+            ("grounding", "grounding"),
+            ("safetyRatings", "safety_ratings"),
+            ("thinkingBudget", "thinking_budget"),
+            ("tokenCount", "token_count"),
+            ("videoMetadata", "video_metadata"),
+        ):
             v = chunk.get(key)
             if v is not None and v != [] and v != {}:
                 meta[out] = v
@@ -289,8 +341,15 @@ class _Builder:
         count = chunk.get("tokenCount")
         if role == m.ASSISTANT and isinstance(count, int) and not isinstance(count, bool) and count >= 0:
             usage = {"reasoning" if thought else "output": count, "convention": "gemini"}
-        return m.Message(mid, role, blocks, timestamp=to_utc(chunk.get("createTime")), usage=usage, meta=meta,
-                         context=role == m.SYSTEM)
+        return m.Message(
+            mid,
+            role,
+            blocks,
+            timestamp=to_utc(chunk.get("createTime")),
+            usage=usage,
+            meta=meta,
+            context=role == m.SYSTEM,
+        )
 
     # -- blocks
 
@@ -347,8 +406,14 @@ class _Builder:
         yt = chunk.get("youtubeVideo")
         if isinstance(yt, dict):
             vid = as_str(yt.get("id"))
-            blocks.append(m.attachment(None, source="youtubeVideo", youtube_id=vid,
-                                       url=f"https://www.youtube.com/watch?v={vid}" if vid else None))
+            blocks.append(
+                m.attachment(
+                    None,
+                    source="youtubeVideo",
+                    youtube_id=vid,
+                    url=f"https://www.youtube.com/watch?v={vid}" if vid else None,
+                )
+            )
         return blocks
 
     def _part_blocks(self, mid: str, p: dict) -> list[m.Block]:
@@ -386,8 +451,15 @@ class _Builder:
         if isinstance(fd, dict):
             handled = True
             uri = as_str(fd.get("fileUri"))
-            out.append(m.attachment(None, kind=_media_kind(as_str(fd.get("mimeType"))), url=uri,
-                                    mime=as_str(fd.get("mimeType")), source="fileData"))
+            out.append(
+                m.attachment(
+                    None,
+                    kind=_media_kind(as_str(fd.get("mimeType"))),
+                    url=uri,
+                    mime=as_str(fd.get("mimeType")),
+                    source="fileData",
+                )
+            )
         if not handled:
             keys = set(p) - {"thoughtSignature", "thought"}
             if keys:
@@ -439,10 +511,22 @@ def _drive_block(key: str, v: dict) -> m.Block:
         size = int(size)
     elif not isinstance(size, int) or isinstance(size, bool):
         size = None
-    extra = {k: x for k, x in v.items() if k not in ("id", "name", "mimeType", "sizeBytes", "_polylogue_drive_live_bytes_b64")}
+    extra = {
+        k: x
+        for k, x in v.items()
+        if k not in ("id", "name", "mimeType", "sizeBytes", "_polylogue_drive_live_bytes_b64")
+    }
     fid = as_str(v.get("id"))
-    b = m.attachment(as_str(v.get("name")), kind=kind, source=key, drive_id=fid, mime=mime, size=size,
-                     url=f"https://drive.google.com/file/d/{fid}" if fid else None, extra=extra or None)
+    b = m.attachment(
+        as_str(v.get("name")),
+        kind=kind,
+        source=key,
+        drive_id=fid,
+        mime=mime,
+        size=size,
+        url=f"https://drive.google.com/file/d/{fid}" if fid else None,
+        extra=extra or None,
+    )
     data = v.get("_polylogue_drive_live_bytes_b64")  # bytes an earlier sync fetched from Drive
     if isinstance(data, str) and data:
         _attach_data(b, data, mime)
@@ -451,8 +535,9 @@ def _drive_block(key: str, v: dict) -> m.Block:
 
 def _inline_block(key: str, v: dict) -> m.Block:
     mime = as_str(v.get("mimeType"))
-    b = m.attachment(as_str(v.get("name")) or as_str(v.get("displayName")), kind=_media_kind(mime), source=key,
-                     mime=mime)
+    b = m.attachment(
+        as_str(v.get("name")) or as_str(v.get("displayName")), kind=_media_kind(mime), source=key, mime=mime
+    )
     data = v.get("data")
     if isinstance(data, str) and data:
         _attach_data(b, data, mime)

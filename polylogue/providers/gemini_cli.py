@@ -29,11 +29,13 @@ from ``content`` (``/init`` expands into a generated prompt) shows
 ``displayContent``; the expanded ``content`` follows as a context message
 ``<id>#content``. ``logs.json`` (an array) is a side file, not a chat.
 """
+
 from __future__ import annotations
 
 import io
 import os
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -46,26 +48,51 @@ NAME = "gemini-cli"
 KIND = "jsonl"
 
 DOC_LIMIT = 512 << 20
-_ROLES = {"user": m.USER, "gemini": m.ASSISTANT, "model": m.ASSISTANT, "assistant": m.ASSISTANT,
-          "info": m.SYSTEM, "error": m.SYSTEM, "warning": m.SYSTEM, "system": m.SYSTEM}
+_ROLES = {
+    "user": m.USER,
+    "gemini": m.ASSISTANT,
+    "model": m.ASSISTANT,
+    "assistant": m.ASSISTANT,
+    "info": m.SYSTEM,
+    "error": m.SYSTEM,
+    "warning": m.SYSTEM,
+    "system": m.SYSTEM,
+}
 _MSG_TYPES = frozenset(_ROLES)
-_OUTCOMES = {"success": "success", "error": "error", "cancelled": "rejected", "canceled": "rejected",
-             "scheduled": "pending", "validating": "pending", "awaiting_approval": "pending",
-             "executing": "pending"}
+_OUTCOMES = {
+    "success": "success",
+    "error": "error",
+    "cancelled": "rejected",
+    "canceled": "rejected",
+    "scheduled": "pending",
+    "validating": "pending",
+    "awaiting_approval": "pending",
+    "executing": "pending",
+}
 _HEADER_KEYS = ("sessionId", "projectHash", "startTime", "lastUpdated", "kind", "summary", "directories")
 _MALFORMED = (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError)
 
 
 # ---------------------------------------------------------------- sniffing
 
+
 def _is_header(r: dict) -> bool:
-    return isinstance(r.get("sessionId"), str) and isinstance(r.get("projectHash"), str) and "type" not in r \
+    return (
+        isinstance(r.get("sessionId"), str)
+        and isinstance(r.get("projectHash"), str)
+        and "type" not in r
         and not isinstance(r.get("id"), str)
+    )
 
 
 def _is_message_line(r: dict) -> bool:
-    return isinstance(r.get("id"), str) and r.get("type") in _MSG_TYPES and "uuid" not in r and "message" not in r \
+    return (
+        isinstance(r.get("id"), str)
+        and r.get("type") in _MSG_TYPES
+        and "uuid" not in r
+        and "message" not in r
         and "payload" not in r
+    )
 
 
 def sniff(head: Head) -> bool:
@@ -79,13 +106,16 @@ def sniff(head: Head) -> bool:
         r = recs[0]
         return _is_header(r) and (isinstance(r.get("messages"), list) or "messages" not in r)
     if any(_is_header(r) for r in recs[:5]):
-        return any(_is_message_line(r) or isinstance(r.get("$set"), dict) or "$rewindTo" in r for r in recs[1:]) \
+        return (
+            any(_is_message_line(r) or isinstance(r.get("$set"), dict) or "$rewindTo" in r for r in recs[1:])
             or len(recs) == 1
+        )
     # header line lost (damaged file): patch lines next to Gemini message lines
     return any("$set" in r or "$rewindTo" in r for r in recs) and any(_is_message_line(r) for r in recs)
 
 
 # ---------------------------------------------------------------- parsing
+
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation]:
     if not hasattr(stream, "peek"):  # parse_path hands us a BufferedReader; accept any binary stream
@@ -174,8 +204,12 @@ def _parse_jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation
                 session = None
                 continue
             if _is_header(rec) and "$set" not in rec:
-                if session is not None and session.session_id and rec["sessionId"] != session.session_id \
-                        and session.has_messages():
+                if (
+                    session is not None
+                    and session.session_id
+                    and rec["sessionId"] != session.session_id
+                    and session.has_messages()
+                ):
                     yield from _finish(session)  # a second session appended to the same file
                     session = None
                 if session is None:
@@ -193,7 +227,7 @@ def _parse_jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation
         ctx.warn("no Gemini CLI records in this file")
 
 
-def _finish(session: "_Session") -> Iterator[m.Conversation]:
+def _finish(session: _Session) -> Iterator[m.Conversation]:
     try:
         conv = session.build()
     except _MALFORMED as e:
@@ -261,7 +295,11 @@ class _Session:
             if "type" not in rec and "content" not in rec:
                 self.ctx.warn(f"{where}: unknown record (keys {', '.join(sorted(rec)[:6])}), skipped", lineno)
                 return
-            mid = f"line-{lineno}" if lineno is not None and index is None else f"msg-{index if index is not None else len(self.records)}"
+            mid = (
+                f"line-{lineno}"
+                if lineno is not None and index is None
+                else f"msg-{index if index is not None else len(self.records)}"
+            )
             rec = {**rec, "_derived_id": True}
         self._put(mid, rec, lineno)
 
@@ -366,6 +404,7 @@ class _Session:
 
 # ---------------------------------------------------------------- messages
 
+
 def _messages(mid: str, rec: dict, ctx: ParseContext, lineno: int | None) -> list[m.Message]:
     raw_type = rec.get("type")
     role = _ROLES.get(raw_type if isinstance(raw_type, str) else "")
@@ -402,12 +441,29 @@ def _messages(mid: str, rec: dict, ctx: ParseContext, lineno: int | None) -> lis
         if rest:
             meta["tokens"] = rest
     for k, v in rec.items():
-        if k not in ("id", "timestamp", "type", "content", "parts", "thoughts", "toolCalls", "tokens", "model",
-                     "displayContent", "sessionId", "_derived_id") and v is not None:
+        if (
+            k
+            not in (
+                "id",
+                "timestamp",
+                "type",
+                "content",
+                "parts",
+                "thoughts",
+                "toolCalls",
+                "tokens",
+                "model",
+                "displayContent",
+                "sessionId",
+                "_derived_id",
+            )
+            and v is not None
+        ):
             meta.setdefault("extra", {})[k] = v
 
-    msg = m.Message(mid, role, blocks, timestamp=ts, model=model if role == m.ASSISTANT else None, usage=usage,
-                    meta=meta or None)
+    msg = m.Message(
+        mid, role, blocks, timestamp=ts, model=model if role == m.ASSISTANT else None, usage=usage, meta=meta or None
+    )
     if model and role != m.ASSISTANT:
         meta["model"] = model
         msg.meta = meta
@@ -424,8 +480,15 @@ def _messages(mid: str, rec: dict, ctx: ParseContext, lineno: int | None) -> lis
         if shown_text and "".join(b.text for b in shown_text) != sent_text:
             # what the user typed is the prompt; what the model got follows as injected context
             msg.blocks = shown
-            expanded = m.Message(f"{mid}#content", role, blocks, parent_id=mid, timestamp=ts, context=True,
-                                 meta={"expanded_from": mid, "derived_id": True})
+            expanded = m.Message(
+                f"{mid}#content",
+                role,
+                blocks,
+                parent_id=mid,
+                timestamp=ts,
+                context=True,
+                meta={"expanded_from": mid, "derived_id": True},
+            )
             out.append(expanded)
         elif not shown_text:
             # e.g. a tool response shown while the CLI sends "System: Please continue."
@@ -486,8 +549,15 @@ def _part(p: dict) -> list[m.Block]:
     if isinstance(fd, dict):
         mime = as_str(fd.get("mimeType"))
         uri = as_str(fd.get("fileUri"))
-        return [m.attachment(as_str(fd.get("displayName")) or (uri.rsplit("/", 1)[-1] if uri else None),
-                             kind=_media_kind(mime), mime=mime, url=uri, source="fileData")]
+        return [
+            m.attachment(
+                as_str(fd.get("displayName")) or (uri.rsplit("/", 1)[-1] if uri else None),
+                kind=_media_kind(mime),
+                mime=mime,
+                url=uri,
+                source="fileData",
+            )
+        ]
     fc = p.get("functionCall")
     if isinstance(fc, dict):
         return [m.tool_use(as_str(fc.get("id")), as_str(fc.get("name")), fc.get("args"))]
@@ -519,11 +589,30 @@ def _tool_blocks(call: dict) -> list[m.Block]:
     cid = as_str(call.get("id"))
     name = as_str(call.get("name"))
     use = m.tool_use(cid, name, call.get("args"))
-    umeta = {k: call[k] for k in ("displayName", "description", "renderOutputAsMarkdown", "timestamp", "agentId")
-             if call.get(k) not in (None, "")}
-    extra = {k: v for k, v in call.items() if k not in ("id", "name", "args", "result", "status", "error",
-                                                         "resultDisplay", "displayName", "description",
-                                                         "renderOutputAsMarkdown", "timestamp", "agentId")}
+    umeta = {
+        k: call[k]
+        for k in ("displayName", "description", "renderOutputAsMarkdown", "timestamp", "agentId")
+        if call.get(k) not in (None, "")
+    }
+    extra = {
+        k: v
+        for k, v in call.items()
+        if k
+        not in (
+            "id",
+            "name",
+            "args",
+            "result",
+            "status",
+            "error",
+            "resultDisplay",
+            "displayName",
+            "description",
+            "renderOutputAsMarkdown",
+            "timestamp",
+            "agentId",
+        )
+    }
     if extra:
         umeta["extra"] = extra
     use.meta = umeta or None
@@ -537,7 +626,7 @@ def _tool_blocks(call: dict) -> list[m.Block]:
     texts: list[str] = []
     attachments: list[m.Block] = []
     resp_error = False
-    for p in (result if isinstance(result, list) else [result] if result is not None else []):
+    for p in result if isinstance(result, list) else [result] if result is not None else []:
         if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict):
             t, e = _response_text(p["functionResponse"].get("response"))
             resp_error = resp_error or e
@@ -583,13 +672,15 @@ def _tokens_not_in_usage(tokens: dict, usage: dict | None) -> dict:
     """The raw token counts that usage does not already hold (a zero tool
     count and a total that is the plain sum say nothing new)."""
     usage = usage or {}
-    rest = {k: v for k, v in tokens.items()
-            if not any(k == src and usage.get(lane) == v for src, lane in _USAGE_LANES)}
+    rest = {k: v for k, v in tokens.items() if not any(k == src and usage.get(lane) == v for src, lane in _USAGE_LANES)}
     if rest.get("tool") == 0:
         del rest["tool"]
     parts = [tokens.get(k) for k in ("input", "output", "thoughts", "tool")]
-    if "total" in rest and all(isinstance(v, int) or v is None for v in parts) and \
-            rest["total"] == sum(v or 0 for v in parts):
+    if (
+        "total" in rest
+        and all(isinstance(v, int) or v is None for v in parts)
+        and rest["total"] == sum(v or 0 for v in parts)
+    ):
         del rest["total"]
     return rest
 

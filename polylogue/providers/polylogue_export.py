@@ -1,8 +1,10 @@
 """Polylogue's own lossless export (`export --format jsonl`, `show --format json`):
 re-importing it restores each conversation under its original provider and id."""
+
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from ..errors import ParseError
 from ..models import Block, Conversation, Message
@@ -20,8 +22,12 @@ def _is_export(r: dict) -> bool:
 def sniff(head) -> bool:
     if head.records:
         return _is_export(head.records[0])
-    return (head.kind == "json" and head.top == "object" and all(head.has(k) for k in _KEYS)
-            and head.has("messages", "start_array"))
+    return (
+        head.kind == "json"
+        and head.top == "object"
+        and all(head.has(k) for k in _KEYS)
+        and head.has("messages", "start_array")
+    )
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
@@ -50,9 +56,15 @@ def _one_object_per_line(stream) -> bool:
 
 def _block(d: Any) -> Block:
     d = as_dict(d)
-    return Block(as_str(d.get("type")) or "opaque", as_str(d.get("text")) or "", as_str(d.get("id")),
-                 as_str(d.get("name")), d.get("input"), d.get("is_error") if isinstance(d.get("is_error"), bool)
-                 else None, d.get("meta") if isinstance(d.get("meta"), dict) else None)
+    return Block(
+        as_str(d.get("type")) or "opaque",
+        as_str(d.get("text")) or "",
+        as_str(d.get("id")),
+        as_str(d.get("name")),
+        d.get("input"),
+        d.get("is_error") if isinstance(d.get("is_error"), bool) else None,
+        d.get("meta") if isinstance(d.get("meta"), dict) else None,
+    )
 
 
 def _conversation(d: dict) -> Conversation:
@@ -62,17 +74,30 @@ def _conversation(d: dict) -> Conversation:
     msgs = []
     for m in as_list(d.get("messages")):
         m = as_dict(m)
-        msgs.append(Message(
-            id=as_str(m.get("id")) or str(len(msgs)), role=as_str(m.get("role")) or "user",
-            blocks=[_block(b) for b in as_list(m.get("blocks"))], parent_id=as_str(m.get("parent_id")),
-            timestamp=to_utc(m.get("timestamp")), model=as_str(m.get("model")),
-            usage=m.get("usage") if isinstance(m.get("usage"), dict) else None,
-            active=bool(m.get("active", True)), context=bool(m.get("context", False)),
-            sidechain=bool(m.get("sidechain", False)), meta=m.get("meta") if isinstance(m.get("meta"), dict) else None,
-        ))
+        msgs.append(
+            Message(
+                id=as_str(m.get("id")) or str(len(msgs)),
+                role=as_str(m.get("role")) or "user",
+                blocks=[_block(b) for b in as_list(m.get("blocks"))],
+                parent_id=as_str(m.get("parent_id")),
+                timestamp=to_utc(m.get("timestamp")),
+                model=as_str(m.get("model")),
+                usage=m.get("usage") if isinstance(m.get("usage"), dict) else None,
+                active=bool(m.get("active", True)),
+                context=bool(m.get("context", False)),
+                sidechain=bool(m.get("sidechain", False)),
+                meta=m.get("meta") if isinstance(m.get("meta"), dict) else None,
+            )
+        )
     return Conversation(
-        provider=provider, provider_id=pid, title=as_str(d.get("title")), created_at=to_utc(d.get("created_at")),
-        updated_at=to_utc(d.get("updated_at")), messages=msgs, parent_id=as_str(d.get("parent_id")),
-        models=[x for x in as_list(d.get("models")) if isinstance(x, str)], project=as_str(d.get("project")),
+        provider=provider,
+        provider_id=pid,
+        title=as_str(d.get("title")),
+        created_at=to_utc(d.get("created_at")),
+        updated_at=to_utc(d.get("updated_at")),
+        messages=msgs,
+        parent_id=as_str(d.get("parent_id")),
+        models=[x for x in as_list(d.get("models")) if isinstance(x, str)],
+        project=as_str(d.get("project")),
         meta=as_dict(d.get("meta")),
     )

@@ -10,6 +10,7 @@ Long conversations split into pages (``pages()``) so a browser opens a
 10,000-message session quickly; each page links to the previous and next page
 and to the export's index.
 """
+
 from __future__ import annotations
 
 import html as _html
@@ -178,8 +179,10 @@ def _one_line(s: Any, limit: int = 120) -> str:
 
 # --------------------------------------------------------------- blocks and messages
 
-def block_html(b: Block, *, thinking: bool = True, tools: bool = True,
-               tool_names: Mapping[str, str] | None = None) -> str:
+
+def block_html(
+    b: Block, *, thinking: bool = True, tools: bool = True, tool_names: Mapping[str, str] | None = None
+) -> str:
     if b.type == TEXT:
         return text_html(b.text)
     if b.type == THINKING:
@@ -217,13 +220,21 @@ def block_html(b: Block, *, thinking: bool = True, tools: bool = True,
         return f'{head}<details class="attachment-meta"><summary>Details</summary>{inner}</details>'
     if b.type == OPAQUE:
         raw = (b.meta or {}).get("raw")
-        return ('<details class="opaque"><summary>Unsupported block (kept in the archive)</summary>'
-                f"{_code_html(_json(raw), 'json')}</details>")
+        return (
+            '<details class="opaque"><summary>Unsupported block (kept in the archive)</summary>'
+            f"{_code_html(_json(raw), 'json')}</details>"
+        )
     return f'<details class="opaque"><summary>Block: {esc(b.type)}</summary>{_code_html(_json(b.meta))}</details>'
 
 
-def message_html(m: Message, *, anchor: str = "", thinking: bool = True, tools: bool = True,
-                 tool_names: Mapping[str, str] | None = None) -> str:
+def message_html(
+    m: Message,
+    *,
+    anchor: str = "",
+    thinking: bool = True,
+    tools: bool = True,
+    tool_names: Mapping[str, str] | None = None,
+) -> str:
     classes = ["msg", f"role-{m.role if m.role in ROLE_TITLES else 'other'}"]
     tags: list[str] = []
     if m.context:
@@ -256,6 +267,7 @@ def message_html(m: Message, *, anchor: str = "", thinking: bool = True, tools: 
 
 
 # --------------------------------------------------------------- pages
+
 
 def page_count(conv: Conversation, page_size: int = PAGE_SIZE) -> int:
     return max(1, -(-len(conv.messages) // max(1, page_size)))
@@ -302,12 +314,14 @@ def _nav(page: int, total: int, base: str, index_href: str | None) -> str:
 
 
 def _document(title: str, body: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"
-            "<meta name=\"referrer\" content=\"no-referrer\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            "<meta name=\"generator\" content=\"polylogue\">\n"
-            f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="generator" content="polylogue">\n'
+        f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def _meta_html(c: Conversation) -> str:
@@ -330,9 +344,17 @@ def _tool_names(c: Conversation) -> dict[str, str]:
     return {b.id: b.name for _, b in c.iter_blocks() if b.type == TOOL_USE and b.id and b.name}
 
 
-def render(conv: Conversation, *, page: int | None = None, page_size: int = PAGE_SIZE, thinking: bool = True,
-           tools: bool = True, base: str = "conversation", index_href: str | None = None,
-           _names: Mapping[str, str] | None = None) -> str:
+def render(
+    conv: Conversation,
+    *,
+    page: int | None = None,
+    page_size: int = PAGE_SIZE,
+    thinking: bool = True,
+    tools: bool = True,
+    base: str = "conversation",
+    index_href: str | None = None,
+    _names: Mapping[str, str] | None = None,
+) -> str:
     """One HTML page. ``page=None``: every message on one page; ``page=k``
     (1-based): messages ``[(k-1)*page_size, k*page_size)`` with links to the
     sibling pages (named by ``page_name(base, k)``) and to ``index_href``."""
@@ -357,18 +379,37 @@ def render(conv: Conversation, *, page: int | None = None, page_size: int = PAGE
     return _document(esc(title) + esc(suffix) + " · polylogue", "\n".join(parts))
 
 
-def pages(conv: Conversation, page_size: int = PAGE_SIZE, *, base: str = "conversation",
-          index_href: str | None = None, thinking: bool = True, tools: bool = True) -> Iterator[tuple[str, str]]:
+def pages(
+    conv: Conversation,
+    page_size: int = PAGE_SIZE,
+    *,
+    base: str = "conversation",
+    index_href: str | None = None,
+    thinking: bool = True,
+    tools: bool = True,
+) -> Iterator[tuple[str, str]]:
     """Every page of a conversation as ``(file name, html)``: ``base.html``,
     ``base-p2.html``, ... (one page when it fits)."""
     names = _tool_names(conv)
     total = page_count(conv, page_size)
     for k in range(1, total + 1):
-        yield page_name(base, k), render(conv, page=k, page_size=page_size, thinking=thinking, tools=tools,
-                                         base=base, index_href=index_href, _names=names)
+        yield (
+            page_name(base, k),
+            render(
+                conv,
+                page=k,
+                page_size=page_size,
+                thinking=thinking,
+                tools=tools,
+                base=base,
+                index_href=index_href,
+                _names=names,
+            ),
+        )
 
 
 # --------------------------------------------------------------- index
+
 
 def _date(v: Any) -> str:
     if v is None:
@@ -394,10 +435,14 @@ def index(entries: Iterable[Mapping[str, Any]], *, title: str = "Polylogue archi
         if e.get("pages") and int(e["pages"]) > 1:
             cell += f' <span class="tag">{esc(int(e["pages"]))} pages</span>'
         cell += f'<div class="mid">{esc(e.get("id"))}</div>'
-        rows.append(f"<tr><td class=\"nw\">{esc(_date(e.get('updated_at') or e.get('created_at')))}</td>"
-                    f"<td class=\"nw\">{esc(e.get('provider'))}</td><td class=\"title\">{cell}</td>"
-                    f"<td class=\"num\">{esc(e.get('message_count', ''))}</td></tr>")
-    table = ('<table class="index"><thead><tr><th>Updated</th><th>Provider</th><th>Title</th><th>Messages</th>'
-             f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+        rows.append(
+            f'<tr><td class="nw">{esc(_date(e.get("updated_at") or e.get("created_at")))}</td>'
+            f'<td class="nw">{esc(e.get("provider"))}</td><td class="title">{cell}</td>'
+            f'<td class="num">{esc(e.get("message_count", ""))}</td></tr>'
+        )
+    table = (
+        '<table class="index"><thead><tr><th>Updated</th><th>Provider</th><th>Title</th><th>Messages</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
     body = f"<header><h1>{esc(title)}</h1><p>{n} conversation{'s' if n != 1 else ''}</p></header><main>{table}</main>"
     return _document(esc(title), body)

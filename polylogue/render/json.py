@@ -1,4 +1,5 @@
 """Lossless JSON of a conversation: every message and block."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,9 +15,16 @@ def _iso(dt) -> str | None:
 
 
 def message_dict(m: Message) -> dict[str, Any]:
-    d: dict[str, Any] = {"id": m.id, "parent_id": m.parent_id, "role": m.role, "timestamp": _iso(m.timestamp),
-                         "active": m.active, "context": m.context, "sidechain": m.sidechain,
-                         "blocks": [block_to_dict(b) for b in m.blocks]}
+    d: dict[str, Any] = {
+        "id": m.id,
+        "parent_id": m.parent_id,
+        "role": m.role,
+        "timestamp": _iso(m.timestamp),
+        "active": m.active,
+        "context": m.context,
+        "sidechain": m.sidechain,
+        "blocks": [block_to_dict(b) for b in m.blocks],
+    }
     if m.model:
         d["model"] = m.model
     if m.usage:
@@ -28,10 +36,21 @@ def message_dict(m: Message) -> dict[str, Any]:
 
 def conversation_dict(c: Conversation) -> dict[str, Any]:
     meta = {k: v for k, v in c.meta.items() if k != "archive_rowid"}
-    return {"id": c.id, "provider": c.provider, "provider_id": c.provider_id, "title": c.title,
-            "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at), "message_count": len(c.messages),
-            "parent_id": c.parent_id, "project": c.project, "models": c.models, "source_path": c.source_path,
-            "meta": meta, "messages": [message_dict(m) for m in c.messages]}
+    return {
+        "id": c.id,
+        "provider": c.provider,
+        "provider_id": c.provider_id,
+        "title": c.title,
+        "created_at": _iso(c.created_at),
+        "updated_at": _iso(c.updated_at),
+        "message_count": len(c.messages),
+        "parent_id": c.parent_id,
+        "project": c.project,
+        "models": c.models,
+        "source_path": c.source_path,
+        "meta": meta,
+        "messages": [message_dict(m) for m in c.messages],
+    }
 
 
 def render(c: Conversation, *, indent: bool = True) -> str:

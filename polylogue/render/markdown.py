@@ -1,4 +1,5 @@
 """Markdown of a conversation, for reading and sharing."""
+
 from __future__ import annotations
 
 from ..models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE, Conversation, Message
@@ -49,8 +50,12 @@ def message_markdown(m: Message, *, thinking: bool = True, tools: bool = True) -
 
 def header_markdown(summary: dict) -> str:
     """The title and facts of a conversation, from its summary (list/search shape)."""
-    lines = [f"# {summary.get('title') or summary['id']}", "", f"- **id:** `{summary['id']}`",
-             f"- **provider:** {summary['provider']}"]
+    lines = [
+        f"# {summary.get('title') or summary['id']}",
+        "",
+        f"- **id:** `{summary['id']}`",
+        f"- **provider:** {summary['provider']}",
+    ]
     for key, label in (("created_at", "created"), ("updated_at", "updated")):
         if summary.get(key):
             lines.append(f"- **{label}:** {summary[key][:16].replace('T', ' ')} UTC")
@@ -64,9 +69,17 @@ def header_markdown(summary: dict) -> str:
 
 
 def _summary(c: Conversation) -> dict:
-    iso = lambda d: d.isoformat() if d else None  # noqa: E731
-    return {"id": c.id, "title": c.title, "provider": c.provider, "created_at": iso(c.created_at),
-            "updated_at": iso(c.updated_at), "project": c.project, "models": c.models, "parent_id": c.parent_id}
+    iso = lambda d: d.isoformat() if d else None
+    return {
+        "id": c.id,
+        "title": c.title,
+        "provider": c.provider,
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+        "project": c.project,
+        "models": c.models,
+        "parent_id": c.parent_id,
+    }
 
 
 def render(c: Conversation, *, thinking: bool = True, tools: bool = True, active_only: bool = False) -> str:

@@ -12,6 +12,7 @@
 Outside code, ``<`` is written as ``&lt;`` so text such as ``Vec<T>`` or a
 pasted ``<script>`` shows as typed instead of being read as HTML.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,8 +50,7 @@ def _tag(s: str) -> str:
 
 
 def front_matter(c: Conversation) -> str:
-    lines = ["---", f"id: {yaml_str(c.id)}", f"provider: {yaml_str(c.provider)}",
-             f"title: {yaml_str(c.title or c.id)}"]
+    lines = ["---", f"id: {yaml_str(c.id)}", f"provider: {yaml_str(c.provider)}", f"title: {yaml_str(c.title or c.id)}"]
     if c.created_at:
         lines.append(f"created: {_iso(c.created_at)}")
     if c.updated_at:
@@ -96,8 +96,11 @@ def text_md(text: str) -> str:
         if kind == "code":
             out.append(fence(body, lang))
         else:
-            out.append("".join(_code_span(piece) if is_code else piece.replace("<", "&lt;")
-                               for is_code, piece in inline_code(body)))
+            out.append(
+                "".join(
+                    _code_span(piece) if is_code else piece.replace("<", "&lt;") for is_code, piece in inline_code(body)
+                )
+            )
     return "\n".join(out).strip("\n")
 
 
@@ -133,13 +136,15 @@ def block_md(b: Block, *, thinking: bool = True, tools: bool = True, tool_names:
             body.append(fence(b.text))
         return _callout("info", f"{label}: {b.name or 'unnamed'}", "\n\n".join(body))
     if b.type == OPAQUE:
-        return _callout("warning", "Unsupported block (kept in the archive)", fence(_json((b.meta or {}).get("raw")),
-                                                                                     "json"))
+        return _callout(
+            "warning", "Unsupported block (kept in the archive)", fence(_json((b.meta or {}).get("raw")), "json")
+        )
     return _callout("warning", f"Block: {b.type}", fence(_json(b.meta), "json"))
 
 
-def message_md(m: Message, *, thinking: bool = True, tools: bool = True,
-               tool_names: dict[str, str] | None = None) -> str:
+def message_md(
+    m: Message, *, thinking: bool = True, tools: bool = True, tool_names: dict[str, str] | None = None
+) -> str:
     label = ROLE_TITLES.get(m.role, m.role.title())
     bits = [label]
     if m.timestamp:
@@ -151,8 +156,9 @@ def message_md(m: Message, *, thinking: bool = True, tools: bool = True,
     if m.sidechain:
         bits.append("(sidechain)")
     head = "### " + " · ".join(bits)
-    body = "\n\n".join(p for p in (block_md(b, thinking=thinking, tools=tools, tool_names=tool_names)
-                                   for b in m.blocks) if p)
+    body = "\n\n".join(
+        p for p in (block_md(b, thinking=thinking, tools=tools, tool_names=tool_names) for b in m.blocks) if p
+    )
     if m.context:
         return head + "\n\n" + _callout("note", "Context", body)
     return head + ("\n\n" + body if body else "")

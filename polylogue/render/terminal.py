@@ -1,9 +1,11 @@
 """Terminal rendering with rich: role headers, timestamps, Markdown and code
 highlighted; thinking and tool traffic collapsed to one line unless asked for.
 Messages are rendered one at a time so huge conversations stream."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE, Message
 from ..textutil import dumps, tool_input_text
@@ -18,8 +20,11 @@ def header(summary: dict[str, Any]):
     t = Text()
     t.append(summary.get("title") or "(untitled)", "bold")
     t.append(f"\n{summary['id']}", "cyan")
-    bits = [summary["provider"], (summary.get("updated_at") or "")[:16].replace("T", " "),
-            f"{summary['message_count']} messages"]
+    bits = [
+        summary["provider"],
+        (summary.get("updated_at") or "")[:16].replace("T", " "),
+        f"{summary['message_count']} messages",
+    ]
     if summary.get("project"):
         bits.append(summary["project"])
     if summary.get("models"):
@@ -74,8 +79,9 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
             if thinking:
                 out.append(Padding(Text(b.text, style="italic dim"), (0, 0, 0, 2)))
             else:
-                out.append(Text(f"  💭 thinking: {_one_line(b.text, 80)}  ({len(b.text):,} chars, --thinking)",
-                                style="dim"))
+                out.append(
+                    Text(f"  💭 thinking: {_one_line(b.text, 80)}  ({len(b.text):,} chars, --thinking)", style="dim")
+                )
         elif b.type == TOOL_USE:
             if tools:
                 out.append(Text(f"  ⚙ {b.name or 'tool'}", style="bold yellow"))
@@ -90,11 +96,19 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
                 shown = "\n".join(b.text.splitlines()[:EXPANDED_OUTPUT_LINES])
                 more = lines - EXPANDED_OUTPUT_LINES
                 out.append(Text(f"  ↳ result{state}", style="red" if b.is_error else "yellow"))
-                out.append(Padding(Text(shown + (f"\n… {more} more lines (show --format markdown for all)"
-                                                 if more > 0 else "")), (0, 0, 0, 4)))
+                out.append(
+                    Padding(
+                        Text(shown + (f"\n… {more} more lines (show --format markdown for all)" if more > 0 else "")),
+                        (0, 0, 0, 4),
+                    )
+                )
             else:
-                out.append(Text(f"  ↳ result{state}: {lines} lines, {len(b.text):,} chars  (--tools)",
-                                style="red" if b.is_error else "dim"))
+                out.append(
+                    Text(
+                        f"  ↳ result{state}: {lines} lines, {len(b.text):,} chars  (--tools)",
+                        style="red" if b.is_error else "dim",
+                    )
+                )
         elif b.type in (IMAGE, ATTACHMENT):
             out.append(Text(f"  📎 {b.type}: {b.name or 'unnamed'}", style="blue"))
         elif b.type == OPAQUE:
@@ -102,8 +116,15 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
     return out
 
 
-def render(console, summary: dict[str, Any], messages: Iterable[Message], children: list[dict] | None = None, *,
-           thinking: bool = False, tools: bool = False) -> None:
+def render(
+    console,
+    summary: dict[str, Any],
+    messages: Iterable[Message],
+    children: list[dict] | None = None,
+    *,
+    thinking: bool = False,
+    tools: bool = False,
+) -> None:
     console.print(header(summary))
     for m in messages:
         for r in message(m, thinking=thinking, tools=tools):
@@ -114,5 +135,7 @@ def render(console, summary: dict[str, Any], messages: Iterable[Message], childr
         console.print()
         console.print(Text("Subagents and linked conversations:", style="bold"))
         for c in children:
-            console.print(Text(f"  {c['id']}  ", style="cyan") + Text(
-                f"{c['title'] or '(untitled)'} · {c['message_count']} messages", style="dim"))
+            console.print(
+                Text(f"  {c['id']}  ", style="cyan")
+                + Text(f"{c['title'] or '(untitled)'} · {c['message_count']} messages", style="dim")
+            )

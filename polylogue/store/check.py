@@ -1,5 +1,6 @@
 """`polylogue check`: SQLite integrity, FTS consistency, denormalised counts,
 and that every stored message decodes and matches its hash."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -39,27 +40,31 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
                     problems.append(f"{table}: {e}")
         bad_counts = conn.execute(
             "SELECT c.uid, c.message_count, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) n "
-            "FROM conversations c WHERE c.message_count != n LIMIT 20").fetchall()
+            "FROM conversations c WHERE c.message_count != n LIMIT 20"
+        ).fetchall()
         for uid, stored, actual in bad_counts:
             problems.append(f"{uid}: message_count {stored} but {actual} messages stored")
-        totals = dict(((p, (c, m)) for p, c, m in conn.execute(
-            "SELECT provider, conversations, messages FROM provider_totals")))
+        totals = dict(
+            ((p, (c, m)) for p, c, m in conn.execute("SELECT provider, conversations, messages FROM provider_totals"))
+        )
         for p, c, m in conn.execute(
-                "SELECT provider, count(*), coalesce(sum(message_count), 0) FROM conversations GROUP BY provider"):
+            "SELECT provider, count(*), coalesce(sum(message_count), 0) FROM conversations GROUP BY provider"
+        ):
             if totals.get(p, (0, 0)) != (c, m):
                 problems.append(f"provider totals for {p}: stored {totals.get(p)}, actual {(c, m)}")
         problems += term_totals.verify(conn)
         orphans = conn.execute(
             "SELECT count(*) FROM messages m WHERE NOT EXISTS "
-            "(SELECT 1 FROM conversations c WHERE c.id = m.conversation_id)").fetchone()[0]
+            "(SELECT 1 FROM conversations c WHERE c.id = m.conversation_id)"
+        ).fetchone()[0]
         if orphans:
             problems.append(f"{orphans} messages belong to no conversation")
         indexed = 0
         messages = 0
         bad_rows = 0
         for rid, seq, mid, parent, role, ts, flags, model, usage, meta, content, h in conn.execute(
-                "SELECT id, seq, mid, parent_mid, role, timestamp, flags, model, usage, meta, content, hash "
-                "FROM messages"):
+            "SELECT id, seq, mid, parent_mid, role, timestamp, flags, model, usage, meta, content, hash FROM messages"
+        ):
             messages += 1
             try:
                 raw = codec.decode_json(content)
@@ -81,7 +86,6 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
         if fts_rows != indexed:
             problems.append(f"full-text index has {fts_rows} rows, expected {indexed}")
         conn.execute("COMMIT")
-        return {"ok": not problems, "problems": problems, "messages": messages, "indexed": indexed,
-                "vacuumed": vacuum}
+        return {"ok": not problems, "problems": problems, "messages": messages, "indexed": indexed, "vacuumed": vacuum}
     finally:
         conn.close()

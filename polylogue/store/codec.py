@@ -7,6 +7,7 @@ which makes even short messages smaller; each frame names its dictionary id, so
 rows written with an older dictionary stay readable after retraining. The SQL
 function ``pl_content(blob)`` (registered on every connection) returns the JSON
 text, so any SQL client can read the archive (docs/schema.md)."""
+
 from __future__ import annotations
 
 import threading
@@ -152,8 +153,13 @@ def block_to_dict(b: Block) -> dict[str, Any]:
 
 def block_from_dict(d: dict[str, Any]) -> Block:
     return Block(
-        d.get("type", "opaque"), d.get("text", ""), d.get("id"), d.get("name"), d.get("input"),
-        d.get("is_error"), d.get("meta"),
+        d.get("type", "opaque"),
+        d.get("text", ""),
+        d.get("id"),
+        d.get("name"),
+        d.get("input"),
+        d.get("is_error"),
+        d.get("meta"),
     )
 
 

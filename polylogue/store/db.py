@@ -1,14 +1,15 @@
 """Connections: one writer, a pool of read-only readers, and the pragmas for
 normal and bulk-import modes (roadmap 3 and 4)."""
+
 from __future__ import annotations
 
 import os
 import queue
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from . import codec
 from .schema import migrate
@@ -199,8 +200,10 @@ def train_dictionary(conn: sqlite3.Connection, samples: list[bytes]) -> int:
     did = codec.new_dictionary_id()
     data = codec.train(samples, did)
     with conn:
-        conn.execute("INSERT INTO zstd_dicts(id, data, samples, created_at) VALUES (?,?,?,?)",
-                     (did, data, len(samples), int(time.time() * 1000)))
+        conn.execute(
+            "INSERT INTO zstd_dicts(id, data, samples, created_at) VALUES (?,?,?,?)",
+            (did, data, len(samples), int(time.time() * 1000)),
+        )
     codec.register_dictionary(did, data)
     codec.use_dictionary(did)
     return did
@@ -214,6 +217,7 @@ def train_from_archive(conn: sqlite3.Connection) -> int | None:
     if n < TRAIN_MIN_MESSAGES:
         return None
     order = "ORDER BY random()" if n <= 200_000 else ""  # a random sample where that is cheap
-    samples = [codec.decode_json(b) for (b,) in
-               conn.execute(f"SELECT content FROM messages {order} LIMIT ?", (TRAIN_SAMPLES,))]
+    samples = [
+        codec.decode_json(b) for (b,) in conn.execute(f"SELECT content FROM messages {order} LIMIT ?", (TRAIN_SAMPLES,))
+    ]
     return train_dictionary(conn, samples) if len(samples) >= TRAIN_MIN_MESSAGES // 2 else None

@@ -1,5 +1,6 @@
 """Turn a Conversation into the rows the writer stores. Pure CPU work (JSON,
 compression, hashing, index text), so it runs in the parse workers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -124,8 +125,10 @@ def encode(conv: m.Conversation, prune: bool = True, stored: dict[str, int] | No
                 flags |= HAS_TOOLS
             elif b.type in (m.IMAGE, m.ATTACHMENT):
                 flags |= HAS_ATTACHMENTS
-        features |= (F_THINKING if flags & HAS_THINKING else 0) | (F_TOOLS if flags & HAS_TOOLS else 0) | (
-            F_ATTACHMENTS if flags & HAS_ATTACHMENTS else 0
+        features |= (
+            (F_THINKING if flags & HAS_THINKING else 0)
+            | (F_TOOLS if flags & HAS_TOOLS else 0)
+            | (F_ATTACHMENTS if flags & HAS_ATTACHMENTS else 0)
         )
         if msg.usage:
             tokens_in += _int(msg.usage.get("input"))
@@ -144,8 +147,11 @@ def encode(conv: m.Conversation, prune: bool = True, stored: dict[str, int] | No
         # usage and meta JSON are stored like content (compressed with the archive's dictionary)
         fts = fts_values(msg.blocks)
         nbytes += len(content) + len(fts[0]) + len(fts[1]) + len(fts[2]) + len(fts[3])
-        rows.append(MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta),
-                               content, h, fts))
+        rows.append(
+            MessageRow(
+                seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta), content, h, fts
+            )
+        )
     title = conv.title or _first_prompt(conv)
     created = ms(conv.created_at)
     updated = ms(conv.updated_at)
@@ -160,9 +166,26 @@ def encode(conv: m.Conversation, prune: bool = True, stored: dict[str, int] | No
         [conv.id, title, created, updated, conv.parent_id, conv.project, models_json, meta_json],
         *(r.hash.to_bytes(8, "little", signed=True) for r in rows),
     )
-    return ConversationRow(conv.id, conv.provider, conv.provider_id, title, created, updated, conv.parent_id,
-                           conv.project, models_json, _pack(meta_json), features, tokens_in, tokens_out, h, rows, prune,
-                           conv.source_path, nbytes)
+    return ConversationRow(
+        conv.id,
+        conv.provider,
+        conv.provider_id,
+        title,
+        created,
+        updated,
+        conv.parent_id,
+        conv.project,
+        models_json,
+        _pack(meta_json),
+        features,
+        tokens_in,
+        tokens_out,
+        h,
+        rows,
+        prune,
+        conv.source_path,
+        nbytes,
+    )
 
 
 def _pack(text: str | None) -> bytes | None:

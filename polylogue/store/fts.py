@@ -1,6 +1,7 @@
 """Full-text search over the contentless FTS5 index, with filters and
 conversation grouping. The query arrives already parsed and escaped
 (polylogue.search); this module only turns it into SQL."""
+
 from __future__ import annotations
 
 import operator
@@ -34,15 +35,23 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"total": {"conversations": self.total_conversations, "messages": self.total_messages},
-                "limit": self.limit, "offset": self.offset, "results": self.conversations, "notes": self.notes}
+        return {
+            "total": {"conversations": self.total_conversations, "messages": self.total_messages},
+            "limit": self.limit,
+            "offset": self.offset,
+            "results": self.conversations,
+            "notes": self.notes,
+        }
 
 
 def _conversation_filters(q, where: list[str], args: list[Any]) -> None:
     for p in q.providers:
         if p not in KNOWN_PROVIDERS:
-            raise QueryError(f"unknown provider '{p}' (known: {', '.join(KNOWN_PROVIDERS)})", q.text,
-                             q.text.find(p) if p in q.text else None)
+            raise QueryError(
+                f"unknown provider '{p}' (known: {', '.join(KNOWN_PROVIDERS)})",
+                q.text,
+                q.text.find(p) if p in q.text else None,
+            )
     if q.providers:
         where.append(f"c.provider IN ({','.join('?' * len(q.providers))})")
         args += q.providers
@@ -58,7 +67,9 @@ def _conversation_filters(q, where: list[str], args: list[Any]) -> None:
     for h in q.has:
         where.append(f"c.features & {_HAS_BITS[h]}")
     if q.ids:
-        where.append("(" + " OR ".join(["c.uid LIKE ? ESCAPE '\\' OR c.provider_id LIKE ? ESCAPE '\\'"] * len(q.ids)) + ")")
+        where.append(
+            "(" + " OR ".join(["c.uid LIKE ? ESCAPE '\\' OR c.provider_id LIKE ? ESCAPE '\\'"] * len(q.ids)) + ")"
+        )
         for i in q.ids:
             args += [_like(i) + "%", _like(i) + "%"]
 
@@ -82,8 +93,10 @@ def _time_range(q) -> tuple[int, int] | None:
 
 
 # a message's time: its own, else its conversation's updated_at
-_MESSAGE_TIME = ("(SELECT coalesce(t.timestamp, (SELECT updated_at FROM conversations WHERE id = t.conversation_id))"
-                 " FROM messages t WHERE t.id = messages_fts.rowid)")
+_MESSAGE_TIME = (
+    "(SELECT coalesce(t.timestamp, (SELECT updated_at FROM conversations WHERE id = t.conversation_id))"
+    " FROM messages t WHERE t.id = messages_fts.rowid)"
+)
 
 
 def _time_filter(span: tuple[int, int], where: list[str], args: list, mwhere: list[str], margs: list) -> None:
@@ -102,8 +115,10 @@ def _time_filter(span: tuple[int, int], where: list[str], args: list, mwhere: li
         if -_FAR < bound < _FAR:
             arms.append("SELECT id FROM conversations WHERE first_ts < ? AND last_ts >= ?")
             sargs += [bound, bound]
-    mwhere.append(f"CASE WHEN (messages_fts.rowid >> {ID_BITS}) IN ({' UNION ALL '.join(arms)}) "
-                  f"THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END")
+    mwhere.append(
+        f"CASE WHEN (messages_fts.rowid >> {ID_BITS}) IN ({' UNION ALL '.join(arms)}) "
+        f"THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END"
+    )
     margs += [*sargs, lo, hi - 1]
 
 
@@ -122,8 +137,7 @@ def _match_expr(q) -> str:
     return match
 
 
-def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
-           rank_all: int = RANK_ALL) -> SearchResult:
+def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, rank_all: int = RANK_ALL) -> SearchResult:
     """Totals are always exact. Ranking: with at most ``rank_all`` matching
     messages, BM25 over all of them in one pass (dialogue above tool output,
     prompts and titles boosted, ties to the newer); with more, the newest
@@ -150,8 +164,9 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
     fwhere = ["messages_fts MATCH ?"]
     fargs: list[Any] = [match]
     if where:
-        fwhere.append(f"(messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c WHERE "
-                      + " AND ".join(where) + ")")
+        fwhere.append(
+            f"(messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c WHERE " + " AND ".join(where) + ")"
+        )
         fargs += args
     fargs += margs
     body = f"FROM messages_fts{join} WHERE " + " AND ".join(fwhere + mwhere)
@@ -160,8 +175,12 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
     prefix = any(t.prefix for g in q.groups for t in g)
     try:
         counted = _counted_ahead(conn, q) if not (where or mwhere) else None
-        res.total_messages, res.total_conversations = counted or conn.execute(
-            f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs).fetchone()
+        res.total_messages, res.total_conversations = (
+            counted
+            or conn.execute(
+                f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs
+            ).fetchone()
+        )
         if res.total_messages == 0:
             return res
         if res.total_messages <= rank_all:
@@ -171,19 +190,22 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
                 # without a prefix index every statement merges the doclists of all the terms
                 # with the prefix, so probing conversation after conversation would merge them
                 # again each time: when few conversations match, one more pass finds them all
-                matched = {cid for (cid,) in conn.execute(
-                    f"SELECT DISTINCT messages_fts.rowid >> {ID_BITS} {body}", fargs)}
-            page, hit_ids = _newest(conn, q, match, where, args, join, rwhere, rargs, span, limit, offset, matched,
-                                    expand=prefix)
+                matched = {
+                    cid for (cid,) in conn.execute(f"SELECT DISTINCT messages_fts.rowid >> {ID_BITS} {body}", fargs)
+                }
+            page, hit_ids = _newest(
+                conn, q, match, where, args, join, rwhere, rargs, span, limit, offset, matched, expand=prefix
+            )
             res.notes.append(
                 f"{res.total_messages:,} messages match: too many to rank by relevance, so the newest "
-                "matching conversations come first. Add words or filters to rank by relevance.")
+                "matching conversations come first. Add words or filters to rank by relevance."
+            )
         if not page:
             return res
         ids = [i for cid in page for i, _ in hit_ids[cid]]
         rows = conn.execute(
-            f"SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({','.join('?' * len(ids))})",
-            ids).fetchall()
+            f"SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({','.join('?' * len(ids))})", ids
+        ).fetchall()
         msgs = {r[0]: (*r[1:4], blocks) for r, blocks in zip(rows, codec.decode_contents([r[4] for r in rows]))}
         summaries = _summaries(conn, page)
     except sqlite3.OperationalError as e:
@@ -203,8 +225,11 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0,
             vals = search_columns(blocks)  # as written: the index's CJK split is not for reading
             texts = [vals[i] for i in cols if vals[i]]
             # the first column holding a query word (most messages have one column: no need to look)
-            text = texts[0] if len(texts) == 1 else next((t for t in texts if _contains_any(t, probes)),
-                                                         texts[0] if texts else "")
+            text = (
+                texts[0]
+                if len(texts) == 1
+                else next((t for t in texts if _contains_any(t, probes)), texts[0] if texts else "")
+            )
             summary["hits"].append(_hit(mid, role, ts, *snippet(text, tokens), None if sc is None else round(-sc, 4)))
         res.conversations.append(summary)
     return res
@@ -227,8 +252,16 @@ REGEX_MESSAGES = 20_000  # messages one --regex search reads at most (decoding e
 REGEX_SECONDS = 5.0  # ... and the time it spends (a costly pattern on long tool output)
 
 
-def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int = 20, offset: int = 0,
-                 max_messages: int = REGEX_MESSAGES, max_seconds: float = REGEX_SECONDS) -> SearchResult:
+def regex_search(
+    conn: sqlite3.Connection,
+    q,
+    pattern: re.Pattern,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    max_messages: int = REGEX_MESSAGES,
+    max_seconds: float = REGEX_SECONDS,
+) -> SearchResult:
     """Messages whose text (in the ``kind:`` columns, each on its own) the
     regular expression matches, among the candidates: the messages the
     query's words match, or with no words every message its filters allow.
@@ -255,14 +288,25 @@ def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int
     if q.has_terms:
         # one pass over the index (a prefix merges its doclists once), newest rowids first
         cond = f" AND (messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c{cw})" if where else ""
-        ids = (r[0] for r in conn.execute(f"SELECT messages_fts.rowid FROM messages_fts WHERE messages_fts MATCH ?"
-                                          f"{cond} ORDER BY messages_fts.rowid DESC", (_match_expr(q), *args)))
+        ids = (
+            r[0]
+            for r in conn.execute(
+                f"SELECT messages_fts.rowid FROM messages_fts WHERE messages_fts MATCH ?"
+                f"{cond} ORDER BY messages_fts.rowid DESC",
+                (_match_expr(q), *args),
+            )
+        )
         rows = _rows_by_id(conn, ids, rw)
     else:
         convs = (r[0] for r in conn.execute(f"SELECT c.id FROM conversations c{cw} ORDER BY c.id DESC", args))
-        rows = (row for cid in convs for row in conn.execute(
-            f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id >= ? AND id < ?{rw} ORDER BY id DESC",
-            (cid << ID_BITS, (cid + 1) << ID_BITS)))
+        rows = (
+            row
+            for cid in convs
+            for row in conn.execute(
+                f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id >= ? AND id < ?{rw} ORDER BY id DESC",
+                (cid << ID_BITS, (cid + 1) << ID_BITS),
+            )
+        )
     updated: dict[int, int | None] = {}
     hits: dict[int, list] = {}
     read = 0
@@ -287,22 +331,29 @@ def regex_search(conn: sqlite3.Connection, q, pattern: re.Pattern, *, limit: int
     res.total_messages = sum(len(v) for v in hits.values())
     if hits:
         marks = ",".join("?" * len(hits))
-        order = [r[0] for r in conn.execute(f"SELECT id FROM conversations WHERE id IN ({marks}) "
-                                            "ORDER BY updated_at DESC, id DESC", list(hits))]
+        order = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM conversations WHERE id IN ({marks}) ORDER BY updated_at DESC, id DESC", list(hits)
+            )
+        ]
         page = order[offset : offset + limit]
         summaries = _summaries(conn, page)
         from ..search import snippet
 
         for cid in page:
             summary = summaries[cid]
-            summary["hits"] = [_hit(mid, role, ts, *snippet(text, [], pattern=pattern), None)
-                               for mid, role, ts, text in hits[cid][:HITS_PER_CONVERSATION]]
+            summary["hits"] = [
+                _hit(mid, role, ts, *snippet(text, [], pattern=pattern), None)
+                for mid, role, ts, text in hits[cid][:HITS_PER_CONVERSATION]
+            ]
             res.conversations.append(summary)
     if stopped:
         bound = f"{max_messages:,} messages" if read >= max_messages else f"{max_seconds:g} seconds"
         res.notes.append(
             f"the regex search stopped at its bound of {bound}: it tried {read:,} candidate messages (the most "
-            "recently imported), and the totals count only those. Add words or filters to narrow the candidates.")
+            "recently imported), and the totals count only those. Add words or filters to narrow the candidates."
+        )
     else:
         res.notes.append(f"the regex was tried on all {read:,} candidate messages")
     return res
@@ -318,8 +369,14 @@ def _summaries(conn, page: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def _hit(mid: str, role: str, ts: int | None, snip: str, spans: list, score: float | None) -> dict[str, Any]:
-    return {"message_id": mid, "role": role, "timestamp": _iso(ts), "snippet": snip, "highlights": spans,
-            "score": score}
+    return {
+        "message_id": mid,
+        "role": role,
+        "timestamp": _iso(ts),
+        "snippet": snip,
+        "highlights": spans,
+        "score": score,
+    }
 
 
 def _rows_by_id(conn, ids, role_sql: str):
@@ -327,8 +384,12 @@ def _rows_by_id(conn, ids, role_sql: str):
     chunk: list[int] = []
 
     def flush():
-        got = {r[0]: r for r in _by_ids(
-            conn, f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id IN ({{}}){role_sql}", chunk)}
+        got = {
+            r[0]: r
+            for r in _by_ids(
+                conn, f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id IN ({{}}){role_sql}", chunk
+            )
+        }
         return [got[i] for i in chunk if i in got]
 
     for i in ids:
@@ -394,9 +455,21 @@ def _by_ids(conn, sql: str, ids: list[int]):
         yield from conn.execute(sql.format(",".join("?" * len(chunk))), chunk)
 
 
-def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere: list[str], margs: list,
-            span: tuple[int, int] | None, limit: int, offset: int, matched: set[int] | None = None,
-            expand: bool = False):
+def _newest(
+    conn,
+    q,
+    match: str,
+    where: list[str],
+    args: list,
+    join: str,
+    mwhere: list[str],
+    margs: list,
+    span: tuple[int, int] | None,
+    limit: int,
+    offset: int,
+    matched: set[int] | None = None,
+    expand: bool = False,
+):
     """Huge match sets: walk the conversations (filters applied) newest first and
     keep those with a match. Each probe is an index lookup bounded to one
     conversation's rowid range; hits are its latest matching messages. With
@@ -406,11 +479,14 @@ def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere
     no doclist merge; a conversation whose folded text does not even contain a
     required prefix cannot match and is skipped. A time range is decided per
     conversation from its first_ts/last_ts."""
+
     def probe_sql(extra: list[str]) -> str:
-        return (f"SELECT messages_fts.rowid FROM messages_fts{join} WHERE messages_fts MATCH ? "
-                "AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
-                + "".join(f"AND {w} " for w in mwhere + extra)
-                + f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}")
+        return (
+            f"SELECT messages_fts.rowid FROM messages_fts{join} WHERE messages_fts MATCH ? "
+            "AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
+            + "".join(f"AND {w} " for w in mwhere + extra)
+            + f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}"
+        )
 
     probe, probe_timed = probe_sql([]), probe_sql([f"{_MESSAGE_TIME} BETWEEN ? AND ?"])
     cw = (" WHERE " + " AND ".join(where)) if where else ""
@@ -418,8 +494,10 @@ def _newest(conn, q, match: str, where: list[str], args: list, join: str, mwhere
     hits: dict[int, list] = {}
     skipped = 0
     for cid, first, last, updated in conn.execute(
-            f"SELECT c.id, c.first_ts, c.last_ts, c.updated_at FROM conversations c{cw} "
-            "ORDER BY c.updated_at DESC, c.id DESC", args):
+        f"SELECT c.id, c.first_ts, c.last_ts, c.updated_at FROM conversations c{cw} "
+        "ORDER BY c.updated_at DESC, c.id DESC",
+        args,
+    ):
         if matched is not None and cid not in matched:
             continue
         sql, params = probe, margs
@@ -485,8 +563,9 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
     # all-prefix group): the probe then finds the latest messages holding the words, the first
     # of them the latest match (reading on, to be sure of the next two, cost a third of a search)
     pure = [[t.tokens[0] for t in g] for g in q.groups if all(t.prefix and len(t.tokens) == 1 for t in g)]
-    for (blob,) in conn.execute("SELECT content FROM messages WHERE id >= ? AND id < ? ORDER BY id DESC",
-                                (cid << ID_BITS, (cid + 1) << ID_BITS)):
+    for (blob,) in conn.execute(
+        "SELECT content FROM messages WHERE id >= ? AND id < ? ORDER BY id DESC", (cid << ID_BITS, (cid + 1) << ID_BITS)
+    ):
         found = set()
         for v in fts_values(codec.decode_blocks(blob)):
             if v:
@@ -544,10 +623,13 @@ def _filter_only(conn, q, where, args, res: SearchResult) -> SearchResult:
         args.append(ms(q.until))
     w = (" WHERE " + " AND ".join(where)) if where else ""
     res.total_conversations, res.total_messages = conn.execute(
-        f"SELECT count(*), coalesce(sum(c.message_count), 0) FROM conversations c{w}", args).fetchone()
+        f"SELECT count(*), coalesce(sum(c.message_count), 0) FROM conversations c{w}", args
+    ).fetchone()
     cols = ", ".join("c." + x.strip() for x in CONV_COLUMNS.split(","))
-    for row in conn.execute(f"SELECT {cols} FROM conversations c{w} ORDER BY c.updated_at DESC LIMIT ? OFFSET ?",
-                            (*args, res.limit, res.offset)):
+    for row in conn.execute(
+        f"SELECT {cols} FROM conversations c{w} ORDER BY c.updated_at DESC LIMIT ? OFFSET ?",
+        (*args, res.limit, res.offset),
+    ):
         s = conversation_summary(row)
         s["hits"] = []
         res.conversations.append(s)

@@ -1,8 +1,9 @@
 """Read queries. Every function takes a (pooled, read-only) connection."""
+
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -12,12 +13,14 @@ from ..models import Conversation, Message
 from . import codec
 from .encode import ACTIVE, CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, SIDECHAIN, ms
 
-CONV_COLUMNS = ("id, uid, provider, provider_id, title, created_at, updated_at, parent_uid, project, models, meta,"
-                " message_count, features, input_tokens, output_tokens")
+CONV_COLUMNS = (
+    "id, uid, provider, provider_id, title, created_at, updated_at, parent_uid, project, models, meta,"
+    " message_count, features, input_tokens, output_tokens"
+)
 
 
 def _dt(v: int | None) -> datetime | None:
-    return None if v is None else datetime.fromtimestamp(v / 1000, tz=timezone.utc)
+    return None if v is None else datetime.fromtimestamp(v / 1000, tz=UTC)
 
 
 def _iso(v: int | None) -> str | None:
@@ -27,8 +30,23 @@ def _iso(v: int | None) -> str | None:
 
 def conversation_summary(row: tuple) -> dict[str, Any]:
     """The JSON shape of a conversation in list/search output (docs/cli.md)."""
-    (rid, uid, provider, provider_id, title, created, updated, parent, project, models, meta, count, features,
-     tin, tout) = row
+    (
+        rid,
+        uid,
+        provider,
+        provider_id,
+        title,
+        created,
+        updated,
+        parent,
+        project,
+        models,
+        meta,
+        count,
+        features,
+        tin,
+        tout,
+    ) = row
     return {
         "id": uid,
         "provider": provider,
@@ -40,8 +58,11 @@ def conversation_summary(row: tuple) -> dict[str, Any]:
         "parent_id": parent,
         "project": project,
         "models": orjson.loads(models) if models else [],
-        "has": [n for bit, n in ((F_THINKING, "thinking"), (F_TOOLS, "tools"), (F_ATTACHMENTS, "attachments"))
-                if features & bit],
+        "has": [
+            n
+            for bit, n in ((F_THINKING, "thinking"), (F_TOOLS, "tools"), (F_ATTACHMENTS, "attachments"))
+            if features & bit
+        ],
         "tokens": {"input": tin, "output": tout},
     }
 
@@ -54,7 +75,9 @@ def resolve(conn: sqlite3.Connection, ident: str) -> tuple:
     like = ident.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     rows = conn.execute(
         f"SELECT {CONV_COLUMNS} FROM conversations WHERE uid LIKE ? ESCAPE '\\' OR provider_id LIKE ? ESCAPE '\\'"
-        " LIMIT 51", (like, like)).fetchall()
+        " LIMIT 51",
+        (like, like),
+    ).fetchall()
     if not rows:
         raise NotFound(f"no conversation matches '{ident}'")
     exact = [r for r in rows if r[3] == ident]
@@ -67,8 +90,14 @@ def resolve(conn: sqlite3.Connection, ident: str) -> tuple:
 
 def load_conversation(conn: sqlite3.Connection, row: tuple, *, active_only: bool = False) -> Conversation:
     conv = Conversation(
-        provider=row[2], provider_id=row[3], title=row[4], created_at=_dt(row[5]), updated_at=_dt(row[6]),
-        parent_id=row[7], project=row[8], models=orjson.loads(row[9]) if row[9] else [],
+        provider=row[2],
+        provider_id=row[3],
+        title=row[4],
+        created_at=_dt(row[5]),
+        updated_at=_dt(row[6]),
+        parent_id=row[7],
+        project=row[8],
+        models=orjson.loads(row[9]) if row[9] else [],
         meta=orjson.loads(codec.decode_json(row[10])) if row[10] else {},
     )
     conv.meta.setdefault("archive_rowid", row[0])
@@ -77,19 +106,20 @@ def load_conversation(conn: sqlite3.Connection, row: tuple, *, active_only: bool
     return conv
 
 
-def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = False, start: int = 0,
-                  limit: int = -1):
-    sql = ("SELECT id, mid, parent_mid, role, timestamp, flags, model, usage, meta, content FROM messages"
-           " WHERE conversation_id = ?" + (" AND flags & 1" if active_only else "") +
-           " ORDER BY seq LIMIT ? OFFSET ?")
+def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = False, start: int = 0, limit: int = -1):
+    sql = (
+        "SELECT id, mid, parent_mid, role, timestamp, flags, model, usage, meta, content FROM messages"
+        " WHERE conversation_id = ?" + (" AND flags & 1" if active_only else "") + " ORDER BY seq LIMIT ? OFFSET ?"
+    )
     cur = conn.execute(sql, (cid, limit, start))
     new = object.__new__
     while rows := cur.fetchmany(256):
         # Contents a batch at a time, then the messages built field by field (the dataclass
         # __init__ would route usage and meta through their lazy descriptors): this loop is
         # most of what `show` costs.
-        for (rid, mid, parent, role, ts, flags, model, usage, meta, _), bl in zip(
-                rows, codec.decode_contents([r[9] for r in rows])):
+        for (_rid, mid, parent, role, ts, flags, model, usage, meta, _), bl in zip(
+            rows, codec.decode_contents([r[9] for r in rows])
+        ):
             m = new(StoredMessage)
             m.id, m.role, m.blocks, m.parent_id, m.model = mid, role, bl, parent, model
             m.timestamp = _dt(ts)
@@ -130,8 +160,17 @@ class StoredMessage(Message):
     meta = _DecodedOnUse("meta")
 
 
-def list_conversations(conn: sqlite3.Connection, *, providers=(), since=None, until=None, project=None,
-                       limit: int = 50, offset: int = 0, parent: str | None = None) -> list[dict]:
+def list_conversations(
+    conn: sqlite3.Connection,
+    *,
+    providers=(),
+    since=None,
+    until=None,
+    project=None,
+    limit: int = 50,
+    offset: int = 0,
+    parent: str | None = None,
+) -> list[dict]:
     where, args = [], []
     if providers:
         where.append(f"provider IN ({','.join('?' * len(providers))})")
@@ -156,9 +195,11 @@ def list_conversations(conn: sqlite3.Connection, *, providers=(), since=None, un
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, Any]:
-    by = {p: {"conversations": c, "messages": m}
-          for p, c, m in conn.execute("SELECT provider, conversations, messages FROM provider_totals ORDER BY provider")
-          if c}
+    by = {
+        p: {"conversations": c, "messages": m}
+        for p, c, m in conn.execute("SELECT provider, conversations, messages FROM provider_totals ORDER BY provider")
+        if c
+    }
     first, last = conn.execute("SELECT min(created_at), max(updated_at) FROM conversations").fetchone()
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]

@@ -2,6 +2,7 @@
 
 Each migration is a list of statements applied in one transaction. Never edit
 a released migration: add a new one."""
+
 from __future__ import annotations
 
 import sqlite3

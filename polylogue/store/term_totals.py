@@ -14,12 +14,13 @@ touched: new conversations land in the last block, an edit in one or two.
 
 Which words: estimated from a fixed sample of the archive's messages, chosen
 again when the archive has doubled. A wrong guess costs speed, never accuracy."""
+
 from __future__ import annotations
 
 import re
 import sqlite3
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 MESSAGE_ID_BITS = 24  # writer.py: messages.id = conversation id << 24 | n
 BLOCK_BITS = 11  # 2,048 conversations a block: a sync touching one recounts ~1/50 of 100K
@@ -33,8 +34,9 @@ _ASCII_TOKEN = re.compile(r"[0-9a-z]+")
 def settings(conn: sqlite3.Connection) -> tuple[int, int]:
     """(block bits, minimum messages): meta keys 'totals_block_bits' and
     'totals_min_messages' override the defaults (tests use small archives)."""
-    got = dict(conn.execute(
-        "SELECT key, value FROM meta WHERE key IN ('totals_block_bits', 'totals_min_messages')").fetchall())
+    got = dict(
+        conn.execute("SELECT key, value FROM meta WHERE key IN ('totals_block_bits', 'totals_min_messages')").fetchall()
+    )
     return int(got.get("totals_block_bits", BLOCK_BITS)), int(got.get("totals_min_messages", MIN_MESSAGES))
 
 
@@ -49,7 +51,8 @@ def lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int] | None:
     n, msgs, convs, top, bits = conn.execute(
         "SELECT count(*), sum(messages), sum(conversations), (SELECT max(id) FROM conversations), "
         "(SELECT value FROM meta WHERE key = 'totals_block_bits') FROM term_totals WHERE term = ?",
-        (term,)).fetchone()
+        (term,),
+    ).fetchone()
     if not n or top is None:
         return None
     bits = BLOCK_BITS if bits is None else int(bits)
@@ -89,7 +92,8 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
                     m, c = conn.execute(
                         "SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts "
                         "WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?",
-                        (_quoted(t), b << shift, (b + 1) << shift)).fetchone()
+                        (_quoted(t), b << shift, (b + 1) << shift),
+                    ).fetchone()
                     rows.append((t, b, m, c))
             conn.executemany("INSERT INTO term_totals(term, block, messages, conversations) VALUES (?,?,?,?)", rows)
         made += len(rows)
@@ -111,8 +115,10 @@ def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]
     df: Counter[str] = Counter()
     sampled = 0
     for (cid,) in convs[::step]:
-        for (blob,) in conn.execute("SELECT content FROM messages WHERE id >= ? AND id < ?",
-                                    (cid << MESSAGE_ID_BITS, (cid + 1) << MESSAGE_ID_BITS)):
+        for (blob,) in conn.execute(
+            "SELECT content FROM messages WHERE id >= ? AND id < ?",
+            (cid << MESSAGE_ID_BITS, (cid + 1) << MESSAGE_ID_BITS),
+        ):
             words: set[str] = set()
             for v in fts_values(codec.decode_blocks(blob)):
                 if v:
@@ -143,8 +149,9 @@ def verify(conn: sqlite3.Connection) -> list[str]:
         known = lookup(conn, t)
         if known is None:
             continue
-        actual = conn.execute("SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts "
-                              "MATCH ?", (_quoted(t),)).fetchone()
+        actual = conn.execute(
+            "SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts MATCH ?", (_quoted(t),)
+        ).fetchone()
         if tuple(actual) != tuple(known):
             problems.append(f"term totals for '{t}': stored {known}, actual {tuple(actual)}")
     return problems

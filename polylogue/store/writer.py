@@ -6,14 +6,15 @@ per-conversation SAVEPOINT: releasing one makes FTS5 flush its pending terms,
 which tripled the cost of a bulk import). Unchanged conversations (same content
 hash) cost one indexed lookup; changed ones rewrite and re-index only the
 messages whose hash changed (roadmap 6)."""
+
 from __future__ import annotations
 
 import copy
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import codec, term_totals
 from .encode import ConversationRow, MessageRow, fts_values
@@ -56,8 +57,9 @@ class WriteStats:
 
 def _bounds(conv: ConversationRow) -> tuple[int | None, int | None]:
     """first_ts/last_ts (schema.TIME_BOUNDS) of a new conversation."""
-    times = [t for t in (r.timestamp if r.timestamp is not None else conv.updated_at for r in conv.messages)
-             if t is not None]
+    times = [
+        t for t in (r.timestamp if r.timestamp is not None else conv.updated_at for r in conv.messages) if t is not None
+    ]
     return (min(times), max(times)) if times else (None, None)
 
 
@@ -154,8 +156,9 @@ class Writer:
         return status
 
     def _write(self, conv: ConversationRow, source_id: int | None) -> str:
-        row = self.conn.execute("SELECT id, hash, title, message_count, updated_at FROM conversations WHERE uid = ?",
-                                (conv.uid,)).fetchone()
+        row = self.conn.execute(
+            "SELECT id, hash, title, message_count, updated_at FROM conversations WHERE uid = ?", (conv.uid,)
+        ).fetchone()
         if row is not None and (row[1] == conv.hash or _older(conv.updated_at, row[4])):
             # same content, or an older copy of it (an earlier export, a stale sibling file): keep what we have
             self.stats.conversations_unchanged += 1
@@ -167,15 +170,32 @@ class Writer:
         return self._update(conv, source_id, row[0], row[2], row[3])
 
     def _conv_values(self, conv: ConversationRow, source_id, count: int, hash_: int | None = None) -> tuple:
-        return (conv.uid, conv.provider, conv.provider_id, conv.title, conv.created_at, conv.updated_at, source_id,
-                conv.parent_uid, conv.project, conv.models, conv.meta, count, conv.features, conv.input_tokens,
-                conv.output_tokens, conv.hash if hash_ is None else hash_, int(time.time() * 1000))
+        return (
+            conv.uid,
+            conv.provider,
+            conv.provider_id,
+            conv.title,
+            conv.created_at,
+            conv.updated_at,
+            source_id,
+            conv.parent_uid,
+            conv.project,
+            conv.models,
+            conv.meta,
+            count,
+            conv.features,
+            conv.input_tokens,
+            conv.output_tokens,
+            conv.hash if hash_ is None else hash_,
+            int(time.time() * 1000),
+        )
 
     def _insert(self, conv: ConversationRow, source_id) -> str:
         c = self.conn
-        cur = c.execute(f"INSERT INTO conversations({_CONV_COLS}, next_message, first_ts, last_ts) "
-                        f"VALUES ({','.join('?' * 20)})",
-                        (*self._conv_values(conv, source_id, len(conv.messages)), len(conv.messages), *_bounds(conv)))
+        cur = c.execute(
+            f"INSERT INTO conversations({_CONV_COLS}, next_message, first_ts, last_ts) VALUES ({','.join('?' * 20)})",
+            (*self._conv_values(conv, source_id, len(conv.messages)), len(conv.messages), *_bounds(conv)),
+        )
         cid = cur.lastrowid
         if conv.title:
             c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
@@ -188,8 +208,10 @@ class Writer:
     def _update(self, conv: ConversationRow, source_id, cid: int, old_title: str | None, old_count: int) -> str:
         c = self.conn
         stored_hash = conv.hash
-        existing = {mid: (rid, h) for rid, mid, h in
-                    c.execute("SELECT id, mid, hash FROM messages WHERE conversation_id = ?", (cid,))}
+        existing = {
+            mid: (rid, h)
+            for rid, mid, h in c.execute("SELECT id, mid, hash FROM messages WHERE conversation_id = ?", (cid,))
+        }
         new_mids = {r.mid for r in conv.messages}
         fresh = [r for r in conv.messages if existing.get(r.mid, (None, None))[1] != r.hash]
         if any(r.content is None for r in fresh):
@@ -238,9 +260,27 @@ class Writer:
         self._dirty_blocks.add(first >> self._block_shift)
         if not counted:
             self.conn.execute("UPDATE conversations SET next_message = ? WHERE id = ?", (start + len(rows), cid))
-        self.conn.executemany(_INSERT_MSG, [
-            (first + i, cid, r.seq, r.mid, r.parent_mid, r.role, r.timestamp, r.flags, r.model, r.usage, r.meta,
-             r.content, r.hash) for i, r in enumerate(rows)])
+        self.conn.executemany(
+            _INSERT_MSG,
+            [
+                (
+                    first + i,
+                    cid,
+                    r.seq,
+                    r.mid,
+                    r.parent_mid,
+                    r.role,
+                    r.timestamp,
+                    r.flags,
+                    r.model,
+                    r.usage,
+                    r.meta,
+                    r.content,
+                    r.hash,
+                )
+                for i, r in enumerate(rows)
+            ],
+        )
         self.conn.executemany(_INSERT_FTS, [(first + i, *r.fts) for i, r in enumerate(rows) if any(r.fts)])
 
     def _delete_messages(self, ids: list[int]) -> None:
@@ -285,12 +325,24 @@ class Writer:
 
         return self._logged(get)
 
-    def record_source(self, path: str, *, provider: str | None, size: int | None, mtime_ns: int | None,
-                      status: str, error: str | None, conversations: int, hash: bytes | None = None) -> None:
-        self._logged(lambda: self.conn.execute(
-            "INSERT INTO sources(path, provider, size, mtime_ns, hash, status, error, conversations, synced_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET provider=excluded.provider, "
-            "size=excluded.size, mtime_ns=excluded.mtime_ns, hash=excluded.hash, status=excluded.status, "
-            "error=excluded.error, conversations=excluded.conversations, synced_at=excluded.synced_at",
-            (path, provider, size, mtime_ns, hash, status, error, conversations, int(time.time() * 1000)),
-        ))
+    def record_source(
+        self,
+        path: str,
+        *,
+        provider: str | None,
+        size: int | None,
+        mtime_ns: int | None,
+        status: str,
+        error: str | None,
+        conversations: int,
+        hash: bytes | None = None,
+    ) -> None:
+        self._logged(
+            lambda: self.conn.execute(
+                "INSERT INTO sources(path, provider, size, mtime_ns, hash, status, error, conversations, synced_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET provider=excluded.provider, "
+                "size=excluded.size, mtime_ns=excluded.mtime_ns, hash=excluded.hash, status=excluded.status, "
+                "error=excluded.error, conversations=excluded.conversations, synced_at=excluded.synced_at",
+                (path, provider, size, mtime_ns, hash, status, error, conversations, int(time.time() * 1000)),
+            )
+        )
