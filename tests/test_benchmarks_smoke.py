@@ -68,3 +68,10 @@ def test_concurrent_smoke():
     out = smoke("concurrency")
     assert out["summary"]["reader_errors"] == 0
     assert out["writer_alone"]["writer"]["messages"] > 0
+
+
+def test_versus_smoke():
+    out = smoke("versus", "--before", "HEAD")
+    assert out["import"]["messages"] > 0 and out["import"]["seconds_ratio"] > 0
+    assert out["search"]["same_archive"] and out["search"]["queries"]
+    assert all(q["p50_ratio"] > 0 for q in out["search"]["queries"].values())
