@@ -34,6 +34,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from .models import Conversation
+from .paths import open_private, private_dirs
+from .providers.base import Provider
 from .providers.common import ByteSource, CleanReader, ParseContext, iter_jsonl
 
 MIN_BYTES = 64 << 10  # a smaller log parses whole in ~2 ms: a state file would save ~1 ms a sync
@@ -71,9 +73,9 @@ def _name(key: str) -> str:
 _versions: dict[str, str] = {}
 
 
-def _version(mod: Any) -> str:
+def _version(provider: Provider) -> str:
     """Changes with the parser's code (and Python's): an old state is never restored into new code."""
-    v = _versions.get(mod.NAME)
+    v = _versions.get(provider.name)
     if v is None:
         import xxhash
 
@@ -81,9 +83,9 @@ def _version(mod: Any) -> str:
         from .providers import common
 
         h = xxhash.xxh3_64(sys.version.encode())
-        for f in (mod.__file__, common.__file__, models.__file__, __file__):
+        for f in (*provider.code_files(), common.__file__, models.__file__, __file__):
             h.update(Path(f).read_bytes())
-        v = _versions[mod.NAME] = h.hexdigest()
+        v = _versions[provider.name] = h.hexdigest()
     return v
 
 
@@ -135,10 +137,10 @@ def _save(folder: Path, key: str, header: dict, parser: Any) -> None:
             blob = zstandard.ZstdCompressor(level=1).compress(pickle.dumps(parser, protocol=5))
     finally:
         parser.bind(ctx)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dirs(folder)
     path = folder / _name(key)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds conversation text
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)  # it holds conversation text
     with os.fdopen(fd, "wb") as f:
         f.write(MAGIC + orjson.dumps(header) + b"\n" + blob)
     os.replace(tmp, path)
@@ -165,7 +167,7 @@ def tidy(folder: Path, now: float | None = None) -> None:
         pass
     try:
         entries = list(os.scandir(folder))
-        mark.touch()
+        os.close(open_private(mark))
         os.utime(mark, (now, now))
     except OSError:
         return
@@ -245,14 +247,18 @@ def _prefix_matches(raw: BinaryIO, offset: int, want: str, hasher) -> bool:
 # ---------------------------------------------------------------- the parse
 
 
-def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folder: Path) -> Iterator[Conversation]:
-    """Parse a JSONL log that may grow (``may_grow``) with ``mod`` (a provider
-    with ``start``): from its kept state when the bytes it covers are
+def parse(
+    raw: BinaryIO, key: str, size: int, provider: Provider, ctx: ParseContext, folder: Path
+) -> Iterator[Conversation]:
+    """Parse a JSONL log that may grow (``may_grow``) with ``provider`` (one with
+    the resume protocol): from its kept state when the bytes it covers are
     unchanged, else whole; either way a state is kept for the next sync."""
     import xxhash
 
+    if provider.resume is None:
+        raise ValueError(f"{provider.name} has no resume protocol")
     hasher = xxhash.xxh3_128()
-    version = _version(mod)
+    version = _version(provider)
     parser, start, lineno, kept = None, 0, 0, None
     stored = _load(folder, key)
     if stored is not None:
@@ -260,7 +266,7 @@ def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folde
         offset = header.get("offset")
         if (
             header.get("version") == version
-            and header.get("provider") == mod.NAME
+            and header.get("provider") == provider.name
             and isinstance(offset, int)
             and isinstance(header.get("lineno"), int)
             and 0 < offset <= size
@@ -277,14 +283,14 @@ def parse(raw: BinaryIO, key: str, size: int, mod: Any, ctx: ParseContext, folde
             forget(folder, key)
         del blob
     if parser is None:
-        parser = mod.start(ctx)
+        parser = provider.resume.start(ctx)
     end = _last_line_end(raw, start, size)
     lineno = _feed(parser, raw, start, end, lineno, hasher, ctx)
     clean = not (ctx.warnings or ctx.suppressed or ctx.bad_utf8)
     if clean and end and end >= MIN_BYTES and (kept is None or (end - kept) * REWRITE_FRACTION >= kept):
         header = {
             "key": key,
-            "provider": mod.NAME,
+            "provider": provider.name,
             "version": version,
             "offset": end,
             "lineno": lineno,

@@ -55,11 +55,12 @@ def ids(paths: list[Path]) -> list[str]:
 def other_providers(module_name: str) -> list:
     """Every provider module except ``module_name`` (e.g. "chatgpt"), to check
     that no other sniffer claims a sample."""
-    import importlib
+    import sys
 
-    from polylogue.providers import _MODULES
+    from polylogue.providers import providers
 
-    return [importlib.import_module(f"polylogue.providers.{m}") for m in _MODULES if m != module_name]
+    modules = [sys.modules[p.parse.__module__] for p in providers()]
+    return [m for m in modules if m.__name__.rsplit(".", 1)[-1] != module_name]
 
 
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")

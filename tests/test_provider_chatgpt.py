@@ -1,4 +1,4 @@
-"""ChatGPT export parser (formats.md §1): conformance on the shared samples,
+"""ChatGPT export parser (docs/providers.md, "chatgpt"): conformance on the shared samples,
 sniffing (and not sniffing side files / lookalikes), our example export, and
 fuzzing. No mocks: every test parses real bytes through the real reader."""
 
@@ -130,7 +130,7 @@ def test_sample_sniffed_as_chatgpt_only(samples, path):
         assert not mod.sniff(head), f"{mod.NAME} also claims {path.name}"
     from polylogue.providers import detect, parse_path
 
-    assert detect(head) is chatgpt
+    assert detect(head) is chatgpt.PROVIDER
     convs, _ = parse_path(str(path))
     assert len(convs) == len(EXPECTED.get(path.name, [None]))
 

@@ -1,4 +1,4 @@
-"""Claude Code provider (formats.md §3): conformance on the shared samples,
+"""Claude Code provider (docs/providers.md, "claude-code"): conformance on the shared samples,
 robustness (hypothesis), and the repository's own example export.
 
 Every expected number below was counted from the sample files themselves with
@@ -397,7 +397,7 @@ def test_every_sample(path, samples):
         mod = detect(head)
     except ImportError:  # another provider module not importable yet
         mod = cc
-    assert mod is not None and mod.NAME == "claude-code"
+    assert mod is not None and mod.name == "claude-code"
     convs, ctx = parse_path(str(path), "claude-code")
     assert convs
     for c in convs:

@@ -1,4 +1,4 @@
-"""Codex CLI rollouts (formats.md §4): conformance on the shared samples, sniffing,
+"""Codex CLI rollouts (docs/providers.md, "codex"): conformance on the shared samples, sniffing,
 fuzzing, and our own example export. Expected numbers were derived by reading the
 sample files (jq one-liners / by eye), not from the parser's output."""
 
@@ -296,7 +296,7 @@ def test_sample_parses_and_sniffs(samples, path):
     assert codex.sniff(head)
     from polylogue.providers import detect
 
-    assert detect(head) is codex
+    assert detect(head) is codex.PROVIDER
     convs, _ctx = parse_file(path)
     assert all(c.messages for c in convs)
     if path.name in SIDE_FILES:

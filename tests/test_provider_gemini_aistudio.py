@@ -1,4 +1,4 @@
-"""Google AI Studio saved prompts (provider "gemini", formats.md §5.1).
+"""Google AI Studio saved prompts (docs/providers.md, "gemini").
 
 Expected numbers below were read from the sample files by hand / with jq, not
 from the parser: one conversation per file; messages = number of
@@ -190,7 +190,7 @@ def test_sniffed_as_aistudio_only(samples, path):
     assert not gemini_cli.sniff(head)
     from polylogue.providers import detect
 
-    assert detect(head) is gem
+    assert detect(head) is gem.PROVIDER
 
 
 @pytest.mark.parametrize("path", AISTUDIO, ids=ids(AISTUDIO))

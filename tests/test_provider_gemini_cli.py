@@ -1,4 +1,4 @@
-"""Gemini CLI chats (provider "gemini-cli", formats.md §5.2-5.3): old single-JSON
+"""Gemini CLI chats (docs/providers.md, "gemini-cli"): old single-JSON
 documents and new JSONL logs with $set patches and re-emitted (revised) messages.
 
 Expected numbers were derived from the files with jq, independently of the parser:
@@ -222,7 +222,7 @@ def test_sniffed_as_gemini_cli_only(samples, path):
     assert not gemini_aistudio.sniff(head)
     from polylogue.providers import detect
 
-    assert detect(head) is cli
+    assert detect(head) is cli.PROVIDER
 
 
 @pytest.mark.parametrize("path", CHATS, ids=ids(CHATS))

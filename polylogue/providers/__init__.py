@@ -1,66 +1,159 @@
-"""Provider registry and content sniffing.
+"""The provider registry: the one list of formats the archive imports.
 
-Each provider module defines::
+Each provider module ends with one typed declaration, ``PROVIDER = Provider(...)``
+(``providers/base.py``): its name, ``sniff(head)``, ``parse(stream, ctx)``, sniff
+order, default locations, side files, what it records and the optional resume
+protocol. Providers never touch the database.
 
-    NAME: str                                   # the slug, e.g. "claude-code"
-    KIND: "json" | "jsonl"                       # how its files are read
-    def sniff(head: Head) -> bool                # decide from content only
-    def parse(stream, ctx) -> Iterator[Conversation]
+Built-ins and plugins go through the same ``register``: the built-ins are the
+modules of this package that declare a ``PROVIDER`` (found by listing the
+package, so a source tree whose installed metadata is stale still has them all);
+plugins are the ``polylogue.providers`` entry points of installed distributions
+(docs/providers.md, "Writing a provider"). A plugin that fails to load, or whose
+name is taken, is left out and reported by ``load_errors()``; the run goes on.
 
-and never touches the database. ``detect`` picks the provider for a file from
-its first bytes; the order of PROVIDERS is most-specific first.
+Everything that lists providers derives from here: sniffing (``detect``), the
+``provider:`` names (``names``), side files (``is_side_file``), the default
+sources (sources.py) and the MCP descriptions.
 """
 
 from __future__ import annotations
 
 import importlib
 import io
-from dataclasses import dataclass, field
+import pkgutil
 from typing import Any, BinaryIO
 
 import orjson
 
 from ..errors import ParseError
+from .base import Head, Location, Provider, Records, Resume
 from .common import CleanReader, ParseContext, replay
 
 HEAD_BYTES = 256 << 10
 HEAD_LINES = 50
 HEAD_EVENTS = 4000
-
-# module names, most specific sniff first
-_MODULES = ("polylogue_export", "chatgpt", "claude_ai", "gemini_aistudio", "gemini_cli", "codex", "claude_code")
+ENTRY_POINT_GROUP = "polylogue.providers"
 
 
-@dataclass
-class Head:
-    """What sniffers see: the first records of a JSONL file, or the key paths
-    (ijson prefixes with their first event) seen in the head of a JSON file."""
-
-    kind: str  # "json" | "jsonl" | "empty" | "other"
-    records: list[dict] = field(default_factory=list)  # jsonl objects (and a json single-line object)
-    paths: dict[str, str] = field(default_factory=dict)  # json: prefix -> first event ("start_map"...)
-    top: str | None = None  # json: "array" | "object"
-
-    def has(self, prefix: str, event: str | None = None) -> bool:
-        ev = self.paths.get(prefix)
-        return ev is not None and (event is None or ev == event)
+class _Registry:
+    def __init__(self) -> None:
+        self.by_name: dict[str, Provider] = {}
+        self.builtin: set[str] = set()
+        self.errors: list[tuple[str, str]] = []  # (plugin, what went wrong)
+        self.ordered: list[Provider] = []
 
 
-_LOADED: list[Any] | None = None
+_registry: _Registry | None = None
 
 
-def providers() -> list[Any]:
-    global _LOADED
-    if _LOADED is None:
-        _LOADED = [importlib.import_module(f".{m}", __name__) for m in _MODULES]
-    return _LOADED
+def register(provider: Provider, *, builtin: bool = False, origin: str = "") -> bool:
+    """Add a provider to the registry. A name already taken is refused (a plugin
+    never replaces a built-in, nor an earlier plugin): the refusal is recorded in
+    ``load_errors()`` and False returned."""
+    reg = _registry if _registry is not None else _load()
+    if not isinstance(provider, Provider):
+        reg.errors.append((origin or repr(provider), "not a polylogue.providers.base.Provider"))
+        return False
+    taken = reg.by_name.get(provider.name)
+    if taken is provider:
+        return True  # the same declaration reached twice (a module on sys.path twice)
+    if taken is not None:
+        whose = "a built-in provider" if provider.name in reg.builtin else "another plugin"
+        reg.errors.append((origin or provider.name, f"refused: the name '{provider.name}' is taken by {whose}"))
+        return False
+    reg.by_name[provider.name] = provider
+    if builtin:
+        reg.builtin.add(provider.name)
+    reg.ordered = sorted(reg.by_name.values(), key=lambda p: (p.sniff_order, p.name))
+    return True
 
 
-def by_name(name: str):
+def _load() -> _Registry:
+    global _registry
+    _registry = reg = _Registry()
+    for m in pkgutil.iter_modules(__path__):
+        mod = importlib.import_module(f".{m.name}", __name__)
+        declared = getattr(mod, "PROVIDER", None)
+        if isinstance(declared, Provider):
+            register(declared, builtin=True, origin=mod.__name__)
+    for origin, loaded in _plugins(reg.errors):
+        register(loaded, origin=origin)
+    return reg
+
+
+def _plugins(errors: list[tuple[str, str]]) -> list[tuple[str, Any]]:
+    """What each ``polylogue.providers`` entry point names: a Provider, or a module
+    that declares ``PROVIDER``. A plugin that fails to import is recorded, not raised."""
+    from importlib.metadata import entry_points
+
+    out: list[tuple[str, Any]] = []
+    try:
+        eps = list(entry_points(group=ENTRY_POINT_GROUP))
+    except Exception as e:  # a broken distribution's metadata
+        errors.append(("plugins", f"cannot list installed plugins: {type(e).__name__}: {e}"))
+        return out
+    for ep in eps:
+        origin = f"plugin {ep.name} ({ep.value})"
+        try:
+            obj = ep.load()
+        except (Exception, SystemExit) as e:  # an import-time bug: the built-ins still work
+            errors.append((origin, f"failed to load: {type(e).__name__}: {e}"))
+            continue
+        out.append((origin, getattr(obj, "PROVIDER", obj)))
+    return out
+
+
+def providers() -> list[Provider]:
+    """Every registered provider, in sniff order."""
+    reg = _registry if _registry is not None else _load()
+    return reg.ordered
+
+
+def names() -> tuple[str, ...]:
+    """The ``provider:`` values: every registered provider whose conversations are
+    archived under its own name (all but Polylogue's own export), in sniff order."""
+    return tuple(p.name for p in providers() if p.own_conversations)
+
+
+def by_name(name: str) -> Provider:
+    """The registered provider called ``name`` (KeyError when there is none)."""
+    reg = _registry if _registry is not None else _load()
+    return reg.by_name[name]
+
+
+def load_errors() -> list[tuple[str, str]]:
+    """(plugin, problem) for each plugin left out: it failed to load, is not a
+    Provider, or its name was taken. Front ends show these as warnings."""
+    reg = _registry if _registry is not None else _load()
+    return list(reg.errors)
+
+
+def is_side_file(head: Head) -> bool:
+    """A known file that is not a conversation (a provider's side file, an empty
+    list, a manifest): a sync skips it quietly."""
+    if _generic_side_file(head):
+        return True
     for p in providers():
-        if p.NAME == name:
-            return p
-    raise KeyError(name)
+        if p.side_file is None:
+            continue
+        try:
+            if p.side_file(head):
+                return True
+        except Exception:  # a plugin's bug must not take the run down
+            continue
+    return False
+
+
+def _generic_side_file(head: Head) -> bool:
+    """Side files no one provider owns."""
+    if head.kind != "json":
+        return False
+    p = head.paths
+    if head.top == "array" and p.get("") == "start_array" and len(p) == 1:
+        return True  # []: e.g. an empty feedback list in an export
+    # a manifest of files, as export tools and sync folders write them
+    return head.top == "object" and "files" in p and "session" not in p and "mapping" not in p
 
 
 def read_head(data: bytes, path: str = "") -> Head:
@@ -150,11 +243,13 @@ def _json_head(data: bytes) -> Head:
     return head
 
 
-def detect(head: Head):
-    """The provider module whose sniff accepts this head, or None."""
+def detect(head: Head) -> Provider | None:
+    """The first provider, in sniff order, whose sniffer accepts this head, or None."""
     if head.kind in ("empty", "other"):
         return None
     for p in providers():
+        if p.kind == "json" and head.kind == "jsonl":
+            continue  # an export format is never a multi-line log
         try:
             if p.sniff(head):
                 return p
@@ -186,20 +281,29 @@ def parse_path(path: str, provider: str | None = None) -> tuple[list, ParseConte
     ctx = ParseContext(path)
     with open(path, "rb") as raw:
         head, stream = open_clean(raw, ctx)
-        mod = by_name(provider) if provider else detect(head)
-        if mod is None:
+        found = by_name(provider) if provider else detect(head)
+        if found is None:
             raise ParseError(f"unrecognised format ({head.kind})")
-        return list(mod.parse(stream, ctx)), ctx
+        return list(found.parse(stream, ctx)), ctx
 
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "Head",
+    "Location",
     "ParseContext",
     "ParseError",
-    "detect",
-    "providers",
+    "Provider",
+    "Records",
+    "Resume",
     "by_name",
-    "read_head",
+    "detect",
+    "is_side_file",
+    "load_errors",
+    "names",
     "open_clean",
     "parse_path",
+    "providers",
+    "read_head",
+    "register",
 ]

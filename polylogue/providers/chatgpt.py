@@ -1,4 +1,4 @@
-"""ChatGPT (OpenAI data export): formats.md §1.
+"""ChatGPT (OpenAI data export): docs/providers.md, "chatgpt".
 
 Input is one JSON document: ``conversations.json`` or a ``conversations-NNN.json``
 shard (a top-level array of conversation objects, streamed element by element),
@@ -41,7 +41,22 @@ from ..models import (
     opaque,
     tool_use,
 )
-from .common import ParseContext, as_dict, as_list, as_str, iter_json_items, replay, to_utc
+from .base import Head, Provider, Records
+from .common import (
+    PARENT_CYCLE,
+    ParseContext,
+    active_path,
+    as_dict,
+    as_list,
+    as_str,
+    bounded,
+    break_parent_cycles,
+    iter_json_items,
+    latest,
+    read_time,
+    replay,
+    to_utc,
+)
 
 NAME = "chatgpt"
 KIND = "json"
@@ -79,11 +94,7 @@ _NO_DEFAULT = object()
 _SANDBOX = re.compile(r"sandbox:(/mnt/data/[^\s)\]\"'<>]+)")
 _CITE_MARK = re.compile(" ?\ue200[^\ue200\ue201]{0,400}\ue201")
 
-# bounds for raw structures kept in meta (citations, content_references, ...)
-_MAX_STR = 4000
-_MAX_ITEMS = 100
-_MAX_DEPTH = 10
-_MAX_TOTAL = 64 << 10  # characters per kept structure
+_MAX_ITEMS = 100  # citation markers kept per message
 
 
 # ---------------------------------------------------------------- sniffing
@@ -228,8 +239,50 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
     if not isinstance(mapping, dict):
         ctx.warn(f"{label}: no mapping; skipped")
         return None
+    nodes, bad_nodes = _nodes(mapping)
+    if bad_nodes:
+        ctx.warn(f"{label}: {bad_nodes} malformed mapping node(s) ignored")
+    parent = {k: n.parent for k, n in nodes.items()}
+    cut = break_parent_cycles(nodes, parent)
+    for k in cut:
+        nodes[k].parent = None
+    kids, roots = _children(nodes, cut)
+    order = _tree_order(nodes, kids, roots)
+    msg_nodes = [k for k, _, _ in order if nodes[k].message is not None]
+    if not msg_nodes:
+        ctx.warn(f"{label}: no messages; skipped")
+        return None
 
-    # -- nodes ------------------------------------------------------------
+    # -- active path --------------------------------------------------------
+    conv_meta: dict[str, Any] = {}
+    current = as_str(obj.get("current_node"))
+    if current and current in nodes:
+        leaf_node = current
+    else:
+        if current:
+            conv_meta["current_node_missing"] = current
+        leaves = [k for k in msg_nodes if next(_descendants_with_msg(k, kids, nodes), None) is None]
+        leaf_node = latest(leaves, lambda k: to_utc(nodes[k].message.get("create_time"))) if leaves else msg_nodes[-1]
+        conv_meta["active_inferred"] = True  # no usable current_node: latest leaf chosen
+    active = active_path(leaf_node, parent)
+    active_leaf: str | None = leaf_node
+    while active_leaf is not None and nodes[active_leaf].message is None:
+        p = nodes[active_leaf].parent
+        active_leaf = p if p in nodes and p in active and p != active_leaf else None
+
+    messages, models = _messages(order, nodes, label, ctx)
+    # position among siblings, where a node has several children (edits, regenerations)
+    branch_of = {c: i for ks in kids.values() if len(ks) > 1 for i, c in enumerate(ks)}
+    for m in messages:
+        m.active = m.id in active
+        if m.id == active_leaf:
+            m.meta = {**(m.meta or {}), "active_leaf": True}
+        _tree_meta(m, nodes[m.id], nodes, branch_of, cut)
+    return _assemble(obj, messages, models, conv_meta, current, bad_nodes)
+
+
+# -- nodes: the mapping's entries, malformed ones counted and dropped
+def _nodes(mapping: dict) -> tuple[dict[str, _Node], int]:
     nodes: dict[str, _Node] = {}
     bad_nodes = 0
     for i, (key, raw) in enumerate(mapping.items()):
@@ -245,30 +298,39 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
             parent = None
         children = [c for c in (as_str(x) for x in as_list(raw.get("children"))) if c]
         nodes[key] = _Node(key, parent, children, msg, i)
-    if bad_nodes:
-        ctx.warn(f"{label}: {bad_nodes} malformed mapping node(s) ignored")
+    return nodes, bad_nodes
 
-    # children by parent link (authoritative), ordered as the parent lists them
+
+def _children(nodes: dict[str, _Node], cut: dict[str, str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Children by parent link (authoritative), ordered as the parent lists them; and
+    the roots, those cut out of a parent loop last (the real tree comes first)."""
     kids: dict[str, list[str]] = {k: [] for k in nodes}
     roots: list[str] = []
     for k, n in nodes.items():
+        if k in cut:
+            continue
         if n.parent is None or n.parent not in nodes:
             roots.append(k)
         else:
             kids[n.parent].append(k)
+    roots.extend(k for k in nodes if k in cut)
     for p, ks in kids.items():
         if len(ks) > 1:
             declared: dict[str, int] = {}
             for j, c in enumerate(nodes[p].children):
                 declared.setdefault(c, j)
             ks.sort(key=lambda c: (0, declared[c]) if c in declared else (1, nodes[c].order))
+    return kids, roots
 
-    # tree order: depth-first, parents before children, siblings in branch order
-    order: list[tuple[str, str | None, str | None]] = []  # (node, message parent, call id in scope)
+
+def _tree_order(
+    nodes: dict[str, _Node], kids: dict[str, list[str]], roots: list[str]
+) -> list[tuple[str, str | None, str | None]]:
+    """Depth-first, parents before children, siblings in branch order: (node, message
+    parent, the tool call in scope): a message-less node passes its parent on."""
+    order: list[tuple[str, str | None, str | None]] = []
     visited: set[str] = set()
-    cycle_roots: set[str] = set()
-
-    def walk(start: str) -> None:
+    for start in roots:
         stack: list[tuple[str, str | None, str | None]] = [(start, None, None)]
         while stack:
             k, mparent, call = stack.pop()
@@ -287,54 +349,19 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
             for c in reversed(kids[k]):
                 if c not in visited:
                     stack.append((c, mparent, call))
+    return order
 
-    for r in roots:
-        walk(r)
-    for k in nodes:  # nodes only reachable through a parent cycle
-        if k not in visited:
-            cycle_roots.add(k)
-            walk(k)
 
-    msg_nodes = [k for k, _, _ in order if nodes[k].message is not None]
-    if not msg_nodes:
-        ctx.warn(f"{label}: no messages; skipped")
-        return None
-
-    # -- active path --------------------------------------------------------
-    conv_meta: dict[str, Any] = {}
-    current = as_str(obj.get("current_node"))
-    leaf_node: str | None = None
-    if current and current in nodes:
-        leaf_node = current
-    else:
-        if current:
-            conv_meta["current_node_missing"] = current
-        leaves = [k for k in msg_nodes if next(_descendants_with_msg(k, kids, nodes), None) is None]
-        pos = {k: i for i, k in enumerate(msg_nodes)}
-
-        def when(k: str) -> tuple[float, int]:
-            t = to_utc(nodes[k].message.get("create_time"))
-            return (t.timestamp() if t else float("-inf"), pos[k])
-
-        leaf_node = max(leaves, key=when) if leaves else msg_nodes[-1]
-        conv_meta["active_inferred"] = True  # no usable current_node: latest leaf chosen
-    active: set[str] = set()
-    k2: str | None = leaf_node
-    while k2 is not None and k2 in nodes and k2 not in active:
-        active.add(k2)
-        if k2 in cycle_roots:
-            break
-        k2 = nodes[k2].parent
-    active_leaf = leaf_node
-    while active_leaf is not None and nodes[active_leaf].message is None:
-        p = nodes[active_leaf].parent
-        active_leaf = p if p in nodes and p in active and p != active_leaf else None
-
-    # -- messages -------------------------------------------------------------
+def _messages(
+    order: list[tuple[str, str | None, str | None]],
+    nodes: dict[str, _Node],
+    label: str,
+    ctx: ParseContext,
+) -> tuple[list[Message], list[str]]:
+    """The message of each node in tree order (a message that fails to convert is
+    kept raw, since its children hang off it), and the models they name."""
     messages: list[Message] = []
     models: list[str] = []
-    # position among siblings, where a node has several children (edits, regenerations)
-    branch_of = {c: i for ks in kids.values() if len(ks) > 1 for i, c in enumerate(ks)}
     for k, mparent, call in order:
         n = nodes[k]
         if n.message is None:
@@ -342,7 +369,6 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
         try:
             m = _message(k, n.message, mparent, call)
         except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError, OverflowError) as e:
-            # keep the node (its children hang off it) with its raw message
             ctx.warn(f"{label}: message {k} kept raw ({type(e).__name__}: {str(e)[:100]})")
             m = Message(
                 id=k,
@@ -351,20 +377,27 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
                 parent_id=mparent,
                 meta={"parse_error": f"{type(e).__name__}: {str(e)[:200]}"},
             )
-        m.active = k in active
-        if k == active_leaf:
-            m.meta = {**(m.meta or {}), "active_leaf": True}
-        if k in branch_of:
-            m.meta = {**(m.meta or {}), "branch": branch_of[k]}
-        if n.parent is not None and n.parent not in nodes:
-            m.meta = {**(m.meta or {}), "dangling_parent": n.parent}
-        if k in cycle_roots and n.parent is not None:
-            m.meta = {**(m.meta or {}), "parent_cycle": n.parent}
         if m.model and m.model not in models:
             models.append(m.model)
         messages.append(m)
+    return messages, models
 
-    # -- conversation -----------------------------------------------------------
+
+def _tree_meta(m: Message, n: _Node, nodes: dict[str, _Node], branch_of: dict[str, int], cut: dict[str, str]) -> None:
+    """Where a message sits: its position among siblings (edits, regenerations), a
+    parent the export lacks, a parent link cut out of a loop."""
+    if n.key in branch_of:
+        m.meta = {**(m.meta or {}), "branch": branch_of[n.key]}
+    if n.parent is not None and n.parent not in nodes:
+        m.meta = {**(m.meta or {}), "dangling_parent": n.parent}
+    if n.key in cut:
+        m.meta = {**(m.meta or {}), PARENT_CYCLE: cut[n.key]}
+
+
+def _assemble(
+    obj: dict, messages: list[Message], models: list[str], conv_meta: dict, current: str | None, bad_nodes: int
+) -> Conversation:
+    """The conversation around its messages: id, title, times, and every other top-level key kept in meta."""
     cid = as_str(obj.get("id")) or as_str(obj.get("conversation_id"))
     title = as_str(obj.get("title")) or None
     if not cid:
@@ -378,26 +411,19 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
     if current:
         conv_meta["current_node"] = current
     stamps = [m.timestamp for m in messages if m.timestamp]
-    created = to_utc(obj.get("create_time"))
-    updated = to_utc(obj.get("update_time"))
-    for key, val, parsed in (
-        ("create_time", obj.get("create_time"), created),
-        ("update_time", obj.get("update_time"), updated),
-    ):
-        if val is not None and parsed is None:
-            conv_meta[f"{key}_raw"] = _bounded(val)
+    created = read_time(obj.get("create_time"), conv_meta, "create_time")
+    updated = read_time(obj.get("update_time"), conv_meta, "update_time")
     capture = obj.get("_capture")
     for key, val in obj.items():
         if key in _CONV_HANDLED or key == "_capture" or val is None or val == [] or val == {}:
             continue
         if key == "conversation_id" and val == cid:
             continue
-        conv_meta[key] = _bounded(val)
+        conv_meta[key] = bounded(val)
     if capture:
-        conv_meta["capture"] = _bounded(capture)
+        conv_meta["capture"] = bounded(capture)
     if bad_nodes:
         conv_meta["malformed_nodes"] = bad_nodes
-
     return Conversation(
         provider=NAME,
         provider_id=cid,
@@ -466,32 +492,12 @@ def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Mess
         blocks.extend(_content_blocks(content, ct))
 
     meta: dict[str, Any] = {}
-    # citations (new style) are private-use markers inside the text: keep them aside
-    markers: list[str] = []
-    for b in blocks:
-        if b.type == TEXT and "\ue200" in b.text:
-            found = _CITE_MARK.findall(b.text)
-            if found:
-                markers.extend(found)
-                b.text = _CITE_MARK.sub("", b.text)
+    markers = _take_cite_markers(blocks)
     if markers:
-        meta["cite_markers"] = [s.strip(" \ue200\ue201").replace("\ue202", " ") for s in markers[:_MAX_ITEMS]]
+        meta["cite_markers"] = markers
     if role == ASSISTANT:
         blocks.extend(_sandbox_links(blocks))
-    for a in as_list(md.get("attachments")):
-        if isinstance(a, dict):
-            blocks.append(
-                attachment(
-                    as_str(a.get("name")),
-                    id=as_str(a.get("id")),
-                    mime=as_str(a.get("mime_type")),
-                    size=_num(a.get("size")),
-                    file_id=as_str(a.get("file_id")),
-                    width=_num(a.get("width")),
-                    height=_num(a.get("height")),
-                    source="metadata.attachments",
-                )
-            )
+    blocks.extend(_attachment_blocks(md))
 
     hidden = md.get("is_visually_hidden_from_conversation") is True or (role == SYSTEM and not blocks)
     context = (
@@ -502,47 +508,14 @@ def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Mess
         or md.get("is_contextual_answers_system_message") is True
     )
 
-    mid = as_str(msg.get("id"))
-    if mid and mid != key:
-        meta["message_id"] = mid
-    if raw_role not in _ROLES:
-        meta["raw_role"] = raw_role
-    elif raw_role == "developer":
-        meta["raw_role"] = raw_role
-    if hidden:
-        meta["hidden"] = True
-    name = as_str(author.get("name"))
-    if name:
-        meta["author_name"] = name
-    if author.get("metadata"):
-        meta["author_metadata"] = _bounded(author["metadata"])
-    if recipient and recipient != "all":
-        meta["recipient"] = recipient
-    for k in ("channel", "status", "end_turn", "weight"):
-        v = msg.get(k)
-        if v is not None and _DEFAULTS.get(k, _NO_DEFAULT) != v:
-            meta[k] = _bounded(v)
-    if ct and ct != "text":
-        meta["content_type"] = ct
-    ts = to_utc(msg.get("create_time"))
-    if msg.get("create_time") is not None and ts is None:
-        meta["create_time_raw"] = _bounded(msg.get("create_time"))
+    _source_fields(meta, key, msg, author, hidden, ct)
+    ts = read_time(msg.get("create_time"), meta, "create_time")
     upd = to_utc(msg.get("update_time"))
     if upd is not None:
         meta["update_time"] = upd.isoformat()
-    # empty values, the conversation-wide default model and a copy of the parent id say nothing new
-    rest = {
-        k: v
-        for k, v in md.items()
-        if k not in _MD_HANDLED
-        and v is not None
-        and v != []
-        and v != {}
-        and not (k == "parent_id" and v == mparent)
-        and not (k == "timestamp_" and v == "absolute")
-    }
+    rest = _unhandled_metadata(md, mparent)
     if rest:
-        meta["metadata"] = _bounded(rest)
+        meta["metadata"] = bounded(rest)
 
     model = as_str(md.get("model_slug")) or as_str(md.get("default_model_slug"))
     return Message(
@@ -555,6 +528,76 @@ def _message(key: str, msg: dict, mparent: str | None, call: str | None) -> Mess
         context=bool(context),
         meta=meta or None,
     )
+
+
+def _take_cite_markers(blocks: list[Block]) -> list[str]:
+    """Citations (new style) are private-use markers inside the text: cut them out, return them."""
+    markers: list[str] = []
+    for b in blocks:
+        if b.type == TEXT and "\ue200" in b.text:
+            found = _CITE_MARK.findall(b.text)
+            if found:
+                markers.extend(found)
+                b.text = _CITE_MARK.sub("", b.text)
+    return [s.strip(" \ue200\ue201").replace("\ue202", " ") for s in markers[:_MAX_ITEMS]]
+
+
+def _attachment_blocks(md: dict) -> list[Block]:
+    return [
+        attachment(
+            as_str(a.get("name")),
+            id=as_str(a.get("id")),
+            mime=as_str(a.get("mime_type")),
+            size=_num(a.get("size")),
+            file_id=as_str(a.get("file_id")),
+            width=_num(a.get("width")),
+            height=_num(a.get("height")),
+            source="metadata.attachments",
+        )
+        for a in as_list(md.get("attachments"))
+        if isinstance(a, dict)
+    ]
+
+
+def _source_fields(meta: dict[str, Any], key: str, msg: dict, author: dict, hidden: bool, ct: str | None) -> None:
+    """The message fields worth keeping that are no Message attribute (defaults left out)."""
+    mid = as_str(msg.get("id"))
+    if mid and mid != key:
+        meta["message_id"] = mid
+    raw_role = as_str(author.get("role"))
+    if raw_role not in _ROLES or raw_role == "developer":
+        meta["raw_role"] = raw_role
+    if hidden:
+        meta["hidden"] = True
+    name = as_str(author.get("name"))
+    if name:
+        meta["author_name"] = name
+    if author.get("metadata"):
+        meta["author_metadata"] = bounded(author["metadata"])
+    recipient = as_str(msg.get("recipient"))
+    if recipient and recipient != "all":
+        meta["recipient"] = recipient
+    for k in ("channel", "status", "end_turn", "weight"):
+        v = msg.get(k)
+        if v is not None and _DEFAULTS.get(k, _NO_DEFAULT) != v:
+            meta[k] = bounded(v)
+    if ct and ct != "text":
+        meta["content_type"] = ct
+
+
+def _unhandled_metadata(md: dict, mparent: str | None) -> dict:
+    """Message metadata not turned into fields; empty values, a copy of the parent id
+    and the default timestamp kind say nothing new."""
+    return {
+        k: v
+        for k, v in md.items()
+        if k not in _MD_HANDLED
+        and v is not None
+        and v != []
+        and v != {}
+        and not (k == "parent_id" and v == mparent)
+        and not (k == "timestamp_" and v == "absolute")
+    }
 
 
 def _call_blocks(key: str, recipient: str | None, content: Any, ct: str | None) -> list[Block]:
@@ -598,12 +641,12 @@ def _result_blocks(call: str | None, content: Any, ct: str | None, md: dict, sta
         text = as_str(c.get("result")) or ""
         for k in ("summary", "tether_id"):
             if c.get(k) is not None:
-                bmeta[k] = _bounded(c[k])
+                bmeta[k] = bounded(c[k])
     elif ct == "tether_quote":
         text = as_str(c.get("text")) or ""
         for k in ("url", "domain", "title", "tether_id"):
             if c.get(k) is not None:
-                bmeta[k] = _bounded(c[k])
+                bmeta[k] = bounded(c[k])
     elif ct == "system_error":
         text = as_str(c.get("text")) or ""
         if as_str(c.get("name")):
@@ -614,16 +657,16 @@ def _result_blocks(call: str | None, content: Any, ct: str | None, md: dict, sta
         text = as_str(c.get("text")) or ""
         for k in ("url", "title", "snippet", "domain"):
             if c.get(k) is not None:
-                bmeta[k] = _bounded(c[k])
+                bmeta[k] = bounded(c[k])
     elif ct == "computer_output":
         shot = c.get("screenshot")
         if isinstance(shot, dict):
             extra.append(_image(shot))
         if c.get("state") is not None:
-            bmeta["state"] = _bounded(c["state"])
+            bmeta["state"] = bounded(c["state"])
         for k in ("computer_id", "tether_id"):
             if c.get(k) is not None:
-                bmeta[k] = _bounded(c[k])
+                bmeta[k] = bounded(c[k])
     elif ct in (None, "text", "multimodal_text") and isinstance(content, dict):
         strings: list[str] = []
         for p in as_list(c.get("parts")):
@@ -818,8 +861,8 @@ def _image(part: dict) -> Block:
         size=_num(part.get("size_bytes")),
         width=_num(part.get("width")),
         height=_num(part.get("height")),
-        dalle=_bounded({k: v for k, v in dalle.items() if k != "prompt" and v is not None}) or None,
-        generation=_bounded({k: v for k, v in gen.items() if v is not None}) or None,
+        dalle=bounded({k: v for k, v in dalle.items() if k != "prompt" and v is not None}) or None,
+        generation=bounded({k: v for k, v in gen.items() if v is not None}) or None,
     )
 
 
@@ -872,46 +915,6 @@ def _num(v: Any) -> int | float | None:
     return v
 
 
-def _bounded(v: Any) -> Any:
-    """A copy of a raw JSON value small enough for meta: long strings, lists and
-    dicts are cut (and say so) within an overall budget of about _MAX_TOTAL
-    characters; numbers JSON can't carry become strings."""
-    return _cut(v, 0, [_MAX_TOTAL])
-
-
-def _cut(v: Any, depth: int, budget: list[int]) -> Any:
-    if isinstance(v, str):
-        keep = max(0, min(len(v), _MAX_STR, budget[0]))
-        budget[0] -= keep
-        return v if keep == len(v) else v[:keep] + f"…[+{len(v) - keep} chars]"
-    budget[0] -= 8
-    if isinstance(v, bool) or v is None:
-        return v
-    if isinstance(v, int):
-        return v if abs(v) < 1 << 63 else str(v)
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if depth >= _MAX_DEPTH:
-        return "…[nested too deep]"
-    if isinstance(v, dict):
-        out: dict[str, Any] = {}
-        for i, (k, x) in enumerate(v.items()):
-            if i >= _MAX_ITEMS or budget[0] <= 0:
-                out["…"] = f"+{len(v) - i} keys"
-                break
-            out[str(k)] = _cut(x, depth + 1, budget)
-        return out
-    if isinstance(v, list):
-        out_l: list[Any] = []
-        for i, x in enumerate(v):
-            if i >= _MAX_ITEMS or budget[0] <= 0:
-                out_l.append(f"…[+{len(v) - i} items]")
-                break
-            out_l.append(_cut(x, depth + 1, budget))
-        return out_l
-    return str(v)
-
-
 def _safe(v: Any) -> Any:
     """The raw value unchanged, except numbers JSON can't carry (huge ints, inf)."""
     stack = [v]
@@ -943,4 +946,29 @@ def _fix(v: Any) -> Any:
     return v
 
 
-__all__ = ["NAME", "KIND", "sniff", "parse"]
+__all__ = ["KIND", "NAME", "PROVIDER", "parse", "sniff"]
+
+
+def _side_file(head: Head) -> bool:
+    """Files of the export that are not conversations: ``user.json``, and the
+    lists in ``message_feedback.json``, ``shared_conversations.json`` and
+    ``model_comparisons.json``."""
+    if head.kind != "json":
+        return False
+    if head.top == "object":
+        return head.has("email") or head.has("chatgpt_plus_user")
+    return head.top == "array" and any(
+        head.has(k) for k in ("item.rating", "item.is_anonymous", "item.input", "item.content.input")
+    )
+
+
+PROVIDER = Provider(
+    name=NAME,
+    display_name="ChatGPT",
+    kind=KIND,
+    sniff=sniff,
+    parse=parse,
+    sniff_order=20,
+    records=Records(models=True, branches=True, thinking=True),
+    side_file=_side_file,
+)

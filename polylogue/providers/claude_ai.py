@@ -1,4 +1,4 @@
-"""Claude.ai (Anthropic data export), formats.md §2.
+"""Claude.ai (Anthropic data export): docs/providers.md, "claude".
 
 Accepted inputs (all sniffed from content):
 
@@ -7,7 +7,7 @@ Accepted inputs (all sniffed from content):
 - a single conversation object in the web-API shape (``chat_messages[]`` plus
   ``current_leaf_message_uuid``, ``settings``, ``model``...);
 - a browser-capture wrapper ``{raw_provider_payload: <conversation>, ...}``;
-- a Claude Design chat (``design_chats/*.json``, §2.6):
+- a Claude Design chat (``design_chats/*.json``):
   ``{uuid, project{uuid,name}, messages[{uuid, role, content{...}}]}``.
 
 Side files of the export (``projects.json``, ``users.json``, ``memories.json``)
@@ -51,7 +51,19 @@ from ..models import (
     tool_result,
     tool_use,
 )
-from .common import ParseContext, as_dict, as_list, as_str, json_text, to_utc
+from .base import Head, Provider, Records
+from .common import (
+    ParseContext,
+    active_path,
+    as_dict,
+    as_list,
+    as_str,
+    break_message_cycles,
+    error_summary,
+    json_text,
+    latest_leaf,
+    to_utc,
+)
 
 NAME = "claude"
 KIND = "json"
@@ -185,7 +197,7 @@ def _next_event(events):
     except StopIteration:
         return None
     except (ijson.JSONError, UnicodeDecodeError, ValueError, OverflowError, RecursionError) as e:
-        raise ParseError(f"invalid JSON: {_short(e)}") from None
+        raise ParseError(f"invalid JSON: {error_summary(e)}") from None
 
 
 def _next_item(items, index: int | None = None):
@@ -197,12 +209,7 @@ def _next_item(items, index: int | None = None):
         return _END
     except (ijson.JSONError, UnicodeDecodeError, ValueError, OverflowError, RecursionError) as e:
         where = f" after {index} items" if index else ""
-        raise ParseError(f"invalid JSON{where}: {_short(e)}") from None
-
-
-def _short(e: Exception) -> str:
-    s = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return s[:160]
+        raise ParseError(f"invalid JSON{where}: {error_summary(e)}") from None
 
 
 def _any_conversation(obj: Any, ctx: ParseContext, index: int | None) -> Conversation | None | bool:
@@ -233,7 +240,7 @@ def _any_conversation(obj: Any, ctx: ParseContext, index: int | None) -> Convers
     except ParseError:
         raise
     except Exception as e:  # a malformed conversation never takes the file down
-        ctx.warn(f"{where}conversation skipped: {type(e).__name__}: {_short(e)}")
+        ctx.warn(f"{where}conversation skipped: {type(e).__name__}: {error_summary(e)}")
         return None
     return False
 
@@ -265,7 +272,7 @@ def _conversation(obj: dict, ctx: ParseContext, where: str) -> Conversation | No
         try:
             m = _message(rm, cid, i)
         except Exception as e:
-            ctx.warn(f"{where}conversation {cid}: message {i} skipped: {type(e).__name__}: {_short(e)}")
+            ctx.warn(f"{where}conversation {cid}: message {i} skipped: {type(e).__name__}: {error_summary(e)}")
             continue
         if m.id in by_id:
             ctx.warn(f"{where}conversation {cid}: duplicate message {m.id}; first occurrence kept")
@@ -554,39 +561,17 @@ def _build_tree(messages: list[Message], raw_parent: dict[str, Any], leaf: str |
         else:
             parent[m.id] = p
         prev = m.id
-
-    # break cycles (no real export has them; a store walking parents must terminate)
-    state: dict[str, int] = {}
-    for m in messages:
-        path: list[str] = []
-        cur: str | None = m.id
-        while cur is not None and cur not in state:
-            state[cur] = 1
-            path.append(cur)
-            cur = parent[cur]
-        if cur is not None and state.get(cur) == 1:
-            parent[path[-1]] = None
-            meta["cycle_broken"] = True
-        for p in path:
-            state[p] = 2
-
     for m in messages:
         m.parent_id = parent[m.id]
+    break_message_cycles(messages)  # no real export has loops; a store walking parents must terminate
 
     if leaf not in ids:
-        has_child = {p for p in parent.values() if p}
-        order = {m.id: i for i, m in enumerate(messages)}
-        leaves = [m for m in messages if m.id not in has_child] or messages
-        best = max(leaves, key=lambda m: (m.timestamp.timestamp() if m.timestamp else float("-inf"), order[m.id]))
+        best, chosen = latest_leaf(messages)
         leaf = best.id
-        if len(leaves) > 1:
+        if chosen:
             meta["active_leaf_inferred"] = True  # no marker and a real choice between branches
     meta["active_leaf"] = leaf
-    active: set[str] = set()
-    cur = leaf
-    while cur is not None and cur not in active:
-        active.add(cur)
-        cur = parent.get(cur)
+    active = active_path(leaf, {m.id: m.parent_id for m in messages})
     for m in messages:
         m.active = m.id in active
 
@@ -613,7 +598,7 @@ def _pair_tools(messages: list[Message]) -> None:
                         break
 
 
-# ---------------------------------------------------------------- Claude Design (§2.6)
+# ---------------------------------------------------------------- Claude Design
 
 
 def _design_conversation(obj: dict, ctx: ParseContext, where: str) -> Conversation | None:
@@ -632,7 +617,7 @@ def _design_conversation(obj: dict, ctx: ParseContext, where: str) -> Conversati
         try:
             m = _design_message(rm, cid, i)
         except Exception as e:
-            ctx.warn(f"{where}design chat {cid}: message {i} skipped: {type(e).__name__}: {_short(e)}")
+            ctx.warn(f"{where}design chat {cid}: message {i} skipped: {type(e).__name__}: {error_summary(e)}")
             continue
         if m.id in seen:
             ctx.warn(f"{where}design chat {cid}: duplicate message {m.id}; first occurrence kept")
@@ -733,3 +718,27 @@ def _design_message(rm: dict, cid: str, index: int) -> Message:
     return Message(
         id=mid, role=role, blocks=blocks, timestamp=ts, usage=usage, context=role == SYSTEM, meta=meta or None
     )
+
+
+def _side_file(head: Head) -> bool:
+    """The export's ``users.json``, ``memories.json`` and ``projects.json``."""
+    return (
+        head.kind == "json"
+        and head.top == "array"
+        and any(
+            head.has(k)
+            for k in ("item.email_address", "item.conversations_memory", "item.prompt_template", "item.docs")
+        )
+    )
+
+
+PROVIDER = Provider(
+    name=NAME,
+    display_name="Claude",
+    kind=KIND,
+    sniff=sniff,
+    parse=parse,
+    sniff_order=30,
+    records=Records(usage=True, models=True, branches=True, thinking=True),  # usage: Claude Design chats only
+    side_file=_side_file,
+)

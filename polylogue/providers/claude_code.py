@@ -1,5 +1,5 @@
 """Claude Code session logs: ``~/.claude/projects/<project>/<session>.jsonl``
-(formats.md §3), their subagent transcripts (``<session>/subagents/agent-*.jsonl``
+(docs/providers.md, "claude-code"), their subagent transcripts (``<session>/subagents/agent-*.jsonl``
 and the older flat ``agent-*.jsonl``), Cowork sessions (same records) and
 Claude Code on the web (``{"loglines": [...]}``, the same records wrapped).
 
@@ -41,12 +41,28 @@ from ..models import (
     tool_result,
     tool_use,
 )
-from .common import MAX_LINE_BYTES, ParseContext, as_dict, iter_json_items, iter_jsonl, json_text, replay, to_utc
+from .base import Head, Location, Provider, Records, Resume
+from .common import (
+    MAX_LINE_BYTES,
+    UNREPRESENTABLE,
+    ParseContext,
+    active_path,
+    as_dict,
+    break_message_cycles,
+    clip_text,
+    iter_json_items,
+    iter_jsonl,
+    json_or_summary,
+    json_text,
+    read_time,
+    replay,
+    to_utc,
+)
 
 NAME = "claude-code"
 KIND = "jsonl"
 
-# record types Claude Code writes (formats.md §3.3); anything else is an unknown event
+# record types Claude Code writes; anything else is an unknown event
 _MESSAGE_TYPES = ("user", "assistant")
 _SIDE_TYPES = frozenset(
     {
@@ -131,15 +147,12 @@ def _num(value: Any) -> float | int | None:
     return value if isinstance(value, float) else _int(value)
 
 
-_UNREPRESENTABLE = {"omitted": True, "reason": "not representable as JSON"}
-
-
 def _safe(value: Any) -> Any:
     """A source value as it is, when it can be stored as JSON (not too deep, no huge integers)."""
     try:
         orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
-        return dict(_UNREPRESENTABLE)
+        return dict(UNREPRESENTABLE)
     return value
 
 
@@ -148,32 +161,6 @@ def _dumps(value: Any) -> bytes:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS)
     except (TypeError, ValueError):  # e.g. integers beyond 64 bits: hash/size only, never shown
         return repr(value).encode("utf-8", "replace")
-
-
-def _bounded(value: Any, limit: int = _RAW_LIMIT) -> Any:
-    """The value itself when small; otherwise a short description of it."""
-    if value is None or isinstance(value, (bool, float)):
-        return value
-    if isinstance(value, int):
-        return value if _int(value) is not None else str(value)
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + "…"
-    try:
-        size = len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
-    except TypeError:
-        return dict(_UNREPRESENTABLE)
-    if size <= limit:
-        return value
-    out: dict[str, Any] = {"omitted": True, "bytes": size}
-    if isinstance(value, dict) and isinstance(value.get("type"), str):
-        out["type"] = value["type"]
-    return out
-
-
-def _short(value: Any, limit: int = _TEXT_META_LIMIT) -> str | None:
-    if not isinstance(value, str):
-        return None
-    return value if len(value) <= limit else value[:limit] + "…"
 
 
 def _path_parent_session(path: str) -> str | None:
@@ -283,13 +270,13 @@ def _image_block(item: dict, kind: str = IMAGE) -> Block:
     src = as_dict(item.get("source"))
     meta: dict[str, Any] = {}
     for k_src, k_meta in (("media_type", "mime"), ("type", "source"), ("url", "url"), ("file_id", "file_id")):
-        v = _id(src.get(k_src)) if k_src != "url" else _short(src.get("url"))
+        v = _id(src.get(k_src)) if k_src != "url" else clip_text(src.get("url"), _TEXT_META_LIMIT)
         if v:
             meta[k_meta] = v
     data = src.get("data")
     if isinstance(data, str) and data and not _PLACEHOLDER.match(data):
         meta["bytes"] = len(data) * 3 // 4  # base64 payload itself is not kept
-    name = _short(item.get("title")) or _short(item.get("name"))
+    name = clip_text(item.get("title"), _TEXT_META_LIMIT) or clip_text(item.get("name"), _TEXT_META_LIMIT)
     extracted = ""
     if src.get("type") == "text" and isinstance(src.get("data"), str):
         extracted = src["data"]
@@ -332,13 +319,13 @@ def _blocks(content: Any) -> list[Block]:
                 out.append(text(item))
             continue
         if not isinstance(item, dict):
-            out.append(opaque(_bounded(item)))
+            out.append(opaque(json_or_summary(item, _RAW_LIMIT)))
             continue
         t = item.get("type")
         if t == "text" and isinstance(item.get("text"), str):
             b = text(item["text"])
             if item.get("citations"):
-                b.meta = {"citations": _bounded(item["citations"])}
+                b.meta = {"citations": json_or_summary(item["citations"], _RAW_LIMIT)}
             if b.text or b.meta:
                 out.append(b)
         elif t == "thinking":
@@ -350,7 +337,7 @@ def _blocks(content: Any) -> list[Block]:
         elif t == "redacted_thinking":
             out.append(Block(THINKING, "", meta={"redacted": True}))
         elif t in ("tool_use", "server_tool_use", "mcp_tool_use"):
-            b = tool_use(_id(item.get("id")), _short(item.get("name"), 200), _safe(item.get("input")))
+            b = tool_use(_id(item.get("id")), clip_text(item.get("name"), 200), _safe(item.get("input")))
             meta: dict[str, Any] = {}
             if t != "tool_use":
                 meta["kind"] = t
@@ -377,12 +364,12 @@ def _blocks(content: Any) -> list[Block]:
         elif t == "document":
             out.append(_image_block(item, ATTACHMENT))
         else:
-            out.append(opaque(_bounded(item)))
+            out.append(opaque(json_or_summary(item, _RAW_LIMIT)))
     return out
 
 
 def _text_kind(s: str) -> str | None:
-    """What an injected user text is (formats.md §3.6); None for a human prompt."""
+    """What an injected user text is (docs/providers.md, "claude-code"); None for a human prompt."""
     t = s.lstrip()
     if not t:
         return None
@@ -414,24 +401,24 @@ def _text_kind(s: str) -> str | None:
 def _tool_result_meta(tur: Any) -> Any:
     """``toolUseResult`` kept bounded: small values as they are, large ones named in "omitted"."""
     if isinstance(tur, str):
-        return _short(tur)
+        return clip_text(tur, _TEXT_META_LIMIT)
     if isinstance(tur, list):
         body, _ = _result_content(tur)
-        return _short(body)
+        return clip_text(body, _TEXT_META_LIMIT)
     if not isinstance(tur, dict):
         return None
     out: dict[str, Any] = {}
     omitted: list[str] = []
     for k, v in tur.items():
         if v is None or isinstance(v, (bool, int, float)):
-            out[k] = _bounded(v)
+            out[k] = json_or_summary(v, _RAW_LIMIT)
         elif isinstance(v, str):
             if len(v) <= 500:
                 out[k] = v
             else:
                 omitted.append(k)
         else:
-            kept = _bounded(v, 2000)
+            kept = json_or_summary(v, 2000)
             if isinstance(kept, dict) and kept.get("omitted") is True:
                 omitted.append(k)
             else:
@@ -466,9 +453,9 @@ def _usage(u: Any) -> tuple[dict | None, dict | None]:
         and v not in (None, "", [], {})
     }
     if not lanes:
-        return None, (_bounded(rest, 2000) if rest else None)
+        return None, (json_or_summary(rest, 2000) if rest else None)
     lanes["convention"] = "anthropic"
-    return lanes, (_bounded(rest, 2000) if rest else None)
+    return lanes, (json_or_summary(rest, 2000) if rest else None)
 
 
 def _tool_outcome(b: Block, tur: Any, denial: Any) -> str:
@@ -487,6 +474,50 @@ def _tool_outcome(b: Block, tur: Any, denial: Any) -> str:
     if isinstance(tur, (dict, list)) and tur:
         return "success"  # structured output from the tool runner, no error flag
     return "unknown"
+
+
+def _record_fields(meta: dict[str, Any], rec: dict) -> None:
+    """The record fields worth keeping on its message that are no Message attribute."""
+    for src, key in (
+        ("promptId", "prompt_id"),
+        ("sourceToolUseID", "source_tool_use_id"),
+        ("toolDenialKind", "tool_denial"),
+    ):
+        v = _id(rec.get(src))
+        if v:
+            meta[key] = v
+    origin = rec.get("origin")
+    if isinstance(origin, dict) and _id(origin.get("kind")):
+        meta["origin"] = origin["kind"]
+    cost = _num(rec.get("costUSD"))
+    if cost is not None:
+        meta["cost_usd"] = cost
+    dur = _num(rec.get("durationMs"))
+    if dur is not None:
+        meta["duration_ms"] = dur
+    if rec.get("isVisibleInTranscriptOnly") is True:
+        meta["transcript_only"] = True
+    if rec.get("isMeta") is True:
+        meta["is_meta"] = True
+
+
+def _result_outcomes(meta: dict[str, Any], rec: dict, blocks: list[Block]) -> None:
+    """Tool results: an outcome per block; the structured toolUseResult kept bounded
+    (on the block when there is one result, on the message when several share it)."""
+    results = [b for b in blocks if b.type == TOOL_RESULT]
+    if not results:
+        return
+    tur = rec.get("toolUseResult")
+    denial = rec.get("toolDenialKind")
+    for b in results:
+        b.meta = dict(b.meta or {})
+        b.meta["outcome"] = _tool_outcome(b, tur, denial)
+    kept = _tool_result_meta(tur) if tur is not None else None
+    if kept not in (None, "", {}):
+        if len(results) == 1:
+            results[0].meta["result"] = kept
+        else:
+            meta["tool_use_result"] = kept
 
 
 # ---------------------------------------------------------------- per-conversation state
@@ -681,7 +712,7 @@ class _Parser:
             if leaf:
                 conv.leaf_hint = leaf
             if isinstance(rec.get("lastPrompt"), str):
-                conv.meta["last_prompt"] = _short(rec["lastPrompt"], 500)
+                conv.meta["last_prompt"] = clip_text(rec["lastPrompt"], 500)
         elif t == "queue-operation":
             self.scan_notifications(rec.get("content"))
         elif t == "progress":
@@ -697,9 +728,11 @@ class _Parser:
         elif t == "pr-link":
             links = conv.meta.setdefault("pr_links", [])
             if len(links) < _LIST_LIMIT:
-                links.append({k: _bounded(rec[k], 500) for k in ("prNumber", "prUrl", "prRepository") if k in rec})
+                links.append(
+                    {k: json_or_summary(rec[k], 500) for k in ("prNumber", "prUrl", "prRepository") if k in rec}
+                )
         elif t == "worktree-state" and isinstance(rec.get("worktreeSession"), dict):
-            conv.meta["worktree"] = _bounded(rec["worktreeSession"], 2000)
+            conv.meta["worktree"] = json_or_summary(rec["worktreeSession"], 2000)
         elif t == "relocated" and _id(rec.get("relocatedCwd")):
             conv.meta["relocated_cwd"] = rec["relocatedCwd"]
 
@@ -739,9 +772,9 @@ class _Parser:
                 for k in ("content", "level", "error", "apiError"):
                     v = rec.get(k)
                     if isinstance(v, str):
-                        e[k] = _short(v, 500)
+                        e[k] = clip_text(v, 500)
                     elif isinstance(v, dict):
-                        e[k] = _bounded(v, 1000)
+                        e[k] = json_or_summary(v, 1000)
                 errs.append(e)
 
     def on_attachment(self, conv: _Conv, lineno: int, rec: dict) -> None:
@@ -881,9 +914,9 @@ class _Parser:
         for k in ("error", "apiError"):
             v = rec.get(k)
             if isinstance(v, str) and v:
-                meta[k] = _short(v, 500)
+                meta[k] = clip_text(v, 500)
             elif isinstance(v, dict):
-                meta[k] = _bounded(v, 1000)
+                meta[k] = json_or_summary(v, 1000)
         if rec.get("isAbortedMidStream") is True:
             meta["aborted"] = True
         m = self.add_message(conv, lineno, rec, ASSISTANT, blocks, model=model, usage=usage, meta=meta)
@@ -946,50 +979,9 @@ class _Parser:
         while mid in conv.ids:
             n += 1
             mid = f"{base}-{n}"
-        raw_ts = rec.get("timestamp")
-        ts = to_utc(raw_ts)
-        if (
-            ts is None
-            and isinstance(raw_ts, (str, int, float))
-            and not isinstance(raw_ts, bool)
-            and not (isinstance(raw_ts, str) and _PLACEHOLDER.match(raw_ts))
-        ):
-            meta["timestamp_raw"] = _bounded(raw_ts, 200)
-        for src, key in (
-            ("promptId", "prompt_id"),
-            ("sourceToolUseID", "source_tool_use_id"),
-            ("toolDenialKind", "tool_denial"),
-        ):
-            v = _id(rec.get(src))
-            if v:
-                meta[key] = v
-        origin = rec.get("origin")
-        if isinstance(origin, dict) and _id(origin.get("kind")):
-            meta["origin"] = origin["kind"]
-        cost = _num(rec.get("costUSD"))
-        if cost is not None:
-            meta["cost_usd"] = cost
-        dur = _num(rec.get("durationMs"))
-        if dur is not None:
-            meta["duration_ms"] = dur
-        if rec.get("isVisibleInTranscriptOnly") is True:
-            meta["transcript_only"] = True
-        if rec.get("isMeta") is True:
-            meta["is_meta"] = True
-        # tool results: outcome per block, structured toolUseResult kept bounded
-        results = [b for b in blocks if b.type == TOOL_RESULT]
-        if results:
-            tur = rec.get("toolUseResult")
-            denial = rec.get("toolDenialKind")
-            for b in results:
-                b.meta = dict(b.meta or {})
-                b.meta["outcome"] = _tool_outcome(b, tur, denial)
-            kept = _tool_result_meta(tur) if tur is not None else None
-            if kept not in (None, "", {}):
-                if len(results) == 1:
-                    results[0].meta["result"] = kept
-                else:
-                    meta["tool_use_result"] = kept
+        ts = read_time(rec.get("timestamp"), meta, "timestamp")
+        _record_fields(meta, rec)
+        _result_outcomes(meta, rec, blocks)
         sidechain = rec.get("isSidechain") is True and conv.agent_id is None
         m = Message(
             id=mid,
@@ -1067,15 +1059,20 @@ class _Parser:
         return None, None
 
     def build(self, conv: _Conv) -> Conversation | None:
-        msgs = conv.msgs
-        if not msgs:
+        if not conv.msgs:
             self.ctx.note(f"session {conv.key}: no messages, skipped")
             return None
-        by_id = {m.id: m for m in msgs}
-        # ---- tree: parent links (through dropped records), linear when the source has none
+        self.link_tree(conv)
+        break_message_cycles(conv.msgs)
+        leaf, inferred, active = self.active_branch(conv)
+        subagents = self.settle_tools(conv)
+        return self.assemble(conv, leaf, inferred, active, subagents)
+
+    def link_tree(self, conv: _Conv) -> None:
+        """Parent links (through dropped records); linear when the source has none."""
         linear = not conv.any_link
         prev: dict[bool, Message] = {}
-        for m in msgs:
+        for m in conv.msgs:
             ref = conv.pref.get(m.id, ("absent",))
             parent = None
             if linear or ref[0] == "absent":
@@ -1086,8 +1083,11 @@ class _Parser:
                     m.meta[note[0]] = note[1]
             prev[m.sidechain] = m
             m.parent_id = parent.id if parent is not None else None
-        _break_cycles(msgs, by_id)
-        # ---- active path
+
+    def active_branch(self, conv: _Conv) -> tuple[Message, bool, set[str]]:
+        """The active path: (its leaf, whether the leaf was inferred, its message ids); sets ``active``."""
+        msgs = conv.msgs
+        by_id = {m.id: m for m in msgs}
         allow_side = all(m.sidechain for m in msgs)
         children: dict[str, list[Message]] = {}
         for m in msgs:
@@ -1108,11 +1108,7 @@ class _Parser:
                 break
             leaf = kids[-1]
             walked.add(leaf.id)
-        active: set[str] = set()
-        cur: Message | None = leaf
-        while cur is not None and cur.id not in active:
-            active.add(cur.id)
-            cur = by_id.get(cur.parent_id) if cur.parent_id else None
+        active = active_path(leaf.id, {m.id: m.parent_id for m in msgs})
         for m in msgs:  # results of parallel tool calls hang off the path as siblings
             if m.id in active or m.role != TOOL or m.parent_id not in active or (m.sidechain and not allow_side):
                 continue
@@ -1121,9 +1117,12 @@ class _Parser:
                 active.add(m.id)
         for m in msgs:
             m.active = m.id in active
-        # ---- tool pairing and outcomes
+        return leaf, inferred, active
+
+    def settle_tools(self, conv: _Conv) -> list[str]:
+        """Tool pairing and outcomes; returns the subagent conversations the calls started."""
         results: dict[str, Block] = {}
-        for m in msgs:
+        for m in conv.msgs:
             for b in m.blocks:
                 if b.type == TOOL_RESULT:
                     if b.meta is None:
@@ -1135,7 +1134,7 @@ class _Parser:
                     if b.id and b.id not in results:
                         results[b.id] = b
         subagents: list[str] = []
-        for m in msgs:
+        for m in conv.msgs:
             for b in m.blocks:
                 if b.type != TOOL_USE:
                     continue
@@ -1151,7 +1150,13 @@ class _Parser:
                     b.meta["child"] = child
                     if child not in subagents and len(subagents) < 500:
                         subagents.append(child)
-        # ---- conversation fields
+        return subagents
+
+    def assemble(
+        self, conv: _Conv, leaf: Message, inferred: bool, active: set[str], subagents: list[str]
+    ) -> Conversation:
+        """The conversation fields: times, models, session meta, lineage and title."""
+        msgs = conv.msgs
         for m in msgs:
             if not m.meta:
                 m.meta = None
@@ -1175,6 +1180,24 @@ class _Parser:
             meta["active_leaf_inferred"] = True
         if subagents:
             meta["subagents"] = subagents
+        parent_id = self.lineage(conv, meta)
+        title = self.pick_title(conv, active, meta)
+        return Conversation(
+            provider=NAME,
+            provider_id=conv.key,
+            title=title,
+            created_at=min(stamps) if stamps else None,
+            updated_at=max(stamps) if stamps else None,
+            messages=msgs,
+            source_path=self.ctx.path or None,
+            parent_id=parent_id,
+            models=models,
+            project=conv.cwd or conv.project_field,
+            meta=meta,
+        )
+
+    def lineage(self, conv: _Conv, meta: dict[str, Any]) -> str | None:
+        """The parent conversation (subagent, fork, continuation) and the meta that says how."""
         parent_id = None
         if conv.agent_id:
             meta["agent_id"] = conv.agent_id
@@ -1196,6 +1219,10 @@ class _Parser:
             meta["link_type"] = "continuation"
         if conv.continued_from:
             meta["continued_from"] = f"{NAME}:{conv.continued_from}"
+        return parent_id
+
+    def pick_title(self, conv: _Conv, active: set[str], meta: dict[str, Any]) -> str | None:
+        """A title record first, else the summary of the active branch (recorded in meta)."""
         title, source = None, None
         for kind in ("custom-title", "ai-title", "agent-name"):
             if conv.titles.get(kind):
@@ -1215,40 +1242,7 @@ class _Parser:
                 title, source = chosen, "summary"
         if source:
             meta["title_source"] = source
-        return Conversation(
-            provider=NAME,
-            provider_id=conv.key,
-            title=title,
-            created_at=min(stamps) if stamps else None,
-            updated_at=max(stamps) if stamps else None,
-            messages=msgs,
-            source_path=self.ctx.path or None,
-            parent_id=parent_id,
-            models=models,
-            project=conv.cwd or conv.project_field,
-            meta=meta,
-        )
-
-
-def _break_cycles(msgs: list[Message], by_id: dict[str, Message]) -> None:
-    """Malformed parent links can loop; cut each loop at the message that closes it."""
-    state: dict[str, int] = {}  # 1 on the current walk, 2 done
-    for start in msgs:
-        if start.id in state:
-            continue
-        stack: list[Message] = []
-        m: Message | None = start
-        while m is not None and m.id not in state:
-            state[m.id] = 1
-            stack.append(m)
-            nxt = by_id.get(m.parent_id) if m.parent_id else None
-            if nxt is not None and state.get(nxt.id) == 1:
-                m.parent_id = None
-                m.meta["parent_cycle"] = True
-                nxt = None
-            m = nxt
-        for s in stack:
-            state[s.id] = 2
+        return title
 
 
 # ---------------------------------------------------------------- entry point
@@ -1274,3 +1268,27 @@ def resumable(head) -> bool:
 
 def start(ctx: ParseContext) -> _Parser:
     return _Parser(ctx)
+
+
+def _side_file(head: Head) -> bool:
+    """What Claude Code writes beside its session logs: ``agent-*.meta.json``,
+    ``sessions-index.json`` and the prompt history ``history.jsonl``."""
+    meta_keys = ("agentType", "entries", "originalPath")
+    if head.kind == "json" and head.top == "object" and any(head.has(k) for k in meta_keys):
+        return True
+    r = head.records[0] if head.kind in ("json", "jsonl") and head.records else None
+    return r is not None and "display" in r and "pastedContents" in r
+
+
+PROVIDER = Provider(
+    name=NAME,
+    display_name="Claude Code",
+    kind=KIND,
+    sniff=sniff,
+    parse=parse,
+    sniff_order=70,
+    records=Records(usage=True, models=True, branches=True, thinking=True, subagents=True),
+    locations=(Location("~/.claude", "projects", env="CLAUDE_CONFIG_DIR"),),
+    side_file=_side_file,
+    resume=Resume(applies=resumable, start=start),
+)

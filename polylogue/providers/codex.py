@@ -1,4 +1,4 @@
-"""OpenAI Codex CLI rollouts (formats.md §4): all three generations.
+"""OpenAI Codex CLI rollouts (docs/providers.md, "codex"): all three generations.
 
 1. TypeScript CLI (Apr-May 2025): one JSON document ``{session:{...}, items:[...]}``.
 2. Pre-envelope JSONL (mid-2025): a bare header ``{id, timestamp, instructions?, git?}``
@@ -78,7 +78,8 @@ from ..models import (
     tool_result,
     tool_use,
 )
-from .common import ParseContext, as_dict, as_list, as_str, iter_jsonl, json_text, replay, to_utc
+from .base import Head, Location, Provider, Records, Resume
+from .common import ParseContext, as_dict, as_list, as_str, error_summary, iter_jsonl, json_text, replay, to_utc
 
 NAME = "codex"
 KIND = "jsonl"
@@ -1401,8 +1402,8 @@ def _gen1_stream(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
                 _gen1_item(state, n, _build(events, event, value), ctx)
     except ijson.JSONError as e:
         if not seen_items:
-            raise ParseError(f"invalid JSON: {(str(e).splitlines() or [type(e).__name__])[0][:160]}") from None
-        reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
+            raise ParseError(f"invalid JSON: {error_summary(e)}") from None
+        reason = error_summary(e, 120)
         ctx.warn(f"JSON document ends early ({reason}); kept the {n} items before it")
     if not seen_items and state.session is None:
         raise ParseError("not a Codex session document")
@@ -1428,3 +1429,23 @@ def _build(events: Iterator, event: str, value: Any) -> Any:
             if depth == 0:
                 break
     return builder.value
+
+
+def _side_file(head: Head) -> bool:
+    """``~/.codex/history.jsonl``: the prompt history, ``{session_id, ts, text}`` per line."""
+    r = head.records[0] if head.kind in ("json", "jsonl") and head.records else None
+    return r is not None and "ts" in r and set(r) <= {"session_id", "ts", "text"}
+
+
+PROVIDER = Provider(
+    name=NAME,
+    display_name="Codex CLI",
+    kind=KIND,
+    sniff=sniff,
+    parse=parse,
+    sniff_order=60,
+    records=Records(usage=True, models=True, branches=True, thinking=True, subagents=True),
+    locations=(Location("~/.codex", "sessions", env="CODEX_HOME"),),
+    side_file=_side_file,
+    resume=Resume(applies=resumable, start=start),
+)

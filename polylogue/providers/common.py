@@ -1,18 +1,22 @@
 """Helpers every provider shares: the parse context, safe byte streams, JSON
-and JSONL readers, and timestamp normalisation. Nothing here touches the store."""
+and JSONL readers, timestamp normalisation, bounded copies of raw values for
+meta, and message-tree logic (breaking parent loops, the active path). When two
+providers need the same rule, it lives here once. Nothing here touches the store."""
 
 from __future__ import annotations
 
 import io
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
 from ..errors import ParseError
+from ..models import Message
 
 MAX_JSON_DEPTH = 512  # real exports nest < 30 deep; a bomb is rejected, not recursed into
 MAX_LINE_BYTES = 256 << 20  # one JSONL record; longer lines are skipped, not buffered
@@ -268,7 +272,7 @@ def iter_jsonl(stream: BinaryIO, ctx: ParseContext, lineno: int = 0) -> Iterator
                 obj = orjson.loads(line.decode("utf-8", "replace"))
                 ctx.bad_utf8 = True
             except orjson.JSONDecodeError:
-                ctx.warn(f"invalid JSON ({_short(e)})", lineno)
+                ctx.warn(f"invalid JSON ({error_summary(e)})", lineno)
                 continue
         if not isinstance(obj, dict):
             ctx.warn(f"not a JSON object ({type(obj).__name__})", lineno)
@@ -283,7 +287,7 @@ def iter_json_items(stream: BinaryIO, prefix: str = "item") -> Iterator[Any]:
     try:
         yield from ijson.items(stream, prefix, use_float=True)
     except ijson.JSONError as e:
-        raise ParseError(f"invalid JSON: {_short(e)}") from None
+        raise ParseError(f"invalid JSON: {error_summary(e)}") from None
 
 
 def load_json(stream: BinaryIO, max_bytes: int = 256 << 20) -> Any:
@@ -294,62 +298,239 @@ def load_json(stream: BinaryIO, max_bytes: int = 256 << 20) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        raise ParseError(f"invalid JSON: {_short(e)}") from None
+        raise ParseError(f"invalid JSON: {error_summary(e)}") from None
 
 
-def _short(e: Exception) -> str:
+def error_summary(e: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (its type name when it has none), cut to ``limit``."""
     s = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return s[:160]
+    return s[:limit]
 
 
-# ---------------------------------------------------------------- values
+# ---------------------------------------------------------------- timestamps
 
-_PLACEHOLDER = re.compile(r"^\[.*\]$|EPOCH")
+_PLACEHOLDER = re.compile(r"^\[.*\]$|EPOCH", re.S)  # "[REDACTED]", "[trimmed for fixture]", "EPOCH+5"
 _LONG_FRACTION = re.compile(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$")
+_EPOCH_DIGITS = re.compile(r"-?[0-9]+(\.[0-9]*)?|-?\.[0-9]+")  # ASCII only: str.isdigit() accepts "²"
 
 
 def to_utc(value: Any) -> datetime | None:
     """Normalise an epoch (s, ms or µs, number or digit string) or ISO 8601 string
-    to an aware UTC datetime. Unknown, zero, negative or placeholder values -> None."""
-    if value is None or isinstance(value, bool):
-        return None
+    to an aware UTC datetime. Unknown, zero, negative, placeholder or out-of-range
+    values (year 0, "9999-12-31T23:59:59-14:00", 1e30) -> None; never raises."""
     if isinstance(value, dict):  # Mongo {"$date": {"$numberLong": "..."}} / {"$date": "..."}
-        inner = value.get("$date")
-        if isinstance(inner, dict):
-            inner = inner.get("$numberLong")
-        return to_utc(inner)
+        value = value.get("$date")
+        if isinstance(value, dict):
+            value = value.get("$numberLong")
     if isinstance(value, str):
-        s = value.strip()
-        if not s or _PLACEHOLDER.search(s):
-            return None
-        if s.lstrip("-").replace(".", "", 1).isdigit():
-            return to_utc(float(s))
-        try:
-            if s.endswith(("Z", "z")):
-                s = s[:-1] + "+00:00"
-            # Python 3.11 accepts 1-6 fractional digits; trim nanoseconds
-            m = _LONG_FRACTION.match(s)
-            if m and len(m.group(2)) > 6:
-                s = f"{m.group(1)}.{m.group(2)[:6]}{m.group(3)}"
-            dt = datetime.fromisoformat(s)
-        except ValueError:
-            return None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)  # exports write naive ISO in UTC
-        return dt.astimezone(UTC)
-    if isinstance(value, (int, float)):
-        v = float(value)
-        if v <= 0 or v != v:
-            return None
-        if v > 1e14:
-            v /= 1e6
-        elif v > 1e11:
-            v /= 1e3
-        try:
-            return datetime.fromtimestamp(v, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
+        return _utc_from_text(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _utc_from_epoch(value)
     return None
+
+
+def _utc_from_text(value: str) -> datetime | None:
+    s = value.strip()
+    if not s or _PLACEHOLDER.search(s):
+        return None
+    if _EPOCH_DIGITS.fullmatch(s):
+        return _utc_from_epoch(float(s))
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    # Python 3.11 accepts 1-6 fractional digits; trim nanoseconds
+    m = _LONG_FRACTION.match(s)
+    if m and len(m.group(2)) > 6:
+        s = f"{m.group(1)}.{m.group(2)[:6]}{m.group(3)}"
+    try:
+        dt = datetime.fromisoformat(s)
+        if dt.tzinfo is None:
+            return dt.replace(tzinfo=UTC)  # exports write naive ISO in UTC
+        return dt.astimezone(UTC)  # OverflowError: an offset that leaves years 1-9999
+    except (ValueError, OverflowError):
+        return None
+
+
+def _utc_from_epoch(value: float) -> datetime | None:
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond any float
+        return None
+    if not 0 < v < float("inf"):  # also NaN
+        return None
+    if v > 1e14:  # microseconds
+        v /= 1e6
+    elif v > 1e11:  # milliseconds
+        v /= 1e3
+    try:
+        return datetime.fromtimestamp(v, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def is_placeholder(value: Any) -> bool:
+    """A stand-in the source (or a redacted fixture) wrote instead of a value: "[REDACTED]"."""
+    return isinstance(value, str) and _PLACEHOLDER.search(value.strip()) is not None
+
+
+def read_time(raw: Any, meta: dict[str, Any], field: str) -> datetime | None:
+    """``to_utc(raw)``. A value the source gave that is no readable time (and no
+    placeholder) is kept, bounded, as ``meta[field + "_raw"]``: an odd clock is
+    reported, not silently dropped. One rule and one key pattern for every provider."""
+    ts = to_utc(raw)
+    if ts is None and raw is not None and not is_placeholder(raw):
+        meta[f"{field}_raw"] = bounded(raw, max_str=200, max_total=2000)  # a time is short: more is noise
+    return ts
+
+
+# ---------------------------------------------------------------- bounded values
+
+UNREPRESENTABLE = {"omitted": True, "reason": "not representable as JSON"}
+_INT64 = 1 << 63
+
+
+def bounded(
+    value: Any, *, max_str: int = 4000, max_items: int = 100, max_depth: int = 10, max_total: int = 64 << 10
+) -> Any:
+    """A copy of a raw JSON value small enough for meta: strings, lists and dicts are
+    cut (and say so: "…[+N chars]") within an overall budget of about ``max_total``
+    characters; integers beyond 64 bits become strings, NaN and infinities None."""
+    return _cut(value, 0, [max_total], (max_str, max_items, max_depth))
+
+
+def _cut(v: Any, depth: int, budget: list[int], limits: tuple[int, int, int]) -> Any:
+    max_str, max_items, max_depth = limits
+    if isinstance(v, str):
+        keep = max(0, min(len(v), max_str, budget[0]))
+        budget[0] -= keep
+        return v if keep == len(v) else v[:keep] + f"…[+{len(v) - keep} chars]"
+    budget[0] -= 8
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return v if -_INT64 <= v < _INT64 else str(v)
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if depth >= max_depth:
+        return "…[nested too deep]"
+    if isinstance(v, dict):
+        out: dict[str, Any] = {}
+        for i, (k, x) in enumerate(v.items()):
+            if i >= max_items or budget[0] <= 0:
+                out["…"] = f"+{len(v) - i} keys"
+                break
+            out[str(k)] = _cut(x, depth + 1, budget, limits)
+        return out
+    if isinstance(v, list):
+        out_l: list[Any] = []
+        for i, x in enumerate(v):
+            if i >= max_items or budget[0] <= 0:
+                out_l.append(f"…[+{len(v) - i} items]")
+                break
+            out_l.append(_cut(x, depth + 1, budget, limits))
+        return out_l
+    return str(v)
+
+
+def json_or_summary(value: Any, limit: int = 16 << 10) -> Any:
+    """The value itself when its JSON fits in ``limit`` bytes (a string: cut to
+    ``limit`` characters); otherwise a description of it: {"omitted", "bytes", "type"}."""
+    if value is None or isinstance(value, (bool, float)):
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else str(value)
+    if isinstance(value, str):
+        return clip_text(value, limit)
+    try:
+        size = len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:
+        return dict(UNREPRESENTABLE)
+    if size <= limit:
+        return value
+    out: dict[str, Any] = {"omitted": True, "bytes": size}
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        out["type"] = value["type"]
+    return out
+
+
+def clip_text(value: Any, limit: int) -> str | None:
+    """A string cut to ``limit`` characters (marked with "…"); None for anything else."""
+    if not isinstance(value, str):
+        return None
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+# ---------------------------------------------------------------- message trees
+
+# Message meta key: set on a message whose parent link was cut to break a loop of
+# parent links; the value is the parent id the source gave.
+PARENT_CYCLE = "parent_cycle"
+
+T = TypeVar("T")
+
+
+def break_parent_cycles(ids: Iterable[str], parent: dict[str, str | None]) -> dict[str, str]:
+    """Cut every loop in the child -> parent links of ``parent`` (changed in place),
+    so a walk up from any id ends (the store walks parents). Walks up from each id
+    in ``ids`` order and cuts the link that closes a loop; a link to an id outside
+    ``parent`` ends a walk (a dangling parent, not a loop). Returns {cut id: its former parent}."""
+    state: dict[str, int] = {}  # 1 on the current walk, 2 done
+    cut: dict[str, str] = {}
+    for start in ids:
+        walk: list[str] = []
+        cur: str | None = start
+        while cur is not None and cur in parent and cur not in state:
+            state[cur] = 1
+            walk.append(cur)
+            nxt = parent[cur]
+            if nxt is not None and state.get(nxt) == 1:
+                cut[cur], parent[cur], nxt = nxt, None, None
+            cur = nxt
+        for k in walk:
+            state[k] = 2
+    return cut
+
+
+def break_message_cycles(messages: Sequence[Message]) -> None:
+    """``break_parent_cycles`` over messages with unique ids, in their order; a cut
+    message records its former parent in meta[PARENT_CYCLE]."""
+    parent = {m.id: m.parent_id for m in messages}
+    cut = break_parent_cycles(parent, parent)
+    if cut:
+        for m in messages:
+            if m.id in cut:
+                m.parent_id = None
+                m.meta = {**(m.meta or {}), PARENT_CYCLE: cut[m.id]}
+
+
+def active_path(leaf: str | None, parent: Mapping[str, str | None]) -> set[str]:
+    """``leaf`` and its ancestors: the branch a provider shows as current. An id
+    outside ``parent`` ends the walk, as does a repeat."""
+    path: set[str] = set()
+    cur = leaf
+    while cur is not None and cur in parent and cur not in path:
+        path.add(cur)
+        cur = parent[cur]
+    return path
+
+
+def latest(items: Sequence[T], stamp: Callable[[T], datetime | None]) -> T:
+    """The item with the latest time; an unknown time counts as earliest, ties go to the later item."""
+    return max(enumerate(items), key=lambda p: _sort_time(stamp(p[1])) + (p[0],))[1]
+
+
+def _sort_time(t: datetime | None) -> tuple[float]:
+    return (t.timestamp() if t is not None else float("-inf"),)
+
+
+def latest_leaf(messages: Sequence[Message]) -> tuple[Message, bool]:
+    """The current branch's end when the source marks none: the latest message no
+    other message answers. True when that was a real choice between several leaves."""
+    has_child = {m.parent_id for m in messages if m.parent_id is not None}
+    leaves = [m for m in messages if m.id not in has_child] or list(messages)
+    return latest(leaves, lambda m: m.timestamp), len(leaves) > 1
+
+
+# ---------------------------------------------------------------- values
 
 
 def as_str(value: Any) -> str | None:

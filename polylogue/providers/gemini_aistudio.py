@@ -1,4 +1,4 @@
-"""Google AI Studio saved prompts (formats.md §5.1).
+"""Google AI Studio saved prompts (docs/providers.md, "gemini").
 
 A prompt is one JSON document (a Drive file, usually without an extension)::
 
@@ -50,7 +50,18 @@ import orjson
 from .. import models as m
 from ..errors import ParseError
 from . import Head
-from .common import ParseContext, as_dict, as_list, as_str, load_json, to_utc
+from .base import Provider, Records
+from .common import (
+    ParseContext,
+    active_path,
+    as_dict,
+    as_list,
+    as_str,
+    break_message_cycles,
+    latest_leaf,
+    load_json,
+    to_utc,
+)
 
 NAME = "gemini"
 KIND = "json"
@@ -162,34 +173,9 @@ def _conversation(doc: dict, ctx: ParseContext) -> m.Conversation | None:
         ):
             meta.setdefault("extra", {})[key] = doc[key]
 
-    messages: list[m.Message] = []
-    sys_text = as_str(as_dict(doc.get("systemInstruction")).get("text"))
-    if sys_text is None:  # some writers use parts
-        sys_text = "".join(
-            as_str(p.get("text")) or ""
-            for p in as_list(as_dict(doc.get("systemInstruction")).get("parts"))
-            if isinstance(p, dict)
-        )
-    if sys_text and sys_text.strip():
-        messages.append(
-            m.Message(
-                "system-instruction", m.SYSTEM, [m.text(sys_text)], context=True, meta={"system_instruction": True}
-            )
-        )
-
+    messages = _system_instruction(doc)
     builder = _Builder(ctx)
-    chunk_msgs: list[m.Message] = []
-    for index, chunk in enumerate(chunks):
-        if not isinstance(chunk, dict):
-            ctx.warn(f"chunk {index}: not an object ({type(chunk).__name__}), skipped")
-            continue
-        try:
-            msg = builder.message(index, chunk)
-        except _MALFORMED as e:
-            ctx.warn(f"chunk {index}: malformed ({type(e).__name__}), skipped")
-            continue
-        if msg is not None:
-            chunk_msgs.append(msg)
+    chunk_msgs = _chunk_messages(builder, chunks, ctx)
     if not chunk_msgs:
         ctx.warn("AI Studio prompt has no chunks; nothing imported")
         return None
@@ -220,6 +206,39 @@ def _conversation(doc: dict, ctx: ParseContext) -> m.Conversation | None:
     if children:
         meta["branch_children"] = children
     return conv
+
+
+def _system_instruction(doc: dict) -> list[m.Message]:
+    """The prompt's system instruction as a context message (none when it is empty)."""
+    sys_text = as_str(as_dict(doc.get("systemInstruction")).get("text"))
+    if sys_text is None:  # some writers use parts
+        sys_text = "".join(
+            as_str(p.get("text")) or ""
+            for p in as_list(as_dict(doc.get("systemInstruction")).get("parts"))
+            if isinstance(p, dict)
+        )
+    if not (sys_text and sys_text.strip()):
+        return []
+    return [
+        m.Message("system-instruction", m.SYSTEM, [m.text(sys_text)], context=True, meta={"system_instruction": True})
+    ]
+
+
+def _chunk_messages(builder: _Builder, chunks: list, ctx: ParseContext) -> list[m.Message]:
+    """One message per usable chunk; a malformed chunk is warned about and skipped."""
+    out: list[m.Message] = []
+    for index, chunk in enumerate(chunks):
+        if not isinstance(chunk, dict):
+            ctx.warn(f"chunk {index}: not an object ({type(chunk).__name__}), skipped")
+            continue
+        try:
+            msg = builder.message(index, chunk)
+        except _MALFORMED as e:
+            ctx.warn(f"chunk {index}: malformed ({type(e).__name__}), skipped")
+            continue
+        if msg is not None:
+            out.append(msg)
+    return out
 
 
 def _model_slug(model: str) -> str:
@@ -471,29 +490,18 @@ class _Builder:
     def link_tree(self, msgs: list[m.Message]) -> dict | None:
         """Set parent ids and the active path; return the cross-file branch parent."""
         prev: str | None = None
-        by_id = {msg.id: msg for msg in msgs}
-        has_children: set[str] = set()
         for msg in msgs:
             named = self.intra_parent.get(msg.id)
             parent = self.chunk_ids.get(named) if named else None
             if named and parent is None:
                 self.ctx.warn(f"chunk {msg.meta.get('chunk_index')}: branchParent names unknown chunk {named!r}")
             msg.parent_id = parent if parent and parent != msg.id else prev
-            if msg.parent_id:
-                has_children.add(msg.parent_id)
             prev = msg.id
-        leaves = [msg for msg in msgs if msg.id not in has_children]
-        if len(leaves) > 1:
+        break_message_cycles(msgs)  # branchParent may name a later chunk: links can loop
+        leaf, chosen = latest_leaf(msgs)
+        if chosen:
             self.inferred_leaf = True
-            order = {msg.id: i for i, msg in enumerate(msgs)}
-            leaf = max(leaves, key=lambda x: (x.timestamp.timestamp() if x.timestamp else float("-inf"), order[x.id]))
-        else:
-            leaf = leaves[0] if leaves else msgs[-1]
-        active: set[str] = set()
-        cur: m.Message | None = leaf
-        while cur is not None and cur.id not in active:
-            active.add(cur.id)
-            cur = by_id.get(cur.parent_id) if cur.parent_id else None
+        active = active_path(leaf.id, {msg.id: msg.parent_id for msg in msgs})
         for msg in msgs:
             msg.active = msg.id in active
         return self.branch_parent
@@ -555,3 +563,14 @@ def _attach_data(b: m.Block, data: str, mime: str | None) -> None:
             b.text = base64.b64decode(data, validate=False).decode("utf-8")
         except (binascii.Error, ValueError, UnicodeDecodeError):
             pass
+
+
+PROVIDER = Provider(
+    name=NAME,
+    display_name="Google AI Studio",
+    kind=KIND,
+    sniff=sniff,
+    parse=parse,
+    sniff_order=40,
+    records=Records(usage=True, models=True, branches=True, thinking=True),
+)

@@ -1,4 +1,4 @@
-"""Gemini CLI chats: ``~/.gemini/tmp/<project>/chats/`` (formats.md §5.2, §5.3).
+"""Gemini CLI chats: ``~/.gemini/tmp/<project>/chats/`` (docs/providers.md, "gemini-cli").
 
 Two forms, one parser:
 
@@ -42,7 +42,8 @@ import orjson
 from .. import models as m
 from ..errors import ParseError
 from . import Head
-from .common import ParseContext, as_list, as_str, iter_jsonl, json_text, to_utc
+from .base import Location, Provider, Records
+from .common import ParseContext, as_list, as_str, error_summary, iter_jsonl, json_text, to_utc
 
 NAME = "gemini-cli"
 KIND = "jsonl"
@@ -171,7 +172,7 @@ def _parse_document(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversat
         if b'\n{"' in data:
             yield from _parse_jsonl(io.BytesIO(data), ctx)
             return
-        raise ParseError(f"invalid JSON: {str(e).splitlines()[0][:160]}") from None
+        raise ParseError(f"invalid JSON: {error_summary(e)}") from None
     if isinstance(doc, list):
         raise ParseError("a JSON array, not a Gemini CLI chat (logs.json is a prompt log, not imported)")
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
@@ -697,3 +698,21 @@ def _usage(tokens: Any) -> dict | None:
         return None
     usage["convention"] = "gemini"
     return usage
+
+
+def _side_file(head: Head) -> bool:
+    """``logs.json``: the CLI's log of prompts, a list of ``{sessionId, messageId, ...}``."""
+    return head.kind == "json" and head.top == "array" and head.has("item.messageId")
+
+
+PROVIDER = Provider(
+    name=NAME,
+    display_name="Gemini CLI",
+    kind=KIND,
+    sniff=sniff,
+    parse=parse,
+    sniff_order=50,
+    records=Records(usage=True, models=True, branches=True, thinking=True, subagents=True),
+    locations=(Location("~/.gemini", "tmp"),),
+    side_file=_side_file,
+)

@@ -8,6 +8,7 @@ from typing import Any, BinaryIO
 
 from ..errors import ParseError
 from ..models import Block, Conversation, Message
+from .base import Provider, Records
 from .common import ParseContext, as_dict, as_list, as_str, iter_jsonl, load_json, to_utc
 
 NAME = "polylogue"
@@ -101,3 +102,15 @@ def _conversation(d: dict) -> Conversation:
         project=as_str(d.get("project")),
         meta=as_dict(d.get("meta")),
     )
+
+
+PROVIDER = Provider(
+    name=NAME,
+    display_name="Polylogue export",
+    kind=KIND,
+    sniff=sniff,
+    parse=parse,
+    sniff_order=10,  # its records carry every field a source format has: asked first
+    records=Records(usage=True, models=True, branches=True, thinking=True, subagents=True),
+    own_conversations=False,  # each conversation returns under its original provider
+)
