@@ -17,196 +17,33 @@ A query that cannot be parsed raises QueryError pointing at the problem."""
 
 from __future__ import annotations
 
-import functools
 import re
-import threading
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from .errors import QueryError
+from .store.query import Query, Term
+from .store.snippets import snippet, token_pattern
+from .store.tokens import fold, index_tokens
+
+__all__ = [
+    "Query",
+    "QueryError",
+    "Term",
+    "fold",
+    "index_tokens",
+    "parse",
+    "parse_date",
+    "snippet",
+    "token_pattern",
+    "with_filters",
+]
 
 ROLES = ("user", "assistant", "system", "tool")
 KINDS = ("text", "thinking", "tool_use", "tool_result")
 HAS = ("thinking", "tools", "attachments")
 FIELDS = ("provider", "role", "kind", "since", "until", "title", "project", "model", "has", "id")
-
-
-@dataclass
-class Term:
-    tokens: list[str]  # normalised index tokens
-    prefix: bool = False
-    raw: str = ""
-
-    def fts(self) -> str:
-        body = " ".join(self.tokens)
-        return f'"{body}"*' if self.prefix else f'"{body}"'
-
-
-@dataclass
-class Query:
-    text: str = ""
-    groups: list[list[Term]] = field(default_factory=list)  # AND of ORs
-    exclude: list[Term] = field(default_factory=list)
-    providers: list[str] = field(default_factory=list)
-    roles: list[str] = field(default_factory=list)
-    kinds: list[str] = field(default_factory=list)
-    since: datetime | None = None
-    until: datetime | None = None
-    titles: list[Term] = field(default_factory=list)
-    projects: list[str] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    has: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    regex: str | None = None
-
-    @property
-    def has_terms(self) -> bool:
-        return bool(self.groups)
-
-    @property
-    def message_filters(self) -> bool:
-        return bool(self.roles or self.kinds)
-
-    def match(self) -> str | None:
-        """The FTS5 MATCH expression (None when the query has no positive terms)."""
-        if not self.groups:
-            return None
-        parts = []
-        for g in self.groups:
-            alts = [t.fts() for t in g]
-            parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
-        expr = " AND ".join(parts)
-        if self.kinds:
-            expr = "{" + " ".join(self.kinds) + "} : (" + expr + ")"
-        return expr
-
-    def exclude_match(self) -> str | None:
-        if not self.exclude:
-            return None
-        return " OR ".join(t.fts() for t in self.exclude)
-
-    def tokens(self) -> list[str]:
-        """Every positive token, for snippets and highlighting. Hits show text as
-        written, so a run of CJK characters (indexed one by one) is one string."""
-        from itertools import groupby
-
-        from .textutil import is_cjk
-
-        out: list[str] = []
-        for t in (t for g in self.groups for t in g):
-            for cjk, run in groupby(t.tokens, key=lambda tok: len(tok) == 1 and is_cjk(tok)):
-                out += ["".join(run)] if cjk else run  # noqa: B031 - one use per branch
-        return out
-
-    def cache_key(self) -> tuple:
-        return (
-            self.match(),
-            self.exclude_match(),
-            tuple(self.providers),
-            tuple(self.roles),
-            tuple(self.kinds),
-            self.since,
-            self.until,
-            tuple(t.fts() for t in self.titles),
-            tuple(self.projects),
-            tuple(self.models),
-            tuple(self.has),
-            tuple(self.ids),
-            self.regex,
-        )
-
-
-# ---------------------------------------------------------------- tokenising
-
-
-def index_tokens(s: str) -> list[str]:
-    """Split and fold exactly like the index: our CJK split (textutil.split_cjk),
-    then SQLite's unicode61 tokenizer with remove_diacritics 2, whose idea of a
-    token character comes from its own tables (a token starts on a letter or
-    digit, may go on through combining marks, and each character folds on its
-    own). 'path/to/file.py' -> ['path', 'to', 'file', 'py']."""
-    from .textutil import split_cjk
-
-    out: list[str] = []
-    cur: list[str] = []
-    for ch in split_cjk(s):
-        starts, goes_on, folded = _char(ch)
-        if starts or (cur and goes_on):
-            cur.append(folded)
-        elif cur:
-            out.append("".join(cur))
-            cur = []
-    if cur:
-        out.append("".join(cur))
-    return [t for t in out if t]
-
-
-def _char(ch: str) -> tuple[bool, bool, str]:
-    if ch.isascii():
-        return (True, True, ch.lower()) if ch.isalnum() else (False, False, ch)
-    return _CHARS[ord(ch)]
-
-
-def fold(t: str) -> str:
-    """Case and diacritics folded exactly as the index's tokenizer folds them
-    (unicode61 remove_diacritics 2 folds Latin letters only: NFKD would also turn
-    デ into テ and split Hangul syllables, and then find nothing)."""
-    return t.lower() if t.isascii() else t.translate(_FOLD)
-
-
-class _FoldTable(dict):
-    """codepoint -> its folded form inside a token, or None for a separator:
-    SQLite's own tokenizer is asked once per character ('a' + ch + 'a')."""
-
-    def __missing__(self, cp: int) -> str | None:
-        inside = _sqlite_tokens(f"a{chr(cp)}a")
-        self[cp] = out = inside[0][1:-1] if len(inside) == 1 else None
-        return out
-
-
-class _FoldText(dict):
-    """codepoint -> what str.translate writes for it (separators stay as they are)."""
-
-    def __missing__(self, cp: int) -> str:
-        folded = _FOLDED[cp]
-        self[cp] = out = chr(cp) if folded is None else folded
-        return out
-
-
-class _CharTable(dict):
-    """codepoint -> (starts a token, continues one, folded form); whether a
-    character can start a token ('ch' + 'a') is asked only when it continues one."""
-
-    def __missing__(self, cp: int) -> tuple[bool, bool, str]:
-        folded = _FOLDED[cp]
-        if folded is None:
-            info = (False, False, chr(cp))
-        else:
-            info = (folded != "" and _sqlite_tokens(f"{chr(cp)}a") == [folded + "a"], True, folded)
-        self[cp] = info
-        return info
-
-
-def _sqlite_tokens(text: str) -> list[str]:
-    import sqlite3
-
-    global _fold_conn
-    with _fold_lock:
-        if _fold_conn is None:
-            _fold_conn = sqlite3.connect(":memory:", check_same_thread=False)
-            _fold_conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
-            _fold_conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
-        c = _fold_conn
-        c.execute("DELETE FROM t")
-        c.execute("INSERT INTO t(x) VALUES (?)", (text,))
-        return [r[0] for r in c.execute("SELECT term FROM v ORDER BY offset")]
-
-
-_FOLDED = _FoldTable()
-_FOLD = _FoldText()
-_CHARS = _CharTable()
-_fold_lock = threading.Lock()
-_fold_conn = None
 
 
 _LEX = re.compile(r'\s+|(?P<neg>-(?!-))?(?:(?P<field>[a-z_]+):)?(?:"(?P<phrase>[^"]*)(?P<close>"?)|(?P<word>[^\s"]+))')
@@ -271,7 +108,7 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
             q.groups.append([term])
     if pending_or:
         raise QueryError("OR needs a term on each side", text, len(text))
-    if q.exclude and not q.groups and not _has_filters(q):
+    if q.exclude and not q.groups and not q.has_filters:
         raise QueryError("a query needs something to find, not only exclusions", text, 0)
     return q
 
@@ -284,16 +121,35 @@ def _near_field(name: str) -> str | None:
     return hits[0].rstrip("s") if hits and hits[0] not in ("has",) else (hits[0] if hits else None)
 
 
-def _has_filters(q: Query) -> bool:
-    return bool(
-        q.providers or q.roles or q.kinds or q.since or q.until or q.titles or q.projects or q.models or q.has or q.ids
-    )
+def with_filters(q: Query, filters: Mapping[str, Any], *, now: datetime | None = None) -> Query:
+    """``q`` and the library's keyword filters (provider=..., since=...), ANDed,
+    as a new Query. Each value (or each item of a list) becomes a typed filter
+    directly, validated as the same filter in query text is; None, empty lists
+    and blank strings are no filter. A date may be a datetime (naive means UTC);
+    a keyword date replaces one in ``q``."""
+    out = q.copy()
+    for key, value in filters.items():
+        if key not in FIELDS:
+            raise QueryError(f"unknown filter '{key}' (known: {', '.join(FIELDS)})")
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, datetime):
+                if key not in ("since", "until"):
+                    raise QueryError(f"{key} takes text, not a date")
+                setattr(out, key, v if v.tzinfo else v.replace(tzinfo=UTC))
+            elif v is not None and str(v).strip():
+                _apply_filter(out, key, str(v), "", None, now)
+    return out
 
 
-def _apply_filter(q: Query, fld: str, value: str, text: str, pos: int, now: datetime | None) -> None:
+def _apply_filter(q: Query, fld: str, value: str, text: str, pos: int | None, now: datetime | None) -> None:
+    """One filter's value, checked and typed, added to ``q`` (``text`` and
+    ``pos``: where it was written, for the error)."""
     v = value.strip()
     low = v.lower()
     if fld == "provider":
+        known = _providers()
+        if low not in known:
+            raise QueryError(f"unknown provider '{low}' (known: {', '.join(sorted(known))})", text, pos)
         q.providers.append(low)
     elif fld == "role":
         if low not in ROLES:
@@ -327,6 +183,13 @@ def _apply_filter(q: Query, fld: str, value: str, text: str, pos: int, now: date
         q.models.append(low)
     elif fld == "id":
         q.ids.append(v)
+
+
+def _providers() -> tuple[str, ...]:
+    """The provider names the archive can hold: the provider registry's."""
+    from .providers import names
+
+    return names()
 
 
 _REL = re.compile(r"^(\d+)\s*(minute|hour|day|week|month|year)s?\s+ago$")
@@ -368,79 +231,3 @@ def parse_date(s: str, *, now: datetime | None = None, end: bool = False) -> dat
         return d if d.tzinfo else d.replace(tzinfo=UTC)
     except ValueError:
         return None
-
-
-# ---------------------------------------------------------------- snippets
-
-
-@functools.lru_cache(maxsize=64)
-def token_pattern(tokens: tuple[str, ...]) -> re.Pattern:
-    """Where query tokens occur in text as written: case-insensitive, and a CJK
-    run may have punctuation or spaces between its characters, as the index
-    (one token per character) lets it."""
-    from .textutil import is_cjk
-
-    alts = {r"\W*".join(map(re.escape, t)) if len(t) > 1 and is_cjk(t[0]) else re.escape(t) for t in tokens}
-    return re.compile("|".join(sorted(alts, key=len, reverse=True)), re.I)
-
-
-def snippet(
-    text: str, tokens: list[str], width: int = 160, pattern: re.Pattern | None = None
-) -> tuple[str, list[tuple[int, int]]]:
-    """A window of ``text`` around the first matching token (or match of
-    ``pattern``), whitespace collapsed, with the spans of every match inside it
-    (for highlighting). Only the region around the match is flattened and
-    searched again, so a hit in a megabyte of tool output costs what a short one does."""
-    if not text:
-        return "", []
-    pat = pattern or (token_pattern(tuple(tokens)) if tokens else None)
-    if len(text) <= 5 * width:  # short: flatten it all, search once
-        flat, more_before, more_after = " ".join(text.split()), False, False
-    else:
-        at = 0 if pat is None else _first_match(text, tokens, pat, pattern is None)
-        lo, hi = max(0, at - width), at + 4 * width
-        flat = " ".join(text[lo:hi].split())
-        more_before = lo > 0 and not text[:lo].isspace()
-        more_after = hi < len(text) and not text[hi:].isspace()
-    m = None if pat is None else pat.search(flat)
-    seen = flat  # where the matches are: the text, or its folded twin (café found by cafe)
-    if m is None and pattern is None and pat is not None:
-        folded = fold(flat)
-        if len(folded) == len(flat):
-            m = pat.search(folded)
-            seen = folded if m else flat
-    start = 0 if m is None else max(0, m.start() - width // 3)
-    if start:
-        sp = flat.rfind(" ", 0, start)
-        start = sp + 1 if sp >= 0 and start - sp < 20 else start
-    window = flat[start : start + width]
-    pre = "…" if start or more_before else ""
-    post = "…" if start + width < len(flat) or more_after else ""
-    spans = (
-        []
-        if pat is None
-        else [
-            (mm.start() + len(pre), mm.end() + len(pre))
-            for mm in pat.finditer(seen[start : start + width])
-            if mm.end() > mm.start()
-        ]
-    )
-    return pre + window + post, spans
-
-
-def _first_match(text: str, tokens: list[str], pat: re.Pattern, fold_too: bool) -> int:
-    """Where the first match starts in ``text`` (0 if none). Long text with ASCII
-    tokens is lowered once and searched with str.find: a case-insensitive regex
-    walks it character by character."""
-    if fold_too and all(t.isascii() for t in tokens):
-        low = text.lower()
-        if len(low) == len(text):
-            found = [p for p in map(low.find, tokens) if p >= 0]
-            if found:
-                return min(found)
-    m = pat.search(text)
-    if m is None and fold_too:
-        folded = fold(text)
-        if len(folded) == len(text):
-            m = pat.search(folded)
-    return 0 if m is None else m.start()

@@ -1,6 +1,8 @@
 """Full-text search over the contentless FTS5 index, with filters and
-conversation grouping. The query arrives already parsed and escaped
-(polylogue.search); this module only turns it into SQL."""
+conversation grouping. The query arrives already parsed and escaped (a
+store/query.py Query); its conversation filters compile through
+query.compile_filters, and this module adds the index's part: MATCH
+expressions, message filters, ranking and hits."""
 
 from __future__ import annotations
 
@@ -11,18 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import QueryError
+from ..textutil import is_cjk
 from . import codec, term_totals
-from .encode import CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, fts_values, ms, search_columns
-from .queries import CONV_COLUMNS, _iso, conversation_summary
+from .encode import CONTEXT, fts_values, search_columns
+from .ids import MESSAGE_ID_BITS, rowid_range, sql_conversation_of
+from .queries import CONV_COLUMNS, _iso, conversation_summary, count_conversations, list_conversations
+from .query import BY_SPAN, FAR, Term, compile_filters, time_range, where_sql
+from .snippets import snippet
+from .tokens import index_tokens
 
 # bm25 column weights: dialogue text above thinking above tool traffic
 WEIGHTS = (1.0, 0.6, 0.4, 0.25)
 ROLE_BOOST = "CASE m.role WHEN 'user' THEN 1.6 WHEN 'assistant' THEN 1.2 ELSE 1.0 END"
 TITLE_BOOST = 2.0
 HITS_PER_CONVERSATION = 3
-KNOWN_PROVIDERS = ("chatgpt", "claude", "claude-code", "codex", "gemini", "gemini-cli")
-_HAS_BITS = {"thinking": F_THINKING, "tools": F_TOOLS, "attachments": F_ATTACHMENTS}
 _KIND_INDEX = {"text": 0, "thinking": 1, "tool_use": 2, "tool_result": 3}
+_CONV = sql_conversation_of("messages_fts.rowid")  # a matching message's conversation, from the index alone
 
 
 @dataclass
@@ -44,52 +50,8 @@ class SearchResult:
         }
 
 
-def _conversation_filters(q, where: list[str], args: list[Any]) -> None:
-    for p in q.providers:
-        if p not in KNOWN_PROVIDERS:
-            raise QueryError(
-                f"unknown provider '{p}' (known: {', '.join(KNOWN_PROVIDERS)})",
-                q.text,
-                q.text.find(p) if p in q.text else None,
-            )
-    if q.providers:
-        where.append(f"c.provider IN ({','.join('?' * len(q.providers))})")
-        args += q.providers
-    if q.titles:
-        where.append("c.id IN (SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?)")
-        args.append(" AND ".join(t.fts() for t in q.titles))
-    for p in q.projects:
-        where.append("c.project LIKE ? ESCAPE '\\'")
-        args.append("%" + _like(p) + "%")
-    for mdl in q.models:
-        where.append("c.models LIKE ? ESCAPE '\\'")
-        args.append("%" + _like(mdl) + "%")
-    for h in q.has:
-        where.append(f"c.features & {_HAS_BITS[h]}")
-    if q.ids:
-        where.append(
-            "(" + " OR ".join(["c.uid LIKE ? ESCAPE '\\' OR c.provider_id LIKE ? ESCAPE '\\'"] * len(q.ids)) + ")"
-        )
-        for i in q.ids:
-            args += [_like(i) + "%", _like(i) + "%"]
-
-
-def _like(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 RANK_ALL = 10_000  # up to this many matching messages, every one is scored with BM25
 BOOST_TOP = 500  # the best this many (by BM25) get the role boost; the rest rarely overtake them
-ID_BITS = 24  # messages.id = conversation id << 24 | n (store/writer.py)
-
-
-_FAR = 1 << 62
-
-
-def _time_range(q) -> tuple[int, int] | None:
-    if q.since is None and q.until is None:
-        return None
-    return (ms(q.since) if q.since is not None else -_FAR, ms(q.until) if q.until is not None else _FAR)
 
 
 # a message's time: its own, else its conversation's updated_at
@@ -99,33 +61,23 @@ _MESSAGE_TIME = (
 )
 
 
-def _time_filter(span: tuple[int, int], where: list[str], args: list, mwhere: list[str], margs: list) -> None:
+def _time_filter(span: tuple[int, int], mwhere: list[str], margs: list) -> None:
     """since:/until: act on each message's time (a message without a timestamp has
     its conversation's updated_at; one with neither matches no range). Whole
     conversations are decided from first_ts/last_ts (indexed): those not
-    overlapping the range drop out with the other conversation filters; of the
-    rest, only those straddling a bound (a short list) look at each matching
-    message, the others keep every match without a lookup."""
+    overlapping the range drop out with the other conversation filters
+    (query.SpanOverlaps); of the rest, only those straddling a bound (a short
+    list) look at each matching message, the others keep every match without a lookup."""
     lo, hi = span
-    _overlapping(span, where, args)
     # the straddling ones, found by the bound each crosses: "overlaps but is not wholly
     # inside" as one condition would scan the whole time index when one bound is open
     arms, sargs = ["SELECT id FROM conversations WHERE updated_at IS NULL AND first_ts < ? AND last_ts >= ?"], [hi, lo]
     for bound in (lo, hi):
-        if -_FAR < bound < _FAR:
+        if -FAR < bound < FAR:
             arms.append("SELECT id FROM conversations WHERE first_ts < ? AND last_ts >= ?")
             sargs += [bound, bound]
-    mwhere.append(
-        f"CASE WHEN (messages_fts.rowid >> {ID_BITS}) IN ({' UNION ALL '.join(arms)}) "
-        f"THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END"
-    )
+    mwhere.append(f"CASE WHEN {_CONV} IN ({' UNION ALL '.join(arms)}) THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END")
     margs += [*sargs, lo, hi - 1]
-
-
-def _overlapping(span: tuple[int, int], where: list[str], args: list) -> None:
-    """Conversations whose message times overlap the range (first_ts/last_ts, indexed)."""
-    where.append("c.first_ts < ? AND c.last_ts >= ?")
-    args += [span[1], span[0]]
 
 
 def _match_expr(q) -> str:
@@ -144,29 +96,25 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
     matching conversations first (scoring millions of rows cannot be fast), and
     a note says so."""
     res = SearchResult(limit=limit, offset=offset)
-    where: list[str] = []
-    args: list[Any] = []
-    _conversation_filters(q, where, args)
     if not q.has_terms:
         if q.roles or q.kinds or q.exclude:
             raise QueryError("role:, kind: and -exclusions narrow a search: add a word to find", q.text, 0)
-        return _filter_only(conn, q, where, args, res)
+        return _filter_only(conn, q, res)
+    where, args = compile_filters(q, BY_SPAN)
 
     match = _match_expr(q)
     mwhere: list[str] = _role_conditions(q)
     margs: list[Any] = []
     join = " JOIN messages m ON m.id = messages_fts.rowid" if mwhere else ""
-    span = _time_range(q)
+    span = time_range(q)
     rwhere, rargs = list(mwhere), list(margs)  # the role filters alone (probes decide time per conversation)
     if span:
-        _time_filter(span, where, args, mwhere, margs)
-    # conversation filters act on rowid >> 24, before any join; message filters need the row
+        _time_filter(span, mwhere, margs)
+    # conversation filters act on the rowid's conversation, before any join; message filters need the row
     fwhere = ["messages_fts MATCH ?"]
     fargs: list[Any] = [match]
     if where:
-        fwhere.append(
-            f"(messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c WHERE " + " AND ".join(where) + ")"
-        )
+        fwhere.append(f"{_CONV} IN (SELECT c.id FROM conversations c WHERE " + " AND ".join(where) + ")")
         fargs += args
     fargs += margs
     body = f"FROM messages_fts{join} WHERE " + " AND ".join(fwhere + mwhere)
@@ -176,10 +124,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
     try:
         counted = _counted_ahead(conn, q) if not (where or mwhere) else None
         res.total_messages, res.total_conversations = (
-            counted
-            or conn.execute(
-                f"SELECT count(*), count(DISTINCT messages_fts.rowid >> {ID_BITS}) {body}", fargs
-            ).fetchone()
+            counted or conn.execute(f"SELECT count(*), count(DISTINCT {_CONV}) {body}", fargs).fetchone()
         )
         if res.total_messages == 0:
             return res
@@ -190,9 +135,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
                 # without a prefix index every statement merges the doclists of all the terms
                 # with the prefix, so probing conversation after conversation would merge them
                 # again each time: when few conversations match, one more pass finds them all
-                matched = {
-                    cid for (cid,) in conn.execute(f"SELECT DISTINCT messages_fts.rowid >> {ID_BITS} {body}", fargs)
-                }
+                matched = {cid for (cid,) in conn.execute(f"SELECT DISTINCT {_CONV} {body}", fargs)}
             page, hit_ids = _newest(
                 conn, q, match, where, args, join, rwhere, rargs, span, limit, offset, matched, expand=prefix
             )
@@ -210,9 +153,6 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
         summaries = _summaries(conn, page)
     except sqlite3.OperationalError as e:
         raise QueryError(f"the search engine rejected the query: {e}", q.text) from None
-    from ..search import snippet
-    from ..textutil import is_cjk
-
     tokens = q.tokens()
     probes = [t[0] if is_cjk(t[0]) else t for t in tokens]  # a CJK run may have punctuation inside
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
@@ -275,19 +215,15 @@ def regex_search(
         raise QueryError("-exclusions narrow a search: add a word to find (or leave them out)", q.text, 0)
     deadline = time.monotonic() + max_seconds
     res = SearchResult(limit=limit, offset=offset)
-    where: list[str] = []
-    args: list[Any] = []
-    _conversation_filters(q, where, args)
-    span = _time_range(q)
+    where, args = compile_filters(q, BY_SPAN)
+    span = time_range(q)
     roles = _role_conditions(q)
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
-    if span:
-        _overlapping(span, where, args)
-    cw = (" WHERE " + " AND ".join(where)) if where else ""
+    cw = where_sql(where)
     rw = "".join(f" AND {r}" for r in roles)
     if q.has_terms:
         # one pass over the index (a prefix merges its doclists once), newest rowids first
-        cond = f" AND (messages_fts.rowid >> {ID_BITS}) IN (SELECT c.id FROM conversations c{cw})" if where else ""
+        cond = f" AND {_CONV} IN (SELECT c.id FROM conversations c{cw})" if where else ""
         ids = (
             r[0]
             for r in conn.execute(
@@ -304,7 +240,7 @@ def regex_search(
             for cid in convs
             for row in conn.execute(
                 f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id >= ? AND id < ?{rw} ORDER BY id DESC",
-                (cid << ID_BITS, (cid + 1) << ID_BITS),
+                rowid_range(cid),
             )
         )
     updated: dict[int, int | None] = {}
@@ -312,7 +248,7 @@ def regex_search(
     read = 0
     stopped = False
     for rid, mid, role, ts, content in rows:
-        cid = rid >> ID_BITS
+        cid = rid >> MESSAGE_ID_BITS
         if span:
             if cid not in updated:
                 updated[cid] = conn.execute("SELECT updated_at FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
@@ -339,8 +275,6 @@ def regex_search(
         ]
         page = order[offset : offset + limit]
         summaries = _summaries(conn, page)
-        from ..search import snippet
-
         for cid in page:
             summary = summaries[cid]
             summary["hits"] = [
@@ -425,9 +359,9 @@ def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int
     top = [(s * roles.get(rid, 1.0), rid) for s, rid in top]
     # each conversation's best score: the tail is sorted, so walking it backwards the last
     # write per conversation is its best (a dict comprehension: this runs once per match)
-    conv_best = {rid >> ID_BITS: s for s, rid in reversed(tail)}
+    conv_best = {rid >> MESSAGE_ID_BITS: s for s, rid in reversed(tail)}
     for s, rid in reversed(top):
-        conv_best[rid >> ID_BITS] = min(s, conv_best.get(rid >> ID_BITS, s))
+        conv_best[rid >> MESSAGE_ID_BITS] = min(s, conv_best.get(rid >> MESSAGE_ID_BITS, s))
     title_ids = _title_matches(conn, q)
     best = sorted((v * (TITLE_BOOST if cid in title_ids else 1.0), cid) for cid, v in conv_best.items())
     # recency breaks ties: only the page's candidates and whatever ties with the last of them need a date
@@ -442,10 +376,10 @@ def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int
     page = [cid for _, _, cid in ranked[offset : offset + limit]]
     on_page = set(page)
     hits: dict[int, list[tuple[float, int]]] = {cid: [] for cid in page}
-    for s, rid in [r for part in (top, tail) for r in part if r[1] >> ID_BITS in on_page]:
-        hits[rid >> ID_BITS].append((s, rid))
-    hits = {cid: [(rid, s) for s, rid in sorted(v)[:HITS_PER_CONVERSATION]] for cid, v in hits.items()}
-    return page, hits
+    for s, rid in [r for part in (top, tail) for r in part if r[1] >> MESSAGE_ID_BITS in on_page]:
+        hits[rid >> MESSAGE_ID_BITS].append((s, rid))
+    best_hits = {cid: [(rid, s) for s, rid in sorted(v)[:HITS_PER_CONVERSATION]] for cid, v in hits.items()}
+    return page, best_hits
 
 
 def _by_ids(conn, sql: str, ids: list[int]):
@@ -489,7 +423,7 @@ def _newest(
         )
 
     probe, probe_timed = probe_sql([]), probe_sql([f"{_MESSAGE_TIME} BETWEEN ? AND ?"])
-    cw = (" WHERE " + " AND ".join(where)) if where else ""
+    cw = where_sql(where)
     page: list[int] = []
     hits: dict[int, list] = {}
     skipped = 0
@@ -504,7 +438,7 @@ def _newest(
         if span:  # as in _time_filter
             if updated is None or first < span[0] or last >= span[1]:
                 sql, params = probe_timed, [*margs, span[0], span[1] - 1]
-        bounds = (cid << ID_BITS, (cid + 1) << ID_BITS, *params)
+        bounds = (*rowid_range(cid), *params)
         found = []
         if expand:
             expanded, absent, exact = _expand_prefixes(conn, q, cid)
@@ -546,8 +480,6 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
     nothing proves there is no match."""
     from dataclasses import replace
 
-    from ..search import Term, index_tokens
-
     prefixes = sorted({t.tokens[0] for g in q.groups for t in g if t.prefix and len(t.tokens) == 1}, key=len)
     if not prefixes:
         return None, False, False
@@ -564,7 +496,7 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
     # of them the latest match (reading on, to be sure of the next two, cost a third of a search)
     pure = [[t.tokens[0] for t in g] for g in q.groups if all(t.prefix and len(t.tokens) == 1 for t in g)]
     for (blob,) in conn.execute(
-        "SELECT content FROM messages WHERE id >= ? AND id < ? ORDER BY id DESC", (cid << ID_BITS, (cid + 1) << ID_BITS)
+        "SELECT content FROM messages WHERE id >= ? AND id < ? ORDER BY id DESC", rowid_range(cid)
     ):
         found = set()
         for v in fts_values(codec.decode_blocks(blob)):
@@ -614,24 +546,10 @@ def _title_matches(conn: sqlite3.Connection, q) -> set[int]:
     return {r[0] for r in conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? LIMIT 10000", (expr,))}
 
 
-def _filter_only(conn, q, where, args, res: SearchResult) -> SearchResult:
-    if q.since is not None:
-        where.append("c.updated_at >= ?")
-        args.append(ms(q.since))
-    if q.until is not None:
-        where.append("c.updated_at < ?")
-        args.append(ms(q.until))
-    w = (" WHERE " + " AND ".join(where)) if where else ""
-    res.total_conversations, res.total_messages = conn.execute(
-        f"SELECT count(*), coalesce(sum(c.message_count), 0) FROM conversations c{w}", args
-    ).fetchone()
-    cols = ", ".join("c." + x.strip() for x in CONV_COLUMNS.split(","))
-    for row in conn.execute(
-        f"SELECT {cols} FROM conversations c{w} ORDER BY c.updated_at DESC LIMIT ? OFFSET ?",
-        (*args, res.limit, res.offset),
-    ):
-        s = conversation_summary(row)
-        s["hits"] = []
-        res.conversations.append(s)
+def _filter_only(conn, q, res: SearchResult) -> SearchResult:
+    """No words: the conversations the filters select, exactly as listing selects
+    them (queries.list_conversations), with the totals."""
+    res.total_conversations, res.total_messages = count_conversations(conn, q)
+    res.conversations = [dict(s, hits=[]) for s in list_conversations(conn, q, limit=res.limit, offset=res.offset)]
     res.notes.append("no search words: conversations matching the filters, newest first")
     return res

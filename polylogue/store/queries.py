@@ -11,12 +11,14 @@ import orjson
 from ..errors import Ambiguous, NotFound
 from ..models import Conversation, Message
 from . import codec
-from .encode import ACTIVE, CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, SIDECHAIN, ms
+from .encode import ACTIVE, CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, SIDECHAIN
+from .query import BY_UPDATE, Query, compile_filters, like_escape, where_sql
 
 CONV_COLUMNS = (
     "id, uid, provider, provider_id, title, created_at, updated_at, parent_uid, project, models, meta,"
     " message_count, features, input_tokens, output_tokens"
 )
+_C_COLUMNS = ", ".join("c." + name.strip() for name in CONV_COLUMNS.split(","))  # the same, on alias c
 
 
 def _dt(v: int | None) -> datetime | None:
@@ -72,7 +74,7 @@ def resolve(conn: sqlite3.Connection, ident: str) -> tuple:
     row = conn.execute(f"SELECT {CONV_COLUMNS} FROM conversations WHERE uid = ?", (ident,)).fetchone()
     if row:
         return row
-    like = ident.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    like = like_escape(ident) + "%"
     rows = conn.execute(
         f"SELECT {CONV_COLUMNS} FROM conversations WHERE uid LIKE ? ESCAPE '\\' OR provider_id LIKE ? ESCAPE '\\'"
         " LIMIT 51",
@@ -156,42 +158,29 @@ class StoredMessage(Message):
     first use (showing a conversation reads neither; they are compressed)."""
 
     __slots__ = ("_raw_usage", "_raw_meta")
+    _raw_usage: bytes | None
+    _raw_meta: bytes | None
     usage = _DecodedOnUse("usage")
     meta = _DecodedOnUse("meta")
 
 
-def list_conversations(
-    conn: sqlite3.Connection,
-    *,
-    providers=(),
-    since=None,
-    until=None,
-    project=None,
-    limit: int = 50,
-    offset: int = 0,
-    parent: str | None = None,
-) -> list[dict]:
-    where, args = [], []
-    if providers:
-        where.append(f"provider IN ({','.join('?' * len(providers))})")
-        args += list(providers)
-    if since is not None:
-        where.append("updated_at >= ?")
-        args.append(ms(since))
-    if until is not None:
-        where.append("updated_at < ?")
-        args.append(ms(until))
-    if project:
-        where.append("project LIKE ?")
-        args.append(f"%{project}%")
-    if parent:
-        where.append("parent_uid = ?")
-        args.append(parent)
-    sql = f"SELECT {CONV_COLUMNS} FROM conversations"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?"
+def list_conversations(conn: sqlite3.Connection, q: Query, *, limit: int = 50, offset: int = 0) -> list[dict]:
+    """Summaries of the conversations the query's filters select, most recently
+    updated first (ties by id). Its words, if any, are not consulted: a
+    filter-only search (fts.py) lists through here."""
+    where, args = compile_filters(q, BY_UPDATE)
+    sql = (
+        f"SELECT {_C_COLUMNS} FROM conversations c{where_sql(where)}"
+        " ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?"
+    )
     return [conversation_summary(r) for r in conn.execute(sql, (*args, limit, offset))]
+
+
+def count_conversations(conn: sqlite3.Connection, q: Query) -> tuple[int, int]:
+    """(conversations, messages) that list_conversations would list, without limit."""
+    where, args = compile_filters(q, BY_UPDATE)
+    sql = f"SELECT count(*), coalesce(sum(c.message_count), 0) FROM conversations c{where_sql(where)}"
+    return tuple(conn.execute(sql, args).fetchone())
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, Any]:

@@ -22,13 +22,16 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable
 
-MESSAGE_ID_BITS = 24  # writer.py: messages.id = conversation id << 24 | n
+from .ids import MESSAGE_ID_BITS, rowid_range, sql_conversation_of
+from .tokens import index_tokens
+
 BLOCK_BITS = 11  # 2,048 conversations a block: a sync touching one recounts ~1/50 of 100K
 MIN_MESSAGES = 200_000  # a word in fewer messages counts in ~20 ms: not worth keeping
 MAX_TERMS = 300  # bounds the recount after a sync: ~1 ms per word and block at 5M messages
 SAMPLE_MESSAGES = 10_000
 
 _ASCII_TOKEN = re.compile(r"[0-9a-z]+")
+_CONV = sql_conversation_of("rowid")
 
 
 def settings(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -90,7 +93,7 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
             for t in terms:
                 if t not in done:
                     m, c = conn.execute(
-                        "SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts "
+                        f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts "
                         "WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?",
                         (_quoted(t), b << shift, (b + 1) << shift),
                     ).fetchone()
@@ -106,7 +109,6 @@ def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]
     """The words estimated (from a sample of about SAMPLE_MESSAGES messages:
     every k-th conversation, so the same archive gives the same choice) to be
     in at least ``min_messages`` messages, with a margin for sampling error."""
-    from ..search import index_tokens
     from . import codec
     from .encode import fts_values
 
@@ -115,10 +117,7 @@ def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]
     df: Counter[str] = Counter()
     sampled = 0
     for (cid,) in convs[::step]:
-        for (blob,) in conn.execute(
-            "SELECT content FROM messages WHERE id >= ? AND id < ?",
-            (cid << MESSAGE_ID_BITS, (cid + 1) << MESSAGE_ID_BITS),
-        ):
+        for (blob,) in conn.execute("SELECT content FROM messages WHERE id >= ? AND id < ?", rowid_range(cid)):
             words: set[str] = set()
             for v in fts_values(codec.decode_blocks(blob)):
                 if v:
@@ -150,7 +149,7 @@ def verify(conn: sqlite3.Connection) -> list[str]:
         if known is None:
             continue
         actual = conn.execute(
-            "SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts MATCH ?", (_quoted(t),)
+            f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts WHERE messages_fts MATCH ?", (_quoted(t),)
         ).fetchone()
         if tuple(actual) != tuple(known):
             problems.append(f"term totals for '{t}': stored {known}, actual {tuple(actual)}")

@@ -1,0 +1,296 @@
+"""The typed query, and the one compiler of its conversation filters.
+
+A ``Query`` is what the query language (polylogue/search.py) and the
+library's keyword filters (api.py) both produce: terms to match and typed
+filter values; no text is parsed below this line. Each conversation filter
+is an object whose ``clause()`` returns SQL and its parameters (as beets'
+dbcore queries do), and ``compile_filters`` is the only place that turns a
+Query's filters into a WHERE: listing, filter-only search, full-text search
+and regex search all call it, so one filter means one thing everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from ..textutil import is_cjk
+from .encode import F_ATTACHMENTS, F_THINKING, F_TOOLS, ms
+
+HAS_BITS = {"thinking": F_THINKING, "tools": F_TOOLS, "attachments": F_ATTACHMENTS}
+
+
+@dataclass
+class Term:
+    tokens: list[str]  # normalised index tokens (tokens.index_tokens)
+    prefix: bool = False
+    raw: str = ""
+
+    def fts(self) -> str:
+        body = " ".join(self.tokens)
+        return f'"{body}"*' if self.prefix else f'"{body}"'
+
+
+@dataclass
+class Query:
+    text: str = ""
+    groups: list[list[Term]] = field(default_factory=list)  # AND of ORs
+    exclude: list[Term] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+    titles: list[Term] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    has: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    parent: str | None = None  # a conversation's children (library only, not in the language)
+    regex: str | None = None
+
+    @property
+    def has_terms(self) -> bool:
+        return bool(self.groups)
+
+    @property
+    def message_filters(self) -> bool:
+        return bool(self.roles or self.kinds)
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(
+            self.providers
+            or self.roles
+            or self.kinds
+            or self.since
+            or self.until
+            or self.titles
+            or self.projects
+            or self.models
+            or self.has
+            or self.ids
+            or self.parent
+        )
+
+    def copy(self) -> Query:
+        """A copy whose lists can grow without touching this one (terms are never changed in place)."""
+        out = replace(self)
+        for name in _LISTS:
+            setattr(out, name, list(getattr(self, name)))
+        return out
+
+    def and_(self, other: Query) -> Query:
+        """Both queries' terms and filters; ``other``'s dates replace this one's
+        (as a later since: in query text does)."""
+        out = self.copy()
+        out.text = " ".join(t for t in (self.text, other.text) if t)
+        for name in _LISTS:
+            getattr(out, name).extend(getattr(other, name))
+        out.since, out.until = other.since or out.since, other.until or out.until
+        out.parent, out.regex = other.parent or out.parent, other.regex or out.regex
+        return out
+
+    def match(self) -> str | None:
+        """The FTS5 MATCH expression (None when the query has no positive terms)."""
+        if not self.groups:
+            return None
+        parts = []
+        for g in self.groups:
+            alts = [t.fts() for t in g]
+            parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
+        expr = " AND ".join(parts)
+        if self.kinds:
+            expr = "{" + " ".join(self.kinds) + "} : (" + expr + ")"
+        return expr
+
+    def exclude_match(self) -> str | None:
+        if not self.exclude:
+            return None
+        return " OR ".join(t.fts() for t in self.exclude)
+
+    def tokens(self) -> list[str]:
+        """Every positive token, for snippets and highlighting. Hits show text as
+        written, so a run of CJK characters (indexed one by one) is one string."""
+        out: list[str] = []
+        for t in (t for g in self.groups for t in g):
+            for cjk, run in groupby(t.tokens, key=lambda tok: len(tok) == 1 and is_cjk(tok)):
+                out += ["".join(run)] if cjk else run  # noqa: B031 - one use per branch
+        return out
+
+    def cache_key(self) -> tuple:
+        return (
+            self.match(),
+            self.exclude_match(),
+            tuple(self.providers),
+            tuple(self.roles),
+            tuple(self.kinds),
+            self.since,
+            self.until,
+            tuple(t.fts() for t in self.titles),
+            tuple(self.projects),
+            tuple(self.models),
+            tuple(self.has),
+            tuple(self.ids),
+            self.parent,
+            self.regex,
+        )
+
+
+_LISTS = ("groups", "exclude", "providers", "roles", "kinds", "titles", "projects", "models", "has", "ids")
+
+
+# ---------------------------------------------------------------- filters
+
+
+class Filter:
+    """One condition on a conversation row ``c``."""
+
+    def clause(self) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+
+def like_escape(s: str) -> str:
+    """``s`` as a literal inside a LIKE pattern written with ESCAPE '\\'."""
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class OneOf(Filter):
+    column: str
+    values: tuple[str, ...]
+
+    def clause(self) -> tuple[str, list[Any]]:
+        return f"c.{self.column} IN ({','.join('?' * len(self.values))})", list(self.values)
+
+
+@dataclass(frozen=True)
+class Contains(Filter):
+    """A substring, case-insensitive for ASCII (LIKE), metacharacters literal."""
+
+    column: str
+    value: str
+
+    def clause(self) -> tuple[str, list[Any]]:
+        return f"c.{self.column} LIKE ? ESCAPE '\\'", ["%" + like_escape(self.value) + "%"]
+
+
+@dataclass(frozen=True)
+class StartsWithAny(Filter):
+    """Any of the columns starts with any of the prefixes."""
+
+    columns: tuple[str, ...]
+    prefixes: tuple[str, ...]
+
+    def clause(self) -> tuple[str, list[Any]]:
+        arms = [f"c.{col} LIKE ? ESCAPE '\\'" for _ in self.prefixes for col in self.columns]
+        return "(" + " OR ".join(arms) + ")", [like_escape(p) + "%" for p in self.prefixes for _ in self.columns]
+
+
+@dataclass(frozen=True)
+class TitleMatches(Filter):
+    expr: str  # an FTS5 expression of already quoted terms
+
+    def clause(self) -> tuple[str, list[Any]]:
+        return "c.id IN (SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?)", [self.expr]
+
+
+@dataclass(frozen=True)
+class HasFeature(Filter):
+    bit: int
+
+    def clause(self) -> tuple[str, list[Any]]:
+        return f"c.features & {int(self.bit)}", []
+
+
+@dataclass(frozen=True)
+class Equals(Filter):
+    column: str
+    value: Any
+
+    def clause(self) -> tuple[str, list[Any]]:
+        return f"c.{self.column} = ?", [self.value]
+
+
+@dataclass(frozen=True)
+class UpdatedWithin(Filter):
+    """Last updated in [since, until): the conversation as a whole."""
+
+    since: int | None
+    until: int | None
+
+    def clause(self) -> tuple[str, list[Any]]:
+        conds, args = [], []
+        if self.since is not None:
+            conds.append("c.updated_at >= ?")
+            args.append(self.since)
+        if self.until is not None:
+            conds.append("c.updated_at < ?")
+            args.append(self.until)
+        return " AND ".join(conds), args
+
+
+@dataclass(frozen=True)
+class SpanOverlaps(Filter):
+    """Some message time in [lo, hi) is possible: the conversation's indexed
+    first/last message times overlap the range (single messages are the
+    caller's to check)."""
+
+    lo: int
+    hi: int
+
+    def clause(self) -> tuple[str, list[Any]]:
+        return "c.first_ts < ? AND c.last_ts >= ?", [self.hi, self.lo]
+
+
+# how since:/until: select conversations
+BY_UPDATE = "updated"  # listing: when the conversation was last updated
+BY_SPAN = "span"  # message search: conversations that may hold a message in the range
+
+FAR = 1 << 62  # an open end of a time range
+
+
+def time_range(q: Query) -> tuple[int, int] | None:
+    """since:/until: as [lo, hi) epoch milliseconds, open ends as -FAR / FAR."""
+    if q.since is None and q.until is None:
+        return None
+    lo, hi = ms(q.since), ms(q.until)
+    return (-FAR if lo is None else lo, FAR if hi is None else hi)
+
+
+def conversation_filters(q: Query, time: str | None = BY_UPDATE) -> list[Filter]:
+    """The query's conversation filters as clause objects (``time``: BY_UPDATE,
+    BY_SPAN, or None to leave the dates to the caller)."""
+    out: list[Filter] = []
+    if q.providers:
+        out.append(OneOf("provider", tuple(q.providers)))
+    if q.titles:
+        out.append(TitleMatches(" AND ".join(t.fts() for t in q.titles)))
+    out += [Contains("project", p) for p in q.projects]
+    out += [Contains("models", m) for m in q.models]
+    out += [HasFeature(HAS_BITS[h]) for h in q.has]
+    if q.ids:
+        out.append(StartsWithAny(("uid", "provider_id"), tuple(q.ids)))
+    if q.parent:
+        out.append(Equals("parent_uid", q.parent))
+    if time == BY_UPDATE and (q.since is not None or q.until is not None):
+        out.append(UpdatedWithin(ms(q.since), ms(q.until)))
+    elif time == BY_SPAN and (span := time_range(q)):
+        out.append(SpanOverlaps(*span))
+    return out
+
+
+def compile_filters(q: Query, time: str | None = BY_UPDATE) -> tuple[list[str], list[Any]]:
+    """WHERE conditions on ``conversations c`` (to AND together) and their parameters."""
+    where: list[str] = []
+    args: list[Any] = []
+    for f in conversation_filters(q, time):
+        sql, params = f.clause()
+        where.append(sql)
+        args += params
+    return where, args
+
+
+def where_sql(where: list[str]) -> str:
+    return (" WHERE " + " AND ".join(where)) if where else ""
