@@ -16,24 +16,20 @@ import errno
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from . import search as searchlang
-from .errors import PolylogueError
+from .errors import SyncBusy
 from .models import Conversation
-from .paths import default_home
+from .paths import default_home, open_private
 
 CACHE_SIZE = 256
 
 
 _SYNC_THREAD_LOCKS: dict[str, threading.Lock] = {}
-
-
-class SyncBusy(PolylogueError):
-    pass
 
 
 class Archive:
@@ -65,15 +61,9 @@ class Archive:
         self._pool = ReadPool(self.db_path, self._readers)
 
     def _schema_current(self) -> bool:
-        import sqlite3
+        from .store.schema import is_current
 
-        from .store.schema import SCHEMA_VERSION
-
-        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-        try:
-            return conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        finally:
-            conn.close()
+        return is_current(self.db_path)
 
     @contextmanager
     def reader(self):
@@ -120,8 +110,11 @@ class Archive:
         workers: int | None = None,
         force: bool = False,
         wait: bool = True,
+        on_wait: Callable[[], None] | None = None,
     ):
-        """Import files/folders (or the default sources). Returns a SyncReport."""
+        """Import files/folders (or the default sources). Returns a SyncReport.
+        Another sync of this archive makes this one wait (``on_wait`` is called
+        once, before waiting), or raise SyncBusy when ``wait`` is false."""
         from .ingest import sync
 
         self._ensure()
@@ -129,13 +122,13 @@ class Archive:
             targets = [Path(p) for p in paths]
         else:
             targets = [p for _, p in self.default_sources() if p.exists()]
-        with self._sync_lock(wait):
+        with self._sync_lock(wait, on_wait):
             report = sync(self.db_path, targets, progress=progress, workers=workers, force=force)
         self._cache_clear()
         return report
 
     @contextmanager
-    def _sync_lock(self, wait: bool):
+    def _sync_lock(self, wait: bool, on_wait: Callable[[], None] | None = None):
         """One sync at a time per archive: the second waits (or fails fast)."""
         path = self.home / "sync.lock"
         # a POSIX record lock belongs to this process alone: parser processes forked
@@ -145,7 +138,7 @@ class Archive:
         local = _SYNC_THREAD_LOCKS.setdefault(str(path), threading.Lock())
         if not local.acquire(blocking=wait):
             raise SyncBusy(busy)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = open_private(path, os.O_RDWR)
         try:
             try:
                 import fcntl
@@ -159,11 +152,8 @@ class Archive:
                     raise
                 if not wait:
                     raise SyncBusy(busy) from None
-                import sys
-
-                print(
-                    "polylogue: another sync is running on this archive; waiting for it to finish...", file=sys.stderr
-                )
+                if on_wait is not None:
+                    on_wait()
                 fcntl.lockf(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -196,20 +186,17 @@ class Archive:
         offset: int = 0,
         parent: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Conversation summaries, most recently updated first. The filters mean
+        what the same filters of a search without words mean (both compile
+        through store/query.py)."""
         from .store.queries import list_conversations
 
-        providers = [provider] if isinstance(provider, str) else list(provider or [])
+        q = searchlang.with_filters(
+            searchlang.Query(), {"provider": provider, "since": since, "until": until, "project": project}
+        )
+        q.parent = parent
         with self.reader() as conn:
-            return list_conversations(
-                conn,
-                providers=providers,
-                since=_date(since),
-                until=_date(until, end=True),
-                project=project,
-                limit=limit,
-                offset=offset,
-                parent=parent,
-            )
+            return list_conversations(conn, q, limit=limit, offset=offset)
 
     def resolve(self, ident: str) -> dict[str, Any]:
         from .store.queries import conversation_summary, resolve
@@ -266,8 +253,8 @@ class Archive:
         from .store.fts import regex_search, search
         from .store.queries import generation
 
-        q = query if isinstance(query, searchlang.Query) else searchlang.parse(query)
-        _merge_filters(q, filters)
+        # the keyword filters become typed filters of a copy (never text to parse again)
+        q = searchlang.with_filters(query if isinstance(query, searchlang.Query) else searchlang.parse(query), filters)
         pattern = _regex(regex) if regex is not None else None
         q.regex = regex
         with self.reader() as conn:
@@ -300,18 +287,12 @@ class Archive:
         return ConversationQuery(self)
 
     def sql(self, query: str, params: tuple | dict = ()) -> tuple[list[str], list[tuple]]:
-        """Run read-only SQL (pl_content() decodes message content). Returns (columns, rows)."""
-        import sqlite3
-
-        from .errors import PolylogueError
+        """Run read-only SQL (pl_content() decodes message content). Returns (columns, rows);
+        SQL that SQLite rejects raises SqlError."""
+        from .store.db import run_sql
 
         with self.reader() as conn:
-            try:
-                cur = conn.execute(query, params)
-                cols = [d[0] for d in cur.description or ()]
-                return cols, cur.fetchall()
-            except sqlite3.Error as e:
-                raise PolylogueError(f"SQL error: {e}") from None
+            return run_sql(conn, query, params)
 
     def backup(self, dest: str | os.PathLike) -> dict[str, Any]:
         """An online, consistent copy of the archive (safe while a sync runs)."""
@@ -340,74 +321,45 @@ def _regex(pattern: str):
         raise QueryError(f"bad regex: {e.msg}", pattern, e.pos) from None
 
 
-def _date(v, end: bool = False):
-    if v is None or hasattr(v, "tzinfo"):
-        return v
-    d = searchlang.parse_date(str(v), end=end)
-    if d is None:
-        from .errors import QueryError
-
-        raise QueryError(f"cannot read the date '{v}'")
-    return d
-
-
-def _merge_filters(q: searchlang.Query, filters: dict[str, Any]) -> None:
-    text = []
-    for key, value in filters.items():
-        if value in (None, (), []):
-            continue
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for v in values:
-            text.append(f'{key}:"{v}"')
-    if text:
-        extra = searchlang.parse(" ".join(text))
-        for f in ("providers", "roles", "kinds", "titles", "projects", "models", "has", "ids"):
-            getattr(q, f).extend(getattr(extra, f))
-        q.since = extra.since or q.since
-        q.until = extra.until or q.until
-
-
 class ConversationQuery:
-    """Chainable, lazy; iterate it to get conversation summaries."""
+    """Chainable, lazy; iterate it to get conversation summaries. Each step
+    returns a new ConversationQuery holding a typed Query (search.Query)."""
 
-    def __init__(self, archive: Archive):
+    def __init__(self, archive: Archive, query: searchlang.Query | None = None, limit: int = 50):
         self._a = archive
-        self._parts: list[str] = []
-        self._limit = 50
+        self._q = query if query is not None else searchlang.Query()
+        self._limit = limit
 
-    def _add(self, part: str) -> ConversationQuery:
-        clone = ConversationQuery(self._a)
-        clone._parts, clone._limit = [*self._parts, part], self._limit
-        return clone
+    def _with(self, **filters: Any) -> ConversationQuery:
+        return ConversationQuery(self._a, searchlang.with_filters(self._q, filters), self._limit)
 
     def provider(self, name: str):
-        return self._add(f'provider:"{name}"')
+        return self._with(provider=name)
 
-    def since(self, date: str):
-        return self._add(f'since:"{date}"')
+    def since(self, date):
+        return self._with(since=date)
 
-    def until(self, date: str):
-        return self._add(f'until:"{date}"')
+    def until(self, date):
+        return self._with(until=date)
 
     def project(self, name: str):
-        return self._add(f'project:"{name}"')
+        return self._with(project=name)
 
     def model(self, name: str):
-        return self._add(f'model:"{name}"')
+        return self._with(model=name)
 
     def has(self, what: str):
-        return self._add(f"has:{what}")
+        return self._with(has=what)
 
     def containing(self, text: str):
-        return self._add(text)
+        """Query-language text (words, phrases, filters), ANDed in."""
+        return ConversationQuery(self._a, self._q.and_(searchlang.parse(text)), self._limit)
 
     def limit(self, n: int):
-        clone = self._add("")
-        clone._limit = n
-        return clone
+        return ConversationQuery(self._a, self._q, n)
 
-    def query(self) -> str:
-        return " ".join(p for p in self._parts if p)
+    def query(self) -> searchlang.Query:
+        return self._q.copy()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self._a.search(self.query(), limit=self._limit).conversations)
+        return iter(self._a.search(self._q, limit=self._limit).conversations)

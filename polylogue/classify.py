@@ -44,10 +44,7 @@ def classify(m: Message) -> str:
 
 
 def is_substantive(m: Message) -> bool:
-    """Real dialogue: a person's prompt or an assistant's visible answer."""
-    c = classify(m)
-    return (
-        (c == "prompt" and any(b.type == TEXT and b.text.strip() for b in m.blocks))
-        or c == "reply"
-        and any(b.type == TEXT and b.text.strip() for b in m.blocks)
-    )
+    """Real dialogue: a person's prompt or an assistant's visible answer. The rule
+    lives on the model (``Message.is_substantive``), which needs no classifier;
+    it equals "prompt or reply, with visible text" (tests/test_classify.py)."""
+    return m.is_substantive

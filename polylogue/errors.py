@@ -1,8 +1,20 @@
-"""Our own error types. Parsers raise only ParseError; nothing else escapes them."""
+"""Every error we raise on purpose, in one place, each with the exit code the
+CLI returns for it (docs/cli.md, "Exit codes"). The CLI maps an error to its
+code through ``exit_code`` alone.
+
+Parsers raise only ParseError; nothing else escapes them. ZipProblem and
+StaleRows never leave the import: it records them against their file."""
+
+# the exit codes (docs/cli.md): 1 a failure, 2 a bad query or usage, 3 a partial import
+FAILURE = 1
+USAGE = 2
+PARTIAL = 3
 
 
 class PolylogueError(Exception):
     """Base class for every error we raise on purpose."""
+
+    exit_code = FAILURE
 
 
 class ParseError(PolylogueError):
@@ -18,7 +30,9 @@ class ParseError(PolylogueError):
 
 
 class QueryError(PolylogueError):
-    """A search query could not be parsed; ``position`` points at the problem."""
+    """A search query (or a regex, a date) could not be read; ``position`` points at the problem."""
+
+    exit_code = USAGE
 
     def __init__(self, reason: str, query: str = "", position: int | None = None):
         super().__init__(reason)
@@ -31,10 +45,53 @@ class QueryError(PolylogueError):
 
 
 class NotFound(PolylogueError):
-    pass
+    """No conversation matches an id or prefix."""
 
 
 class Ambiguous(PolylogueError):
+    """A prefix matches several conversations; ``candidates`` lists them."""
+
     def __init__(self, prefix: str, candidates: list[str]):
         super().__init__(f"'{prefix}' matches {len(candidates)} conversations: " + ", ".join(candidates[:20]))
         self.candidates = candidates
+
+
+class SyncBusy(PolylogueError):
+    """Another sync holds the archive and the caller asked not to wait."""
+
+
+class ExportError(PolylogueError, ValueError):
+    """A bad export format or output folder."""
+
+
+class ExportRefused(ExportError):
+    """The run would drop more than half of the conversations an existing export
+    holds, and ``confirm`` said no (the CLI: no --yes and no terminal to ask)."""
+
+    exit_code = USAGE
+
+    def __init__(self, dropped: int, held: int, out: object):
+        super().__init__(
+            f"this export would remove {dropped} of the {held} conversations in {out}; "
+            "nothing was changed (check the filters, see the list with --dry-run, or confirm with --yes)"
+        )
+        self.dropped, self.held = dropped, held
+
+
+class SqlError(PolylogueError):
+    """Read-only SQL that SQLite rejected (a syntax error, a write, a missing table)."""
+
+
+class NotRegularFile(PolylogueError, OSError):
+    """A FIFO, device or socket where a file was expected: reading one could block
+    or never end. An OSError too, so a reader's ``except OSError`` reports it."""
+
+
+class ZipProblem(PolylogueError):
+    """A zip that cannot be opened at all; recorded against the zip, the sync goes on."""
+
+
+class StaleRows(PolylogueError):
+    """Rows marked kept (encode's ``stored``) that the archive no longer holds as
+    they were: the conversation changed since the parser looked (the same
+    conversation in two files of one sync). The import converts it again in full."""

@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from .errors import ParseError
-from .sources import InputFile, ZipProblem, discover, file_hash, members
+from .errors import ParseError, StaleRows, ZipProblem
+from .sources import InputFile, discover, file_hash, members
 
 BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
 BATCH_BYTES = 32 << 20  # ... or sooner when big tool outputs make a batch heavy (its rows stay in memory)
@@ -73,93 +73,36 @@ class SyncReport:
 # ---------------------------------------------------------------- parse stage (workers)
 
 
-def _side_file(head) -> bool:
-    """Known non-conversation files (formats.md §0): skipped quietly, never imported."""
-    if head.kind == "json":
-        p = head.paths
-        obj = head.top == "object"
-        arr = head.top == "array"
-        if obj and ("email" in p or "chatgpt_plus_user" in p):  # ChatGPT user.json
-            return True
-        if obj and "agentType" in p:  # Claude Code agent-*.meta.json
-            return True
-        if obj and ("entries" in p or "originalPath" in p):  # Claude Code sessions-index.json
-            return True
-        if arr and head.paths.get("") == "start_array" and len(p) == 1:  # []: e.g. empty feedback list
-            return True
-        if arr and any(
-            k in p
-            for k in (
-                "item.rating",
-                "item.is_anonymous",
-                "item.input",
-                "item.content.input",
-                "item.email_address",
-                "item.conversations_memory",
-                "item.prompt_template",
-                "item.docs",
-                "item.messageId",
-            )
-        ):
-            return True
-        if obj and "files" in p and "session" not in p and "mapping" not in p:
-            return True  # manifests
-    if head.kind in ("json", "jsonl") and head.records:
-        r = head.records[0]
-        if "display" in r and "pastedContents" in r:  # Claude Code history.jsonl
-            return True
-        if set(r) <= {"session_id", "ts", "text"} and "ts" in r:  # Codex history.jsonl
-            return True
-    return False
+class FileOutcome(NamedTuple):
+    """What parsing one input file came to: the last item ``parse_input`` yields
+    for it. It crosses the worker queue once per file, so it stays a small tuple."""
+
+    key: str  # the file (a zip, not its members); sources.path
+    provider: str | None  # providers recognised, comma-separated
+    status: str  # ok | partial | failed | skipped
+    errors: list[tuple[str, str, int | None]]  # (path, reason, line)
+    conversations: int
+    notes: list[tuple[str, str]]  # (path, note): warnings that are not failures
+    digest: bytes | None  # xxh3-128 of the file's bytes
+    skipped_unchanged: int  # conversations a parser skipped: the archive holds them as they are
+    size: int
+    mtime_ns: int
+    resumed: bool  # parsed from where the last sync left off (resume.py)
 
 
-class _Known:
-    """Looks up what the archive holds, for parsers (a read-only connection per
-    process): conversations' updated_at, so unchanged conversations in a re-read
-    export are skipped before their conversion, and their messages' hashes, so
-    unchanged messages of a changed conversation are not encoded again."""
-
-    def __init__(self, db: str):
-        self.db, self.conn = db, None
-
-    def _query(self, sql: str, args: tuple) -> list | None:
-        import sqlite3
-
-        try:
-            if self.conn is None:
-                self.conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, check_same_thread=False)
-                self.conn.execute("PRAGMA query_only = ON")
-            return self.conn.execute(sql, args).fetchall()
-        except sqlite3.Error:
-            return None
-
-    def __call__(self, provider: str, provider_id: str) -> int | None:
-        rows = self._query("SELECT updated_at FROM conversations WHERE uid = ?", (f"{provider}:{provider_id}",))
-        return rows[0][0] if rows else None
-
-    def hashes(self, uid: str) -> dict[str, int] | None:
-        """The archived messages of a conversation (id -> hash), for encode's ``stored``."""
-        rows = self._query(
-            "SELECT m.mid, m.hash FROM conversations c JOIN messages m ON m.id >= c.id << 24 "
-            "AND m.id < (c.id + 1) << 24 WHERE c.uid = ?",
-            (uid,),
-        )
-        return dict(rows) if rows else None
+_known_cache: dict[str, Any] = {}
 
 
-_known_cache: dict[str, _Known] = {}
-
-
-def parse_input(f: InputFile, db: str | None = None, states: Path | None = None) -> Iterator[tuple]:
-    """Parse one input file. Yields ("conv", ConversationRow) items, then one
-    ("done", key, provider, status, errors, conversations, notes, file hash,
-    unchanged conversations skipped, size, mtime, resumed) item. With ``db``, parsers may skip
+def parse_input(f: InputFile, db: str | None = None, states: Path | None = None) -> Iterator[Any]:
+    """Parse one input file. Yields its conversations as ConversationRows (encoded,
+    ready for the writer), then one FileOutcome. With ``db``, parsers may skip
     conversations the archive already holds in the same version. With ``states``
     (a folder), a session log that grew is parsed from where the last parse left off."""
     from . import resume
-    from .providers import detect, open_clean
+    from .providers import detect, is_side_file, open_clean
     from .providers.common import ParseContext
     from .store.encode import encode
+    from .store.known import KnownConversations
 
     errors: list[tuple[str, str, int | None]] = []
     notes: list[tuple[str, str]] = []
@@ -170,7 +113,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
     digest = None
     known = None
     if db:
-        known = _known_cache.get(db) or _known_cache.setdefault(db, _Known(db))
+        known = _known_cache.get(db) or _known_cache.setdefault(db, KnownConversations(db))
 
     def warn(display: str, reason: str) -> None:
         errors.append((display, reason, None))
@@ -186,7 +129,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                     head, stream = open_clean(raw, ctx)
                     mod = detect(head)
                     if mod is None:
-                        if _side_file(head):
+                        if is_side_file(head):
                             pass  # a known side file (user.json, agent meta...): skipped quietly
                         elif head.kind == "empty" and member.jsonish:
                             errors.append((member.display, "empty file", None))
@@ -195,13 +138,13 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                         elif member.jsonish and not member.in_zip:
                             errors.append((member.display, "not JSON: unrecognised or binary content", None))
                         continue
-                    if mod.NAME not in providers:
-                        providers.append(mod.NAME)
+                    if mod.name not in providers:
+                        providers.append(mod.name)
                     if (
                         states is not None
                         and not member.in_zip
-                        and hasattr(mod, "resumable")
-                        and mod.resumable(head)
+                        and mod.resume is not None
+                        and mod.resume.applies(head)
                         and resume.may_grow(f.size, f.known_size, f.mtime_ns)
                     ):
                         convs = resume.parse(raw, f.key, f.size, mod, ctx, states)
@@ -211,7 +154,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                         conv.source_path = member.display
                         produced += 1
                         stored = known.hashes(conv.id) if known else None
-                        yield ("conv", encode(conv, prune=not ctx.warnings and not ctx.bad_utf8, stored=stored))
+                        yield encode(conv, prune=not ctx.warnings and not ctx.bad_utf8, stored=stored)
             except ParseError as e:
                 errors.append((member.display, e.reason, e.line))
             except FileNotFoundError:
@@ -240,7 +183,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                 and not ctx.notes
                 and not any(e[0] == member.display for e in errors)
             ):
-                notes.append((member.display, f"recognised as {mod.NAME} but holds no conversations"))
+                notes.append((member.display, f"recognised as {mod.name} but holds no conversations"))
             count += produced
     except ZipProblem as e:
         errors.append((f.key, str(e), None))
@@ -250,8 +193,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
         status = "partial" if count else "failed"
     else:
         status = "ok" if count or skipped else "skipped"
-    yield (
-        "done",
+    yield FileOutcome(
         f.key,
         ",".join(providers) or None,
         status,
@@ -274,29 +216,30 @@ def _changed(
     unchanged, and goes to ``touched``). ``db`` is the writer connection in pass
     1, the database path in pass 2 (a reader of its own, in the feeding thread)."""
     from .store.db import SCAN_MMAP_BYTES, open_reader
+    from .store.known import source_state
 
     conn = open_reader(db, SCAN_MMAP_BYTES) if isinstance(db, Path) else db
-    lookup = "SELECT size, mtime_ns, hash FROM sources WHERE path = ?"
     try:
         for f in discover(paths, errors):
             if report:
                 report.files_seen += 1
             if not force:
-                row = conn.execute(lookup, (f.key,)).fetchone()
+                row = source_state(conn, f.key)
                 if row:
-                    f.known_size = row[0]
-                if row and row[0] == f.size and row[1] == f.mtime_ns:
+                    f.known_size = row.size
+                if row and row.size == f.size and row.mtime_ns == f.mtime_ns:
                     if report:
                         report.files_unchanged += 1
                     continue
                 if (
                     row
-                    and row[0] == f.size
-                    and row[2] is not None
+                    and row.size == f.size
+                    and row.hash is not None
                     and touched is not None
-                    and file_hash(f.path) == row[2]
+                    and file_hash(f.path) == row.hash
                 ):
-                    report.files_unchanged += 1  # touched, not changed: remember the new mtime
+                    if report:
+                        report.files_unchanged += 1  # touched, not changed: remember the new mtime
                     touched.append(f)
                     continue
             yield f
@@ -314,9 +257,9 @@ def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int 
     for f in files:
         taken = 0
         for item in parse_input(f):
-            if item[0] != "conv":
+            if isinstance(item, FileOutcome):
                 continue
-            for r in item[1].messages:
+            for r in item.messages:
                 samples.append(decode_json(r.content))
                 samples += [decode_json(x) for x in (r.usage, r.meta) if x]  # stored the same way
                 taken += 1
@@ -372,13 +315,14 @@ def _worker(
         chunk: list[tuple] = []
         size = nbytes = 0
         for item in parse_input(f, db, states):
-            if item[0] == "conv":  # plain tuples pickle ~10x faster than NamedTuples
-                item[1].messages = [tuple(r) for r in item[1].messages]
-                size += len(item[1].messages)
-                nbytes += item[1].nbytes
+            done = isinstance(item, FileOutcome)
+            if not done:  # plain tuples pickle ~10x faster than NamedTuples (one per message)
+                item.messages = [tuple(r) for r in item.messages]
+                size += len(item.messages)
+                nbytes += item.nbytes
             chunk.append(item)
             size += 1
-            if size >= CHUNK_MESSAGES or nbytes >= CHUNK_BYTES or item[0] == "done":
+            if size >= CHUNK_MESSAGES or nbytes >= CHUNK_BYTES or done:
                 put(chunk)
                 chunk, size, nbytes = [], 0, 0
                 handed += 1
@@ -419,7 +363,7 @@ def _die_with_parent() -> None:
 
 def _parallel(
     files: Iterator[InputFile], workers: int, db: str | None = None, states: Path | None = None
-) -> Iterator[tuple]:
+) -> Iterator[Any]:
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     import threading
 
@@ -460,8 +404,8 @@ def _parallel(
                 live -= 1
                 continue
             for item in chunk:
-                if item[0] == "conv":
-                    item[1].messages = [as_row(MessageRow, t) for t in item[1].messages]
+                if not isinstance(item, FileOutcome):
+                    item.messages = [as_row(MessageRow, t) for t in item.messages]
             yield from chunk
     finally:
         for p in procs:
@@ -492,138 +436,30 @@ def sync(
     workers: int | None = None,
     force: bool = False,
 ) -> SyncReport:
-    from . import resume
+    from . import providers, resume
     from .store import term_totals
-    from .store.db import open_writer, release_free_pages, set_bulk, train_dictionary, train_from_archive
-    from .store.writer import StaleRows, Writer
+    from .store.db import finish_import, open_writer
 
     t0 = time.perf_counter()
     progress = progress or Progress()
     report = SyncReport()
-    discover_errors: list[tuple[str, str]] = []
+    # loaded here, before any worker forks: each plugin problem is reported once
+    report.warnings += [{"path": where, "warning": what} for where, what in providers.load_errors()]
     conn = open_writer(db_path)
     try:
         # pass 1 counts what changed (no file list is kept: 100K paths would cost the memory
         # budget); pass 2 walks the folders again and feeds the changed files to the parsers
-        count = total = 0
-        touched: list[InputFile] = []
-        spread: list[InputFile] = []  # <= 64 changed files, evenly spread: the dictionary's samples
-        stride = 1
-        for f in _changed(conn, paths, force, discover_errors, report, touched):
-            if count % stride == 0:
-                spread.append(f)
-                if len(spread) > 64:
-                    spread, stride = spread[::2], stride * 2
-            count += 1
-            total += f.size
-        if touched:
-            with conn:
-                conn.executemany(
-                    "UPDATE sources SET mtime_ns = ? WHERE path = ?", [(f.mtime_ns, f.key) for f in touched]
-                )
-        for path, reason in discover_errors:
-            report.errors.append({"path": path, "error": reason})
-            report.files_failed += 1
-        if total >= PARALLEL_MIN_BYTES and not conn.execute("SELECT 1 FROM zstd_dicts LIMIT 1").fetchone():
-            samples = _dictionary_samples(spread)
-            if len(samples) >= 500:
-                train_dictionary(conn, samples)
-        del spread
+        count, total = _count_changed(conn, paths, force, report)
         todo = _changed(db_path, paths, force, [], None, None) if count else iter(())
         progress.start(count, total)
-        if workers is None:
-            # one parser per core (up to 3): measured, the writer keeps a core only two-thirds busy
-            workers = max(1, min(os.cpu_count() or 2, 3))
         known_db = None if force else str(db_path)  # --force converts everything again
         states = None if force else resume.state_dir(db_path.parent)
-        items = (
-            _parallel(todo, workers, known_db, states)
-            if workers >= 1 and total >= PARALLEL_MIN_BYTES
-            else (item for f in todo for item in parse_input(f, known_db, states))
-        )
-        bulk = total >= BULK_MIN_BYTES
-        if bulk:
-            first = conn.execute("SELECT 1 FROM conversations LIMIT 1").fetchone() is None
-            set_bulk(conn, True, first_import=first)
-        writer = Writer(conn)
-        source_ids: dict[str, int] = {}
-        commits = 0
-        failed_writes: dict[str, list[tuple]] = {}
-        try:
-            for item in items:
-                if item[0] == "conv":
-                    row = item[1]
-                    key = row_source_key(row)
-                    sid = source_ids.get(key)  # dropped when the file is done: memory stays flat
-                    if sid is None:
-                        sid = source_ids[key] = writer.source_id(key)
-                    try:
-                        try:
-                            writer.write(row, sid)
-                        except StaleRows:  # changed since its parser looked: convert it again in full
-                            writer.write(_reconverted(key, row.uid), sid)
-                    except Exception as e:  # e.g. a value SQLite cannot store: lose this one, not the run
-                        failed_writes.setdefault(key, []).append(
-                            (row.source_path or key, f"could not store conversation {row.uid}: {e}", None)
-                        )
-                    progress.conversation(len(row.messages))
-                else:
-                    _, key, provider, status, errors, count, notes, digest, skipped, size, mtime_ns, resumed = item
-                    source_ids.pop(key, None)
-                    report.files_resumed += resumed
-                    report.conversations_unchanged += skipped
-                    if key in failed_writes:
-                        errors = errors + failed_writes.pop(key)
-                        count -= sum(1 for e in errors if e[1].startswith("could not store"))
-                        status = "partial" if count > 0 else "failed"
-                    writer.record_source(
-                        key,
-                        provider=provider,
-                        size=size,
-                        mtime_ns=mtime_ns,
-                        status=status,
-                        error="; ".join(e[1] for e in errors[:3]) or None,
-                        conversations=count,
-                        hash=digest,
-                    )
-                    for path, reason, line in errors:
-                        e = {"path": path, "error": reason}
-                        if line:
-                            e["line"] = line
-                        report.errors.append(e)
-                    report.warnings += [{"path": p, "warning": w} for p, w in notes]
-                    if status == "failed":
-                        report.files_failed += 1
-                    elif status == "skipped":
-                        report.files_skipped += 1
-                    else:
-                        report.files_imported += 1
-                    progress.file_done(size)
-                if writer.pending >= BATCH_MESSAGES or writer.pending_bytes >= BATCH_BYTES:
-                    writer.commit()
-                    commits += 1
-                    if commits % TRIM_EVERY == 0:
-                        _trim()
-            writer.commit()
-        except BaseException:
-            writer.rollback()
-            raise
-        finally:
-            if bulk:
-                set_bulk(conn, False)
-        s = writer.stats
-        report.conversations_new = s.conversations_new
-        report.conversations_updated = s.conversations_updated
-        report.conversations_unchanged += s.conversations_unchanged
-        report.messages_new = s.messages_new
-        report.messages_updated = s.messages_updated
+        _write_all(conn, _parsed(todo, total, workers, known_db, states), total, report, progress)
         if states is not None:
             resume.tidy(states)
         term_totals.refresh(conn, getattr(progress, "counting", None))  # only what this sync touched, or never counted
         if count:
-            train_from_archive(conn)  # small archives get their dictionary once they have enough text
-            release_free_pages(conn)
-            conn.execute("PRAGMA optimize")
+            finish_import(conn)
     finally:
         progress.finish()
         conn.close()
@@ -631,12 +467,168 @@ def sync(
     return report
 
 
+def _count_changed(conn, paths: list[Path], force: bool, report: SyncReport) -> tuple[int, int]:
+    """Pass 1: the number of changed files and their bytes. Touched files (same
+    bytes, new mtime) get their mtime remembered; files that cannot be listed are
+    failures; a big first import gets its compression dictionary first."""
+    from .store.writer import remember_mtimes
+
+    count = total = 0
+    touched: list[InputFile] = []
+    discover_errors: list[tuple[str, str]] = []
+    spread: list[InputFile] = []  # <= 64 changed files, evenly spread: the dictionary's samples
+    stride = 1
+    for f in _changed(conn, paths, force, discover_errors, report, touched):
+        if count % stride == 0:
+            spread.append(f)
+            if len(spread) > 64:
+                spread, stride = spread[::2], stride * 2
+        count += 1
+        total += f.size
+    if touched:
+        remember_mtimes(conn, [(f.mtime_ns, f.key) for f in touched])
+    for path, reason in discover_errors:
+        report.errors.append({"path": path, "error": reason})
+        report.files_failed += 1
+    if total >= PARALLEL_MIN_BYTES:
+        _first_dictionary(conn, spread)
+    return count, total
+
+
+def _first_dictionary(conn, spread: list[InputFile]) -> None:
+    """Train the archive's first compression dictionary on messages from files
+    spread over the input, so the bulk of a big import is compressed with it."""
+    from .store.db import train_dictionary
+    from .store.known import has_dictionary
+
+    if has_dictionary(conn):
+        return
+    samples = _dictionary_samples(spread)
+    if len(samples) >= 500:
+        train_dictionary(conn, samples)
+
+
+def _parsed(
+    todo: Iterator[InputFile], total: int, workers: int | None, known_db: str | None, states: Path | None
+) -> Iterator[Any]:
+    """Pass 2's parse side: ConversationRows and FileOutcomes, from worker
+    processes when the job is big enough to repay starting them."""
+    if workers is None:
+        # one parser per core (up to 3): measured, the writer keeps a core only two-thirds busy
+        workers = max(1, min(os.cpu_count() or 2, 3))
+    if workers >= 1 and total >= PARALLEL_MIN_BYTES:
+        return _parallel(todo, workers, known_db, states)
+    return (item for f in todo for item in parse_input(f, known_db, states))
+
+
+def _write_all(conn, items: Iterator[Any], total: int, report: SyncReport, progress: Progress) -> None:
+    """Pass 2's write side: every parsed item into the archive, one transaction per
+    batch; a big import runs in bulk mode (relaxed durability, bigger index segments)."""
+    from .store.db import set_bulk
+    from .store.known import archive_is_empty
+    from .store.writer import Writer
+
+    bulk = total >= BULK_MIN_BYTES
+    if bulk:
+        set_bulk(conn, True, first_import=archive_is_empty(conn))
+    writer = Writer(conn)
+    batches = _Batches(writer, report, progress)
+    try:
+        for item in items:
+            if isinstance(item, FileOutcome):
+                batches.file_done(item)
+            else:
+                batches.conversation(item)
+            batches.commit_if_full()
+        writer.commit()
+    except BaseException:
+        writer.rollback()
+        raise
+    finally:
+        if bulk:
+            set_bulk(conn, False)
+    s = writer.stats
+    report.conversations_new = s.conversations_new
+    report.conversations_updated = s.conversations_updated
+    report.conversations_unchanged += s.conversations_unchanged
+    report.messages_new = s.messages_new
+    report.messages_updated = s.messages_updated
+
+
+class _Batches:
+    """Feeds the writer: conversations as they come, each file's outcome into its
+    ``sources`` row and the report, a commit whenever a batch is full."""
+
+    def __init__(self, writer, report: SyncReport, progress: Progress):
+        self.writer, self.report, self.progress = writer, report, progress
+        self.source_ids: dict[str, int] = {}  # dropped when the file is done: memory stays flat
+        self.failed_writes: dict[str, list[tuple[str, str, int | None]]] = {}
+        self.commits = 0
+
+    def conversation(self, row) -> None:
+        key = row_source_key(row)
+        sid = self.source_ids.get(key)
+        if sid is None:
+            sid = self.source_ids[key] = self.writer.source_id(key)
+        try:
+            try:
+                self.writer.write(row, sid)
+            except StaleRows:  # changed since its parser looked: convert it again in full
+                self.writer.write(_reconverted(key, row.uid), sid)
+        except Exception as e:  # e.g. a value SQLite cannot store: lose this one, not the run
+            self.failed_writes.setdefault(key, []).append(
+                (row.source_path or key, f"could not store conversation {row.uid}: {e}", None)
+            )
+        self.progress.conversation(len(row.messages))
+
+    def file_done(self, out: FileOutcome) -> None:
+        report = self.report
+        self.source_ids.pop(out.key, None)
+        report.files_resumed += out.resumed
+        report.conversations_unchanged += out.skipped_unchanged
+        errors, count, status = out.errors, out.conversations, out.status
+        if out.key in self.failed_writes:
+            errors = errors + self.failed_writes.pop(out.key)
+            count -= sum(1 for e in errors if e[1].startswith("could not store"))
+            status = "partial" if count > 0 else "failed"
+        self.writer.record_source(
+            out.key,
+            provider=out.provider,
+            size=out.size,
+            mtime_ns=out.mtime_ns,
+            status=status,
+            error="; ".join(e[1] for e in errors[:3]) or None,
+            conversations=count,
+            hash=out.digest,
+        )
+        for path, reason, line in errors:
+            e: dict[str, Any] = {"path": path, "error": reason}
+            if line:
+                e["line"] = line
+            report.errors.append(e)
+        report.warnings += [{"path": p, "warning": w} for p, w in out.notes]
+        if status == "failed":
+            report.files_failed += 1
+        elif status == "skipped":
+            report.files_skipped += 1
+        else:
+            report.files_imported += 1
+        self.progress.file_done(out.size)
+
+    def commit_if_full(self) -> None:
+        if self.writer.pending >= BATCH_MESSAGES or self.writer.pending_bytes >= BATCH_BYTES:
+            self.writer.commit()
+            self.commits += 1
+            if self.commits % TRIM_EVERY == 0:
+                _trim()
+
+
 def _reconverted(key: str, uid: str):
     """One conversation of an input file, parsed and encoded again with every row."""
     st = os.stat(key)
     for item in parse_input(InputFile(key, st.st_size, st.st_mtime_ns, True)):
-        if item[0] == "conv" and item[1].uid == uid:
-            return item[1]
+        if not isinstance(item, FileOutcome) and item.uid == uid:
+            return item
     raise ParseError(f"conversation {uid} is no longer in this file")
 
 

@@ -15,7 +15,7 @@ import argparse
 import logging
 import os
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 from pydantic import Field
@@ -23,6 +23,8 @@ from pydantic import Field
 from . import __version__
 from . import search as searchlang
 from .errors import PolylogueError
+from .fmt import clip, iso_utc, one_line
+from .providers import by_name, names
 
 try:  # mcp 2.x
     from mcp.server.mcpserver import MCPServer as _Server
@@ -51,14 +53,18 @@ MAX_QUERY_CHARS = 2000
 MAX_CHILDREN = 20  # child conversation ids listed in get_conversation
 TOOL_PREVIEW_CHARS = 100  # the input shown on a summarised tool-call line
 
-QUERY_SYNTAX = """\
+# the provider: values, from the registry (providers/__init__.py): a new provider appears here by itself
+PROVIDER_NAMES = ", ".join(sorted(names()))
+PROVIDER_DISPLAY_NAMES = ", ".join(by_name(n).display_name for n in sorted(names()))
+
+QUERY_SYNTAX = f"""\
 Query language (the same as `polylogue search`):
   oauth refresh              both words, anywhere in one message (AND)
   "connection reset"         an exact phrase
   pars*                      a prefix (parse, parser, parsing...)
   redis OR memcached         either word
   -java   -"old api"         exclude messages containing it
-  provider:codex             chatgpt, claude, claude-code, codex, gemini, gemini-cli
+  provider:codex             {PROVIDER_NAMES}
   role:user                  user (typed by a person), assistant, tool, system
   kind:thinking              text, thinking, tool_use, tool_result (which part of a message)
   since:2025-01-01  until:yesterday   ISO dates or today, yesterday, "last week", "3 days ago"
@@ -72,7 +78,7 @@ Examples:
 
 INSTRUCTIONS = f"""\
 Polylogue is a local, read-only archive of the user's past AI conversations
-(ChatGPT, Claude, Claude Code, Codex, Gemini, Gemini CLI). Use `search` to find
+({PROVIDER_DISPLAY_NAMES}). Use `search` to find
 where something was discussed, `get_conversation` to read around a hit (pass the
 conversation id and the hit's message_id as `around`), `list_conversations` to
 browse recent ones, and `stats` for what the archive holds. Answers are bounded
@@ -115,21 +121,11 @@ def _split(value: str | None) -> list[str] | None:
     return parts or None
 
 
-def _short(s: str | None, n: int) -> str | None:
-    if s is None or len(s) <= n:
-        return s
-    return s[: n - 1] + "…"
-
-
-def _one_line(s: str) -> str:
-    return " ".join(s.split())
-
-
 def _conv_brief(c: dict[str, Any]) -> dict[str, Any]:
     """A conversation summary, compact: the fields an agent cites."""
     out: dict[str, Any] = {
         "id": c["id"],
-        "title": _short(c.get("title"), MAX_TITLE_CHARS),
+        "title": clip(c.get("title"), MAX_TITLE_CHARS),
         "provider": c["provider"],
         "created_at": c.get("created_at"),
         "updated_at": c.get("updated_at"),
@@ -174,8 +170,8 @@ def _message_text(m, *, include_thinking: bool, include_tools: bool) -> str:
             if include_tools:
                 parts.append(f"[tool call: {name}]" + ("" if b.input is None else "\n" + dumps(b.input)))
             else:
-                preview = _one_line(tool_input_text(b.input, limit=TOOL_PREVIEW_CHARS * 4))
-                parts.append(f"[tool call: {name}]" + (f" {_short(preview, TOOL_PREVIEW_CHARS)}" if preview else ""))
+                preview = one_line(tool_input_text(b.input, limit=TOOL_PREVIEW_CHARS * 4))
+                parts.append(f"[tool call: {name}]" + (f" {clip(preview, TOOL_PREVIEW_CHARS)}" if preview else ""))
         elif b.type == TOOL_RESULT:
             err = " (error)" if b.is_error else ""
             if include_tools:
@@ -263,8 +259,8 @@ class _Tools:
         notes: list[str] = []
         limit = _clamp("limit", limit, 0, MAX_LIST_LIMIT, notes)
         offset = _nonneg("offset", offset)
-        # a filter-only search: the same filters as list, plus the total count
-        res = self.archive.search(searchlang.parse(""), limit=limit, offset=offset, **filters)
+        # a search without words lists exactly what Archive.list (the CLI's `list`) lists, plus the total
+        res = self.archive.search("", limit=limit, offset=offset, **filters)
         results = [_conv_brief(c) for c in res.conversations]
         out: dict[str, Any] = {"total": res.total_conversations}
         n = _fit(results, out)
@@ -317,32 +313,43 @@ class _Tools:
         notes: list[str] = []
         conv = self.archive.conversation(ident, active_only=active_only)
         msgs = conv.messages
-        total = len(msgs)
         max_chars = _clamp("max_chars", max_chars, 1, MAX_MAX_CHARS, notes)
         char_offset = _nonneg("char_offset", char_offset)
         if around:
             before = _clamp("before", _nonneg("before", before), 0, MAX_BEFORE_AFTER, notes)
             after = _clamp("after", _nonneg("after", after), 0, MAX_BEFORE_AFTER, notes)
-            idx = _find_message(msgs, around, conv.id, active_only)
-            start, end = max(0, idx - before), min(total, idx + after + 1)
-            page = before + after + 1
+            w = _around_window(len(msgs), _find_message(msgs, around, conv.id, active_only), before, after)
         else:
             limit = _clamp("limit", limit, 1, MAX_MESSAGES, notes)
-            offset = _nonneg("offset", offset)
-            if tail:
-                end = max(0, total - offset)
-                start = max(0, end - limit)
-            else:
-                start = min(offset, total)
-                end = min(total, start + limit)
-            page = limit
+            w = _page_window(len(msgs), _nonneg("offset", offset), limit, tail)
+        out = self._header(conv)
+        render = _message_renderer(msgs, conv.id, include_thinking, include_tools, char_offset)
+        kept = _fill_budget(render, _fill_order(w, tail), _size(out) + 1500, max_chars)  # 1500: the showing line, notes
+        start, shown_end = (min(kept), max(kept) + 1) if kept else (w.start, w.start)
+        rendered = [kept[i] for i in range(start, shown_end)]
+        if rendered and len(rendered) < w.end - w.start:
+            notes.append(
+                f"the response size limit ({MAX_RESPONSE_BYTES:,} bytes) cut this window to messages "
+                f"{start}-{shown_end - 1} (asked for {w.start}-{w.end - 1}); the showing line gives "
+                "the offsets of the messages before and after"
+            )
+        if around:
+            out["around"] = clip(around, MAX_TITLE_CHARS)
+        out["showing"] = _messages_showing(start, shown_end, len(msgs), w.page, bool(rendered))
+        notes += _collapsed_notes(msgs[start:shown_end], rendered, include_thinking, include_tools, max_chars)
+        if notes:
+            out["notes"] = notes
+        out["messages"] = rendered
+        return out
 
+    def _header(self, conv) -> dict[str, Any]:
+        """What a get_conversation answer says about the conversation itself."""
         header: dict[str, Any] = {
             "id": conv.id,
-            "title": _short(conv.title, MAX_TITLE_CHARS),
+            "title": clip(conv.title, MAX_TITLE_CHARS),
             "provider": conv.provider,
-            "created_at": _iso(conv.created_at),
-            "updated_at": _iso(conv.updated_at),
+            "created_at": iso_utc(conv.created_at),
+            "updated_at": iso_utc(conv.updated_at),
         }
         if conv.project:
             header["project"] = conv.project
@@ -355,100 +362,123 @@ class _Tools:
             header["children"] = [c["id"] for c in children[:MAX_CHILDREN]]
             if len(children) > MAX_CHILDREN:
                 header["children_total"] = len(children)
-        header["message_count"] = total
-
-        def more_hint(mid: str, next_char: int) -> str:
-            extra = "".join(
-                f", {k}=true"
-                for k, v in (("include_thinking", include_thinking), ("include_tools", include_tools))
-                if v
-            )
-            return (
-                f"get_conversation(id={conv.id!r}, around={mid!r}, before=0, after=0, char_offset={next_char}{extra})"
-            )
-
-        def render(i: int, chars: int) -> dict[str, Any]:
-            return _message_dict(
-                msgs[i],
-                i,
-                include_thinking=include_thinking,
-                include_tools=include_tools,
-                max_chars=chars,
-                char_offset=char_offset,
-                hint=more_hint,
-            )
-
-        # fill the size budget from the message that matters most outwards: the target of `around`,
-        # the first message of a head page, the last of a tail page
-        if around:
-            order = [idx]
-            for k in range(1, max(idx - start, end - 1 - idx) + 1):
-                order += [j for j in (idx - k, idx + k) if start <= j < end]
-        else:
-            order = list(range(end - 1, start - 1, -1)) if tail else list(range(start, end))
-        kept: dict[int, dict[str, Any]] = {}
-        used = _size(header) + 1500  # room for the showing line and notes
-        for i in order:
-            d = render(i, max_chars)
-            if not kept:  # one message alone over the budget: shorten it until it fits
-                chars = max_chars
-                while used + _size(d) > MAX_RESPONSE_BYTES and chars > 100:
-                    chars //= 2
-                    d = render(i, chars)
-            elif used + _size(d) > MAX_RESPONSE_BYTES:
-                break
-            kept[i] = d
-            used += _size(d) + 1
-        asked = (start, end - 1)
-        if kept:
-            start, shown_end = min(kept), max(kept) + 1
-        else:
-            shown_end = start
-        rendered = [kept[i] for i in range(start, shown_end)]
-        if len(rendered) < asked[1] - asked[0] + 1 and rendered:
-            notes.append(
-                f"the response size limit ({MAX_RESPONSE_BYTES:,} bytes) cut this window to messages "
-                f"{start}-{shown_end - 1} (asked for {asked[0]}-{asked[1]}); the showing line gives "
-                "the offsets of the messages before and after"
-            )
-
-        out = header
-        if around:
-            out["around"] = _short(around, MAX_TITLE_CHARS)
-        if rendered:
-            span = f"messages {start}-{shown_end - 1} of {total} (0-based positions)"
-        elif total == 0:
-            span = "this conversation has no messages"
-        else:
-            span = f"no messages in this range: the conversation has {total} (positions 0-{total - 1})"
-        page = min(page, MAX_MESSAGES)
-        more = []
-        if rendered and start > 0:
-            prev = max(0, start - page)
-            more.append(f"earlier: offset={prev}, limit={start - prev}")
-        if rendered and shown_end < total:
-            more.append(f"later: offset={shown_end}, limit={page}")
-        out["showing"] = span + ("; " + "; ".join(more) if more else "")
-        if not (include_thinking and include_tools) and any(
-            b.type in ("thinking", "tool_use", "tool_result") for m in msgs[start:shown_end] for b in m.blocks
-        ):
-            notes.append(
-                "thinking and tool calls/results are summarised to one line; pass include_thinking=true "
-                "and/or include_tools=true to see them"
-            )
-        if any("truncated" in r for r in rendered):
-            notes.append(
-                f"long messages are cut at max_chars={max_chars:,} characters; each cut message says "
-                "how to read the rest"
-            )
-        if notes:
-            out["notes"] = notes
-        out["messages"] = rendered
-        return out
+        header["message_count"] = len(conv.messages)
+        return header
 
 
-def _iso(dt) -> str | None:
-    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+class _Window(NamedTuple):
+    """The messages a get_conversation call asks for: positions [start, end)."""
+
+    start: int
+    end: int
+    page: int  # the page size the showing line offers for the next call
+    target: int | None = None  # the message `around` names
+
+
+def _around_window(total: int, idx: int, before: int, after: int) -> _Window:
+    return _Window(max(0, idx - before), min(total, idx + after + 1), before + after + 1, idx)
+
+
+def _page_window(total: int, offset: int, limit: int, tail: bool) -> _Window:
+    if tail:  # offset counts back from the end
+        end = max(0, total - offset)
+        return _Window(max(0, end - limit), end, limit)
+    start = min(offset, total)
+    return _Window(start, min(total, start + limit), limit)
+
+
+def _fill_order(w: _Window, tail: bool) -> list[int]:
+    """The size budget fills from the message that matters most outwards: the
+    target of `around`, the first message of a head page, the last of a tail page."""
+    if w.target is None:
+        return list(range(w.end - 1, w.start - 1, -1)) if tail else list(range(w.start, w.end))
+    idx = w.target
+    order = [idx]
+    for k in range(1, max(idx - w.start, w.end - 1 - idx) + 1):
+        order += [j for j in (idx - k, idx + k) if w.start <= j < w.end]
+    return order
+
+
+def _message_renderer(
+    msgs, conv_id: str, include_thinking: bool, include_tools: bool, char_offset: int
+) -> Callable[[int, int], dict[str, Any]]:
+    """(position, max_chars) -> the message as get_conversation shows it."""
+
+    def more_hint(mid: str, next_char: int) -> str:
+        extra = "".join(
+            f", {k}=true" for k, v in (("include_thinking", include_thinking), ("include_tools", include_tools)) if v
+        )
+        return f"get_conversation(id={conv_id!r}, around={mid!r}, before=0, after=0, char_offset={next_char}{extra})"
+
+    def render(i: int, chars: int) -> dict[str, Any]:
+        return _message_dict(
+            msgs[i],
+            i,
+            include_thinking=include_thinking,
+            include_tools=include_tools,
+            max_chars=chars,
+            char_offset=char_offset,
+            hint=more_hint,
+        )
+
+    return render
+
+
+def _fill_budget(
+    render: Callable[[int, int], dict[str, Any]], order: list[int], used: int, max_chars: int
+) -> dict[int, dict[str, Any]]:
+    """Rendered messages by position, in ``order`` while they fit MAX_RESPONSE_BYTES
+    (``used`` already spent). The first one always shows: shortened until it fits."""
+    kept: dict[int, dict[str, Any]] = {}
+    for i in order:
+        d = render(i, max_chars)
+        if not kept:
+            chars = max_chars
+            while used + _size(d) > MAX_RESPONSE_BYTES and chars > 100:
+                chars //= 2
+                d = render(i, chars)
+        elif used + _size(d) > MAX_RESPONSE_BYTES:
+            break
+        kept[i] = d
+        used += _size(d) + 1
+    return kept
+
+
+def _messages_showing(start: int, shown_end: int, total: int, page: int, shown: bool) -> str:
+    """The showing line: which messages these are, and the calls for those around them."""
+    if shown:
+        span = f"messages {start}-{shown_end - 1} of {total} (0-based positions)"
+    elif total == 0:
+        span = "this conversation has no messages"
+    else:
+        span = f"no messages in this range: the conversation has {total} (positions 0-{total - 1})"
+    page = min(page, MAX_MESSAGES)
+    more = []
+    if shown and start > 0:
+        prev = max(0, start - page)
+        more.append(f"earlier: offset={prev}, limit={start - prev}")
+    if shown and shown_end < total:
+        more.append(f"later: offset={shown_end}, limit={page}")
+    return span + ("; " + "; ".join(more) if more else "")
+
+
+def _collapsed_notes(
+    shown_msgs, rendered: list[dict[str, Any]], include_thinking: bool, include_tools: bool, max_chars: int
+) -> list[str]:
+    """Notes on what the shown messages leave out, and how to see it."""
+    notes = []
+    if not (include_thinking and include_tools) and any(
+        b.type in ("thinking", "tool_use", "tool_result") for m in shown_msgs for b in m.blocks
+    ):
+        notes.append(
+            "thinking and tool calls/results are summarised to one line; pass include_thinking=true "
+            "and/or include_tools=true to see them"
+        )
+    if any("truncated" in r for r in rendered):
+        notes.append(
+            f"long messages are cut at max_chars={max_chars:,} characters; each cut message says how to read the rest"
+        )
+    return notes
 
 
 def _showing(what: str, offset: int, shown: int, total: int, limit: int, order: str = "") -> str:
@@ -496,7 +526,7 @@ def _message_dict(
     hint: Callable[[str, int], str],
 ) -> dict[str, Any]:
     text = _message_text(m, include_thinking=include_thinking, include_tools=include_tools)
-    d: dict[str, Any] = {"i": i, "id": m.id, "role": m.role, "timestamp": _iso(m.timestamp)}
+    d: dict[str, Any] = {"i": i, "id": m.id, "role": m.role, "timestamp": iso_utc(m.timestamp)}
     if m.context:
         d["context"] = True  # injected (system prompt, environment...), not typed by a person
     if not m.active:
@@ -547,7 +577,7 @@ typed by a person. One answer is at most about {MAX_RESPONSE_BYTES // 1000} KB; 
 says so."""
 
 LIST_DOC = f"""List archived conversations, most recently updated first, optionally filtered by provider \
-(chatgpt, claude, claude-code, codex, gemini, gemini-cli; comma-separated for several), date (since/until: \
+({PROVIDER_NAMES}; comma-separated for several), date (since/until: \
 2025-01-31, today, yesterday, "last week", "3 days ago"; compared with the last update) or project \
 (a substring of the working directory / project name). Returns the total number of matching conversations \
 and the page shown (limit at most {MAX_LIST_LIMIT}, clamped with a note; offset to page on). Each entry \
@@ -590,7 +620,7 @@ def build_server(archive) -> Any:
         offset: Annotated[int, Field(description="Conversations to skip (for the next page).")] = 0,
         provider: Annotated[
             str | None,
-            Field(description="chatgpt, claude, claude-code, codex, gemini, gemini-cli; comma-separated for several."),
+            Field(description=f"{PROVIDER_NAMES}; comma-separated for several."),
         ] = None,
         since: Annotated[
             str | None, Field(description='From this date: 2025-01-31, yesterday, "last week", "3 days ago".')
@@ -678,7 +708,7 @@ def build_server(archive) -> Any:
         offset: Annotated[int, Field(description="Conversations to skip (for the next page).")] = 0,
         provider: Annotated[
             str | None,
-            Field(description="chatgpt, claude, claude-code, codex, gemini, gemini-cli; comma-separated for several."),
+            Field(description=f"{PROVIDER_NAMES}; comma-separated for several."),
         ] = None,
         since: Annotated[
             str | None, Field(description='Updated on or after: 2025-01-31, yesterday, "last week".')

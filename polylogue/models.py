@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# Block types (formats.md §7.5). Search kinds map onto the first four.
+# Block types (docs/providers.md, "Common to all"). Search kinds map onto the first four.
 TEXT = "text"
 THINKING = "thinking"
 TOOL_USE = "tool_use"
@@ -25,7 +25,7 @@ BLOCK_TYPES = (TEXT, THINKING, TOOL_USE, TOOL_RESULT, IMAGE, ATTACHMENT, OPAQUE)
 USER, ASSISTANT, SYSTEM, TOOL = "user", "assistant", "system", "tool"
 ROLES = (USER, ASSISTANT, SYSTEM, TOOL)
 
-# Usage lanes (formats.md §7.6); a Message.usage dict uses these keys plus
+# Usage lanes (docs/providers.md, "Common to all"); a Message.usage dict uses these keys plus
 # optionally "convention" ("anthropic" | "openai" | "gemini").
 USAGE_LANES = ("input", "output", "cache_read", "cache_write", "reasoning")
 
@@ -107,6 +107,17 @@ class Message:
     def has(self, block_type: str) -> bool:
         return any(b.type == block_type for b in self.blocks)
 
+    @property
+    def is_substantive(self) -> bool:
+        """Real dialogue: typed by a person, or an assistant's visible answer (not
+        injected context, not a bare tool result). classify.py's "prompt" and
+        "reply" messages that have visible text; tests hold the two to agreement."""
+        return (
+            not self.context
+            and self.role in (USER, ASSISTANT)
+            and any(b.type == TEXT and b.text.strip() for b in self.blocks)
+        )
+
 
 @dataclass(slots=True)
 class Conversation:
@@ -146,9 +157,7 @@ class Conversation:
 
     def substantive(self) -> list[Message]:
         """Real dialogue: user prompts and assistant replies with visible text."""
-        from .classify import is_substantive
-
-        return self._cached("substantive", lambda: [m for m in self.messages if is_substantive(m)])
+        return self._cached("substantive", lambda: [m for m in self.messages if m.is_substantive])
 
     def thinking(self) -> list[Block]:
         return self._cached("thinking", lambda: [b for _, b in self.iter_blocks() if b.type == THINKING])

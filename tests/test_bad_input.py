@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from polylogue.api import Archive
 from polylogue.cli import cli
-from polylogue.ingest import parse_input
+from polylogue.ingest import FileOutcome, parse_input
 from polylogue.sources import discover
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -184,10 +184,9 @@ def test_file_that_vanishes_before_reading(tmp_path):
     f.write_bytes(orjson.dumps(CC_LINE) + b"\n")
     [inp] = list(discover([f], []))
     f.unlink()
-    items = list(parse_input(inp))
-    done = items[-1]
-    assert done[0] == "done" and done[3] == "failed"
-    assert "disappeared" in done[4][0][1]
+    [done] = list(parse_input(inp))
+    assert isinstance(done, FileOutcome) and done.status == "failed" and done.conversations == 0
+    assert "disappeared" in done.errors[0][1]
 
 
 def test_a_sync_where_everything_fails_exits_1(tmp_path):

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from polylogue import models as pm
 from polylogue.classify import CLASSES, classify, is_substantive
 from polylogue.providers import parse_path
 
@@ -72,3 +76,26 @@ def test_substantive_projection_matches_classification(samples):
     assert conv.substantive() is not sub and conv.substantive() == sub
     for prompt, reply in conv.pairs():
         assert classify(prompt) == "prompt" and (reply is None or classify(reply) == "reply")
+
+
+_blocks = st.lists(
+    st.one_of(
+        st.builds(pm.text, st.sampled_from(["", " ", "\n", "hi", "a reply"])),
+        st.builds(pm.thinking, st.sampled_from(["", "hmm"])),
+        st.builds(pm.tool_use, st.just("c1"), st.just("Bash"), st.just({"command": "ls"})),
+        st.builds(pm.tool_result, st.just("c1"), st.sampled_from(["", "out"])),
+        st.builds(pm.attachment, st.just("a.png")),
+        st.builds(pm.opaque, st.just({"x": 1})),
+    ),
+    max_size=4,
+)
+
+
+@given(role=st.sampled_from([*pm.ROLES, "other"]), blocks=_blocks, context=st.booleans())
+def test_the_models_substantive_rule_is_the_classifiers(role, blocks, context):
+    """Message.is_substantive (the model's own rule, no classifier needed) says
+    exactly "a prompt or a reply with visible text"."""
+    msg = pm.Message("x", role, blocks, context=context)
+    visible = any(b.type == pm.TEXT and b.text.strip() for b in blocks)
+    assert msg.is_substantive == (classify(msg) in ("prompt", "reply") and visible)
+    assert is_substantive(msg) == msg.is_substantive

@@ -37,7 +37,8 @@ def parse(path: Path, folder: Path):
     with open(path, "rb") as raw:
         head, _ = open_clean(raw, ctx)
         mod = detect(head)
-        if mod is None or not mod.resumable(head):  # too short yet to tell (one line): sync reads it whole
+        # None: too short yet to tell (one line); sync reads it whole
+        if mod is None or mod.resume is None or not mod.resume.applies(head):
             return None, None, None
         convs = list(resume.parse(raw, str(path), path.stat().st_size, mod, ctx, folder))
     return convs, [str(w) for w in ctx.warnings], ctx.resumed_from
@@ -68,7 +69,7 @@ def resumable_logs(paths: list[Path]) -> list[Path]:
         with open(p, "rb") as raw:
             head, _ = open_clean(raw, ctx)
         mod = detect(head)
-        if mod is not None and hasattr(mod, "resumable") and mod.resumable(head):
+        if mod is not None and mod.resume is not None and mod.resume.applies(head):
             out.append(p)
     return out
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote as _urlquote
 
+from ..fmt import one_line
 from ..models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE, Block, Conversation, Message
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -172,11 +173,6 @@ def _stamp(dt: datetime | None) -> str:
     return f'<time datetime="{esc(iso)}">{esc(f"{dt:%Y-%m-%d %H:%M:%S}")} UTC</time>'
 
 
-def _one_line(s: Any, limit: int = 120) -> str:
-    s = " ".join(str(s).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
 # --------------------------------------------------------------- blocks and messages
 
 
@@ -260,7 +256,7 @@ def message_html(
     body = "".join(block_html(b, thinking=thinking, tools=tools, tool_names=tool_names) for b in m.blocks)
     if m.context:
         first = next((b.text for b in m.blocks if b.type == TEXT and b.text.strip()), "")
-        hint = f" — {esc(_one_line(first, 90))}" if first else ""
+        hint = f" — {esc(one_line(first, 90))}" if first else ""
         body = f'<details class="context"><summary>Injected context{hint}</summary>{body}</details>'
     ident = f' id="{esc(anchor)}"' if anchor else ""
     return f'<article class="{" ".join(classes)}"{ident}><div class="head">{"".join(head)}</div>{body}</article>'

@@ -6,12 +6,9 @@ from typing import Any
 
 import orjson
 
+from ..fmt import iso_utc
 from ..models import Conversation, Message
 from ..store.codec import block_to_dict
-
-
-def _iso(dt) -> str | None:
-    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
 
 
 def message_dict(m: Message) -> dict[str, Any]:
@@ -19,7 +16,7 @@ def message_dict(m: Message) -> dict[str, Any]:
         "id": m.id,
         "parent_id": m.parent_id,
         "role": m.role,
-        "timestamp": _iso(m.timestamp),
+        "timestamp": iso_utc(m.timestamp),
         "active": m.active,
         "context": m.context,
         "sidechain": m.sidechain,
@@ -41,8 +38,8 @@ def conversation_dict(c: Conversation) -> dict[str, Any]:
         "provider": c.provider,
         "provider_id": c.provider_id,
         "title": c.title,
-        "created_at": _iso(c.created_at),
-        "updated_at": _iso(c.updated_at),
+        "created_at": iso_utc(c.created_at),
+        "updated_at": iso_utc(c.updated_at),
         "message_count": len(c.messages),
         "parent_id": c.parent_id,
         "project": c.project,

@@ -30,3 +30,13 @@ def rowid_range(conversation_id: int) -> tuple[int, int]:
 def sql_conversation_of(column: str) -> str:
     """SQL for the conversation of a message rowid column."""
     return f"({column} >> {MESSAGE_ID_BITS})"
+
+
+def sql_in_conversation(rowid_column: str, conversation_column: str) -> str:
+    """SQL: the message rowid column lies in the conversation's rowid range. A
+    range on the rowid is an index seek; ``sql_conversation_of(...) = id`` would
+    compute the shift for every row."""
+    return (
+        f"{rowid_column} >= {conversation_column} << {MESSAGE_ID_BITS}"
+        f" AND {rowid_column} < ({conversation_column} + 1) << {MESSAGE_ID_BITS}"
+    )

@@ -1,11 +1,14 @@
-"""The batched writer: the only code that changes the archive.
+"""The batched writer: the only code that writes what was imported (conversations,
+messages, their index, ``sources``). Outside it, only derived data is written:
+compression dictionaries (db.py), frequent-word counts (term_totals.py) and
+schema migrations (schema.py).
 
 One transaction per batch. A conversation is written whole or not at all: if
 one fails half-way, the batch is rolled back and replayed without it (no
 per-conversation SAVEPOINT: releasing one makes FTS5 flush its pending terms,
 which tripled the cost of a bulk import). Unchanged conversations (same content
 hash) cost one indexed lookup; changed ones rewrite and re-index only the
-messages whose hash changed (roadmap 6)."""
+messages whose hash changed."""
 
 from __future__ import annotations
 
@@ -16,13 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import StaleRows
 from . import codec, term_totals
 from .encode import ConversationRow, MessageRow, fts_values
+from .ids import MESSAGE_ID_SPAN, message_rowid
 from .schema import TIME_BOUNDS
 
 WAL_TARGET = 32 << 20  # bytes of WAL before a deliberate, restarting checkpoint
-MESSAGE_ID_BITS = 24
-MESSAGE_ID_SPAN = 1 << MESSAGE_ID_BITS
 
 _INSERT_MSG = (
     "INSERT INTO messages(id, conversation_id, seq, mid, parent_mid, role, timestamp, flags, model, usage, meta,"
@@ -36,12 +39,6 @@ _CONV_COLS = (
     "uid, provider, provider_id, title, created_at, updated_at, source_id, parent_uid, project, models, meta,"
     " message_count, features, input_tokens, output_tokens, hash, imported_at"
 )
-
-
-class StaleRows(Exception):
-    """Rows marked kept (encode's ``stored``) that the archive no longer holds as
-    they were: the conversation changed since the parser looked (the same
-    conversation in two files of one sync). Convert it again in full."""
 
 
 @dataclass
@@ -249,14 +246,14 @@ class Writer:
         return "updated"
 
     def _insert_messages(self, cid: int, rows: list[MessageRow], start: int, counted: bool = False) -> None:
-        """Message rowids are ``conversation id << 24 | n``, n counting up per
-        conversation and never reused: the full-text index then knows each hit's
-        conversation without a join (exact conversation totals at any scale)."""
+        """Message rowids follow store/ids.py, n counting up per conversation and
+        never reused: the full-text index then knows each hit's conversation
+        without a join (exact conversation totals at any scale)."""
         if not rows:
             return
         if start + len(rows) >= MESSAGE_ID_SPAN:
             raise OverflowError(f"conversation {cid} has had more than {MESSAGE_ID_SPAN} message versions")
-        first = (cid << MESSAGE_ID_BITS) + start
+        first = message_rowid(cid, start)
         self._dirty_blocks.add(first >> self._block_shift)
         if not counted:
             self.conn.execute("UPDATE conversations SET next_message = ? WHERE id = ?", (start + len(rows), cid))
@@ -346,3 +343,10 @@ class Writer:
                 (path, provider, size, mtime_ns, hash, status, error, conversations, int(time.time() * 1000)),
             )
         )
+
+
+def remember_mtimes(conn: sqlite3.Connection, touched: list[tuple[int, str]]) -> None:
+    """(mtime_ns, path) of files touched but not changed (same size and hash): the
+    next sync then skips them on size and mtime alone, without hashing them again."""
+    with conn:
+        conn.executemany("UPDATE sources SET mtime_ns = ? WHERE path = ?", touched)

@@ -1,0 +1,69 @@
+"""What the archive already holds, as an import asks it: the reads that let a
+sync skip work. Files: a source's size, mtime and hash. Conversations: their
+update time and their messages' hashes, so a parser skips converting an
+unchanged conversation and the encoder skips compressing an unchanged message."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import NamedTuple
+
+from ..paths import sqlite_uri
+from .ids import sql_in_conversation
+
+
+class SourceState(NamedTuple):
+    """What the archive recorded when it last read an input file."""
+
+    size: int | None
+    mtime_ns: int | None
+    hash: bytes | None
+
+
+def source_state(conn: sqlite3.Connection, path: str) -> SourceState | None:
+    row = conn.execute("SELECT size, mtime_ns, hash FROM sources WHERE path = ?", (path,)).fetchone()
+    return SourceState(*row) if row else None
+
+
+def archive_is_empty(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM conversations LIMIT 1").fetchone() is None
+
+
+def has_dictionary(conn: sqlite3.Connection) -> bool:
+    """Whether the archive has a trained compression dictionary yet."""
+    return conn.execute("SELECT 1 FROM zstd_dicts LIMIT 1").fetchone() is not None
+
+
+_HASHES = (
+    "SELECT m.mid, m.hash FROM conversations c JOIN messages m "
+    f"ON {sql_in_conversation('m.id', 'c.id')} WHERE c.uid = ?"
+)
+
+
+class KnownConversations:
+    """Lookups for parsers, one read-only connection per process (opened on first
+    use): a conversation's updated_at, and its messages' hashes. An archive that
+    cannot be read answers "unknown" (None): the import then converts everything."""
+
+    def __init__(self, db: str):
+        self.db = db
+        self.conn: sqlite3.Connection | None = None
+
+    def _query(self, sql: str, args: tuple) -> list | None:
+        try:
+            if self.conn is None:
+                self.conn = sqlite3.connect(sqlite_uri(self.db), uri=True, check_same_thread=False)
+                self.conn.execute("PRAGMA query_only = ON")
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error:
+            return None
+
+    def __call__(self, provider: str, provider_id: str) -> int | None:
+        """The stored updated_at of a conversation (ParseContext.known's contract)."""
+        rows = self._query("SELECT updated_at FROM conversations WHERE uid = ?", (f"{provider}:{provider_id}",))
+        return rows[0][0] if rows else None
+
+    def hashes(self, uid: str) -> dict[str, int] | None:
+        """The archived messages of a conversation (id -> hash), for encode's ``stored``."""
+        rows = self._query(_HASHES, (uid,))
+        return dict(rows) if rows else None
