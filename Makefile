@@ -1,4 +1,4 @@
-# Quick start: `make run` (import + stats + a search) and `make test`.
+# Quick start: `make run` (import + stats + a search) and `make test` (lint, types, tests).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,8 +6,9 @@ POLY   := $(PY) -m polylogue
 DEMO_HOME := $(CURDIR)/.demo-archive
 DEMO_QUERY ?= zanzibarquux
 REAL_QUERY ?= error
+LINTED := polylogue tests benchmarks scripts
 
-.PHONY: run test install dev bench-smoke clean
+.PHONY: run test lint docs install dev bench-smoke clean
 
 $(VENV)/.ok-run: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "polylogue needs Python 3.11+ (set PYTHON=...)")'
@@ -37,8 +38,18 @@ run: $(VENV)/.ok-run
 	echo; echo "== polylogue stats"; $(POLY) $$home stats; \
 	echo; echo "== polylogue search $$query"; $(POLY) $$home search "$$query" --limit 3
 
-test: $(VENV)/.ok-dev
+# The guard rails CI runs before the tests: lint, formatting, types.
+lint: $(VENV)/.ok-dev
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy polylogue
+
+test: lint
 	$(PY) -m pytest
+
+# Rewrite the `--help` blocks of docs/cli.md (tests/test_cli_docs.py fails when they are stale).
+docs: $(VENV)/.ok-run
+	$(PY) scripts/gen_cli_docs.py
 
 bench-smoke: $(VENV)/.ok-dev
 	$(PY) -m pytest tests/test_benchmarks_smoke.py

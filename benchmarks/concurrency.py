@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Concurrency benchmark (roadmap 13): one writer, four readers.
+"""Concurrency benchmark: one writer, four readers.
 
 (Issue 7 calls it benchmarks/concurrent.py; that name would shadow the standard
 library's `concurrent` package for every script in this folder.)

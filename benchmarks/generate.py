@@ -6,13 +6,13 @@
         [--tool-heavy] [--smoke] [--workers W] [--zip-level L]
 
 Defaults: N=1000, M=50, C=500, S=1, every provider, conversations split evenly.
-``--conversations 100000`` reproduces the roadmap workload (100K conversations of
+``--conversations 100000`` reproduces the 100K workload of docs/benchmarks.md (100K conversations of
 ~50 messages of ~500 chars).  ``--smoke`` is tiny (12 conversations of ~6
 messages).  ``--tool-heavy`` is a coding-agent mix (mostly claude-code and
 codex, many tool rounds, most text in tool outputs).
 
-Layout under OUT_DIR (a real home directory plus downloads; formats per
-../shared/formats.md):
+Layout under OUT_DIR (a real home directory plus downloads; formats as
+docs/providers.md describes them):
 
     chatgpt/chatgpt-export.zip        conversations.json (streamed), user.json,
                                       message_feedback.json

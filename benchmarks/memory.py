@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory and projection benchmark (roadmap 10 and 14), and time to first screen.
+"""Memory and projection benchmark, and time to first screen.
 
     python benchmarks/memory.py [--messages 1000] [--big 100000] [--smoke]
 

@@ -3,7 +3,7 @@
 
     python benchmarks/storage.py [--conversations 2000] [--smoke]
 
-Two corpora from the generator: the roadmap workload (~50 messages of ~500
+Two corpora from the generator: the standard workload (~50 messages of ~500
 chars) and a tool-heavy coding-agent mix (--tool-heavy). For each, the archive
 is built with `polylogue sync`, and in the same run a naive layout of the same
 data: a plain text column (the uncompressed block JSON) plus a standard FTS5

@@ -70,8 +70,16 @@ def schema_version(home: Path) -> int:
 def search_once(code: Path, home: Path, queries: dict[str, str], repeat: int, work: Path) -> dict[str, list[float]]:
     spec = work / "spec.json"
     spec.write_text(json.dumps({"ids": [], "queries": queries, "warmup": 0, "search_repeat": repeat}))
-    cmd = [sys.executable, str(REPO / "benchmarks" / "read_worker.py"), "--code", str(code), "--home", str(home),
-           "--spec", str(spec)]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "read_worker.py"),
+        "--code",
+        str(code),
+        "--home",
+        str(home),
+        "--spec",
+        str(spec),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(code))
     if out.returncode:
         raise SystemExit(f"search worker failed with {code}: {out.stderr[-2000:]}")

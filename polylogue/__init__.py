@@ -1,10 +1,15 @@
 """Polylogue: one local SQLite archive of your AI conversations.
 
+```python
 from polylogue import Archive
 archive = Archive()              # $POLYLOGUE_HOME or ~/.local/share/polylogue
 archive.sync()                   # import the default sources
-for hit in archive.search("oauth provider:claude-code"):
-    print(hit.conversation.title)
+res = archive.search("oauth provider:claude-code")
+for c in res.conversations:      # best first, each with its best hits
+    print(c["title"], [hit["snippet"] for hit in c["hits"]])
+```
+
+More in docs/library.md (tests/test_library_docs.py runs these examples).
 """
 
 __version__ = "0.1.0"

@@ -83,10 +83,10 @@ def _plan(conn, sql, args=()):
 def test_hot_queries_use_indexes(db):
     _, conn = db
     write(conn, conv("a"), conv("b"))
-    # ordered load of one conversation (roadmap 8)
+    # ordered load of one conversation
     plan = _plan(conn, "SELECT id, content FROM messages WHERE conversation_id = ? ORDER BY seq", (1,))
     assert "messages_conversation" in plan and "TEMP B-TREE" not in plan
-    # re-import dedupe (roadmap 2): an unchanged conversation is one lookup in the
+    # re-import dedupe: an unchanged conversation is one lookup in the
     # uid index, never a scan of its messages; a changed one is diffed by index
     plan = _plan(conn, "SELECT id, hash, title, message_count, updated_at FROM conversations WHERE uid = ?", ("x",))
     assert "USING INDEX sqlite_autoindex_conversations" in plan and "SCAN" not in plan

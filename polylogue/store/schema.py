@@ -6,6 +6,11 @@ a released migration: add a new one."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from ..paths import sqlite_uri
+from . import upgrade
 
 # first_ts/last_ts: the first and last message time of a conversation (a message without
 # a timestamp has its conversation's updated_at; NULL when no message has a time)
@@ -13,7 +18,8 @@ TIME_BOUNDS = """(first_ts, last_ts) = (
     SELECT min(coalesce(m.timestamp, conversations.updated_at)), max(coalesce(m.timestamp, conversations.updated_at))
     FROM messages m WHERE m.conversation_id = conversations.id)"""
 
-MIGRATIONS: list[list[str]] = [
+# A step is SQL, or a function of the connection for what SQL cannot say (store/upgrade.py)
+MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
     # 1: the foundation
     [
         """CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID""",
@@ -70,13 +76,13 @@ MIGRATIONS: list[list[str]] = [
             content BLOB NOT NULL,
             hash INTEGER NOT NULL
         )""",
-        # the ordered load of a conversation (roadmap 8), and the diff of a changed
-        # conversation. Roadmap 2's covering (mid, hash) index is not needed: an
+        # the ordered load of a conversation, and the diff of a changed
+        # conversation. A covering (mid, hash) index is not needed: an
         # unchanged conversation is recognised by conversations.hash through the
         # uid index without reading any message, and only changed ones are diffed
         # (the index kept 50 bytes per message for that: 6% of the archive)
         "CREATE INDEX messages_conversation ON messages(conversation_id, seq)",
-        # per-provider totals kept by the writer (roadmap 15): stats never scans
+        # per-provider totals kept by the writer: stats never scans
         """CREATE TABLE provider_totals (
             provider TEXT PRIMARY KEY,
             conversations INTEGER NOT NULL DEFAULT 0,
@@ -93,8 +99,13 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "INSERT INTO meta(key, value) VALUES ('generation', 0)",
     ],
-    # 2: compression dictionaries, trained on the archive's own messages
+    # 2: compression dictionaries, trained on the archive's own messages. Its first step
+    # brings an archive written by version-1 code to what migration 1 makes today (the
+    # message rowid rule, next_message, today's hashes); a no-op on any other archive.
+    # It lives here, not in a migration of its own, so the schema version stays where
+    # older code can still open the archive (tests/test_migrations.py).
     [
+        upgrade.adopt_v1_archive,
         """CREATE TABLE zstd_dicts (
             id INTEGER PRIMARY KEY,
             data BLOB NOT NULL,
@@ -145,11 +156,23 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(start, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in MIGRATIONS[version]:
-                conn.execute(stmt)
+            for step in MIGRATIONS[version]:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
     return start
+
+
+def is_current(db: Path) -> bool:
+    """Whether the archive file is at SCHEMA_VERSION (read-only: no migration)."""
+    conn = sqlite3.connect(sqlite_uri(db), uri=True)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        conn.close()

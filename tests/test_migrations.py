@@ -1,0 +1,140 @@
+"""An archive written by schema-version-1 code opens with today's code: it is
+upgraded to the current schema with every conversation and message intact,
+searchable, passing `check`, and writable by the next sync.
+
+The fixture (tests/fixtures/archive-v1.sql, made by make_v1_archive.py) is
+what polylogue wrote at version 1: message rowids 1, 2, 3..., no
+`conversations.next_message`, content stored as-is or as a dictionary-less
+zstd frame, and hashes over the stored bytes. The expected data is read from
+the fixture's own rows, decoded here without polylogue's codec."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from polylogue import Archive
+from polylogue.store import upgrade
+from polylogue.store.ids import message_rowid
+from polylogue.store.schema import SCHEMA_VERSION, migrate
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "archive-v1.sql"
+ZSTD_TAG = b"\x01"  # version 1's content: JSON as-is, or this byte and a zstd frame
+
+
+def _load(home: Path) -> Path:
+    """The fixture as a database file in ``home``."""
+    home.mkdir(parents=True)
+    conn = sqlite3.connect(home / "polylogue.db")
+    conn.executescript(FIXTURE.read_text())
+    conn.close()
+    return home
+
+
+def _v1_blocks(content: bytes) -> list[dict]:
+    raw = zstandard.ZstdDecompressor().decompress(content[1:]) if content[:1] == ZSTD_TAG else content
+    return json.loads(raw)
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict[str, dict]:
+    """What the fixture holds, read straight from its rows: {uid: {title, messages: [(mid, role, texts)]}}."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(FIXTURE.read_text())
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    out = {}
+    for cid, uid, title, count in conn.execute("SELECT id, uid, title, message_count FROM conversations"):
+        rows = conn.execute("SELECT mid, role, content FROM messages WHERE conversation_id = ? ORDER BY seq", (cid,))
+        messages = [(mid, role, [b.get("text", "") for b in _v1_blocks(c)]) for mid, role, c in rows]
+        assert len(messages) == count
+        out[uid] = {"title": title, "messages": messages}
+    return out
+
+
+def test_fixture_is_what_version_1_wrote(expected):
+    """Guards the fixture itself: the old rowids and both content encodings are there."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(FIXTURE.read_text())
+    ids = [r[0] for r in conn.execute("SELECT id FROM messages ORDER BY id")]
+    assert ids == list(range(1, len(ids) + 1))
+    assert "next_message" not in {r[1] for r in conn.execute("PRAGMA table_info(conversations)")}
+    heads = {c[:1] == ZSTD_TAG for (c,) in conn.execute("SELECT content FROM messages")}
+    assert heads == {True, False}
+    assert len(expected) >= 5 and {uid.split(":")[0] for uid in expected} >= {"chatgpt", "claude-code", "codex"}
+
+
+def test_upgrade_keeps_every_message(tmp_path, expected):
+    archive = Archive(_load(tmp_path / "home"))
+    stats = archive.stats()
+    assert stats["schema_version"] == SCHEMA_VERSION
+    assert stats["conversations"] == len(expected)
+    assert stats["messages"] == sum(len(c["messages"]) for c in expected.values())
+    for uid, want in expected.items():
+        conv = archive.conversation(uid)
+        assert conv.title == want["title"]
+        got = [(m.id, m.role, [b.text for b in m.blocks]) for m in conv.messages]
+        assert got == want["messages"], uid
+    assert archive.check()["problems"] == []
+
+
+def _words(texts: list[str]) -> list[str]:
+    return re.findall(r"\b[a-z]{7,}\b", " ".join(texts).lower())
+
+
+def test_upgraded_archive_is_searchable(tmp_path, expected):
+    archive = Archive(_load(tmp_path / "home"))
+    for uid, want in expected.items():
+        words = [w for _, role, texts in want["messages"] if role in ("user", "assistant") for w in _words(texts)]
+        if not words:
+            continue
+        res = archive.search(f"{words[0]} id:{uid}")
+        assert [c["id"] for c in res.conversations] == [uid], (uid, words[0])
+        assert res.total_messages >= 1
+    title_word = next(w for c in expected.values() for w in _words([c["title"] or ""]))
+    assert archive.search(f"title:{title_word}").total_conversations >= 1
+
+
+def test_upgraded_archive_takes_the_next_sync(tmp_path, expected, examples):
+    """The next sync writes into the upgraded archive (new messages get rowids after the old ones)."""
+    archive = Archive(_load(tmp_path / "home"))
+    report = archive.sync([str(examples / "chatgpt"), str(examples / "codex")])
+    assert report.errors == [] and report.exit_code == 0, report.to_json()
+    assert archive.check()["problems"] == []
+    for uid in expected:
+        assert archive.conversation(uid).messages
+    report = archive.sync([str(examples / "chatgpt"), str(examples / "codex")])
+    assert report.to_json()["conversations"]["new"] == 0
+
+
+def test_a_newer_archive_is_refused(tmp_path):
+    from polylogue.errors import PolylogueError
+
+    home = _load(tmp_path / "home")
+    conn = sqlite3.connect(home / "polylogue.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(PolylogueError, match="newer than this polylogue"):
+        Archive(home).stats()
+
+
+def test_an_archive_begun_today_is_left_alone(tmp_path):
+    """The version-1 repair is a no-op on an archive that today's migration 1 made."""
+    conn = sqlite3.connect(tmp_path / "new.db")
+    conn.isolation_level = None
+    migrate(conn)
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO conversations(id, uid, provider, provider_id, hash, imported_at) VALUES (3, 'x:1', 'x', '1', 0, 0)"
+    )
+    conn.execute(
+        "INSERT INTO messages(id, conversation_id, seq, mid, role, content, hash) VALUES (?, 3, 0, 'm', 'user', '[]', 7)",
+        (message_rowid(3, 0),),
+    )
+    conn.execute("COMMIT")
+    upgrade.adopt_v1_archive(conn)
+    assert conn.execute("SELECT id, hash FROM messages").fetchall() == [(message_rowid(3, 0), 7)]
