@@ -28,19 +28,62 @@ def _emit_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
 
 
+def _safe(text: Any) -> str:
+    """One field of archive data (a title, an id, a file name, an error) as a
+    single line that cannot drive the terminal (see render/safe.py)."""
+    from .render.safe import terminal_safe
+
+    return terminal_safe(str(text), one_line=True)
+
+
+def _noun(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
+
+
+def _plural(n: int, word: str) -> str:
+    """'1 conversation', '2 conversations', '1,204 messages': every count printed for people."""
+    return f"{n:,} {_noun(n, word)}"
+
+
 def _fail(message: str, code: int = 1) -> None:
     click.echo(f"polylogue: {message}", err=True)
     sys.exit(code)
 
 
 class _Group(click.Group):
+    """Errors become one line and an exit code (docs/cli.md, "Exit codes"): ours by
+    their ``exit_code``; anything else is a bug, reported as an internal error
+    without a traceback unless POLYLOGUE_DEBUG=1 asks for one."""
+
     def invoke(self, ctx):
         from .errors import PolylogueError
 
         try:
             return super().invoke(ctx)
         except PolylogueError as e:
-            _fail(str(e), 2 if type(e).__name__ == "QueryError" else 1)
+            _fail(str(e), e.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors, --help, Ctrl-C at a prompt: Click reports them itself
+        except BrokenPipeError:
+            _quiet_stdout()  # the reader went away (`polylogue list | head`): nothing to say
+            sys.exit(1)
+        except Exception as e:
+            import os
+
+            if os.environ.get("POLYLOGUE_DEBUG") == "1":
+                raise
+            detail = " ".join(str(e).split())  # one line, whatever the exception says
+            _fail(f"internal error: {type(e).__name__}: {detail} (POLYLOGUE_DEBUG=1 shows the traceback)", 1)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush into the closed pipe stays silent."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -113,6 +156,10 @@ class _RichProgress:
         self.p.stop()
 
 
+def _say_waiting() -> None:
+    click.echo("polylogue: another sync is running on this archive; waiting for it to finish...", err=True)
+
+
 def _stderr_console():
     from rich.console import Console
 
@@ -137,12 +184,14 @@ def sync(ctx, paths, as_json, force, workers, no_wait):
     """
     a = _archive(ctx)
     progress = _RichProgress() if sys.stderr.isatty() else None
-    report = a.sync(list(paths) or None, progress=progress, workers=workers, force=force, wait=not no_wait)
+    report = a.sync(
+        list(paths) or None, progress=progress, workers=workers, force=force, wait=not no_wait, on_wait=_say_waiting
+    )
     for e in report.errors:
         loc = f"{e['path']}:{e['line']}" if e.get("line") else e["path"]
-        click.echo(f"polylogue: error: {loc}: {e['error']}", err=True)
+        click.echo(f"polylogue: error: {_safe(loc)}: {_safe(e['error'])}", err=True)
     for w in report.warnings:
-        click.echo(f"polylogue: warning: {w['path']}: {w['warning']}", err=True)
+        click.echo(f"polylogue: warning: {_safe(w['path'])}: {_safe(w['warning'])}", err=True)
     if as_json:
         _emit_json(report.to_json())
     else:
@@ -154,7 +203,9 @@ def sync(ctx, paths, as_json, force, workers, no_wait):
                 + ("" if paths else " Drop exports into " + str(a.home / "inbox") + " or pass paths to sync.")
             )
         elif not (c["new"] or c["updated"] or m["new"] or report.errors):
-            click.echo(f"Nothing changed: {f['seen']} files checked, {f['unchanged']} unchanged ({j['seconds']:.2f}s).")
+            click.echo(
+                f"Nothing changed: {_plural(f['seen'], 'file')} checked, {f['unchanged']} unchanged ({j['seconds']:.2f}s)."
+            )
         else:
             click.echo(
                 f"Files: {f['seen']} seen, {f['imported']} imported, {f['unchanged']} unchanged, "
@@ -163,7 +214,7 @@ def sync(ctx, paths, as_json, force, workers, no_wait):
             click.echo(f"Conversations: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged")
             click.echo(f"Messages: {m['new']} new, {m['updated']} updated  ({j['seconds']:.2f}s)")
             if report.errors:
-                click.echo(f"{len(report.errors)} problems (listed above).")
+                click.echo(f"{_plural(len(report.errors), 'problem')} (listed above).")
     sys.exit(report.exit_code)
 
 
@@ -177,8 +228,8 @@ def sources(ctx, as_json):
         _emit_json(rows)
         return
     for r in rows:
-        state = f"{r['files']} files, {r['bytes'] / 1e6:.1f} MB" if r["exists"] else "not found"
-        click.echo(f"{r['name']:<12} {r['path']}  ({state})")
+        state = f"{_plural(r['files'], 'file')}, {r['bytes'] / 1e6:.1f} MB" if r["exists"] else "not found"
+        click.echo(f"{_safe(r['name']):<12} {_safe(r['path'])}  ({state})")
 
 
 # ------------------------------------------------------------------ reading
@@ -197,15 +248,46 @@ def _filter_options(f):
     return f
 
 
-@cli.command()
+class _WordsCommand(click.Command):
+    """A command whose arguments are search words. A word that looks like an
+    option (`--force`) is taken for one; the error says how to search for it."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            e.message = (
+                f"{e.message.rstrip('.')}; to search for it, put it after --: "
+                f"polylogue {ctx.info_name} -- {e.option_name}"
+            )
+            raise
+
+
+@cli.command(cls=_WordsCommand)
 @click.argument("query", nargs=-1)
 @click.option("--limit", "-n", default=10, show_default=True, help="Conversations to show.")
-@click.option("--offset", default=0, help="Skip this many conversations (paging).")
+@click.option("--offset", default=0, type=click.IntRange(min=0), help="Skip this many conversations (paging).")
 @_filter_options
-@click.option("--role", multiple=True, type=click.Choice(["user", "assistant", "system", "tool"]))
-@click.option("--kind", multiple=True, type=click.Choice(["text", "thinking", "tool_use", "tool_result"]))
+@click.option(
+    "--role",
+    multiple=True,
+    type=click.Choice(["user", "assistant", "system", "tool"]),
+    help="Only messages from this role (repeatable); user is what a person typed.",
+)
+@click.option(
+    "--kind",
+    multiple=True,
+    type=click.Choice(["text", "thinking", "tool_use", "tool_result"]),
+    help="Only words found in this kind of content (repeatable): text, thinking, tool calls, tool output.",
+)
 @click.option("--model", help="Model name contains this.")
-@click.option("--has", "has_", multiple=True, type=click.Choice(["thinking", "tools", "attachments"]))
+@click.option(
+    "--has",
+    "has_",
+    multiple=True,
+    type=click.Choice(["thinking", "tools", "attachments"]),
+    help="Only conversations that have this (repeatable).",
+)
 @click.option("--title", multiple=True, help="Title contains these words (repeatable).")
 @click.option("--id", "ids", multiple=True, help="Conversation id starts with this (repeatable).")
 @click.option(
@@ -227,8 +309,11 @@ def search(
       polylogue search '"connection reset"' provider:codex since:'last week'
       polylogue search 'pars*' --kind thinking
       polylogue search timeout --regex 'retr(y|ies) \\d+ times'
+      polylogue search -- --force          (words after -- are never options)
     """
-    if not (query or regex is not None or provider or since or until or project or model or has_ or title or ids):
+    # --role/--kind alone reach the query, which answers as it does for role:/kind: alone
+    filters = (provider, since, until, project, role, kind, model, has_, title, ids)
+    if not (query or regex is not None or any(filters)):
         raise click.UsageError("give words to search for, filters, or --regex PATTERN")
     a = _archive(ctx)
     res = a.search(
@@ -248,11 +333,12 @@ def search(
         regex=regex,
     )
     shown = len(res.conversations)
-    summary = f"{res.total_conversations} conversations, {res.total_messages} messages matched" + (
-        f"; showing {offset + 1}-{offset + shown}" if shown else ""
+    summary = (
+        f"{_plural(res.total_conversations, 'conversation')}, {_plural(res.total_messages, 'message')} matched"
+        + (f"; showing {offset + 1}-{offset + shown}" if shown else "")
     )
     for note in res.notes:  # e.g. newest first past the ranking bound, a regex stopped by its bound
-        click.echo(f"note: {note}", err=True)
+        click.echo(f"note: {_safe(note)}", err=True)
     if as_json:
         _emit_json(res.conversations)
         click.echo(summary, err=True)
@@ -269,28 +355,50 @@ def _print_results(res, summary: str) -> None:
         date = (c["updated_at"] or "")[:10]
         con.print(
             Text.assemble(
-                (c["title"] or "(untitled)", "bold"),
+                (_safe(c["title"] or "(untitled)"), "bold"),
                 "  ",
-                (c["id"], "cyan"),
+                (_safe(c["id"]), "cyan"),
                 "  ",
-                (f"{c['provider']} · {date} · {c['message_count']} msgs", "dim"),
+                (f"{_safe(c['provider'])} · {date} · {c['message_count']} msgs", "dim"),
             )
         )
         for h in c["hits"]:
-            t = Text(f"  {h['role']:>9} │ ", style="dim")
-            snip = Text(h["snippet"])
-            for a, b in h["highlights"]:
-                snip.stylize("bold yellow", a, b)
-            con.print(t + snip)
-            con.print(Text(f"            message {h['message_id']}", style="dim"))
+            t = Text(f"  {_safe(h['role']):>9} │ ", style="dim")
+            con.print(t + _highlighted(h["snippet"], h["highlights"]))
+            con.print(Text(f"            message {_safe(h['message_id'])}", style="dim"))
         con.print()
     click.echo(summary, err=not sys.stdout.isatty())
+
+
+def _highlighted(snippet: str, spans: list) -> Any:
+    """The snippet made safe piece by piece, so that the highlight spans (offsets
+    into the snippet as stored) still fall on the matched words."""
+    from rich.text import Text
+
+    out, pos = Text(), 0
+    for a, b in sorted(spans):
+        a = max(a, pos)
+        if b <= a:
+            continue
+        out.append(_safe(snippet[pos:a]))
+        out.append(_safe(snippet[a:b]), "bold yellow")
+        pos = b
+    out.append(_safe(snippet[pos:]))
+    return out
+
+
+def _for_terminal(text: str) -> str:
+    """Whole-document output (Markdown, HTML) stays exact when piped, and is
+    made safe when it is shown on a terminal."""
+    from .render.safe import terminal_safe
+
+    return terminal_safe(text) if sys.stdout.isatty() else text
 
 
 @cli.command("list")
 @_filter_options
 @click.option("--limit", "-n", default=50, show_default=True)
-@click.option("--offset", default=0)
+@click.option("--offset", default=0, type=click.IntRange(min=0), help="Skip this many conversations (paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of conversations.")
 @click.pass_context
 def list_(ctx, provider, since, until, project, limit, offset, as_json):
@@ -303,8 +411,8 @@ def list_(ctx, provider, since, until, project, limit, offset, as_json):
         return
     for c in rows:
         click.echo(
-            f"{(c['updated_at'] or '')[:16]:<16}  {c['provider']:<11} {c['message_count']:>6}  "
-            f"{c['id']}  {c['title'] or '(untitled)'}"
+            f"{(c['updated_at'] or '')[:16]:<16}  {_safe(c['provider']):<11} {c['message_count']:>6}  "
+            f"{_safe(c['id'])}  {_safe(c['title'] or '(untitled)')}"
         )
 
 
@@ -348,14 +456,15 @@ def show(ctx, ident, fmt, as_json, branch, thinking, tools, all_, no_pager):
     if fmt == "html":
         from .render.html import render
 
-        click.echo(render(a.conversation(ident, active_only=active_only)))
+        click.echo(_for_terminal(render(a.conversation(ident, active_only=active_only))))
         return
     summary, messages = a.stream(ident, active_only=active_only)
     children = a.list(parent=summary["id"], limit=200)
     if fmt == "markdown" or (fmt is None and not sys.stdout.isatty()):
         from .render.markdown import write_markdown
+        from .render.safe import SafeWriter
 
-        write_markdown(sys.stdout, summary, messages, children)
+        write_markdown(SafeWriter(sys.stdout) if sys.stdout.isatty() else sys.stdout, summary, messages, children)
         return
     from rich.console import Console
 
@@ -409,14 +518,21 @@ def _paged(draw) -> None:
     show_default=True,
 )
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--page-size", default=500, show_default=True, help="HTML: messages per page.")
+@click.option(
+    "--page-size", type=click.IntRange(min=1), default=500, show_default=True, help="HTML: messages per page."
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be written, rewritten, removed and kept; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask before dropping more than half of an existing export.")
+@click.option("--force", is_flag=True, help="Also replace or remove export files that were edited or are not ours.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def export_(ctx, query, provider, since, until, project, fmt, out, page_size, as_json):
+def export_(ctx, query, provider, since, until, project, fmt, out, page_size, dry_run, yes, force, as_json):
     """Export conversations (all, or those matching QUERY and filters) to files.
 
     One file per conversation plus an index; re-running rewrites only what
-    changed. --format jsonl writes one lossless conversations.jsonl.
+    changed. --format jsonl writes one lossless conversations.jsonl. Files
+    edited since, or not written by polylogue, are kept (--force replaces
+    them); nothing is written outside --out.
     """
     from .export import export
 
@@ -430,15 +546,62 @@ def export_(ctx, query, provider, since, until, project, fmt, out, page_size, as
         until=until,
         project=project,
         page_size=page_size,
+        dry_run=dry_run,
+        force=force,
+        confirm=_confirm_drop(yes),
     )
     if as_json:
         _emit_json(r)
         return
-    click.echo(
-        f"{r['conversations']} conversations -> {r['out']}: {r['written']} written, "
-        f"{r['unchanged']} unchanged, {r['removed']} removed",
-        err=True,
+    _export_report(r)
+
+
+def _confirm_drop(yes: bool):
+    """Asks on a terminal before an export drops more than half of the one in
+    its folder; without one (a script, a pipe) only --yes lets it go on."""
+
+    def confirm(dropped: int, held: int) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return click.confirm(
+            f"This export would remove {dropped} of the {held} conversations in the output folder. Go on?",
+            default=False,
+            err=True,
+        )
+
+    return confirm
+
+
+def _export_report(r: dict) -> None:
+    for w in r["warnings"]:
+        click.echo(f"polylogue: {_safe(w)}", err=True)
+    written = set(r["written_files"]) - set(r["rewritten_files"])
+    if r["dry_run"]:
+        for label, paths in (
+            ("new", [p for p in r["written_files"] if p in written]),
+            ("rewrite", r["rewritten_files"]),
+            ("remove", r["removed_files"]),
+        ):
+            for p in paths:
+                click.echo(f"{label:<8} {_safe(p)}")
+    for k in r["kept_files"]:
+        if r["dry_run"]:
+            click.echo(f"keep     {_safe(k['path'])} ({_safe(k['reason'])})")
+        else:
+            click.echo(f"polylogue: kept {_safe(k['path'])}: {_safe(k['reason'])}", err=True)
+    counts = (
+        f"{len(written)} new, {len(r['rewritten_files'])} rewritten, {r['unchanged']} unchanged, "
+        f"{r['removed']} removed, {r['kept']} kept"
     )
+    head = f"{_plural(r['conversations'], 'conversation')} -> {_safe(r['out'])}"
+    if r["dry_run"]:
+        click.echo(f"Dry run: {head}: would be {counts}; nothing was changed", err=True)
+    else:
+        click.echo(f"{head}: {counts}", err=True)
+    if r["kept"] and not r["dry_run"]:
+        click.echo("polylogue: kept files were left as they are (--force replaces or removes them)", err=True)
 
 
 @cli.command()
@@ -450,12 +613,16 @@ def stats(ctx, as_json):
     if as_json:
         _emit_json(s)
         return
-    click.echo(f"Archive: {s['home']}")
-    click.echo(f"{s['conversations']:,} conversations, {s['messages']:,} messages, {s['database_bytes'] / 1e6:.1f} MB")
+    click.echo(f"Archive: {_safe(s['home'])}")
+    click.echo(
+        f"{_plural(s['conversations'], 'conversation')}, {_plural(s['messages'], 'message')}, "
+        f"{s['database_bytes'] / 1e6:.1f} MB"
+    )
     if s["first_at"]:
         click.echo(f"From {s['first_at'][:10]} to {s['last_at'][:10]}")
     for p, v in s["by_provider"].items():
-        click.echo(f"  {p:<12} {v['conversations']:>8,} conversations  {v['messages']:>10,} messages")
+        c, m = v["conversations"], v["messages"]
+        click.echo(f"  {p:<12} {c:>8,} {_noun(c, 'conversation'):<13}  {m:>10,} {_noun(m, 'message')}")
 
 
 @cli.command()
@@ -469,8 +636,18 @@ def check(ctx, vacuum, as_json):
         _emit_json(r)
     else:
         for p in r["problems"]:
-            click.echo(f"problem: {p}", err=True)
-        click.echo(f"{'OK' if r['ok'] else 'FAILED'}: {r['messages']} messages checked, {r['indexed']} indexed.")
+            click.echo(f"problem: {_safe(p)}", err=True)
+        # the two counts differ by the messages with nothing to search (an image, an empty turn)
+        none = r["messages"] - r["indexed"]
+        click.echo(
+            f"{'OK' if r['ok'] else 'FAILED'}: {_plural(r['messages'], 'message')} checked (each decodes and matches "
+            f"its hash): {r['indexed']:,} with searchable text, each needing one full-text index row"
+            + (
+                f", and {none:,} with nothing to search (empty, or only images, attachments or unknown blocks)."
+                if none
+                else "."
+            )
+        )
     sys.exit(0 if r["ok"] else 1)
 
 
@@ -493,10 +670,16 @@ def sql_(ctx, query, as_json):
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(*cols)
+    from .render.safe import terminal_safe
+
+    # Text cells: a value is shown as stored, never read as rich markup ([bold], [link=...])
+    t = Table()
+    for c in cols:
+        t.add_column(Text(_safe(c)))
     for r in rows:
-        t.add_row(*("" if v is None else str(_plain(v)) for v in r))
+        t.add_row(*(Text("" if v is None else terminal_safe(str(_plain(v)))) for v in r))
     Console().print(t)
 
 

@@ -22,8 +22,18 @@ Re-running updates only what changed. ``.polylogue-export.json`` in ``out_dir``
 records, per conversation, its files and the SHA-256 of each; a file whose
 rendered bytes are unchanged is not rewritten (its mtime stays). Files a
 previous run wrote that are no longer part of the export (a conversation
-renamed, deleted, or outside the new filters) are removed; files polylogue did
-not write are never touched. The output folder mirrors the selection.
+renamed, deleted, or outside the new filters) are removed. The output folder
+mirrors the selection, within these rules (docs/cli.md, "export"):
+
+- only a file the manifest recorded, still holding the bytes recorded, is ever
+  replaced or removed; a file edited since, or one polylogue did not write, is
+  kept and reported (``force`` replaces or removes those too);
+- nothing is written or removed outside ``out_dir``: paths are checked part by
+  part and a symlink on the way is never followed (not even with ``force``);
+- the manifest is untrusted input: a malformed one is reported and ignored
+  whole, and then nothing is removed;
+- ``dry_run`` decides everything and writes nothing; ``confirm`` is asked
+  before a run drops more than half of the conversations an export holds.
 
 Files are written atomically (temp file + rename) with mode 0600; folders
 polylogue creates get mode 0700: the export holds private conversations.
@@ -45,7 +55,8 @@ from typing import Any
 
 import orjson
 
-from .errors import PolylogueError
+from .errors import ExportError, ExportRefused
+from .paths import private_dirs
 
 FORMATS = ("markdown", "html", "json", "jsonl", "obsidian")
 EXTENSIONS = {"markdown": ".md", "obsidian": ".md", "json": ".json", "html": ".html"}
@@ -54,14 +65,10 @@ JSONL_NAME = "conversations.jsonl"
 MANIFEST = ".polylogue-export.json"
 MANIFEST_VERSION = 1
 # bump when a renderer's output changes in a way the fast path (archive hash) must not hide
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: Markdown and Obsidian content made inert (render/markdown.py)
 PAGE_LIMIT = 500  # summaries fetched per Archive.list / Archive.search call
 
 Progress = Callable[[int, int, str], None]
-
-
-class ExportError(PolylogueError, ValueError):
-    """A bad format or output folder (the CLI turns it into exit code 1)."""
 
 
 # ------------------------------------------------------------------ names
@@ -176,14 +183,17 @@ def select(
 
 
 # ------------------------------------------------------------------ files
+#
+# The output folder is treated as hostile ground: a folder in it may be a
+# symlink to anywhere, the manifest may have been edited, a file may be the
+# user's. Every path is checked component by component before it is written or
+# removed (_unsafe), and a file is replaced or removed only when it still holds
+# exactly the bytes the manifest says we wrote (or --force says so).
 
-
-def _mkdirs(root: Path, rel_dir: Path) -> None:
-    d = root
-    for part in rel_dir.parts:
-        d = d / part
-        if not d.is_dir():
-            d.mkdir(mode=0o700)
+CHANGED = "changed since polylogue wrote it"
+FOREIGN = "not written by polylogue"
+_SHA_HEX = re.compile(r"[0-9a-f]{64}")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _sha(data: bytes) -> str:
@@ -201,10 +211,65 @@ def _file_sha(path: Path) -> str | None:
         return None
 
 
+def _inside(root: Path, rel: str) -> Path | None:
+    """``root/rel`` when rel is a plain relative path (no ``..``, not absolute,
+    no control characters) that stays inside root by its spelling."""
+    if not rel or rel.startswith(("/", "\\")) or "\\" in rel or _CONTROL.search(rel):
+        return None
+    parts = Path(rel).parts
+    if any(p in ("..", ".", "") for p in parts) or Path(rel).is_absolute() or rel.endswith("/"):
+        return None
+    return root.joinpath(*parts)
+
+
+def _unsafe(root: Path, rel: str) -> str | None:
+    """Why ``root/rel`` must not be written or removed, or None when it may.
+
+    Each existing component is looked at without following it: a symlinked
+    folder could lead anywhere, so any symlink on the way is refused (this is
+    stricter than resolving the path and checking it stays under root)."""
+    if _inside(root, rel) is None:
+        return "not a plain path inside the output folder"
+    d = root
+    parts = Path(rel).parts
+    for k, part in enumerate(parts, 1):
+        d = d / part
+        try:
+            st = os.lstat(d)
+        except FileNotFoundError:
+            return None  # the rest does not exist yet: we create it
+        except OSError as e:
+            return f"cannot be checked ({e.strerror})"
+        here = "/".join(parts[:k])
+        if stat.S_ISLNK(st.st_mode):
+            return "a symlink (not followed)" if k == len(parts) else f"inside a symlinked folder ({here})"
+        if k == len(parts):
+            return None if stat.S_ISREG(st.st_mode) else "not a regular file"
+        if not stat.S_ISDIR(st.st_mode):
+            return f"{here} is not a folder"
+    return None
+
+
+def _mkdirs(root: Path, rel_dir: Path) -> None:
+    """Create the missing folders of ``rel_dir`` (already checked by _unsafe)."""
+    d = root
+    for part in rel_dir.parts:
+        d = d / part
+        if not os.path.lexists(d):
+            private_dirs(d)
+
+
 def _tmp_in(directory: Path, name: str) -> tuple[int, str]:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     os.fchmod(fd, 0o600)
     return fd, tmp
+
+
+def _discard(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -214,22 +279,25 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _discard(tmp)
         raise
 
 
 class _Files:
-    """Writes files under ``root`` only when their content changed."""
+    """The files of one run under ``root``: written only when their content
+    changed, and only over a file the manifest vouches for (or with force)."""
 
-    def __init__(self, root: Path, old: dict[str, dict[str, Any]]):
+    def __init__(self, root: Path, old: dict[str, dict[str, Any]], *, force: bool, dry_run: bool):
         self.root = root
-        self.old = old  # rel -> {"sha", "size", "mtime_ns"}
-        self.new: dict[str, dict[str, Any]] = {}
+        self.old = old  # rel -> {"sha", "size", "mtime_ns"} from the manifest
+        self.force, self.dry_run = force, dry_run
+        self.new: dict[str, dict[str, Any]] = {}  # what this run vouches for
+        self.targets: set[str] = set()
         self.written: list[str] = []
+        self.rewritten: list[str] = []
         self.unchanged: list[str] = []
+        self.kept: list[dict[str, str]] = []
+        self.carried: dict[str, dict[str, Any]] = {}  # records of kept files we wrote once (--force may act later)
 
     def _stat(self, rel: str) -> dict[str, Any] | None:
         try:
@@ -239,122 +307,186 @@ class _Files:
         return {"size": st.st_size, "mtime_ns": st.st_mtime_ns} if stat.S_ISREG(st.st_mode) else None
 
     def intact(self, rel: str) -> bool:
-        """The file is still what the last run wrote (same size and mtime)."""
+        """The file is still what the last run wrote (same size and mtime, a safe path)."""
         rec, st = self.old.get(rel), self._stat(rel)
-        return bool(rec and st and rec.get("size") == st["size"] and rec.get("mtime_ns") == st["mtime_ns"])
+        ok = bool(rec and st and rec.get("size") == st["size"] and rec.get("mtime_ns") == st["mtime_ns"])
+        return ok and _unsafe(self.root, rel) is None
 
     def keep(self, rel: str) -> None:
+        self.targets.add(rel)
         self.new[rel] = self.old[rel]
         self.unchanged.append(rel)
 
-    def put(self, rel: str, data: bytes, *, count: bool = True) -> bool:
-        sha = _sha(data)
+    def _verdict(self, rel: str, sha: str) -> str:
+        """'new', 'same', 'rewrite', or why the file there is kept as it is."""
+        problem = _unsafe(self.root, rel)
+        if problem:
+            return problem
         path = self.root / rel
+        if not os.path.lexists(path):
+            return "new"
         rec = self.old.get(rel)
-        same = (rec and rec.get("sha") == sha and self.intact(rel)) or (
-            self._stat(rel) is not None and self._stat(rel)["size"] == len(data) and _file_sha(path) == sha
-        )
-        if not same:
-            _mkdirs(self.root, Path(rel).parent)
-            write_atomic(path, data)
-        st = self._stat(rel) or {}
-        self.new[rel] = {"sha": sha, **st}
+        if rec and rec["sha"] == sha and self.intact(rel):
+            return "same"
+        current = _file_sha(path)
+        if current == sha:
+            return "same"  # already what we would write: ours from now on
+        if (rec and current == rec["sha"]) or self.force:
+            return "rewrite"
+        return CHANGED if rec else FOREIGN
+
+    def _keep_as_is(self, rel: str, reason: str) -> None:
+        self.kept.append({"path": rel, "reason": reason})
+        if reason == CHANGED:
+            self.carried[rel] = self.old[rel]
+
+    def _settle(self, rel: str, sha: str, verdict: str, count: bool) -> bool:
+        if verdict not in ("new", "same", "rewrite"):
+            self._keep_as_is(rel, verdict)
+            return False
+        self.new[rel] = {"sha": sha, **(self._stat(rel) or {})}
         if count:
-            (self.unchanged if same else self.written).append(rel)
-        return not same
+            (self.unchanged if verdict == "same" else self.written).append(rel)
+            if verdict == "rewrite":
+                self.rewritten.append(rel)
+        return verdict != "same"
+
+    def put(self, rel: str, data: bytes, *, count: bool = True) -> bool:
+        self.targets.add(rel)
+        sha = _sha(data)
+        verdict = self._verdict(rel, sha)
+        if verdict in ("new", "rewrite") and not self.dry_run:
+            try:
+                _mkdirs(self.root, Path(rel).parent)
+                write_atomic(self.root / rel, data)
+            except OSError as e:
+                raise ExportError(f"cannot write {self.root / rel}: {e.strerror or e}") from e
+        return self._settle(rel, sha, verdict, count)
 
     def put_stream(self, rel: str, chunks: Iterator[bytes]) -> bool:
-        """Stream to a temp file, then keep it only when it differs."""
-        path = self.root / rel
-        _mkdirs(self.root, Path(rel).parent)
-        fd, tmp = _tmp_in(path.parent, path.name)
+        """Stream to a temp file (only hash, in a dry run), then keep it only when it may replace the file there."""
+        self.targets.add(rel)
+        problem = _unsafe(self.root, rel)
+        if problem:
+            return self._settle(rel, "", problem, True)
         h = hashlib.sha256()
-        size = 0
+        if self.dry_run:
+            for chunk in chunks:
+                h.update(chunk)
+            return self._settle(rel, h.hexdigest(), self._verdict(rel, h.hexdigest()), True)
+        path = self.root / rel
+        try:
+            _mkdirs(self.root, Path(rel).parent)
+            fd, tmp = _tmp_in(path.parent, path.name)
+        except OSError as e:
+            raise ExportError(f"cannot write {path}: {e.strerror or e}") from e
         try:
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
                     h.update(chunk)
-                    size += len(chunk)
                     f.write(chunk)
             sha = h.hexdigest()
-            rec = self.old.get(rel)
-            st = self._stat(rel)
-            same = (rec and rec.get("sha") == sha and self.intact(rel)) or (
-                st is not None and st["size"] == size and _file_sha(path) == sha
-            )
-            if same:
-                os.unlink(tmp)
-            else:
+            verdict = self._verdict(rel, sha)
+            if verdict in ("new", "rewrite"):
                 os.replace(tmp, path)
+            else:
+                _discard(tmp)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _discard(tmp)
             raise
-        self.new[rel] = {"sha": sha, **(self._stat(rel) or {})}
-        (self.unchanged if same else self.written).append(rel)
-        return not same
+        return self._settle(rel, sha, verdict, True)
+
+    def remove(self, stale: list[str]) -> list[str]:
+        """Remove files an earlier run wrote that this one does not, when they
+        still hold what was written; then the folders that became empty."""
+        removed = []
+        dirs: set[Path] = set()
+        for rel in stale:
+            problem = _unsafe(self.root, rel)
+            path = self.root / rel
+            if problem:
+                self._keep_as_is(rel, problem)
+                continue
+            if not os.path.lexists(path):
+                continue
+            if _file_sha(path) != self.old[rel]["sha"] and not self.force:
+                self._keep_as_is(rel, CHANGED)
+                continue
+            if not self.dry_run:
+                try:
+                    path.unlink()
+                except OSError:
+                    continue
+                dirs.add(path.parent)
+            removed.append(rel)
+        for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+            while d != self.root and self.root in d.parents:
+                try:
+                    d.rmdir()  # only when empty
+                except OSError:
+                    break
+                d = d.parent
+        return removed
 
 
-def _inside(root: Path, rel: str) -> Path | None:
-    """``root/rel`` when rel is a plain relative path that stays inside root."""
-    if not rel or rel.startswith(("/", "\\")) or "\\" in rel or "\0" in rel:
-        return None
-    parts = Path(rel).parts
-    if any(p in ("..", ".", "") for p in parts) or Path(rel).is_absolute():
-        return None
-    return root.joinpath(*parts)
+# ------------------------------------------------------------------ the manifest (untrusted input)
 
 
-def _recorded(rec: Any) -> list[dict[str, Any]]:
-    """The well-formed file records of a manifest entry (a hand-edited manifest
-    cannot point outside the export)."""
-    files = rec.get("files") if isinstance(rec, dict) else None
+def _file_record_ok(rec: Any) -> bool:
     return (
-        [
-            f
-            for f in files or []
-            if isinstance(f, dict) and isinstance(f.get("path"), str) and _inside(Path("/x"), f["path"]) is not None
-        ]
-        if isinstance(files, list)
-        else []
+        isinstance(rec, dict)
+        and isinstance(rec.get("sha"), str)
+        and _SHA_HEX.fullmatch(rec["sha"]) is not None
+        and all(isinstance(rec[k], int) and not isinstance(rec[k], bool) for k in ("size", "mtime_ns") if k in rec)
     )
 
 
-def _remove_stale(root: Path, stale: list[str]) -> list[str]:
-    removed = []
-    dirs: set[Path] = set()
-    for rel in stale:
-        path = _inside(root, rel)
-        if path is None:
-            continue
-        try:
-            if path.is_symlink() or not path.is_file():
-                continue
-            path.unlink()
-            removed.append(rel)
-            dirs.add(path.parent)
-        except OSError:
-            continue
-    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-        while d != root and root in d.parents:
-            try:
-                d.rmdir()  # only when empty
-            except OSError:
-                break
-            d = d.parent
-    return removed
+def _manifest_problem(m: Any) -> str | None:
+    """What is wrong with a manifest's shape, or None. Every path must be a
+    plain relative path inside the export; every file must carry a SHA-256."""
+    if not isinstance(m, dict):
+        return "not a JSON object"
+    if m.get("version") != MANIFEST_VERSION:
+        return "an unknown version"
+    if m.get("format") not in FORMATS:
+        return "an unknown format"
+    convs, extra, kept = m.get("conversations"), m.get("extra", {}), m.get("kept", {})
+    if not isinstance(convs, dict) or not isinstance(extra, dict) or not isinstance(kept, dict):
+        return "no conversations, extra or kept table"
+    for rec in convs.values():
+        if not isinstance(rec, dict) or not isinstance(rec.get("files"), list):
+            return "a conversation entry without a file list"
+        if not isinstance(rec.get("key"), str | None):
+            return "a conversation entry with a bad key"
+        for f in rec["files"]:
+            if not (_file_record_ok(f) and isinstance(f.get("path"), str) and _inside(Path("."), f["path"])):
+                return "a file entry that is not a plain relative path with a SHA-256"
+    for rel, f in (extra | kept).items():
+        if not (_file_record_ok(f) and _inside(Path("."), rel)):
+            return "an extra or kept entry that is not a plain relative path with a SHA-256"
+    return None
 
 
-def _load_manifest(root: Path) -> dict[str, Any]:
+def _load_manifest(root: Path) -> tuple[dict[str, Any], list[str]]:
+    """The manifest of an earlier run and warnings; a bad one is ignored whole
+    (then nothing is removed and no existing file is replaced unless identical)."""
+    path = root / MANIFEST
     try:
-        m = orjson.loads((root / MANIFEST).read_bytes())
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {}, []
+    except OSError as e:
+        return {}, [f"ignored {MANIFEST}: {e.strerror}"]
+    if not stat.S_ISREG(st.st_mode):
+        return {}, [f"ignored {MANIFEST}: not a regular file"]
+    try:
+        m = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
-        return {}
-    if not isinstance(m, dict) or m.get("version") != MANIFEST_VERSION:
-        return {}
-    return m
+        return {}, [f"ignored {MANIFEST}: not readable JSON"]
+    problem = _manifest_problem(m)
+    if problem:
+        return {}, [f"ignored {MANIFEST}: it has {problem}; files already there are kept"]
+    return m, []
 
 
 # ------------------------------------------------------------------ rendering
@@ -424,13 +556,15 @@ def _index(fmt: str, entries: list[dict[str, Any]]) -> bytes:
     for e in entries:
         title = _md_cell(e.get("title") or e["id"])
         lines.append(
-            f"| {(e.get('updated_at') or e.get('created_at') or '')[:10]} | {_md_cell(e['provider'])} | "
-            f"[{title}]({quote(e['file'], safe='/-._~')}) | {e.get('message_count', '')} |"
+            f"| {_md_cell((e.get('updated_at') or e.get('created_at') or '')[:10])} | {_md_cell(e['provider'])} | "
+            f"[{title}]({quote(e['file'], safe='/-._~')}) | {_md_cell(e.get('message_count', ''))} |"
         )
     return ("\n".join(lines) + "\n").encode()
 
 
 # ------------------------------------------------------------------ export
+
+Confirm = Callable[[int, int], bool]
 
 
 def export(
@@ -445,88 +579,68 @@ def export(
     project: str | None = None,
     page_size: int = 500,
     progress: Progress | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    confirm: Confirm | None = None,
 ) -> dict[str, Any]:
     """Export the selected conversations (all when no filter) into ``out_dir``.
 
     Returns ``{"format", "out", "conversations", "written", "unchanged",
-    "removed", "files", "written_files", "removed_files", "index", "seconds"}``:
-    ``written``/``unchanged``/``removed`` count conversation files (html pages
-    each count; the index is not counted); ``files`` lists every conversation
-    file (relative to ``out_dir``) in index order; ``index`` is the index file
-    (``None`` for jsonl)."""
+    "removed", "kept", "files", "written_files", "rewritten_files",
+    "removed_files", "kept_files", "warnings", "dropped", "dry_run", "index",
+    "seconds"}``: ``written``/``unchanged``/``removed``/``kept`` count
+    conversation files (html pages each count; the index is not counted except
+    in ``kept``); ``files`` lists every conversation file (relative to
+    ``out_dir``) in index order; ``written_files`` holds new and rewritten
+    files, ``rewritten_files`` those that replaced a file; ``kept_files`` is a
+    list of ``{"path", "reason"}``: files left as they were (edited, not ours,
+    a symlink); ``dropped`` counts conversations of the earlier export that
+    this one no longer selects; ``index`` is the index file (``None`` for jsonl).
+
+    ``dry_run``: decide everything, write and remove nothing. ``force``:
+    replace or remove edited or unknown files too (never through a symlink).
+    ``confirm(dropped, held)`` is asked before a run that would drop more than
+    half of the conversations an earlier export holds; False raises
+    ExportRefused with nothing changed."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise ExportError(f"page size must be 1 or more, not {page_size!r}")
     t0 = time.monotonic()
     root = Path(out_dir).expanduser()
-    if not root.exists():
-        root.mkdir(mode=0o700, parents=True)
-    elif not root.is_dir():
+    if root.exists() and not root.is_dir():
         raise ExportError(f"{root} exists and is not a folder")
+    # select first: a filter the archive rejects leaves no trace, not even the folder
+    summaries = select(archive, query=query, provider=provider, since=since, until=until, project=project)
     root = root.resolve()
 
-    summaries = select(archive, query=query, provider=provider, since=since, until=until, project=project)
-    manifest = _load_manifest(root)
-    all_convs = manifest.get("conversations") if isinstance(manifest.get("conversations"), dict) else {}
-    old_convs: dict[str, Any] = all_convs if manifest.get("format") == fmt else {}
-    old_files: dict[str, dict[str, Any]] = {}
-    for rec in all_convs.values():
-        for f in _recorded(rec):
-            old_files[f["path"]] = f
-    extra = manifest.get("extra") if isinstance(manifest.get("extra"), dict) else {}
-    old_extra = {k: v for k, v in extra.items() if isinstance(v, dict) and _inside(root, k) is not None}
-    files = _Files(root, {**old_files, **old_extra})
-    new_convs: dict[str, Any] = {}
-    total = len(summaries)
-    entries: list[dict[str, Any]] = []
+    manifest, warnings = _load_manifest(root) if root.is_dir() else ({}, [])
+    all_convs: dict[str, Any] = manifest.get("conversations", {})
+    old_convs = all_convs if manifest.get("format") == fmt else {}
+    old_extra: dict[str, dict[str, Any]] = manifest.get("extra", {})
+    old_files = {f["path"]: f for rec in all_convs.values() for f in rec["files"]}
+    old_files.update(old_extra)
+    old_files.update(manifest.get("kept", {}))
 
+    selected = {s["id"] for s in summaries}
+    dropped = sum(1 for cid in all_convs if cid not in selected)
+    if 2 * dropped > len(all_convs) and not dry_run and confirm is not None and not confirm(dropped, len(all_convs)):
+        raise ExportRefused(dropped, len(all_convs), root)
+    if not dry_run and not root.exists():
+        try:
+            private_dirs(root)
+        except OSError as e:
+            raise ExportError(f"cannot create {root}: {e.strerror or e}") from e
+
+    files = _Files(root, old_files, force=force, dry_run=dry_run)
     if fmt == "jsonl":
-        from .render.json import conversation_dict
-
-        def lines() -> Iterator[bytes]:
-            for i, s in enumerate(summaries, 1):
-                conv = archive.conversation(s["id"])
-                yield orjson.dumps(conversation_dict(conv), option=orjson.OPT_NON_STR_KEYS) + b"\n"
-                if progress:
-                    progress(i, total, s["id"])
-
-        files.put_stream(JSONL_NAME, lines())
-        extra_rel = JSONL_NAME
-        listed = [JSONL_NAME]
-        index_rel = None
+        new_convs, listed, index_rel = _export_jsonl(archive, files, summaries, progress)
     else:
-        names = assign_names(summaries)
-        listed = []
-        for i, s in enumerate(summaries, 1):
-            cid = s["id"]
-            base = names[cid]
-            key = _fast_key(fmt, s, base, page_size)
-            rec = old_convs.get(cid)
-            rec = rec if isinstance(rec, dict) else {}
-            old_paths = [f["path"] for f in _recorded(rec)]
-            if key and rec.get("key") == key and old_paths and all(files.intact(rel) for rel in old_paths):
-                for rel in old_paths:
-                    files.keep(rel)
-                conv_files = old_paths
-            else:
-                conv = archive.conversation(cid)
-                conv_files = []
-                for rel, data in _conversation_files(fmt, conv, base, page_size=page_size):
-                    files.put(rel, data)
-                    conv_files.append(rel)
-            new_convs[cid] = {"files": [{"path": rel, **files.new[rel]} for rel in conv_files], "key": key}
-            listed += conv_files
-            entries.append({**s, "file": conv_files[0], "href": conv_files[0], "pages": len(conv_files)})
-            if progress:
-                progress(i, total, cid)
-        index_rel = extra_rel = INDEX_NAMES[fmt]
-        files.put(index_rel, _index(fmt, entries), count=False)
+        new_convs, listed, index_rel = _export_files(archive, files, summaries, fmt, old_convs, page_size, progress)
 
-    # what earlier runs wrote and this one did not: remove (only files we recorded)
-    keep = set(files.new)
-    stale = sorted(rel for rel in {**old_files, **old_extra} if rel not in keep and rel != MANIFEST)
-    removed = _remove_stale(root, stale)
-    old_indexes = set(old_extra) - {JSONL_NAME}
-
+    # what earlier runs wrote and this one does not: remove (only files recorded, unchanged)
+    removed = files.remove(sorted(rel for rel in old_files if rel not in files.targets and rel != MANIFEST))
+    extra_rel = index_rel or JSONL_NAME
     new_manifest = {
         "version": MANIFEST_VERSION,
         "generator": "polylogue export",
@@ -534,25 +648,95 @@ def export(
         "render_version": RENDER_VERSION,
         "page_size": page_size,
         "conversations": new_convs,
-        "extra": {extra_rel: files.new[extra_rel]},
+        "extra": {extra_rel: files.new[extra_rel]} if extra_rel in files.new else {},
+        "kept": files.carried,
     }
-    data = orjson.dumps(new_manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-    if _file_sha(root / MANIFEST) != _sha(data):  # an unchanged export leaves the manifest alone too
-        write_atomic(root / MANIFEST, data)
+    if not dry_run:
+        warnings += _write_manifest(root, new_manifest)
 
+    old_indexes = set(old_extra) - {JSONL_NAME}
     return {
         "format": fmt,
         "out": str(root),
-        "conversations": total,
+        "dry_run": dry_run,
+        "conversations": len(summaries),
         "written": len(files.written),
         "unchanged": len(files.unchanged),
         "removed": sum(1 for r in removed if r not in old_indexes),
+        "kept": len(files.kept),
+        "dropped": dropped,
         "files": listed,
         "written_files": files.written,
+        "rewritten_files": files.rewritten,
         "removed_files": removed,
+        "kept_files": files.kept,
+        "warnings": warnings,
         "index": index_rel,
         "seconds": round(time.monotonic() - t0, 3),
     }
+
+
+def _export_jsonl(archive, files: _Files, summaries, progress) -> tuple[dict, list[str], None]:
+    from .render.json import conversation_dict
+
+    total = len(summaries)
+
+    def lines() -> Iterator[bytes]:
+        for i, s in enumerate(summaries, 1):
+            conv = archive.conversation(s["id"])
+            yield orjson.dumps(conversation_dict(conv), option=orjson.OPT_NON_STR_KEYS) + b"\n"
+            if progress:
+                progress(i, total, s["id"])
+
+    files.put_stream(JSONL_NAME, lines())
+    # the ids are recorded so that a later run knows what share of the export it would drop
+    return {s["id"]: {"files": []} for s in summaries}, [JSONL_NAME], None
+
+
+def _export_files(archive, files: _Files, summaries, fmt, old_convs, page_size, progress):
+    names = assign_names(summaries)
+    new_convs: dict[str, Any] = {}
+    listed: list[str] = []
+    entries: list[dict[str, Any]] = []
+    for i, s in enumerate(summaries, 1):
+        cid = s["id"]
+        base = names[cid]
+        key = _fast_key(fmt, s, base, page_size)
+        rec = old_convs.get(cid) or {}
+        old_paths = [f["path"] for f in rec.get("files", [])]
+        if key and rec.get("key") == key and old_paths and all(files.intact(rel) for rel in old_paths):
+            for rel in old_paths:
+                files.keep(rel)
+            conv_files = old_paths
+        else:
+            conv = archive.conversation(cid)
+            conv_files = []
+            for rel, data in _conversation_files(fmt, conv, base, page_size=page_size):
+                files.put(rel, data)
+                conv_files.append(rel)
+        ours = [{"path": rel, **files.new[rel]} for rel in conv_files if rel in files.new]
+        # a kept file is not ours: no fast path for this conversation until it is again
+        new_convs[cid] = {"files": ours, "key": key if len(ours) == len(conv_files) else None}
+        listed += conv_files
+        entries.append({**s, "file": conv_files[0], "href": conv_files[0], "pages": len(conv_files)})
+        if progress:
+            progress(i, len(summaries), cid)
+    index_rel = INDEX_NAMES[fmt]
+    files.put(index_rel, _index(fmt, entries), count=False)
+    return new_convs, listed, index_rel
+
+
+def _write_manifest(root: Path, manifest: dict[str, Any]) -> list[str]:
+    problem = _unsafe(root, MANIFEST)
+    if problem:
+        return [f"did not record the export in {MANIFEST}: {problem}"]
+    data = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    if _file_sha(root / MANIFEST) != _sha(data):  # an unchanged export leaves the manifest alone too
+        try:
+            write_atomic(root / MANIFEST, data)
+        except OSError as e:
+            raise ExportError(f"cannot write {root / MANIFEST}: {e.strerror or e}") from e
+    return []
 
 
 def _fast_key(fmt: str, summary: dict[str, Any], base: str, page_size: int) -> str | None:

@@ -3,18 +3,39 @@ archives (read in place), and the default locations of each tool."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-MAX_MEMBER_BYTES = 8 << 30  # a single zip member larger than this is refused
-MAX_RATIO = 400  # compression ratio beyond which a large member is treated as a bomb
-RATIO_MIN_BYTES = 64 << 20
+from .errors import NotRegularFile, ParseError, ZipProblem
+
 JSONISH = (".json", ".jsonl", ".ndjson")
+# A file that begins with this many bytes holding nothing but NULs (a zeroed or
+# sparse file) is refused at once: the reader drops NUL bytes, so it would
+# otherwise read the whole file looking for content.
+BLANK_HEAD_BYTES = 1 << 20
+_BLANK = b"\x00\xef\xbb\xbf\xfe\xff"  # NUL and byte-order-mark bytes
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Zip-bomb limits. Per member, and per archive: many central-directory
+    entries may point at the same compressed bytes (overlapping entries), so
+    members that each pass can still add up to any amount of work."""
+
+    member_bytes: int = 8 << 30  # a single member larger than this is skipped
+    archive_bytes: int = 32 << 30  # all members read from one archive, uncompressed
+    ratio: int = 400  # uncompressed / compressed beyond which a large member or archive is a bomb
+    ratio_min_bytes: int = 64 << 20  # below this, any ratio is cheap enough to read
+
+
+ZIP_LIMITS = ZipLimits()
 
 
 @dataclass(slots=True)
@@ -51,28 +72,90 @@ class Member:
     @property
     def jsonish(self) -> bool:
         """Worth reporting when its content is not a known format."""
-        if self.explicit:
-            return True
-        name = self.name.lower()
-        suffix = os.path.splitext(name)[1]
-        return suffix in JSONISH or name.endswith(".jsonl.txt")
+        return self.explicit or _jsonish_name(self.name)
 
 
-def default_sources(home: Path) -> list[tuple[str, Path]]:
-    user = Path(os.path.expanduser("~"))
-    claude = Path(os.environ.get("CLAUDE_CONFIG_DIR") or user / ".claude")
-    codex = Path(os.environ.get("CODEX_HOME") or user / ".codex")
-    return [
-        ("claude-code", claude / "projects"),
-        ("codex", codex / "sessions"),
-        ("gemini-cli", user / ".gemini" / "tmp"),
-        ("inbox", home / "inbox"),
-    ]
+def _jsonish_name(name: str) -> bool:
+    name = name.lower()
+    return os.path.splitext(name)[1] in JSONISH or name.endswith(".jsonl.txt")
+
+
+def default_sources(
+    home: Path,
+    platform: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    user: Path | None = None,
+) -> list[tuple[str, Path]]:
+    """(provider name, folder) for each default location its tool writes to on
+    ``platform`` (default: this system's), by provider name, then the archive's inbox."""
+    from . import providers
+
+    platform = platform or sys.platform
+    environ = os.environ if environ is None else environ
+    user = user or Path(os.path.expanduser("~"))
+    out = []
+    for p in sorted(providers.providers(), key=lambda p: p.name):
+        for loc in p.locations:
+            path = loc.resolve(platform, environ, user)
+            if path is not None:
+                out.append((p.name, path))
+    return [*out, ("inbox", home / "inbox")]
+
+
+def _what(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def not_regular(mode: int) -> str:
+    """The error line for a special file."""
+    return f"not a regular file ({_what(mode)}): skipped"
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading. Anything else raises NotRegularFile
+    without blocking: opening a FIFO waits for a writer, so the file is opened
+    non-blocking and checked from its descriptor (it may have been swapped since
+    it was listed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(errno.EINVAL, not_regular(mode), str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _refuse_blank(f: BinaryIO) -> BinaryIO:
+    """``f`` rewound, unless its first BLANK_HEAD_BYTES hold only NUL bytes (ParseError)."""
+    try:
+        seen = 0
+        while seen < BLANK_HEAD_BYTES:
+            chunk = f.read(min(64 << 10, BLANK_HEAD_BYTES - seen))
+            if not chunk or chunk.translate(None, _BLANK):
+                f.seek(0)  # a short file, or one with content: read normally
+                return f
+            seen += len(chunk)
+    except BaseException:
+        f.close()
+        raise
+    f.close()
+    raise ParseError(f"binary or empty content: the first {BLANK_HEAD_BYTES >> 20} MB hold only NUL bytes")
 
 
 def _is_zip(path: Path) -> bool:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
     except OSError:
         return False
@@ -92,6 +175,8 @@ def discover(paths: list[Path], errors: list[tuple[str, str]]) -> Iterator[Input
             continue
         if stat.S_ISDIR(st.st_mode):
             folders.append(root)
+        elif not stat.S_ISREG(st.st_mode):
+            errors.append((str(root), not_regular(st.st_mode)))
         elif seen.named_once(st):
             yield _file(root, st, explicit=True)
     for root in folders:
@@ -173,7 +258,10 @@ def _walk(root: Path, seen: _Seen, errors) -> Iterator[InputFile]:
                 st = os.stat(p)
             except OSError:
                 continue  # a dangling symlink or a file gone while listing
-            if stat.S_ISREG(st.st_mode) and seen.file_once(p, st, link):
+            if not stat.S_ISREG(st.st_mode):
+                if _jsonish_name(name):  # like unknown content: reported only where a log was expected
+                    errors.append((p, not_regular(st.st_mode)))
+            elif seen.file_once(p, st, link):
                 yield _file(Path(p), st, explicit=False)
         stack.extend(reversed(subdirs))
 
@@ -185,38 +273,62 @@ def _is_dir(e: os.DirEntry) -> bool:
         return False
 
 
-def members(f: InputFile, warn) -> Iterator[Member]:
-    """The readable units of an input file. ``warn(display, reason)`` reports skips."""
+def members(f: InputFile, warn, limits: ZipLimits = ZIP_LIMITS) -> Iterator[Member]:
+    """The readable units of an input file. ``warn(display, reason)`` reports
+    skipped zip members; an archive over ``limits`` raises ZipProblem before any
+    member is read."""
     if not f.is_zip:
-        yield Member(f.key, lambda: open(f.path, "rb"), f.path.name, False, f.explicit)
+        yield Member(f.key, lambda: _refuse_blank(open_regular(f.path)), f.path.name, False, f.explicit)
         return
     try:
-        zf = zipfile.ZipFile(f.path)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ZipProblem(f"broken zip: {e}") from None
-    with zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            name = info.filename
-            display = f"{f.key}!{name}"
-            parts = name.replace("\\", "/").split("/")
-            if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-                warn(display, "unsafe member path skipped")
-                continue
-            if info.file_size > MAX_MEMBER_BYTES or (
-                info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1)
-            ):
-                warn(display, f"member skipped: {info.file_size} bytes uncompressed (zip bomb limits)")
-                continue
-            if name.lower().endswith(".zip"):
-                warn(display, "nested zip skipped (extract it and sync the inner zip)")
-                continue
-            yield Member(display, lambda info=info: zf.open(info), name.rsplit("/", 1)[-1], True, False)
+        raw = open_regular(f.path)
+    except OSError as e:
+        raise ZipProblem(f"cannot read: {e.strerror or e}") from None
+    with raw:
+        try:
+            zf = zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise ZipProblem(f"broken zip: {e}") from None
+        with zf:
+            chosen = [(info, _skip_reason(info, limits)) for info in zf.infolist() if not info.is_dir()]
+            _check_archive(sum(i.file_size for i, why in chosen if not why), os.fstat(raw.fileno()).st_size, limits)
+            for info, why in chosen:
+                display = f"{f.key}!{info.filename}"
+                if why:
+                    warn(display, why)
+                    continue
+                name = info.filename.rsplit("/", 1)[-1]
+                yield Member(display, lambda info=info: _refuse_blank(zf.open(info)), name, True, False)
 
 
-class ZipProblem(Exception):
-    pass
+def _skip_reason(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:
+    """Why a zip member is not read (None: it is)."""
+    name = info.filename
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+        return "unsafe member path skipped"
+    size = info.file_size
+    if size > limits.member_bytes or (
+        size > limits.ratio_min_bytes and size > limits.ratio * max(info.compress_size, 1)
+    ):
+        return f"member skipped: {size} bytes uncompressed (zip bomb limits)"
+    if name.lower().endswith(".zip"):
+        return "nested zip skipped (extract it and sync the inner zip)"
+    return None
+
+
+def _check_archive(total: int, archive_size: int, limits: ZipLimits) -> None:
+    """Refuse an archive whose members add up to too much: a reader stops at a
+    member's declared size, so the declared sizes bound the work."""
+    if total > limits.archive_bytes:
+        raise ZipProblem(
+            f"zip bomb limits: members hold {total} bytes uncompressed (more than {limits.archive_bytes}); nothing read"
+        )
+    if total > limits.ratio_min_bytes and total > limits.ratio * max(archive_size, 1):
+        raise ZipProblem(
+            f"zip bomb limits: members hold {total} bytes uncompressed in a {archive_size}-byte zip "
+            f"(more than {limits.ratio} times its size); nothing read"
+        )
 
 
 def file_hash(path: Path) -> bytes | None:
@@ -225,9 +337,55 @@ def file_hash(path: Path) -> bytes | None:
 
     h = xxhash.xxh3_128()
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
+        with open_regular(path) as f:
+            fd = f.fileno()
+            for start, end, holds_data in _regions(fd, os.fstat(fd).st_size):
+                if holds_data:
+                    _hash_range(h, fd, start, end)
+                else:
+                    _hash_zeros(h, end - start)
     except OSError:
         return None
     return h.digest()
+
+
+def _regions(fd: int, size: int) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, holds data) ranges covering a file. The holes of a sparse
+    file are zeros the kernel makes up page by page (a minute for 4 GB): they
+    are hashed from memory instead, to the same digest."""
+    if not hasattr(os, "SEEK_DATA"):  # pragma: no cover - no sparse-file seeks on this system
+        yield 0, size, True
+        return
+    pos = 0
+    while pos < size:
+        data = _seek(fd, pos, os.SEEK_DATA, size)
+        if data > pos:
+            yield pos, data, False
+        if data >= size:
+            return
+        pos = _seek(fd, data, os.SEEK_HOLE, size)
+        yield data, pos, True
+
+
+def _seek(fd: int, pos: int, whence: int, size: int) -> int:
+    try:
+        return min(os.lseek(fd, pos, whence), size)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # no data (or no hole) after pos: a hole runs to the end
+            return size
+        return pos if whence == os.SEEK_DATA else size  # the file system cannot tell: read it all
+
+
+def _hash_range(h, fd: int, start: int, end: int) -> None:
+    while start < end and (chunk := os.pread(fd, min(end - start, 1 << 20), start)):
+        h.update(chunk)
+        start += len(chunk)
+
+
+_ZEROS = memoryview(bytes(1 << 20))
+
+
+def _hash_zeros(h, n: int) -> None:
+    while n > 0:
+        h.update(_ZEROS[: min(n, len(_ZEROS))])
+        n -= len(_ZEROS)

@@ -352,7 +352,7 @@ def test_removed_renamed_and_foreign_files(tmp_path):
     a.close()
 
 
-def test_user_edited_or_deleted_files_are_restored(archive, tmp_path):
+def test_user_edited_files_are_kept_and_deleted_files_restored(archive, tmp_path):
     out = tmp_path / "out"
     r = export(archive, out, fmt="html")
     f1, f2 = out / r["files"][0], out / r["files"][1]
@@ -360,8 +360,11 @@ def test_user_edited_or_deleted_files_are_restored(archive, tmp_path):
     f1.write_text("edited")
     f2.unlink()
     again = export(archive, out, fmt="html")
-    assert sorted(again["written_files"]) == sorted(r["files"][:2])
-    assert f1.read_bytes() == original and f2.exists()
+    assert again["written_files"] == [r["files"][1]] and f2.exists()
+    assert f1.read_text() == "edited"  # an edited export file is the user's now
+    assert again["kept_files"] == [{"path": r["files"][0], "reason": "changed since polylogue wrote it"}]
+    forced = export(archive, out, fmt="html", force=True)
+    assert forced["rewritten_files"] == [r["files"][0]] and f1.read_bytes() == original
 
 
 def test_missing_manifest_does_not_rewrite_identical_files(archive, tmp_path):
@@ -438,11 +441,12 @@ def test_fast_path_uses_archive_hash_when_listed(archive, tmp_path, monkeypatch)
     monkeypatch.setattr(Archive, "conversation", lambda self, i, **kw: loaded.append(i) or real_conv(self, i, **kw))
     r = export(archive, out, fmt="html")
     assert r["written"] == 0 and r["unchanged"] == 14 and loaded == []
-    # a file changed behind our back is noticed (size/mtime differ) and re-rendered
+    # a file changed behind our back is noticed (size/mtime differ), re-rendered, and kept as it is
     f = out / r["files"][0]
     f.write_text("x")
     r = export(archive, out, fmt="html")
-    assert r["written_files"] == [r["files"][0]] and len(loaded) == 1
+    assert r["written_files"] == [] and len(loaded) == 1 and f.read_text() == "x"
+    assert [k["path"] for k in r["kept_files"]] == [r["files"][0]]
 
 
 # ------------------------------------------------------------------ names

@@ -9,8 +9,9 @@
   ``> [!failure]-``
 - injected context (system prompts, environment blocks): ``> [!note]-``
 
-Outside code, ``<`` is written as ``&lt;`` so text such as ``Vec<T>`` or a
-pasted ``<script>`` shows as typed instead of being read as HTML.
+Conversation content is made inert as in render/markdown.py: no HTML, no
+live embed, wiki link, image or unusual link; ``Vec<T>`` or a pasted
+``<script>`` shows as typed.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..fmt import iso_utc
 from ..models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE, Block, Conversation, Message
-from .html import inline_code, segments
-from .markdown import fence
+from .markdown import fence, inline_md, text_md
 
 ROLE_TITLES = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
 
-_YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# "<" as an escape too: a viewer that does not know front matter renders these lines as Markdown
+_YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "<": "\\u003c"}
 
 
 def yaml_str(s: Any) -> str:
@@ -41,10 +43,6 @@ def yaml_str(s: Any) -> str:
     return "".join(out)
 
 
-def _iso(dt) -> str | None:
-    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
-
-
 def _tag(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_/-]+", "-", s).strip("-") or "unknown"
 
@@ -52,9 +50,9 @@ def _tag(s: str) -> str:
 def front_matter(c: Conversation) -> str:
     lines = ["---", f"id: {yaml_str(c.id)}", f"provider: {yaml_str(c.provider)}", f"title: {yaml_str(c.title or c.id)}"]
     if c.created_at:
-        lines.append(f"created: {_iso(c.created_at)}")
+        lines.append(f"created: {iso_utc(c.created_at)}")
     if c.updated_at:
-        lines.append(f"updated: {_iso(c.updated_at)}")
+        lines.append(f"updated: {iso_utc(c.updated_at)}")
     if c.models:
         lines.append("models:")
         lines += [f"  - {yaml_str(m)}" for m in c.models]
@@ -79,29 +77,7 @@ def _callout(kind: str, title: str, body: str, *, folded: bool = True) -> str:
 
 
 def _title(s: str, limit: int = 100) -> str:
-    s = " ".join(str(s).split()).replace("<", "&lt;")
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-def _code_span(p: str) -> str:
-    ticks = "`" * (max((len(r) for r in re.findall(r"`+", p)), default=0) + 1)
-    pad = " " if p.startswith("`") or p.endswith("`") else ""
-    return f"{ticks}{pad}{p}{pad}{ticks}"
-
-
-def text_md(text: str) -> str:
-    """Message text kept as Markdown; ``<`` outside code becomes ``&lt;``."""
-    out = []
-    for kind, body, lang in segments(text):
-        if kind == "code":
-            out.append(fence(body, lang))
-        else:
-            out.append(
-                "".join(
-                    _code_span(piece) if is_code else piece.replace("<", "&lt;") for is_code, piece in inline_code(body)
-                )
-            )
-    return "\n".join(out).strip("\n")
+    return inline_md(s, limit)
 
 
 def _json(value: Any) -> str:
@@ -145,7 +121,7 @@ def block_md(b: Block, *, thinking: bool = True, tools: bool = True, tool_names:
 def message_md(
     m: Message, *, thinking: bool = True, tools: bool = True, tool_names: dict[str, str] | None = None
 ) -> str:
-    label = ROLE_TITLES.get(m.role, m.role.title())
+    label = inline_md(ROLE_TITLES.get(m.role) or m.role.title())
     bits = [label]
     if m.timestamp:
         bits.append(f"{m.timestamp:%Y-%m-%d %H:%M}")

@@ -1,6 +1,11 @@
 """Terminal rendering with rich: role headers, timestamps, Markdown and code
 highlighted; thinking and tool traffic collapsed to one line unless asked for.
-Messages are rendered one at a time so huge conversations stream."""
+Messages are rendered one at a time so huge conversations stream.
+
+Every piece of archive text passes through `safe.terminal_safe` before rich
+sees it, and only as Text or Markdown (never as rich markup), so a
+conversation cannot send escape sequences or rich markup to the terminal; the
+only escapes printed are rich's own styles."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 
 from ..models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE, Message
 from ..textutil import dumps, tool_input_text
+from .safe import terminal_safe
 
 ROLE_STYLE = {"user": "bold green", "assistant": "bold cyan", "system": "bold magenta", "tool": "bold yellow"}
 EXPANDED_OUTPUT_LINES = 200
@@ -18,8 +24,8 @@ def header(summary: dict[str, Any]):
     from rich.text import Text
 
     t = Text()
-    t.append(summary.get("title") or "(untitled)", "bold")
-    t.append(f"\n{summary['id']}", "cyan")
+    t.append(_field(summary.get("title") or "(untitled)"), "bold")
+    t.append(f"\n{_field(summary['id'])}", "cyan")
     bits = [
         summary["provider"],
         (summary.get("updated_at") or "")[:16].replace("T", " "),
@@ -29,8 +35,12 @@ def header(summary: dict[str, Any]):
         bits.append(summary["project"])
     if summary.get("models"):
         bits.append(", ".join(summary["models"]))
-    t.append("\n" + " · ".join(b for b in bits if b), "dim")
+    t.append("\n" + " · ".join(_field(str(b)) for b in bits if b), "dim")
     return t
+
+
+def _field(s: str) -> str:
+    return terminal_safe(s, one_line=True)
 
 
 _CODE = __import__("re").compile(r"(```.*?(?:```|$)|~~~.*?(?:~~~|$)|`[^`\n]*`)", __import__("re").S)
@@ -44,7 +54,7 @@ def markdown_safe(text: str) -> str:
 
 
 def _one_line(s: str, width: int = 100) -> str:
-    s = " ".join(s.split())
+    s = terminal_safe(" ".join(s.split()), one_line=True)
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
@@ -56,7 +66,7 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
     from rich.syntax import Syntax
     from rich.text import Text
 
-    label = Text(m.role, ROLE_STYLE.get(m.role, "bold"))
+    label = Text(_field(m.role), ROLE_STYLE.get(m.role, "bold"))
     if m.context:
         label.append(" · context", "dim")
     if m.sidechain:
@@ -66,7 +76,7 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
     if m.timestamp:
         label.append(f"  {m.timestamp:%Y-%m-%d %H:%M:%S}", "dim")
     if m.model:
-        label.append(f"  {m.model}", "dim")
+        label.append(f"  {_field(m.model)}", "dim")
     out: list = [Rule(label, align="left", style="dim")]
     if m.context and not (thinking and tools):
         body = " ".join(b.text for b in m.blocks if b.text)
@@ -74,21 +84,24 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
         return out
     for b in m.blocks:
         if b.type == TEXT and b.text.strip():
-            out.append(Markdown(markdown_safe(b.text)))
+            # hyperlinks=False: a link shows its target as text, never as an OSC 8 link
+            out.append(Markdown(markdown_safe(terminal_safe(b.text)), hyperlinks=False))
         elif b.type == THINKING:
             if thinking:
-                out.append(Padding(Text(b.text, style="italic dim"), (0, 0, 0, 2)))
+                out.append(Padding(Text(terminal_safe(b.text), style="italic dim"), (0, 0, 0, 2)))
             else:
                 out.append(
                     Text(f"  💭 thinking: {_one_line(b.text, 80)}  ({len(b.text):,} chars, --thinking)", style="dim")
                 )
         elif b.type == TOOL_USE:
             if tools:
-                out.append(Text(f"  ⚙ {b.name or 'tool'}", style="bold yellow"))
+                out.append(Text(f"  ⚙ {_field(b.name or 'tool')}", style="bold yellow"))
                 if b.input is not None:
-                    out.append(Padding(Syntax(dumps(b.input), "json", word_wrap=True), (0, 0, 0, 4)))
+                    out.append(Padding(Syntax(terminal_safe(dumps(b.input)), "json", word_wrap=True), (0, 0, 0, 4)))
             else:
-                out.append(Text(f"  ⚙ {b.name or 'tool'}: {_one_line(tool_input_text(b.input), 90)}", style="yellow"))
+                out.append(
+                    Text(f"  ⚙ {_field(b.name or 'tool')}: {_one_line(tool_input_text(b.input), 90)}", style="yellow")
+                )
         elif b.type == TOOL_RESULT:
             lines = b.text.count("\n") + 1 if b.text else 0
             state = " error" if b.is_error else ""
@@ -98,7 +111,10 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
                 out.append(Text(f"  ↳ result{state}", style="red" if b.is_error else "yellow"))
                 out.append(
                     Padding(
-                        Text(shown + (f"\n… {more} more lines (show --format markdown for all)" if more > 0 else "")),
+                        Text(
+                            terminal_safe(shown)
+                            + (f"\n… {more} more lines (show --format markdown for all)" if more > 0 else "")
+                        ),
                         (0, 0, 0, 4),
                     )
                 )
@@ -110,7 +126,7 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
                     )
                 )
         elif b.type in (IMAGE, ATTACHMENT):
-            out.append(Text(f"  📎 {b.type}: {b.name or 'unnamed'}", style="blue"))
+            out.append(Text(f"  📎 {b.type}: {_field(b.name or 'unnamed')}", style="blue"))
         elif b.type == OPAQUE:
             out.append(Text("  (a block kind polylogue does not display; kept in the archive)", style="dim"))
     return out
@@ -136,6 +152,6 @@ def render(
         console.print(Text("Subagents and linked conversations:", style="bold"))
         for c in children:
             console.print(
-                Text(f"  {c['id']}  ", style="cyan")
-                + Text(f"{c['title'] or '(untitled)'} · {c['message_count']} messages", style="dim")
+                Text(f"  {_field(c['id'])}  ", style="cyan")
+                + Text(f"{_field(c['title'] or '(untitled)')} · {c['message_count']} messages", style="dim")
             )

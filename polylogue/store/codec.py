@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ..models import Block
+from ..paths import sqlite_uri
 
 ZSTD_TAG = b"\x01"
 COMPRESS_MIN = 512  # without a dictionary, shorter JSON rarely shrinks
@@ -101,7 +102,7 @@ def _lookup(dict_id: int) -> bytes | None:
 
     for path in list(_sources):
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            conn = sqlite3.connect(sqlite_uri(path), uri=True)
             try:
                 row = conn.execute("SELECT data FROM zstd_dicts WHERE id = ?", (dict_id,)).fetchone()
             finally:

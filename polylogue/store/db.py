@@ -1,5 +1,5 @@
 """Connections: one writer, a pool of read-only readers, and the pragmas for
-normal and bulk-import modes (roadmap 3 and 4)."""
+normal and bulk-import modes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..paths import open_private, private_dirs, sqlite_uri
 from . import codec
 from .schema import migrate
 
@@ -28,7 +29,7 @@ _NORMAL = (
     "PRAGMA wal_autocheckpoint = 1000",
     "PRAGMA cache_size = -8000",
 )
-# roadmap 4: relaxed durability during big imports; WAL mode keeps the file consistent
+# relaxed durability during big imports; WAL mode keeps the file consistent
 _BULK = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA wal_autocheckpoint = 4000",
@@ -37,11 +38,12 @@ _BULK = (
 
 
 def ensure_home(home: Path) -> Path:
-    """Create the archive folder (0700) and an empty database file (0600)."""
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create the archive folder and its missing parents (0700) and an empty
+    database file (0600: SQLite gives its -wal and -shm files the same mode)."""
+    private_dirs(home)
     db = home / DB_NAME
     if not db.exists():
-        os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.close(open_private(db))
     return db
 
 
@@ -89,7 +91,7 @@ def open_writer(db: Path) -> sqlite3.Connection:
 
 
 def open_reader(db: Path, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(sqlite_uri(db), uri=True, isolation_level=None, check_same_thread=False)
     _common(conn)
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA cache_size = -8000")
@@ -174,8 +176,8 @@ def backup(db: Path, dest: Path) -> dict:
         from ..errors import PolylogueError
 
         raise PolylogueError(f"{dest} already exists; choose a new file")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    private_dirs(dest.parent)
+    os.close(open_private(dest, exclusive=True))
     t0 = time.perf_counter()
     src = open_reader(db)
     dst = sqlite3.connect(dest)
@@ -221,3 +223,23 @@ def train_from_archive(conn: sqlite3.Connection) -> int | None:
         codec.decode_json(b) for (b,) in conn.execute(f"SELECT content FROM messages {order} LIMIT ?", (TRAIN_SAMPLES,))
     ]
     return train_dictionary(conn, samples) if len(samples) >= TRAIN_MIN_MESSAGES // 2 else None
+
+
+def finish_import(conn: sqlite3.Connection) -> None:
+    """After a sync that imported something: a small archive's first dictionary
+    once it has enough text, free pages handed back, the planner's statistics."""
+    train_from_archive(conn)
+    release_free_pages(conn)
+    conn.execute("PRAGMA optimize")
+
+
+def run_sql(conn: sqlite3.Connection, query: str, params: tuple | dict = ()) -> tuple[list[str], list[tuple]]:
+    """A caller's own SQL on a read-only connection: (columns, rows); SQLite's
+    complaint (a syntax error, a write) becomes SqlError."""
+    from ..errors import SqlError
+
+    try:
+        cur = conn.execute(query, params)
+        return [d[0] for d in cur.description or ()], cur.fetchall()
+    except sqlite3.Error as e:
+        raise SqlError(f"SQL error: {e}") from None
