@@ -15,7 +15,9 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_measured(cmd: list[str], env: dict | None = None, sample_every: float = 0.02, pss_every: float = 0.5) -> dict:
+def run_measured(
+    cmd: list[str], env: dict | None = None, sample_every: float = 0.02, pss_every: float = 0.5, cwd: Path | None = None
+) -> dict:
     """Run a command; return wall seconds, exit code, stdout and the peak memory
     of the whole process tree (the process and every descendant): the sum of
     RSS (counts pages the processes share once per process), the sum of PSS
@@ -24,7 +26,7 @@ def run_measured(cmd: list[str], env: dict | None = None, sample_every: float = 
     import psutil
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     peak = peak_pss = largest = 0
     stop = threading.Event()
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Old code against new, in one run: import and search with the package as it
-was at a git revision ("before") and as it is now ("after").
+was at a git revision ("before") and as it is now ("after": the working tree,
+or --after REV).
 
-    python benchmarks/versus.py --before REV [--data DIR | --conversations N]
+    python benchmarks/versus.py --before REV [--after REV] [--data DIR | --conversations N]
                                 [--rounds 3] [--search-rounds 6] [--search-repeat 3] [--smoke]
 
 A refactor must not slow anything down, and this machine is noisy, so both
@@ -49,10 +50,12 @@ def _env(code: Path) -> dict:
 
 
 def import_once(code: Path, data: Path, home: Path) -> dict:
-    """One full import with the code in ``code`` (a fresh process tree)."""
+    """One full import with the code in ``code`` (a fresh process tree). It runs in
+    that folder: `python -m` puts the working directory first on sys.path, so from
+    anywhere else it could import another copy of the package."""
     shutil.rmtree(home, ignore_errors=True)
     cmd = [sys.executable, "-m", "polylogue", "--home", str(home), "sync", str(data), "--json"]
-    r = run_measured(cmd, env=_env(code))
+    r = run_measured(cmd, env=_env(code), cwd=code)
     if r["returncode"] not in (0, 3):
         raise SystemExit(f"sync failed with {code}: {r['stderr'][-2000:]!r}")
     report = json.loads(r["stdout"])
@@ -80,7 +83,7 @@ def search_once(code: Path, home: Path, queries: dict[str, str], repeat: int, wo
         "--spec",
         str(spec),
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(code))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(code), cwd=code)
     if out.returncode:
         raise SystemExit(f"search worker failed with {code}: {out.stderr[-2000:]}")
     return json.loads(out.stdout)["search_ms"]
@@ -159,6 +162,7 @@ def versus_search(codes: dict[str, Path], homes: dict[str, Path], rounds: int, r
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="git revision of the old code")
+    ap.add_argument("--after", help="git revision of the new code (default: the working tree)")
     ap.add_argument("--data", type=Path, help="an existing generated tree (else one is generated)")
     ap.add_argument("--conversations", type=int, default=2000)
     ap.add_argument("--messages", type=int, default=50)
@@ -172,14 +176,16 @@ def main(argv: list[str] | None = None) -> dict:
         args.conversations, args.messages, args.rounds, args.search_rounds, args.search_repeat = 20, 10, 1, 1, 1
     work = Path(tempfile.mkdtemp(prefix="polylogue-versus-"))
     try:
-        codes = {"after": REPO, "before": code_at(args.before, work / "before")}
-        data = args.data
+        after = code_at(args.after, work / "after") if args.after else REPO
+        codes = {"after": after, "before": code_at(args.before, work / "before")}
+        data = args.data.resolve() if args.data else None
         if data is None:
             data = work / "data"
             generate(data, args.conversations, args.messages, args.chars, 1, [])
         imported, homes = versus_import(codes, data, args.rounds, work)
         result = {
             "before": args.before,
+            "after": args.after or "working tree",
             "data": str(args.data) if args.data else f"generated: {args.conversations} conversations",
             "import": imported,
             "search": versus_search(codes, homes, args.search_rounds, args.search_repeat, work),
