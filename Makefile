@@ -21,7 +21,10 @@ $(VENV)/.ok-dev: $(VENV)/.ok-run
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-install: $(VENV)/.ok-run
+# The `polylogue` command for your user (~/.local/bin), from this checkout, in its own
+# pipx environment: what the README's everyday commands and docs/mcp.md expect on PATH.
+install: $(VENV)/.ok-dev
+	$(PY) -m pipx install --force .
 dev: $(VENV)/.ok-dev
 
 # Import the default sources (~/.claude/projects, ~/.codex/sessions, ~/.gemini/tmp,

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import threading
@@ -19,12 +20,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import search as searchlang
 from .errors import SyncBusy
-from .models import Conversation
+from .models import Conversation, Message
 from .paths import default_home, open_private
+from .store.query import check_page
+
+if TYPE_CHECKING:
+    from .store.db import ReadPool
 
 CACHE_SIZE = 256
 
@@ -39,36 +44,65 @@ class Archive:
         self.home = Path(home).expanduser() if home else default_home()
         self.db_path = self.home / DB_NAME
         self._readers = readers
-        self._pool = None
+        self._pool: ReadPool | None = None
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.cache_hits = 0
         self.cache_misses = 0
 
     # ------------------------------------------------------------ plumbing
-    def _ensure(self) -> None:
-        """Create the home and database (schema migrated) if missing."""
+    def _ensure_writable(self) -> None:
+        """For sync alone: create the home and database, or migrate an older one.
+        A damaged database, a full disk or a home this user cannot write is one
+        clear error (store/db.py, storage_error)."""
         from .store.db import ensure_home, open_writer
 
+        with self._storage_errors():
+            ensure_home(self.home)
+            open_writer(self.db_path).close()
+
+    def _open_readonly(self) -> None:
+        """For every read: open the archive as it is. Reads never create, migrate
+        or write anything: a missing archive is ArchiveMissing, an older one
+        ArchiveNeedsUpgrade (a sync upgrades it)."""
         if self._pool is not None:
             return
-        fresh = not self.db_path.exists()
-        ensure_home(self.home)
-        if fresh or not self._schema_current():
-            open_writer(self.db_path).close()
         from .store.db import ReadPool
 
+        self._require_readable()
         self._pool = ReadPool(self.db_path, self._readers)
 
-    def _schema_current(self) -> bool:
-        from .store.schema import is_current
+    def _require_readable(self) -> None:
+        from .errors import ArchiveMissing
+        from .store.db import archive_version
+        from .store.schema import require_readable
 
-        return is_current(self.db_path)
+        if not self.db_path.exists():
+            raise ArchiveMissing(self.home)
+        with self._storage_errors():
+            version = archive_version(self.db_path)
+        require_readable(version, self.home)
+
+    @contextmanager
+    def _storage_errors(self):
+        """A failure of the disk or the database file becomes one of our errors, naming the file."""
+        import sqlite3
+
+        from .store.db import storage_error
+
+        try:
+            yield
+        except (sqlite3.Error, OSError) as e:
+            ours = storage_error(e, self.db_path)
+            if ours is None:
+                raise
+            raise ours from None
 
     @contextmanager
     def reader(self):
-        self._ensure()
-        with self._pool.connection() as conn:
+        self._open_readonly()
+        assert self._pool is not None
+        with self._storage_errors(), self._pool.connection() as conn:
             yield conn
 
     def close(self) -> None:
@@ -102,6 +136,18 @@ class Archive:
             out.append(entry)
         return out
 
+    def failing_sources(self) -> builtins.list[dict[str, Any]]:
+        """The input files whose last sync failed or found problems: {"path",
+        "provider", "status", "conversations", "synced_at", "errors"}, each error
+        as sync reports it. A failed file is read again by every sync."""
+        from .store.known import failing_sources
+
+        if not self.db_path.exists():  # no archive yet: nothing has failed (and none is made)
+            return []
+        with self.reader() as conn:
+            rows = failing_sources(conn)
+        return [r for r in rows if os.path.exists(r["path"])]  # a file deleted since is nothing to fix
+
     def sync(
         self,
         paths: list[str | os.PathLike] | None = None,
@@ -117,12 +163,12 @@ class Archive:
         once, before waiting), or raise SyncBusy when ``wait`` is false."""
         from .ingest import sync
 
-        self._ensure()
+        self._ensure_writable()
         if paths:
             targets = [Path(p) for p in paths]
         else:
             targets = [p for _, p in self.default_sources() if p.exists()]
-        with self._sync_lock(wait, on_wait):
+        with self._storage_errors(), self._sync_lock(wait, on_wait):
             report = sync(self.db_path, targets, progress=progress, workers=workers, force=force)
         self._cache_clear()
         return report
@@ -195,6 +241,7 @@ class Archive:
             searchlang.Query(), {"provider": provider, "since": since, "until": until, "project": project}
         )
         q.parent = parent
+        check_page(limit, offset)
         with self.reader() as conn:
             return list_conversations(conn, q, limit=limit, offset=offset)
 
@@ -202,14 +249,14 @@ class Archive:
         from .store.queries import conversation_summary, resolve
 
         with self.reader() as conn:
-            return conversation_summary(resolve(conn, ident))
+            return conversation_summary(resolve(conn, _ident(ident)))
 
     def conversation(self, ident: str, *, active_only: bool = False) -> Conversation:
         """Load a whole conversation by id, provider id or unique prefix."""
         from .store.queries import load_conversation, resolve
 
         with self.reader() as conn:
-            return load_conversation(conn, resolve(conn, ident), active_only=active_only)
+            return load_conversation(conn, resolve(conn, _ident(ident)), active_only=active_only)
 
     def stream(self, ident: str, *, active_only: bool = False, batch: int = 200):
         """(summary, lazy message iterator): for showing huge conversations
@@ -217,7 +264,7 @@ class Archive:
         from .store.queries import conversation_summary, iter_messages, resolve
 
         with self.reader() as conn:
-            row = resolve(conn, ident)
+            row = resolve(conn, _ident(ident))
         summary = conversation_summary(row)
 
         def messages():
@@ -232,7 +279,38 @@ class Archive:
 
         return summary, messages()
 
-    def children(self, ident: str) -> list[dict[str, Any]]:
+    def messages(
+        self, ident: str, *, start: int = 0, limit: int = -1, active_only: bool = False
+    ) -> builtins.list[Message]:
+        """Messages ``[start, start + limit)`` of a conversation in stored order
+        (``limit=-1``: to the end; positions among the active branch's messages
+        with ``active_only``). Only those messages are read and decoded."""
+        from .store.queries import iter_messages, resolve
+
+        with self.reader() as conn:
+            cid = resolve(conn, _ident(ident))[0]
+            return builtins.list(iter_messages(conn, cid, active_only=active_only, start=start, limit=limit))
+
+    def message_count(self, ident: str, *, active_only: bool = False) -> int:
+        """How many messages a conversation holds (on its active branch with ``active_only``)."""
+        from .store.queries import count_messages, resolve
+
+        with self.reader() as conn:
+            return count_messages(conn, resolve(conn, _ident(ident))[0], active_only=active_only)
+
+    def message_positions(
+        self, ident: str, message_id: str, *, active_only: bool = False, limit: int = 21
+    ) -> builtins.list[tuple[int, str]]:
+        """(position, id) of the message whose id is ``message_id``, else of the first
+        ``limit`` whose id starts with it: where to read around a search hit
+        (``messages(start=position)``) without loading the conversation."""
+        from .store.queries import message_positions, resolve
+
+        with self.reader() as conn:
+            cid = resolve(conn, _ident(ident))[0]
+            return message_positions(conn, cid, _ident(message_id), active_only=active_only, limit=limit)
+
+    def children(self, ident: str) -> builtins.list[dict[str, Any]]:  # `list` here is the method above
         """Conversations whose parent is this one (subagents, forks)."""
         return self.list(parent=self.resolve(ident)["id"], limit=1000)
 
@@ -255,6 +333,7 @@ class Archive:
 
         # the keyword filters become typed filters of a copy (never text to parse again)
         q = searchlang.with_filters(query if isinstance(query, searchlang.Query) else searchlang.parse(query), filters)
+        check_page(limit, offset)
         pattern = _regex(regex) if regex is not None else None
         q.regex = regex
         with self.reader() as conn:
@@ -286,7 +365,7 @@ class Archive:
         """A chainable query: archive.conversations().provider("claude").since("2025-01-01").containing("x")."""
         return ConversationQuery(self)
 
-    def sql(self, query: str, params: tuple | dict = ()) -> tuple[list[str], list[tuple]]:
+    def sql(self, query: str, params: tuple | dict = ()) -> tuple[builtins.list[str], builtins.list[tuple]]:
         """Run read-only SQL (pl_content() decodes message content). Returns (columns, rows);
         SQL that SQLite rejects raises SqlError."""
         from .store.db import run_sql
@@ -295,30 +374,50 @@ class Archive:
             return run_sql(conn, query, params)
 
     def backup(self, dest: str | os.PathLike) -> dict[str, Any]:
-        """An online, consistent copy of the archive (safe while a sync runs)."""
+        """An online, consistent copy of the archive (safe while a sync runs). The
+        archive is copied as it is (an older schema too, untouched); a damaged one is refused."""
+        from .errors import ArchiveMissing
         from .store.db import backup
 
-        self._ensure()
-        return backup(self.db_path, Path(dest))
+        if not self.db_path.exists():
+            raise ArchiveMissing(self.home)
+        with self._storage_errors():
+            return backup(self.db_path, Path(dest))
 
     def check(self, *, vacuum: bool = False) -> dict[str, Any]:
+        """Integrity of the archive, read-only unless ``vacuum`` (which compacts a sound archive)."""
+        from .errors import ArchiveDamaged
         from .store.check import check
 
-        self._ensure()
-        return check(self.db_path, vacuum=vacuum)
+        try:
+            self._require_readable()
+        except ArchiveDamaged:
+            pass  # saying what SQLite finds wrong is check's own job
+        with self._storage_errors():
+            return check(self.db_path, vacuum=vacuum)
+
+
+MAX_ID_CHARS = 4096  # far past any real id; a longer one is a mistake (a pasted file?)
+
+
+def _ident(ident: str) -> str:
+    """A conversation id as asked for. One longer than any id is refused at once:
+    its lookup, and the message saying it matched nothing, would carry megabytes."""
+    from .errors import QueryError
+
+    if len(ident) > MAX_ID_CHARS:
+        raise QueryError(f"that id is {len(ident):,} characters long; an id is at most {MAX_ID_CHARS:,}")
+    return ident
 
 
 def _regex(pattern: str):
-    import re
-
+    """The pattern compiled for a bounded search (store/fts.py, bounded_regex)."""
     from .errors import QueryError
+    from .store.fts import bounded_regex
 
     if not pattern:
         raise QueryError("the regex is empty")
-    try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise QueryError(f"bad regex: {e.msg}", pattern, e.pos) from None
+    return bounded_regex(pattern)
 
 
 class ConversationQuery:

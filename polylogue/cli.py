@@ -188,8 +188,10 @@ def sync(ctx, paths, as_json, force, workers, no_wait):
         list(paths) or None, progress=progress, workers=workers, force=force, wait=not no_wait, on_wait=_say_waiting
     )
     for e in report.errors:
-        loc = f"{e['path']}:{e['line']}" if e.get("line") else e["path"]
-        click.echo(f"polylogue: error: {_safe(loc)}: {_safe(e['error'])}", err=True)
+        _say_problem(e)
+    for failing in report.failing:  # unchanged since a sync found them: still problems
+        for e in failing["errors"]:
+            _say_problem(e, " (found by an earlier sync; the file is unchanged)")
     for w in report.warnings:
         click.echo(f"polylogue: warning: {_safe(w['path'])}: {_safe(w['warning'])}", err=True)
     if as_json:
@@ -215,21 +217,46 @@ def sync(ctx, paths, as_json, force, workers, no_wait):
             click.echo(f"Messages: {m['new']} new, {m['updated']} updated  ({j['seconds']:.2f}s)")
             if report.errors:
                 click.echo(f"{_plural(len(report.errors), 'problem')} (listed above).")
+        if report.failing:
+            n = len(report.failing)
+            click.echo(
+                f"{_plural(n, 'unchanged file')} still {'has' if n == 1 else 'have'} problems"
+                " from an earlier sync (listed above; `polylogue sources` lists them too)."
+            )
     sys.exit(report.exit_code)
+
+
+def _say_problem(e: dict, note: str = "") -> None:
+    loc = f"{e['path']}:{e['line']}" if e.get("line") else e["path"]
+    click.echo(f"polylogue: error: {_safe(loc)}: {_safe(e['error'])}{note}", err=True)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def sources(ctx, as_json):
-    """List the default sources, whether they exist, and what is there."""
-    rows = _archive(ctx).sources_report()
+    """List the default sources and the files with problems.
+
+    For each default source: whether it exists, and how many files and bytes are
+    there. Then each file whose last sync failed or imported it only in part,
+    with its problems (a failed file is read again by every sync)."""
+    a = _archive(ctx)
+    rows, failing = a.sources_report(), a.failing_sources()
     if as_json:
-        _emit_json(rows)
+        _emit_json({"sources": rows, "failing": failing})
         return
     for r in rows:
         state = f"{_plural(r['files'], 'file')}, {r['bytes'] / 1e6:.1f} MB" if r["exists"] else "not found"
         click.echo(f"{_safe(r['name']):<12} {_safe(r['path'])}  ({state})")
+    if failing:
+        click.echo(f"\n{_plural(len(failing), 'file')} with problems at the last sync:")
+    for f in failing:
+        got = f", {_plural(f['conversations'], 'conversation')} imported" if f["conversations"] else ""
+        click.echo(f"  {_safe(f['path'])}  ({f['status']}{got})")
+        for e in f["errors"]:
+            where = "" if e["path"] == f["path"] else f"{_safe(e['path'])}: "  # a zip member
+            line = f"line {e['line']}: " if e.get("line") else ""
+            click.echo(f"    {where}{line}{_safe(e['error'])}")
 
 
 # ------------------------------------------------------------------ reading
@@ -495,13 +522,15 @@ def _paged(draw) -> None:
         return
     width = shutil.get_terminal_size().columns
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, text=True, encoding="utf-8", errors="replace")
+    pipe = proc.stdin
+    assert pipe is not None  # stdin=PIPE above
     try:
-        draw(Console(file=proc.stdin, force_terminal=True, width=width))
+        draw(Console(file=pipe, force_terminal=True, width=width))
     except BrokenPipeError:
         pass  # the reader quit the pager early
     finally:
         try:
-            proc.stdin.close()
+            pipe.close()
         except BrokenPipeError:
             pass
         proc.wait()
@@ -637,6 +666,11 @@ def check(ctx, vacuum, as_json):
     else:
         for p in r["problems"]:
             click.echo(f"problem: {_safe(p)}", err=True)
+        if any(p.startswith("sqlite: ") for p in r["problems"]):
+            click.echo(
+                "FAILED: SQLite found the database file damaged (above); the archive's own checks need a sound file"
+            )
+            sys.exit(1)
         # the two counts differ by the messages with nothing to search (an image, an empty turn)
         none = r["messages"] - r["indexed"]
         click.echo(

@@ -95,3 +95,41 @@ class StaleRows(PolylogueError):
     """Rows marked kept (encode's ``stored``) that the archive no longer holds as
     they were: the conversation changed since the parser looked (the same
     conversation in two files of one sync). The import converts it again in full."""
+
+
+class ArchiveMissing(PolylogueError):
+    """A read found no archive at the home folder (a first run, or a mistyped
+    --home): reads never create one; `polylogue sync` does."""
+
+    exit_code = USAGE
+
+    def __init__(self, home: object):
+        super().__init__(f"no archive at {home} yet: run `polylogue sync` to make one (or pass the right --home)")
+        self.home = home
+
+
+class ArchiveNeedsUpgrade(PolylogueError):
+    """The archive was written by an older polylogue: reads never migrate it; `polylogue sync` does."""
+
+    exit_code = USAGE
+
+    def __init__(self, home: object, version: int, current: int):
+        super().__init__(
+            f"the archive at {home} has schema v{version}; this polylogue reads v{current}: "
+            "run `polylogue sync` to upgrade it"
+        )
+        self.home, self.version = home, version
+
+
+class ArchiveTooNew(PolylogueError):
+    """The archive was written by a newer polylogue than this one."""
+
+
+class ArchiveDamaged(PolylogueError):
+    """SQLite found the database file damaged (not a database, a malformed page):
+    sync does not write into it, backup does not copy it; `polylogue check` lists what it found."""
+
+
+class StorageError(PolylogueError):
+    """The disk or the file system said no, for a reason outside polylogue: a
+    full disk, a read-only file system, a folder the user may not write."""

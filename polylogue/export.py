@@ -502,9 +502,9 @@ def _conversation_files(fmt: str, conv, base: str, *, page_size: int) -> list[tu
 
         return [(base + ".md", render(conv).encode())]
     if fmt == "json":
-        from .render.json import render
+        from .render.json import render as render_json
 
-        return [(base + ".json", (render(conv) + "\n").encode())]
+        return [(base + ".json", (render_json(conv) + "\n").encode())]
     if fmt == "html":
         from .render.html import pages
 

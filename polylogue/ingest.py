@@ -7,13 +7,16 @@ import multiprocessing as mp
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple
 
 from .errors import ParseError, StaleRows, ZipProblem
 from .sources import InputFile, discover, file_hash, members
+
+if TYPE_CHECKING:
+    from .store.known import SourceState
 
 BATCH_MESSAGES = 5000  # one transaction per batch: readers see progress, checkpoints can run
 BATCH_BYTES = 32 << 20  # ... or sooner when big tool outputs make a batch heavy (its rows stay in memory)
@@ -39,11 +42,13 @@ class SyncReport:
     messages_updated: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # unchanged files whose last read found problems, not read again: {"path", "status", "errors"}
+    failing: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def exit_code(self) -> int:
-        if not self.errors:
+        if not self.errors and not self.failing:  # a problem found before is still one
             return 0
         imported = self.files_imported or self.files_unchanged or self.conversations_new or self.conversations_updated
         return 3 if imported else 1
@@ -57,6 +62,7 @@ class SyncReport:
                 "failed": self.files_failed,
                 "skipped": self.files_skipped,
                 "resumed": self.files_resumed,
+                "failing": len(self.failing),
             },
             "conversations": {
                 "new": self.conversations_new,
@@ -66,6 +72,7 @@ class SyncReport:
             "messages": {"new": self.messages_new, "updated": self.messages_updated},
             "errors": self.errors,
             "warnings": self.warnings,
+            "failing": self.failing,
             "seconds": round(self.seconds, 3),
         }
 
@@ -83,10 +90,10 @@ class FileOutcome(NamedTuple):
     errors: list[tuple[str, str, int | None]]  # (path, reason, line)
     conversations: int
     notes: list[tuple[str, str]]  # (path, note): warnings that are not failures
-    digest: bytes | None  # xxh3-128 of the file's bytes
+    digest: bytes | None  # xxh3-128 of the bytes parsed; None for a failed file or one written while read
     skipped_unchanged: int  # conversations a parser skipped: the archive holds them as they are
-    size: int
-    mtime_ns: int
+    size: int  # size and mtime of the file as it was read (see parse_input)
+    mtime_ns: int | None  # None: it changed while it was read, so the next sync reads it again
     resumed: bool  # parsed from where the last sync left off (resume.py)
 
 
@@ -97,7 +104,11 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
     """Parse one input file. Yields its conversations as ConversationRows (encoded,
     ready for the writer), then one FileOutcome. With ``db``, parsers may skip
     conversations the archive already holds in the same version. With ``states``
-    (a folder), a session log that grew is parsed from where the last parse left off."""
+    (a folder), a session log that grew is parsed from where the last parse left off.
+
+    The outcome names exactly the bytes parsed: the size and mtime of the file as
+    opened, the xxh3 of the bytes as they were read. A file written while it was
+    read gets no mtime (and a warning): the next sync reads it again."""
     from . import resume
     from .providers import detect, is_side_file, open_clean
     from .providers.common import ParseContext
@@ -111,6 +122,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
     skipped = 0
     resumed = False
     digest = None
+    read: _ReadIdentity | None = None  # the plain file being read (a zip's members are read in place)
     known = None
     if db:
         known = _known_cache.get(db) or _known_cache.setdefault(db, KnownConversations(db))
@@ -125,7 +137,10 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
             produced = 0
             mod = None
             try:
-                with member.open() as raw:
+                with member.open() as opened:
+                    raw: Any = opened
+                    if not member.in_zip:
+                        raw = read = _ReadIdentity(opened)
                     head, stream = open_clean(raw, ctx)
                     mod = detect(head)
                     if mod is None:
@@ -147,7 +162,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                         and mod.resume.applies(head)
                         and resume.may_grow(f.size, f.known_size, f.mtime_ns)
                     ):
-                        convs = resume.parse(raw, f.key, f.size, mod, ctx, states)
+                        convs = resume.parse(raw, f.key, raw.size, mod, ctx, states)
                     else:
                         convs = mod.parse(stream, ctx)
                     for conv in convs:
@@ -193,28 +208,100 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
         status = "partial" if count else "failed"
     else:
         status = "ok" if count or skipped else "skipped"
+    size, mtime_ns, digest = _identity(f, read, digest, status, notes)
     yield FileOutcome(
-        f.key,
-        ",".join(providers) or None,
-        status,
-        errors,
-        count,
-        notes,
-        digest or file_hash(f.path),
-        skipped,
-        f.size,
-        f.mtime_ns,
-        resumed,
+        f.key, ",".join(providers) or None, status, errors, count, notes, digest, skipped, size, mtime_ns, resumed
     )
+
+
+class _ReadIdentity:
+    """A plain input file as its parser reads it: its identity when opened, and
+    the xxh3 of the bytes read, in order from the start (a resumed parse seeks,
+    and hashes what it reads itself: ParseContext.digest)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        st = os.fstat(raw.fileno())
+        self.size, self.mtime_ns = st.st_size, st.st_mtime_ns
+        self.opened = _stat_key(st)
+        import xxhash
+
+        self.hasher = xxhash.xxh3_128()
+        self.in_order = True
+        self.at_end = False
+
+    def read(self, n: int | None = -1) -> bytes:
+        data = self.raw.read(-1 if n is None else n)
+        if self.in_order:
+            self.hasher.update(data)
+            self.at_end = self.at_end or not data or n is None or n < 0
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self.in_order = False
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    @property
+    def digest(self) -> bytes | None:
+        """The xxh3 of the whole file as read, if the parse read it all in order."""
+        return self.hasher.digest() if self.in_order and self.at_end else None
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is written or replaced: ctime too, since a
+    rewrite can put the old mtime back, but never the old ctime."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _identity(
+    f: InputFile, read: _ReadIdentity | None, digest: bytes | None, status: str, notes: list[tuple[str, str]]
+) -> tuple[int, int | None, bytes | None]:
+    """(size, mtime_ns, hash) for the file's sources row: those of the bytes parsed.
+    A failed file gets no hash: ``_changed`` reads it again anyway."""
+    if read is None:  # a zip, read in place (or a file that could not be opened): as listed
+
+        def same() -> bool:
+            return _now(f.path, lambda st: (st.st_size, st.st_mtime_ns)) == (f.size, f.mtime_ns)
+
+        size, mtime_ns = f.size, f.mtime_ns
+    else:
+
+        def same() -> bool:
+            return _now(f.path, _stat_key) == read.opened
+
+        size, mtime_ns, digest = read.size, read.mtime_ns, digest or read.digest
+    if status == "failed":
+        return size, mtime_ns, None
+    if digest is None and same():
+        digest = file_hash(f.path)  # the parse stopped before the end (a side file's head, say)
+    if not same():
+        notes.append((f.key, "changed while it was read: it is read again at the next sync"))
+        return size, None, None
+    return size, mtime_ns, digest
+
+
+def _now(path: Path, key: Callable[[os.stat_result], tuple[int, ...]]) -> tuple[int, ...] | None:
+    try:
+        return key(os.stat(path))
+    except OSError:
+        return None
 
 
 def _changed(
     db, paths: list[Path], force: bool, errors: list, report: SyncReport | None, touched: list[InputFile] | None
 ) -> Iterator[InputFile]:
-    """The input files whose size or mtime differ from what the archive last
-    read (and, at the same size, whose content hash differs: a touched file is
-    unchanged, and goes to ``touched``). ``db`` is the writer connection in pass
-    1, the database path in pass 2 (a reader of its own, in the feeding thread)."""
+    """The input files to read: those whose size or mtime differ from what the
+    archive last read (at the same size and content hash, a touched file is
+    unchanged, and goes to ``touched``), and those whose last read failed. An
+    unchanged file whose last read found problems goes to ``report.failing``.
+    ``db`` is the writer connection in pass 1, the database path in pass 2 (a
+    reader of its own, in the feeding thread)."""
     from .store.db import SCAN_MMAP_BYTES, open_reader
     from .store.known import source_state
 
@@ -227,25 +314,37 @@ def _changed(
                 row = source_state(conn, f.key)
                 if row:
                     f.known_size = row.size
-                if row and row.size == f.size and row.mtime_ns == f.mtime_ns:
+                if row and _unchanged(row, f, touched):
                     if report:
                         report.files_unchanged += 1
-                    continue
-                if (
-                    row
-                    and row.size == f.size
-                    and row.hash is not None
-                    and touched is not None
-                    and file_hash(f.path) == row.hash
-                ):
-                    if report:
-                        report.files_unchanged += 1  # touched, not changed: remember the new mtime
-                    touched.append(f)
+                        if row.status == "partial":
+                            report.failing.append(_still_failing(conn, f.key, row))
                     continue
             yield f
     finally:
         if conn is not db:
             conn.close()
+
+
+def _unchanged(row: SourceState, f: InputFile, touched: list[InputFile] | None) -> bool:
+    """Whether the archive read ``f`` as it is now. A file whose last read failed
+    never is: it is read again on every sync until it succeeds (the cause, a
+    permission say, may be fixed without the file's size or mtime changing)."""
+    if row.status == "failed" or row.size != f.size:
+        return False
+    if row.mtime_ns == f.mtime_ns:
+        return True
+    if row.hash is not None and touched is not None and file_hash(f.path) == row.hash:
+        touched.append(f)  # touched, not changed: remember the new mtime
+        return True
+    return False
+
+
+def _still_failing(conn, key: str, row: SourceState) -> dict[str, Any]:
+    """An unchanged file's problems, as its last read found them."""
+    from .store.known import problem_dict, source_problems
+
+    return {"path": key, "status": row.status, "errors": [problem_dict(p) for p in source_problems(conn, row.id)]}
 
 
 def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int = 200) -> list[bytes]:
@@ -347,7 +446,8 @@ def _trim() -> None:
         _malloc_trim(0)
 
 
-_malloc_trim = None
+# None: not looked up yet; False: not available here; else libc's malloc_trim
+_malloc_trim: Callable[[int], Any] | Literal[False] | None = None
 
 
 def _die_with_parent() -> None:
@@ -364,7 +464,7 @@ def _die_with_parent() -> None:
 def _parallel(
     files: Iterator[InputFile], workers: int, db: str | None = None, states: Path | None = None
 ) -> Iterator[Any]:
-    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    ctx = mp.get_context("fork") if sys.platform.startswith("linux") else mp.get_context("spawn")
     import threading
 
     tasks = ctx.Queue(maxsize=workers * 8)  # fed as workers take them: 100K paths never sit in memory twice
@@ -566,6 +666,8 @@ class _Batches:
         self.commits = 0
 
     def conversation(self, row) -> None:
+        from .store.db import storage_failure
+
         key = row_source_key(row)
         sid = self.source_ids.get(key)
         if sid is None:
@@ -576,12 +678,16 @@ class _Batches:
             except StaleRows:  # changed since its parser looked: convert it again in full
                 self.writer.write(_reconverted(key, row.uid), sid)
         except Exception as e:  # e.g. a value SQLite cannot store: lose this one, not the run
+            if storage_failure(e):
+                raise  # a full disk, a damaged file: no later write would do better (store/db.py)
             self.failed_writes.setdefault(key, []).append(
                 (row.source_path or key, f"could not store conversation {row.uid}: {e}", None)
             )
         self.progress.conversation(len(row.messages))
 
     def file_done(self, out: FileOutcome) -> None:
+        from .store.known import problem_dict
+
         report = self.report
         self.source_ids.pop(out.key, None)
         report.files_resumed += out.resumed
@@ -597,15 +703,11 @@ class _Batches:
             size=out.size,
             mtime_ns=out.mtime_ns,
             status=status,
-            error="; ".join(e[1] for e in errors[:3]) or None,
+            problems=errors,
             conversations=count,
-            hash=out.digest,
+            hash=None if status == "failed" else out.digest,
         )
-        for path, reason, line in errors:
-            e: dict[str, Any] = {"path": path, "error": reason}
-            if line:
-                e["line"] = line
-            report.errors.append(e)
+        report.errors += [problem_dict(p) for p in errors]
         report.warnings += [{"path": p, "warning": w} for p, w in out.notes]
         if status == "failed":
             report.files_failed += 1

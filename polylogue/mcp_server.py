@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
+import anyio
 import orjson
 from pydantic import Field
 
@@ -32,8 +33,9 @@ try:  # mcp 2.x
 
     _MCP2 = True
 except ImportError:  # pragma: no cover - mcp 1.x, where MCPServer was called FastMCP
-    from mcp.server.fastmcp import FastMCP as _Server
-    from mcp.server.fastmcp.exceptions import ToolError
+    # mypy checks against mcp 2.x (pyproject.toml), which has neither name
+    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[attr-defined,no-redef]
+    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
 
     _MCP2 = False
 from mcp.types import ToolAnnotations
@@ -51,6 +53,8 @@ MAX_RESPONSE_BYTES = 60_000  # one tool result, as UTF-8 JSON
 MAX_TITLE_CHARS = 200
 MAX_QUERY_CHARS = 2000
 MAX_CHILDREN = 20  # child conversation ids listed in get_conversation
+MAX_LISTED_IDS = 20  # message ids an ambiguous `around` prefix lists
+MAX_OFFSET = 2**31 - 1  # offset, char_offset, before/after: past any real archive, within SQLite's integers
 TOOL_PREVIEW_CHARS = 100  # the input shown on a summarised tool-call line
 
 # the provider: values, from the registry (providers/__init__.py): a new provider appears here by itself
@@ -100,16 +104,23 @@ def _size(value: Any) -> int:
 
 def _clamp(name: str, value: int, low: int, high: int, notes: list[str]) -> int:
     if value < low:
-        raise ToolError(f"{name} must be at least {low} (got {value})")
+        raise ToolError(f"{name} must be at least {low} (got {_number(value)})")
     if value > high:
-        notes.append(f"{name}={value} is above the maximum of {high}; clamped to {high}")
+        notes.append(f"{name}={_number(value)} is above the maximum of {high}; clamped to {high}")
         return high
     return value
 
 
+def _number(value: int) -> str:
+    """An argument as the answer quotes it: str() of a huge int is slow, or refused past 4,300 digits."""
+    return str(value) if value.bit_length() <= 256 else f"a {value.bit_length():,}-bit number"
+
+
 def _nonneg(name: str, value: int) -> int:
     if value < 0:
-        raise ToolError(f"{name} must be 0 or more (got {value})")
+        raise ToolError(f"{name} must be 0 or more (got {_number(value)})")
+    if value > MAX_OFFSET:  # SQLite's integers end at 2^63; no archive holds this many of anything
+        raise ToolError(f"{name} must be at most {MAX_OFFSET:,} (got {_number(value)})")
     return value
 
 
@@ -215,7 +226,8 @@ class _Tools:
         q = searchlang.parse(query or "")
         res = self.archive.search(q, limit=limit, offset=offset, regex=regex or None, **filters)
         total_c, total_m = res.total_conversations, res.total_messages
-        has_terms = q.has_terms or bool(regex)
+        # words, a regex, or role:/kind: alone: each conversation comes with its matching messages
+        has_terms = q.has_terms or bool(regex) or any(c.get("hits") for c in res.conversations)
         results = []
         for c in res.conversations:
             brief = _conv_brief(c)
@@ -311,19 +323,25 @@ class _Tools:
     ) -> dict[str, Any]:
         self._check_home()
         notes: list[str] = []
-        conv = self.archive.conversation(ident, active_only=active_only)
-        msgs = conv.messages
+        # only the window asked for is read: the count and a message's position come from the index
+        conv = self.archive.resolve(ident)
+        cid = conv["id"]
+        total = self.archive.message_count(cid, active_only=active_only)
         max_chars = _clamp("max_chars", max_chars, 1, MAX_MAX_CHARS, notes)
         char_offset = _nonneg("char_offset", char_offset)
         if around:
             before = _clamp("before", _nonneg("before", before), 0, MAX_BEFORE_AFTER, notes)
             after = _clamp("after", _nonneg("after", after), 0, MAX_BEFORE_AFTER, notes)
-            w = _around_window(len(msgs), _find_message(msgs, around, conv.id, active_only), before, after)
+            w = _around_window(total, self._find_message(cid, around, active_only), before, after)
         else:
             limit = _clamp("limit", limit, 1, MAX_MESSAGES, notes)
-            w = _page_window(len(msgs), _nonneg("offset", offset), limit, tail)
-        out = self._header(conv)
-        render = _message_renderer(msgs, conv.id, include_thinking, include_tools, char_offset)
+            w = _page_window(total, _nonneg("offset", offset), limit, tail)
+        msgs = self.archive.messages(cid, start=w.start, limit=w.end - w.start, active_only=active_only)
+        if len(msgs) < w.end - w.start:  # a sync shortened it since it was counted
+            end = w.start + len(msgs)
+            w = w._replace(end=end, target=w.target if w.target is not None and w.target < end else None)
+        out = self._header(conv, total)
+        render = _message_renderer(msgs, w.start, cid, include_thinking, include_tools, char_offset)
         kept = _fill_budget(render, _fill_order(w, tail), _size(out) + 1500, max_chars)  # 1500: the showing line, notes
         start, shown_end = (min(kept), max(kept) + 1) if kept else (w.start, w.start)
         rendered = [kept[i] for i in range(start, shown_end)]
@@ -335,35 +353,48 @@ class _Tools:
             )
         if around:
             out["around"] = clip(around, MAX_TITLE_CHARS)
-        out["showing"] = _messages_showing(start, shown_end, len(msgs), w.page, bool(rendered))
-        notes += _collapsed_notes(msgs[start:shown_end], rendered, include_thinking, include_tools, max_chars)
+        out["showing"] = _messages_showing(start, shown_end, total, w.page, bool(rendered))
+        shown_msgs = msgs[start - w.start : shown_end - w.start]
+        notes += _collapsed_notes(shown_msgs, rendered, include_thinking, include_tools, max_chars)
         if notes:
             out["notes"] = notes
         out["messages"] = rendered
         return out
 
-    def _header(self, conv) -> dict[str, Any]:
-        """What a get_conversation answer says about the conversation itself."""
+    def _header(self, conv: dict[str, Any], total: int) -> dict[str, Any]:
+        """What a get_conversation answer says about the conversation (its summary) itself."""
         header: dict[str, Any] = {
-            "id": conv.id,
-            "title": clip(conv.title, MAX_TITLE_CHARS),
-            "provider": conv.provider,
-            "created_at": iso_utc(conv.created_at),
-            "updated_at": iso_utc(conv.updated_at),
+            "id": conv["id"],
+            "title": clip(conv["title"], MAX_TITLE_CHARS),
+            "provider": conv["provider"],
+            "created_at": conv["created_at"],
+            "updated_at": conv["updated_at"],
         }
-        if conv.project:
-            header["project"] = conv.project
-        if conv.models:
-            header["models"] = conv.models
-        if conv.parent_id:
-            header["parent_id"] = conv.parent_id
-        children = self.archive.children(conv.id)
+        for key in ("project", "models", "parent_id"):
+            if conv.get(key):
+                header[key] = conv[key]
+        children = self.archive.children(conv["id"])
         if children:
             header["children"] = [c["id"] for c in children[:MAX_CHILDREN]]
             if len(children) > MAX_CHILDREN:
                 header["children_total"] = len(children)
-        header["message_count"] = len(conv.messages)
+        header["message_count"] = total
         return header
+
+    def _find_message(self, cid: str, around: str, active_only: bool) -> int:
+        """The position of the message ``around`` names (its id or a unique prefix)."""
+        found = self.archive.message_positions(cid, around, active_only=active_only, limit=MAX_LISTED_IDS + 1)
+        if len(found) == 1 or (found and found[0][1] == around):
+            return found[0][0]
+        if found:
+            count = f"{len(found)}" if len(found) <= MAX_LISTED_IDS else f"more than {MAX_LISTED_IDS}"
+            ids = ", ".join(m for _, m in found[:MAX_LISTED_IDS])
+            raise ToolError(f"message id prefix '{around}' matches {count} messages in {cid}: {ids}")
+        hint = " (active_only=true hides other branches; try active_only=false)" if active_only else ""
+        raise ToolError(
+            f"no message '{around}' in conversation {cid}{hint}. Message ids come from search hits "
+            "(message_id) or from get_conversation's messages (id)."
+        )
 
 
 class _Window(NamedTuple):
@@ -400,9 +431,10 @@ def _fill_order(w: _Window, tail: bool) -> list[int]:
 
 
 def _message_renderer(
-    msgs, conv_id: str, include_thinking: bool, include_tools: bool, char_offset: int
+    msgs, first: int, conv_id: str, include_thinking: bool, include_tools: bool, char_offset: int
 ) -> Callable[[int, int], dict[str, Any]]:
-    """(position, max_chars) -> the message as get_conversation shows it."""
+    """(position, max_chars) -> the message as get_conversation shows it; ``msgs``
+    are the window's messages, the first at position ``first``."""
 
     def more_hint(mid: str, next_char: int) -> str:
         extra = "".join(
@@ -412,7 +444,7 @@ def _message_renderer(
 
     def render(i: int, chars: int) -> dict[str, Any]:
         return _message_dict(
-            msgs[i],
+            msgs[i - first],
             i,
             include_thinking=include_thinking,
             include_tools=include_tools,
@@ -498,23 +530,6 @@ def _showing(what: str, offset: int, shown: int, total: int, limit: int, order: 
     return text
 
 
-def _find_message(msgs, around: str, conv_id: str, active_only: bool) -> int:
-    for i, m in enumerate(msgs):
-        if m.id == around:
-            return i
-    hits = [i for i, m in enumerate(msgs) if m.id.startswith(around)]
-    if len(hits) == 1:
-        return hits[0]
-    if len(hits) > 1:
-        ids = ", ".join(msgs[i].id for i in hits[:20])
-        raise ToolError(f"message id prefix '{around}' matches {len(hits)} messages in {conv_id}: {ids}")
-    hint = " (active_only=true hides other branches; try active_only=false)" if active_only else ""
-    raise ToolError(
-        f"no message '{around}' in conversation {conv_id}{hint}. Message ids come from search hits "
-        "(message_id) or from get_conversation's messages (id)."
-    )
-
-
 def _message_dict(
     m,
     i: int,
@@ -587,7 +602,10 @@ content use `search`; to read one use `get_conversation`."""
 STATS_DOC = """What the archive holds: conversation and message counts in total and by provider, the date \
 range (first_at, last_at), the database size and the archive folder."""
 
-_RO = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+# by the wire (camelCase) names: mcp 1.x knows only those, 2.x accepts both (its stubs show snake_case only)
+_RO = ToolAnnotations.model_validate(
+    {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True, "openWorldHint": False}
+)
 
 
 def build_server(archive) -> Any:
@@ -598,7 +616,12 @@ def build_server(archive) -> Any:
         kwargs["version"] = __version__
     server = _Server("polylogue", **kwargs)
 
-    def guarded(fn: Callable[[], dict[str, Any]]) -> str:
+    async def guarded(fn: Callable[[], dict[str, Any]]) -> str:
+        # the archive is read in a worker thread, so the event loop answers other calls
+        # meanwhile (a search stopped by its regex bound takes seconds; store/fts.py)
+        return await anyio.to_thread.run_sync(lambda: _answer(fn))
+
+    def _answer(fn: Callable[[], dict[str, Any]]) -> str:
         try:
             return _dumps(fn())
         except ToolError:
@@ -609,7 +632,7 @@ def build_server(archive) -> Any:
             log.exception("polylogue MCP tool failed")
             raise ToolError(f"internal error: {type(e).__name__}: {e}") from None
 
-    def search(
+    async def search(
         query: Annotated[
             str,
             Field(description="The search query, in the query language above. May be empty when filters are given."),
@@ -656,9 +679,9 @@ def build_server(archive) -> Any:
             "model": model,
             "has": _split(has),
         }
-        return guarded(lambda: tools.search(query, limit, offset, filters, regex))
+        return await guarded(lambda: tools.search(query, limit, offset, filters, regex))
 
-    def get_conversation(
+    async def get_conversation(
         id: Annotated[
             str, Field(description="Conversation id (provider:provider_id), provider id, or a unique prefix.")
         ],
@@ -686,7 +709,7 @@ def build_server(archive) -> Any:
             int, Field(description="Start each message's text at this character (to read the rest of a long message).")
         ] = 0,
     ) -> str:
-        return guarded(
+        return await guarded(
             lambda: tools.get(
                 id,
                 around=around,
@@ -703,7 +726,7 @@ def build_server(archive) -> Any:
             )
         )
 
-    def list_conversations(
+    async def list_conversations(
         limit: Annotated[int, Field(description=f"Conversations per page, 0-{MAX_LIST_LIMIT}.")] = 20,
         offset: Annotated[int, Field(description="Conversations to skip (for the next page).")] = 0,
         provider: Annotated[
@@ -717,10 +740,10 @@ def build_server(archive) -> Any:
         project: Annotated[str | None, Field(description="Substring of the project / working directory.")] = None,
     ) -> str:
         filters = {"provider": _split(provider), "since": since, "until": until, "project": project}
-        return guarded(lambda: tools.list(limit, offset, filters))
+        return await guarded(lambda: tools.list(limit, offset, filters))
 
-    def stats() -> str:
-        return guarded(tools.stats)
+    async def stats() -> str:
+        return await guarded(tools.stats)
 
     for fn, title, doc in (
         (search, "Search archived AI conversations", SEARCH_DOC),

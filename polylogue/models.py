@@ -174,7 +174,7 @@ class Conversation:
     def pairs(self) -> list[tuple[Message, Message | None]]:
         """(user prompt, the assistant reply that follows it) turns of the substantive dialogue."""
 
-        def build():
+        def build() -> list[tuple[Message, Message | None]]:
             out: list[tuple[Message, Message | None]] = []
             for m in self.substantive():
                 if m.role == USER:

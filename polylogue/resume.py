@@ -263,14 +263,15 @@ def parse(
     stored = _load(folder, key)
     if stored is not None:
         header, blob = stored
-        offset = header.get("offset")
+        offset, prefix = header.get("offset"), header.get("prefix")
         if (
             header.get("version") == version
             and header.get("provider") == provider.name
             and isinstance(offset, int)
             and isinstance(header.get("lineno"), int)
             and 0 < offset <= size
-            and _prefix_matches(raw, offset, header.get("prefix"), hasher)
+            and isinstance(prefix, str)
+            and _prefix_matches(raw, offset, prefix, hasher)
         ):
             try:
                 parser = _restore(blob, ctx)

@@ -12,8 +12,13 @@ With --regex PATTERN (regex= in the library and MCP), a Python regular
 expression must also match the message text; it is tried on the messages the
 words match (or all that the filters allow), with a bound on the work.
 
+Filters alone, with no words, list the conversations they match, newest
+first; role: and kind: alone, those holding such messages.
+
 User text never reaches FTS5 as syntax: every term is re-tokenised and quoted.
-A query that cannot be parsed raises QueryError pointing at the problem."""
+A query that cannot be parsed, or whose filters no conversation could ever
+match (since: not before until:, a blank value), raises QueryError pointing
+at the problem."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import QueryError
-from .store.query import Query, Term
+from .store.query import Query, Term, check
 from .store.snippets import snippet, token_pattern
 from .store.tokens import fold, index_tokens
 
@@ -53,6 +58,7 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
     q = Query(text=text)
     pos = 0
     pending_or = False
+    last_date = None  # where the last since:/until: was written: a range that cannot hold a time points there
     n = len(text)
     while pos < n:
         m = _LEX.match(text, pos)
@@ -81,6 +87,8 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
             if not value:
                 raise QueryError(f"'{fld}:' needs a value", text, start)
             _apply_filter(q, fld, value, text, start, now)
+            if fld in ("since", "until"):
+                last_date = start
             continue
         if word == "OR" and not neg:
             if not q.groups or pending_or:
@@ -110,6 +118,7 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
         raise QueryError("OR needs a term on each side", text, len(text))
     if q.exclude and not q.groups and not q.has_filters:
         raise QueryError("a query needs something to find, not only exclusions", text, 0)
+    check(q, last_date)
     return q
 
 
@@ -138,6 +147,7 @@ def with_filters(q: Query, filters: Mapping[str, Any], *, now: datetime | None =
                 setattr(out, key, v if v.tzinfo else v.replace(tzinfo=UTC))
             elif v is not None and str(v).strip():
                 _apply_filter(out, key, str(v), "", None, now)
+    check(out)
     return out
 
 
@@ -146,6 +156,8 @@ def _apply_filter(q: Query, fld: str, value: str, text: str, pos: int | None, no
     ``pos``: where it was written, for the error)."""
     v = value.strip()
     low = v.lower()
+    if not v:  # project:" " would match every project, id:" " every conversation
+        raise QueryError(f"'{fld}:' needs a value (it is blank)", text, pos)
     if fld == "provider":
         known = _providers()
         if low not in known:
@@ -196,6 +208,16 @@ _REL = re.compile(r"^(\d+)\s*(minute|hour|day|week|month|year)s?\s+ago$")
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
 
 
+# the ends of time a datetime can hold: a date beyond them is clamped, never an overflow
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _day_after(d: datetime) -> datetime:
+    """The start of the next day (the end of an inclusive date); the last day's end is LATEST."""
+    return d + timedelta(days=1) if d.date() < LATEST.date() else LATEST
+
+
 def parse_date(s: str, *, now: datetime | None = None, end: bool = False) -> datetime | None:
     """ISO dates/times or relative words, as aware UTC. ``end`` makes a bare
     date inclusive (until:2025-01-31 includes that whole day)."""
@@ -215,18 +237,21 @@ def parse_date(s: str, *, now: datetime | None = None, end: bool = False) -> dat
         return now - timedelta(days=365)
     m = _REL.match(low)
     if m:
-        return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+        try:
+            return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+        except OverflowError:  # further back than a datetime reaches: from the beginning of time
+            return EARLIEST
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", low):
             d = datetime.fromisoformat(low).replace(tzinfo=UTC)
-            return d + day if end else d
+            return _day_after(d) if end else d
         if re.fullmatch(r"\d{4}-\d{2}", low):
             d = datetime.fromisoformat(low + "-01").replace(tzinfo=UTC)
             if end:
-                d = (d + timedelta(days=32)).replace(day=1)
+                d = LATEST if d.month == 12 and d.year == LATEST.year else (d + timedelta(days=32)).replace(day=1)
             return d
         if re.fullmatch(r"\d{4}", low):
-            return datetime(int(low) + (1 if end else 0), 1, 1, tzinfo=UTC)
+            return LATEST if end and low == "9999" else datetime(int(low) + (1 if end else 0), 1, 1, tzinfo=UTC)
         d = datetime.fromisoformat(s.strip().replace("Z", "+00:00"))
         return d if d.tzinfo else d.replace(tzinfo=UTC)
     except ValueError:

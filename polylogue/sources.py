@@ -8,10 +8,10 @@ import os
 import stat
 import sys
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from .errors import NotRegularFile, ParseError, ZipProblem
 
@@ -64,7 +64,7 @@ class Member:
     """A readable unit: a file, or one member of a zip."""
 
     display: str
-    open: callable[[], BinaryIO]
+    open: Callable[[], BinaryIO]
     name: str
     in_zip: bool
     explicit: bool
@@ -298,7 +298,9 @@ def members(f: InputFile, warn, limits: ZipLimits = ZIP_LIMITS) -> Iterator[Memb
                     warn(display, why)
                     continue
                 name = info.filename.rsplit("/", 1)[-1]
-                yield Member(display, lambda info=info: _refuse_blank(zf.open(info)), name, True, False)
+                # the stubs say IO[bytes]; a ZipExtFile is a BufferedIOBase, read like any binary file
+                opener = lambda info=info: _refuse_blank(cast(BinaryIO, zf.open(info)))
+                yield Member(display, opener, name, True, False)
 
 
 def _skip_reason(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:
@@ -314,6 +316,8 @@ def _skip_reason(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:
         return f"member skipped: {size} bytes uncompressed (zip bomb limits)"
     if name.lower().endswith(".zip"):
         return "nested zip skipped (extract it and sync the inner zip)"
+    if info.flag_bits & 0x1:  # the zip format's "encrypted" bit: reading needs a password we never ask for
+        return "encrypted member skipped (password-protected zip: extract it and sync the files)"
     return None
 
 

@@ -141,23 +141,24 @@ def test_bad_input_corpus_reports_each_file_and_imports_the_rest(tmp_path):
         "bad-utf8.jsonl": "invalid UTF-8",
         "broken.zip": "broken zip",
         "garbage.jsonl": "invalid JSON",
+        "huge.jsonl": "cut to 16 MB",  # a 50 MB text: imported, cut to the text cap (warned)
     }
     for name, reason in expected.items():
         assert name in errs, (name, report["errors"])
         assert any(reason in e["error"] for e in errs[name]), (name, errs[name])
     assert {e["line"] for e in errs["garbage.jsonl"] if "line" in e} == {2, 3, 4}
-    assert "good.json" not in errs and "huge.jsonl" not in errs
+    assert "good.json" not in errs
     # each problem is one line on stderr naming the file
     for name in expected:
         assert name in r.stderr
     a = Archive(home)
     ids = {c["id"] for c in a.list(limit=100)}
     # good files, the good lines of the garbage file, the complete conversation before
-    # the truncation point, the repaired UTF-8 file and the 50 MB message all imported
+    # the truncation point, the repaired UTF-8 file and the 50 MB message (cut) all imported
     assert {"chatgpt:good-1", "chatgpt:t-1", "claude-code:s-bad-1", "claude-code:s-utf8", "claude-code:s-huge"} <= ids
     assert "chatgpt:t-2" not in ids  # cut off mid-conversation: whole or not at all
     assert a.search("wombatquill").total_conversations == 1
-    assert a.search("end", provider="claude-code").total_conversations >= 1
+    assert a.search("start", provider="claude-code").total_conversations >= 1
     assert a.check()["ok"]
 
 
@@ -221,3 +222,97 @@ def test_symlink_loops_are_walked_once(tmp_path):
     os.symlink(d, d / "a" / "loop")
     files = list(discover([d], []))
     assert [f.path.name for f in files] == ["c.json"]
+
+
+# ---------------------------------------------------------------- issue 18, items 8 and 9
+
+
+def _sync_cli(home: Path, *paths: Path):
+    r = CliRunner().invoke(cli, ["--home", str(home), "sync", *map(str, paths), "--json"])
+    return r, json.loads(r.stdout) if r.stdout.strip().startswith("{") else None
+
+
+def _source_status(home: Path, path: Path) -> str:
+    import sqlite3
+
+    conn = sqlite3.connect(home / "polylogue.db")
+    try:
+        return conn.execute("SELECT status FROM sources WHERE path = ?", (str(path),)).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_out_of_range_timestamp_line_costs_nothing_else(tmp_path):
+    """Item 8: this line gave `internal error: OverflowError` and none of the
+    session's messages were imported."""
+    odd = dict(CC_REPLY, timestamp="9999-12-31T23:59:59-14:00")
+    last = dict(CC_LINE, uuid="u2", parentUuid="a1", message={"role": "user", "content": "and a last prompt"})
+    f = tmp_path / "session.jsonl"
+    f.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in (CC_LINE, odd, last)))
+    home = tmp_path / "home"
+    r, report = _sync_cli(home, f)
+    assert r.exit_code == 0, r.output
+    assert report["errors"] == [] and "internal error" not in r.stderr
+    conv = Archive(home).conversation("claude-code:s-bad-1")
+    assert [m.id for m in conv.messages] == ["u1", "a1", "u2"]
+
+
+def test_one_bad_record_in_each_format_costs_that_record_only(tmp_path):
+    """Item 8 end to end: in every format, a record full of out-of-range values
+    between two good ones; the good ones are imported and no error is internal."""
+    from out_of_range import jsonl
+
+    big = {"n": 2**64, "f": 1e308, "t": "0000-01-01T00:00:00Z", "neg": -1e308}
+    bad_cc = dict(CC_REPLY, uuid="a-bad", timestamp=1e20, message={**CC_REPLY["message"], "usage": big})
+    last_cc = dict(CC_LINE, uuid="u2", parentUuid="a-bad", message={"role": "user", "content": "cc GOOD-TWO"})
+    files = {
+        "cc.jsonl": jsonl(dict(CC_LINE, message={"role": "user", "content": "cc GOOD-ONE"}), bad_cc, last_cc),
+        "gem.jsonl": jsonl(
+            {"sessionId": "g-1", "projectHash": "ph", "startTime": "9999-12-31T23:59:59-14:00"},
+            {"id": "m1", "timestamp": "2026-01-01T00:00:01Z", "type": "user", "content": "gem GOOD-ONE"},
+            {"id": "m2", "timestamp": 10**20, "type": "gemini", "content": [{"text": "x"}], "tokens": big},
+            {"id": "m3", "timestamp": "2026-01-01T00:00:03Z", "type": "gemini", "content": "gem GOOD-TWO"},
+        ),
+    }
+    chat = [
+        chatgpt_conv("g-one", "gpt GOOD-ONE"),
+        chatgpt_conv("g-bad", "middle"),
+        chatgpt_conv("g-two", "gpt GOOD-TWO"),
+    ]
+    chat[1]["mapping"]["n2"]["message"].update(create_time=1e20, update_time="9999-12-31T23:59:59-14:00")
+    in_range = dict(big, n=2**63 - 1)  # one JSON document: a number its reader refuses ends it
+    chat[1]["mapping"]["n2"]["message"]["metadata"] = {"model_slug": 2**63 - 1, "finish_details": in_range}
+    files["chatgpt.json"] = orjson.dumps(chat)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    home = tmp_path / "home"
+    r, report = _sync_cli(home, *(tmp_path / n for n in files))
+    assert r.exit_code in (0, 3), r.output
+    assert not [e for e in report["errors"] if "internal error" in e["error"]], report["errors"]
+    a = Archive(home)
+    for prefix in ("cc", "gem", "gpt"):
+        for good in ("GOOD-ONE", "GOOD-TWO"):
+            assert a.search(f'"{prefix} {good}"').total_conversations == 1, (prefix, good)
+
+
+def test_one_line_gemini_cli_session_is_no_error(tmp_path):
+    """Item 9: a Gemini CLI session written as one JSON line was imported, yet the
+    sync printed `no Gemini CLI records in this file` and exited 3 (status partial)."""
+    doc = {
+        "sessionId": "one-line-1",
+        "projectHash": "ph",
+        "startTime": "2025-01-05T14:00:00.000Z",
+        "lastUpdated": "2025-01-05T14:00:30.000Z",
+        "messages": [
+            {"id": "g1", "timestamp": "2025-01-05T14:00:00.000Z", "type": "user", "content": "read package.json"},
+            {"id": "g2", "timestamp": "2025-01-05T14:00:05.000Z", "type": "gemini", "content": "it names 3 scripts"},
+        ],
+    }
+    f = tmp_path / "session-2025-01-05T14-00-abcd1234.json"
+    f.write_bytes(orjson.dumps(doc))  # one line, no newline: as the CLI's old form may be written
+    home = tmp_path / "home"
+    r, report = _sync_cli(home, f)
+    assert r.exit_code == 0, r.output
+    assert "polylogue: error" not in r.stderr and report["errors"] == []
+    assert [m.id for m in Archive(home).conversation("gemini-cli:one-line-1").messages] == ["g1", "g2"]
+    assert _source_status(home, f) == "ok"

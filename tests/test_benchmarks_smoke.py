@@ -75,3 +75,11 @@ def test_versus_smoke():
     assert out["import"]["messages"] > 0 and out["import"]["seconds_ratio"] > 0
     assert out["search"]["same_archive"] and out["search"]["queries"]
     assert all(q["p50_ratio"] > 0 for q in out["search"]["queries"].values())
+
+
+def test_hostile_memory_smoke():
+    out = smoke("hostile_memory")
+    line, over, tree = out["line_line"], out["over_line"], out["chatgpt_tree"]
+    assert line["messages"] == out["wide_line"]["messages"] == 3 and "cut to 4 MB" in line["errors"][0]
+    assert over["messages"] == 2 and over["errors"] == ["line longer than 16 MB skipped"]
+    assert tree["messages"] == tree["nodes"] - 1 and tree["peak_pss_per_message_bytes"] > 0

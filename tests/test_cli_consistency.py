@@ -47,12 +47,19 @@ def test_words_that_look_like_options_go_after_a_double_dash(home):
 
 @pytest.mark.parametrize("kind", [["--kind", "tool_use"], ["--role", "user"]], ids=["kind", "role"])
 def test_message_filters_alone_answer_like_the_query_form(home, kind):
-    """`--kind tool_use` alone is what `kind:tool_use` alone is: one clear error."""
-    option = run(home, "search", *kind)
-    query = run(home, "search", f"{kind[0][2:]}:{kind[1]}")
-    assert option.exit_code == query.exit_code == 2
-    first = query.stderr.splitlines()[0]
-    assert "add a word" in first and first in option.stderr
+    """`--kind tool_use` alone is what `kind:tool_use` alone is, and both answer
+    as `--title x` alone does: the conversations that hold such messages, newest
+    first, with their totals (tests/test_filters.py checks them against a scan)."""
+    option = run(home, "search", *kind, "--json", "--limit", "100")
+    query = run(home, "search", f"{kind[0][2:]}:{kind[1]}", "--json", "--limit", "100")
+    assert option.exit_code == query.exit_code == 0, option.output + query.output
+    assert option.stdout == query.stdout and option.stderr == query.stderr
+    found = json.loads(query.stdout)
+    assert found and all(h["role"] for c in found for h in c["hits"])
+    assert [c["updated_at"] for c in found] == sorted((c["updated_at"] for c in found), reverse=True)
+    assert "messages matched" in query.stderr and "no search words" in query.stderr
+    alone = run(home, "search", "--", "-coupon", f"{kind[0][2:]}:{kind[1]}")  # exclusions still need a word
+    assert alone.exit_code == 2 and "add a word" in alone.stderr
 
 
 def test_conversation_filters_alone_list_conversations(home):

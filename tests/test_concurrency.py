@@ -31,7 +31,7 @@ def test_searches_during_a_sync(tmp_path):
         capture_output=True,
     )
     home = tmp_path / "home"
-    Archive(home).stats()  # create the archive so readers can open it at once
+    Archive(home).sync([tmp_path / "nothing"])  # create the archive so readers can open it at once (reads never do)
     sync = subprocess.Popen(
         [sys.executable, "-m", "polylogue", "--home", str(home), "sync", str(data)],
         stdout=subprocess.DEVNULL,

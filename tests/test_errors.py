@@ -51,9 +51,17 @@ def test_exception_classes_live_only_in_errors_py():
 
 
 def _corrupt_home(tmp_path: Path) -> Path:
+    """An archive that says it is current but has no tables: no error of ours
+    describes that (a damaged file is ArchiveDamaged), so a read fails as a bug would."""
+    import sqlite3
+
+    from polylogue.store.schema import SCHEMA_VERSION
+
     home = tmp_path / "h"
     home.mkdir()
-    (home / "polylogue.db").write_bytes(b"this is not a SQLite database, just bytes " * 200)
+    conn = sqlite3.connect(home / "polylogue.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.close()
     return home
 
 
@@ -86,6 +94,7 @@ def test_polylogue_debug_shows_the_traceback(tmp_path):
 
 def test_our_errors_exit_with_their_own_code(tmp_path):
     home = str(tmp_path / "h")
+    Archive(home).sync([tmp_path / "nothing"])  # reads need an archive (ArchiveMissing, exit 2)
     runner = CliRunner()
     bad_query = runner.invoke(cli, ["--home", home, "search", 'a "unclosed'])
     missing = runner.invoke(cli, ["--home", home, "show", "no-such-conversation"])

@@ -403,12 +403,22 @@ def _assert_inert(source: str) -> Scan:
             assert SAFE_HREF.fullmatch(attrs["href"] or ""), attrs
         if tag == "code" and "class" in attrs:
             assert re.fullmatch(r"language-[A-Za-z0-9_+#.-]+", attrs["class"] or ""), attrs
-    # what Obsidian reads itself: no embed, wiki link or image outside code
-    lines = [re.sub(r"^(?:> ?)+", "", line) for line in source.split("\n")]
-    plain = re.sub(r"^(`{3,})[^\n]*\n.*?^\1$", "", "\n".join(lines), flags=re.S | re.M)
-    plain = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", plain)
-    assert not re.search(r"(?<!\\)!\[|(?<!\\)\[\[", plain), plain
+    # what Obsidian reads itself: no embed, wiki link or image outside code. The
+    # engine's own tokens say what is code and which brackets are escaped (a
+    # regex over the source cannot tell "\\`" from a code span's delimiter).
+    assert not _live_brackets(source), source
     return s
+
+
+def _live_brackets(source: str) -> list[str]:
+    """Runs of unescaped text, outside code, holding "[[" or "![" (wiki links, embeds)."""
+    found = []
+    for block in MarkdownIt("commonmark").disable("text_join").parse(source):
+        if block.type != "inline":
+            continue
+        text = "".join(c.content if c.type == "text" else "\0" for c in block.children or [])
+        found += [m.group(0) for m in re.finditer(r"!\[|\[\[", text)]
+    return found
 
 
 def _body(doc: str) -> str:

@@ -55,6 +55,6 @@ def test_documented_examples_run(name, example_archive):
 
 def test_a_broken_example_is_reported():
     """The runner can fail: an example using an attribute that does not exist raises."""
-    (line, code), *_ = snippets('text\n```python\nfrom polylogue import Archive\nArchive().search("x").hits\n```\n')
+    (line, code), *_ = snippets('text\n```python\nfrom polylogue import Archive\nArchive().search_hits("x")\n```\n')
     with pytest.raises(AttributeError):
         exec(compile(code, f"inline:{line}", "exec"), {})

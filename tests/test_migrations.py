@@ -70,6 +70,7 @@ def test_fixture_is_what_version_1_wrote(expected):
 
 def test_upgrade_keeps_every_message(tmp_path, expected):
     archive = Archive(_load(tmp_path / "home"))
+    archive.sync([tmp_path / "nothing"])  # reads never migrate (tests/test_read_only.py); a sync does
     stats = archive.stats()
     assert stats["schema_version"] == SCHEMA_VERSION
     assert stats["conversations"] == len(expected)
@@ -88,6 +89,7 @@ def _words(texts: list[str]) -> list[str]:
 
 def test_upgraded_archive_is_searchable(tmp_path, expected):
     archive = Archive(_load(tmp_path / "home"))
+    archive.sync([tmp_path / "nothing"])
     for uid, want in expected.items():
         words = [w for _, role, texts in want["messages"] if role in ("user", "assistant") for w in _words(texts)]
         if not words:

@@ -180,6 +180,6 @@ def test_a_plugin_provider_imports_and_is_searchable(plugin_site, tmp_path):
 def test_a_plugin_location_is_a_default_source(plugin_site, tmp_path):
     r = polylogue("sources", "--json", site=plugin_site, home=tmp_path / "archive", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    rows = {row["name"]: row["path"] for row in json.loads(r.stdout)}
+    rows = {row["name"]: row["path"] for row in json.loads(r.stdout)["sources"]}
     assert rows["toylog"] == str(Path.home() / ".toylog" / "logs")
     assert {"claude-code", "codex", "gemini-cli", "inbox"} <= set(rows)

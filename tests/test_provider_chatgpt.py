@@ -16,6 +16,7 @@ import pytest
 from conftest import EXAMPLES, SHARED_SAMPLES, ids, other_providers, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from out_of_range import accepted, all_text, dumps, mutated
 
 from polylogue.errors import ParseError
 from polylogue.models import BLOCK_TYPES, ROLES
@@ -958,3 +959,73 @@ def test_fuzz_mutated_samples(value, draw):
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation replaced this branch
     _only_parse_error(json.dumps(value).encode())
+
+
+# ---------------------------------------------------------------- out-of-range values (issue 18, item 8)
+
+
+def _text(s: str) -> dict:
+    return {"content_type": "text", "parts": [s]}
+
+
+def _oor_conv(cid: str, middle: dict | None = None, **extra) -> dict:
+    """root -> GOOD-ONE prompt -> middle (a tool call) -> GOOD-TWO answer."""
+    mid = middle or {
+        "id": "b",
+        "author": {"role": "assistant", "name": None, "metadata": {}},
+        "create_time": 1700000001.5,
+        "update_time": 1700000002,
+        "content": {"content_type": "code", "language": "python", "text": "print(1)"},
+        "recipient": "python",
+        "weight": 1.0,
+        "metadata": {"model_slug": "gpt-4o", "finish_details": {"type": "stop"}, "citations": []},
+    }
+    return _conv(
+        cid,
+        [
+            _node("r", None, ["a"]),
+            _node("a", "r", ["b"], "user", _text(f"GOOD-ONE {cid}"), create_time=1700000000),
+            {"id": "b", "parent": "a", "children": ["c"], "message": mid},
+            _node("c", "b", [], "assistant", _text(f"GOOD-TWO {cid}"), create_time=1700000003),
+        ],
+        "c",
+        **{"create_time": 1700000000.25, "update_time": 1700000003.5, **extra},
+    )
+
+
+MIDDLE = _oor_conv("x")["mapping"]["b"]["message"]
+
+
+def test_out_of_range_values_cost_nothing_else():
+    bad = json.loads(json.dumps(MIDDLE))
+    bad.update(create_time=1e20, update_time="9999-12-31T23:59:59-14:00")
+    bad["metadata"]["finish_details"] = {"type": 2**63 - 1}
+    conv_bad = _oor_conv("c2", bad, create_time="0000-01-01T00:00:00Z", update_time=-1e308)
+    convs, ctx = parse_bytes(dumps([_oor_conv("c1"), conv_bad, _oor_conv("c3")]))
+    assert [(c.provider_id, len(c.messages)) for c in convs] == [("c1", 3), ("c2", 3), ("c3", 3)]
+
+
+@FUZZ
+@given(mutated(MIDDLE, accepted))
+def test_fuzz_out_of_range_message_keeps_the_good_ones(bad):
+    convs, _ = parse_bytes(dumps([_oor_conv("c1", bad)]))
+    check_invariants(convs)
+    assert "GOOD-ONE" in all_text(convs) and "GOOD-TWO" in all_text(convs)
+
+
+@FUZZ
+@given(mutated(_oor_conv("c2"), accepted))
+def test_fuzz_out_of_range_conversation_keeps_the_good_ones(bad):
+    convs, _ = parse_bytes(dumps([_oor_conv("c1"), bad, _oor_conv("c3")]))
+    check_invariants(convs)
+    kept = {c.provider_id for c in convs}
+    assert {"c1", "c3"} <= kept
+
+
+@FUZZ
+@given(mutated(_oor_conv("c2")))
+def test_fuzz_out_of_range_values_raise_only_parse_error(bad):
+    """Numbers the JSON reader refuses (beyond 64 bits, NaN) end the document
+    there: the conversations before them are kept, with a warning."""
+    _only_parse_error(dumps([_oor_conv("c1"), bad, _oor_conv("c3")]))
+    _only_parse_error(dumps(bad))

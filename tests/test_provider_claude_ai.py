@@ -11,6 +11,7 @@ import pytest
 from conftest import EXAMPLES, ids, other_providers, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from out_of_range import accepted, all_text, dumps, mutated
 
 from polylogue.errors import ParseError
 from polylogue.models import ATTACHMENT, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE
@@ -687,3 +688,60 @@ def test_fuzz_mutated_real(data):
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation replaced an ancestor
     only_parse_errors(json.dumps(doc).encode())
+
+
+# ---------------------------------------------------------------- out-of-range values (issue 18, item 8)
+
+MIDDLE = m(
+    "b",
+    "assistant",
+    "middle",
+    parent="a",
+    content=[
+        {"type": "text", "text": "middle", "start_timestamp": "2025-01-01T00:00:02Z", "citations": []},
+        {"type": "tool_use", "id": "t1", "name": "web_search", "input": {"query": "q"}},
+        {"type": "tool_result", "tool_use_id": "t1", "name": "web_search", "content": [{"type": "text", "text": "r"}]},
+    ],
+    attachments=[{"file_name": "a.txt", "file_size": 12, "extracted_content": "x"}],
+    files=[{"file_name": "img.png"}],
+)
+
+
+def _oor_conv(cid: str, middle: dict | None = None, **kw) -> dict:
+    """GOOD-ONE prompt -> middle (a tool round) -> GOOD-TWO answer."""
+    msgs = [
+        m("a", "human", f"GOOD-ONE {cid}"),
+        middle if middle is not None else MIDDLE,
+        m("c", "assistant", f"GOOD-TWO {cid}", parent="b", created="2025-01-01T00:00:03Z"),
+    ]
+    return conv_doc(msgs, **{"uuid": cid, "updated_at": "2025-01-01T00:00:04Z", **kw})
+
+
+def test_out_of_range_values_cost_nothing_else():
+    bad = dict(MIDDLE, created_at="9999-12-31T23:59:59-14:00", updated_at=1e20)
+    bad["attachments"] = [{"file_name": "a.txt", "file_size": 2**63 - 1}]
+    conv_bad = _oor_conv("c2", bad, created_at="0000-01-01T00:00:00Z", updated_at=-1e308)
+    convs, ctx = parse_bytes(dumps([_oor_conv("c1"), conv_bad, _oor_conv("c3")]))
+    assert [(c.provider_id, len(c.messages)) for c in convs] == [("c1", 3), ("c2", 3), ("c3", 3)]
+
+
+@FUZZ
+@given(mutated(MIDDLE, accepted))
+def test_fuzz_out_of_range_message_keeps_the_good_ones(bad):
+    convs, _ = parse_bytes(dumps(_oor_conv("c1", bad)))
+    assert "GOOD-ONE" in all_text(convs) and "GOOD-TWO" in all_text(convs)
+
+
+@FUZZ
+@given(mutated(_oor_conv("c2"), accepted))
+def test_fuzz_out_of_range_conversation_keeps_the_good_ones(bad):
+    convs, _ = parse_bytes(dumps([_oor_conv("c1"), bad, _oor_conv("c3")]))
+    assert {"c1", "c3"} <= {c.provider_id for c in convs}
+
+
+@FUZZ
+@given(mutated(_oor_conv("c2")))
+def test_fuzz_out_of_range_values_raise_only_parse_error(bad):
+    """Numbers the JSON reader refuses (beyond 64 bits, NaN) end the document there."""
+    only_parse_errors(dumps([_oor_conv("c1"), bad, _oor_conv("c3")]))
+    only_parse_errors(dumps(bad))

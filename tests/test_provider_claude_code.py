@@ -16,6 +16,7 @@ import pytest
 from conftest import EXAMPLES, SHARED_SAMPLES, ids, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from out_of_range import accepted, all_text, dumps, mutated
 
 from polylogue.errors import ParseError
 from polylogue.models import ASSISTANT, SYSTEM, THINKING, TOOL, TOOL_RESULT, TOOL_USE, USER
@@ -837,3 +838,54 @@ def test_example_tree_is_complete():
     ids_ = {c.id for c in convs}
     assert len(convs) == 3
     assert all(c.parent_id is None or c.parent_id in ids_ for c in convs)
+
+
+# ---------------------------------------------------------------- out-of-range values (issue 18, item 8)
+
+GOOD_FIRST = _rec("user", "u1", None, content="GOOD-ONE first prompt")
+BAD_TEMPLATE = _rec(
+    "assistant",
+    "a1",
+    "u1",
+    mid="m1",
+    content=[{"type": "text", "text": "middle"}, {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"n": 1}}],
+    message_usage=None,
+)
+BAD_TEMPLATE.pop("message_usage")
+BAD_TEMPLATE["message"]["usage"] = {"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 1}
+BAD_TEMPLATE["toolUseResult"] = {"stdout": "x", "interrupted": False}
+GOOD_LAST = _rec("user", "u2", "a1", content="GOOD-TWO second prompt")
+
+
+def test_out_of_range_timestamp_costs_nothing_else():
+    """The report's line: a time that leaves year 9999 once made UTC. It raised
+    OverflowError and the whole session was lost; now the line imports (its odd
+    time kept raw) and so does every other line."""
+    bad = dict(BAD_TEMPLATE, timestamp="9999-12-31T23:59:59-14:00")
+    (conv,), ctx = parse_bytes(jsonl(GOOD_FIRST, bad, GOOD_LAST))
+    assert [m.id for m in conv.messages] == ["u1", "a1", "u2"]
+    assert msg(conv, "a1").timestamp is None
+    assert msg(conv, "a1").meta["timestamp_raw"] == "9999-12-31T23:59:59-14:00"
+    assert not ctx.warnings
+
+
+@FAST
+@given(mutated(BAD_TEMPLATE))
+def test_fuzz_out_of_range_values_keep_the_good_lines(bad):
+    data = jsonl(GOOD_FIRST, bad, GOOD_LAST)
+    _run(data)
+    convs, _ = parse_bytes(data)
+    text = all_text(convs)
+    assert "GOOD-ONE" in text and "GOOD-TWO" in text
+
+
+@FAST
+@given(mutated(BAD_TEMPLATE, accepted))
+def test_fuzz_out_of_range_loglines_keep_the_good_ones(bad):
+    """The web wrapper is one JSON document: a number its reader refuses ends it
+    (tested by test_fuzz_random_json_lines); any value it reads costs one logline at most."""
+    data = dumps({"loglines": [GOOD_FIRST, bad, GOOD_LAST]})
+    _run(data)
+    convs, _ = parse_bytes(data)
+    text = all_text(convs)
+    assert "GOOD-ONE" in text and "GOOD-TWO" in text

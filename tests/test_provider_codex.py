@@ -13,6 +13,7 @@ import pytest
 from conftest import EXAMPLES, SHARED_SAMPLES, ids, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from out_of_range import all_text, jsonl, mutated, parse_or_none
 
 from polylogue.errors import ParseError
 from polylogue.models import ASSISTANT, SYSTEM, THINKING, TOOL, TOOL_RESULT, TOOL_USE, USER
@@ -642,6 +643,69 @@ def test_fuzz_mutated_real_lines(data, draw):
 @given(st.sampled_from(CORPUS), st.floats(0, 1))
 def test_fuzz_truncated(data, frac):
     _must_not_raise(data[: int(len(data) * frac)])
+
+
+# ---------------------------------------------------------------- out-of-range values (issue 18, item 8)
+
+
+def _envelope(type_, payload, ts="2026-01-02T03:04:05.000Z"):
+    return {"timestamp": ts, "type": type_, "payload": payload}
+
+
+HEADER = _envelope("session_meta", {"id": "sess-oor", "cwd": "/w", "timestamp": "2026-01-02T03:04:05.000Z"})
+GOOD_FIRST = _envelope(
+    "response_item", {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "GOOD-ONE ask"}]}
+)
+BAD_TEMPLATE = _envelope(
+    "response_item",
+    {
+        "type": "function_call",
+        "name": "shell",
+        "call_id": "c1",
+        "arguments": '{"command": ["ls"]}',
+        "id": "fc1",
+        "timestamp": "2026-01-02T03:04:06.000Z",
+    },
+)
+BAD_USAGE = _envelope(
+    "event_msg",
+    {
+        "type": "token_count",
+        "info": {"total_token_usage": {"input_tokens": 10, "output_tokens": 3, "total_tokens": 13}},
+    },
+)
+GOOD_LAST = _envelope(
+    "response_item",
+    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "GOOD-TWO answer"}]},
+)
+
+
+def test_out_of_range_values_in_a_rollout_cost_nothing_else():
+    bad_time = dict(BAD_TEMPLATE, timestamp="9999-12-31T23:59:59-14:00")
+    bad_usage = json.loads(json.dumps(BAD_USAGE))
+    bad_usage["payload"]["info"]["total_token_usage"] = {"input_tokens": 2**64, "output_tokens": 1e308}
+    (conv,), ctx = parse_bytes(jsonl(HEADER, GOOD_FIRST, bad_time, bad_usage, GOOD_LAST))
+    assert "GOOD-ONE" in all_text([conv]) and "GOOD-TWO" in all_text([conv])
+    assert any(b.type == TOOL_USE for m in conv.messages for b in m.blocks)  # the odd-time line too
+
+
+@FUZZ
+@given(mutated(BAD_TEMPLATE) | mutated(BAD_USAGE))
+def test_fuzz_out_of_range_values_keep_the_good_lines(bad):
+    data = jsonl(HEADER, GOOD_FIRST, bad, GOOD_LAST)
+    _must_not_raise(data)
+    convs, _ = parse_bytes(data)
+    assert "GOOD-ONE" in all_text(convs) and "GOOD-TWO" in all_text(convs)
+
+
+@FUZZ
+@given(mutated(HEADER))
+def test_fuzz_out_of_range_header_keeps_the_messages(header):
+    data = jsonl(header, GOOD_FIRST, GOOD_LAST)
+    _must_not_raise(data)
+    parsed = parse_or_none(lambda: parse_bytes(data))
+    if parsed is not None:  # a first line that is a JSON array says the file is no rollout
+        assert "GOOD-ONE" in all_text(parsed[0]) and "GOOD-TWO" in all_text(parsed[0])
 
 
 # ---------------------------------------------------------------- 4. our example export

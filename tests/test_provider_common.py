@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from polylogue.errors import ParseError
 from polylogue.models import Message
 from polylogue.providers import chatgpt, claude_code, open_clean
 from polylogue.providers.common import (
@@ -365,3 +366,46 @@ def test_providers_record_a_broken_parent_loop_under_one_key():
         by = {m.id: m for m in conv.messages}
         assert by[second].parent_id is None and by[second].meta[PARENT_CYCLE] == first
         assert by[first].parent_id == second
+
+
+# ---------------------------------------------------------------- one bad record
+
+
+class _Unforeseen(Exception):
+    """An error no parser names: what a record's conversion may raise one day."""
+
+
+@pytest.mark.parametrize("error", [OverflowError, TypeError, KeyError, RecursionError, _Unforeseen])
+def test_skip_on_error_costs_one_record_and_one_warning(error):
+    from polylogue.providers.common import ParseContext, skip_on_error
+
+    ctx = ParseContext("f.jsonl")
+    kept = []
+    for n in range(3):
+        with skip_on_error(ctx, "line", n + 1) as guard:
+            if n == 1:
+                raise error("boom")
+            kept.append(n)
+    assert kept == [0, 2]
+    assert guard.error is None  # the last record went through
+    assert len(ctx.warnings) == 1 and ctx.warnings[0].line == 2
+    assert ctx.warnings[0].reason.startswith("line skipped:") and error.__name__ in ctx.warnings[0].reason
+
+
+@pytest.mark.parametrize("error", [MemoryError, ParseError])
+def test_skip_on_error_lets_what_must_fail_the_file_through(error):
+    from polylogue.providers.common import ParseContext, skip_on_error
+
+    ctx = ParseContext("f.jsonl")
+    with pytest.raises(error), skip_on_error(ctx, "line", 1):
+        raise error("stop") if error is not ParseError else ParseError("stop")
+    assert not ctx.warnings
+
+
+@pytest.mark.parametrize("error", [OverflowError, ValueError, _Unforeseen])
+def test_fail_on_error_turns_anything_into_one_parse_error(error):
+    from polylogue.providers.common import fail_on_error
+
+    with pytest.raises(ParseError) as info, fail_on_error("session"):
+        raise error("bad value")
+    assert info.value.reason.startswith("session:") and "bad value" in info.value.reason

@@ -16,6 +16,7 @@ import pytest
 from conftest import EXAMPLES, ids, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from out_of_range import accepted, all_text, dumps, mutated
 
 from polylogue import models as m
 from polylogue.errors import ParseError
@@ -401,3 +402,56 @@ def test_parts_are_streamed_fragments():
     b = conv.messages[1].blocks
     assert [(x.type, x.text) for x in b[:2]] == [("thinking", "Plan it."), ("text", "Answer")]
     assert b[2].type == m.IMAGE and b[2].meta["source"] == "inlineData"
+
+
+# ---------------------------------------------------------------- out-of-range values (issue 18, item 8)
+
+GOOD_FIRST = {"role": "user", "text": "GOOD-ONE prompt", "createTime": "2026-01-01T00:00:00Z", "tokenCount": 3}
+BAD_TEMPLATE = {
+    "role": "model",
+    "text": "middle",
+    "createTime": "2026-01-01T00:00:01Z",
+    "tokenCount": 12,
+    "finishReason": "STOP",
+    "parts": [{"text": "mid"}, {"thought": True, "text": "hmm"}],
+    "driveImage": {"id": "img1"},
+    "codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "3"},
+}
+GOOD_LAST = {"role": "model", "text": "GOOD-TWO answer", "createTime": "2026-01-01T00:00:02Z"}
+
+
+def _prompt(*chunks, **top) -> dict:
+    return {
+        "id": "p-oor",
+        "runSettings": {"model": "models/gemini-2.5-pro"},
+        "chunkedPrompt": {"chunks": list(chunks)},
+        **top,
+    }
+
+
+def test_out_of_range_values_cost_nothing_else():
+    """Times no calendar holds, counts beyond 64 bits: the prompt imports whole
+    (these raised OverflowError and the file failed)."""
+    bad = dict(BAD_TEMPLATE, createTime="9999-12-31T23:59:59-14:00", tokenCount=2**63 - 1)
+    (conv,), ctx = parse_bytes(dumps(_prompt(GOOD_FIRST, bad, GOOD_LAST, createTime="0000-01-01T00:00:00Z")))
+    assert len(conv.messages) == 3 and conv.messages[1].timestamp is None
+
+
+@FUZZ
+@given(mutated(BAD_TEMPLATE))
+def test_fuzz_out_of_range_values_raise_only_parse_error(bad):
+    _only_parse_error(dumps(_prompt(GOOD_FIRST, bad, GOOD_LAST)))
+
+
+@FUZZ
+@given(mutated(BAD_TEMPLATE, accepted))
+def test_fuzz_out_of_range_values_keep_the_good_chunks(bad):
+    """One JSON document: every value its reader reads costs one chunk at most."""
+    convs, _ = parse_bytes(dumps(_prompt(GOOD_FIRST, bad, GOOD_LAST)))
+    assert "GOOD-ONE" in all_text(convs) and "GOOD-TWO" in all_text(convs)
+
+
+@FUZZ
+@given(mutated(_prompt(GOOD_FIRST, GOOD_LAST, createTime="2026-01-01T00:00:00Z", citations=[{"uri": "u"}])))
+def test_fuzz_out_of_range_prompt_fields(doc):
+    _only_parse_error(dumps(doc))

@@ -18,6 +18,8 @@ import pytest
 from conftest import EXAMPLES, ids, sample_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from out_of_range import accepted, all_text, dumps, hostile, mutated
+from out_of_range import jsonl as jsonl_text
 
 from polylogue import models as m
 from polylogue.errors import ParseError
@@ -389,6 +391,22 @@ def test_array_is_parse_error():
         parse_bytes(b'[{"sessionId":"a","messageId":0,"type":"user","message":"x","timestamp":"2025-01-01T00:00:00Z"}]')
 
 
+def test_one_line_document_imports_without_a_warning():
+    """Issue 18, item 9: a session file that is one JSON line was imported, but
+    also warned "no Gemini CLI records in this file" (so the sync said it failed)."""
+    doc = {**HDR, "messages": [msg(1), msg(2, "gemini")]}
+    for data in (json.dumps(doc).encode(), json.dumps(doc).encode() + b"\n"):
+        (conv,), ctx = parse_bytes(data, "session-2026-01-01T00-00-abcd.json")
+        assert len(conv.messages) == 2 and ctx.all_warnings() == [] and ctx.notes == []
+
+
+def test_one_line_document_after_a_log_keeps_both():
+    doc = {**HDR, "sessionId": "s-2", "messages": [msg(7)]}
+    convs, ctx = parse_bytes(jsonl(HDR, msg(1)) + json.dumps(doc).encode() + b"\n")
+    assert [(c.provider_id, len(c.messages)) for c in convs] == [("s-1", 1), ("s-2", 1)]
+    assert ctx.all_warnings() == []
+
+
 # ---------------------------------------------------------------- fuzz
 
 
@@ -483,3 +501,58 @@ def test_lost_header_salvaged_from_message_lines(samples):
 def test_empty_input_warns():
     convs, ctx = parse_bytes(b"")
     assert convs == [] and ctx.all_warnings()
+
+
+# ---------------------------------------------------------------- out-of-range values (issue 18, item 8)
+
+BAD_TEMPLATE = msg(
+    2,
+    "gemini",
+    "middle",
+    thoughts=[{"subject": "s", "description": "d", "timestamp": "2026-01-01T00:00:02Z"}],
+    tokens={"input": 5, "output": 7, "cached": 1, "thoughts": 2, "tool": 0, "total": 15},
+    toolCalls=[{"id": "c1", "name": "ls", "args": {"p": "."}, "status": "success", "result": [{"x": 1}]}],
+    model="gemini-2.5-pro",
+)
+GOOD_FIRST, GOOD_LAST = msg(1, text="GOOD-ONE prompt"), msg(3, "gemini", "GOOD-TWO reply")
+
+
+@pytest.mark.parametrize("form", ["jsonl", "document"])
+def test_out_of_range_timestamp_costs_nothing_else(form):
+    bad = dict(BAD_TEMPLATE, timestamp="9999-12-31T23:59:59-14:00")
+    if form == "jsonl":
+        data = jsonl_text(HDR, GOOD_FIRST, bad, GOOD_LAST)
+    else:
+        data = json.dumps({**HDR, "messages": [GOOD_FIRST, bad, GOOD_LAST]}, indent=2).encode()
+    (conv,), ctx = parse_bytes(data)
+    assert [x.id for x in conv.messages if not x.context] == ["m1", "m2", "m3"]
+
+
+def _three_messages(bad, form: str) -> bytes:
+    if form == "jsonl":
+        return jsonl_text(HDR, GOOD_FIRST, bad, GOOD_LAST)
+    doc = {**HDR, "messages": [GOOD_FIRST, bad, GOOD_LAST]}
+    return json.dumps(doc, indent=2).encode() if form == "document" else dumps(doc)
+
+
+@FUZZ
+@given(mutated(BAD_TEMPLATE), st.sampled_from(["jsonl", "document", "one-line document"]))
+def test_fuzz_out_of_range_values_raise_only_parse_error(bad, form):
+    _only_parse_error(_three_messages(bad, form))
+
+
+@FUZZ
+@given(st.data(), st.sampled_from(["jsonl", "document", "one-line document"]))
+def test_fuzz_out_of_range_values_keep_the_good_messages(data, form):
+    """In a log every value may be out of range (a line the reader refuses is one
+    line); a document is one JSON text, so only values its reader reads."""
+    bad = data.draw(mutated(BAD_TEMPLATE, hostile if form == "jsonl" else accepted))
+    convs, _ = parse_bytes(_three_messages(bad, form))
+    assert "GOOD-ONE" in all_text(convs) and "GOOD-TWO" in all_text(convs)
+
+
+@FUZZ
+@given(mutated(HDR))
+def test_fuzz_out_of_range_header_keeps_the_messages(header):
+    data = jsonl_text(header, GOOD_FIRST, GOOD_LAST)
+    _only_parse_error(data)

@@ -103,6 +103,7 @@ def test_provider_filter_names_are_the_registry_names(tmp_path):
     assert names() == tuple(p.name for p in providers() if p.own_conversations)
     assert "polylogue" not in names()  # its conversations are stored under their own provider
     a = Archive(tmp_path / "h")
+    a.sync([tmp_path / "nothing"])  # reads need an archive; a sync makes it
     for name in names():
         a.search(f"provider:{name}")  # accepted
     with pytest.raises(QueryError):

@@ -21,7 +21,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def _home(tmp_path: Path, name: str, block_bits: int = 0, min_messages: int = 1) -> Archive:
     """An archive whose every word counts as frequent, one conversation per block."""
     a = Archive(tmp_path / name)
-    a._ensure()
+    a._ensure_writable()
     conn = sqlite3.connect(a.db_path)
     with conn:
         conn.execute(

@@ -19,7 +19,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import orjson
 
@@ -55,11 +55,12 @@ from .common import (
     latest,
     read_time,
     replay,
+    skip_on_error,
     to_utc,
 )
 
 NAME = "chatgpt"
-KIND = "json"
+KIND: Final = "json"  # Final: a Literal for Provider(kind=...)
 
 # keys that mark an object as a ChatGPT conversation (besides ``mapping``)
 _CONV_KEYS = ("id", "conversation_id", "title", "current_node", "create_time", "update_time")
@@ -204,11 +205,9 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
             label += f" ({cid})"
         if "mapping" in item:
             looked_like = True
-        try:
+        conv = None
+        with skip_on_error(ctx, label):
             conv = _conversation(item, label, ctx)
-        except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError, OverflowError) as e:
-            ctx.warn(f"{label}: skipped ({type(e).__name__}: {str(e)[:120]})")
-            continue
         if conv is None:
             continue
         if conv.provider_id in seen:
@@ -217,6 +216,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
         seen.add(conv.provider_id)
         conv.source_path = ctx.path
         yielded += 1
+        item = None  # the raw conversation is not held while the caller stores this one
         yield conv
     if not yielded and index >= 0 and not looked_like:
         raise ParseError("no ChatGPT conversations (no item has a mapping)")
@@ -240,6 +240,7 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
         ctx.warn(f"{label}: no mapping; skipped")
         return None
     nodes, bad_nodes = _nodes(mapping)
+    mapping.clear()  # the raw nodes: each _Node holds what is used of its node (a huge tree: ~400 B each)
     if bad_nodes:
         ctx.warn(f"{label}: {bad_nodes} malformed mapping node(s) ignored")
     parent = {k: n.parent for k, n in nodes.items()}
@@ -262,7 +263,9 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
         if current:
             conv_meta["current_node_missing"] = current
         leaves = [k for k in msg_nodes if next(_descendants_with_msg(k, kids, nodes), None) is None]
-        leaf_node = latest(leaves, lambda k: to_utc(nodes[k].message.get("create_time"))) if leaves else msg_nodes[-1]
+        leaf_node = (
+            latest(leaves, lambda k: to_utc((nodes[k].message or {}).get("create_time"))) if leaves else msg_nodes[-1]
+        )
         conv_meta["active_inferred"] = True  # no usable current_node: latest leaf chosen
     active = active_path(leaf_node, parent)
     active_leaf: str | None = leaf_node
@@ -366,17 +369,18 @@ def _messages(
         n = nodes[k]
         if n.message is None:
             continue
-        try:
+        # a message that fails to convert is kept raw: its children hang off it
+        with skip_on_error(ctx, f"{label}: message {k}", outcome="kept raw") as guard:
             m = _message(k, n.message, mparent, call)
-        except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError, OverflowError) as e:
-            ctx.warn(f"{label}: message {k} kept raw ({type(e).__name__}: {str(e)[:100]})")
+        if guard.error is not None:
             m = Message(
                 id=k,
                 role=ASSISTANT,
                 blocks=[opaque(_safe(n.message))],
                 parent_id=mparent,
-                meta={"parse_error": f"{type(e).__name__}: {str(e)[:200]}"},
+                meta={"parse_error": guard.error},
             )
+        n.message = None  # converted: the raw message goes as its Message comes (a huge tree holds one form)
         if m.model and m.model not in models:
             models.append(m.model)
         messages.append(m)

@@ -26,7 +26,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final, Literal
 
 import orjson
 
@@ -62,11 +62,12 @@ from .common import (
     error_summary,
     json_text,
     latest_leaf,
+    skip_on_error,
     to_utc,
 )
 
 NAME = "claude"
-KIND = "json"
+KIND: Final = "json"  # Final: a Literal for Provider(kind=...)
 
 ROOT_SENTINEL = "00000000-0000-4000-8000-000000000000"
 
@@ -212,36 +213,37 @@ def _next_item(items, index: int | None = None):
         raise ParseError(f"invalid JSON{where}: {error_summary(e)}") from None
 
 
-def _any_conversation(obj: Any, ctx: ParseContext, index: int | None) -> Conversation | None | bool:
+def _any_conversation(obj: Any, ctx: ParseContext, index: int | None) -> Conversation | None | Literal[False]:
     """A Conversation; None when it was one but is skipped (warned); False when
     the object is not a conversation at all."""
     if not isinstance(obj, dict):
         return False
     where = f"item {index}: " if index else ""
-    try:
-        if "chat_messages" in obj:
-            return _conversation(obj, ctx, where)
-        payload = obj.get("raw_provider_payload")
-        if isinstance(payload, dict) and "chat_messages" in payload:
-            conv = _conversation(payload, ctx, where)
-            if conv is not None:
-                capture = {k: obj[k] for k in ("capture_id", "source", "polylogue_capture_kind") if _keep(obj.get(k))}
-                prov = as_dict(obj.get("provenance"))
-                for k in ("captured_at", "source_url", "adapter_name"):
-                    if _keep(prov.get(k)):
-                        capture[k] = prov[k]
-                if capture:
-                    conv.meta["capture"] = capture
-            return conv
-        if isinstance(obj.get("messages"), list) and any(
-            isinstance(m, dict) and isinstance(m.get("content"), dict) for m in obj["messages"]
-        ):
-            return _design_conversation(obj, ctx, where)
-    except ParseError:
-        raise
-    except Exception as e:  # a malformed conversation never takes the file down
-        ctx.warn(f"{where}conversation skipped: {type(e).__name__}: {error_summary(e)}")
-        return None
+    with skip_on_error(ctx, f"{where}conversation"):  # a malformed conversation never takes the file down
+        return _shaped_conversation(obj, ctx, where)
+    return None  # it raised: skipped with a warning
+
+
+def _shaped_conversation(obj: dict, ctx: ParseContext, where: str) -> Conversation | None | Literal[False]:
+    """``_any_conversation`` by the object's shape: a chat, a captured chat, a Claude Design chat."""
+    if "chat_messages" in obj:
+        return _conversation(obj, ctx, where)
+    payload = obj.get("raw_provider_payload")
+    if isinstance(payload, dict) and "chat_messages" in payload:
+        conv = _conversation(payload, ctx, where)
+        if conv is not None:
+            capture = {k: obj[k] for k in ("capture_id", "source", "polylogue_capture_kind") if _keep(obj.get(k))}
+            prov = as_dict(obj.get("provenance"))
+            for k in ("captured_at", "source_url", "adapter_name"):
+                if _keep(prov.get(k)):
+                    capture[k] = prov[k]
+            if capture:
+                conv.meta["capture"] = capture
+        return conv
+    if isinstance(obj.get("messages"), list) and any(
+        isinstance(m, dict) and isinstance(m.get("content"), dict) for m in obj["messages"]
+    ):
+        return _design_conversation(obj, ctx, where)
     return False
 
 
@@ -269,10 +271,10 @@ def _conversation(obj: dict, ctx: ParseContext, where: str) -> Conversation | No
         if not isinstance(rm, dict):
             ctx.warn(f"{where}conversation {cid}: message {i} is not an object; skipped")
             continue
-        try:
+        m = None
+        with skip_on_error(ctx, f"{where}conversation {cid}: message {i}"):
             m = _message(rm, cid, i)
-        except Exception as e:
-            ctx.warn(f"{where}conversation {cid}: message {i} skipped: {type(e).__name__}: {error_summary(e)}")
+        if m is None:
             continue
         if m.id in by_id:
             ctx.warn(f"{where}conversation {cid}: duplicate message {m.id}; first occurrence kept")
@@ -614,10 +616,10 @@ def _design_conversation(obj: dict, ctx: ParseContext, where: str) -> Conversati
         if not isinstance(rm, dict):
             ctx.warn(f"{where}design chat {cid}: message {i} is not an object; skipped")
             continue
-        try:
+        m = None
+        with skip_on_error(ctx, f"{where}design chat {cid}: message {i}"):
             m = _design_message(rm, cid, i)
-        except Exception as e:
-            ctx.warn(f"{where}design chat {cid}: message {i} skipped: {type(e).__name__}: {error_summary(e)}")
+        if m is None:
             continue
         if m.id in seen:
             ctx.warn(f"{where}design chat {cid}: duplicate message {m.id}; first occurrence kept")

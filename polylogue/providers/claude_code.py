@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final, cast
 
 import orjson
 
@@ -43,7 +43,6 @@ from ..models import (
 )
 from .base import Head, Location, Provider, Records, Resume
 from .common import (
-    MAX_LINE_BYTES,
     UNREPRESENTABLE,
     ParseContext,
     active_path,
@@ -56,11 +55,12 @@ from .common import (
     json_text,
     read_time,
     replay,
+    skip_on_error,
     to_utc,
 )
 
 NAME = "claude-code"
-KIND = "jsonl"
+KIND: Final = "jsonl"  # Final: a Literal for Provider(kind=...)
 
 # record types Claude Code writes; anything else is an unknown event
 _MESSAGE_TYPES = ("user", "assistant")
@@ -231,19 +231,23 @@ def sniff(head) -> bool:
 # ---------------------------------------------------------------- reading
 
 _JSON_DOC_START = re.compile(rb'^\{\s*(?:"loglines"\s*:.*)?$', re.S)
+_HEAD_BYTES = 64 << 10  # what _records reads of a log to tell a document from JSONL
 
 
 def _records(stream: BinaryIO, ctx: ParseContext) -> Iterator[tuple[int, dict]]:
     """JSONL records, or the ``loglines`` items of a Claude-Code-on-the-web document."""
+    # Only the start of the first non-blank line decides (a huge first line is not read
+    # here, then again by iter_jsonl); blank lines before it are kept up to 64 KB.
     head: list[bytes] = []
-    first = b""
-    while True:
-        line = stream.readline(MAX_LINE_BYTES)
-        if not line:
+    first, size = b"", 0
+    while size < _HEAD_BYTES:
+        piece = stream.readline(_HEAD_BYTES)
+        if not piece:
             break
-        head.append(line)
-        if line.strip():
-            first = line.strip()
+        head.append(piece)
+        size += len(piece)
+        if not piece.isspace():
+            first = piece.strip()
             break
     replayed = replay(b"".join(head), stream)
     if first and _JSON_DOC_START.match(first[:4096]) and (first == b"{" or b'"loglines"' in first[:64]):
@@ -515,7 +519,7 @@ def _result_outcomes(meta: dict[str, Any], rec: dict, blocks: list[Block]) -> No
     kept = _tool_result_meta(tur) if tur is not None else None
     if kept not in (None, "", {}):
         if len(results) == 1:
-            results[0].meta["result"] = kept
+            results[0].meta = {**(results[0].meta or {}), "result": kept}
         else:
             meta["tool_use_result"] = kept
 
@@ -529,6 +533,12 @@ _CONTEXT_FIELDS = (
     ("slug", "slug"),
     ("userType", "user_type"),
 )
+
+
+def _meta(m: Message) -> dict[str, Any]:
+    """The meta of a message made here: add_message gives every one a dict."""
+    assert m.meta is not None
+    return m.meta
 
 
 class _Conv:
@@ -608,16 +618,14 @@ class _Parser:
             return c
         return None
 
-    def bind(self, ctx: ParseContext) -> None:
+    def bind(self, ctx: ParseContext | None) -> None:
         """Report to ``ctx`` from now on (a restored parser)."""
-        self.ctx = ctx
+        self.ctx = cast("ParseContext", ctx)  # None only while pickled (resume.py), when nothing reads it
 
     def line(self, lineno: int, rec: dict) -> None:
         """Feed one JSONL record; a record that breaks the parser is skipped with a warning."""
-        try:
+        with skip_on_error(self.ctx, "record", lineno):
             self.feed(lineno, rec)
-        except _RECORD_ERRORS as e:
-            self.ctx.warn(f"record skipped: {type(e).__name__}: {str(e)[:120]}", lineno)
 
     # -- records
     def feed(self, lineno: int, rec: dict, nested: bool = False) -> None:
@@ -626,7 +634,8 @@ class _Parser:
             if isinstance(rec.get("loglines"), list) and not nested:  # a one-line web document
                 for item in rec["loglines"]:
                     if isinstance(item, dict):
-                        self.feed(lineno, item, True)
+                        with skip_on_error(self.ctx, "logline", lineno):
+                            self.feed(lineno, item, True)
                 return
             self.ctx.warn("record without a type skipped", lineno)
             if self.current is not None:
@@ -805,7 +814,8 @@ class _Parser:
     def on_summary_message(self, conv: _Conv, lineno: int, rec: dict) -> None:
         msg = rec.get("message")
         if isinstance(msg, dict) and isinstance(msg.get("content"), (str, list)):
-            role = msg.get("role") if msg.get("role") in ROLES else SYSTEM
+            given = msg.get("role")
+            role = given if given in ROLES else SYSTEM
             self.add_message(conv, lineno, rec, role, _blocks(msg["content"]), context=True, kind="summary")
         else:
             self.link_through(conv, rec)
@@ -863,13 +873,14 @@ class _Parser:
         out_tokens = (usage or {}).get("output", -1)
         group = conv.groups.get(mid) if mid else None
         if group is not None:
+            gmeta = _meta(group)
             uuid = _id(rec.get("uuid"))
             if uuid and self.duplicate(conv, uuid):
                 return
             if uuid:
                 self.owner[uuid] = conv
                 conv.by_uuid[uuid] = group
-                frag = group.meta.setdefault("fragments", [group.id])
+                frag = gmeta.setdefault("fragments", [group.id])
                 if len(frag) < 200:
                     frag.append(uuid)
             # fragments: one record per content block; never repeat a block already merged
@@ -883,15 +894,15 @@ class _Parser:
                 group.usage = usage
                 conv.best_out[group.id] = out_tokens
                 if usage_rest:
-                    group.meta["usage_detail"] = usage_rest
+                    gmeta["usage_detail"] = usage_rest
             if group.model is None and model:
                 group.model = model
             stop = _id(msg.get("stop_reason"))
             if stop:
-                group.meta["stop_reason"] = stop
+                gmeta["stop_reason"] = stop
             cost = _num(rec.get("costUSD"))
             if cost is not None:
-                group.meta["cost_usd"] = max(cost, group.meta.get("cost_usd", 0))
+                gmeta["cost_usd"] = max(cost, gmeta.get("cost_usd", 0))
             if group.timestamp is None:
                 group.timestamp = to_utc(rec.get("timestamp"))
             return
@@ -911,12 +922,12 @@ class _Parser:
             meta["synthetic"] = True
         if rec.get("isApiErrorMessage") is True:
             meta["api_error"] = True
-        for k in ("error", "apiError"):
-            v = rec.get(k)
+        for field_name in ("error", "apiError"):
+            v = rec.get(field_name)
             if isinstance(v, str) and v:
-                meta[k] = clip_text(v, 500)
+                meta[field_name] = clip_text(v, 500)
             elif isinstance(v, dict):
-                meta[k] = json_or_summary(v, 1000)
+                meta[field_name] = json_or_summary(v, 1000)
         if rec.get("isAbortedMidStream") is True:
             meta["aborted"] = True
         m = self.add_message(conv, lineno, rec, ASSISTANT, blocks, model=model, usage=usage, meta=meta)
@@ -1012,13 +1023,12 @@ class _Parser:
 
     # -- end of file
     def finish(self) -> Iterator[Conversation]:
-        self.attach_summaries()
+        with skip_on_error(self.ctx, "summary records"):
+            self.attach_summaries()
         for conv in self.convs.values():
-            try:
+            c = None
+            with skip_on_error(self.ctx, f"session {conv.key}"):
                 c = self.build(conv)
-            except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError) as e:
-                self.ctx.warn(f"session {conv.key} skipped: {type(e).__name__}: {e}")
-                continue
             if c is not None:
                 yield c
 
@@ -1080,7 +1090,7 @@ class _Parser:
             elif ref[0] == "uuid":
                 parent, note = self.resolve(conv, ref[1], m)
                 if note:
-                    m.meta[note[0]] = note[1]
+                    _meta(m)[note[0]] = note[1]
             prev[m.sidechain] = m
             m.parent_id = parent.id if parent is not None else None
 
@@ -1142,8 +1152,9 @@ class _Parser:
                 r = results.get(b.id) if b.id else None
                 b.meta["outcome"] = (r.meta or {}).get("outcome", "unknown") if r is not None else "unknown"
                 aid = self.agent_by_tool.get(b.id) if b.id else None
-                if aid is None and r is not None and isinstance((r.meta or {}).get("result"), dict):
-                    aid = _id(r.meta["result"].get("agentId"))
+                result = (r.meta or {}).get("result") if r is not None else None
+                if aid is None and isinstance(result, dict):
+                    aid = _id(result.get("agentId"))
                 if aid and conv.sid:
                     b.meta["agent_id"] = aid
                     child = f"{NAME}:{conv.sid}/agent-{aid}"
@@ -1246,8 +1257,6 @@ class _Parser:
 
 
 # ---------------------------------------------------------------- entry point
-
-_RECORD_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError)
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:

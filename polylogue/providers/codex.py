@@ -55,7 +55,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final, cast
 
 import orjson
 
@@ -79,10 +79,22 @@ from ..models import (
     tool_use,
 )
 from .base import Head, Location, Provider, Records, Resume
-from .common import ParseContext, as_dict, as_list, as_str, error_summary, iter_jsonl, json_text, replay, to_utc
+from .common import (
+    ParseContext,
+    as_dict,
+    as_list,
+    as_str,
+    error_summary,
+    fail_on_error,
+    iter_jsonl,
+    json_text,
+    replay,
+    skip_on_error,
+    to_utc,
+)
 
 NAME = "codex"
-KIND = "jsonl"
+KIND: Final = "jsonl"  # Final: a Literal for Provider(kind=...)
 
 COPY_WINDOW = 200  # lines between an event copy and the item it copies
 _FIRST_LINE_MAX = 1 << 20
@@ -708,7 +720,8 @@ class _Rollout:
             )
 
     def turn_context(self, p: dict, line: int, ts: datetime | None) -> None:
-        tc = p.get("turn_context") if isinstance(p.get("turn_context"), dict) else p
+        nested = p.get("turn_context")
+        tc = nested if isinstance(nested, dict) else p
         cm = as_dict(tc.get("collaboration_mode"))
         model = _real(tc.get("model")) or _real(as_dict(cm.get("settings")).get("model")) or _real(cm.get("model"))
         if model:
@@ -785,7 +798,8 @@ class _Rollout:
         elif ptype in _OUTPUT_TYPES:
             self.output_item(p, ptype, line, ts, item_id, meta)
         elif ptype == "token_count":
-            self.usage(p.get("info") if isinstance(p.get("info"), dict) else p, line)
+            info = p.get("info")
+            self.usage(info if isinstance(info, dict) else p, line)
         elif ptype == "ghost_snapshot":
             gc = as_dict(p.get("ghost_commit"))
             self.event(line, ts, "ghost_snapshot", {"commit": gc.get("id"), "parent": gc.get("parent")})
@@ -795,7 +809,8 @@ class _Rollout:
             self.add(_Msg(line, USER, blocks or [opaque(p)], ts=ts, item_id=item_id, context=True, meta=meta))
         else:
             meta["item_type"] = ptype if isinstance(ptype, str) else None
-            role = p.get("role") if p.get("role") in (USER, ASSISTANT) else ASSISTANT
+            given = p.get("role")
+            role = given if given in (USER, ASSISTANT) else ASSISTANT
             self.add(_Msg(line, role, [opaque(p)], ts=ts, item_id=item_id, meta=meta))
 
     def message_item(self, p: dict, line: int, ts: datetime | None, item_id: str | None, meta: dict) -> None:
@@ -970,10 +985,8 @@ class _Rollout:
         snap = _lanes(total if isinstance(total, dict) else info)
         if not snap:
             return
-        if isinstance(total, dict) and _int(total.get("total_tokens")) is not None:
-            tot = _int(total["total_tokens"])
-        else:
-            tot = snap.get("input", 0) + snap.get("output", 0)
+        given = _int(total.get("total_tokens")) if isinstance(total, dict) else None
+        tot = given if given is not None else snap.get("input", 0) + snap.get("output", 0)
         mcw = _int(info.get("model_context_window"))
         if mcw:
             self.meta["model_context_window"] = mcw
@@ -1054,7 +1067,7 @@ class _Rollout:
                 index.setdefault(k, []).append((m.line, i, j))
         merged = 0
         for ev in self.copies:
-            cands = index.get(ev.key)
+            cands = index.get(ev.key, [])
             best = None
             if cands:  # sorted by line; matched entries are removed, so the nearest is a neighbour
                 k = bisect.bisect_left(cands, (ev.line,))
@@ -1194,6 +1207,7 @@ class _Rollout:
             if m.role == USER and not m.context:
                 turn_starts.append(len(path))
             meta = {k: v for k, v in m.meta.items() if v is not None} or None
+            assert m.item_id is not None  # every message was given an id before this
             msg = Message(
                 id=m.item_id,
                 role=m.role,
@@ -1262,8 +1276,6 @@ class _Rollout:
 
 # ---------------------------------------------------------------- streams
 
-_ERRORS = (TypeError, KeyError, AttributeError, ValueError, RecursionError, OverflowError, IndexError)
-
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
     head = b""
@@ -1312,7 +1324,8 @@ class _Lines:
         self.ctx = ctx
         self.state: _Rollout | None = None
 
-    def bind(self, ctx: ParseContext) -> None:
+    def bind(self, ctx: ParseContext | None) -> None:
+        ctx = cast("ParseContext", ctx)  # None only while pickled (resume.py), when nothing reads it
         self.ctx = ctx
         if self.state is not None:
             self.state.ctx = ctx
@@ -1321,10 +1334,8 @@ class _Lines:
         if self.state is None:
             gen = 3 if _typ(rec) in ENVELOPE_TYPES and "payload" in rec else 2
             self.state = _Rollout(self.ctx, gen)
-        try:
+        with skip_on_error(self.ctx, "record", lineno):
             self.state.feed(lineno, rec)
-        except _ERRORS as e:
-            self.ctx.warn(f"bad record skipped ({type(e).__name__}: {str(e)[:120]})", lineno)
 
     def finish(self) -> Iterator[Conversation]:
         state = self.state
@@ -1347,17 +1358,18 @@ def start(ctx: ParseContext) -> _Lines:
 
 
 def _finish(state: _Rollout) -> Conversation | None:
-    try:
-        return state.finish()
-    except _ERRORS as e:
-        raise ParseError(f"could not assemble the rollout ({type(e).__name__}: {str(e)[:120]})") from None
+    conv = None
+    with fail_on_error("could not assemble the rollout"):  # the file's one conversation
+        conv = state.finish()
+    return conv
 
 
 def _gen1_whole(obj: dict, ctx: ParseContext) -> Iterator[Conversation]:
     state = _Rollout(ctx, 1)
     session = obj.get("session")
     if isinstance(session, dict):
-        state.header(session, 0, to_utc(session.get("timestamp")))
+        with skip_on_error(ctx, "session header"):
+            state.header(session, 0, to_utc(session.get("timestamp")))
     items = obj.get("items")
     if not isinstance(items, list):
         raise ParseError("Codex session document without an items list")
@@ -1372,10 +1384,8 @@ def _gen1_item(state: _Rollout, i: int, item: Any, ctx: ParseContext) -> None:
     if not isinstance(item, dict):
         ctx.warn(f"item {i} is not an object", i)
         return
-    try:
+    with skip_on_error(ctx, "item", i):
         state.item(item, i, to_utc(item.get("timestamp")))
-    except _ERRORS as e:
-        ctx.warn(f"bad item skipped ({type(e).__name__}: {str(e)[:120]})", i)
 
 
 def _gen1_stream(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
@@ -1394,7 +1404,8 @@ def _gen1_stream(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
             if prefix == "session" and event == "start_map":
                 session = _build(events, event, value)
                 if isinstance(session, dict):
-                    state.header(session, 0, to_utc(session.get("timestamp")))
+                    with skip_on_error(ctx, "session header"):
+                        state.header(session, 0, to_utc(session.get("timestamp")))
             elif prefix == "items" and event == "start_array":
                 seen_items = True
             elif prefix == "items.item":

@@ -5,13 +5,14 @@ providers need the same rule, it lives here once. Nothing here touches the store
 
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import orjson
 
@@ -19,7 +20,13 @@ from ..errors import ParseError
 from ..models import Message
 
 MAX_JSON_DEPTH = 512  # real exports nest < 30 deep; a bomb is rejected, not recursed into
-MAX_LINE_BYTES = 256 << 20  # one JSONL record; longer lines are skipped, not buffered
+MAX_LINE_BYTES = 256 << 20  # one JSONL record; longer lines are skipped, streamed past, never held
+# One JSON string (a message's text, a tool's output, an image's base64). A longer one is
+# cut to this size, with a marker, before it is parsed: the sync of a huge text holds ~5
+# copies of it on its way to the index, at up to 4 bytes a character as a Python str
+# (measured, docs/providers.md "Common to all"); at 32 MB one emoji took the sync past 300 MB.
+MAX_TEXT_BYTES = 16 << 20
+MAX_RECORD_BYTES = 64 << 20  # what is left of one line once its long strings are cut; more: skipped
 MAX_WARNINGS_PER_FILE = 20
 
 
@@ -85,6 +92,12 @@ _NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'"[]{}')
 _BRACKETS = bytes.maketrans(b"[]{}", b"()()")
 
 
+class Readable(Protocol):
+    """What the readers below need of their input: a file, or another ByteSource."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class ByteSource(io.RawIOBase):
     """A raw stream defined by its ``read(n)``: what io.BufferedReader needs."""
 
@@ -103,11 +116,11 @@ class CleanReader(ByteSource):
     MAX_JSON_DEPTH before the parser sees it (deep nesting makes incremental JSON
     parsers quadratic in time and memory)."""
 
-    def __init__(self, raw: BinaryIO, ctx: ParseContext, *, check_depth: bool = False):
+    def __init__(self, raw: Readable, ctx: ParseContext, *, check_depth: bool = False):
         self.raw, self.ctx, self.check_depth = raw, ctx, check_depth
         self._pending = b""  # incomplete UTF-8 sequence carried to the next chunk
         self._first = True
-        self._transcoder = None
+        self._transcoder: codecs.IncrementalDecoder | None = None
         # depth-guard state
         self._in_string = False
         self._escape_carry = False
@@ -153,8 +166,6 @@ class CleanReader(ByteSource):
         return data
 
     def _sniff_encoding(self, chunk: bytes) -> bytes:
-        import codecs
-
         self._first = False
         for bom, enc in (
             (codecs.BOM_UTF32_LE, "utf-32"),
@@ -220,24 +231,26 @@ def _utf8_safe_cut(data: bytes) -> int:
 class _Replay(io.RawIOBase):
     """Replays bytes already read, then continues with the stream."""
 
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head, self._rest = memoryview(head), rest
+    def __init__(self, head: bytes, rest: Readable):
+        self._head: memoryview | None = memoryview(head) if head else None
+        self._rest = rest
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
-        if self._head:
+        if self._head is not None:
             n = min(len(b), len(self._head))
             b[:n] = self._head[:n]
-            self._head = self._head[n:]
+            # an empty view still holds the whole head: let it go once replayed
+            self._head = self._head[n:] if n < len(self._head) else None
             return n
         data = self._rest.read(len(b))
         b[: len(data)] = data
         return len(data)
 
 
-def replay(head: bytes, rest: BinaryIO) -> io.BufferedReader:
+def replay(head: bytes, rest: Readable) -> io.BufferedReader:
     """A buffered stream that yields ``head`` again, then the rest of ``rest``."""
     return io.BufferedReader(_Replay(head, rest), 1 << 16)
 
@@ -245,35 +258,196 @@ def replay(head: bytes, rest: BinaryIO) -> io.BufferedReader:
 # ---------------------------------------------------------------- JSON / JSONL
 
 
+_READ = 1 << 20  # a long line is read (and, past MAX_TEXT_BYTES, scanned) this much at a time
+_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}")
+_CUT_MARK = " [... {} bytes cut]"  # ASCII: one non-ASCII character would double a str's size
+
+
+class _TextCutter:
+    """Copies JSON text into ``out`` chunk by chunk, cutting every string longer
+    than ``limit`` bytes (as written, escapes included) to its first ``limit``
+    bytes plus a marker. The cut never splits an escape, a surrogate pair or a
+    UTF-8 character, so the result parses. ``cuts``: the full size of each cut
+    string. Runs only on text already longer than ``limit`` (the scan costs a
+    search for quotes plus a Python step per string and per escaped quote)."""
+
+    __slots__ = ("limit", "in_string", "escape", "start", "dropped", "cuts")
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.in_string = False
+        self.escape = False  # the last chunk ended on a backslash: the next byte is escaped
+        self.start = 0  # where the current string's body starts in ``out``
+        self.dropped = 0  # bytes of the current string dropped so far
+        self.cuts: list[int] = []
+
+    def feed(self, chunk: bytes | bytearray, out: bytearray) -> None:
+        view, i, n = memoryview(chunk), 0, len(chunk)
+        while i < n:
+            if not self.in_string:
+                j = chunk.find(b'"', i)
+                if j < 0:
+                    out += view[i:]
+                    return
+                out += view[i : j + 1]
+                self.in_string, self.start, self.dropped, i = True, len(out), 0, j + 1
+                continue
+            j = i + 1 if self.escape else i  # a backslash ended the last chunk: this byte is escaped
+            fresh = min(j, n)  # backslash runs are counted from here (what precedes is whole escapes)
+            while True:  # the closing quote: the first one no odd run of backslashes escapes
+                e = chunk.find(b'"', j, n)
+                if e < 0 or _backslashes_before(chunk, fresh, e) % 2 == 0:
+                    break
+                j = e + 1
+            if e < 0:
+                e = n
+                self.escape = _backslashes_before(chunk, fresh, n) % 2 == 1
+            else:
+                self.escape = False
+            self._body(view[i:e], out)
+            i = e
+            if i < n:  # the closing quote
+                if self.dropped:
+                    self.cuts.append(len(out) - self.start + self.dropped)
+                    out += _CUT_MARK.format(self.dropped).encode()
+                out += b'"'
+                self.in_string, i = False, i + 1
+
+    def _body(self, piece: memoryview, out: bytearray) -> None:
+        if self.dropped:
+            self.dropped += len(piece)
+            return
+        out += piece
+        if len(out) - self.start > self.limit:
+            q = _cut_point(out, self.start, self.start + self.limit)
+            self.dropped = len(out) - q
+            del out[q:]
+
+
+def _cut_point(buf: bytearray, start: int, p: int) -> int:
+    """The last position <= ``p`` (in the string body that starts at ``start``)
+    that splits no UTF-8 character, no escape and no surrogate pair."""
+    tail = bytes(buf[max(start, p - 4) : p])
+    p -= len(tail) - _utf8_safe_cut(tail)
+    for i in range(p - 1, max(start, p - 6) - 1, -1):  # an escape is at most 6 bytes: \uXXXX
+        if buf[i] == 0x5C:  # the nearest backslash decides
+            if _starts_escape(buf, start, i) and i + (6 if buf[i + 1] == 0x75 else 2) > p:
+                p = i
+            break
+    if p - 6 >= start and _HIGH_SURROGATE.fullmatch(buf, p - 6, p) and _starts_escape(buf, start, p - 6):
+        p -= 6  # its low half is cut off, and a lone surrogate is no JSON
+    return p
+
+
+def _starts_escape(buf: bytearray, start: int, i: int) -> bool:
+    """Is the backslash at ``i`` an escape's first byte (an odd run of backslashes ends at it)?"""
+    return _backslashes_before(buf, start, i + 1) % 2 == 1
+
+
+def _backslashes_before(buf: bytes | bytearray, start: int, end: int) -> int:
+    """The length of the run of backslashes that ends at ``end`` (not before ``start``)."""
+    run, j = 0, end
+    while j > start:  # in steps of 64 bytes: a string of backslashes costs little
+        seg = bytes(buf[max(start, j - 64) : j])
+        rest = seg.rstrip(b"\\")
+        run += len(seg) - len(rest)
+        if rest:
+            break
+        j -= len(seg)
+    return run
+
+
+@dataclass(slots=True)
+class _Line:
+    data: bytes | bytearray | None  # None: skipped (``reason`` says why)
+    cuts: list[int]
+    reason: str = ""
+
+
+def _read_line(stream: BinaryIO) -> _Line | None:
+    """The next line (None at the end of the stream). A line is read a MB at a
+    time: over MAX_LINE_BYTES it is drained without being kept; past
+    MAX_TEXT_BYTES its long strings are cut as it is read, so a huge line costs
+    what its cut form does."""
+    piece = stream.readline(_READ)
+    if not piece:
+        return None
+    if piece.endswith(b"\n"):
+        return _Line(piece, [])
+    buf, total, cutter = bytearray(piece), len(piece), None
+    while True:
+        piece = stream.readline(_READ)
+        if not piece:
+            break
+        total += len(piece)
+        if total > MAX_LINE_BYTES:
+            del buf
+            _drain(stream, piece)
+            return _Line(None, [], f"line longer than {MAX_LINE_BYTES >> 20} MB skipped")
+        if cutter is None:
+            buf += piece
+            if len(buf) > MAX_TEXT_BYTES:  # from here on, long strings are cut as they arrive
+                cutter, whole, buf = _TextCutter(MAX_TEXT_BYTES), buf, bytearray()
+                cutter.feed(whole, buf)
+                del whole
+        else:
+            cutter.feed(piece, buf)
+        if len(buf) > MAX_RECORD_BYTES:
+            del buf
+            _drain(stream, piece)
+            return _Line(
+                None, [], f"line holds more than {MAX_RECORD_BYTES >> 20} MB of JSON besides long texts; skipped"
+            )
+        if piece.endswith(b"\n"):
+            break
+    return _Line(buf, cutter.cuts if cutter else [])
+
+
+def _drain(stream: BinaryIO, piece: bytes) -> None:
+    """Read past the rest of the line ``piece`` belongs to, holding a MB at most."""
+    while piece and not piece.endswith(b"\n"):
+        piece = stream.readline(_READ)
+
+
+def _cut_warning(cuts: list[int]) -> str:
+    sizes = ", ".join(f"{n / (1 << 20):.0f} MB" for n in cuts[:3]) + (" ..." if len(cuts) > 3 else "")
+    return f"{len(cuts)} text(s) over {MAX_TEXT_BYTES >> 20} MB cut to {MAX_TEXT_BYTES >> 20} MB ({sizes})"
+
+
 def iter_jsonl(stream: BinaryIO, ctx: ParseContext, lineno: int = 0) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each JSON-object line; warn and skip the rest.
 
     Blank lines are ignored silently. A partial last line (a live file being
     written) is reported like any other bad line. ``lineno``: lines before the
-    stream's start (a resumed parse reads from the middle of a file)."""
+    stream's start (a resumed parse reads from the middle of a file). A line
+    over MAX_LINE_BYTES is skipped; a string over MAX_TEXT_BYTES is cut (both warned)."""
     while True:
-        line = stream.readline(MAX_LINE_BYTES)
-        if not line:
+        line = _read_line(stream)
+        if line is None:
             return
         lineno += 1
-        if len(line) >= MAX_LINE_BYTES and not line.endswith(b"\n"):
-            while True:  # drain the oversized line without holding it
-                more = stream.readline(MAX_LINE_BYTES)
-                if not more or more.endswith(b"\n"):
-                    break
-            ctx.warn(f"line longer than {MAX_LINE_BYTES >> 20} MB skipped", lineno)
+        data, cuts, reason = line.data, line.cuts, line.reason
+        del line  # ``data`` is dropped before the yield: a huge line is never held beside its object
+        if data is None:
+            ctx.warn(reason, lineno)
             continue
-        if not line.strip():
+        if cuts:
+            ctx.warn(_cut_warning(cuts), lineno)
+        if not data or data.isspace():
             continue
         try:
-            obj = orjson.loads(line)
+            obj = orjson.loads(data)
         except orjson.JSONDecodeError as e:
-            try:
-                obj = orjson.loads(line.decode("utf-8", "replace"))
-                ctx.bad_utf8 = True
+            try:  # invalid UTF-8 the stream let through (no CleanReader): replaced
+                obj = orjson.loads(bytes(data).decode("utf-8", "replace")) if "UTF-8" in str(e) else None
             except orjson.JSONDecodeError:
+                obj = None
+            if obj is not None:
+                ctx.bad_utf8 = True
+            if obj is None:
                 ctx.warn(f"invalid JSON ({error_summary(e)})", lineno)
                 continue
+        del data
         if not isinstance(obj, dict):
             ctx.warn(f"not a JSON object ({type(obj).__name__})", lineno)
             continue
@@ -290,13 +464,27 @@ def iter_json_items(stream: BinaryIO, prefix: str = "item") -> Iterator[Any]:
         raise ParseError(f"invalid JSON: {error_summary(e)}") from None
 
 
-def load_json(stream: BinaryIO, max_bytes: int = 256 << 20) -> Any:
-    """Parse a whole (small) JSON document: AI Studio prompts, Gemini CLI chats."""
-    data = stream.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ParseError(f"JSON document larger than {max_bytes >> 20} MB")
+def load_json(stream: BinaryIO, max_bytes: int = 256 << 20, ctx: ParseContext | None = None) -> Any:
+    """Parse a whole (small) JSON document: AI Studio prompts, Gemini CLI chats.
+    Read a MB at a time; past MAX_TEXT_BYTES, strings over it are cut as they
+    arrive (warned in ``ctx`` when given), so a huge text is never held whole."""
+    buf, total, cutter = bytearray(), 0, None
+    while piece := stream.read(_READ):
+        total += len(piece)
+        if total > max_bytes:
+            raise ParseError(f"JSON document larger than {max_bytes >> 20} MB")
+        if cutter is None:
+            buf += piece
+            if len(buf) > MAX_TEXT_BYTES:
+                cutter, whole, buf = _TextCutter(MAX_TEXT_BYTES), buf, bytearray()
+                cutter.feed(whole, buf)
+                del whole
+        else:
+            cutter.feed(piece, buf)
+    if cutter and cutter.cuts and ctx is not None:
+        ctx.warn(_cut_warning(cutter.cuts))
     try:
-        return orjson.loads(data)
+        return orjson.loads(buf)
     except orjson.JSONDecodeError as e:
         raise ParseError(f"invalid JSON: {error_summary(e)}") from None
 
@@ -305,6 +493,49 @@ def error_summary(e: BaseException, limit: int = 160) -> str:
     """The first line of an exception's message (its type name when it has none), cut to ``limit``."""
     s = str(e).splitlines()[0] if str(e) else type(e).__name__
     return s[:limit]
+
+
+# ---------------------------------------------------------------- one bad record
+
+
+class _Guard:
+    """The context manager behind ``skip_on_error`` and ``fail_on_error``.
+    Entering and leaving costs ~0.5 µs, about 1% of what parsing a message costs."""
+
+    __slots__ = ("ctx", "what", "line", "outcome", "error")
+
+    def __init__(self, ctx: ParseContext | None, what: str, line: int | None, outcome: str = "skipped") -> None:
+        self.ctx, self.what, self.line, self.outcome = ctx, what, line, outcome
+        self.error: str | None = None  # "<type>: <message>" of what the body raised
+
+    def __enter__(self) -> _Guard:
+        return self
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, (ParseError, MemoryError)):
+            return False  # success; Ctrl-C; the parser's verdict on the whole file; out of memory
+        self.error = f"{type(exc).__name__}: {error_summary(exc, 120)}"
+        if self.ctx is None:  # fail_on_error: this record is the whole file
+            raise ParseError(f"{self.what}: {self.error}", line=self.line) from None
+        self.ctx.warn(f"{self.what} {self.outcome}: {self.error}", self.line)
+        return True
+
+
+def skip_on_error(ctx: ParseContext, what: str = "record", line: int | None = None, outcome: str = "skipped") -> _Guard:
+    """``with skip_on_error(ctx, "record", line) as guard:`` converts one record
+    (a JSONL line, a conversation of an export, a message). Whatever the body
+    raises (a shape no one foresaw, a value out of range) costs that record and
+    one warning ("<what> <outcome>: <error>"), never the rest of the file
+    (docs/providers.md, "Common to all"); ``guard.error`` says what was lost and
+    why. ParseError and MemoryError still fail the file."""
+    return _Guard(ctx, what, line, outcome)
+
+
+def fail_on_error(what: str, line: int | None = None) -> _Guard:
+    """Like ``skip_on_error``, for a record that is the whole file (the one
+    conversation of a session file): whatever the body raises becomes a
+    ParseError ("<what>: <error>"), so the file fails with one clear reason."""
+    return _Guard(None, what, line)
 
 
 # ---------------------------------------------------------------- timestamps

@@ -43,7 +43,7 @@ import binascii
 import hashlib
 import os
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import orjson
 
@@ -58,13 +58,15 @@ from .common import (
     as_list,
     as_str,
     break_message_cycles,
+    fail_on_error,
     latest_leaf,
     load_json,
+    skip_on_error,
     to_utc,
 )
 
 NAME = "gemini"
-KIND = "json"
+KIND: Final = "json"  # Final: a Literal for Provider(kind=...)
 
 _ROLES = {
     "user": m.USER,
@@ -104,7 +106,6 @@ _KNOWN = {
 }
 _TEXT_MIME_PREFIXES = ("text/", "application/json", "application/xml", "application/x-python")
 _EXTRACT_LIMIT = 1 << 20
-_MALFORMED = (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError)
 
 
 def sniff(head: Head) -> bool:
@@ -114,13 +115,12 @@ def sniff(head: Head) -> bool:
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation]:
-    doc = load_json(stream)
+    doc = load_json(stream, ctx=ctx)
     if not isinstance(doc, dict) or not isinstance(doc.get("chunkedPrompt"), dict):
         raise ParseError("not an AI Studio prompt (no chunkedPrompt object)")
-    try:
+    conv = None
+    with fail_on_error("malformed AI Studio prompt"):  # the file's one conversation
         conv = _conversation(doc, ctx)
-    except _MALFORMED as e:  # a shape we did not foresee: the file fails, the run goes on
-        raise ParseError(f"malformed AI Studio prompt: {type(e).__name__}: {e}"[:200]) from None
     if conv is not None:
         yield conv
 
@@ -231,11 +231,9 @@ def _chunk_messages(builder: _Builder, chunks: list, ctx: ParseContext) -> list[
         if not isinstance(chunk, dict):
             ctx.warn(f"chunk {index}: not an object ({type(chunk).__name__}), skipped")
             continue
-        try:
+        msg = None
+        with skip_on_error(ctx, f"chunk {index}"):
             msg = builder.message(index, chunk)
-        except _MALFORMED as e:
-            ctx.warn(f"chunk {index}: malformed ({type(e).__name__}), skipped")
-            continue
         if msg is not None:
             out.append(msg)
     return out
@@ -494,7 +492,8 @@ class _Builder:
             named = self.intra_parent.get(msg.id)
             parent = self.chunk_ids.get(named) if named else None
             if named and parent is None:
-                self.ctx.warn(f"chunk {msg.meta.get('chunk_index')}: branchParent names unknown chunk {named!r}")
+                chunk = (msg.meta or {}).get("chunk_index")
+                self.ctx.warn(f"chunk {chunk}: branchParent names unknown chunk {named!r}")
             msg.parent_id = parent if parent and parent != msg.id else prev
             prev = msg.id
         break_message_cycles(msgs)  # branchParent may name a later chunk: links can loop

@@ -35,7 +35,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final, cast
 
 import orjson
 
@@ -43,10 +43,20 @@ from .. import models as m
 from ..errors import ParseError
 from . import Head
 from .base import Location, Provider, Records
-from .common import ParseContext, as_list, as_str, error_summary, iter_jsonl, json_text, to_utc
+from .common import (
+    ParseContext,
+    as_list,
+    as_str,
+    error_summary,
+    fail_on_error,
+    iter_jsonl,
+    json_text,
+    skip_on_error,
+    to_utc,
+)
 
 NAME = "gemini-cli"
-KIND = "jsonl"
+KIND: Final = "jsonl"  # Final: a Literal for Provider(kind=...)
 
 DOC_LIMIT = 512 << 20
 _ROLES = {
@@ -71,7 +81,6 @@ _OUTCOMES = {
     "executing": "pending",
 }
 _HEADER_KEYS = ("sessionId", "projectHash", "startTime", "lastUpdated", "kind", "summary", "directories")
-_MALFORMED = (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError)
 
 
 # ---------------------------------------------------------------- sniffing
@@ -121,7 +130,8 @@ def sniff(head: Head) -> bool:
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation]:
     if not hasattr(stream, "peek"):  # parse_path hands us a BufferedReader; accept any binary stream
         try:
-            stream = io.BufferedReader(stream)  # type: ignore[arg-type]
+            # BufferedReader takes any object with readinto(); others raise here, caught below
+            stream = io.BufferedReader(cast(io.RawIOBase, stream))
         except (TypeError, ValueError, AttributeError) as e:
             raise ParseError(f"unreadable stream ({type(e).__name__})") from None
     peek = _peek(stream)
@@ -177,63 +187,70 @@ def _parse_document(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversat
         raise ParseError("a JSON array, not a Gemini CLI chat (logs.json is a prompt log, not imported)")
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
         raise ParseError("not a Gemini CLI chat (no messages array)")
-    try:
-        session = _Session(ctx, "json")
+    session = _Session(ctx, "json")
+    with fail_on_error("malformed Gemini CLI chat"):  # the file's one conversation
         session.header(doc, None)
-        for i, rec in enumerate(doc["messages"]):
-            session.record(rec, None, index=i)
+    _feed_messages(session, doc["messages"], None)
+    conv = None
+    with fail_on_error("malformed Gemini CLI chat"):
         conv = session.build()
-    except _MALFORMED as e:
-        raise ParseError(f"malformed Gemini CLI chat: {type(e).__name__}: {e}"[:200]) from None
     if conv is not None:
         yield conv
 
 
 def _parse_jsonl(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation]:
     session: _Session | None = None
+    records = 0
     for lineno, rec in iter_jsonl(stream, ctx):
-        try:
-            if isinstance(rec.get("messages"), list) and _is_header(rec):
-                # a whole old-form document on one line
-                if session is not None:
-                    yield from _finish(session)
-                session = _Session(ctx, "json")
-                session.header(rec, lineno)
-                for i, msg in enumerate(rec["messages"]):
-                    session.record(msg, lineno, index=i)
-                yield from _finish(session)
-                session = None
-                continue
-            if _is_header(rec) and "$set" not in rec:
-                if (
-                    session is not None
-                    and session.session_id
-                    and rec["sessionId"] != session.session_id
-                    and session.has_messages()
-                ):
-                    yield from _finish(session)  # a second session appended to the same file
-                    session = None
-                if session is None:
-                    session = _Session(ctx, "jsonl")
-                session.header(rec, lineno)
-                continue
-            if session is None:
-                session = _Session(ctx, "jsonl")
-            session.record(rec, lineno)
-        except _MALFORMED as e:
-            ctx.warn(f"malformed record skipped ({type(e).__name__})", lineno)
+        records += 1
+        done: list[_Session] = []  # sessions this line completes
+        with skip_on_error(ctx, "record", lineno):
+            session = _feed_line(session, rec, lineno, ctx, done)
+        for finished in done:
+            yield from _finish(finished)
     if session is not None:
         yield from _finish(session)
-    else:
+    elif not records:  # no JSON object at all (a one-line document is a record, finished above)
         ctx.warn("no Gemini CLI records in this file")
 
 
+def _feed_line(session: _Session | None, rec: dict, lineno: int, ctx: ParseContext, done: list) -> _Session | None:
+    """Feed one JSONL record; returns the session still open. A session the record
+    completes goes to ``done`` only once the record has been read whole, so a record
+    that fails leaves the sessions as they were."""
+    if isinstance(rec.get("messages"), list) and _is_header(rec):  # a whole old-form document on one line
+        doc = _Session(ctx, "json")
+        doc.header(rec, lineno)
+        _feed_messages(doc, rec["messages"], lineno)
+        done += [session, doc] if session is not None else [doc]
+        return None
+    if not _is_header(rec) or "$set" in rec:
+        session = session if session is not None else _Session(ctx, "jsonl")
+        session.record(rec, lineno)
+        return session
+    if session is not None and not (
+        session.session_id and rec["sessionId"] != session.session_id and session.has_messages()
+    ):
+        session.header(rec, lineno)
+        return session
+    new = _Session(ctx, "jsonl")
+    new.header(rec, lineno)
+    if session is not None:
+        done.append(session)  # a second session appended to the same file
+    return new
+
+
+def _feed_messages(session: _Session, messages: list, lineno: int | None) -> None:
+    """The messages[] of a document: one bad message costs that message."""
+    for i, rec in enumerate(messages):
+        with skip_on_error(session.ctx, f"message {i}", lineno):
+            session.record(rec, lineno, index=i)
+
+
 def _finish(session: _Session) -> Iterator[m.Conversation]:
-    try:
+    conv = None
+    with skip_on_error(session.ctx, f"session {session.session_id!r}"):
         conv = session.build()
-    except _MALFORMED as e:
-        session.ctx.warn(f"session {session.session_id!r} skipped: malformed ({type(e).__name__})")
-        return
     if conv is not None:
         yield conv
 
@@ -352,11 +369,9 @@ class _Session:
         messages: list[m.Message] = []
         models: list[str] = []
         for mid, rec in self.records.items():
-            try:
+            msgs: list[m.Message] = []
+            with skip_on_error(self.ctx, f"message {mid!r}", self.lines.get(mid)):
                 msgs = _messages(mid, rec, self.ctx, self.lines.get(mid))
-            except _MALFORMED as e:
-                self.ctx.warn(f"message {mid!r} skipped: malformed ({type(e).__name__})", self.lines.get(mid))
-                continue
             for msg in msgs:
                 if msg.parent_id is None:
                     msg.parent_id = self.parent.get(mid)

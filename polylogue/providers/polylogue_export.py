@@ -4,15 +4,25 @@ re-importing it restores each conversation under its original provider and id.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 from ..errors import ParseError
 from ..models import Block, Conversation, Message
-from .base import Provider, Records
-from .common import ParseContext, as_dict, as_list, as_str, iter_jsonl, load_json, to_utc
+from .base import Head, Provider, Records
+from .common import (
+    ParseContext,
+    as_dict,
+    as_list,
+    as_str,
+    fail_on_error,
+    iter_jsonl,
+    load_json,
+    skip_on_error,
+    to_utc,
+)
 
 NAME = "polylogue"
-KIND = "jsonl"
+KIND: Final = "jsonl"  # Final: a Literal for Provider(kind=...)
 _KEYS = ("provider", "provider_id", "messages")
 
 
@@ -34,19 +44,21 @@ def sniff(head) -> bool:
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
     first = stream.peek(1)[:1] if hasattr(stream, "peek") else b""
     if first == b"{" and not _one_object_per_line(stream):
-        doc = load_json(stream)
+        doc = load_json(stream, ctx=ctx)
         if not isinstance(doc, dict) or not _is_export(doc):
             raise ParseError("not a polylogue export")
-        yield _conversation(doc)
+        with fail_on_error("bad conversation"):  # the file's one conversation
+            conv = _conversation(doc)
+        yield conv
         return
     for line, rec in iter_jsonl(stream, ctx):
         if not _is_export(rec):
             ctx.warn("not a polylogue conversation object", line)
             continue
-        try:
-            yield _conversation(rec)
-        except (TypeError, ValueError, AttributeError, KeyError) as e:
-            ctx.warn(f"bad conversation skipped ({type(e).__name__}: {e})", line)
+        with skip_on_error(ctx, "conversation", line) as guard:
+            conv = _conversation(rec)
+        if guard.error is None:
+            yield conv
 
 
 def _one_object_per_line(stream) -> bool:
@@ -72,7 +84,7 @@ def _conversation(d: dict) -> Conversation:
     provider, pid = as_str(d.get("provider")), as_str(d.get("provider_id"))
     if not provider or not pid:
         raise ValueError("missing provider or provider_id")
-    msgs = []
+    msgs: list[Message] = []
     for m in as_list(d.get("messages")):
         m = as_dict(m)
         msgs.append(
@@ -104,6 +116,26 @@ def _conversation(d: dict) -> Conversation:
     )
 
 
+def _side_file(head: Head) -> bool:
+    """The files ``polylogue export`` writes beside its conversations, so an
+    export folder syncs cleanly: its manifest (``.polylogue-export.json``: each
+    conversation's files with their hashes, then ``format``, ``generator``...)
+    and the ``index.json`` of ``--format json`` (a list of conversation summaries,
+    each naming its ``file``). Known by their shape: an export may be renamed."""
+    if head.kind != "json":
+        return False
+    if head.top == "object":
+        return head.has("conversations", "start_map") and (
+            head.has("generator")
+            or any(p.startswith("conversations.") and p.endswith(".files.item.sha") for p in head.paths)
+        )
+    return (
+        head.top == "array"
+        and all(head.has(f"item.{k}") for k in ("id", "provider", "provider_id", "file"))
+        and not head.has("item.messages")
+    )
+
+
 PROVIDER = Provider(
     name=NAME,
     display_name="Polylogue export",
@@ -112,5 +144,6 @@ PROVIDER = Provider(
     parse=parse,
     sniff_order=10,  # its records carry every field a source format has: asked first
     records=Records(usage=True, models=True, branches=True, thinking=True, subagents=True),
+    side_file=_side_file,
     own_conversations=False,  # each conversation returns under its original provider
 )

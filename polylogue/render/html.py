@@ -7,8 +7,8 @@ inputs, outputs, attachment names, ids, models, meta) goes through
 ``href`` or ``src``: links point only at page files this module names itself.
 
 Long conversations split into pages (``pages()``) so a browser opens a
-10,000-message session quickly; each page links to the previous and next page
-and to the export's index.
+10,000-message session quickly; each page links to the previous and next page,
+to a bounded set of others (``nav_pages``) and to the export's index.
 """
 
 from __future__ import annotations
@@ -196,9 +196,9 @@ def block_html(
                 body += f'<div class="head"><span class="mid">call {esc(b.id)}</span></div>'
         return f'<details class="tool-use"><summary>Tool call: <code>{name}</code></summary>{body}</details>'
     if b.type == TOOL_RESULT:
-        name = (tool_names or {}).get(b.id or "")
-        label = ("Error" if b.is_error else "Result") + (": " if name else "")
-        summary = f"{label}<code>{esc(name)}</code>" if name else esc(label)
+        tool_name = (tool_names or {}).get(b.id or "")
+        label = ("Error" if b.is_error else "Result") + (": " if tool_name else "")
+        summary = f"{label}<code>{esc(tool_name)}</code>" if tool_name else esc(label)
         cls = "tool-result error" if b.is_error else "tool-result"
         body = _code_html(b.text) if tools and b.text else ("" if tools else "<p><em>(output hidden)</em></p>")
         return f'<details class="{cls}"><summary>{summary}</summary>{body}</details>'
@@ -215,10 +215,10 @@ def block_html(
             return head
         return f'{head}<details class="attachment-meta"><summary>Details</summary>{inner}</details>'
     if b.type == OPAQUE:
-        raw = (b.meta or {}).get("raw")
+        original = (b.meta or {}).get("raw")
         return (
             '<details class="opaque"><summary>Unsupported block (kept in the archive)</summary>'
-            f"{_code_html(_json(raw), 'json')}</details>"
+            f"{_code_html(_json(original), 'json')}</details>"
         )
     return f'<details class="opaque"><summary>Block: {esc(b.type)}</summary>{_code_html(_json(b.meta))}</details>'
 
@@ -294,6 +294,24 @@ def _link(path: str | None, label: str, cls: str = "") -> str:
     return f'<a href="{href}"{c}>{esc(label)}</a>'
 
 
+NAV_NEAR = 2  # pages linked by number on each side of the current one
+
+
+def nav_pages(page: int, total: int) -> list[int]:
+    """The pages a page links to by number: the first and the last, NAV_NEAR on
+    each side, and the round pages on either side at every power of ten (1230,
+    1240; 1200, 1300; 1000, 2000), so any page is a few clicks away while a page's
+    navigation grows only with the digits of ``total`` (a link to every page
+    made an export of N pages write N² links)."""
+    shown = {1, total, *range(max(1, page - NAV_NEAR), min(total, page + NAV_NEAR) + 1)}
+    step = 10
+    while step < total:
+        below, above = (page - 1) // step * step, (page // step + 1) * step  # never the page itself
+        shown.update(k for k in (below, above) if 1 <= k <= total)
+        step *= 10
+    return sorted(shown)
+
+
 def _nav(page: int, total: int, base: str, index_href: str | None) -> str:
     if total <= 1 and not index_href:
         return ""
@@ -302,8 +320,12 @@ def _nav(page: int, total: int, base: str, index_href: str | None) -> str:
         parts.append(_link(index_href, "↑ Index"))
     if total > 1:
         parts.append(_link(page_name(base, page - 1) if page > 1 else None, "← Previous"))
-        for k in range(1, total + 1):
+        last = 0
+        for k in nav_pages(page, total):
+            if k > last + 1:
+                parts.append('<span class="off">…</span>')
             parts.append(f'<span class="cur">{k}</span>' if k == page else _link(page_name(base, k), str(k)))
+            last = k
         parts.append(_link(page_name(base, page + 1) if page < total else None, "Next →"))
         parts.append(f'<span class="off">page {page} of {total}</span>')
     return f'<nav class="pager">{"".join(parts)}</nav>'

@@ -105,12 +105,12 @@ def block_md(b: Block, *, thinking: bool = True, tools: bool = True, tool_names:
         return _callout("failure" if b.is_error else "success", title, fence(b.text) if tools and b.text else "")
     if b.type in (IMAGE, ATTACHMENT):
         label = "Image" if b.type == IMAGE else "Attachment"
-        body = []
+        parts = []
         if b.meta:
-            body.append(fence(_json(b.meta), "json"))
+            parts.append(fence(_json(b.meta), "json"))
         if b.text:
-            body.append(fence(b.text))
-        return _callout("info", f"{label}: {b.name or 'unnamed'}", "\n\n".join(body))
+            parts.append(fence(b.text))
+        return _callout("info", f"{label}: {b.name or 'unnamed'}", "\n\n".join(parts))
     if b.type == OPAQUE:
         return _callout(
             "warning", "Unsupported block (kept in the archive)", fence(_json((b.meta or {}).get("raw")), "json")

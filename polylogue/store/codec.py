@@ -170,9 +170,17 @@ def dumps(value: Any) -> bytes:
 
 def encode_json(raw: bytes) -> bytes:
     if len(raw) < (COMPRESS_MIN_DICT if _active else COMPRESS_MIN):
-        return raw
+        return _right_sized(raw)
     packed = ZSTD_TAG + _compressor(LEVEL_LONG if len(raw) >= LONG_BYTES else LEVEL).compress(raw)
-    return packed if len(packed) < len(raw) else raw
+    return packed if len(packed) < len(raw) else _right_sized(raw)
+
+
+def _right_sized(raw: bytes) -> bytes:
+    """A copy of ``raw`` that holds only its bytes. orjson.dumps keeps the buffer it
+    wrote into (4 KB at least, several times the JSON for long values): a stored
+    row that kept it cost 4 KB per short message while a sync held it (measured:
+    a 300K-message conversation, benchmarks/hostile_memory.py)."""
+    return memoryview(raw).tobytes()
 
 
 def encode_blocks(blocks: list[Block]) -> bytes:
@@ -189,7 +197,7 @@ def decode_many(blobs) -> list[bytes]:
     # The decompressor that served the last frame first: almost every row names the same
     # dictionary, and zstd refuses a frame whose dictionary id differs (measured: 35% of
     # the per-message cost was finding the decompressor, mostly reading the frame header).
-    last = getattr(_local, "last", None)
+    last: Any = getattr(_local, "last", None)  # a ZstdDecompressor, or None before the first frame
     for blob in blobs:
         if isinstance(blob, str):  # plain JSON text (how usage and meta were first stored)
             out.append(blob.encode())

@@ -3,6 +3,7 @@ normal and bulk-import modes."""
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import sqlite3
@@ -90,8 +91,45 @@ def open_writer(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_reader(db: Path, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
+def connect_readonly(db: Path) -> sqlite3.Connection:
+    """A read-only connection that never creates the file. A WAL archive in a
+    folder this user cannot write has no -shm (SQLite's WAL index) and cannot get
+    one, so SQLite refuses to open it; with no WAL file beside it either, the
+    main file holds everything and nobody can write there, so it is read as
+    unchanging (``immutable=1``)."""
+    if not os.path.exists(db):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(db))
     conn = sqlite3.connect(sqlite_uri(db), uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()  # opens the file (and the WAL index) now
+        return conn
+    except sqlite3.OperationalError as e:
+        conn.close()
+        if _code(e) not in (SQLITE_CANTOPEN, SQLITE_READONLY):  # READONLY_CANTINIT: a -shm it may not write
+            raise
+        wal = Path(f"{db}-wal")
+        if wal.exists() and wal.stat().st_size:
+            from ..errors import StorageError
+
+            raise StorageError(
+                f"cannot read {db}: its folder is read-only and its WAL file holds changes that SQLite can "
+                "only read with a WAL index (-shm) it cannot create there; run any polylogue command once "
+                "where the folder is writable"
+            ) from None
+    return sqlite3.connect(sqlite_uri(db) + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+
+
+def archive_version(db: Path) -> int:
+    """The schema version of an existing archive file, read without writing."""
+    conn = connect_readonly(db)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def open_reader(db: Path, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
+    conn = connect_readonly(db)
     _common(conn)
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA cache_size = -8000")
@@ -167,27 +205,104 @@ class ReadPool:
 
 def backup(db: Path, dest: Path) -> dict:
     """Copy the database with SQLite's backup API from one read snapshot: the
-    copy is consistent even while a sync writes. ``dest`` may be a file or a folder."""
+    copy is consistent even while a sync writes. ``dest`` may be a file or a
+    folder. A damaged archive is not copied (the copy would carry the damage
+    and look like a good backup)."""
     import time
+
+    from ..errors import ArchiveDamaged, PolylogueError
 
     if dest.is_dir():
         dest = dest / DB_NAME
-    if dest.exists():
-        from ..errors import PolylogueError
-
-        raise PolylogueError(f"{dest} already exists; choose a new file")
-    private_dirs(dest.parent)
-    os.close(open_private(dest, exclusive=True))
+    if os.path.lexists(dest):  # a dangling symlink too: never write through one
+        what = "a symbolic link" if dest.is_symlink() else "a file"
+        raise PolylogueError(f"{dest} already exists ({what}); choose a new file")
     t0 = time.perf_counter()
     src = open_reader(db)
-    dst = sqlite3.connect(dest)
     try:
-        src.backup(dst)  # one step: the whole copy comes from a single snapshot
-        dst.execute("PRAGMA journal_mode = WAL")
+        src.execute("BEGIN")  # the check and the copy read one snapshot
+        damage = first_damage(src)
+        if damage:
+            raise ArchiveDamaged(f"not backed up: the archive {db} is damaged ({damage}); `polylogue check` lists it")
+        private_dirs(dest.parent)
+        os.close(open_private(dest, exclusive=True))
+        dst = sqlite3.connect(dest)
+        try:
+            src.backup(dst)  # one step: the whole copy comes from the snapshot above
+            dst.execute("PRAGMA journal_mode = WAL")
+        finally:
+            dst.close()
     finally:
-        dst.close()
         src.close()
     return {"path": str(dest), "bytes": dest.stat().st_size, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def first_damage(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's quick_check finds first (None: nothing). Reads every page."""
+    try:
+        found = [m for (m,) in conn.execute("PRAGMA quick_check(5)") if m != "ok"]
+    except sqlite3.DatabaseError as e:  # too damaged to walk
+        return str(e)
+    # a finding may be several lines under a "*** in database main ***" heading: the first says enough
+    lines = [line.strip() for m in found for line in m.splitlines() if line.strip() and not line.startswith("***")]
+    return lines[0] if lines else None
+
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xff) that are about the
+# file or the disk, not the statement
+SQLITE_PERM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT = 3, 8, 10, 11
+SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 13, 14, 26
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _code(e: sqlite3.Error) -> int:
+    return (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def storage_failure(e: BaseException) -> bool:
+    """Whether ``e`` is about the disk or the database file (which no other
+    statement would get past), not about the statement or its values."""
+    if isinstance(e, sqlite3.Error):
+        return _code(e) in (
+            SQLITE_PERM,
+            SQLITE_READONLY,
+            SQLITE_IOERR,
+            SQLITE_CORRUPT,
+            SQLITE_FULL,
+            SQLITE_CANTOPEN,
+            SQLITE_NOTADB,
+        )
+    return isinstance(e, OSError) and e.errno in _DISK_FULL + _NOT_WRITABLE
+
+
+def storage_error(e: BaseException, db: Path) -> Exception | None:
+    """The error to show for a failure of the disk or the database file (None:
+    not one of those). One line, naming the file and what to do."""
+    from ..errors import ArchiveDamaged, StorageError
+
+    if isinstance(e, sqlite3.Error):
+        code = _code(e)
+        if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
+            return ArchiveDamaged(
+                f"the archive {db} is damaged ({e}): polylogue does not write into it; "
+                "`polylogue check` lists what is wrong"
+            )
+        if code == SQLITE_FULL:
+            return StorageError(f"the disk is full: could not write {db} (the interrupted batch was not kept)")
+        if code in (SQLITE_READONLY, SQLITE_PERM):
+            return StorageError(f"cannot write {db}: {e} (a read-only file system or folder?)")
+        if code == SQLITE_IOERR:
+            return StorageError(f"could not write {db}: {e} (a full disk, a file size limit or a failing device)")
+        if code == SQLITE_CANTOPEN:
+            return StorageError(f"cannot open {db}: {e} (a folder this user cannot write?)")
+        return None
+    if isinstance(e, OSError) and e.errno in _DISK_FULL + _NOT_WRITABLE:
+        where = e.filename or db
+        if e.errno in _DISK_FULL:
+            return StorageError(f"the disk is full: could not write {where} ({e.strerror})")
+        return StorageError(f"cannot write {where}: {e.strerror}")
+    return None
 
 
 TRAIN_MIN_MESSAGES = 1000
@@ -231,15 +346,60 @@ def finish_import(conn: sqlite3.Connection) -> None:
     train_from_archive(conn)
     release_free_pages(conn)
     conn.execute("PRAGMA optimize")
+    # the whole archive back in the main file, the WAL emptied: a folder that later turns
+    # read-only can still be read (connect_readonly). Best effort: it never waits on readers.
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+# pragmas that only read, allowed in a caller's SQL; those with an argument take a table or index name
+_READ_PRAGMAS_WITH_ARG = {
+    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+    "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+}  # fmt: skip
+_READ_PRAGMAS = {
+    "database_list", "collation_list", "function_list", "module_list", "pragma_list", "compile_options",
+    "user_version", "schema_version", "application_id", "page_count", "page_size", "freelist_count",
+    "encoding", "journal_mode", "auto_vacuum", "data_version", "stats",
+}  # fmt: skip
+
+
+def _read_only_authorizer(refused: list[str]):
+    """query_only stops writes to the archive, but not ATTACH (and VACUUM INTO,
+    which attaches its target): both create a database file at any path they
+    name. Those, and pragmas that change a setting, are refused."""
+
+    def authorize(action: int, arg1, arg2, _db, _trigger) -> int:
+        if action == sqlite3.SQLITE_ATTACH:
+            refused.append("ATTACH (or VACUUM INTO, which attaches its target)")
+            return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_PRAGMA:
+            name = (arg1 or "").lower()
+            if name in _READ_PRAGMAS_WITH_ARG or (name in _READ_PRAGMAS and arg2 is None):
+                return sqlite3.SQLITE_OK
+            refused.append(f"PRAGMA {name}" + (" with a value" if arg2 is not None else ""))
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    return authorize
 
 
 def run_sql(conn: sqlite3.Connection, query: str, params: tuple | dict = ()) -> tuple[list[str], list[tuple]]:
     """A caller's own SQL on a read-only connection: (columns, rows); SQLite's
-    complaint (a syntax error, a write) becomes SqlError."""
+    complaint (a syntax error, a write, a refused statement) becomes SqlError."""
     from ..errors import SqlError
 
+    refused: list[str] = []
+    conn.set_authorizer(_read_only_authorizer(refused))
     try:
         cur = conn.execute(query, params)
         return [d[0] for d in cur.description or ()], cur.fetchall()
     except sqlite3.Error as e:
+        if refused:
+            raise SqlError(f"SQL error: {refused[0]} is not allowed (polylogue sql only reads)") from None
         raise SqlError(f"SQL error: {e}") from None
+    finally:
+        conn.set_authorizer(None)

@@ -9,16 +9,17 @@ from __future__ import annotations
 import operator
 import re
 import sqlite3
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..errors import QueryError
 from ..textutil import is_cjk
-from . import codec, term_totals
-from .encode import CONTEXT, fts_values, search_columns
+from . import codec, message_filters, term_totals
+from .encode import fts_values, search_columns
 from .ids import MESSAGE_ID_BITS, rowid_range, sql_conversation_of
 from .queries import CONV_COLUMNS, _iso, conversation_summary, count_conversations, list_conversations
-from .query import BY_SPAN, FAR, Term, compile_filters, time_range, where_sql
+from .query import BY_SPAN, FAR, Term, compile_filters, role_condition, time_range, where_sql
 from .snippets import snippet
 from .tokens import index_tokens
 
@@ -97,8 +98,8 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
     a note says so."""
     res = SearchResult(limit=limit, offset=offset)
     if not q.has_terms:
-        if q.roles or q.kinds or q.exclude:
-            raise QueryError("role:, kind: and -exclusions narrow a search: add a word to find", q.text, 0)
+        if q.exclude:
+            raise QueryError("-exclusions narrow a search: add a word to find (or leave them out)", q.text, 0)
         return _filter_only(conn, q, res)
     where, args = compile_filters(q, BY_SPAN)
 
@@ -176,26 +177,116 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
 
 
 def _role_conditions(q) -> list[str]:
-    """role: as SQL on messages m (injected context counts as system, not user)."""
-    if not q.roles:
-        return []
-    conds = []
-    for r in q.roles:
-        if r == "system":
-            conds.append(f"(m.role = 'system' OR m.flags & {CONTEXT})")
-        else:
-            conds.append(f"(m.role = '{r}' AND NOT m.flags & {CONTEXT})")
-    return ["(" + " OR ".join(conds) + ")"]
+    """role: as SQL on messages m (query.role_condition)."""
+    return [role_condition(q.roles)] if q.roles else []
 
 
 REGEX_MESSAGES = 20_000  # messages one --regex search reads at most (decoding each costs ~3 µs plus the regex)
-REGEX_SECONDS = 5.0  # ... and the time it spends (a costly pattern on long tool output)
+REGEX_SECONDS = 5.0  # ... and the time it spends, enforced inside each match too (a costly pattern, a huge message)
+# `regex` compiles a counted repeat by copying its body (a{3} is aaa), so nested
+# counts multiply: (((ab|cd){100}){100}){100} took minutes or crashed the process.
+# Up to this many copied items it compiles in well under a second.
+REGEX_UNROLLED = 20_000
+_REGEX_FLAGS = ((re.I, "I"), (re.M, "M"), (re.S, "S"), (re.X, "X"), (re.A, "A"))
+
+
+def bounded_regex(pattern: str | re.Pattern):
+    """``pattern`` (Python `re` syntax) compiled by the `regex` package, which
+    unlike `re` checks a timeout inside the matcher and can release the GIL: one
+    message cannot carry a search past its deadline nor stall the MCP server's
+    other calls (docs/cli.md, search). The pattern is first checked by `re`
+    itself, so what `re` rejects is rejected here with its message, and what
+    `regex` would take long to compile is refused. Raises QueryError."""
+    import regex
+
+    text, re_flags = (pattern.pattern, pattern.flags) if isinstance(pattern, re.Pattern) else (pattern, 0)
+    try:
+        re.compile(text, re_flags)
+        unrolled = _unrolled(re._parser.parse(text, re_flags))  # type: ignore[attr-defined]
+    except re.error as e:
+        raise QueryError(f"bad regex: {e.msg}", text, e.pos) from None
+    except RecursionError:
+        raise QueryError("bad regex: its groups are nested too deeply", text, 0) from None
+    if unrolled > REGEX_UNROLLED:
+        raise QueryError(
+            f"bad regex: its counted repeats ({{n}} inside {{n}}) multiply to over {REGEX_UNROLLED:,} copies; "
+            "use smaller counts, or + and *",
+            text,
+            0,
+        )
+    flags = 0
+    for bit, name in _REGEX_FLAGS:
+        if re_flags & bit:
+            flags |= getattr(regex, name)
+    try:
+        return regex.compile(text, flags)
+    except regex.error as e:
+        raise QueryError(f"bad regex: {e.msg}", text, e.pos) from None
+
+
+def _unrolled(parsed) -> int:
+    """How many items a pattern parsed by `re` becomes once each counted repeat's
+    body is copied its minimum number of times (as `regex` compiles it)."""
+    from re import _constants as op_names  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    repeats = (op_names.MAX_REPEAT, op_names.MIN_REPEAT, op_names.POSSESSIVE_REPEAT)
+
+    def size(node) -> int:
+        if isinstance(node, _parser.SubPattern):
+            return sum(item(op, av) for op, av in node.data)
+        if isinstance(node, list | tuple):
+            return sum(size(x) for x in node)
+        return 0  # a literal, a flag, a group number
+
+    def item(op, av) -> int:
+        if op in repeats:
+            low, _high, body = av
+            return 1 + max(low, 1) * size(body)
+        if op is op_names.IN:  # a character class is one item however it is spelled
+            return 1
+        return 1 + size(av)
+
+    return size(parsed)
+
+
+class _Deadline:
+    """A compiled `regex` pattern whose searches stop at a deadline (time.monotonic()).
+    `regex` counts the timeout in this process's CPU seconds: on an idle machine
+    that is the wall time; on a busy one a match runs later by what others took."""
+
+    def __init__(self, pattern, deadline: float):
+        self.pattern, self.deadline = pattern, deadline
+
+    def _left(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)  # 0 would mean no timeout at all
+
+    def search(self, text: str):
+        """The first match, None if there is none; TimeoutError at the deadline."""
+        return self.pattern.search(text, timeout=self._left(), concurrent=True)
+
+    def finditer(self, text: str):
+        """The matches found before the deadline (for highlighting: a partial list is fine)."""
+        try:
+            yield from self.pattern.finditer(text, timeout=self._left(), concurrent=True)
+        except TimeoutError:
+            return
+
+
+class _SnippetPattern(_Deadline):
+    """For snippet(): a search that times out found nothing (the hit shows unhighlighted)."""
+
+    def search(self, text: str):
+        try:
+            return super().search(text)
+        except TimeoutError:
+            return None
 
 
 def regex_search(
     conn: sqlite3.Connection,
     q,
-    pattern: re.Pattern,
+    pattern,
     *,
     limit: int = 20,
     offset: int = 0,
@@ -205,44 +296,21 @@ def regex_search(
     """Messages whose text (in the ``kind:`` columns, each on its own) the
     regular expression matches, among the candidates: the messages the
     query's words match, or with no words every message its filters allow.
+    ``pattern`` is a bounded_regex() (an `re` pattern or text is compiled so).
     Candidates are read most recently imported first, at most
-    ``max_messages`` of them for at most ``max_seconds``; when a bound stops
-    the scan, the totals count what was read and a note says so.
-    Conversations come newest first."""
-    import time
-
+    ``max_messages`` of them for at most ``max_seconds``, a bound that also
+    stops a match inside one message; when a bound stops the scan, the totals
+    count what was read and a note says so. Conversations come newest first."""
     if q.exclude and not q.has_terms:
         raise QueryError("-exclusions narrow a search: add a word to find (or leave them out)", q.text, 0)
     deadline = time.monotonic() + max_seconds
+    if isinstance(pattern, str | re.Pattern):
+        pattern = bounded_regex(pattern)
+    bounded = _Deadline(pattern, deadline)
     res = SearchResult(limit=limit, offset=offset)
-    where, args = compile_filters(q, BY_SPAN)
+    rows = _regex_candidates(conn, q)
     span = time_range(q)
-    roles = _role_conditions(q)
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
-    cw = where_sql(where)
-    rw = "".join(f" AND {r}" for r in roles)
-    if q.has_terms:
-        # one pass over the index (a prefix merges its doclists once), newest rowids first
-        cond = f" AND {_CONV} IN (SELECT c.id FROM conversations c{cw})" if where else ""
-        ids = (
-            r[0]
-            for r in conn.execute(
-                f"SELECT messages_fts.rowid FROM messages_fts WHERE messages_fts MATCH ?"
-                f"{cond} ORDER BY messages_fts.rowid DESC",
-                (_match_expr(q), *args),
-            )
-        )
-        rows = _rows_by_id(conn, ids, rw)
-    else:
-        convs = (r[0] for r in conn.execute(f"SELECT c.id FROM conversations c{cw} ORDER BY c.id DESC", args))
-        rows = (
-            row
-            for cid in convs
-            for row in conn.execute(
-                f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id >= ? AND id < ?{rw} ORDER BY id DESC",
-                rowid_range(cid),
-            )
-        )
     updated: dict[int, int | None] = {}
     hits: dict[int, list] = {}
     read = 0
@@ -260,9 +328,13 @@ def regex_search(
             break
         read += 1
         vals = search_columns(codec.decode_blocks(content))
-        text = next((vals[i] for i in cols if vals[i] and pattern.search(vals[i])), None)
-        if text is not None:
-            hits.setdefault(cid, []).append((mid, role, ts, text))
+        try:
+            found = _first_regex_match(bounded, vals, cols)
+        except TimeoutError:  # the deadline passed inside this message
+            stopped = True
+            break
+        if found is not None:
+            hits.setdefault(cid, []).append((mid, role, ts, *found))
     res.total_conversations = len(hits)
     res.total_messages = sum(len(v) for v in hits.values())
     if hits:
@@ -275,11 +347,12 @@ def regex_search(
         ]
         page = order[offset : offset + limit]
         summaries = _summaries(conn, page)
+        shown = _SnippetPattern(pattern, deadline)
         for cid in page:
             summary = summaries[cid]
             summary["hits"] = [
-                _hit(mid, role, ts, *snippet(text, [], pattern=pattern), None)
-                for mid, role, ts, text in hits[cid][:HITS_PER_CONVERSATION]
+                _hit(mid, role, ts, *_regex_snippet(text, at, shown), None)
+                for mid, role, ts, text, at in hits[cid][:HITS_PER_CONVERSATION]
             ]
             res.conversations.append(summary)
     if stopped:
@@ -291,6 +364,62 @@ def regex_search(
     else:
         res.notes.append(f"the regex was tried on all {read:,} candidate messages")
     return res
+
+
+def _regex_candidates(conn: sqlite3.Connection, q):
+    """(rowid, mid, role, timestamp, content) of the messages a regex search tries,
+    most recently imported first: those the words match, else all the filters allow."""
+    where, args = compile_filters(q, BY_SPAN)
+    cw = where_sql(where)
+    rw = "".join(f" AND {r}" for r in _role_conditions(q))
+    if q.has_terms:
+        # one pass over the index (a prefix merges its doclists once), newest rowids first
+        cond = f" AND {_CONV} IN (SELECT c.id FROM conversations c{cw})" if where else ""
+        ids = (
+            r[0]
+            for r in conn.execute(
+                f"SELECT messages_fts.rowid FROM messages_fts WHERE messages_fts MATCH ?"
+                f"{cond} ORDER BY messages_fts.rowid DESC",
+                (_match_expr(q), *args),
+            )
+        )
+        return _rows_by_id(conn, ids, rw)
+    convs = (r[0] for r in conn.execute(f"SELECT c.id FROM conversations c{cw} ORDER BY c.id DESC", args))
+    return (
+        row
+        for cid in convs
+        for row in conn.execute(
+            f"SELECT id, mid, role, timestamp, content FROM messages m WHERE id >= ? AND id < ?{rw} ORDER BY id DESC",
+            rowid_range(cid),
+        )
+    )
+
+
+def _first_regex_match(bounded: _Deadline, vals, cols: list[int]) -> tuple[str, int] | None:
+    """(the column's text, where the match starts) for the first column that matches."""
+    for i in cols:
+        if vals[i]:
+            m = bounded.search(vals[i])
+            if m is not None:
+                return vals[i], m.start()
+    return None
+
+
+SNIPPET_WIDTH = 160  # snippet()'s default width
+
+
+def _regex_snippet(text: str, at: int, pattern: _SnippetPattern) -> tuple[str, list]:
+    """A hit's snippet around the match the scan found at ``at``: the pattern runs
+    again only on that window (as snippet() windows long text), never on the whole
+    message, and within the search's deadline."""
+    lo, hi = max(0, at - SNIPPET_WIDTH), at + 4 * SNIPPET_WIDTH
+    # snippet() asks only for search() and finditer(), which the deadline wrapper provides
+    shown, spans = snippet(text[lo:hi], [], SNIPPET_WIDTH, pattern=cast(re.Pattern, pattern))
+    if lo > 0 and not shown.startswith("…") and not text[:lo].isspace():
+        shown, spans = "…" + shown, [(a + 1, b + 1) for a, b in spans]
+    if hi < len(text) and not shown.endswith("…") and not text[hi:].isspace():
+        shown += "…"
+    return shown, spans
 
 
 def _summaries(conn, page: list[int]) -> dict[int, dict[str, Any]]:
@@ -548,8 +677,32 @@ def _title_matches(conn: sqlite3.Connection, q) -> set[int]:
 
 def _filter_only(conn, q, res: SearchResult) -> SearchResult:
     """No words: the conversations the filters select, exactly as listing selects
-    them (queries.list_conversations), with the totals."""
+    them (queries.list_conversations), with the totals. With role: or kind:,
+    those holding such messages (store/message_filters.py), with each one's
+    latest matching messages as hits."""
+    if q.message_filters:
+        return _with_messages(conn, q, res)
     res.total_conversations, res.total_messages = count_conversations(conn, q)
     res.conversations = [dict(s, hits=[]) for s in list_conversations(conn, q, limit=res.limit, offset=res.offset)]
     res.notes.append("no search words: conversations matching the filters, newest first")
+    return res
+
+
+def _with_messages(conn, q, res: SearchResult) -> SearchResult:
+    total_c, total_m, page, found = message_filters.conversations_with(
+        conn, q, limit=res.limit, offset=res.offset, hits=HITS_PER_CONVERSATION
+    )
+    res.total_conversations, res.total_messages = total_c, total_m
+    summaries = _summaries(conn, page)
+    cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
+    for cid in page:
+        rows = found[cid]
+        for (_, mid, role, ts, _), blocks in zip(rows, codec.decode_contents([r[4] for r in rows])):
+            vals = search_columns(blocks)
+            text = next((vals[i] for i in cols if vals[i]), "")  # the start of its text of the kind asked for
+            summaries[cid]["hits"].append(_hit(mid, role, ts, *snippet(text, []), None))
+        res.conversations.append(summaries[cid])
+    res.notes.append(
+        "no search words: conversations with messages matching role:/kind:, newest first, each with its latest ones"
+    )
     return res

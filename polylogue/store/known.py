@@ -1,5 +1,6 @@
 """What the archive already holds, as an import asks it: the reads that let a
-sync skip work. Files: a source's size, mtime and hash. Conversations: their
+sync skip work. Files: a source's size, mtime, hash and status, and the problems
+its last read found (reported again while it is unchanged). Conversations: their
 update time and their messages' hashes, so a parser skips converting an
 unchanged conversation and the encoder skips compressing an unchanged message."""
 
@@ -15,14 +16,51 @@ from .ids import sql_in_conversation
 class SourceState(NamedTuple):
     """What the archive recorded when it last read an input file."""
 
+    id: int
     size: int | None
-    mtime_ns: int | None
+    mtime_ns: int | None  # NULL: read again at the next sync (it changed while it was read)
     hash: bytes | None
+    status: str
 
 
 def source_state(conn: sqlite3.Connection, path: str) -> SourceState | None:
-    row = conn.execute("SELECT size, mtime_ns, hash FROM sources WHERE path = ?", (path,)).fetchone()
+    row = conn.execute("SELECT id, size, mtime_ns, hash, status FROM sources WHERE path = ?", (path,)).fetchone()
     return SourceState(*row) if row else None
+
+
+Problem = tuple[str, str, int | None]  # (path: the file or zip member, what went wrong, line or None)
+
+
+def source_problems(conn: sqlite3.Connection, source_id: int) -> list[Problem]:
+    """The problems the last read of an input file found, in the order found."""
+    return conn.execute(
+        "SELECT path, problem, line FROM source_problems WHERE source_id = ? ORDER BY seq", (source_id,)
+    ).fetchall()
+
+
+def failing_sources(conn: sqlite3.Connection) -> list[dict]:
+    """The input files whose last read failed or found problems, with those problems."""
+    rows = conn.execute(
+        "SELECT id, path, provider, status, conversations, synced_at FROM sources"
+        " WHERE status IN ('failed', 'partial') ORDER BY path"
+    ).fetchall()
+    return [
+        {
+            "path": path,
+            "provider": provider,
+            "status": status,
+            "conversations": conversations,
+            "synced_at": synced_at,
+            "errors": [problem_dict(p) for p in source_problems(conn, sid)],
+        }
+        for sid, path, provider, status, conversations, synced_at in rows
+    ]
+
+
+def problem_dict(p: Problem) -> dict:
+    """A problem as sync reports it: {"path", "error"} and "line" when it is on one."""
+    path, reason, line = p
+    return {"path": path, "error": reason, "line": line} if line else {"path": path, "error": reason}
 
 
 def archive_is_empty(conn: sqlite3.Connection) -> bool:

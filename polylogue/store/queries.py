@@ -130,6 +130,30 @@ def iter_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = Fal
             yield m
 
 
+def count_messages(conn: sqlite3.Connection, cid: int, *, active_only: bool = False) -> int:
+    """A conversation's messages (on the active branch alone with ``active_only``),
+    counted from the (conversation_id, seq) index: nothing is decoded."""
+    sql = "SELECT count(*) FROM messages WHERE conversation_id = ?" + (f" AND flags & {ACTIVE}" if active_only else "")
+    return conn.execute(sql, (cid,)).fetchone()[0]
+
+
+def message_positions(
+    conn: sqlite3.Connection, cid: int, mid: str, *, active_only: bool = False, limit: int = 21
+) -> list[tuple[int, str]]:
+    """(position, id) of the message whose id is ``mid``, else of the first ``limit``
+    messages whose id starts with it. A position is 0-based in stored order (among
+    the active branch's messages with ``active_only``), as iter_messages' ``start``
+    counts. The ids are read from the conversation's rows (never their contents),
+    a position is counted on the (conversation_id, seq) index."""
+    active = f" AND flags & {ACTIVE}" if active_only else ""
+    head = f"SELECT seq, mid FROM messages WHERE conversation_id = ?{active} AND "
+    rows = conn.execute(head + "mid = ? ORDER BY seq LIMIT ?", (cid, mid, limit)).fetchall()
+    if not rows:
+        rows = conn.execute(head + "substr(mid, 1, ?) = ? ORDER BY seq LIMIT ?", (cid, len(mid), mid, limit)).fetchall()
+    before = f"SELECT count(*) FROM messages WHERE conversation_id = ?{active} AND seq < ?"
+    return [(conn.execute(before, (cid, seq)).fetchone()[0], m) for seq, m in rows]
+
+
 class _DecodedOnUse:
     """A Message field kept encoded (as stored) until first read."""
 

@@ -15,8 +15,10 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from ..errors import QueryError
+from ..fmt import iso_utc
 from ..textutil import is_cjk
-from .encode import F_ATTACHMENTS, F_THINKING, F_TOOLS, ms
+from .encode import CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, ms
 
 HAS_BITS = {"thinking": F_THINKING, "tools": F_TOOLS, "attachments": F_ATTACHMENTS}
 
@@ -281,8 +283,47 @@ def conversation_filters(q: Query, time: str | None = BY_UPDATE) -> list[Filter]
     return out
 
 
+def cannot_match(q: Query) -> str | None:
+    """Why the query's filters can match nothing in any archive, or None. The
+    line (docs/cli.md, search): a filter no conversation can ever satisfy is a
+    mistake, reported; a filter this archive happens to hold nothing for
+    (``since:2099``, a project never synced) is an answer, 0 results. Unknown
+    names and blank values are refused where they are read (search.py, with a
+    pointer); what is left is what only the whole query shows."""
+    if q.since is not None and q.until is not None and q.since >= q.until:
+        return (
+            f"since:/until: leave no time to match: from {iso_utc(q.since)} to {iso_utc(q.until)} is empty "
+            "(a bare until: date ends with that day)"
+        )
+    for name, values in (("project", q.projects), ("model", q.models), ("id", q.ids)):
+        if any(not v.strip() for v in values):  # a Query built by hand: blank would match anything
+            return f"{name}: needs a value"
+    return None
+
+
+def check(q: Query, position: int | None = None) -> None:
+    """Raise QueryError when the query can match nothing (cannot_match)."""
+    reason = cannot_match(q)
+    if reason:
+        raise QueryError(reason, q.text, position)
+
+
+MAX_COUNT = (1 << 63) - 1  # SQLite's largest integer
+
+
+def check_page(limit: int, offset: int) -> None:
+    """A page of results: ``limit`` and ``offset`` are whole numbers from 0
+    (SQLite would read LIMIT -1 as "no limit")."""
+    for name, v in (("limit", limit), ("offset", offset)):
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_COUNT:
+            raise QueryError(f"{name} must be a whole number from 0 to {MAX_COUNT} (got {v!r})")
+
+
 def compile_filters(q: Query, time: str | None = BY_UPDATE) -> tuple[list[str], list[Any]]:
-    """WHERE conditions on ``conversations c`` (to AND together) and their parameters."""
+    """WHERE conditions on ``conversations c`` (to AND together) and their
+    parameters. A query that can match nothing is refused here (check), so
+    every path that runs one says so rather than answering "none"."""
+    check(q)
     where: list[str] = []
     args: list[Any] = []
     for f in conversation_filters(q, time):
@@ -290,6 +331,19 @@ def compile_filters(q: Query, time: str | None = BY_UPDATE) -> tuple[list[str], 
         where.append(sql)
         args += params
     return where, args
+
+
+def role_condition(roles: list[str], role: str = "m.role") -> str:
+    """role: as SQL on a message row ``m`` (injected context counts as system,
+    not user). ``role``: how to write the column ("+m.role" keeps SQLite from
+    indexing it; store/message_filters.py says why)."""
+    arms = [
+        f"({role} = 'system' OR m.flags & {CONTEXT})"
+        if r == "system"
+        else f"({role} = '{r}' AND NOT m.flags & {CONTEXT})"
+        for r in roles
+    ]
+    return "(" + " OR ".join(arms) + ")"
 
 
 def where_sql(where: list[str]) -> str:

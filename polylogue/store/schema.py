@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 
-from ..paths import sqlite_uri
 from . import upgrade
 
 # first_ts/last_ts: the first and last message time of a conversation (a message without
@@ -139,6 +137,22 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX term_totals_block ON term_totals(block)",
     ],
+    # 5: every problem of each input file's last read (sources.error keeps the first few
+    # as one line): a sync that skips an unchanged file still reports them, and
+    # `polylogue sources` lists them. Written with the file's sources row.
+    [
+        """CREATE TABLE source_problems (
+            source_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            line INTEGER,
+            problem TEXT NOT NULL,
+            PRIMARY KEY (source_id, seq)
+        ) WITHOUT ROWID""",
+        # what older code kept of them: the joined first problems
+        "INSERT INTO source_problems(source_id, seq, path, line, problem) SELECT id, 0, path, NULL, error"
+        " FROM sources WHERE status IN ('partial', 'failed') AND error IS NOT NULL",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -148,11 +162,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database to SCHEMA_VERSION; returns the version it started at."""
     start = conn.execute("PRAGMA user_version").fetchone()[0]
     if start > SCHEMA_VERSION:
-        from ..errors import PolylogueError
-
-        raise PolylogueError(
-            f"archive schema v{start} is newer than this polylogue (v{SCHEMA_VERSION}); upgrade polylogue"
-        )
+        raise _too_new(start)
     for version in range(start, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -169,10 +179,22 @@ def migrate(conn: sqlite3.Connection) -> int:
     return start
 
 
-def is_current(db: Path) -> bool:
-    """Whether the archive file is at SCHEMA_VERSION (read-only: no migration)."""
-    conn = sqlite3.connect(sqlite_uri(db), uri=True)
-    try:
-        return conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    finally:
-        conn.close()
+def _too_new(version: int) -> Exception:
+    from ..errors import ArchiveTooNew
+
+    return ArchiveTooNew(
+        f"archive schema v{version} is newer than this polylogue (v{SCHEMA_VERSION}); upgrade polylogue"
+    )
+
+
+def require_readable(version: int, home: object) -> None:
+    """Reads need an archive at SCHEMA_VERSION. They never make or migrate one:
+    version 0 is a file no sync has set up yet, an older version waits for a sync."""
+    from ..errors import ArchiveMissing, ArchiveNeedsUpgrade
+
+    if version == 0:
+        raise ArchiveMissing(home)
+    if version < SCHEMA_VERSION:
+        raise ArchiveNeedsUpgrade(home, version, SCHEMA_VERSION)
+    if version > SCHEMA_VERSION:
+        raise _too_new(version)

@@ -18,12 +18,15 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ..errors import StaleRows
 from . import codec, term_totals
 from .encode import ConversationRow, MessageRow, fts_values
 from .ids import MESSAGE_ID_SPAN, message_rowid
 from .schema import TIME_BOUNDS
+
+T = TypeVar("T")
 
 WAL_TARGET = 32 << 20  # bytes of WAL before a deliberate, restarting checkpoint
 
@@ -127,7 +130,7 @@ class Writer:
         """What this batch holds in memory (its replay log keeps the rows)."""
         return self._pending_bytes
 
-    def _logged(self, fn: Callable[[], object]) -> object:
+    def _logged(self, fn: Callable[[], T]) -> T:
         """Run one write of this batch; if it fails, roll the batch back, replay
         the writes before it, and re-raise: the failed one leaves no trace."""
         self.begin()
@@ -194,6 +197,7 @@ class Writer:
             (*self._conv_values(conv, source_id, len(conv.messages)), len(conv.messages), *_bounds(conv)),
         )
         cid = cur.lastrowid
+        assert cid is not None  # set by every INSERT
         if conv.title:
             c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
         self._insert_messages(cid, conv.messages, 0, counted=True)
@@ -278,7 +282,7 @@ class Writer:
                 for i, r in enumerate(rows)
             ],
         )
-        self.conn.executemany(_INSERT_FTS, [(first + i, *r.fts) for i, r in enumerate(rows) if any(r.fts)])
+        self.conn.executemany(_INSERT_FTS, [(first + i, *r.fts) for i, r in enumerate(rows) if r.fts and any(r.fts)])
 
     def _delete_messages(self, ids: list[int]) -> None:
         if not ids:
@@ -318,7 +322,9 @@ class Writer:
             row = self.conn.execute("SELECT id FROM sources WHERE path = ?", (path,)).fetchone()
             if row:
                 return row[0]
-            return self.conn.execute("INSERT INTO sources(path, status) VALUES (?, 'new')", (path,)).lastrowid
+            rowid = self.conn.execute("INSERT INTO sources(path, status) VALUES (?, 'new')", (path,)).lastrowid
+            assert rowid is not None  # set by every INSERT
+            return rowid
 
         return self._logged(get)
 
@@ -330,19 +336,49 @@ class Writer:
         size: int | None,
         mtime_ns: int | None,
         status: str,
-        error: str | None,
+        problems: list[tuple[str, str, int | None]],
         conversations: int,
         hash: bytes | None = None,
     ) -> None:
-        self._logged(
-            lambda: self.conn.execute(
+        """A file's ``sources`` row and the problems of this read of it (path, what, line),
+        in one write: the row never names problems other than its own."""
+
+        def record() -> None:
+            c = self.conn
+            sid = c.execute(
                 "INSERT INTO sources(path, provider, size, mtime_ns, hash, status, error, conversations, synced_at) "
                 "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET provider=excluded.provider, "
                 "size=excluded.size, mtime_ns=excluded.mtime_ns, hash=excluded.hash, status=excluded.status, "
-                "error=excluded.error, conversations=excluded.conversations, synced_at=excluded.synced_at",
-                (path, provider, size, mtime_ns, hash, status, error, conversations, int(time.time() * 1000)),
+                "error=excluded.error, conversations=excluded.conversations, synced_at=excluded.synced_at "
+                "RETURNING id",
+                (
+                    path,
+                    provider,
+                    size,
+                    mtime_ns,
+                    hash,
+                    status,
+                    "; ".join(p[1] for p in problems[:3]) or None,
+                    conversations,
+                    int(time.time() * 1000),
+                ),
+            ).fetchone()[0]
+            c.execute("DELETE FROM source_problems WHERE source_id = ?", (sid,))
+            c.executemany(
+                "INSERT INTO source_problems(source_id, seq, path, line, problem) VALUES (?,?,?,?,?)",
+                [(sid, i, where, line, what) for i, (where, what, line) in enumerate(_kept(problems, path))],
             )
-        )
+
+        self._logged(record)
+
+
+MAX_PROBLEMS = 100  # kept per file: a zip of broken members, say, must not fill the archive
+
+
+def _kept(problems: list[tuple[str, str, int | None]], path: str) -> list[tuple[str, str, int | None]]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    return [*problems[:MAX_PROBLEMS], (path, f"... and {len(problems) - MAX_PROBLEMS} more problems", None)]
 
 
 def remember_mtimes(conn: sqlite3.Connection, touched: list[tuple[int, str]]) -> None:
