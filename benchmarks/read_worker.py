@@ -70,5 +70,16 @@ def main() -> None:
     json.dump({"show_ms": shows, "heaviest_ms": heaviest, "search_ms": searches}, sys.stdout)
 
 
+def run_worker(code: Path, home: Path, spec: Path, cwd: Path) -> dict:
+    """One pass of this script in a fresh process, with the package from ``code``."""
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--code", str(code), "--home", str(home), "--spec", str(spec)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if out.returncode:
+        raise SystemExit(f"the read worker failed with {code}: {out.stderr[-2000:]}")
+    return json.loads(out.stdout)
+
+
 if __name__ == "__main__":
     main()

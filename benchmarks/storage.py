@@ -46,6 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import REPO, emit, polylogue_cmd
+from benchmarks.read_worker import run_worker
 
 
 def parts(db: Path, content_sql: str) -> dict:
@@ -336,22 +337,7 @@ def versus_code(
     for r in range(rounds):
         for k in list(configs) if r % 2 else list(configs)[::-1]:
             code, home = configs[k]
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    str(REPO / "benchmarks" / "read_worker.py"),
-                    "--code",
-                    str(code),
-                    "--home",
-                    str(home),
-                    "--spec",
-                    str(spec),
-                ],
-                check=True,
-                capture_output=True,
-                cwd=work,
-            ).stdout
-            got = json.loads(out)
+            got = run_worker(code, home, spec, cwd=work)
             show[k] += got["show_ms"]
             heaviest[k] += got["heaviest_ms"]
             steady["show"][k].append(sum(got["show_ms"]))

@@ -30,7 +30,6 @@ import os
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import REPO, emit, run_measured
 from benchmarks.ingest import generate
+from benchmarks.read_worker import run_worker
 from benchmarks.search import choose_queries, percentile
 from benchmarks.storage import code_at
 
@@ -73,20 +73,7 @@ def schema_version(home: Path) -> int:
 def search_once(code: Path, home: Path, queries: dict[str, str], repeat: int, work: Path) -> dict[str, list[float]]:
     spec = work / "spec.json"
     spec.write_text(json.dumps({"ids": [], "queries": queries, "warmup": 0, "search_repeat": repeat}))
-    cmd = [
-        sys.executable,
-        str(REPO / "benchmarks" / "read_worker.py"),
-        "--code",
-        str(code),
-        "--home",
-        str(home),
-        "--spec",
-        str(spec),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(code), cwd=code)
-    if out.returncode:
-        raise SystemExit(f"search worker failed with {code}: {out.stderr[-2000:]}")
-    return json.loads(out.stdout)["search_ms"]
+    return run_worker(code, home, spec, cwd=code)["search_ms"]
 
 
 def _ratio(after: list[float], before: list[float]) -> float:

@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 import orjson
 import pytest
+from helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -102,13 +103,7 @@ def deadline():
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "polylogue", "--home", str(home), *args],
-        cwd=CODE_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    return run_cli(home, *args, timeout=TIMEOUT)
 
 
 # ---------------------------------------------------------------- item 11: the regex bound

@@ -28,6 +28,7 @@ import anyio
 import orjson
 import pytest
 from click.testing import CliRunner
+from helpers import sync_examples
 
 from polylogue.api import Archive
 from polylogue.cli import cli
@@ -102,10 +103,7 @@ def session(folder: Path, name: str, messages: int = 2, chars: int = 40, seed: i
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory) -> Path:
     """A current archive of the shipped examples (copy it before changing it)."""
-    home = tmp_path_factory.mktemp("clear") / "archive"
-    with Archive(home) as a:
-        assert not a.sync([REPO / "examples"]).errors
-    return home
+    return sync_examples(tmp_path_factory.mktemp("clear") / "archive")
 
 
 def copy_archive(synced: Path, dest: Path) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from helpers import load_v1_archive
 
 from polylogue import Archive
 from polylogue.store import upgrade
@@ -27,13 +28,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "archive-v1.sql"
 ZSTD_TAG = b"\x01"  # version 1's content: JSON as-is, or this byte and a zstd frame
 
 
-def _load(home: Path) -> Path:
-    """The fixture as a database file in ``home``."""
-    home.mkdir(parents=True)
-    conn = sqlite3.connect(home / "polylogue.db")
-    conn.executescript(FIXTURE.read_text())
-    conn.close()
-    return home
+_load = load_v1_archive  # the fixture as a database file in a home
 
 
 def _v1_blocks(content: bytes) -> list[dict]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import anyio
 import pytest
+from helpers import load_v1_archive, run_cli, sync_examples
 
 from polylogue.api import Archive
 from polylogue.store.schema import SCHEMA_VERSION
@@ -25,13 +25,7 @@ TIMEOUT = 60
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "polylogue", "--home", str(home), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    return run_cli(home, *args, timeout=TIMEOUT)
 
 
 def one_error_line(r: subprocess.CompletedProcess) -> str:
@@ -49,19 +43,10 @@ def _digest(path: Path) -> str:
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory) -> Path:
     """A current archive of the shipped examples."""
-    home = tmp_path_factory.mktemp("ro") / "archive"
-    with Archive(home) as a:
-        assert not a.sync([REPO / "examples"]).errors
-    return home
+    return sync_examples(tmp_path_factory.mktemp("ro") / "archive")
 
 
-def _v1_archive(home: Path) -> Path:
-    """An archive written by schema-version-1 code (tests/fixtures/archive-v1.sql)."""
-    home.mkdir(parents=True)
-    conn = sqlite3.connect(home / "polylogue.db")
-    conn.executescript(FIXTURE_V1.read_text())
-    conn.close()
-    return home
+_v1_archive = load_v1_archive
 
 
 def _user_version(db: Path) -> int:
