@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..fmt import clip, one_line
 from ..models import ATTACHMENT, IMAGE, OPAQUE, TEXT, THINKING, TOOL_RESULT, TOOL_USE, Message
 from ..textutil import dumps, tool_input_text
 from .safe import terminal_safe
@@ -53,9 +54,9 @@ def markdown_safe(text: str) -> str:
     return "".join(p if i % 2 else p.replace("&", "&amp;").replace("<", "&lt;") for i, p in enumerate(parts))
 
 
-def _one_line(s: str, width: int = 100) -> str:
-    s = terminal_safe(" ".join(s.split()), one_line=True)
-    return s if len(s) <= width else s[: width - 1] + "…"
+def _safe_line(s: str, width: int = 100) -> str:
+    """One line of archive text, safe for a terminal, clipped to ``width``."""
+    return clip(terminal_safe(one_line(s), one_line=True), width) or ""
 
 
 def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
@@ -80,7 +81,7 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
     out: list = [Rule(label, align="left", style="dim")]
     if m.context and not (thinking and tools):
         body = " ".join(b.text for b in m.blocks if b.text)
-        out.append(Text(f"  ⤷ injected context: {_one_line(body, 90)}  (--all)", style="dim"))
+        out.append(Text(f"  ⤷ injected context: {_safe_line(body, 90)}  (--all)", style="dim"))
         return out
     for b in m.blocks:
         if b.type == TEXT and b.text.strip():
@@ -91,7 +92,7 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
                 out.append(Padding(Text(terminal_safe(b.text), style="italic dim"), (0, 0, 0, 2)))
             else:
                 out.append(
-                    Text(f"  💭 thinking: {_one_line(b.text, 80)}  ({len(b.text):,} chars, --thinking)", style="dim")
+                    Text(f"  💭 thinking: {_safe_line(b.text, 80)}  ({len(b.text):,} chars, --thinking)", style="dim")
                 )
         elif b.type == TOOL_USE:
             if tools:
@@ -100,7 +101,7 @@ def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
                     out.append(Padding(Syntax(terminal_safe(dumps(b.input)), "json", word_wrap=True), (0, 0, 0, 4)))
             else:
                 out.append(
-                    Text(f"  ⚙ {_field(b.name or 'tool')}: {_one_line(tool_input_text(b.input), 90)}", style="yellow")
+                    Text(f"  ⚙ {_field(b.name or 'tool')}: {_safe_line(tool_input_text(b.input), 90)}", style="yellow")
                 )
         elif b.type == TOOL_RESULT:
             lines = b.text.count("\n") + 1 if b.text else 0

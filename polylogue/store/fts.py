@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ..errors import QueryError
+from ..fmt import iso_from_ms
 from ..textutil import is_cjk
 from . import codec, message_filters, term_totals
 from .encode import fts_values, search_columns
 from .ids import MESSAGE_ID_BITS, rowid_range, sql_conversation_of
-from .queries import CONV_COLUMNS, _iso, conversation_summary, count_conversations, list_conversations
+from .queries import CONV_COLUMNS, conversation_summary, count_conversations, list_conversations
 from .query import BY_SPAN, FAR, Term, compile_filters, role_condition, time_range, where_sql
 from .snippets import snippet
 from .tokens import index_tokens
@@ -435,7 +436,7 @@ def _hit(mid: str, role: str, ts: int | None, snip: str, spans: list, score: flo
     return {
         "message_id": mid,
         "role": role,
-        "timestamp": _iso(ts),
+        "timestamp": iso_from_ms(ts),
         "snippet": snip,
         "highlights": spans,
         "score": score,

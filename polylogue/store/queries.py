@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from ..errors import Ambiguous, NotFound
+from ..fmt import iso_from_ms
 from ..models import Conversation, Message
 from . import codec
 from .encode import ACTIVE, CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, SIDECHAIN
@@ -23,11 +24,6 @@ _C_COLUMNS = ", ".join("c." + name.strip() for name in CONV_COLUMNS.split(",")) 
 
 def _dt(v: int | None) -> datetime | None:
     return None if v is None else datetime.fromtimestamp(v / 1000, tz=UTC)
-
-
-def _iso(v: int | None) -> str | None:
-    d = _dt(v)
-    return None if d is None else d.isoformat().replace("+00:00", "Z")
 
 
 def conversation_summary(row: tuple) -> dict[str, Any]:
@@ -54,8 +50,8 @@ def conversation_summary(row: tuple) -> dict[str, Any]:
         "provider": provider,
         "provider_id": provider_id,
         "title": title,
-        "created_at": _iso(created),
-        "updated_at": _iso(updated),
+        "created_at": iso_from_ms(created),
+        "updated_at": iso_from_ms(updated),
         "message_count": count,
         "parent_id": parent,
         "project": project,
@@ -220,8 +216,8 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
         "conversations": sum(v["conversations"] for v in by.values()),
         "messages": sum(v["messages"] for v in by.values()),
         "by_provider": by,
-        "first_at": _iso(first),
-        "last_at": _iso(last),
+        "first_at": iso_from_ms(first),
+        "last_at": iso_from_ms(last),
         "database_bytes": page_size * pages,
         "generation": generation(conn),
         "schema_version": conn.execute("PRAGMA user_version").fetchone()[0],
