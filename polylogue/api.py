@@ -117,6 +117,13 @@ class Archive:
         self.close()
 
     # ------------------------------------------------------------ import
+    @staticmethod
+    def providers() -> dict[str, str]:
+        """Every provider a ``provider:`` filter accepts: name -> display name."""
+        from .providers import by_name, names
+
+        return {n: by_name(n).display_name for n in sorted(names())}
+
     def default_sources(self) -> list[tuple[str, Path]]:
         from .sources import default_sources
 

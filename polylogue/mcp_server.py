@@ -23,9 +23,9 @@ from pydantic import Field
 
 from . import __version__
 from . import search as searchlang
+from .api import Archive
 from .errors import PolylogueError
 from .fmt import clip, iso_utc, one_line
-from .providers import by_name, names
 
 try:  # mcp 2.x
     from mcp.server.mcpserver import MCPServer as _Server
@@ -58,8 +58,8 @@ MAX_OFFSET = 2**31 - 1  # offset, char_offset, before/after: past any real archi
 TOOL_PREVIEW_CHARS = 100  # the input shown on a summarised tool-call line
 
 # the provider: values, from the registry (providers/__init__.py): a new provider appears here by itself
-PROVIDER_NAMES = ", ".join(sorted(names()))
-PROVIDER_DISPLAY_NAMES = ", ".join(by_name(n).display_name for n in sorted(names()))
+PROVIDER_NAMES = ", ".join(Archive.providers())
+PROVIDER_DISPLAY_NAMES = ", ".join(Archive.providers().values())
 
 QUERY_SYNTAX = f"""\
 Query language (the same as `polylogue search`):
@@ -757,8 +757,6 @@ def build_server(archive) -> Any:
 
 def serve(home: str | None = None) -> None:
     """Run the MCP server over stdio until the client closes it (blocking)."""
-    from .api import Archive
-
     archive = Archive(home)
     try:
         build_server(archive).run("stdio")
