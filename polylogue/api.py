@@ -19,6 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -317,6 +318,63 @@ class Archive:
             cid = resolve(conn, _ident(ident))[0]
             return message_positions(conn, cid, _ident(message_id), active_only=active_only, limit=limit)
 
+    def locate(self, ident: str) -> tuple[str, str | None]:
+        """What ``show IDENT`` names: ``(conversation id, None)`` for a conversation (an
+        id, provider id or unique prefix), ``(conversation id, message id)`` for a
+        message: ``CONVERSATION:MESSAGE`` (each an id or unique prefix), a message id
+        holding its conversation's id (Codex's ``<session id>:<n>``, as search hits
+        give it), or else a message id that one conversation alone holds."""
+        from .errors import Ambiguous, NotFound
+        from .store.queries import conversations_holding, resolve
+
+        ident = _ident(ident)
+        with self.reader() as conn:
+            try:
+                return resolve(conn, ident)[1], None
+            except NotFound:
+                pass
+            found = _message_after_a_colon(conn, ident)
+            if isinstance(found, tuple):
+                return found
+            owners = conversations_holding(conn, ident)  # the last resort: it reads every message id
+        if len(owners) == 1:
+            return owners[0], ident
+        if owners:
+            raise Ambiguous(ident, [f"{o}:{ident}" for o in owners], "messages")
+        if found is not None:
+            raise found
+        raise NotFound(f"no conversation matches '{ident}', and no message has that id")
+
+    def window(self, ident: str, message_id: str, *, context: int = 3, active_only: bool = False) -> MessageWindow:
+        """The messages around one message of a conversation: ``context`` before and
+        after it, in stored order (on the active branch with ``active_only``). The
+        message is named by its id or a unique prefix. Only the window is read."""
+        from .errors import Ambiguous, NotFound, QueryError
+        from .store.queries import conversation_summary, count_messages, load_conversation, message_positions, resolve
+
+        if context < 0:
+            raise QueryError(f"the context must be 0 or more, not {context}")
+        if not message_id.strip():
+            raise QueryError("the message id is empty")
+        with self.reader() as conn:
+            row = resolve(conn, _ident(ident))
+            found = message_positions(conn, row[0], _ident(message_id), active_only=active_only, limit=21)
+            exact = [f for f in found if f[1] == message_id]
+            if len(found) > 1 and not exact:
+                raise Ambiguous(message_id, [m for _, m in found], f"messages in {row[1]}")
+            if not found:
+                elsewhere = active_only and message_positions(conn, row[0], message_id, limit=1)
+                hint = ": it is on another branch (--branch all shows it)" if elsewhere else ""
+                raise NotFound(f"no message '{message_id}' in conversation {row[1]}{hint}")
+            position, mid = (exact or found)[0]
+            total = count_messages(conn, row[0], active_only=active_only)
+            start, end = max(0, position - context), min(total, position + context + 1)
+            conv = load_conversation(conn, row, active_only=active_only, start=start, limit=end - start)
+            summary = conversation_summary(row)
+        # a sync between the count and the read may have shortened it
+        end = start + len(conv.messages)
+        return MessageWindow(conv, summary, mid, position, start, end, total)
+
     def children(self, ident: str) -> builtins.list[dict[str, Any]]:  # `list` here is the method above
         """Conversations whose parent is this one (subagents, forks)."""
         return self.list(parent=self.resolve(ident)["id"], limit=1000)
@@ -357,6 +415,8 @@ class Archive:
                 res = regex_search(conn, q, pattern, limit=limit, offset=offset)
             else:
                 res = search(conn, q, limit=limit, offset=offset)
+                if not res.total_conversations and q.groups:
+                    _add_suggestions(conn, q, res)
         if cache:
             with self._cache_lock:
                 self._cache[key] = res
@@ -404,6 +464,50 @@ class Archive:
             return check(self.db_path, vacuum=vacuum)
 
 
+@dataclass
+class MessageWindow:
+    """Messages ``[start, end)`` of a conversation's ``total`` (its active branch's with
+    ``active_only``) around the message ``message_id`` at ``position`` (0-based)."""
+
+    conversation: Conversation  # the conversation, holding only the window's messages
+    summary: dict[str, Any]  # its summary, as list and search give it
+    message_id: str
+    position: int
+    start: int
+    end: int
+    total: int
+
+
+def _message_after_a_colon(conn, ident: str) -> tuple[str, str] | Exception | None:
+    """``CONVERSATION:MESSAGE``, read at each colon in turn (ids hold colons), each side
+    an id or a unique prefix. A message id may begin with its conversation's provider
+    id (Codex's are ``<session id>:<n>``): ``<session id>:<n>`` as a whole, and
+    ``CONVERSATION:<n>``, name that message too.
+    Nothing found: what to say if nothing else matches (no such message in a conversation
+    found, else a conversation prefix that is ambiguous), if anything."""
+    from .errors import Ambiguous, NotFound
+    from .store.queries import message_positions, resolve
+
+    colons = [i for i, ch in enumerate(ident) if ch == ":" and 0 < i < len(ident) - 1]
+    problem: Exception | None = None
+    for i in colons:
+        try:
+            row = resolve(conn, ident[:i])
+        except NotFound:
+            continue
+        except Ambiguous as e:
+            problem = problem if isinstance(problem, NotFound) else e
+            continue
+        for mid in (ident, f"{row[3]}:{ident[i + 1 :]}"):
+            found = message_positions(conn, row[0], mid, limit=1)
+            if found and found[0][1] == mid:
+                return row[1], mid
+        if message_positions(conn, row[0], ident[i + 1 :], limit=1):
+            return row[1], ident[i + 1 :]
+        problem = NotFound(f"no message '{ident[i + 1 :]}' in conversation {row[1]}")
+    return problem
+
+
 MAX_ID_CHARS = 4096  # far past any real id; a longer one is a mistake (a pasted file?)
 
 
@@ -425,6 +529,16 @@ def _regex(pattern: str):
     if not pattern:
         raise QueryError("the regex is empty")
     return bounded_regex(pattern)
+
+
+def _add_suggestions(conn, q: searchlang.Query, res) -> None:
+    """A search that found nothing: the closest indexed words to the query's
+    unknown words, and the query with each replaced by the best (docs/cli.md, search)."""
+    from .store.suggest import suggest
+
+    res.suggestions = suggest(conn, searchlang.plain_words(q))
+    if res.suggestions:
+        res.did_you_mean = searchlang.corrected(q.text, {s.term: s.instead[0] for s in res.suggestions})
 
 
 class ConversationQuery:

@@ -61,7 +61,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except PolylogueError as e:
-            _fail(str(e), e.exit_code)
+            from .render.safe import terminal_safe
+
+            _fail(terminal_safe(str(e)), e.exit_code)  # it may quote archive ids (candidates of a prefix)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # usage errors, --help, Ctrl-C at a prompt: Click reports them itself
         except BrokenPipeError:
@@ -369,6 +371,7 @@ def search(
     if as_json:
         _emit_json(res.conversations)
         click.echo(summary, err=True)
+        _print_suggestions(res)
         return
     _print_results(res, summary)
 
@@ -395,6 +398,16 @@ def _print_results(res, summary: str) -> None:
             con.print(Text(f"            message {_safe(h['message_id'])}", style="dim"))
         con.print()
     click.echo(summary, err=not sys.stdout.isatty())
+    _print_suggestions(res)
+
+
+def _print_suggestions(res) -> None:
+    """Nothing matched: the closest indexed words, to stderr (docs/cli.md, search)."""
+    if not res.did_you_mean:
+        return
+    for s in res.suggestions:
+        click.echo(f"{_safe(s.term)}: did you mean {', '.join(_safe(w) for w in s.instead)}?", err=True)
+    click.echo(f"did you mean: {_safe(res.did_you_mean)}", err=True)
 
 
 def _highlighted(snippet: str, spans: list) -> Any:
@@ -443,8 +456,23 @@ def list_(ctx, provider, since, until, project, limit, offset, as_json):
         )
 
 
+DEFAULT_CONTEXT = 3  # messages shown before and after the one `show --around` names
+
+
 @cli.command()
 @click.argument("ident")
+@click.option(
+    "--around",
+    metavar="MESSAGE_ID",
+    help="Show only the messages around this one (its id or a unique prefix), marked.",
+)
+@click.option(
+    "-C",
+    "--context",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"Messages before and after the one shown around (default {DEFAULT_CONTEXT}).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -465,43 +493,94 @@ def list_(ctx, provider, since, until, project, limit, offset, as_json):
 @click.option("--all", "all_", is_flag=True, help="Expand everything (--thinking --tools).")
 @click.option("--no-pager", is_flag=True, help="Never page, even on a terminal.")
 @click.pass_context
-def show(ctx, ident, fmt, as_json, branch, thinking, tools, all_, no_pager):
+def show(ctx, ident, around, context, fmt, as_json, branch, thinking, tools, all_, no_pager):
     """Show one conversation by id, provider id or a unique prefix.
 
     On a terminal: a rich view in a pager, thinking and tool traffic collapsed.
     Piped: Markdown. Subagents and other linked conversations are listed at the end.
+
+    \b
+    A search hit's message: the messages around it, it marked (▶):
+      polylogue show CONVERSATION_ID --around MESSAGE_ID [-C N]
+      polylogue show CONVERSATION_ID:MESSAGE_ID
+      polylogue show MESSAGE_ID            (an id that one conversation holds)
     """
     a = _archive(ctx)
     fmt = "json" if as_json else fmt
     active_only = branch == "active"
     thinking, tools = thinking or all_, tools or all_
+    cid, mid = a.locate(ident)
+    mid = around if around is not None else mid
+    if mid is None and context is not None:
+        raise click.UsageError("-C/--context needs --around MESSAGE_ID (or an ID that names a message)")
+    win = None
+    if mid is not None:
+        win = a.window(cid, mid, context=DEFAULT_CONTEXT if context is None else context, active_only=active_only)
     if fmt == "json":
-        from .render.json import render
-
-        click.echo(render(a.conversation(ident, active_only=active_only)))
+        _show_json(a, cid, win, active_only)
         return
     if fmt == "html":
         from .render.html import render
 
-        click.echo(_for_terminal(render(a.conversation(ident, active_only=active_only))))
+        conv = win.conversation if win else a.conversation(cid, active_only=active_only)
+        click.echo(_for_terminal(render(conv, window=(win.start, win.total, win.message_id) if win else None)))
         return
-    summary, messages = a.stream(ident, active_only=active_only)
+    if win:
+        summary, messages = win.summary, iter(win.conversation.messages)
+        mark, note = win.message_id, _window_note(win, active_only)
+    else:
+        summary, messages = a.stream(cid, active_only=active_only)
+        mark = note = None
     children = a.list(parent=summary["id"], limit=200)
     if fmt == "markdown" or (fmt is None and not sys.stdout.isatty()):
         from .render.markdown import write_markdown
         from .render.safe import SafeWriter
 
-        write_markdown(SafeWriter(sys.stdout) if sys.stdout.isatty() else sys.stdout, summary, messages, children)
+        out = SafeWriter(sys.stdout) if sys.stdout.isatty() else sys.stdout
+        write_markdown(out, summary, messages, children, mark=mark, note=note)
         return
     from rich.console import Console
 
     from .render import terminal
 
+    def draw(con):
+        terminal.render(con, summary, messages, children, thinking=thinking, tools=tools, mark=mark, note=note)
+
     if fmt == "text" or no_pager or not sys.stdout.isatty():
-        con = Console(no_color=fmt == "text", highlight=False, force_terminal=False if fmt == "text" else None)
-        terminal.render(con, summary, messages, children, thinking=thinking, tools=tools)
+        draw(Console(no_color=fmt == "text", highlight=False, force_terminal=False if fmt == "text" else None))
         return
-    _paged(lambda con: terminal.render(con, summary, messages, children, thinking=thinking, tools=tools))
+    _paged(draw)
+
+
+def _window_note(win, active_only: bool) -> str:
+    """Which messages a window shows, for people: positions counted from 1."""
+    where = " on the active branch" if active_only else ""
+    shown = f"message {win.end}" if win.end - win.start == 1 else f"messages {win.start + 1}–{win.end}"
+    return f"{shown} of {win.total}{where}, around {win.message_id}"
+
+
+def _show_json(a, cid: str, win, active_only: bool) -> None:
+    """The lossless conversation; for a window, only its messages, with where they are
+    (0-based ``start``, exclusive ``end``, ``position`` of the message asked for) so a
+    script can read on."""
+    from .render.json import conversation_dict, render
+
+    if win is None:
+        click.echo(render(a.conversation(cid, active_only=active_only)))
+        return
+    d = conversation_dict(win.conversation)
+    messages = d.pop("messages")
+    d["message_count"] = win.total
+    d["window"] = {
+        "message_id": win.message_id,
+        "position": win.position,
+        "start": win.start,
+        "end": win.end,
+        "total": win.total,
+        "active_only": active_only,
+    }
+    d["messages"] = messages
+    _emit_json(d)
 
 
 def _paged(draw) -> None:

@@ -49,10 +49,14 @@ class NotFound(PolylogueError):
 
 
 class Ambiguous(PolylogueError):
-    """A prefix matches several conversations; ``candidates`` lists them."""
+    """A prefix matches several conversations (or messages: ``what``); ``candidates`` lists them."""
 
-    def __init__(self, prefix: str, candidates: list[str]):
-        super().__init__(f"'{prefix}' matches {len(candidates)} conversations: " + ", ".join(candidates[:20]))
+    LISTED = 20  # candidates named; the lookups fetch a few more, to know there are more
+
+    def __init__(self, prefix: str, candidates: list[str], what: str = "conversations"):
+        n = len(candidates)
+        count = str(n) if n <= self.LISTED else f"more than {self.LISTED}"
+        super().__init__(f"'{prefix}' matches {count} {what}: " + ", ".join(candidates[: self.LISTED]))
         self.candidates = candidates
 
 

@@ -262,6 +262,9 @@ class _Tools:
         notes.extend(res.notes)
         if notes:
             out["notes"] = notes
+        if res.did_you_mean:  # nothing matched: the closest indexed words (docs/mcp.md)
+            out["suggestions"] = [s.to_json() for s in res.suggestions]
+            out["did_you_mean"] = res.did_you_mean
         out["results"] = results
         return out
 

@@ -4,7 +4,8 @@
     "exact phrase"                a phrase
     pars*                         a prefix
     redis OR memcached            either
-    -java  -"old api"             exclude
+    (redis OR memcached) cache    parentheses group alternatives
+    -java  -"old api"             exclude (also: NOT java)
     provider:claude-code role:user kind:thinking since:2025-01-01 until:yesterday
     title:deploy project:webshop model:opus has:tools id:claude-code:4f2
 
@@ -14,6 +15,12 @@ words match (or all that the filters allow), with a bound on the work.
 
 Filters alone, with no words, list the conversations they match, newest
 first; role: and kind: alone, those holding such messages.
+
+AND between words is what a space means already. NEAR(...), '^', '*' or '?'
+inside a word and /regex/ are refused with a pointer rather than read as
+words; quote them ("a*b") to find the text as written. Lowercase and, or and
+not are words. A search that finds nothing suggests the closest indexed words
+(did you mean).
 
 User text never reaches FTS5 as syntax: every term is re-tokenised and quoted.
 A query that cannot be parsed, or whose filters no conversation could ever
@@ -38,8 +45,10 @@ __all__ = [
     "Term",
     "fold",
     "index_tokens",
+    "corrected",
     "parse",
     "parse_date",
+    "plain_words",
     "snippet",
     "token_pattern",
     "with_filters",
@@ -58,8 +67,12 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
     q = Query(text=text)
     pos = 0
     pending_or = False
+    pending_and = pending_not = None  # where an AND / NOT waiting for its term was written
+    group = None  # an open '(': where, and how many groups, exclusions and filters there were before it
+    after_group = None  # where a parenthesised group of ANDed words closed: no OR may follow it
     last_date = None  # where the last since:/until: was written: a range that cannot hold a time points there
     n = len(text)
+    filters = 0
     while pos < n:
         m = _LEX.match(text, pos)
         if m is None:  # pragma: no cover - the pattern matches any non-space run
@@ -81,8 +94,10 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
             else:
                 raise QueryError(f"unknown filter '{fld}:' (known: {', '.join(f + ':' for f in FIELDS)})", text, start)
         if fld:
-            if neg:
+            if neg or pending_not is not None:
                 raise QueryError(f"'-{fld}:' is not supported; filters cannot be negated", text, start)
+            pending_and = None
+            filters += 1
             value = phrase if phrase is not None else word
             if not value:
                 raise QueryError(f"'{fld}:' needs a value", text, start)
@@ -90,11 +105,42 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
             if fld in ("since", "until"):
                 last_date = start
             continue
-        if word == "OR" and not neg:
-            if not q.groups or pending_or:
-                raise QueryError("OR needs a term on each side", text, start)
-            pending_or = True
+        closes = 0
+        if word is not None:
+            _refuse_unsupported(word, text, m.start("word"))
+            if word.count("(") != word.count(")"):  # parentheses that group words, not 'f(x)' or '(optional)'
+                opens, closes = len(word) - len(word.lstrip("(")), len(word) - len(word.rstrip(")"))
+                if opens:
+                    if group is not None or opens > 1:
+                        raise QueryError("parentheses cannot be nested", text, start)
+                    if neg or pending_not is not None:
+                        raise QueryError(
+                            "a group cannot be excluded: exclude each word (-redis -memcached)", text, start
+                        )
+                    group = (start, len(q.groups) + (not pending_or), len(q.exclude), filters, pending_or)
+                word = word.strip("(") if opens else word.rstrip(")")
+                if not word:
+                    if closes:
+                        group, after_group = _close_group(q, group, filters, text, start)
+                    continue
+        if word in ("OR", "AND", "NOT") and not neg:
+            if word == "OR" and after_group is not None:
+                raise QueryError(_GROUP_HINT, text, after_group)
+            if pending_or or pending_and is not None or pending_not is not None or (word != "NOT" and not q.groups):
+                raise QueryError(
+                    f"{word} needs a term on each side" if word != "NOT" else "NOT needs a term", text, start
+                )
+            if word == "OR":
+                pending_or = True
+            elif word == "AND":
+                pending_and = start
+            else:
+                pending_not = start
             continue
+        after_group = None
+        if pending_not is not None:
+            neg, pending_not = "-", None
+        pending_and = None
         raw = phrase if phrase is not None else word
         prefix = False
         if phrase is None and raw.endswith("*"):
@@ -114,12 +160,95 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
             pending_or = False
         else:
             q.groups.append([term])
-    if pending_or:
-        raise QueryError("OR needs a term on each side", text, len(text))
+        if closes:
+            group, after_group = _close_group(q, group, filters, text, start)
+    if pending_or or pending_and is not None:
+        raise QueryError(f"{'OR' if pending_or else 'AND'} needs a term on each side", text, len(text))
+    if pending_not is not None:
+        raise QueryError("NOT needs a term after it", text, pending_not)
+    if group is not None:
+        raise QueryError("'(' is never closed", text, group[0])
     if q.exclude and not q.groups and not q.has_filters:
         raise QueryError("a query needs something to find, not only exclusions", text, 0)
     check(q, last_date)
     return q
+
+
+_GROUP_HINT = (
+    "parentheses group only alternatives joined by OR, as in (redis OR memcached) cache; "
+    "a group of words next to OR is not supported: write two searches, or the words without parentheses"
+)
+_NEAR = re.compile(r"NEAR(?:\(|/\d*|$)")
+_INNER_WILDCARD = re.compile(r"\w+(?:[*?]+\w+)+[*?]*")
+_REGEX_CHARS = re.compile(r"[*+?|()\[\]{}\\^$]")
+
+
+def _refuse_unsupported(word: str, text: str, pos: int) -> None:
+    """Syntax of other search engines that the language would otherwise read as
+    plain words and quietly find nothing for (docs/cli.md, search)."""
+    bare = word.lstrip("-")
+    pos += len(word) - len(bare)
+    if _NEAR.match(bare):
+        raise QueryError(
+            'NEAR is not supported: use a phrase ("wal checkpoint") or both words (wal checkpoint); '
+            'to find the word itself, quote it: "NEAR"',
+            text,
+            pos,
+        )
+    if len(bare) > 2 and bare[0] == bare[-1] == "/" and _REGEX_CHARS.search(bare):
+        raise QueryError(
+            "this looks like a regular expression: use --regex PATTERN (regex= in the library and MCP)", text, pos
+        )
+    if bare.startswith("^") and bare[1:2].isalnum():
+        raise QueryError("'^' (start of the text) is not supported: write the word without it", text, pos)
+    if _INNER_WILDCARD.fullmatch(bare.strip("()")):
+        raise QueryError(
+            "'*' and '?' inside a word are not wildcards ('pars*', at the end, is a prefix); "
+            f'to find the text as written, quote it: "{bare.strip("()")}"',
+            text,
+            pos,
+        )
+
+
+def _close_group(q: Query, group, filters: int, text: str, pos: int) -> tuple[None, int | None]:
+    """A ')' closes the open group: (no group, where a group of ANDed words ended,
+    if it was one). OR binds tighter than the words' AND, so a group of
+    alternatives means what it says without parentheses; a group of ANDed words
+    is the same too, unless OR stands next to it."""
+    if group is None:
+        raise QueryError("')' closes no '('", text, pos)
+    start, groups, excluded, filters_before, or_before = group
+    alternatives = len(q.groups) <= groups and len(q.exclude) == excluded and filters == filters_before
+    if alternatives:
+        return None, None
+    if or_before:
+        raise QueryError(_GROUP_HINT, text, start)
+    return None, start
+
+
+def plain_words(q: Query) -> list[str]:
+    """The query's positive single words (no phrases, prefixes or filters): the
+    ones a typo suggestion may replace."""
+    return [t.tokens[0] for g in q.groups for t in g if len(t.tokens) == 1 and not t.prefix]
+
+
+def corrected(text: str, fixes: Mapping[str, str]) -> str | None:
+    """``text`` with each word whose folded form is a key of ``fixes`` replaced
+    by its value (quoted phrases and filters kept as written); None when no
+    word was replaced."""
+    out, pos, changed = [], 0, False
+    for m in _LEX.finditer(text):
+        word = m.group("word")
+        if word and not m.group("field") and not m.group("neg") and (fix := fixes.get(fold(word.strip(_EDGE)))):
+            lead = len(word) - len(word.lstrip(_EDGE))
+            body = word.strip(_EDGE)
+            start = m.start("word") + lead
+            out += [text[pos:start], fix]
+            pos, changed = start + len(body), True
+    return "".join(out) + text[pos:] if changed else None
+
+
+_EDGE = "()[]{}.,;:!?'"  # punctuation around a word that is not part of it
 
 
 def _near_field(name: str) -> str | None:

@@ -83,3 +83,9 @@ def test_hostile_memory_smoke():
     assert line["messages"] == out["wide_line"]["messages"] == 3 and "cut to 4 MB" in line["errors"][0]
     assert over["messages"] == 2 and over["errors"] == ["line longer than 16 MB skipped"]
     assert tree["messages"] == tree["nodes"] - 1 and tree["peak_pss_per_message_bytes"] > 0
+
+
+def test_typos_smoke():
+    out = smoke("typos")
+    assert out["zanzibraquux"]["did_you_mean"] == "zanzibarquux"
+    assert out["zanzibraquux"]["search_ms"] >= 0

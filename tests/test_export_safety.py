@@ -348,7 +348,26 @@ def test_page_size_below_one_is_rejected(home, archive, tmp_path, size):
 
 # ------------------------------------------------------------------ item 22: inert Markdown and Obsidian
 
-MD_TAGS = {"p", "h1", "h2", "h3", "blockquote", "pre", "code", "em", "strong", "a", "ul", "ol", "li", "hr", "br"}
+MD_TAGS = {
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "code",
+    "em",
+    "strong",
+    "a",
+    "ul",
+    "ol",
+    "li",
+    "hr",
+    "br",
+}
 MD_TAGS |= {"table", "thead", "tbody", "tr", "th", "td"}
 SAFE_HREF = re.compile(r"(?:https?://|mailto:)[^\s]*|[^:]*", re.I)
 

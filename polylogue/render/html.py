@@ -48,6 +48,7 @@ article.role-user{background:var(--user)}
 article.role-tool,article.role-system{background:var(--tool)}
 article.context{background:var(--ctx)}
 article.branch{opacity:.72;border-style:dashed}
+article.hit{outline:3px solid #d08700;outline-offset:2px}
 article.sidechain{margin-left:1.5rem}
 .head{display:flex;flex-wrap:wrap;gap:.3rem .7rem;align-items:baseline;font-size:.85rem;color:var(--dim)}
 .head .role{font-weight:700;color:var(--fg);font-size:.95rem}
@@ -230,9 +231,13 @@ def message_html(
     thinking: bool = True,
     tools: bool = True,
     tool_names: Mapping[str, str] | None = None,
+    mark: bool = False,
 ) -> str:
     classes = ["msg", f"role-{m.role if m.role in ROLE_TITLES else 'other'}"]
     tags: list[str] = []
+    if mark:  # the message `show --around` was asked for
+        classes.append("hit")
+        tags.append("around")
     if m.context:
         classes.append("context")
         tags.append("context")
@@ -342,7 +347,7 @@ def _document(title: str, body: str) -> str:
     )
 
 
-def _meta_html(c: Conversation) -> str:
+def _meta_html(c: Conversation, count: int) -> str:
     rows: list[tuple[str, str]] = [("id", f"<code>{esc(c.id)}</code>"), ("provider", esc(c.provider))]
     if c.created_at:
         rows.append(("created", _stamp(c.created_at)))
@@ -354,7 +359,7 @@ def _meta_html(c: Conversation) -> str:
         rows.append(("models", esc(", ".join(map(str, c.models)))))
     if c.parent_id:
         rows.append(("parent", f"<code>{esc(c.parent_id)}</code>"))
-    rows.append(("messages", esc(len(c.messages))))
+    rows.append(("messages", esc(count)))
     return '<dl class="meta">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
 
 
@@ -372,10 +377,13 @@ def render(
     base: str = "conversation",
     index_href: str | None = None,
     _names: Mapping[str, str] | None = None,
+    window: tuple[int, int, str] | None = None,
 ) -> str:
     """One HTML page. ``page=None``: every message on one page; ``page=k``
     (1-based): messages ``[(k-1)*page_size, k*page_size)`` with links to the
-    sibling pages (named by ``page_name(base, k)``) and to ``index_href``."""
+    sibling pages (named by ``page_name(base, k)``) and to ``index_href``.
+    ``window=(first, total, message id)``: ``conv`` holds only the messages from
+    position ``first`` of ``total`` around that message (`show --around`), marked."""
     names = _names if _names is not None else _tool_names(conv)
     title = conv.title or conv.id
     if page is None:
@@ -386,11 +394,16 @@ def render(
         start = (page_no - 1) * page_size
         msgs = conv.messages[start : start + page_size]
     nav = _nav(page_no, total, base, index_href)
-    parts = [f"<header><h1>{esc(title)}</h1>", _meta_html(conv), "</header>", nav, "<main>"]
-    for i, m in enumerate(msgs, start + 1):
-        parts.append(message_html(m, anchor=f"m{i}", thinking=thinking, tools=tools, tool_names=names))
+    first, count, mark = window if window else (0, len(conv.messages), None)
+    parts = [f"<header><h1>{esc(title)}</h1>", _meta_html(conv, count), "</header>", nav, "<main>"]
+    for i, m in enumerate(msgs, start + first + 1):
+        parts.append(
+            message_html(m, anchor=f"m{i}", thinking=thinking, tools=tools, tool_names=names, mark=m.id == mark)
+        )
     parts += ["</main>", nav]
-    if total > 1:
+    if window:
+        parts.append(f"<footer>messages {first + 1}–{first + len(msgs)} of {count}, around {esc(mark)}</footer>")
+    elif total > 1:
         end = start + len(msgs)
         parts.append(f"<footer>messages {start + 1}–{end} of {len(conv.messages)}</footer>")
     suffix = f" (page {page_no} of {total})" if total > 1 else ""

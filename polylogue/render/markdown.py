@@ -131,7 +131,7 @@ def _quote(body: str) -> str:
     return "\n".join("> " + line if line else ">" for line in body.splitlines())
 
 
-def message_markdown(m: Message, *, thinking: bool = True, tools: bool = True) -> str:
+def message_markdown(m: Message, *, thinking: bool = True, tools: bool = True, mark: bool = False) -> str:
     t = m.timestamp  # %-formatting: a quarter of what strftime costs, and show calls this per message
     stamp = " · %04d-%02d-%02d %02d:%02d" % (t.year, t.month, t.day, t.hour, t.minute) if t else ""
     label = inline_md(ROLE_TITLES.get(m.role) or m.role.title())
@@ -139,7 +139,7 @@ def message_markdown(m: Message, *, thinking: bool = True, tools: bool = True) -
         label += " (context)"
     if not m.active:
         label += " (other branch)"
-    parts = [f"### {label}{stamp}"]
+    parts = [f"### {'▶ ' if mark else ''}{label}{stamp}"]
     for b in m.blocks:
         if b.type == TEXT:
             parts.append(text_md(b.text))
@@ -201,11 +201,16 @@ def render(c: Conversation, *, thinking: bool = True, tools: bool = True, active
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_markdown(out, summary: dict, messages, children: list[dict]) -> None:
-    """A streamed conversation as Markdown, written as it goes (what `show` pipes)."""
+def write_markdown(
+    out, summary: dict, messages, children: list[dict], *, mark: str | None = None, note: str | None = None
+) -> None:
+    """A streamed conversation as Markdown, written as it goes (what `show` pipes).
+    ``mark``: the id of the message to mark (▶); ``note``: an italic line under the header."""
     out.write(header_markdown(summary))
+    if note:
+        out.write(f"*{inline_md(note)}*\n\n")
     for m in messages:
-        out.write(message_markdown(m) + "\n\n")
+        out.write(message_markdown(m, mark=mark is not None and m.id == mark) + "\n\n")
     if children:
         out.write("## Subagents and linked conversations\n\n")
         for c in children:

@@ -59,15 +59,16 @@ def _safe_line(s: str, width: int = 100) -> str:
     return clip(terminal_safe(one_line(s), one_line=True), width) or ""
 
 
-def message(m: Message, *, thinking: bool = False, tools: bool = False) -> list:
-    """Renderables for one message."""
+def message(m: Message, *, thinking: bool = False, tools: bool = False, mark: bool = False) -> list:
+    """Renderables for one message; ``mark``: the one `show --around` was asked for."""
     from rich.markdown import Markdown
     from rich.padding import Padding
     from rich.rule import Rule
     from rich.syntax import Syntax
     from rich.text import Text
 
-    label = Text(_field(m.role), ROLE_STYLE.get(m.role, "bold"))
+    label = Text("▶ ", "bold reverse") if mark else Text()
+    label.append(_field(m.role), ROLE_STYLE.get(m.role, "bold"))
     if m.context:
         label.append(" · context", "dim")
     if m.sidechain:
@@ -141,10 +142,18 @@ def render(
     *,
     thinking: bool = False,
     tools: bool = False,
+    mark: str | None = None,
+    note: str | None = None,
 ) -> None:
+    """``mark``: the id of the message to mark; ``note``: a line under the header
+    (which messages a window shows)."""
     console.print(header(summary))
+    if note:
+        from rich.text import Text
+
+        console.print(Text(_field(note), "dim"))
     for m in messages:
-        for r in message(m, thinking=thinking, tools=tools):
+        for r in message(m, thinking=thinking, tools=tools, mark=mark is not None and m.id == mark):
             console.print(r)
     if children:
         from rich.text import Text

@@ -22,6 +22,7 @@ from .ids import MESSAGE_ID_BITS, rowid_range, sql_conversation_of
 from .queries import CONV_COLUMNS, conversation_summary, count_conversations, list_conversations
 from .query import BY_SPAN, FAR, Term, compile_filters, role_condition, time_range, where_sql
 from .snippets import snippet
+from .suggest import Suggestion
 from .tokens import index_tokens
 
 # bm25 column weights: dialogue text above thinking above tool traffic
@@ -41,6 +42,10 @@ class SearchResult:
     limit: int = 0
     offset: int = 0
     notes: list[str] = field(default_factory=list)
+    # when nothing matched: the closest indexed words to the query's unknown words
+    # (store/suggest.py), and the query with each replaced by the best of them
+    suggestions: list[Suggestion] = field(default_factory=list)
+    did_you_mean: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +54,8 @@ class SearchResult:
             "offset": self.offset,
             "results": self.conversations,
             "notes": self.notes,
+            "suggestions": [s.to_json() for s in self.suggestions],
+            "did_you_mean": self.did_you_mean,
         }
 
 

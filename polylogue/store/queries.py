@@ -86,7 +86,10 @@ def resolve(conn: sqlite3.Connection, ident: str) -> tuple:
     return rows[0]
 
 
-def load_conversation(conn: sqlite3.Connection, row: tuple, *, active_only: bool = False) -> Conversation:
+def load_conversation(
+    conn: sqlite3.Connection, row: tuple, *, active_only: bool = False, start: int = 0, limit: int = -1
+) -> Conversation:
+    """A conversation with its messages ``[start, start + limit)`` (all by default; see iter_messages)."""
     conv = Conversation(
         provider=row[2],
         provider_id=row[3],
@@ -99,8 +102,7 @@ def load_conversation(conn: sqlite3.Connection, row: tuple, *, active_only: bool
         meta=orjson.loads(codec.decode_json(row[10])) if row[10] else {},
     )
     conv.meta.setdefault("archive_rowid", row[0])
-    for m in iter_messages(conn, row[0], active_only=active_only):
-        conv.messages.append(m)
+    conv.messages.extend(iter_messages(conn, row[0], active_only=active_only, start=start, limit=limit))
     return conv
 
 
@@ -148,6 +150,15 @@ def message_positions(
         rows = conn.execute(head + "substr(mid, 1, ?) = ? ORDER BY seq LIMIT ?", (cid, len(mid), mid, limit)).fetchall()
     before = f"SELECT count(*) FROM messages WHERE conversation_id = ?{active} AND seq < ?"
     return [(conn.execute(before, (cid, seq)).fetchone()[0], m) for seq, m in rows]
+
+
+def conversations_holding(conn: sqlite3.Connection, mid: str, *, limit: int = 21) -> list[str]:
+    """The archive ids of the conversations holding a message whose id is exactly
+    ``mid`` (one id can be in several: a resumed Claude Code session repeats the
+    messages it resumes). No index holds message ids, so this reads every message
+    row's id: a scan (about 15 ms per 100K messages), for when nothing else matched."""
+    sql = "SELECT uid FROM conversations WHERE id IN (SELECT conversation_id FROM messages WHERE mid = ? LIMIT ?)"
+    return [r[0] for r in conn.execute(sql, (mid, limit))]
 
 
 class _DecodedOnUse:
