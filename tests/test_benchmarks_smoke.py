@@ -89,3 +89,16 @@ def test_typos_smoke():
     out = smoke("typos")
     assert out["zanzibraquux"]["did_you_mean"] == "zanzibarquux"
     assert out["zanzibraquux"]["search_ms"] >= 0
+
+
+def test_relevance_smoke():
+    out = smoke("relevance")
+    assert out["modes"] == ["per_message"] and out["corpora"]["examples"]["queries"] == 8
+    rows = [out["overall"], *out["classes"].values()]
+    assert sum(c["queries"] for c in out["classes"].values()) == out["overall"]["queries"] == 8
+    for row in rows:
+        assert set(row["per_message"]) == {"recall@5", "mrr", "ndcg@10"}
+        assert all(0 <= v <= 1 for v in row["per_message"].values())
+    # an exact path is found by every search mode, now and later
+    assert out["classes"]["identifier"]["per_message"]["recall@5"] == 1
+    assert out["unknown_relevant_ids"] == []
