@@ -47,6 +47,7 @@ class Archive:
         self._readers = readers
         self._pool: ReadPool | None = None
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._pool_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self.cache_hits = 0
         self.cache_misses = 0
@@ -70,8 +71,10 @@ class Archive:
             return
         from .store.db import ReadPool
 
-        self._require_readable()
-        self._pool = ReadPool(self.db_path, self._readers)
+        with self._pool_lock:  # MCP tools run in threads: two first calls must not open two pools
+            if self._pool is None:
+                self._require_readable()
+                self._pool = ReadPool(self.db_path, self._readers)
 
     def _require_readable(self) -> None:
         from .errors import ArchiveMissing
@@ -192,7 +195,11 @@ class Archive:
         local = _SYNC_THREAD_LOCKS.setdefault(str(path), threading.Lock())
         if not local.acquire(blocking=wait):
             raise SyncBusy(busy)
-        fd = open_private(path, os.O_RDWR)
+        try:
+            fd = open_private(path, os.O_RDWR)
+        except BaseException:  # the lock file cannot be made: later syncs must not find this one held
+            local.release()
+            raise
         try:
             try:
                 import fcntl

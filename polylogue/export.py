@@ -441,6 +441,13 @@ def _file_record_ok(rec: Any) -> bool:
     )
 
 
+# the only files an export writes: an index (or the JSONL file), and conversation files named
+# by base_name (``<provider>/<date>-<slug>-<hash>``, pages ``-pN``); a manifest naming any
+# other file is not ours, so a planted one cannot make an export remove a user's file
+_EXPORT_FILE = re.compile(r"[^/]+/(?:\d{4}-\d{2}-\d{2}|undated)-[^/]*-[0-9a-f]{8,64}(?:-p\d+)?\.(?:md|json|html)")
+_TOP_FILES = frozenset(INDEX_NAMES.values()) | {JSONL_NAME}
+
+
 def _manifest_problem(m: Any) -> str | None:
     """What is wrong with a manifest's shape, or None. Every path must be a
     plain relative path inside the export; every file must carry a SHA-256."""
@@ -459,12 +466,19 @@ def _manifest_problem(m: Any) -> str | None:
         if not isinstance(rec.get("key"), str | None):
             return "a conversation entry with a bad key"
         for f in rec["files"]:
-            if not (_file_record_ok(f) and isinstance(f.get("path"), str) and _inside(Path("."), f["path"])):
-                return "a file entry that is not a plain relative path with a SHA-256"
-    for rel, f in (extra | kept).items():
-        if not (_file_record_ok(f) and _inside(Path("."), rel)):
-            return "an extra or kept entry that is not a plain relative path with a SHA-256"
+            if not (_file_record_ok(f) and isinstance(f.get("path"), str) and _export_file(f["path"])):
+                return "a file entry that is not one of an export's own files, with a SHA-256"
+    for rel, f in extra.items():
+        if not (_file_record_ok(f) and rel in _TOP_FILES):
+            return "an extra entry that is not an export's index, with a SHA-256"
+    for rel, f in kept.items():
+        if not (_file_record_ok(f) and _export_file(rel)):
+            return "a kept entry that is not one of an export's own files, with a SHA-256"
     return None
+
+
+def _export_file(rel: str) -> bool:
+    return _EXPORT_FILE.fullmatch(rel) is not None and _inside(Path("."), rel) is not None
 
 
 def _load_manifest(root: Path) -> tuple[dict[str, Any], list[str]]:

@@ -100,6 +100,15 @@ class FileOutcome(NamedTuple):
 _known_cache: dict[str, Any] = {}
 
 
+def _forget_known() -> None:
+    """Close the parsers' lookups of earlier syncs: the archive may have been replaced
+    since (an open connection would still read the old file, and parsers would skip
+    conversations the new one lacks), and a forked worker must not inherit one."""
+    for known in _known_cache.values():
+        known.close()
+    _known_cache.clear()
+
+
 def parse_input(f: InputFile, db: str | None = None, states: Path | None = None) -> Iterator[Any]:
     """Parse one input file. Yields its conversations as ConversationRows (encoded,
     ready for the writer), then one FileOutcome. With ``db``, parsers may skip
@@ -545,6 +554,7 @@ def sync(
     report = SyncReport()
     # loaded here, before any worker forks: each plugin problem is reported once
     report.warnings += [{"path": where, "warning": what} for where, what in providers.load_errors()]
+    _forget_known()
     conn = open_writer(db_path)
     try:
         # pass 1 counts what changed (no file list is kept: 100K paths would cost the memory
@@ -563,6 +573,7 @@ def sync(
     finally:
         progress.finish()
         conn.close()
+        _forget_known()
     report.seconds = time.perf_counter() - t0
     return report
 

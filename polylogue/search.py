@@ -108,6 +108,8 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
         closes = 0
         if word is not None:
             _refuse_unsupported(word, text, m.start("word"))
+            if not neg and len(word) > 3 and word.startswith("(-") and word.endswith(")") and word.count("(") == 1:
+                neg, word = "-", word[2:-1]  # "(-wal)" excludes wal, as "-wal" does
             if word.count("(") != word.count(")"):  # parentheses that group words, not 'f(x)' or '(optional)'
                 opens, closes = len(word) - len(word.lstrip("(")), len(word) - len(word.rstrip(")"))
                 if opens:
@@ -117,8 +119,11 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
                         raise QueryError(
                             "a group cannot be excluded: exclude each word (-redis -memcached)", text, start
                         )
-                    group = (start, len(q.groups) + (not pending_or), len(q.exclude), filters, pending_or)
+                    terms = sum(map(len, q.groups))
+                    group = (start, len(q.groups) + (not pending_or), len(q.exclude), filters, pending_or, terms)
                 word = word.strip("(") if opens else word.rstrip(")")
+                if opens and word.startswith("-") and len(word) > 1 and not neg:
+                    neg, word = "-", word[1:]  # "(-wal)": the exclusion is inside the bracket
                 if not word:
                     if closes:
                         group, after_group = _close_group(q, group, filters, text, start)
@@ -217,7 +222,9 @@ def _close_group(q: Query, group, filters: int, text: str, pos: int) -> tuple[No
     is the same too, unless OR stands next to it."""
     if group is None:
         raise QueryError("')' closes no '('", text, pos)
-    start, groups, excluded, filters_before, or_before = group
+    start, groups, excluded, filters_before, or_before, terms_before = group
+    if sum(map(len, q.groups)) == terms_before and len(q.exclude) == excluded and filters == filters_before:
+        raise QueryError("empty parentheses: put words inside, or leave them out", text, start)
     alternatives = len(q.groups) <= groups and len(q.exclude) == excluded and filters == filters_before
     if alternatives:
         return None, None

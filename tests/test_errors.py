@@ -131,3 +131,24 @@ def test_a_waiting_sync_reports_through_its_callback_not_stderr(tmp_path, capfd)
     finally:
         holder.wait(timeout=30)
     assert capfd.readouterr().err == ""
+
+
+def test_a_lock_file_that_cannot_be_made_does_not_leave_the_sync_lock_held(tmp_path):
+    """The first sync fails to make its lock file; the second must fail the same
+    way, not find the first one's in-process lock still held (SyncBusy)."""
+    from polylogue.api import Archive
+    from polylogue.errors import SyncBusy
+
+    home = tmp_path / "h"
+    with Archive(home) as a:
+        a.sync([])  # the archive exists
+    (home / "sync.lock").unlink(missing_ok=True)
+    (home / "sync.lock").mkdir()  # a folder where the lock file goes
+    outcomes = []
+    for _ in range(2):
+        with Archive(home) as a:
+            try:
+                a.sync([], wait=False)
+            except Exception as e:  # which error it is, is the point
+                outcomes.append(type(e))
+    assert len(outcomes) == 2 and SyncBusy not in outcomes, outcomes

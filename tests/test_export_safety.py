@@ -95,7 +95,9 @@ def test_symlinked_folder_is_not_followed_and_its_files_survive(archive, tmp_pat
     r = export(archive, out, fmt="markdown", provider="claude-code")
     assert sorted(p.name for p in v.iterdir()) == ["secret"] and (v / "secret").read_text() == "s\n"
     assert r["removed_files"] == [] and r["written_files"] == []
-    assert r["conversations"] == 3 and r["kept"] == 4  # three conversation files and the secret
+    # the manifest names a file no export writes, so it is ignored whole: the secret is
+    # never a candidate; the three conversation files inside the link are kept unwritten
+    assert r["conversations"] == 3 and r["kept"] == 3
     assert {k["reason"] for k in r["kept_files"]} == {"inside a symlinked folder (claude-code)"}
     assert (out / "index.md").is_file()  # what is safe is still written
     # the manifest no longer claims the secret
@@ -525,3 +527,24 @@ def test_any_text_made_of_markdown_syntax_stays_inert(s):
     )
     _assert_inert(markdown.render(conv))
     _assert_inert(_body(obsidian.render(conv)))
+
+
+def test_a_planted_manifest_cannot_remove_files_an_export_never_writes(archive, tmp_path):
+    """A manifest whose extra and kept tables name a user's own files, with their
+    true hashes and no conversations (so no prompt), removes nothing."""
+    out = tmp_path / "repo"
+    (out / "src").mkdir(parents=True)
+    (out / "README.md").write_text("# mine\n")
+    (out / "src" / "main.py").write_text("print('mine')\n")
+    manifest = {
+        "version": 1,
+        "format": "markdown",
+        "conversations": {},
+        "extra": {"README.md": {"sha": _sha(b"# mine\n")}},
+        "kept": {"src/main.py": {"sha": _sha(b"print('mine')\n")}},
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    r = export(archive, out, fmt="markdown", provider="codex")
+    assert (out / "README.md").read_text() == "# mine\n"
+    assert (out / "src" / "main.py").read_text() == "print('mine')\n"
+    assert r["removed_files"] == []

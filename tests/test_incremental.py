@@ -179,3 +179,21 @@ def test_a_conversation_changed_by_an_earlier_file_of_the_same_sync_is_converted
     assert _messages(tmp_path / "h") == _messages(fresh)
     assert a.search("marshwren").total_messages == 10
     assert a.search("edited").total_messages == 0
+
+
+def test_a_replaced_archive_is_not_read_through_an_old_connection(tmp_path):
+    """A second sync in the same process, after the archive was deleted and made
+    again, imports everything: the parsers' lookup of the old file is not kept."""
+    import shutil
+
+    from polylogue import Archive
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    home = tmp_path / "h"
+    with Archive(home) as a:
+        first = a.sync([examples])
+    shutil.rmtree(home)
+    with Archive(home) as a:
+        again = a.sync([examples])
+        assert again.conversations_unchanged == 0
+        assert again.conversations_new == first.conversations_new == a.stats()["conversations"]

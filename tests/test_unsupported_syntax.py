@@ -105,3 +105,10 @@ def test_near_on_the_examples_errors_rather_than_finding_nothing(tmp_path):
         a.search("NEAR(wal checkpoint)")
     r = run_cli(home, "search", "NEAR(wal checkpoint)")
     assert r.returncode == 2 and "NEAR is not supported" in r.stderr and "^" in r.stderr
+
+
+@pytest.mark.parametrize(("grouped", "plain"), [("sqlite (-wal)", "sqlite -wal"), ("x (-y z)", "x -y z")])
+def test_an_exclusion_inside_brackets_stays_an_exclusion(grouped, plain):
+    g, p = parse(grouped), parse(plain)
+    assert [[t.tokens for t in grp] for grp in g.groups] == [[t.tokens for t in grp] for grp in p.groups]
+    assert [t.tokens for t in g.exclude] == [t.tokens for t in p.exclude] != []

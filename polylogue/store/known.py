@@ -96,6 +96,11 @@ class KnownConversations:
         except sqlite3.Error:
             return None
 
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
     def __call__(self, provider: str, provider_id: str) -> int | None:
         """The stored updated_at of a conversation (ParseContext.known's contract)."""
         rows = self._query("SELECT updated_at FROM conversations WHERE uid = ?", (f"{provider}:{provider_id}",))

@@ -22,6 +22,9 @@ MIN_LENGTH = 3  # 'of' -> 'on', 'a' -> 'i': corrections of very short words are 
 _VOCAB = "temp.polylogue_vocab"
 
 
+MAX_WORDS = 5  # unknown words of one query that get suggestions
+
+
 @dataclass
 class Suggestion:
     term: str  # the query's word, as the index folds it
@@ -35,9 +38,13 @@ def suggest(conn: sqlite3.Connection, words: list[str]) -> list[Suggestion]:
     """For each word (an index token) that the index does not hold, the closest
     words it does hold; words with no close word are left out."""
     out = []
+    tried = 0
     for w in dict.fromkeys(words):
         if len(w) < MIN_LENGTH or not w.isascii() or not w.isalpha() or _held(conn, w):
             continue
+        tried += 1
+        if tried > MAX_WORDS:  # each costs a read of a vocabulary range: a long query stays bounded
+            break
         near = closest(w, _candidates(conn, w))
         if near:
             out.append(Suggestion(w, near))
