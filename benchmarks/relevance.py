@@ -44,16 +44,23 @@ SMOKE_QUERIES = 8
 Mode = Callable[[Archive, str], list[str]]
 
 
-def per_message(archive: Archive, query: str) -> list[str]:
-    """Today's search: each word matched within one message, BM25 over messages."""
-    try:
-        res = archive.search(query, limit=10, cache=False)
-    except QueryError:
-        return []
-    return [c["id"] for c in res.conversations]
+def _mode(**how) -> Mode:
+    def run(archive: Archive, query: str) -> list[str]:
+        try:
+            res = archive.search(query, limit=10, cache=False, **how)
+        except QueryError:
+            return []
+        return [c["id"] for c in res.conversations]
+
+    return run
 
 
-MODES: dict[str, Mode] = {"per_message": per_message}
+MODES: dict[str, Mode] = {
+    # the baseline, as search was before issue 19: every word in one message, exactly as written
+    "per_message": _mode(within="message", forms=False),
+    "per_message_forms": _mode(within="message"),
+    "conversation": _mode(within="conversation"),  # the default
+}
 
 
 # --- the planted conversations of the generated world --------------------------------------

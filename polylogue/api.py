@@ -394,9 +394,14 @@ class Archive:
         offset: int = 0,
         cache: bool = True,
         regex: str | None = None,
+        within: str = "conversation",
+        forms: bool = True,
         **filters,
     ):
         """Search with the query language; keyword filters (provider=..., since=...) are ANDed in.
+        ``within``: "conversation" (the default) finds conversations holding every word
+        somewhere in their messages or title; "message" needs every word in one message.
+        ``forms=False``: words match only as written (a quoted word always does).
         ``regex``: a Python regular expression the message text must match, tried on the
         messages the query matches (all messages its filters allow if it has no words),
         with a bound on the work (a note says when it stopped the scan)."""
@@ -406,8 +411,12 @@ class Archive:
         # the keyword filters become typed filters of a copy (never text to parse again)
         q = searchlang.with_filters(query if isinstance(query, searchlang.Query) else searchlang.parse(query), filters)
         check_page(limit, offset)
+        if within not in ("conversation", "message"):
+            from .errors import QueryError
+
+            raise QueryError(f"within must be 'conversation' or 'message', not {within!r}")
         pattern = _regex(regex) if regex is not None else None
-        q.regex = regex
+        q.regex, q.within, q.forms = regex, within, forms
         with self.reader() as conn:
             key = (q.cache_key(), limit, offset, generation(conn))
             if cache:

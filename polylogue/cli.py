@@ -325,10 +325,40 @@ class _WordsCommand(click.Command):
     help="Python regular expression the message text must match, tried on the messages QUERY "
     "matches (or all that the filters allow); bounded work, with a note when it stops early.",
 )
+@click.option(
+    "--within",
+    type=click.Choice(["conversation", "message"]),
+    default="conversation",
+    show_default=True,
+    help="Where all the words must be: anywhere in a conversation (its messages and title), or in one message.",
+)
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Words match only as written (by default a word also finds its English forms: "
+    "checkpointing finds checkpoint; a quoted word is always exact).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of conversations with their hits.")
 @click.pass_context
 def search(
-    ctx, query, limit, offset, provider, since, until, project, role, kind, model, has_, title, ids, regex, as_json
+    ctx,
+    query,
+    limit,
+    offset,
+    provider,
+    since,
+    until,
+    project,
+    role,
+    kind,
+    model,
+    has_,
+    title,
+    ids,
+    regex,
+    within,
+    exact,
+    as_json,
 ):
     """Search the archive. See `polylogue help-query` for the query language.
 
@@ -360,6 +390,8 @@ def search(
         title=list(title),
         id=list(ids),
         regex=regex,
+        within=within,
+        forms=not exact,
     )
     shown = len(res.conversations)
     summary = (

@@ -15,7 +15,7 @@ import argparse
 import logging
 import os
 from collections.abc import Callable
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import anyio
 import orjson
@@ -213,7 +213,13 @@ class _Tools:
 
     # -------------------------------------------------------------- search
     def search(
-        self, query: str, limit: int, offset: int, filters: dict[str, Any], regex: str | None = None
+        self,
+        query: str,
+        limit: int,
+        offset: int,
+        filters: dict[str, Any],
+        regex: str | None = None,
+        within: str = "conversation",
     ) -> dict[str, Any]:
         self._check_home()
         notes: list[str] = []
@@ -224,7 +230,7 @@ class _Tools:
         if regex is not None and len(regex) > MAX_QUERY_CHARS:
             raise ToolError(f"the regex is too long ({len(regex):,} characters; at most {MAX_QUERY_CHARS:,})")
         q = searchlang.parse(query or "")
-        res = self.archive.search(q, limit=limit, offset=offset, regex=regex or None, **filters)
+        res = self.archive.search(q, limit=limit, offset=offset, regex=regex or None, within=within, **filters)
         total_c, total_m = res.total_conversations, res.total_messages
         # words, a regex, or role:/kind: alone: each conversation comes with its matching messages
         has_terms = q.has_terms or bool(regex) or any(c.get("hits") for c in res.conversations)
@@ -671,6 +677,13 @@ def build_server(archive) -> Any:
                 "and the totals then count what was tried."
             ),
         ] = None,
+        within: Annotated[
+            Literal["conversation", "message"],
+            Field(
+                description="conversation (default): every word somewhere in a conversation, its messages "
+                "or title; message: every word in one message."
+            ),
+        ] = "conversation",
     ) -> str:
         filters = {
             "provider": _split(provider),
@@ -682,7 +695,7 @@ def build_server(archive) -> Any:
             "model": model,
             "has": _split(has),
         }
-        return await guarded(lambda: tools.search(query, limit, offset, filters, regex))
+        return await guarded(lambda: tools.search(query, limit, offset, filters, regex, within))
 
     async def get_conversation(
         id: Annotated[

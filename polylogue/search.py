@@ -155,7 +155,7 @@ def parse(text: str, *, now: datetime | None = None) -> Query:
             if phrase is not None:
                 raise QueryError("empty phrase", text, start)
             raise QueryError(f"'{m.group(0)}' has nothing searchable in it", text, start)
-        term = Term(toks, prefix, raw)
+        term = Term(toks, prefix, raw, exact=phrase is not None)
         if neg:
             if pending_or:
                 raise QueryError("OR cannot join an excluded term", text, start)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from polylogue import search as lang
 from polylogue.api import Archive
-from polylogue.store import fts
+from polylogue.store import fts, scope
 
 WORDS = [
     "some",
@@ -52,7 +52,7 @@ conversations = st.lists(  # conversations of messages of words
 
 def _oracle(conn, q) -> list[str]:
     """Newest first, the conversations the index itself says match."""
-    match = fts._match_expr(q)
+    match = scope.match_expr(q)
     out = []
     for cid, uid in conn.execute("SELECT id, uid FROM conversations ORDER BY updated_at DESC, id DESC"):
         if conn.execute(
@@ -102,6 +102,7 @@ def test_prefix_walk_equals_the_index(tmp_path_factory, convs):
     with a.reader() as conn:
         for text in QUERIES:
             q = lang.parse(text)
+            q.within = "message"  # the walk of the per-message search (whole conversations: test_whole.py)
             want = _oracle(conn, q)
             res = fts.search(conn, q, limit=50, rank_all=0)
             assert [c["id"] for c in res.conversations] == want, text
@@ -114,6 +115,6 @@ def test_prefix_walk_equals_the_index(tmp_path_factory, convs):
                         (c["id"], h["message_id"]),
                     ).fetchone()[0]
                     assert conn.execute(
-                        "SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?", (fts._match_expr(q), rid)
+                        "SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?", (scope.match_expr(q), rid)
                     ).fetchone(), (text, c["id"], h)
     a.close()

@@ -178,7 +178,12 @@ def test_operators(archive):
     assert archive.search("frequentw*").total_messages == 30
     assert archive.search("frequentword -number").total_messages == 0
     assert archive.search("rankword OR frequentword").total_messages == 32
-    assert archive.search("frequentword number 0").total_messages == 5
+    assert archive.search("frequentword number 0", within="message").total_messages == 5
+    # whole conversations: each freq conversation holds the three words (its message 0 all of them),
+    # and every one of its messages holds one of them
+    whole = archive.search("frequentword number 0")
+    assert (whole.total_conversations, whole.total_messages) == (5, 30)
+    assert [h["message_id"] for h in whole.conversations[0]["hits"]][0].endswith("0")  # the full match first
 
 
 def test_totals_are_exact_and_ranking_tiers(archive):

@@ -54,7 +54,7 @@ def _assert_exact(a: Archive) -> list[str]:
     terms = [t for (t,) in _table(a.db_path, "SELECT term FROM frequent_terms")]
     assert len(terms) > 20
     for t in terms:
-        res = a.search(t, cache=False)
+        res = a.search(t, cache=False, within="message", forms=False)
         assert (res.total_messages, res.total_conversations) == _scan(a.db_path, t), t
     return terms
 
@@ -224,7 +224,7 @@ def test_kept_totals_equal_a_full_count_after_any_sequence_of_exports(tmp_path_f
         kept = [t for (t,) in _table(a.db_path, "SELECT term FROM frequent_terms")]
         assert kept
         for t in kept:
-            res = a.search(t, cache=False)
+            res = a.search(t, cache=False, within="message", forms=False)
             assert (res.total_messages, res.total_conversations) == _scan(a.db_path, t), (n, t)
         assert _table(a.db_path, "SELECT count(*) FROM term_totals")[0][0] == len(kept) * (
             (_table(a.db_path, "SELECT max(id) FROM conversations")[0][0] >> bits) + 1

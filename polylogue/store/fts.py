@@ -16,11 +16,12 @@ from typing import Any, cast
 from ..errors import QueryError
 from ..fmt import iso_from_ms
 from ..textutil import is_cjk
-from . import codec, message_filters, term_totals
+from . import codec, forms, message_filters, term_totals, whole
 from .encode import fts_values, search_columns
-from .ids import MESSAGE_ID_BITS, rowid_range, sql_conversation_of
+from .ids import MESSAGE_ID_BITS, rowid_range
 from .queries import CONV_COLUMNS, conversation_summary, count_conversations, list_conversations
-from .query import BY_SPAN, FAR, Term, compile_filters, role_condition, time_range, where_sql
+from .query import BY_SPAN, Term, compile_filters, role_condition, time_range, where_sql
+from .scope import CONV, MESSAGE_TIME, Scope, match_expr, scope
 from .snippets import snippet
 from .suggest import Suggestion
 from .tokens import index_tokens
@@ -31,7 +32,6 @@ ROLE_BOOST = "CASE m.role WHEN 'user' THEN 1.6 WHEN 'assistant' THEN 1.2 ELSE 1.
 TITLE_BOOST = 2.0
 HITS_PER_CONVERSATION = 3
 _KIND_INDEX = {"text": 0, "thinking": 1, "tool_use": 2, "tool_result": 3}
-_CONV = sql_conversation_of("messages_fts.rowid")  # a matching message's conversation, from the index alone
 
 
 @dataclass
@@ -59,43 +59,12 @@ class SearchResult:
         }
 
 
+_TOO_MANY = (
+    "{:,} messages match: too many to rank by relevance, so the newest "
+    "matching conversations come first. Add words or filters to rank by relevance."
+)
 RANK_ALL = 10_000  # up to this many matching messages, every one is scored with BM25
 BOOST_TOP = 500  # the best this many (by BM25) get the role boost; the rest rarely overtake them
-
-
-# a message's time: its own, else its conversation's updated_at
-_MESSAGE_TIME = (
-    "(SELECT coalesce(t.timestamp, (SELECT updated_at FROM conversations WHERE id = t.conversation_id))"
-    " FROM messages t WHERE t.id = messages_fts.rowid)"
-)
-
-
-def _time_filter(span: tuple[int, int], mwhere: list[str], margs: list) -> None:
-    """since:/until: act on each message's time (a message without a timestamp has
-    its conversation's updated_at; one with neither matches no range). Whole
-    conversations are decided from first_ts/last_ts (indexed): those not
-    overlapping the range drop out with the other conversation filters
-    (query.SpanOverlaps); of the rest, only those straddling a bound (a short
-    list) look at each matching message, the others keep every match without a lookup."""
-    lo, hi = span
-    # the straddling ones, found by the bound each crosses: "overlaps but is not wholly
-    # inside" as one condition would scan the whole time index when one bound is open
-    arms, sargs = ["SELECT id FROM conversations WHERE updated_at IS NULL AND first_ts < ? AND last_ts >= ?"], [hi, lo]
-    for bound in (lo, hi):
-        if -FAR < bound < FAR:
-            arms.append("SELECT id FROM conversations WHERE first_ts < ? AND last_ts >= ?")
-            sargs += [bound, bound]
-    mwhere.append(f"CASE WHEN {_CONV} IN ({' UNION ALL '.join(arms)}) THEN {_MESSAGE_TIME} BETWEEN ? AND ? ELSE 1 END")
-    margs += [*sargs, lo, hi - 1]
-
-
-def _match_expr(q) -> str:
-    match = q.match()
-    if q.exclude:
-        inner = match if not q.kinds else match[match.index(":") + 2 : -1]
-        expr = f"({inner}) NOT ({q.exclude_match()})"
-        match = ("{" + " ".join(q.kinds) + "} : (" + expr + ")") if q.kinds else expr
-    return match
 
 
 def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, rank_all: int = RANK_ALL) -> SearchResult:
@@ -109,55 +78,57 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
         if q.exclude:
             raise QueryError("-exclusions narrow a search: add a word to find (or leave them out)", q.text, 0)
         return _filter_only(conn, q, res)
-    where, args = compile_filters(q, BY_SPAN)
-
-    match = _match_expr(q)
-    mwhere: list[str] = _role_conditions(q)
-    margs: list[Any] = []
-    join = " JOIN messages m ON m.id = messages_fts.rowid" if mwhere else ""
-    span = time_range(q)
-    rwhere, rargs = list(mwhere), list(margs)  # the role filters alone (probes decide time per conversation)
-    if span:
-        _time_filter(span, mwhere, margs)
-    # conversation filters act on the rowid's conversation, before any join; message filters need the row
-    fwhere = ["messages_fts MATCH ?"]
-    fargs: list[Any] = [match]
-    if where:
-        fwhere.append(f"{_CONV} IN (SELECT c.id FROM conversations c WHERE " + " AND ".join(where) + ")")
-        fargs += args
-    fargs += margs
-    body = f"FROM messages_fts{join} WHERE " + " AND ".join(fwhere + mwhere)
-    score = f"bm25(messages_fts, {', '.join(map(str, WEIGHTS))})"
+    q = _with_forms(conn, q)
+    sc = scope(q)
+    where, args, span = sc.where, sc.args, sc.span
+    match = match_expr(q)
+    join = sc.join
+    rwhere: list[str] = _role_conditions(q)  # the role filters alone (probes decide time per conversation)
+    body, fargs = sc.body(match)
+    weights = ", ".join(map(str, WEIGHTS))
+    score = f"bm25(messages_fts, {weights})"
     matched = None
     prefix = any(t.prefix for g in q.groups for t in g)
+    whole_mode = q.within == "conversation" and not (prefix and len(q.groups) == 1)
     try:
-        counted = _counted_ahead(conn, q) if not (where or mwhere) else None
-        res.total_messages, res.total_conversations = (
-            counted or conn.execute(f"SELECT count(*), count(DISTINCT {_CONV}) {body}", fargs).fetchone()
-        )
-        if res.total_messages == 0:
-            return res
-        if res.total_messages <= rank_all:
-            page, hit_ids = _ranked(conn, q, body, fargs, score, limit, offset)
+        # a frequent word's totals are kept (term_totals): then the per-message count stands
+        counted = _counted_ahead(conn, q) if not (where or sc.mwhere) else None
+        found = whole.match(conn, q, sc) if whole_mode and counted is None else None
+        if found is not None:
+            res.total_messages, res.total_conversations = len(found.messages), len(found.conversations)
+            if not found.conversations:
+                return res
+            if res.total_messages <= rank_all:
+                page, hit_ids = whole.rank(conn, q, sc, found, weights, _role_boosts(conn), limit, offset)
+            else:
+                page, hit_ids = whole.newest(conn, q, sc, found, limit, offset)
+                res.notes.append(_TOO_MANY.format(res.total_messages))
         else:
-            if prefix and res.total_conversations * 2 < _conversation_count(conn, where, args):
-                # without a prefix index every statement merges the doclists of all the terms
-                # with the prefix, so probing conversation after conversation would merge them
-                # again each time: when few conversations match, one more pass finds them all
-                matched = {cid for (cid,) in conn.execute(f"SELECT DISTINCT {_CONV} {body}", fargs)}
-            page, hit_ids = _newest(
-                conn, q, match, where, args, join, rwhere, rargs, span, limit, offset, matched, expand=prefix
+            # one word group too big to read outright (or a prefix): counted from the index alone,
+            # plus, searching whole conversations, those matching by title only
+            titled = _title_only(conn, q, sc) if whole_mode and not (q.kinds or q.roles) else set()
+            res.total_messages, res.total_conversations = (
+                counted or conn.execute(f"SELECT count(*), count(DISTINCT {CONV}) {body}", fargs).fetchone()
             )
-            res.notes.append(
-                f"{res.total_messages:,} messages match: too many to rank by relevance, so the newest "
-                "matching conversations come first. Add words or filters to rank by relevance."
-            )
+            res.total_conversations += len(titled)
+            if res.total_conversations == 0:
+                return res
+            if res.total_messages <= rank_all:
+                page, hit_ids = _ranked(conn, q, body, fargs, score, limit, offset, titled)
+            else:
+                if prefix and res.total_conversations * 2 < _conversation_count(conn, where, args):
+                    # without a prefix index every statement merges the doclists of all the terms
+                    # with the prefix, so probing conversation after conversation would merge them
+                    # again each time: when few conversations match, one more pass finds them all
+                    matched = {cid for (cid,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", fargs)}
+                page, hit_ids = _newest(
+                    conn, q, match, where, args, join, rwhere, [], span, limit, offset, matched, prefix, titled
+                )
+                res.notes.append(_TOO_MANY.format(res.total_messages))
         if not page:
             return res
         ids = [i for cid in page for i, _ in hit_ids[cid]]
-        rows = conn.execute(
-            f"SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({','.join('?' * len(ids))})", ids
-        ).fetchall()
+        rows = list(_by_ids(conn, "SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({})", ids))
         msgs = {r[0]: (*r[1:4], blocks) for r, blocks in zip(rows, codec.decode_contents([r[4] for r in rows]))}
         summaries = _summaries(conn, page)
     except sqlite3.OperationalError as e:
@@ -167,7 +138,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
     for cid in page:
         summary = summaries[cid]
-        for rid, sc in hit_ids[cid]:
+        for rid, hit_score in hit_ids[cid]:
             if rid not in msgs:
                 continue
             mid, role, ts, blocks = msgs[rid]
@@ -179,7 +150,9 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
                 if len(texts) == 1
                 else next((t for t in texts if _contains_any(t, probes)), texts[0] if texts else "")
             )
-            summary["hits"].append(_hit(mid, role, ts, *snippet(text, tokens), None if sc is None else round(-sc, 4)))
+            summary["hits"].append(
+                _hit(mid, role, ts, *snippet(text, tokens), None if hit_score is None else round(-hit_score, 4))
+            )
         res.conversations.append(summary)
     return res
 
@@ -382,13 +355,13 @@ def _regex_candidates(conn: sqlite3.Connection, q):
     rw = "".join(f" AND {r}" for r in _role_conditions(q))
     if q.has_terms:
         # one pass over the index (a prefix merges its doclists once), newest rowids first
-        cond = f" AND {_CONV} IN (SELECT c.id FROM conversations c{cw})" if where else ""
+        cond = f" AND {CONV} IN (SELECT c.id FROM conversations c{cw})" if where else ""
         ids = (
             r[0]
             for r in conn.execute(
                 f"SELECT messages_fts.rowid FROM messages_fts WHERE messages_fts MATCH ?"
                 f"{cond} ORDER BY messages_fts.rowid DESC",
-                (_match_expr(q), *args),
+                (match_expr(q), *args),
             )
         )
         return _rows_by_id(conn, ids, rw)
@@ -478,14 +451,25 @@ def _counted_ahead(conn, q) -> tuple[int, int] | None:
     if q.exclude or q.kinds or len(q.groups) != 1 or len(q.groups[0]) != 1:
         return None
     t = q.groups[0][0]
-    return None if t.prefix or len(t.tokens) != 1 else term_totals.lookup(conn, t.tokens[0])
+    return None if t.prefix or t.forms or len(t.tokens) != 1 else term_totals.lookup(conn, t.tokens[0])
 
 
 _first = operator.itemgetter(0)
 
 
-def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int):
-    """One BM25 pass over every match: conversations by their best message."""
+def _ranked(
+    conn,
+    q,
+    body: str,
+    fargs: list,
+    score: str,
+    limit: int,
+    offset: int,
+    titled: set[int] | frozenset[int] = frozenset(),
+):
+    """One BM25 pass over every match: conversations by their best message.
+    ``titled``: conversations matching by title alone, scored by their title as
+    a whole-conversation search scores titles (store/whole.py)."""
     rows = conn.execute(f"SELECT {score}, messages_fts.rowid {body}", fargs).fetchall()
     # by score alone: float keys sort twice as fast as tuples, and the sort is stable, so
     # ties stay in rowid order (the order the index returns them in), as comparing tuples would
@@ -499,6 +483,9 @@ def _ranked(conn, q, body: str, fargs: list, score: str, limit: int, offset: int
     conv_best = {rid >> MESSAGE_ID_BITS: s for s, rid in reversed(tail)}
     for s, rid in reversed(top):
         conv_best[rid >> MESSAGE_ID_BITS] = min(s, conv_best.get(rid >> MESSAGE_ID_BITS, s))
+    if titled:
+        for cid, s in whole.title_scores(conn, q, titled).items():
+            conv_best[cid] = whole.TITLE_WEIGHT * s
     title_ids = _title_matches(conn, q)
     best = sorted((v * (TITLE_BOOST if cid in title_ids else 1.0), cid) for cid, v in conv_best.items())
     # recency breaks ties: only the page's candidates and whatever ties with the last of them need a date
@@ -540,6 +527,7 @@ def _newest(
     offset: int,
     matched: set[int] | None = None,
     expand: bool = False,
+    titled: set[int] | frozenset[int] = frozenset(),
 ):
     """Huge match sets: walk the conversations (filters applied) newest first and
     keep those with a match. Each probe is an index lookup bounded to one
@@ -549,7 +537,8 @@ def _newest(
     prefixes are first expanded to the words it really holds, so the probe needs
     no doclist merge; a conversation whose folded text does not even contain a
     required prefix cannot match and is skipped. A time range is decided per
-    conversation from its first_ts/last_ts."""
+    conversation from its first_ts/last_ts. ``titled``: conversations that match
+    by title alone (whole-conversation search), listed in their place without hits."""
 
     def probe_sql(extra: list[str]) -> str:
         return (
@@ -559,7 +548,7 @@ def _newest(
             + f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}"
         )
 
-    probe, probe_timed = probe_sql([]), probe_sql([f"{_MESSAGE_TIME} BETWEEN ? AND ?"])
+    probe, probe_timed = probe_sql([]), probe_sql([f"{MESSAGE_TIME} BETWEEN ? AND ?"])
     cw = where_sql(where)
     page: list[int] = []
     hits: dict[int, list] = {}
@@ -569,6 +558,15 @@ def _newest(
         "ORDER BY c.updated_at DESC, c.id DESC",
         args,
     ):
+        if cid in titled:  # no message of it matches: listed by its title
+            if skipped < offset:
+                skipped += 1
+            else:
+                page.append(cid)
+                hits[cid] = []
+                if len(page) >= limit:
+                    break
+            continue
         if matched is not None and cid not in matched:
             continue
         sql, params = probe, margs
@@ -667,7 +665,39 @@ def _expand_prefixes(conn, q, cid: int) -> tuple[str | None, bool, bool]:
         if not alts:  # an all-prefix group none of whose prefixes starts a word read
             return None, complete, False
         groups.append(alts)
-    return _match_expr(replace(q, groups=groups)), False, complete
+    return match_expr(replace(q, groups=groups)), False, complete
+
+
+def _with_forms(conn: sqlite3.Connection, q):
+    """The query with each plain word's other forms that the index holds (store/forms.py)."""
+    if not q.forms or not any(t.may_have_forms and forms.expandable(t.tokens[0]) for g in q.groups for t in g):
+        return q
+    from dataclasses import replace
+
+    def expand(t: Term) -> Term:
+        if not (t.may_have_forms and forms.expandable(t.tokens[0])):
+            return t
+        return replace(t, forms=forms.held(conn, forms.forms(t.tokens[0])))
+
+    return replace(q, groups=[[expand(t) for t in g] for g in q.groups])
+
+
+def _title_only(conn: sqlite3.Connection, q, sc: Scope) -> set[int]:
+    """Conversations (within the filters) whose title holds the words, but none
+    of whose messages does: a whole-conversation search lists them too."""
+    titled = whole.titles(conn, q, q.groups, sc)
+    if len(titled) <= whole.PROBE_MAX:
+        sql, args = sc.probe(match_expr(q), tail="LIMIT 1")
+        return {c for c in titled if not conn.execute(sql, (*args, *rowid_range(c))).fetchone()}
+    body, args = sc.body(match_expr(q))
+    return titled - {c for (c,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", args)}
+
+
+def _role_boosts(conn: sqlite3.Connection):
+    def boosts(ids: list[int]) -> dict[int, float]:
+        return dict(_by_ids(conn, f"SELECT id, {ROLE_BOOST} FROM messages m WHERE id IN ({{}})", ids))
+
+    return boosts
 
 
 def _contains_any(text: str, tokens: list[str]) -> bool:

@@ -28,10 +28,25 @@ class Term:
     tokens: list[str]  # normalised index tokens (tokens.index_tokens)
     prefix: bool = False
     raw: str = ""
+    exact: bool = False  # quoted: this form only, never its inflections
+    # other forms of a one-token word that also match (store/forms.py); set by the
+    # search, after dropping those the index does not hold
+    forms: tuple[str, ...] = ()
 
     def fts(self) -> str:
         body = " ".join(self.tokens)
+        if self.forms:
+            return "(" + " OR ".join(f'"{w}"' for w in (body, *self.forms)) + ")"
         return f'"{body}"*' if self.prefix else f'"{body}"'
+
+    def exact_fts(self) -> str:
+        """This term without its other forms."""
+        body = " ".join(self.tokens)
+        return f'"{body}"*' if self.prefix else f'"{body}"'
+
+    @property
+    def may_have_forms(self) -> bool:
+        return not (self.exact or self.prefix) and len(self.tokens) == 1
 
 
 @dataclass
@@ -51,6 +66,10 @@ class Query:
     ids: list[str] = field(default_factory=list)
     parent: str | None = None  # a conversation's children (library only, not in the language)
     regex: str | None = None
+    # "conversation": every word somewhere in a conversation (messages and title);
+    # "message": every word in one message (store/whole.py, docs/cli.md "search")
+    within: str = "conversation"
+    forms: bool = True  # plain words also find their other English forms (store/forms.py)
 
     @property
     def has_terms(self) -> bool:
@@ -117,6 +136,7 @@ class Query:
         written, so a run of CJK characters (indexed one by one) is one string."""
         out: list[str] = []
         for t in (t for g in self.groups for t in g):
+            out += t.forms
             for cjk, run in groupby(t.tokens, key=lambda tok: len(tok) == 1 and is_cjk(tok)):
                 out += ["".join(run)] if cjk else run  # noqa: B031 - one use per branch
         return out
@@ -137,6 +157,8 @@ class Query:
             tuple(self.ids),
             self.parent,
             self.regex,
+            self.within,
+            self.forms,
         )
 
 

@@ -1,0 +1,238 @@
+"""Whole-conversation search: every word somewhere in the conversation.
+
+A conversation matches when each of the query's word groups is found in one
+of its messages (within the filters) or in its title; no single message needs
+them all. The title counts unless role: or kind: ask for messages of a kind.
+An excluded word acts on messages, as in the per-message search: a message
+holding it does not count (a title holding it neither), so a query of one word
+finds exactly the per-message matches plus the conversations matching by title.
+
+Totals are exact: the matching conversations, and the messages in them that
+hold at least one of the word groups (those are the hits).
+
+How, fast: each group's messages are read outright when there are at most
+``CAP`` of them (an index pass that stops early otherwise). The conversations
+of those groups, intersected, are the candidates; a bigger group is then
+checked per candidate conversation (one index seek each) when there are at
+most ``PROBE_MAX`` candidates, else read whole.
+
+Ranking (at most ``rank_all`` matching messages): each message is scored by
+BM25 over all the groups at once (so a message holding more of the words
+scores higher), a message holding every group gets ``FULL_BONUS``, one holding
+the exact forms typed ``EXACT_BONUS``; a conversation scores its best message
+plus ``TITLE_WEIGHT`` times its title's BM25, so a title holding the words
+ranks near the top (and one holding every group scores ``TITLE_BOOST`` times
+that). More matches: the newest matching conversations first."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from .ids import MESSAGE_ID_BITS, rowid_range
+from .query import where_sql
+from .scope import CONV, Scope, group_expr, title_expr
+
+CAP = 50_000  # a group's messages read outright up to this many
+PROBE_MAX = 3_000  # candidate conversations checked one by one up to this many
+TITLE_WEIGHT = 3.0
+TITLE_BOOST = 2.0  # a title holding every group: the conversation is about it
+FULL_BONUS = 1.5
+EXACT_BONUS = 1.25
+HITS_PER_CONVERSATION = 3
+
+
+Hits = dict[int, list[tuple[int, float | None]]]  # conversation -> its best messages (rowid, score)
+
+
+@dataclass
+class Matched:
+    conversations: set[int]
+    messages: set[int]  # within the conversations: those holding at least one group
+    titles: dict[int, float]  # conversation -> its title's BM25 (over all the groups), for those that match any
+    probed: bool  # a group was too big to read: look at the conversations one by one, never the whole index
+
+
+def match(conn: sqlite3.Connection, q, sc: Scope) -> Matched | None:
+    """The matching conversations and messages; None for a query of one word
+    group too big to read outright (the per-message search counts those from
+    the index alone, fts.py)."""
+    groups = [[g] for g in q.groups]
+    exprs = [group_expr(q, g) for g in groups]
+    use_titles = not (q.kinds or q.roles)
+    title_sets = [titles(conn, q, g, sc) if use_titles else set() for g in groups]
+    read: list[list[int] | None] = []
+    for e in exprs:
+        body, args = sc.body(e)
+        got = [r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body} LIMIT {CAP + 1}", args)]
+        read.append(got if len(got) <= CAP else None)
+    cands: set[int] | None = None
+    for got_or_none, titled in zip(read, title_sets):
+        if got_or_none is not None:
+            found = {r >> MESSAGE_ID_BITS for r in got_or_none} | titled
+            cands = found if cands is None else cands & found
+    settled = {i for i, rows in enumerate(read) if rows is not None}
+    if cands is None and len(exprs) == 1:
+        return None
+    if cands is None:  # every group is big: the first one's conversations, read whole
+        body, args = sc.body(exprs[0])
+        cands = {c for (c,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", args)} | title_sets[0]
+        settled.add(0)
+    for i, e in enumerate(exprs):
+        if i in settled or not cands:
+            continue
+        if len(cands) <= PROBE_MAX:
+            sql, args = sc.probe(e, tail="LIMIT 1")
+            cands = {c for c in cands if c in title_sets[i] or conn.execute(sql, (*args, *rowid_range(c))).fetchone()}
+        else:
+            body, args = sc.body(e)
+            cands &= {c for (c,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", args)} | title_sets[i]
+    messages: set[int] = set()
+    for got_or_none in read:
+        if got_or_none is not None:
+            messages.update(r for r in got_or_none if r >> MESSAGE_ID_BITS in cands)
+    big = [exprs[i] for i, rows in enumerate(read) if rows is None]
+    probed = bool(big) and len(cands) <= PROBE_MAX
+    if big and cands:
+        messages |= _messages_of(conn, sc, _any(big), cands, probed)
+    scored = title_scores(conn, q, cands) if use_titles and cands else {}
+    return Matched(cands, messages, scored, probed)
+
+
+def rank(
+    conn: sqlite3.Connection,
+    q,
+    sc: Scope,
+    m: Matched,
+    weights: str,
+    role_boost: Callable[[list[int]], dict[int, float]],
+    limit: int,
+    offset: int,
+) -> tuple[list[int], Hits]:
+    """The page of conversations by relevance, each with its best messages.
+    ``role_boost`` gives the factor of each of the best messages by its role."""
+    scores = _scores(conn, sc, _any([group_expr(q, [g]) for g in q.groups]), m, weights)
+    full = _holding(conn, sc, group_expr(q, q.groups), m) if len(q.groups) > 1 else set(scores)
+    exact = _holding(conn, sc, group_expr(_exact(q), _exact(q).groups), m) if _has_forms(q) else set(scores)
+    top = sorted(scores.items(), key=lambda kv: kv[1])[:500]
+    boosts = role_boost([rid for rid, _ in top])
+    for rid, s in scores.items():
+        s *= FULL_BONUS if rid in full else 1.0
+        s *= EXACT_BONUS if rid in exact else 1.0
+        scores[rid] = s * boosts.get(rid, 1.0)
+    best: dict[int, float] = {}
+    by_conv: dict[int, list[tuple[float, int]]] = {}
+    for rid, s in scores.items():
+        cid = rid >> MESSAGE_ID_BITS
+        by_conv.setdefault(cid, []).append((s, rid))
+        best[cid] = min(s, best.get(cid, 0.0))
+    titled = whole_title_matches(conn, q, m.conversations) if m.titles else set()
+    total = {
+        c: (best.get(c, 0.0) + TITLE_WEIGHT * m.titles.get(c, 0.0)) * (TITLE_BOOST if c in titled else 1.0)
+        for c in m.conversations
+    }
+    updated = _updated(conn, list(total))
+    order = sorted(total, key=lambda c: (total[c], -(updated.get(c) or 0), -c))
+    page = order[offset : offset + limit]
+    hits: Hits = {c: [(rid, s) for s, rid in sorted(by_conv.get(c, []))[:HITS_PER_CONVERSATION]] for c in page}
+    return page, hits
+
+
+def newest(conn: sqlite3.Connection, q, sc: Scope, m: Matched, limit: int, offset: int) -> tuple[list[int], Hits]:
+    """The page of matching conversations newest first, each with its latest matching messages."""
+    cw = where_sql(sc.where)
+    page: list[int] = []
+    skipped = 0
+    for (cid,) in conn.execute(f"SELECT c.id FROM conversations c{cw} ORDER BY c.updated_at DESC, c.id DESC", sc.args):
+        if cid not in m.conversations:
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        page.append(cid)
+        if len(page) >= limit:
+            break
+    hits: Hits = {}
+    for cid in page:
+        lo, hi = rowid_range(cid)
+        mine = sorted((r for r in m.messages if lo <= r < hi), reverse=True)[:HITS_PER_CONVERSATION]
+        hits[cid] = [(r, None) for r in mine]
+    return page, hits
+
+
+def _any(exprs: list[str]) -> str:
+    return exprs[0] if len(exprs) == 1 else " OR ".join(f"({e})" for e in exprs)
+
+
+def _exact(q):
+    return replace(q, groups=[[replace(t, forms=()) for t in g] for g in q.groups])
+
+
+def _has_forms(q) -> bool:
+    return any(t.forms for g in q.groups for t in g)
+
+
+def titles(conn: sqlite3.Connection, q, groups, sc: Scope) -> set[int]:
+    """Conversations (within the conversation filters) whose title matches."""
+    cond = f" AND rowid IN (SELECT c.id FROM conversations c WHERE {' AND '.join(sc.where)})" if sc.where else ""
+    return {
+        r[0]
+        for r in conn.execute(
+            f"SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?{cond}", (title_expr(q, groups), *sc.args)
+        )
+    }
+
+
+def whole_title_matches(conn: sqlite3.Connection, q, convs: set[int]) -> set[int]:
+    """Of these conversations, those whose title holds every group."""
+    expr = title_expr(q, q.groups)
+    return {c for (c,) in conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?", (expr,)) if c in convs}
+
+
+def title_scores(conn, q, convs: set[int]) -> dict[int, float]:
+    expr = _any([title_expr(q, [g]) for g in q.groups])
+    return {
+        cid: s
+        for cid, s in conn.execute("SELECT rowid, bm25(titles_fts) FROM titles_fts WHERE titles_fts MATCH ?", (expr,))
+        if cid in convs
+    }
+
+
+def _messages_of(conn, sc: Scope, expr: str, convs: set[int], probe: bool) -> set[int]:
+    """The messages ``expr`` finds in these conversations: one seek per
+    conversation, or one pass over the index."""
+    if probe:
+        sql, args = sc.probe(expr)
+        return {r for c in convs for (r,) in conn.execute(sql, (*args, *rowid_range(c)))}
+    body, args = sc.body(expr)
+    return {r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body}", args) if r >> MESSAGE_ID_BITS in convs}
+
+
+def _scores(conn, sc: Scope, expr: str, m: Matched, weights: str) -> dict[int, float]:
+    """BM25 of each matching message, for ``expr``."""
+    score = f"bm25(messages_fts, {weights})"
+    convs = {r >> MESSAGE_ID_BITS for r in m.messages}
+    if m.probed:
+        sql, args = sc.probe(expr, f"{score}, messages_fts.rowid")
+        rows = (row for c in convs for row in conn.execute(sql, (*args, *rowid_range(c))))
+    else:
+        body, args = sc.body(expr)
+        rows = conn.execute(f"SELECT {score}, messages_fts.rowid {body}", args)
+    return {rid: s for s, rid in rows if rid in m.messages}
+
+
+def _holding(conn, sc: Scope, expr: str, m: Matched) -> set[int]:
+    """Of the matching messages, those ``expr`` finds."""
+    convs = {r >> MESSAGE_ID_BITS for r in m.messages}
+    return _messages_of(conn, sc, expr, convs, m.probed) & m.messages
+
+
+def _updated(conn, ids: list[int]) -> dict[int, int | None]:
+    out: dict[int, int | None] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        out.update(
+            conn.execute(f"SELECT id, updated_at FROM conversations WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        )
+    return out
