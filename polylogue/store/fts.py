@@ -67,12 +67,22 @@ RANK_ALL = 10_000  # up to this many matching messages, every one is scored with
 BOOST_TOP = 500  # the best this many (by BM25) get the role boost; the rest rarely overtake them
 
 
-def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, rank_all: int = RANK_ALL) -> SearchResult:
+def search(
+    conn: sqlite3.Connection,
+    q,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    rank_all: int = RANK_ALL,
+    cap: int = whole.CAP,
+    probe_max: int = whole.PROBE_MAX,
+) -> SearchResult:
     """Totals are always exact. Ranking: with at most ``rank_all`` matching
     messages, BM25 over all of them in one pass (dialogue above tool output,
     prompts and titles boosted, ties to the newer); with more, the newest
     matching conversations first (scoring millions of rows cannot be fast), and
-    a note says so."""
+    a note says so. ``cap`` and ``probe_max``: how a whole-conversation search
+    reads each word group (store/whole.py)."""
     res = SearchResult(limit=limit, offset=offset)
     if not q.has_terms:
         if q.exclude:
@@ -93,7 +103,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
     try:
         # a frequent word's totals are kept (term_totals): then the per-message count stands
         counted = _counted_ahead(conn, q) if not (where or sc.mwhere) else None
-        found = whole.match(conn, q, sc) if whole_mode and counted is None else None
+        found = whole.match(conn, q, sc, cap, probe_max) if whole_mode and counted is None else None
         if found is not None:
             res.total_messages, res.total_conversations = len(found.messages), len(found.conversations)
             if not found.conversations:
@@ -106,7 +116,7 @@ def search(conn: sqlite3.Connection, q, *, limit: int = 20, offset: int = 0, ran
         else:
             # one word group too big to read outright (or a prefix): counted from the index alone,
             # plus, searching whole conversations, those matching by title only
-            titled = _title_only(conn, q, sc) if whole_mode and not (q.kinds or q.roles) else set()
+            titled = _title_only(conn, q, sc, probe_max) if whole_mode and not (q.kinds or q.roles) else set()
             res.total_messages, res.total_conversations = (
                 counted or conn.execute(f"SELECT count(*), count(DISTINCT {CONV}) {body}", fargs).fetchone()
             )
@@ -471,6 +481,9 @@ def _ranked(
     ``titled``: conversations matching by title alone, scored by their title as
     a whole-conversation search scores titles (store/whole.py)."""
     rows = conn.execute(f"SELECT {score}, messages_fts.rowid {body}", fargs).fetchall()
+    if any(t.forms for g in q.groups for t in g):  # the form typed ranks above the other forms
+        exact = {r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body}", [whole.exact_expr(q), *fargs[1:]])}
+        rows = [(s * whole.EXACT_BONUS if rid in exact else s, rid) for s, rid in rows]
     # by score alone: float keys sort twice as fast as tuples, and the sort is stable, so
     # ties stay in rowid order (the order the index returns them in), as comparing tuples would
     rows.sort(key=_first)
@@ -682,11 +695,11 @@ def _with_forms(conn: sqlite3.Connection, q):
     return replace(q, groups=[[expand(t) for t in g] for g in q.groups])
 
 
-def _title_only(conn: sqlite3.Connection, q, sc: Scope) -> set[int]:
+def _title_only(conn: sqlite3.Connection, q, sc: Scope, probe_max: int) -> set[int]:
     """Conversations (within the filters) whose title holds the words, but none
     of whose messages does: a whole-conversation search lists them too."""
     titled = whole.titles(conn, q, q.groups, sc)
-    if len(titled) <= whole.PROBE_MAX:
+    if len(titled) <= probe_max:
         sql, args = sc.probe(match_expr(q), tail="LIMIT 1")
         return {c for c in titled if not conn.execute(sql, (*args, *rowid_range(c))).fetchone()}
     body, args = sc.body(match_expr(q))

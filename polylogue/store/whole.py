@@ -39,7 +39,7 @@ PROBE_MAX = 3_000  # candidate conversations checked one by one up to this many
 TITLE_WEIGHT = 3.0
 TITLE_BOOST = 2.0  # a title holding every group: the conversation is about it
 FULL_BONUS = 1.5
-EXACT_BONUS = 1.25
+EXACT_BONUS = 2.0  # the form typed, over the other forms: BM25 alone ranks the rarer form first
 HITS_PER_CONVERSATION = 3
 
 
@@ -54,7 +54,7 @@ class Matched:
     probed: bool  # a group was too big to read: look at the conversations one by one, never the whole index
 
 
-def match(conn: sqlite3.Connection, q, sc: Scope) -> Matched | None:
+def match(conn: sqlite3.Connection, q, sc: Scope, cap: int = CAP, probe_max: int = PROBE_MAX) -> Matched | None:
     """The matching conversations and messages; None for a query of one word
     group too big to read outright (the per-message search counts those from
     the index alone, fts.py)."""
@@ -65,8 +65,8 @@ def match(conn: sqlite3.Connection, q, sc: Scope) -> Matched | None:
     read: list[list[int] | None] = []
     for e in exprs:
         body, args = sc.body(e)
-        got = [r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body} LIMIT {CAP + 1}", args)]
-        read.append(got if len(got) <= CAP else None)
+        got = [r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body} LIMIT {cap + 1}", args)]
+        read.append(got if len(got) <= cap else None)
     cands: set[int] | None = None
     for got_or_none, titled in zip(read, title_sets):
         if got_or_none is not None:
@@ -82,7 +82,7 @@ def match(conn: sqlite3.Connection, q, sc: Scope) -> Matched | None:
     for i, e in enumerate(exprs):
         if i in settled or not cands:
             continue
-        if len(cands) <= PROBE_MAX:
+        if len(cands) <= probe_max:
             sql, args = sc.probe(e, tail="LIMIT 1")
             cands = {c for c in cands if c in title_sets[i] or conn.execute(sql, (*args, *rowid_range(c))).fetchone()}
         else:
@@ -93,7 +93,7 @@ def match(conn: sqlite3.Connection, q, sc: Scope) -> Matched | None:
         if got_or_none is not None:
             messages.update(r for r in got_or_none if r >> MESSAGE_ID_BITS in cands)
     big = [exprs[i] for i, rows in enumerate(read) if rows is None]
-    probed = bool(big) and len(cands) <= PROBE_MAX
+    probed = bool(big) and len(cands) <= probe_max
     if big and cands:
         messages |= _messages_of(conn, sc, _any(big), cands, probed)
     scored = title_scores(conn, q, cands) if use_titles and cands else {}
@@ -114,7 +114,7 @@ def rank(
     ``role_boost`` gives the factor of each of the best messages by its role."""
     scores = _scores(conn, sc, _any([group_expr(q, [g]) for g in q.groups]), m, weights)
     full = _holding(conn, sc, group_expr(q, q.groups), m) if len(q.groups) > 1 else set(scores)
-    exact = _holding(conn, sc, group_expr(_exact(q), _exact(q).groups), m) if _has_forms(q) else set(scores)
+    exact = _holding(conn, sc, exact_expr(q), m) if _has_forms(q) else set(scores)
     top = sorted(scores.items(), key=lambda kv: kv[1])[:500]
     boosts = role_boost([rid for rid, _ in top])
     for rid, s in scores.items():
@@ -167,6 +167,11 @@ def _any(exprs: list[str]) -> str:
 
 def _exact(q):
     return replace(q, groups=[[replace(t, forms=()) for t in g] for g in q.groups])
+
+
+def exact_expr(q) -> str:
+    """The query's MATCH expression with only the forms typed."""
+    return group_expr(_exact(q), _exact(q).groups)
 
 
 def _has_forms(q) -> bool:
