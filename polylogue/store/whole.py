@@ -195,7 +195,7 @@ def whole_title_matches(conn: sqlite3.Connection, q, convs: set[int]) -> set[int
     return {c for (c,) in conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?", (expr,)) if c in convs}
 
 
-def title_scores(conn, q, convs: set[int]) -> dict[int, float]:
+def title_scores(conn, q, convs: set[int] | frozenset[int]) -> dict[int, float]:
     expr = _any([title_expr(q, [g]) for g in q.groups])
     return {
         cid: s
