@@ -7,8 +7,12 @@
 The query set is chosen from the archive itself (from a sample of its
 messages): a common word, a rare word, two words, a phrase, a prefix, a word
 with provider and date filters, a word matching over 100K messages (when the
-archive is that big), a code identifier and a CJK substring. Each runs with
-snippets and limit 20; p50/p95/p99 per query and overall. Also: the CLI end to
+archive is that big), a code identifier, a CJK substring, and for issue 19 a
+title word, two words of one title, a word with other forms in the archive,
+two words spread over one conversation, and a typo (which finds nothing and
+gets a suggestion). Each runs with snippets and limit 20; p50/p95/p99 per
+query and overall, and the baseline search (one message, exact words) in
+the same run, alternating. Also: the CLI end to
 end (`polylogue search` from process start to exit), and `rg -l` over the raw
 export files (when --data is given and ripgrep is installed), in the same run.
 Prints one JSON object."""
@@ -52,10 +56,10 @@ def choose_queries(db: Path, sample: int = 3000, seed: int = 1) -> dict[str, str
     n = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
     # a pseudo-random sample fixed by the seed: the same archive gives the same queries
     rows = conn.execute(
-        "SELECT content FROM messages WHERE ((id % 1000003) * 7919 + ?) % ? = 0 LIMIT ?",
+        "SELECT content, conversation_id FROM messages WHERE ((id % 1000003) * 7919 + ?) % ? = 0 LIMIT ?",
         (seed, max(1, n // sample), sample),
     ).fetchall()
-    docs = [" ".join(fts_values(codec.decode_blocks(b))).lower() for (b,) in rows]
+    docs = [" ".join(fts_values(codec.decode_blocks(b))).lower() for b, _ in rows]
     df: collections.Counter = collections.Counter()
     for d in docs:
         df.update(sorted(set(WORD.findall(d))))  # sorted: ties break the same way in every process
@@ -92,13 +96,63 @@ def choose_queries(db: Path, sample: int = 3000, seed: int = 1) -> dict[str, str
         if mm:
             q["code_identifier"] = mm.group(0)
             break
-    for (b,) in rows:
+    for b, _ in rows:
         mm = CJK.search(" ".join(blk.text for blk in codec.decode_blocks(b)))  # a real run, not the index text
         if mm:
             q["cjk_substring"] = mm.group(0)[1:4]
             break
+    q.update(_issue19_queries(conn, rows, docs, df, m, seed))
     conn.close()
     return q
+
+
+def _issue19_queries(conn, rows, docs, df, m: int, seed: int) -> dict[str, str]:
+    """Title words, a word that has other forms in the archive, and two words
+    that share a conversation but no message (the whole-conversation search)."""
+    from polylogue.store.forms import forms
+
+    out: dict[str, str] = {}
+    titles = [
+        t.lower()
+        for (t,) in conn.execute(
+            "SELECT title FROM conversations WHERE ((id * 7919 + ?) % 97) = 0 AND title IS NOT NULL LIMIT 500", (seed,)
+        )
+    ]
+    tdf: collections.Counter = collections.Counter(w for t in titles for w in sorted(set(WORD.findall(t))))
+    title_words = [w for w, c in tdf.most_common() if c >= 2 and df[w] < m * 0.05]
+    if title_words:
+        out["title_word"] = title_words[0]
+    for t in titles:
+        ws = [w for w in dict.fromkeys(WORD.findall(t)) if df[w] < m * 0.05]
+        if len(ws) >= 2:
+            out["title_words"] = f"{ws[0]} {ws[1]}"
+            break
+    medium = [w for w, c in df.most_common() if 0.002 <= c / m <= 0.05]
+    out["word_forms"] = next((w for w in medium if any(df[f] for f in forms(w))), medium[0] if medium else "word")
+    by_conv: dict[int, list[set[str]]] = collections.defaultdict(list)
+    for (_, cid), d in zip(rows, docs):
+        by_conv[cid].append({w for w in WORD.findall(d) if 0.002 <= df[w] / m <= 0.05})
+    for msgs in by_conv.values():  # a word of one message and a word of another that no sampled message joins
+        pair = next(
+            (
+                (a, b)
+                for x, y in zip(msgs, msgs[1:])
+                for a in sorted(x - y)
+                for b in sorted(y - x)
+                if not any(a in d and b in d for d in msgs)
+            ),
+            None,
+        )
+        if pair:
+            out["spread_words"] = f"{pair[0]} {pair[1]}"
+            break
+    typo_base = next((w for w in medium if len(w) >= 6), None)
+    if typo_base:  # two neighbouring letters swapped: a word the index does not hold
+        out["typo"] = typo_base[:2] + typo_base[3] + typo_base[2] + typo_base[4:]
+    return out
+
+
+BASELINE = {"within": "message", "forms": False}  # the search before whole conversations and word forms
 
 
 def bench_queries(home: Path, queries: dict[str, str], runs: int) -> dict:
@@ -108,13 +162,17 @@ def bench_queries(home: Path, queries: dict[str, str], runs: int) -> dict:
     out = {}
     every: list[float] = []
     for name, text in queries.items():
-        times = []
-        for i in range(runs + 2):
+        times, base = [], []
+        for i in range(runs + 2):  # the default search and the baseline, alternating
             t = time.perf_counter()
             res = a.search(text, limit=20, cache=False)
             dt = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            a.search(text, limit=20, cache=False, **BASELINE)
+            db = (time.perf_counter() - t) * 1000
             if i >= 2:  # two warm-ups
                 times.append(dt)
+                base.append(db)
         every += times
         out[name] = {
             "query": text,
@@ -126,6 +184,9 @@ def bench_queries(home: Path, queries: dict[str, str], runs: int) -> dict:
             "p95_ms": round(percentile(times, 95), 2),
             "p99_ms": round(percentile(times, 99), 2),
             "max_ms": round(max(times), 2),
+            "baseline_p50_ms": round(percentile(base, 50), 2),
+            "baseline_p99_ms": round(percentile(base, 99), 2),
+            "suggested": res.did_you_mean,
         }
     out["_overall"] = {
         "p50_ms": round(percentile(every, 50), 2),
