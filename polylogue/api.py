@@ -431,7 +431,7 @@ class Archive:
                 res = regex_search(conn, q, pattern, limit=limit, offset=offset)
             else:
                 res = search(conn, q, limit=limit, offset=offset)
-                if not res.total_conversations and q.groups:
+                if res.total_conversations < FEW_RESULTS and q.groups:
                     _add_suggestions(conn, q, res)
         if cache:
             with self._cache_lock:
@@ -547,8 +547,11 @@ def _regex(pattern: str):
     return bounded_regex(pattern)
 
 
+FEW_RESULTS = 3  # a search finding fewer conversations than this suggests spellings for its unknown words
+
+
 def _add_suggestions(conn, q: searchlang.Query, res) -> None:
-    """A search that found nothing: the closest indexed words to the query's
+    """A search that found little: the closest indexed words to the query's
     unknown words, and the query with each replaced by the best (docs/cli.md, search)."""
     from .store.suggest import suggest
 

@@ -268,7 +268,7 @@ class _Tools:
         notes.extend(res.notes)
         if notes:
             out["notes"] = notes
-        if res.did_you_mean:  # nothing matched: the closest indexed words (docs/mcp.md)
+        if res.did_you_mean:  # little matched: the closest indexed words (docs/mcp.md)
             out["suggestions"] = [s.to_json() for s in res.suggestions]
             out["did_you_mean"] = res.did_you_mean
         out["results"] = results

@@ -19,7 +19,7 @@ first; role: and kind: alone, those holding such messages.
 AND between words is what a space means already. NEAR(...), '^', '*' or '?'
 inside a word and /regex/ are refused with a pointer rather than read as
 words; quote them ("a*b") to find the text as written. Lowercase and, or and
-not are words. A search that finds nothing suggests the closest indexed words
+not are words. A search that finds little suggests the closest indexed words
 (did you mean).
 
 User text never reaches FTS5 as syntax: every term is re-tokenised and quoted.

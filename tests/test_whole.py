@@ -204,3 +204,12 @@ def test_whole_conversations_equal_a_brute_force_scan(tmp_path_factory, convs, q
 def test_the_form_typed_ranks_first_searching_messages_too(everyday):
     assert _ids(everyday, "checkpoint", "--within", "message") == ["codex:wal", "codex:walexact"]
     assert _ids(everyday, "checkpointing", "--within", "message") == ["codex:walexact", "codex:wal"]
+
+
+def test_a_typo_in_the_first_letters_and_a_search_that_finds_little(everyday):
+    with Archive(everyday) as a:
+        assert a.search("hceckpoint").did_you_mean == "checkpoint"  # the first two letters swapped
+        assert a.search("xheckpoint").did_you_mean == "checkpoint"  # the first letter wrong
+        res = a.search("garlic OR tomatos")  # finds one conversation: the unknown word still gets a suggestion
+        assert res.total_conversations == 1
+        assert res.did_you_mean == "garlic OR tomatoes"

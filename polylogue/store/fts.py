@@ -42,7 +42,7 @@ class SearchResult:
     limit: int = 0
     offset: int = 0
     notes: list[str] = field(default_factory=list)
-    # when nothing matched: the closest indexed words to the query's unknown words
+    # when little matched: the closest indexed words to the query's unknown words
     # (store/suggest.py), and the query with each replaced by the best of them
     suggestions: list[Suggestion] = field(default_factory=list)
     did_you_mean: str | None = None

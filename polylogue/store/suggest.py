@@ -1,23 +1,33 @@
-"""Did you mean: the indexed words closest to the words of a query that found nothing.
+"""Did you mean: the indexed words closest to the words of a query that found little.
 
 Only a word the index does not hold at all is corrected (a word it holds is
-spelled as someone wrote it; the query found nothing for another reason).
-Candidates come from the index's own vocabulary (an ``fts5vocab`` table),
-read over the range of words that start with the same two letters, and with
-the first two letters swapped (``hcekc``): reading a range costs time in
-proportion to how many messages hold its words (docs/benchmarks.md, "Typo
-suggestions"), so the whole vocabulary is never read. A typo in the first two
-letters other than a swap is not corrected.
+spelled as someone wrote it; the query found little for another reason).
+
+Two steps, cheapest first. Every word one edit away (a letter dropped, added,
+changed, or two neighbours swapped: ~50 per letter) is looked up in the index
+(one seek each, never a doclist read), so a one-edit typo is corrected
+wherever it is, the first letters included. Only when none exists, and the
+word is longer than 4 letters, the index's own vocabulary (an ``fts5vocab``
+table) is read over the words that start with the same two letters, or with
+those two swapped, for words two edits away: reading a range costs time in
+proportion to how many messages hold its words, so that read is bounded in
+time (``RANGE_SECONDS``) and suggests from what it read by then
+(docs/benchmarks.md, "Typo suggestions").
 
 Ranked by Damerau-Levenshtein distance (at most 1 for words of up to 4
-letters, else 2), then by how many messages hold the word."""
+letters, else 2), then the same first letter, then how many messages hold
+the word (counted up to ``COUNT_UP_TO``)."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 
 MAX_SUGGESTIONS = 3
+RANGE_SECONDS = 0.02
+COUNT_UP_TO = 1000
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MIN_LENGTH = 3  # 'of' -> 'on', 'a' -> 'i': corrections of very short words are noise
 _VOCAB = "temp.polylogue_vocab"
 
@@ -45,7 +55,9 @@ def suggest(conn: sqlite3.Connection, words: list[str]) -> list[Suggestion]:
         tried += 1
         if tried > MAX_WORDS:  # each costs a read of a vocabulary range: a long query stays bounded
             break
-        near = closest(w, _candidates(conn, w))
+        near = closest(w, _one_edit(conn, w))
+        if not near and len(w) > 4:
+            near = closest(w, _candidates(conn, w))
         if near:
             out.append(Suggestion(w, near))
     return out
@@ -93,17 +105,51 @@ def _held(conn: sqlite3.Connection, word: str) -> bool:
     )
 
 
+def edits1(word: str) -> set[str]:
+    """Every word one edit from ``word`` (over a-z)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    out |= {a + c + b for a, b in splits for c in _LETTERS}
+    out.discard(word)
+    return out
+
+
+def _one_edit(conn: sqlite3.Connection, word: str) -> dict[str, int]:
+    """The words one edit from ``word`` that the index holds (-> messages holding each, up to COUNT_UP_TO)."""
+    held = [w for w in sorted(edits1(word)) if len(w) >= MIN_LENGTH - 1 and _held(conn, w)]
+    return {
+        w: conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT {COUNT_UP_TO})",
+            (f'"{w}"',),
+        ).fetchone()[0]
+        for w in held
+    }
+
+
 def _candidates(conn: sqlite3.Connection, word: str) -> dict[str, int]:
     """Indexed words (-> messages holding each) starting with ``word``'s first
     two letters or those two swapped, of a length within reach."""
     _vocabulary(conn)
     out: dict[str, int] = {}
-    for start in dict.fromkeys((word[:2], word[1] + word[0])):
-        rows = conn.execute(
-            f"SELECT term, doc FROM {_VOCAB} WHERE term >= ? AND term < ? AND length(term) BETWEEN ? AND ?",
-            (start, start[:-1] + chr(ord(start[-1]) + 1), len(word) - 2, len(word) + 2),
-        )
-        out.update(rows)
+    deadline = time.monotonic() + RANGE_SECONDS
+    # the read stops at the deadline (SQLite calls the handler every 1,000 steps; a true
+    # return interrupts the statement), keeping the words read so far
+    conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+    try:
+        for start in dict.fromkeys((word[:2], word[1] + word[0])):
+            rows = conn.execute(
+                f"SELECT term, doc FROM {_VOCAB} WHERE term >= ? AND term < ? AND length(term) BETWEEN ? AND ?",
+                (start, start[:-1] + chr(ord(start[-1]) + 1), len(word) - 2, len(word) + 2),
+            )
+            for term, doc in rows:
+                out[term] = doc
+    except sqlite3.OperationalError as e:
+        if "interrupt" not in str(e):
+            raise
+    finally:
+        conn.set_progress_handler(None, 0)
     return out
 
 
