@@ -230,3 +230,61 @@ def test_kept_totals_equal_a_full_count_after_any_sequence_of_exports(tmp_path_f
             (_table(a.db_path, "SELECT max(id) FROM conversations")[0][0] >> bits) + 1
         )
     a.close()
+
+
+def test_kept_totals_count_word_forms_and_titles_alone(tmp_path):
+    """A kept word is counted with its other forms, under the key a search
+    asks for, and with the conversations whose title alone holds it; a search
+    that uses them reports what a live count reports, and a retitled
+    conversation drops its block's counts."""
+
+    def conv(cid: str, title: str, texts: list[str]) -> dict:
+        msgs = [
+            {
+                "id": f"m{j}",
+                "role": "user",
+                "timestamp": "2025-01-01T00:00:00Z",
+                "blocks": [{"type": "text", "text": t}],
+            }
+            for j, t in enumerate(texts)
+        ]
+        return {
+            "id": f"claude:{cid}",
+            "provider": "claude",
+            "provider_id": cid,
+            "title": title,
+            "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z",
+            "messages": msgs,
+        }
+
+    convs = [
+        conv("a", "morning", ["we run fast", "runs daily"]),
+        conv("b", "running club", ["weather"]),
+        conv("c", "tea", ["running late", "tea"]),
+    ]
+    src = tmp_path / "c.jsonl"
+    src.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
+    a = _home(tmp_path, "h")
+    a.sync([src])
+    keys = {t for (t,) in _table(a.db_path, "SELECT DISTINCT term FROM term_totals")}
+    assert '("run" OR "runs" OR "running")' in keys and "fast" in keys
+    counted = {
+        r[0]: r[1:]
+        for r in _table(
+            a.db_path, "SELECT term, sum(messages), sum(conversations), sum(title_only) FROM term_totals GROUP BY term"
+        )
+    }
+    assert counted['("run" OR "runs" OR "running")'] == (3, 2, 1)  # b matches by its title alone
+    res = a.search("run", cache=False)
+    assert (res.total_conversations, res.total_messages) == (3, 3)
+    assert {c["id"] for c in res.conversations} == {"claude:a", "claude:b", "claude:c"}
+    assert a.search("run", cache=False, within="message").total_conversations == 2
+    assert a.check()["problems"] == []
+    # a new title in a block: its counts go, and the next sync counts them again
+    assert a.search("fast", cache=False).total_conversations == 1
+    convs[2]["title"], convs[2]["updated_at"] = "fast tea", "2025-01-02T00:00:00Z"
+    src.write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
+    a.sync([src])
+    assert a.search("fast", cache=False).total_conversations == 2
+    assert a.check()["problems"] == []

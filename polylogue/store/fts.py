@@ -116,9 +116,13 @@ def search(
         else:
             # one word group too big to read outright (or a prefix): counted from the index alone,
             # plus, searching whole conversations, those matching by title only
-            titled = _title_only(conn, q, sc, probe_max) if whole_mode and not (q.kinds or q.roles) else set()
+            titled: set[int] = set()
+            if whole_mode and not (q.kinds or q.roles):
+                titled = _counted_title_only(conn, q, counted) if counted else _title_only(conn, q, sc, probe_max)
             res.total_messages, res.total_conversations = (
-                counted or conn.execute(f"SELECT count(*), count(DISTINCT {CONV}) {body}", fargs).fetchone()
+                counted[:2]
+                if counted
+                else conn.execute(f"SELECT count(*), count(DISTINCT {CONV}) {body}", fargs).fetchone()
             )
             res.total_conversations += len(titled)
             if res.total_conversations == 0:
@@ -455,13 +459,17 @@ def _rows_by_id(conn, ids, role_sql: str):
         yield from flush()
 
 
-def _counted_ahead(conn, q) -> tuple[int, int] | None:
+def _counted_ahead(conn, q) -> tuple[int, int, int] | None:
     """Totals of a one-word query, if that word is one whose totals are kept
     (store/term_totals.py: exact, or absent)."""
     if q.exclude or q.kinds or len(q.groups) != 1 or len(q.groups[0]) != 1:
         return None
     t = q.groups[0][0]
-    return None if t.prefix or t.forms or len(t.tokens) != 1 else term_totals.lookup(conn, t.tokens[0])
+    return None if t.prefix or len(t.tokens) != 1 else term_totals.lookup(conn, _totals_key(t))
+
+
+def _totals_key(t: Term) -> str:
+    return term_totals.key(t.tokens[0], t.forms)
 
 
 _first = operator.itemgetter(0)
@@ -704,6 +712,15 @@ def _title_only(conn: sqlite3.Connection, q, sc: Scope, probe_max: int) -> set[i
         return {c for c in titled if not conn.execute(sql, (*args, *rowid_range(c))).fetchone()}
     body, args = sc.body(match_expr(q))
     return titled - {c for (c,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", args)}
+
+
+def _counted_title_only(conn: sqlite3.Connection, q, counted: tuple[int, int, int]) -> set[int]:
+    """The conversations matching a counted word by title alone: looked for only
+    in the blocks whose kept totals say they hold some."""
+    if not counted[2]:
+        return set()
+    k = _totals_key(q.groups[0][0])
+    return {c for lo, hi in term_totals.title_only_blocks(conn, k) for c in term_totals.title_only(conn, k, lo, hi)}
 
 
 def _role_boosts(conn: sqlite3.Connection):

@@ -153,6 +153,13 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "INSERT INTO source_problems(source_id, seq, path, line, problem) SELECT id, 0, path, NULL, error"
         " FROM sources WHERE status IN ('partial', 'failed') AND error IS NOT NULL",
     ],
+    # 6: kept totals count a word with its other forms (a new key) and the conversations
+    # matching it by title alone (whole-conversation search): the old counts are dropped,
+    # and the sync that migrates counts them again
+    [
+        "ALTER TABLE term_totals ADD COLUMN title_only INTEGER NOT NULL DEFAULT 0",
+        "DELETE FROM term_totals",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

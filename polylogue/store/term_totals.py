@@ -13,7 +13,15 @@ otherwise the search counts as before. A sync then recounts only the blocks it
 touched: new conversations land in the last block, an edit in one or two.
 
 Which words: estimated from a fixed sample of the archive's messages, chosen
-again when the archive has doubled. A wrong guess costs speed, never accuracy."""
+again when the archive has doubled. A wrong guess costs speed, never accuracy.
+
+What is counted is the word as a search asks for it: with its other forms
+that the index holds (store/forms.py), keyed by that MATCH expression (the
+bare word when it has none), so a form appearing later changes the key and
+the old counts simply stop being used until the next sync counts the new
+key. Each block also counts the conversations whose title holds the word but
+none of whose messages does (a whole-conversation search lists those too);
+the writer drops a block's counts when a title in it changes."""
 
 from __future__ import annotations
 
@@ -48,18 +56,33 @@ def block_shift(conn: sqlite3.Connection) -> int:
     return MESSAGE_ID_BITS + settings(conn)[0]
 
 
-def lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int] | None:
-    """(messages, conversations) holding ``term`` (an index token), or None if
-    it is not counted ahead or a block lacks its count."""
-    n, msgs, convs, top, bits = conn.execute(
-        "SELECT count(*), sum(messages), sum(conversations), (SELECT max(id) FROM conversations), "
+def key(word: str, held_forms: tuple[str, ...]) -> str:
+    """What the counts of ``word`` searched with these other forms are kept under."""
+    return word if not held_forms else "(" + " OR ".join(_quoted(w) for w in (word, *held_forms)) + ")"
+
+
+def lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int, int] | None:
+    """(messages, conversations, conversations matching by title alone) for
+    ``term`` (a key()), or None if it is not counted ahead or a block lacks its count."""
+    n, msgs, convs, titled, top, bits = conn.execute(
+        "SELECT count(*), sum(messages), sum(conversations), sum(title_only), (SELECT max(id) FROM conversations), "
         "(SELECT value FROM meta WHERE key = 'totals_block_bits') FROM term_totals WHERE term = ?",
         (term,),
     ).fetchone()
     if not n or top is None:
         return None
     bits = BLOCK_BITS if bits is None else int(bits)
-    return (msgs, convs) if n == (top >> bits) + 1 else None
+    return (msgs, convs, titled) if n == (top >> bits) + 1 else None
+
+
+def title_only_blocks(conn: sqlite3.Connection, term: str) -> list[tuple[int, int]]:
+    """The conversation id ranges [lo, hi) of the blocks where ``term`` has
+    conversations matching by title alone."""
+    bits = settings(conn)[0]
+    return [
+        (b << bits, (b + 1) << bits)
+        for (b,) in conn.execute("SELECT block FROM term_totals WHERE term = ? AND title_only > 0", (term,))
+    ]
 
 
 def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | None = None) -> int:
@@ -74,11 +97,14 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
         return 0
     if not chosen_at or total >= 2 * chosen_at or 2 * total < chosen_at:
         _replace_terms(conn, choose(conn, total, min_messages), total)
-    terms = [t for (t,) in conn.execute("SELECT term FROM frequent_terms")]
+    terms = _keys(conn)
     top = conn.execute("SELECT max(id) FROM conversations").fetchone()[0]
     if not terms or top is None:
         return 0
     blocks = (top >> bits) + 1
+    with conn:  # counts of expansions no longer current (a form appeared, a word left the list)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"DELETE FROM term_totals WHERE term NOT IN ({','.join('?' * len(terms))})", terms)
     have = Counter(b for (b,) in conn.execute("SELECT block FROM term_totals"))
     todo = [b for b in range(blocks) if have[b] < len(terms)]
     shift = MESSAGE_ID_BITS + bits
@@ -95,10 +121,12 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
                     m, c = conn.execute(
                         f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts "
                         "WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?",
-                        (_quoted(t), b << shift, (b + 1) << shift),
+                        (_match(t), b << shift, (b + 1) << shift),
                     ).fetchone()
-                    rows.append((t, b, m, c))
-            conn.executemany("INSERT INTO term_totals(term, block, messages, conversations) VALUES (?,?,?,?)", rows)
+                    rows.append((t, b, m, c, len(title_only(conn, t, b << bits, (b + 1) << bits))))
+            conn.executemany(
+                "INSERT INTO term_totals(term, block, messages, conversations, title_only) VALUES (?,?,?,?,?)", rows
+            )
         made += len(rows)
     if progress and todo:
         progress(len(todo), len(todo))
@@ -141,16 +169,46 @@ def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('totals_chosen_at', ?)", (chosen_at,))
 
 
+def title_only(conn: sqlite3.Connection, term: str, lo: int, hi: int) -> set[int]:
+    """Conversations with ids in [lo, hi) whose title matches ``term`` (a key())
+    but none of whose messages does."""
+    match = _match(term)
+    return {
+        cid
+        for (cid,) in conn.execute(
+            "SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? AND rowid >= ? AND rowid < ?", (match, lo, hi)
+        ).fetchall()
+        if not conn.execute(
+            "SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ? LIMIT 1",
+            (match, *rowid_range(cid)),
+        ).fetchone()
+    }
+
+
+def _keys(conn: sqlite3.Connection) -> list[str]:
+    """The kept words' keys: each with the other forms the index holds now."""
+    from . import forms
+
+    return [
+        key(w, forms.held(conn, forms.forms(w))) for (w,) in conn.execute("SELECT term FROM frequent_terms").fetchall()
+    ]
+
+
+def _match(term: str) -> str:
+    return term if term.startswith("(") else _quoted(term)
+
+
 def verify(conn: sqlite3.Connection) -> list[str]:
     """Problems for `check`: counted words whose block sums differ from a full count."""
     problems = []
-    for (t,) in conn.execute("SELECT term FROM frequent_terms").fetchall():
+    for t in _keys(conn):
         known = lookup(conn, t)
         if known is None:
             continue
         actual = conn.execute(
-            f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts WHERE messages_fts MATCH ?", (_quoted(t),)
+            f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts WHERE messages_fts MATCH ?", (_match(t),)
         ).fetchone()
+        actual = (*actual, len(title_only(conn, t, 0, 1 << 62)))
         if tuple(actual) != tuple(known):
             problems.append(f"term totals for '{t}': stored {known}, actual {tuple(actual)}")
     return problems
