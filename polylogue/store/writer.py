@@ -198,8 +198,7 @@ class Writer:
         )
         cid = cur.lastrowid
         assert cid is not None  # set by every INSERT
-        if conv.title:
-            c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
+        self._retitle(cid, None, conv.title)
         self._insert_messages(cid, conv.messages, 0, counted=True)
         self.stats.conversations_new += 1
         self.stats.messages_new += len(conv.messages)
@@ -236,11 +235,7 @@ class Writer:
             (*self._conv_values(conv, source_id, count, stored_hash), cid),
         )
         c.execute(f"UPDATE conversations SET {TIME_BOUNDS} WHERE id = ?", (cid,))
-        if old_title != conv.title:
-            if old_title:
-                c.execute("INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', ?, ?)", (cid, old_title))
-            if conv.title:
-                c.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, conv.title))
+        self._retitle(cid, old_title, conv.title)
         replaced = sum(1 for r in fresh if r.mid in existing)
         self.stats.conversations_updated += 1
         self.stats.messages_new += len(fresh) - replaced
@@ -248,6 +243,17 @@ class Writer:
         self.stats.messages_removed += len(stale) - replaced
         self._delta(conv.provider, 0, count - old_count)
         return "updated"
+
+    def _retitle(self, cid: int, old: str | None, new: str | None) -> None:
+        """A changed title: re-index it, and drop its block's kept totals (they
+        count the conversations matching by title alone, term_totals.py)."""
+        if old == new:
+            return
+        if old:
+            self.conn.execute("INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', ?, ?)", (cid, old))
+        if new:
+            self.conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, new))
+        self._dirty_blocks.add(message_rowid(cid, 0) >> self._block_shift)
 
     def _insert_messages(self, cid: int, rows: list[MessageRow], start: int, counted: bool = False) -> None:
         """Message rowids follow store/ids.py, n counting up per conversation and
