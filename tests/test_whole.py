@@ -194,7 +194,13 @@ def test_whole_conversations_equal_a_brute_force_scan(tmp_path_factory, convs, q
         assert a.sync([d / "w.jsonl"]).errors == []
         with a.reader() as conn:
             # every way of reading: outright, a big group probed per conversation, read whole; ranked or newest
-            for cap, probe_max, rank_all in ((50_000, 3_000, 10_000), (1, 3_000, 10_000), (1, 0, 0), (2, 1, 1)):
+            for cap, probe_max, rank_all in (
+                (50_000, 3_000, 10_000),
+                (1, 3_000, 10_000),
+                (1, 0, 0),
+                (1, 0, 10_000),
+                (2, 1, 1),
+            ):
                 res = fts.search(conn, lang.parse(text), limit=100, rank_all=rank_all, cap=cap, probe_max=probe_max)
                 got = {c["id"] for c in res.conversations}
                 assert got == want, (text, cap, probe_max)

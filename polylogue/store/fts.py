@@ -105,7 +105,7 @@ def search(
         counted = _counted_ahead(conn, q) if not (where or sc.mwhere) else None
         found = whole.match(conn, q, sc, cap, probe_max) if whole_mode and counted is None else None
         if found is not None:
-            res.total_messages, res.total_conversations = len(found.messages), len(found.conversations)
+            res.total_messages, res.total_conversations = found.count, len(found.conversations)
             if not found.conversations:
                 return res
             if res.total_messages <= rank_all:

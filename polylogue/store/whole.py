@@ -49,7 +49,9 @@ Hits = dict[int, list[tuple[int, float | None]]]  # conversation -> its best mes
 @dataclass
 class Matched:
     conversations: set[int]
-    messages: set[int]  # within the conversations: those holding at least one group
+    count: int  # messages within the conversations holding at least one group
+    # those messages; None when there are too many to hold (their count comes from the index)
+    messages: set[int] | None
     titles: dict[int, float]  # conversation -> its title's BM25 (over all the groups), for those that match any
     probed: bool  # a group was too big to read: look at the conversations one by one, never the whole index
 
@@ -88,16 +90,22 @@ def match(conn: sqlite3.Connection, q, sc: Scope, cap: int = CAP, probe_max: int
         else:
             body, args = sc.body(e)
             cands &= {c for (c,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", args)} | title_sets[i]
+    big = [exprs[i] for i, rows in enumerate(read) if rows is None]
+    probed = bool(big) and len(cands) <= probe_max
+    if big and not probed:  # many conversations of big groups: count per conversation in one pass, hold nothing
+        body, args = sc.body(_any(exprs))
+        rows = conn.execute(f"SELECT {CONV}, count(*) {body} GROUP BY 1", args)
+        scored = title_scores(conn, q, cands) if use_titles and cands else {}
+        return Matched(cands, sum(n for c, n in rows if c in cands), None, scored, probed)
     messages: set[int] = set()
     for got_or_none in read:
         if got_or_none is not None:
             messages.update(r for r in got_or_none if r >> MESSAGE_ID_BITS in cands)
-    big = [exprs[i] for i, rows in enumerate(read) if rows is None]
-    probed = bool(big) and len(cands) <= probe_max
     if big and cands:
-        messages |= _messages_of(conn, sc, _any(big), cands, probed)
+        messages |= _messages_of(conn, sc, _any(big), cands, True)
+    count = len(messages)
     scored = title_scores(conn, q, cands) if use_titles and cands else {}
-    return Matched(cands, messages, scored, probed)
+    return Matched(cands, count, messages, scored, probed)
 
 
 def rank(
@@ -112,9 +120,17 @@ def rank(
 ) -> tuple[list[int], Hits]:
     """The page of conversations by relevance, each with its best messages.
     ``role_boost`` gives the factor of each of the best messages by its role."""
-    scores = _scores(conn, sc, _any([group_expr(q, [g]) for g in q.groups]), m, weights)
-    full = _holding(conn, sc, group_expr(q, q.groups), m) if len(q.groups) > 1 else set(scores)
-    exact = _holding(conn, sc, exact_expr(q), m) if _has_forms(q) else set(scores)
+    held = m.messages
+    if held is None:  # counted, not held (rare: few messages over many conversations)
+        body, args = sc.body(_any([group_expr(q, [g]) for g in q.groups]))
+        held = {
+            r
+            for (r,) in conn.execute(f"SELECT messages_fts.rowid {body}", args)
+            if r >> MESSAGE_ID_BITS in m.conversations
+        }
+    scores = _scores(conn, sc, _any([group_expr(q, [g]) for g in q.groups]), held, m.probed, weights)
+    full = _holding(conn, sc, group_expr(q, q.groups), held, m.probed) if len(q.groups) > 1 else set(scores)
+    exact = _holding(conn, sc, exact_expr(q), held, m.probed) if _has_forms(q) else set(scores)
     top = sorted(scores.items(), key=lambda kv: kv[1])[:500]
     boosts = role_boost([rid for rid, _ in top])
     for rid, s in scores.items():
@@ -153,11 +169,11 @@ def newest(conn: sqlite3.Connection, q, sc: Scope, m: Matched, limit: int, offse
         page.append(cid)
         if len(page) >= limit:
             break
-    hits: Hits = {}
-    for cid in page:
-        lo, hi = rowid_range(cid)
-        mine = sorted((r for r in m.messages if lo <= r < hi), reverse=True)[:HITS_PER_CONVERSATION]
-        hits[cid] = [(r, None) for r in mine]
+    sql, args = sc.probe(
+        _any([group_expr(q, [g]) for g in q.groups]),
+        tail=f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}",
+    )
+    hits: Hits = {c: [(r, None) for (r,) in conn.execute(sql, (*args, *rowid_range(c)))] for c in page}
     return page, hits
 
 
@@ -214,23 +230,23 @@ def _messages_of(conn, sc: Scope, expr: str, convs: set[int], probe: bool) -> se
     return {r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body}", args) if r >> MESSAGE_ID_BITS in convs}
 
 
-def _scores(conn, sc: Scope, expr: str, m: Matched, weights: str) -> dict[int, float]:
+def _scores(conn, sc: Scope, expr: str, held: set[int], probed: bool, weights: str) -> dict[int, float]:
     """BM25 of each matching message, for ``expr``."""
     score = f"bm25(messages_fts, {weights})"
-    convs = {r >> MESSAGE_ID_BITS for r in m.messages}
-    if m.probed:
+    convs = {r >> MESSAGE_ID_BITS for r in held}
+    if probed:
         sql, args = sc.probe(expr, f"{score}, messages_fts.rowid")
         rows = (row for c in convs for row in conn.execute(sql, (*args, *rowid_range(c))))
     else:
         body, args = sc.body(expr)
         rows = conn.execute(f"SELECT {score}, messages_fts.rowid {body}", args)
-    return {rid: s for s, rid in rows if rid in m.messages}
+    return {rid: s for s, rid in rows if rid in held}
 
 
-def _holding(conn, sc: Scope, expr: str, m: Matched) -> set[int]:
+def _holding(conn, sc: Scope, expr: str, held: set[int], probed: bool) -> set[int]:
     """Of the matching messages, those ``expr`` finds."""
-    convs = {r >> MESSAGE_ID_BITS for r in m.messages}
-    return _messages_of(conn, sc, expr, convs, m.probed) & m.messages
+    convs = {r >> MESSAGE_ID_BITS for r in held}
+    return _messages_of(conn, sc, expr, convs, probed) & held
 
 
 def _updated(conn, ids: list[int]) -> dict[int, int | None]:
