@@ -13,7 +13,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from polylogue import search as lang
 from polylogue.api import Archive
+from polylogue.store import fts
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -280,6 +282,10 @@ def test_kept_totals_count_word_forms_and_titles_alone(tmp_path):
     assert (res.total_conversations, res.total_messages) == (3, 3)
     assert {c["id"] for c in res.conversations} == {"claude:a", "claude:b", "claude:c"}
     assert a.search("run", cache=False, within="message").total_conversations == 2
+    with a.reader() as conn:  # two words, each known big from its kept totals (cap 0), are never read outright
+        for cap in (0, 50_000):
+            two = fts.search(conn, lang.parse("run fast"), cap=cap)
+            assert (two.total_conversations, two.total_messages) == (1, 2), cap
     assert a.check()["problems"] == []
     # a new title in a block: its counts go, and the next sync counts them again
     assert a.search("fast", cache=False).total_conversations == 1

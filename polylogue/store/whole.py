@@ -30,6 +30,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from . import term_totals
 from .ids import MESSAGE_ID_BITS, rowid_range
 from .query import where_sql
 from .scope import CONV, Scope, group_expr, title_expr
@@ -65,7 +66,11 @@ def match(conn: sqlite3.Connection, q, sc: Scope, cap: int = CAP, probe_max: int
     use_titles = not (q.kinds or q.roles)
     title_sets = [titles(conn, q, g, sc) if use_titles else set() for g in groups]
     read: list[list[int] | None] = []
-    for e in exprs:
+    for g, e in zip(groups, exprs):
+        kept = _kept_total(conn, q, sc, g[0])
+        if kept is not None and kept > cap:  # known big: no need to read it to find out
+            read.append(None)
+            continue
         body, args = sc.body(e)
         got = [r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body} LIMIT {cap + 1}", args)]
         read.append(got if len(got) <= cap else None)
@@ -175,6 +180,17 @@ def newest(conn: sqlite3.Connection, q, sc: Scope, m: Matched, limit: int, offse
     )
     hits: Hits = {c: [(r, None) for (r,) in conn.execute(sql, (*args, *rowid_range(c)))] for c in page}
     return page, hits
+
+
+def _kept_total(conn: sqlite3.Connection, q, sc: Scope, group) -> int | None:
+    """How many messages hold a one-word group, when its totals are kept (term_totals.py)."""
+    if len(group) != 1 or sc.where or sc.mwhere or q.kinds or q.exclude:
+        return None
+    t = group[0]
+    if t.prefix or len(t.tokens) != 1:
+        return None
+    kept = term_totals.lookup(conn, term_totals.key(t.tokens[0], t.forms))
+    return kept[0] if kept else None
 
 
 def _any(exprs: list[str]) -> str:
