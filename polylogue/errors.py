@@ -21,6 +21,9 @@ class ParseError(PolylogueError):
     """An input could not be parsed. The message says why; ``line`` where known."""
 
     def __init__(self, reason: str, *, line: int | None = None):
+        # one line, whatever a library put in its message (yajl appends a caret drawing
+        # and raw bytes of the file on later lines): reports and `sources` keep it as one
+        reason = " ".join(reason.split("\n", 1)[0].split()) or "unreadable input"
         super().__init__(reason)
         self.reason = reason
         self.line = line
