@@ -219,3 +219,10 @@ def test_a_typo_in_the_first_letters_and_a_search_that_finds_little(everyday):
         res = a.search("garlic OR tomatos")  # finds one conversation: the unknown word still gets a suggestion
         assert res.total_conversations == 1
         assert res.did_you_mean == "garlic OR tomatoes"
+
+
+def test_titles_obey_the_conversation_filters(everyday):
+    assert _ids(everyday, "pasta", "provider:chatgpt") == ["chatgpt:pasta"]
+    assert _ids(everyday, "pasta", "provider:claude") == []
+    assert _ids(everyday, "pasta", "--since", "2025-01-02") == []
+    assert _ids(everyday, "rust", "lifetimes", "until:2025-01-03") == ["chatgpt:rust0"]

@@ -211,12 +211,19 @@ def _has_forms(q) -> bool:
 
 
 def titles(conn: sqlite3.Connection, q, groups, sc: Scope) -> set[int]:
-    """Conversations (within the conversation filters) whose title matches."""
-    cond = f" AND rowid IN (SELECT c.id FROM conversations c WHERE {' AND '.join(sc.where)})" if sc.where else ""
+    """Conversations (within the conversation filters) whose title matches.
+    The matches are found first, then filtered: with ``rowid IN (filtered
+    conversations)`` SQLite looks each filtered conversation up in the index
+    instead (0.9 s for 2,300 conversations at 5M messages)."""
+    match = title_expr(q, groups)
+    if not sc.where:
+        return {r for (r,) in conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?", (match,))}
     return {
-        r[0]
-        for r in conn.execute(
-            f"SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?{cond}", (title_expr(q, groups), *sc.args)
+        r
+        for (r,) in conn.execute(
+            "WITH m(id) AS MATERIALIZED (SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?) "
+            f"SELECT m.id FROM m JOIN conversations c ON c.id = m.id WHERE {' AND '.join(sc.where)}",
+            (match, *sc.args),
         )
     }
 
