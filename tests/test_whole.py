@@ -225,4 +225,4 @@ def test_titles_obey_the_conversation_filters(everyday):
     assert _ids(everyday, "pasta", "provider:chatgpt") == ["chatgpt:pasta"]
     assert _ids(everyday, "pasta", "provider:claude") == []
     assert _ids(everyday, "pasta", "--since", "2025-01-02") == []
-    assert _ids(everyday, "rust", "lifetimes", "until:2025-01-03") == ["chatgpt:rust0"]
+    assert _ids(everyday, "rust", "lifetimes", "until:2025-01-02") == ["chatgpt:rust0"]  # a bare date: that day too
