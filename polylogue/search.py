@@ -1,13 +1,20 @@
 """The query language, shared by the CLI, the library and MCP.
 
-    oauth refresh                 both words (AND)
+    oauth refresh                 both words, anywhere in a conversation (AND)
     "exact phrase"                a phrase
+    checkpointing                 also checkpoint, checkpoints, checkpointed
+    "checkpointing"               only this form
     pars*                         a prefix
     redis OR memcached            either
     (redis OR memcached) cache    parentheses group alternatives
     -java  -"old api"             exclude (also: NOT java)
     provider:claude-code role:user kind:thinking since:2025-01-01 until:yesterday
     title:deploy project:webshop model:opus has:tools id:claude-code:4f2
+
+Each word may be in any message of a conversation, or in its title; with
+--within message (within= in the library and MCP) every word must be in one
+message. A plain English word also finds its other forms; --exact (forms=False)
+or quotes turn that off.
 
 With --regex PATTERN (regex= in the library and MCP), a Python regular
 expression must also match the message text; it is tried on the messages the
