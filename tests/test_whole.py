@@ -226,3 +226,21 @@ def test_titles_obey_the_conversation_filters(everyday):
     assert _ids(everyday, "pasta", "provider:claude") == []
     assert _ids(everyday, "pasta", "--since", "2025-01-02") == []
     assert _ids(everyday, "rust", "lifetimes", "until:2025-01-02") == ["chatgpt:rust0"]  # a bare date: that day too
+
+
+def test_the_form_typed_ranks_first_however_rare_the_other_form(tmp_path):
+    """BM25 gives a rarer form the higher weight; the form typed still comes first,
+    and a hit's score is its BM25, not the tier."""
+    convs = [
+        _conversation("claude:many", "A", ["checkpoint here", "checkpoint there", "checkpoint again"], day=1),
+        _conversation("claude:rare", "B", ["Both checkpoints finished quickly"], day=2),
+        _conversation("claude:long", "C", ["the checkpoint we ran after the long migration of the tables " * 5], day=3),
+    ]
+    (tmp_path / "c.jsonl").write_bytes(b"\n".join(orjson.dumps(c) for c in convs) + b"\n")
+    with Archive(tmp_path / "h") as a:
+        a.sync([tmp_path / "c.jsonl"])
+        for within in ("conversation", "message"):
+            res = a.search("checkpoint", within=within)
+            assert [c["id"] for c in res.conversations][-1] == "claude:rare", within
+            assert all(0 <= h["score"] < 100 for c in res.conversations for h in c["hits"]), within
+            assert [c["id"] for c in a.search("checkpoints", within=within).conversations][0] == "claude:rare"

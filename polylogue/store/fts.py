@@ -165,7 +165,13 @@ def search(
                 else next((t for t in texts if _contains_any(t, probes)), texts[0] if texts else "")
             )
             summary["hits"].append(
-                _hit(mid, role, ts, *snippet(text, tokens), None if hit_score is None else round(-hit_score, 4))
+                _hit(
+                    mid,
+                    role,
+                    ts,
+                    *snippet(text, tokens),
+                    None if hit_score is None else round(-whole.untiered(hit_score), 4),
+                )
             )
         res.conversations.append(summary)
     return res
@@ -491,14 +497,14 @@ def _ranked(
     rows = conn.execute(f"SELECT {score}, messages_fts.rowid {body}", fargs).fetchall()
     if any(t.forms for g in q.groups for t in g):  # the form typed ranks above the other forms
         exact = {r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body}", [whole.exact_expr(q), *fargs[1:]])}
-        rows = [(s * whole.EXACT_BONUS if rid in exact else s, rid) for s, rid in rows]
+        rows = [(s + whole.EXACT_TIER if rid in exact else s, rid) for s, rid in rows]
     # by score alone: float keys sort twice as fast as tuples, and the sort is stable, so
     # ties stay in rowid order (the order the index returns them in), as comparing tuples would
     rows.sort(key=_first)
     # the role boost needs each message's row: look it up for the best BOOST_TOP only
     top, tail = rows[:BOOST_TOP], rows[BOOST_TOP:]
     roles = dict(_by_ids(conn, f"SELECT id, {ROLE_BOOST} FROM messages m WHERE id IN ({{}})", [rid for _, rid in top]))
-    top = [(s * roles.get(rid, 1.0), rid) for s, rid in top]
+    top = [(whole.untiered(s) * roles.get(rid, 1.0) + (s - whole.untiered(s)), rid) for s, rid in top]
     # each conversation's best score: the tail is sorted, so walking it backwards the last
     # write per conversation is its best (a dict comprehension: this runs once per match)
     conv_best = {rid >> MESSAGE_ID_BITS: s for s, rid in reversed(tail)}

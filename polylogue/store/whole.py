@@ -19,7 +19,7 @@ most ``PROBE_MAX`` candidates, else read whole.
 Ranking (at most ``rank_all`` matching messages): each message is scored by
 BM25 over all the groups at once (so a message holding more of the words
 scores higher), a message holding every group gets ``FULL_BONUS``, one holding
-the exact forms typed ``EXACT_BONUS``; a conversation scores its best message
+the exact forms typed moves a tier up (``EXACT_TIER``); a conversation scores its best message
 plus ``TITLE_WEIGHT`` times its title's BM25, so a title holding the words
 ranks near the top (and one holding every group scores ``TITLE_BOOST`` times
 that). More matches: the newest matching conversations first."""
@@ -40,7 +40,16 @@ PROBE_MAX = 3_000  # candidate conversations checked one by one up to this many
 TITLE_WEIGHT = 3.0
 TITLE_BOOST = 2.0  # a title holding every group: the conversation is about it
 FULL_BONUS = 1.5
-EXACT_BONUS = 2.0  # the form typed, over the other forms: BM25 alone ranks the rarer form first
+# the forms typed rank above the other forms (BM25 alone ranks the rarer form first): a
+# message holding them, or a title, is moved a whole tier up, beyond any BM25 difference
+EXACT_TIER = -1e4
+
+
+def untiered(score: float) -> float:
+    """A message's score without its tier (what a hit shows)."""
+    return score - EXACT_TIER if score <= EXACT_TIER / 2 else score
+
+
 HITS_PER_CONVERSATION = 3
 
 
@@ -139,9 +148,8 @@ def rank(
     top = sorted(scores.items(), key=lambda kv: kv[1])[:500]
     boosts = role_boost([rid for rid, _ in top])
     for rid, s in scores.items():
-        s *= FULL_BONUS if rid in full else 1.0
-        s *= EXACT_BONUS if rid in exact else 1.0
-        scores[rid] = s * boosts.get(rid, 1.0)
+        s *= (FULL_BONUS if rid in full else 1.0) * boosts.get(rid, 1.0)
+        scores[rid] = s + EXACT_TIER if rid in exact else s
     best: dict[int, float] = {}
     by_conv: dict[int, list[tuple[float, int]]] = {}
     for rid, s in scores.items():
@@ -149,8 +157,10 @@ def rank(
         by_conv.setdefault(cid, []).append((s, rid))
         best[cid] = min(s, best.get(cid, 0.0))
     titled = whole_title_matches(conn, q, m.conversations) if m.titles else set()
+    exact_titles = whole_title_matches(conn, _exact(q), m.conversations) if m.titles and _has_forms(q) else titled
     total = {
-        c: (best.get(c, 0.0) + TITLE_WEIGHT * m.titles.get(c, 0.0)) * (TITLE_BOOST if c in titled else 1.0)
+        c: (best.get(c, 0.0) + TITLE_WEIGHT * m.titles.get(c, 0.0) + (EXACT_TIER if c in exact_titles else 0.0))
+        * (TITLE_BOOST if c in titled else 1.0)
         for c in m.conversations
     }
     updated = _updated(conn, list(total))
