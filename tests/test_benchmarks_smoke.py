@@ -93,12 +93,16 @@ def test_typos_smoke():
 
 def test_relevance_smoke():
     out = smoke("relevance")
-    assert out["modes"] == ["per_message"] and out["corpora"]["examples"]["queries"] == 8
+    assert out["modes"] == ["per_message", "per_message_forms", "conversation"]
+    assert out["corpora"]["examples"]["queries"] == 8
     rows = [out["overall"], *out["classes"].values()]
     assert sum(c["queries"] for c in out["classes"].values()) == out["overall"]["queries"] == 8
     for row in rows:
-        assert set(row["per_message"]) == {"recall@5", "mrr", "ndcg@10"}
-        assert all(0 <= v <= 1 for v in row["per_message"].values())
-    # an exact path is found by every search mode, now and later
-    assert out["classes"]["identifier"]["per_message"]["recall@5"] == 1
+        for mode in out["modes"]:
+            assert set(row[mode]) == {"recall@5", "mrr", "ndcg@10"}
+            assert all(0 <= v <= 1 for v in row[mode].values())
+    # an exact path is found by every search mode; an inflected word only with word forms
+    assert all(out["classes"]["identifier"][m]["recall@5"] == 1 for m in out["modes"])
+    assert out["classes"]["inflected"]["conversation"]["recall@5"] == 1
+    assert out["classes"]["inflected"]["per_message"]["recall@5"] == 0
     assert out["unknown_relevant_ids"] == []
