@@ -2,7 +2,8 @@
 """Peak memory of a sync on hostile inputs: one huge line, one line over the
 line cap, one huge conversation tree.
 
-    python benchmarks/hostile_memory.py [--line-mb 240] [--over-mb 300] [--nodes 300000] [--smoke]
+    python benchmarks/hostile_memory.py [--line-mb 240] [--over-mb 300] [--nodes 300000 ...]
+                                        [--only CASE ...] [--before REV] [--smoke]
 
 Builds, in a temporary folder:
 
@@ -10,17 +11,23 @@ Builds, in a temporary folder:
    the line cap), between two ordinary lines; and the same text starting with
    an emoji ("wide": Python then holds it at 4 bytes per character);
 2. the same with a ``--over-mb`` MB line (over the cap: skipped with a warning);
-3. a ChatGPT export holding one conversation of ``--nodes`` mapping nodes.
+3. a ChatGPT export holding one conversation of ``--nodes`` mapping nodes
+   (``--nodes`` may be given several times: one export per size).
 
 Each is imported by ``polylogue sync`` in a fresh process into a fresh home;
-the peak RSS and PSS of the whole process tree are reported beside the input's
-size, and for (3) per message. ``--smoke`` scales everything down and lowers
-the caps for the run (lines 16 MB, texts 4 MB), so an over-cap line stays small.
+the peak RSS and PSS of the whole process tree (parse workers and writer) are
+reported beside the input's size, and for (3) per message. With ``--before
+REV``, each input is also imported by the code at that git revision, in the
+same run and alternating which goes first, and reported beside it ("before")
+with the ratios after / before. ``--smoke`` scales everything down and lowers
+the caps for the run (lines 16 MB, texts 4 MB, a ChatGPT value streamed past
+256 KB), so an over-cap line stays small and the tree takes the streamed path.
 Prints one JSON object."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sys
@@ -32,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orjson
 
 from benchmarks.common import emit, run_measured
+from benchmarks.storage import code_at
 
 MB = 1 << 20
 WORDS = (
@@ -39,13 +47,14 @@ WORDS = (
     "requests keep arriving at the gateway so we retry with backoff quokka fjord zanzibar"
 ).split()
 
-# The sync, in a fresh interpreter; with caps, the line and text caps lowered first (smoke runs).
+# The sync, in a fresh interpreter; with caps, the line and text caps and the size past which
+# a ChatGPT value is streamed lowered first (smoke runs; older code just ignores the last)
 _RUN = """
 import sys
-line_cap, text_cap = int(sys.argv.pop(1)), int(sys.argv.pop(1))
+line_cap, text_cap, huge = int(sys.argv.pop(1)), int(sys.argv.pop(1)), int(sys.argv.pop(1))
 if line_cap:
-    from polylogue.providers import common
-    common.MAX_LINE_BYTES, common.MAX_TEXT_BYTES = line_cap, text_cap
+    from polylogue.providers import chatgpt, common
+    common.MAX_LINE_BYTES, common.MAX_TEXT_BYTES, chatgpt.HUGE_VALUE_BYTES = line_cap, text_cap, huge
 from polylogue.cli import cli
 cli(prog_name="polylogue")
 """
@@ -125,10 +134,17 @@ def write_tree_export(path: Path, nodes: int) -> int:
     return path.stat().st_size
 
 
-def sync(tmp: Path, name: str, src: Path, caps: tuple[int, int]) -> dict:
+def sync(tmp: Path, name: str, src: Path, caps: tuple[int, ...], code: Path | None = None) -> dict:
+    """One import in a fresh process tree: with ``code``, the package in that folder
+    (run from there, so that `python -c` imports that copy)."""
     home = tmp / f"home-{name}"
+    shutil.rmtree(home, ignore_errors=True)
     cmd = [sys.executable, "-c", _RUN, *map(str, caps), "--home", str(home), "sync", "--json", str(src)]
-    r = run_measured(cmd)
+    env = None
+    if code is not None:
+        env = dict(os.environ, PYTHONPATH=str(code))
+    r = run_measured(cmd, env=env, cwd=code)
+    shutil.rmtree(home, ignore_errors=True)
     out: dict = {"returncode": r["returncode"], "seconds": round(r["seconds"], 1)}
     try:
         report = orjson.loads(r["stdout"])
@@ -142,40 +158,74 @@ def sync(tmp: Path, name: str, src: Path, caps: tuple[int, int]) -> dict:
     return out
 
 
+def per_message(r: dict) -> dict:
+    msgs = r.get("messages") or 0
+    return {
+        **r,
+        "peak_rss_per_message_bytes": round(r["peak_rss_mb"] * MB / msgs) if msgs else None,
+        "peak_pss_per_message_bytes": round(r["peak_pss_mb"] * MB / msgs) if msgs else None,
+    }
+
+
+def side_by_side(run, before: Path | None, turn: int) -> dict:
+    """``run(code)`` for the code here and, with ``before``, the code there (in
+    alternating order): the code here's figures, its baseline under "before",
+    and the ratios after / before of the peaks and seconds."""
+    if before is None:
+        return run(None)
+    order = [None, before] if turn % 2 == 0 else [before, None]
+    got = {("before" if code else "after"): run(code) for code in order}
+    after, base = got["after"], got["before"]
+    ratios = {
+        f"{k}_ratio": round(after[k] / base[k], 3) if base.get(k) else None
+        for k in ("peak_rss_mb", "peak_pss_mb", "largest_rss_mb", "seconds")
+    }
+    return {**after, "before": base, **ratios}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--line-mb", type=float, default=240)
     ap.add_argument("--over-mb", type=float, default=300)
-    ap.add_argument("--nodes", type=int, default=300_000)
+    ap.add_argument("--nodes", type=int, action="append", help="nodes of the tree (default 300000; repeatable)")
     ap.add_argument("--only", choices=("line", "wide", "over", "tree"), action="append", help="run only these cases")
+    ap.add_argument("--before", help="git revision of a baseline, imported side by side in the same run")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
-    caps = (0, 0)
+    caps: tuple[int, ...] = (0, 0, 0)
+    nodes = args.nodes or [300_000]
     if args.smoke:
-        args.line_mb, args.over_mb, args.nodes, caps = 8, 20, 5_000, (16 * MB, 4 * MB)
+        args.line_mb, args.over_mb, nodes, caps = 8, 20, [5_000], (16 * MB, 4 * MB, 256 << 10)
     only = set(args.only or ("line", "wide", "over", "tree"))
     tmp = Path(tempfile.mkdtemp(prefix="polylogue-hostile-"))
     line_cap, text_cap = (caps[0], caps[1]) if caps[0] else _default_caps()
     result: dict = {"benchmark": "hostile_memory", "line_cap_mb": line_cap / MB, "text_cap_mb": text_cap / MB}
+    turn = 0
     try:
+        before = code_at(args.before, tmp / "before") if args.before else None
+        if before is not None:
+            result["before"] = args.before
         for case, mb in (("line", args.line_mb), ("wide", args.line_mb), ("over", args.over_mb)):
             if case not in only:
                 continue
             src = tmp / f"{case}.jsonl"
             size = write_huge_line_log(src, int(mb * MB), f"s-{case}", wide=case == "wide")
-            result[f"{case}_line"] = {"input_mb": round(size / MB, 1), **sync(tmp, case, src, caps)}
+            got = side_by_side(lambda code, c=case, s=src: sync(tmp, c, s, caps, code), before, turn)
+            result[f"{case}_line"] = {"input_mb": round(size / MB, 1), **got}
+            turn += 1
             src.unlink()
         if "tree" in only:
-            src = tmp / "conversations.json"
-            size = write_tree_export(src, args.nodes)
-            r = sync(tmp, "tree", src, caps)
-            msgs = r.get("messages") or 0
-            result["chatgpt_tree"] = {
-                "nodes": args.nodes,
-                "input_mb": round(size / MB, 1),
-                **r,
-                "peak_pss_per_message_bytes": round(r["peak_pss_mb"] * MB / msgs) if msgs else None,
-            }
+            trees = []
+            for n in nodes:
+                src = tmp / "conversations.json"
+                size = write_tree_export(src, n)
+                got = side_by_side(lambda code, s=src: per_message(sync(tmp, "tree", s, caps, code)), before, turn)
+                trees.append({"nodes": n, "input_mb": round(size / MB, 1), **got})
+                turn += 1
+                src.unlink()
+            result["chatgpt_tree"] = trees[0]  # the first size (the smoke test reads it)
+            if len(trees) > 1:
+                result["chatgpt_trees"] = trees
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return result

@@ -98,6 +98,12 @@ class ZipProblem(PolylogueError):
     """A zip that cannot be opened at all; recorded against the zip, the sync goes on."""
 
 
+class HugeValue(PolylogueError):
+    """Not an error: raised from inside a JSON reader when the value being built
+    passes a parser's size bound, so the parser reads it again another way
+    (providers/chatgpt.py). It never leaves the parser."""
+
+
 class StaleRows(PolylogueError):
     """Rows marked kept (encode's ``stored``) that the archive no longer holds as
     they were: the conversation changed since the parser looked (the same

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple
@@ -109,19 +110,23 @@ def _forget_known() -> None:
     _known_cache.clear()
 
 
-def parse_input(f: InputFile, db: str | None = None, states: Path | None = None) -> Iterator[Any]:
+def parse_input(
+    f: InputFile, db: str | None = None, states: Path | None = None, sampling: bool = False
+) -> Iterator[Any]:
     """Parse one input file. Yields its conversations as ConversationRows (encoded,
-    ready for the writer), then one FileOutcome. With ``db``, parsers may skip
+    ready for the writer; a huge one as several parts, see store/encode.py
+    ``encode_parts``), then one FileOutcome. With ``db``, parsers may skip
     conversations the archive already holds in the same version. With ``states``
     (a folder), a session log that grew is parsed from where the last parse left off.
+    ``sampling``: only the first messages are wanted (``_dictionary_samples``), so
+    a huge conversation is not read at all.
 
     The outcome names exactly the bytes parsed: the size and mtime of the file as
     opened, the xxh3 of the bytes as they were read. A file written while it was
     read gets no mtime (and a warning): the next sync reads it again."""
     from . import resume
-    from .providers import detect, is_side_file, open_clean
+    from .providers import is_side_file, sniffed
     from .providers.common import ParseContext
-    from .store.encode import encode
     from .store.known import KnownConversations
 
     errors: list[tuple[str, str, int | None]] = []
@@ -143,15 +148,21 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
         for member in members(f, warn):
             ctx = ParseContext(member.display)
             ctx.known = known
+            reopened: list[BinaryIO] = []
+            ctx.reopen = _cannot_reopen if sampling else _reopener(member.open, ctx, reopened)
             produced = 0
             mod = None
             try:
-                with member.open() as opened:
+                with member.open() as opened, ExitStack() as opening:
                     raw: Any = opened
                     if not member.in_zip:
                         raw = read = _ReadIdentity(opened)
-                    head, stream = open_clean(raw, ctx)
-                    mod = detect(head)
+                    # the head read and classified, the provider found, and what its parse reads
+                    # (a stream, a file with its siblings, a database) opened until the parse ends
+                    where = None if member.in_zip else f.key
+                    head, mod, source = opening.enter_context(
+                        sniffed(raw, ctx, path=where, name=member.name, sibling=member.sibling)
+                    )
                     if mod is None:
                         if is_side_file(head):
                             pass  # a known side file (user.json, agent meta...): skipped quietly
@@ -160,7 +171,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                         elif head.kind in ("json", "jsonl"):
                             errors.append((member.display, "not a recognised chat export (unknown JSON shape)", None))
                         elif member.jsonish and not member.in_zip:
-                            errors.append((member.display, "not JSON: unrecognised or binary content", None))
+                            errors.append((member.display, _unrecognised(head.kind, member.json_named), None))
                         continue
                     if mod.name not in providers:
                         providers.append(mod.name)
@@ -173,12 +184,11 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                     ):
                         convs = resume.parse(raw, f.key, raw.size, mod, ctx, states)
                     else:
-                        convs = mod.parse(stream, ctx)
+                        convs = mod.parse(source, ctx)
                     for conv in convs:
                         conv.source_path = member.display
                         produced += 1
-                        stored = known.hashes(conv.id) if known else None
-                        yield encode(conv, prune=not ctx.warnings and not ctx.bad_utf8, stored=stored)
+                        yield from _encoded(conv, ctx, known)
             except ParseError as e:
                 errors.append((member.display, e.reason, e.line))
             except FileNotFoundError:
@@ -189,6 +199,8 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                 errors.append((member.display, "out of memory while parsing", None))
             except Exception as e:  # a parser bug must not take the run down
                 errors.append((member.display, f"internal error: {type(e).__name__}: {e}", None))
+            for again in reopened:
+                again.close()
             for w in ctx.warnings:
                 errors.append((member.display, w.reason, w.line))
             if ctx.suppressed:
@@ -202,6 +214,7 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
                 digest = ctx.digest
             if (
                 mod is not None
+                and mod.kind != "sqlite"  # a tool's database holds its other state too: no chats is normal
                 and produced == 0
                 and not ctx.skipped_unchanged
                 and not ctx.notes
@@ -221,6 +234,45 @@ def parse_input(f: InputFile, db: str | None = None, states: Path | None = None)
     yield FileOutcome(
         f.key, ",".join(providers) or None, status, errors, count, notes, digest, skipped, size, mtime_ns, resumed
     )
+
+
+def _encoded(conv: Any, ctx: Any, known: Any) -> Iterator[Any]:
+    """A parsed conversation as rows: one ConversationRow, or, for one whose messages
+    come in chunks (a huge tree: ``message_chunks``), a part per chunk. Stored
+    messages are skipped by hash only for the first kind (a part keeps no rows)."""
+    from .store.encode import encode, encode_parts
+
+    chunks = getattr(conv, "message_chunks", None)
+    if chunks is not None:
+        yield from encode_parts(conv, chunks, lambda: not ctx.warnings and not ctx.bad_utf8)
+        return
+    stored = known.hashes(conv.id) if known else None
+    yield encode(conv, prune=not ctx.warnings and not ctx.bad_utf8, stored=stored)
+
+
+def _reopener(open_member: Callable[[], BinaryIO], ctx: Any, opened: list[BinaryIO]) -> Callable[[], BinaryIO]:
+    """ParseContext.reopen: the input again, cleaned as at first; closed with the parse."""
+    from .providers import open_clean
+
+    def reopen() -> BinaryIO:
+        raw = open_member()
+        opened.append(raw)
+        return open_clean(raw, ctx)[1]
+
+    return reopen
+
+
+def _cannot_reopen() -> BinaryIO:
+    raise ParseError("a huge conversation: not read for samples")
+
+
+def _unrecognised(head_kind: str, json_named: bool) -> str:
+    """The error line for a file named on the command line (or named like JSON) that no provider reads."""
+    if head_kind == "text" and not json_named:
+        return "not a recognised chat transcript (text of an unknown form)"
+    if head_kind == "sqlite":
+        return "not a recognised chat database (SQLite without a known schema)"
+    return "not JSON: unrecognised or binary content"
 
 
 class _ReadIdentity:
@@ -364,7 +416,7 @@ def _dictionary_samples(files: list[InputFile], want: int = 4000, per_file: int 
     samples: list[bytes] = []
     for f in files:
         taken = 0
-        for item in parse_input(f):
+        for item in parse_input(f, sampling=True):
             if isinstance(item, FileOutcome):
                 continue
             for r in item.messages:
@@ -385,9 +437,14 @@ def _worker(
     dictionary: tuple[int, bytes] | None = None,
     db: str | None = None,
     states: Path | None = None,
+    me: int = 0,
+    pinned: Any = None,
 ) -> None:
-    """Worker process: parse files, hand rows over in bounded chunks. Exits on
-    its own if the parent dies (a killed sync must not leave workers behind)."""
+    """Worker process: parse files, hand rows over in bounded chunks, each as
+    (``me``, chunk). Exits on its own if the parent dies (a killed sync must not
+    leave workers behind). While another worker's conversation comes in parts
+    (``pinned`` holds its number), it waits: the writer takes a conversation in
+    parts in a transaction of its own, so nothing else may come in between."""
     import queue
 
     def orphaned() -> None:
@@ -403,9 +460,12 @@ def _worker(
         codec.use_dictionary(dictionary[0])
 
     def put(chunk) -> None:
+        while pinned is not None and pinned.value not in (-1, me):
+            time.sleep(0.02)
+            orphaned()
         while True:
             try:
-                results.put(chunk, timeout=1.0)
+                results.put((me, chunk), timeout=1.0)
                 return
             except queue.Full:
                 orphaned()
@@ -489,9 +549,11 @@ def _parallel(
     from .store import codec
 
     dictionary = codec.active_dictionary()
+    # the worker whose conversation is coming in parts (-1: none); the others wait meanwhile
+    pinned = ctx.Value("i", -1, lock=False)
     procs = [
-        ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary, db, states), daemon=True)
-        for _ in range(workers)
+        ctx.Process(target=_worker, args=(tasks, results, os.getpid(), dictionary, db, states, i, pinned), daemon=True)
+        for i in range(workers)
     ]
     import gc
 
@@ -506,15 +568,37 @@ def _parallel(
 
     as_row = tuple.__new__
     live = workers
+    # chunks put before their worker saw another pinned (a few at most), in the order they came
+    held: list[tuple[int, list | None]] = []
+
+    def next_chunk() -> tuple[int, list | None]:
+        """The next chunk to write: any while none is pinned, else the pinned worker's."""
+        for i, (me, chunk) in enumerate(held):
+            if pinned.value in (-1, me):
+                del held[i]
+                return me, chunk
+        while True:
+            me, chunk = results.get()
+            if pinned.value in (-1, me):
+                return me, chunk
+            held.append((me, chunk))
+
     try:
         while live:
-            chunk = results.get()
+            me, chunk = next_chunk()
             if chunk is None:
                 live -= 1
                 continue
             for item in chunk:
-                if not isinstance(item, FileOutcome):
-                    item.messages = [as_row(MessageRow, t) for t in item.messages]
+                if isinstance(item, FileOutcome):
+                    if pinned.value == me:
+                        pinned.value = -1  # its file ended: a conversation in parts, cut short
+                    continue
+                item.messages = [as_row(MessageRow, t) for t in item.messages]
+                if item.more:
+                    pinned.value = me
+                elif pinned.value == me:
+                    pinned.value = -1
             yield from chunk
     finally:
         for p in procs:
@@ -651,6 +735,7 @@ def _write_all(conn, items: Iterator[Any], total: int, report: SyncReport, progr
             else:
                 batches.conversation(item)
             batches.commit_if_full()
+        batches.parts_cut_short()
         writer.commit()
     except BaseException:
         writer.rollback()
@@ -675,31 +760,52 @@ class _Batches:
         self.source_ids: dict[str, int] = {}  # dropped when the file is done: memory stays flat
         self.failed_writes: dict[str, list[tuple[str, str, int | None]]] = {}
         self.commits = 0
+        self.in_parts = 0  # messages so far of the conversation coming in parts
+        self.parts_key = ""  # ... and its input file
 
     def conversation(self, row) -> None:
         from .store.db import storage_failure
 
         key = row_source_key(row)
+        if self.writer.parts_open not in (None, row.uid):
+            self.parts_cut_short()
         sid = self.source_ids.get(key)
         if sid is None:
             sid = self.source_ids[key] = self.writer.source_id(key)
         try:
             try:
-                self.writer.write(row, sid)
+                if row.more or self.writer.parts_open:  # a huge conversation, in parts (encode_parts)
+                    self.in_parts += len(row.messages)
+                    self.parts_key = key
+                    self.writer.write_part(row, sid)
+                else:
+                    self.writer.write(row, sid)
             except StaleRows:  # changed since its parser looked: convert it again in full
                 self.writer.write(_reconverted(key, row.uid), sid)
         except Exception as e:  # e.g. a value SQLite cannot store: lose this one, not the run
             if storage_failure(e):
                 raise  # a full disk, a damaged file: no later write would do better (store/db.py)
-            self.failed_writes.setdefault(key, []).append(
-                (row.source_path or key, f"could not store conversation {row.uid}: {e}", None)
-            )
-        self.progress.conversation(len(row.messages))
+            self._failed(key, row.source_path or key, row.uid, str(e))
+        if not row.more:
+            self.progress.conversation(len(row.messages) + self.in_parts)
+            self.in_parts = 0
+
+    def _failed(self, key: str, where: str, uid: str, why: str) -> None:
+        self.failed_writes.setdefault(key, []).append((where, f"could not store conversation {uid}: {why}", None))
+
+    def parts_cut_short(self) -> None:
+        """The parts of a conversation stopped before its last (its parse failed): it is not stored."""
+        uid = self.writer.parts_open
+        if uid is not None:
+            self.writer.abandon_parts()
+            self.in_parts = 0
+            self._failed(self.parts_key, self.parts_key, uid, "its parse stopped before its end")
 
     def file_done(self, out: FileOutcome) -> None:
         from .store.known import problem_dict
 
         report = self.report
+        self.parts_cut_short()
         self.source_ids.pop(out.key, None)
         report.files_resumed += out.resumed
         report.conversations_unchanged += out.skipped_unchanged
@@ -729,6 +835,8 @@ class _Batches:
         self.progress.file_done(out.size)
 
     def commit_if_full(self) -> None:
+        if self.writer.parts_open:
+            return  # a conversation in parts commits with its last part
         if self.writer.pending >= BATCH_MESSAGES or self.writer.pending_bytes >= BATCH_BYTES:
             self.writer.commit()
             self.commits += 1

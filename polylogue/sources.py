@@ -1,9 +1,12 @@
 """Finding inputs: explicit paths, folders (recursive, symlink-safe), zip
-archives (read in place), and the default locations of each tool."""
+archives (read in place), and the default locations of each tool: whole
+folders, or folders searched for a tool's files (``SearchRoot``: aider writes
+into every project, an editor's folder holds its settings beside the chats)."""
 
 from __future__ import annotations
 
 import errno
+import fnmatch
 import os
 import stat
 import sys
@@ -59,25 +62,52 @@ class InputFile:
         return _is_zip(self.path)
 
 
+def _no_sibling(name: str) -> BinaryIO | None:
+    return None
+
+
 @dataclass
 class Member:
-    """A readable unit: a file, or one member of a zip."""
+    """A readable unit: a file, or one member of a zip. ``sibling(name)`` opens
+    another file of its folder (the same zip folder for a member), or gives None."""
 
     display: str
     open: Callable[[], BinaryIO]
     name: str
     in_zip: bool
     explicit: bool
+    sibling: Callable[[str], BinaryIO | None] = _no_sibling
 
     @property
     def jsonish(self) -> bool:
         """Worth reporting when its content is not a known format."""
         return self.explicit or _jsonish_name(self.name)
 
+    @property
+    def json_named(self) -> bool:
+        return _jsonish_name(self.name)
+
 
 def _jsonish_name(name: str) -> bool:
     name = name.lower()
     return os.path.splitext(name)[1] in JSONISH or name.endswith(".jsonl.txt")
+
+
+class SearchRoot(type(Path())):  # type: ignore[misc]  # the concrete Path class of this system
+    """A default location searched for some files only (``Location.find``): the
+    folder, the glob patterns its files must match (relative to it; ``*`` within a
+    name, ``**`` any folders) and how many folders deep to look. ``discover`` walks
+    only the folders a pattern can reach, and a hidden folder only where a pattern
+    names it."""
+
+    find: tuple[str, ...] = ()
+    depth: int = 32
+
+    @classmethod
+    def of(cls, path: Path, find: tuple[str, ...], depth: int) -> SearchRoot:
+        root = cls(path)
+        root.find, root.depth = tuple(find), depth
+        return root
 
 
 def default_sources(
@@ -87,18 +117,31 @@ def default_sources(
     user: Path | None = None,
 ) -> list[tuple[str, Path]]:
     """(provider name, folder) for each default location its tool writes to on
-    ``platform`` (default: this system's), by provider name, then the archive's inbox."""
+    ``platform`` (default: this system's), by provider name, then the archive's inbox.
+    A location with ``find`` is a ``SearchRoot``; providers that search the same
+    folder as deep share one (named "aider, specstory"), so it is walked once."""
     from . import providers
 
     platform = platform or sys.platform
     environ = os.environ if environ is None else environ
     user = user or Path(os.path.expanduser("~"))
-    out = []
+    out: list[tuple[str, Path]] = []
+    shared: dict[tuple[Path, int], int] = {}  # (folder, depth) -> its index in out
     for p in sorted(providers.providers(), key=lambda p: p.name):
         for loc in p.locations:
-            path = loc.resolve(platform, environ, user)
-            if path is not None:
-                out.append((p.name, path))
+            for path in loc.resolve_all(platform, environ, user):
+                if not loc.find:
+                    out.append((p.name, path))
+                    continue
+                at = shared.get((path, loc.depth))
+                if at is None:
+                    shared[(path, loc.depth)] = len(out)
+                    out.append((p.name, SearchRoot.of(path, loc.find, loc.depth)))
+                    continue
+                name, root = out[at]
+                assert isinstance(root, SearchRoot)
+                names = name if p.name in name.split(", ") else f"{name}, {p.name}"
+                out[at] = (names, SearchRoot.of(root, root.find + loc.find, loc.depth))
     return [*out, ("inbox", home / "inbox")]
 
 
@@ -164,7 +207,8 @@ def _is_zip(path: Path) -> bool:
 def discover(paths: list[Path], errors: list[tuple[str, str]]) -> Iterator[InputFile]:
     """Expand paths into input files, each real file once. Problems go to
     ``errors`` as (path, reason)."""
-    roots = [Path(os.path.abspath(os.path.expanduser(str(p)))) for p in paths]
+    searched = [p for p in paths if isinstance(p, SearchRoot)]
+    roots = [Path(os.path.abspath(os.path.expanduser(str(p)))) for p in paths if not isinstance(p, SearchRoot)]
     folders = []
     seen = _Seen([os.path.realpath(r) for r in roots if r.is_dir()])
     for root in roots:  # named files first: they stay "named" (explicit) when a folder holds them too
@@ -181,6 +225,8 @@ def discover(paths: list[Path], errors: list[tuple[str, str]]) -> Iterator[Input
             yield _file(root, st, explicit=True)
     for root in folders:
         yield from _walk(root, seen, errors)
+    for search in searched:
+        yield from _search(search, seen)
 
 
 class _Seen:
@@ -266,6 +312,92 @@ def _walk(root: Path, seen: _Seen, errors) -> Iterator[InputFile]:
         stack.extend(reversed(subdirs))
 
 
+# folders a search never enters: dependencies, builds and caches hold no tool's chats
+# and may hold millions of files; system folders of a home (macOS Library, Windows AppData)
+_NOT_SEARCHED = frozenset(
+    {"node_modules", "__pycache__", "site-packages", "venv", "target", "build", "dist", "Library", "AppData"}
+)
+
+
+def _search(root: SearchRoot, seen: _Seen) -> Iterator[InputFile]:
+    """The files under ``root`` that its patterns match. Folders no pattern can
+    reach are not entered, nor the folders of a project (one holding ``.git``)
+    unless a pattern names them; a folder that cannot be listed is passed over quietly
+    (a default location, not a path the user named). Each file is listed once
+    across all roots (remembered: a search finds few files)."""
+    patterns = [tuple(p.split("/")) for p in root.find]
+    start = os.path.abspath(os.path.expanduser(str(root)))
+    visited: set[tuple[int, int]] = set()
+    stack: list[tuple[str, int, frozenset[tuple[int, int]]]] = [
+        (start, 0, frozenset((i, 0) for i in range(len(patterns))))
+    ]
+    while stack:
+        d, depth, states = stack.pop()
+        try:
+            st = os.stat(d)
+            if (st.st_dev, st.st_ino) in visited:
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            with os.scandir(d) as it:
+                entries = sorted((e.name, _is_dir(e)) for e in it)
+        except OSError:
+            continue
+        subdirs = []
+        # a project (a folder holding .git) is where tools write their files: its own
+        # folders are entered only where a pattern names them, never by "**"
+        project = any(name == ".git" for name, _ in entries)
+        for name, is_dir in entries:
+            if is_dir:
+                nxt = _advance(patterns, states, name, folder=True)
+                if project:
+                    nxt = frozenset((i, at) for i, at in nxt if patterns[i][at] != "**")
+                if nxt and depth < root.depth and name not in _NOT_SEARCHED:
+                    subdirs.append((os.path.join(d, name), depth + 1, nxt))
+                continue
+            if not _advance(patterns, states, name, folder=False):
+                continue
+            p = os.path.join(d, name)
+            try:
+                fst = os.stat(p)
+            except OSError:
+                continue
+            if seen._covered(os.path.realpath(d)):
+                continue  # a folder read whole lists it (never twice)
+            if stat.S_ISREG(fst.st_mode) and seen.named_once(fst):
+                yield _file(Path(p), fst, explicit=False)
+        stack.extend(reversed(subdirs))
+
+
+def _advance(
+    patterns: list[tuple[str, ...]], states: frozenset[tuple[int, int]], name: str, *, folder: bool
+) -> frozenset[tuple[int, int]]:
+    """Matching a path one name at a time: ``states`` are (pattern, position)
+    pairs still possible. For a folder, the states inside it (empty: no pattern
+    reaches into it); for a file, a non-empty set when a pattern ends on it. A
+    hidden name is matched only by a pattern part that spells it (not by ``*``)."""
+    out: set[tuple[int, int]] = set()
+    for i, at in states:
+        parts = patterns[i]
+        if at >= len(parts):
+            continue
+        part = parts[at]
+        if part == "**":
+            if folder and not name.startswith("."):
+                out.add((i, at))  # ** takes this folder and may take more
+            out |= _advance(patterns, frozenset({(i, at + 1)}), name, folder=folder)  # ** takes none
+            continue
+        if name.startswith(".") and not part.startswith("."):
+            continue
+        if not fnmatch.fnmatchcase(name, part):
+            continue
+        last = at == len(parts) - 1
+        if folder and not last:
+            out.add((i, at + 1))
+        elif not folder and last:
+            out.add((i, at + 1))
+    return frozenset(out)
+
+
 def _is_dir(e: os.DirEntry) -> bool:
     try:
         return e.is_dir(follow_symlinks=True)
@@ -278,7 +410,17 @@ def members(f: InputFile, warn, limits: ZipLimits = ZIP_LIMITS) -> Iterator[Memb
     skipped zip members; an archive over ``limits`` raises ZipProblem before any
     member is read."""
     if not f.is_zip:
-        yield Member(f.key, lambda: _refuse_blank(open_regular(f.path)), f.path.name, False, f.explicit)
+        from .providers import open_sibling_file
+
+        folder = str(f.path.parent)
+        yield Member(
+            f.key,
+            lambda: _refuse_blank(open_regular(f.path)),
+            f.path.name,
+            False,
+            f.explicit,
+            lambda name: open_sibling_file(folder, name),
+        )
         return
     try:
         raw = open_regular(f.path)
@@ -300,7 +442,25 @@ def members(f: InputFile, warn, limits: ZipLimits = ZIP_LIMITS) -> Iterator[Memb
                 name = info.filename.rsplit("/", 1)[-1]
                 # the stubs say IO[bytes]; a ZipExtFile is a BufferedIOBase, read like any binary file
                 opener = lambda info=info: _refuse_blank(cast(BinaryIO, zf.open(info)))
-                yield Member(display, opener, name, True, False)
+                yield Member(display, opener, name, True, False, _zip_sibling(zf, info, limits))
+
+
+def _zip_sibling(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits) -> Callable[[str], BinaryIO | None]:
+    """Opens another member of the same zip folder as ``info``, under the same limits."""
+    folder = info.filename.rsplit("/", 1)[0] + "/" if "/" in info.filename else ""
+
+    def open_one(name: str) -> BinaryIO | None:
+        if not name or "/" in name or "\\" in name:
+            return None
+        try:
+            other = zf.getinfo(folder + name)
+        except KeyError:
+            return None
+        if other.is_dir() or _skip_reason(other, limits):
+            return None
+        return cast(BinaryIO, zf.open(other))
+
+    return open_one
 
 
 def _skip_reason(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:

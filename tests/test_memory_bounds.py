@@ -1,11 +1,13 @@
 """Memory stays bounded on huge inputs (docs/providers.md, "Common to all"): a
 line over the line cap is streamed past, never held; a string over the text cap
 is cut (with a marker and a warning) as it is read, so a huge text costs what
-its cut form does; a huge ChatGPT tree is not held twice (raw and converted),
+its cut form does; a ChatGPT tree is not held twice (raw and converted), a huge
+one is streamed node by node and stored in parts (providers/chatgpt_tree.py),
 and stored rows hold only their bytes. The caps are lowered here so that each
 test reads a few tens of MB; tracemalloc measures what the Python heap held at its
 peak (orjson's parse buffers count there at their full size, ~12x the JSON: the
-bounds below leave room for parsing the cut 1 MB form, not the whole line).
+bounds below leave room for parsing the cut 1 MB form, not the whole line), and
+one test measures the RSS of a real sync's process tree.
 benchmarks/hostile_memory.py measures the same at full size, in a real sync."""
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import io
 import json
 import tracemalloc
+from pathlib import Path
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polylogue.providers import chatgpt, claude_code, common
+from polylogue.providers import chatgpt, claude_code, common, open_clean
 from polylogue.providers.common import ParseContext, iter_jsonl, load_json
 from polylogue.store import codec
 from polylogue.store.encode import encode
@@ -216,3 +219,76 @@ def test_huge_tree_is_not_held_twice():
         tracemalloc.stop()
     assert len(conv.messages) == len(row.messages) == n - 1
     assert (held - base) / (n - 1) < 2048
+
+
+def _peak_parsing(data: bytes, streamed: bool) -> tuple[int, int]:
+    """(messages, the peak bytes the Python heap held) while a tree is parsed and
+    encoded as a sync does: a huge one streamed and stored a part at a time."""
+    from polylogue.ingest import _encoded
+
+    ctx = ParseContext("conversations.json")
+
+    def run() -> int:
+        _, stream = open_clean(io.BufferedReader(io.BytesIO(data), 1 << 16), ctx)
+        if streamed:
+            ctx.reopen = lambda: open_clean(io.BufferedReader(io.BytesIO(data), 1 << 16), ctx)[1]
+        return sum(len(row.messages) for conv in chatgpt.parse(stream, ctx) for row in _encoded(conv, ctx, None))
+
+    saved = chatgpt.HUGE_VALUE_BYTES
+    chatgpt.HUGE_VALUE_BYTES = 256 << 10
+    try:
+        return _peak(run)
+    finally:
+        chatgpt.HUGE_VALUE_BYTES = saved
+
+
+@pytest.mark.slow
+def test_a_huge_tree_is_streamed_node_by_node():
+    """Past HUGE_VALUE_BYTES a conversation is read again node by node (its
+    messages' JSON kept compressed), converted and encoded a chunk at a time:
+    the heap's peak per message is a fraction of what building it whole costs
+    (~3 KB), whatever the tree's size."""
+    n = 12000
+    data = _tree_export(n)
+    msgs, streamed_peak = _peak_parsing(data, streamed=True)
+    whole_msgs, whole_peak = _peak_parsing(data, streamed=False)
+    assert msgs == whole_msgs == n - 1
+    assert streamed_peak / msgs < 1024 and streamed_peak < whole_peak / 3, (streamed_peak / msgs, whole_peak / msgs)
+
+
+def _sync_peak_rss(tmp_path: Path, nodes: int) -> tuple[int, int]:
+    """(messages imported, peak RSS of the whole process tree) of a real `polylogue
+    sync` of a one-conversation export of ``nodes`` nodes, in a fresh process with
+    parse workers (whatever the input's size) and the streamed path past 256 KB."""
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(repo))
+    from benchmarks.common import run_measured
+    from benchmarks.hostile_memory import write_tree_export
+
+    src = tmp_path / f"tree-{nodes}.json"
+    write_tree_export(src, nodes)
+    script = (
+        "from polylogue import ingest\n"
+        "from polylogue.providers import chatgpt\n"
+        "ingest.PARALLEL_MIN_BYTES, chatgpt.HUGE_VALUE_BYTES = 0, 256 << 10\n"
+        "from polylogue.cli import cli\n"
+        "cli(prog_name='polylogue')\n"
+    )
+    home = tmp_path / f"home-{nodes}"
+    r = run_measured([sys.executable, "-c", script, "--home", str(home), "sync", "--json", str(src)])
+    assert r["returncode"] == 0, r["stderr"][-2000:]
+    return orjson.loads(r["stdout"])["messages"]["new"], r["peak_rss_bytes"]
+
+
+@pytest.mark.slow
+def test_a_huge_tree_sync_grows_under_2_kb_per_message(tmp_path):
+    """Issue 18, item 14: a real sync (parse workers and writer) of a conversation
+    tree 4x bigger than another needs under 2 KB more RSS per added message
+    (building it whole took ~5 KB; the difference of two sizes cancels what any
+    sync costs: the interpreters, the imports, SQLite's cache)."""
+    small_msgs, small_peak = _sync_peak_rss(tmp_path, 8000)
+    big_msgs, big_peak = _sync_peak_rss(tmp_path, 32000)
+    assert (small_msgs, big_msgs) == (7999, 31999)
+    assert (big_peak - small_peak) / (big_msgs - small_msgs) < 2048

@@ -1,21 +1,34 @@
-"""One sync over everything at once: every provider's real layout plus the
-bad-input corpus. Bad files are reported one by one; all the rest imports."""
+"""One sync over everything at once: every registered provider's files in their
+real layout, plus the bad-input corpus. Bad files are reported one by one; all the
+rest imports, each conversation as whole as when its file is parsed alone.
+
+Which files belong to which provider is the registry's decision (provider_corpus.py
+sniffs every fixture and sample as a sync does), so a provider added later, with
+its fixtures under tests/fixtures/, takes part without a change here."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 from click.testing import CliRunner
+from provider_corpus import FIXTURES, SHARED_SAMPLES, Sample, all_samples, parsed, place
 from test_bad_input import build_corpus
 
 from polylogue.api import Archive
 from polylogue.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-PROVIDER_DIRS = ("chatgpt", "claude-ai", "claude-code", "codex", "gemini-aistudio", "gemini-cli")
+# the examples, counted by hand
+EXAMPLE_CONVERSATIONS = {"chatgpt": 3, "claude": 3, "claude-code": 3, "codex": 2, "gemini": 1, "gemini-cli": 2}
+# what the bad-input corpus adds: good.json + the complete half of truncated.json (chatgpt),
+# and the sessions in garbage.jsonl, bad-utf8.jsonl and huge.jsonl (claude-code)
+CORPUS_CONVERSATIONS = {("chatgpt", "good-1"), ("chatgpt", "t-1")} | {
+    ("claude-code", s) for s in ("s-bad-1", "s-utf8", "s-huge")
+}
 
 
 def _layout(root: Path) -> None:
@@ -33,32 +46,96 @@ def _layout(root: Path) -> None:
     shutil.copytree(EXAMPLES / "gemini", root / "Drive")
 
 
+def _lay_out_samples(root: Path, samples: list[Sample]) -> None:
+    """Fixtures and shared samples in their folders (with the files read beside
+    them); the examples are laid out by ``_layout``."""
+    for s in samples:
+        if EXAMPLES in s.path.parents:
+            continue
+        top = FIXTURES if FIXTURES in s.path.parents else SHARED_SAMPLES
+        place(s, root / top.name / s.path.parent.relative_to(top))
+
+
+def _alone(samples: list[Sample]) -> dict[tuple[str, str], set[int]]:
+    """(provider, id) -> the message counts its files give when each is parsed alone
+    (more than one where two files hold versions of one conversation)."""
+    out: dict[tuple[str, str], set[int]] = {}
+    for s in samples:
+        for c in parsed(s.path):
+            out.setdefault((c.provider, c.provider_id), set()).add(len(c.messages))
+    return out
+
+
+def _archived(home: Path) -> dict[tuple[str, str], int]:
+    rows = Archive(home).sql("SELECT provider, provider_id, message_count FROM conversations")[1]
+    return {(p, i): n for p, i, n in rows}
+
+
+def _lost(alone: dict[tuple[str, str], set[int]], archived: dict[tuple[str, str], int]) -> list[str]:
+    return [
+        f"{p}:{i}: {archived.get((p, i), 'missing')} messages, alone {sorted(counts)}"
+        for (p, i), counts in sorted(alone.items())
+        if archived.get((p, i)) not in counts
+    ]
+
+
 def test_mixed_sync(tmp_path):
+    """The examples, every provider's committed fixtures and the bad-input corpus."""
+    samples = [s for s in all_samples() if s.committed]
     root = tmp_path / "everything"
     root.mkdir()
     _layout(root)
+    _lay_out_samples(root, samples)
     corpus = build_corpus(root / "bad")
     r = CliRunner().invoke(cli, ["--home", str(tmp_path / "h"), "sync", str(root), "--json"])
     assert r.exit_code == 3, r.output
     out = json.loads(r.stdout)
+    assert not [e for e in out["errors"] if "internal error" in e["error"]]
     # a text over the size limit is cut and said so (docs/providers.md, "Size limits"): huge.jsonl is reported too
     bad_names = {p.name for k, p in corpus.items() if k != "good"}
-    reported = {Path(e["path"].split("!")[0]).name for e in out["errors"]}
+    reported = {Path(e["path"].split("!")[0]).name for e in out["errors"] if str(root / "bad") in e["path"]}
     assert reported == bad_names, reported ^ bad_names
-    stats = Archive(tmp_path / "h").stats()
-    by = {p: v["conversations"] for p, v in stats["by_provider"].items()}
-    # the examples per provider, plus the corpus: good.json + the complete half of truncated.json
-    # (chatgpt), and the sessions in garbage.jsonl, bad-utf8.jsonl and huge.jsonl (claude-code)
-    assert by == {"chatgpt": 3 + 2, "claude": 3, "claude-code": 3 + 3, "codex": 2, "gemini": 1, "gemini-cli": 2}
+    alone = _alone(samples)
+    examples = Counter(p for p, _ in _alone([s for s in samples if EXAMPLES in s.path.parents]))
+    assert examples == EXAMPLE_CONVERSATIONS
+    archived = _archived(tmp_path / "h")
+    assert not _lost(alone, archived)
+    assert set(archived) == set(alone) | CORPUS_CONVERSATIONS
+    every = {s.provider for s in samples}
+    assert every <= {p for p, _ in archived}  # each provider with a fixture has conversations here
     assert Archive(tmp_path / "h").search("zanzibarquux").total_conversations == 4
     assert Archive(tmp_path / "h").check()["ok"]
 
 
-def test_every_shared_sample_imports_without_a_crash(samples, tmp_path):
-    """All samples of the six providers in one sync: no internal error, no lost file."""
-    report = Archive(tmp_path / "h").sync([samples / d for d in PROVIDER_DIRS])
-    internal = [e for e in report.errors if "internal error" in e["error"]]
-    assert internal == []
-    assert report.files_imported >= 80
+# Counted by hand from the fixtures and shared samples of these providers (16 files).
+HAND_COUNTED = {
+    "deepseek": (4, 28),
+    "gemini-apps": (5, 11),
+    "goose": (1, 8),
+    "grok": (3, 9),
+    "grok-cli": (1, 11),
+    "librechat": (3, 20),
+    "open-webui": (5, 12),
+}
+
+
+def test_every_sample_in_one_sync(samples, tmp_path):
+    """Every file of every provider, committed and shared, in one sync: no internal
+    error, no file lost, every conversation as whole as when its file is parsed alone."""
+    found = list(all_samples())
+    root = tmp_path / "all"
+    root.mkdir()
+    _layout(root)
+    _lay_out_samples(root, found)
+    report = Archive(tmp_path / "h").sync([root])
+    assert [e for e in report.errors if "internal error" in e["error"]] == []
+    assert report.files_failed == 0 and report.files_imported >= 150
     assert report.exit_code in (0, 3)
+    archived = _archived(tmp_path / "h")
+    alone = _alone(found)
+    assert not _lost(alone, archived)
+    assert set(archived) == set(alone)
+    stats = Archive(tmp_path / "h").stats()["by_provider"]
+    for name, (conversations, messages) in HAND_COUNTED.items():
+        assert (stats[name]["conversations"], stats[name]["messages"]) == (conversations, messages), name
     assert Archive(tmp_path / "h").check()["ok"]

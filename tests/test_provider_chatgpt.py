@@ -349,7 +349,10 @@ def test_side_files_not_claimed(name):
 def test_chat_html_not_claimed():
     html = b'<html><body><script>var jsonData = [{"title": "t", "mapping": {}}];</script></body></html>'
     head = head_of(html)
-    assert head.kind == "other" and not chatgpt.sniff(head)
+    # HTML is text now (the Gemini Takeout form and Markdown transcripts are read as text): no text provider takes it
+    from polylogue.providers import detect
+
+    assert head.kind == "text" and not chatgpt.sniff(head) and detect(head) is None
 
 
 def test_forced_parse_of_side_files_yields_no_conversation():

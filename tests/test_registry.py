@@ -57,7 +57,7 @@ def test_every_provider_has_a_docs_row_true_to_its_declaration(provider: Provide
     declared = ["yes" if getattr(provider.records, f) else "no" for f in FLAGS]
     assert [f.split()[0] for f in flags] == declared, f"{provider.name}: {FLAGS}"
     for loc in provider.locations:
-        assert f"`{loc.root}/{loc.sub}`" in folders
+        assert f"`{loc.root}/{loc.sub}`" in folders if loc.sub else f"`{loc.root}`" in folders
         assert not loc.env or f"`{loc.env}`" in folders
     if not provider.locations:
         assert folders == "—"
@@ -141,12 +141,43 @@ USER = Path("/u")
 @pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
 def test_default_sources_per_platform(platform, tmp_path):
     got = default_sources(tmp_path, platform=platform, environ={}, user=USER)
-    assert got == [
+    for expected in [
         ("claude-code", USER / ".claude" / "projects"),
         ("codex", USER / ".codex" / "sessions"),
         ("gemini-cli", USER / ".gemini" / "tmp"),
-        ("inbox", tmp_path / "inbox"),
-    ]
+        ("cursor-agent", USER / ".cursor" / "projects"),
+    ]:
+        assert expected in got
+    config = {"linux": ".config", "darwin": "Library/Application Support", "win32": "AppData/Roaming"}[platform]
+    assert ("cursor", USER / config / "Cursor" / "User") in got
+    assert got[-1] == ("inbox", tmp_path / "inbox")
+    names = [n.split(", ")[0] for n, _ in got[:-1]]
+    assert names == sorted(names), "by provider name"
+
+
+def test_search_locations_are_search_roots(tmp_path):
+    """A location with ``find`` is searched for its files only; two providers searching
+    the same folder as deep share one walk."""
+    from polylogue.sources import SearchRoot
+
+    got = default_sources(tmp_path, platform="linux", environ={}, user=USER)
+    roots = {n: p for n, p in got if isinstance(p, SearchRoot)}
+    assert roots["aider, specstory"] == USER and roots["aider, specstory"].depth == 6
+    assert roots["cursor"].find == (
+        "globalStorage/state.vscdb",
+        "globalStorage/state.vscdb-wal",
+        "workspaceStorage/*/state.vscdb",
+        "workspaceStorage/*/state.vscdb-wal",
+    )
+    plain = [p for n, p in got if n in ("claude-code", "codex")]
+    assert plain and not any(isinstance(p, SearchRoot) for p in plain)
+
+
+def test_location_lists_several_folders_from_its_variable():
+    loc = Location("~", find=("**/x",), env="ROOTS")
+    assert loc.resolve_all("linux", {"ROOTS": "/a:/b::~/c"}, USER) == [Path("/a"), Path("/b"), USER / "c"]
+    assert loc.resolve_all("win32", {"ROOTS": "C:/a;D:/b"}, USER) == [Path("C:/a"), Path("D:/b")]
+    assert loc.resolve("linux", {}, USER) == USER
 
 
 @pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
@@ -296,3 +327,131 @@ def test_a_bad_declaration_is_refused(bad):
 
 def test_records_default_to_nothing():
     assert Records() == Records(False, False, False, False, False)
+
+
+# ---------------------------------------------------------------- input kinds (text, SQLite, units)
+
+
+def test_each_kind_of_sniffer_sees_only_its_heads():
+    """A text sniffer is never shown JSON, a JSON sniffer never text or a database."""
+    from polylogue.providers.base import ASKED
+
+    heads = {
+        "json": read_head(b'{"a": 1}'),
+        "jsonl": read_head(b'{"a": 1}\n{"a": 2}\n'),
+        "text": read_head(b"# Notes\n\nplain text\n"),
+        "other": read_head(bytes(range(256)) * 8),
+        "empty": read_head(b"  \n"),
+    }
+    assert {k: h.kind for k, h in heads.items()} == {k: k for k in heads}
+    shown: dict[str, list[str]] = {}
+
+    def spy(name):
+        def sniff(head):
+            shown.setdefault(name, []).append(head.kind)
+            return False
+
+        return sniff
+
+    from polylogue.providers import _registry
+
+    for kind in ASKED:
+        p = Provider(name=f"spy-{kind}", display_name="Spy", kind=kind, sniff=spy(kind), parse=lambda s, c: iter(()))
+        assert [k for k in heads if p.asked(heads[k].kind)] == [k for k in heads if k in ASKED[kind]]
+    assert _registry is not None
+    for head in heads.values():
+        detect(head)  # the built-ins: none raises, whatever it is shown
+
+
+def test_text_heads_tell_text_from_binary():
+    assert read_head("# Überschrift\n\nText mit Umlauten, 中文 und Emoji 🙂\n".encode()).kind == "text"
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    assert read_head(png.decode("utf-8", "replace").encode()).kind == "other"  # as cleaned: U+FFFD everywhere
+    assert read_head(b"<!-- html -->\n<p>hi</p>").text.startswith("<!-- html -->")
+
+
+def test_a_database_is_recognised_by_its_magic_number(tmp_path):
+    import sqlite3
+
+    from polylogue.providers import open_clean
+    from polylogue.providers.common import ParseContext
+
+    db = tmp_path / "x.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (a)")
+    conn.commit()
+    conn.close()
+    with open(db, "rb") as f:
+        head, _ = open_clean(f, ParseContext(str(db)))
+    assert head.kind == "sqlite"
+    from polylogue.providers import sniffed
+
+    with open(db, "rb") as f, sniffed(f, ParseContext(str(db)), path=str(db)) as (head, found, conn):
+        # no provider claims it: its schema was read, nothing opened for a parse (nor copied)
+        assert head.tables == {"t": "CREATE TABLE t (a)"} and found is None and conn is None
+    reader = Provider(
+        name="t-reader", display_name="T", kind="sqlite", sniff=lambda h: "t" in h.tables, parse=lambda c, x: iter(())
+    )
+    with open(db, "rb") as f, sniffed(f, ParseContext(str(db)), path=str(db), provider=reader) as (head, found, conn):
+        assert found is reader and conn.execute("PRAGMA query_only").fetchone() == (1,)
+        with pytest.raises(sqlite3.OperationalError):
+            conn.execute("INSERT INTO t VALUES (1)")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": "sqlite", "siblings": ("a.json",)},
+        {"kind": "markdown"},
+    ],
+)
+def test_input_kinds_are_checked(bad):
+    args = {
+        "name": "ok",
+        "display_name": "OK",
+        "kind": "json",
+        "sniff": lambda h: False,
+        "parse": lambda s, c: iter(()),
+    }
+    with pytest.raises(ValueError):
+        Provider(**{**args, **bad})
+
+
+def test_a_unit_reads_its_siblings(tmp_path):
+    """A provider that declares siblings gets a Unit: the file sniffed and an opener for
+    the other files of its folder (cleaned like any input)."""
+    from polylogue.providers import Unit, sniffed
+    from polylogue.providers.common import ParseContext
+
+    seen = {}
+
+    def parse(unit, ctx):
+        assert isinstance(unit, Unit)
+        seen["name"] = unit.name
+        with unit.sibling("b.txt") as f:
+            seen["b"] = f.read()
+        seen["none"] = (unit.sibling("missing.txt"), unit.sibling("../a.json"), unit.sibling("sub"))
+        return iter(())
+
+    unit_provider = Provider(
+        name="unit-test", display_name="U", kind="json", sniff=lambda h: True, parse=parse, siblings=("b.txt",)
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.json").write_text('{"x": 1}')
+    (tmp_path / "b.txt").write_bytes("\ufeffbeside".encode())  # a BOM: cleaned away
+    ctx = ParseContext(str(tmp_path / "a.json"))
+    from polylogue.providers import open_sibling_file
+
+    with (
+        open(tmp_path / "a.json", "rb") as raw,
+        sniffed(
+            raw,
+            ctx,
+            path=str(tmp_path / "a.json"),
+            name="a.json",
+            sibling=lambda n: open_sibling_file(str(tmp_path), n),
+            provider=unit_provider,
+        ) as (_, found, source),
+    ):
+        list(found.parse(source, ctx))
+    assert seen == {"name": "a.json", "b": b"beside", "none": (None, None, None)}

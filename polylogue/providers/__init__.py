@@ -15,20 +15,29 @@ name is taken, is left out and reported by ``load_errors()``; the run goes on.
 Everything that lists providers derives from here: sniffing (``detect``), the
 ``provider:`` names (``names``), side files (``is_side_file``), the default
 sources (sources.py) and the MCP descriptions.
+
+Opening an input is here too, in one place (``sniffed``): the head is read and
+classified (JSON, JSONL, text, SQLite), the provider found, and its ``parse``
+given what its kind reads: a cleaned stream, a ``Unit`` (a file with its
+siblings), or a read-only connection to a database (``sqlite_input.py``).
 """
 
 from __future__ import annotations
 
 import importlib
 import io
+import os
 import pkgutil
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import orjson
 
 from ..errors import ParseError
-from .base import Head, Location, Provider, Records, Resume
-from .common import CleanReader, ParseContext, replay
+from .base import ASKED, Head, Location, Provider, Records, Resume, Unit
+from .common import CleanReader, ParseContext, open_sibling_file, replay
 
 HEAD_BYTES = 256 << 10
 HEAD_LINES = 50
@@ -42,6 +51,7 @@ class _Registry:
         self.builtin: set[str] = set()
         self.errors: list[tuple[str, str]] = []  # (plugin, what went wrong)
         self.ordered: list[Provider] = []
+        self.asked: dict[str, list[Provider]] = {}  # head kind -> the providers shown such heads, in order
 
 
 _registry: _Registry | None = None
@@ -66,6 +76,7 @@ def register(provider: Provider, *, builtin: bool = False, origin: str = "") -> 
     if builtin:
         reg.builtin.add(provider.name)
     reg.ordered = sorted(reg.by_name.values(), key=lambda p: (p.sniff_order, p.name))
+    reg.asked = {kind: [p for p in reg.ordered if p.asked(kind)] for kind in {k for ks in ASKED.values() for k in ks}}
     return True
 
 
@@ -164,7 +175,7 @@ def read_head(data: bytes, path: str = "") -> Head:
     if s[:1] == b"[":
         return _json_head(data)
     if s[:1] != b"{":
-        return Head("other")
+        return _text_head(data)
     lines = s.split(b"\n")
     complete = lines[:-1] if len(data) >= HEAD_BYTES else lines
     records: list[dict] = []
@@ -226,6 +237,19 @@ def _partial_record(data: bytes) -> dict:
     return root
 
 
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+
+
+def _text_head(data: bytes) -> Head:
+    """Text (a Markdown transcript, a README) or binary content (an image). The
+    bytes were cleaned: invalid UTF-8 is U+FFFD by now, so binary content shows
+    as replacement and control characters; text has (almost) none."""
+    text = data.decode("utf-8", "replace")
+    if len(_BINARY.findall(text)) * 100 > len(text):
+        return Head("other")
+    return Head("text", text=text)
+
+
 def _json_head(data: bytes) -> Head:
     import ijson
 
@@ -244,12 +268,10 @@ def _json_head(data: bytes) -> Head:
 
 
 def detect(head: Head) -> Provider | None:
-    """The first provider, in sniff order, whose sniffer accepts this head, or None."""
-    if head.kind in ("empty", "other"):
-        return None
-    for p in providers():
-        if p.kind == "json" and head.kind == "jsonl":
-            continue  # an export format is never a multi-line log
+    """The first provider, in sniff order, whose sniffer accepts this head, or None.
+    A sniffer is shown only the heads of its kind (``base.ASKED``)."""
+    reg = _registry if _registry is not None else _load()
+    for p in reg.asked.get(head.kind, ()):
         try:
             if p.sniff(head):
                 return p
@@ -258,9 +280,36 @@ def detect(head: Head) -> Provider | None:
     return None
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+WAL_MAGICS = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # a SQLite write-ahead log, either byte order
+
+
+class _Prefixed:
+    """``raw`` with its first bytes, already read to look for a magic number, put back."""
+
+    def __init__(self, first: bytes, raw: BinaryIO):
+        self.first, self.raw = first, raw
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.first:
+            return self.raw.read(n)
+        first, self.first = self.first, b""
+        if n is not None and 0 <= n <= len(first):
+            self.first = first[n:]
+            return first[:n]
+        return first + self.raw.read(-1 if n is None or n < 0 else n - len(first))
+
+
 def open_clean(raw: BinaryIO, ctx: ParseContext) -> tuple[Head, BinaryIO]:
-    """Sniff the head of ``raw``; return it with a buffered stream from the start."""
-    clean = CleanReader(raw, ctx, check_depth=True)
+    """Sniff the head of ``raw``; return it with a buffered stream from the start.
+    A SQLite database is recognised by its magic number before any cleaning
+    (``Head("sqlite")`` with no tables yet: ``sniffed`` opens the database)."""
+    first = raw.read(len(SQLITE_MAGIC))
+    if first == SQLITE_MAGIC:
+        return Head("sqlite"), replay(first, raw)
+    if first[:4] in WAL_MAGICS:
+        return Head("sqlite-wal"), replay(first, raw)
+    clean = CleanReader(_Prefixed(first, raw), ctx, check_depth=True)
     chunks, size = [], 0
     while size < HEAD_BYTES:
         c = clean.read(HEAD_BYTES - size)
@@ -274,17 +323,96 @@ def open_clean(raw: BinaryIO, ctx: ParseContext) -> tuple[Head, BinaryIO]:
     return head, replay(data, clean)
 
 
+@contextmanager
+def sniffed(
+    raw: BinaryIO,
+    ctx: ParseContext,
+    *,
+    path: str | None = None,
+    name: str = "",
+    sibling: Callable[[str], BinaryIO | None] | None = None,
+    provider: Provider | None = None,
+) -> Iterator[tuple[Head, Provider | None, Any]]:
+    """Open an input: yields (head, its provider or None, what that provider's
+    ``parse`` reads). ``path`` is the file on disk (None for a zip member), ``name``
+    its own name, ``sibling(name)`` opens another file of its folder. What it opened
+    (a database connection, a private snapshot) is closed when the block ends.
+
+    - JSON, JSONL and text: the cleaned stream, or a ``Unit`` for a provider that
+      declares ``siblings``;
+    - SQLite: a read-only connection (``sqlite_input.open_database``); the head
+      lists its tables, so the providers' sniffers judge the schema;
+    - a SQLite write-ahead log (``<db>-wal``) stands for its database: in WAL
+      mode a database's new rows land in the log, not in the file, so a log that
+      changed is the database changed (read whole, as when the file changes)."""
+    head, stream = open_clean(raw, ctx)
+    if head.kind not in ("sqlite", "sqlite-wal"):
+        found = provider or detect(head)
+        if found is not None and found.siblings:
+            yield head, found, Unit(stream, name, _clean_siblings(sibling, ctx))
+        else:
+            yield head, found, stream
+        return
+    from .sqlite_input import database_of_log, open_database
+
+    db_path = path
+    if head.kind == "sqlite-wal":
+        db_path = database_of_log(path)
+        if db_path is None:
+            yield Head("other"), None, stream  # a log without its database: nothing to read
+            return
+    with open_database(db_path, stream, ctx, lambda tables: provider or detect(Head("sqlite", tables=tables))) as (
+        tables,
+        found,
+        conn,
+    ):
+        yield Head("sqlite", tables=tables), found, conn
+
+
+def _clean_siblings(
+    sibling: Callable[[str], BinaryIO | None] | None, ctx: ParseContext
+) -> Callable[[str], BinaryIO | None]:
+    def open_one(name: str) -> BinaryIO | None:
+        raw = sibling(name) if sibling is not None else None
+        return None if raw is None else _CleanFile(raw, ctx)
+
+    return open_one
+
+
+class _CleanFile(io.BufferedReader):
+    """A sibling file, cleaned like any input; closing it closes the file."""
+
+    def __init__(self, raw: BinaryIO, ctx: ParseContext):
+        super().__init__(CleanReader(raw, ctx), 1 << 16)
+        self._file = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._file.close()
+
+
 def parse_path(path: str, provider: str | None = None) -> tuple[list, ParseContext]:
     """Parse one file completely (tests and tools). Returns (conversations, ctx).
     Raises ParseError when the format is unknown or the file is unreadable."""
 
     ctx = ParseContext(path)
-    with open(path, "rb") as raw:
-        head, stream = open_clean(raw, ctx)
-        found = by_name(provider) if provider else detect(head)
+    folder = os.path.dirname(os.path.abspath(path))
+    with (
+        open(path, "rb") as raw,
+        sniffed(
+            raw,
+            ctx,
+            path=path,
+            name=os.path.basename(path),
+            sibling=lambda n: open_sibling_file(folder, n),
+            provider=by_name(provider) if provider else None,
+        ) as (head, found, source),
+    ):
         if found is None:
             raise ParseError(f"unrecognised format ({head.kind})")
-        return list(found.parse(stream, ctx)), ctx
+        return list(found.parse(source, ctx)), ctx
 
 
 __all__ = [
@@ -296,14 +424,17 @@ __all__ = [
     "Provider",
     "Records",
     "Resume",
+    "Unit",
     "by_name",
     "detect",
     "is_side_file",
     "load_errors",
     "names",
     "open_clean",
+    "open_sibling_file",
     "parse_path",
     "providers",
     "read_head",
     "register",
+    "sniffed",
 ]

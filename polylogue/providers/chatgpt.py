@@ -11,6 +11,10 @@ the nearest ancestor that has one. The active path is the chain of parents from
 ``current_node``. Tool calls have no ids in this format: a call is an assistant
 message whose ``recipient`` is a tool, and the ``tool`` messages that follow it
 are its results; both carry the calling node id as the call id.
+
+A conversation whose JSON passes ``HUGE_VALUE_BYTES`` is not built whole: the
+input is read again and it is streamed node by node (chatgpt_tree.py), to the
+same result.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ import hashlib
 import math
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, BinaryIO, Final
 
 import orjson
 
-from ..errors import ParseError
+from ..errors import HugeValue, ParseError
 from ..models import (
     ASSISTANT,
     ATTACHMENT,
@@ -142,16 +147,89 @@ def _first_byte(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
             return s[:1], replay(s, stream)
 
 
-def _single(stream) -> Iterator[Any]:
-    """A top-level object: a conversation, or an envelope holding one."""
+# A value of the input (a conversation, or a top-level key of a single one) whose JSON
+# passes this many bytes is not built as dicts (~8 bytes of memory per byte of JSON):
+# the input is read again from its start and that value streamed node by node
+# (chatgpt_tree.py). Real conversations stay far below it; checking costs nothing.
+HUGE_VALUE_BYTES = 8 << 20
+
+
+class _Watched:
+    """The stream as ijson reads it, with the bytes read since the last value it
+    completed. ijson completes values a buffer at a time, so this is the size of
+    the value being built, give or take a buffer (64 KB)."""
+
+    __slots__ = ("stream", "limit", "pending")
+
+    def __init__(self, stream: BinaryIO, limit: int | None):
+        self.stream, self.limit, self.pending = stream, limit, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.pending += len(data)
+        if self.limit is not None and self.pending > self.limit:
+            raise HugeValue
+        return data
+
+    def completed(self) -> None:
+        self.pending = 0
+
+
+def _watched(stream: BinaryIO, ctx: ParseContext) -> _Watched:
+    """Only an input that can be read again may give up on a value half-read."""
+    return _Watched(stream, HUGE_VALUE_BYTES if ctx.reopen is not None else None)
+
+
+def _reread(ctx: ParseContext, first: bytes) -> BinaryIO:
+    assert ctx.reopen is not None  # _watched() gives up only when it is set
+    again, src = _first_byte(ctx.reopen())
+    if again != first:
+        raise ParseError("the file changed while it was read")
+    return src
+
+
+def _array_items(stream: BinaryIO, ctx: ParseContext) -> Iterator[Any]:
+    """The elements of the top-level array, built by ijson's C backend; from a huge
+    one on (see HUGE_VALUE_BYTES), streamed by chatgpt_tree.array_items."""
+    watched = _watched(stream, ctx)
+    done = 0
+    try:
+        for item in iter_json_items(watched, "item"):  # type: ignore[arg-type]  # ijson only calls read()
+            watched.completed()
+            done += 1
+            yield item
+        return
+    except HugeValue:  # the value passed HUGE_VALUE_BYTES
+        pass
+    from . import chatgpt_tree
+
+    yield from chatgpt_tree.array_items(_reread(ctx, b"["), done, _rules())
+
+
+def _rules():
+    from .chatgpt_tree import Rules
+
+    return Rules(_is_call, convert, shell, finish)
+
+
+def _single(stream: BinaryIO, ctx: ParseContext) -> Iterator[Any]:
+    """A top-level object: a conversation, or an envelope holding one. The first
+    occurrence of a repeated top-level key wins."""
     import ijson
 
     obj: dict[str, Any] = {}
+    watched = _watched(stream, ctx)
     try:
-        for k, v in ijson.kvitems(stream, "", use_float=True):
+        for k, v in ijson.kvitems(watched, "", use_float=True):
+            watched.completed()
             obj.setdefault(k, v)
     except ijson.JSONError as e:
         raise ParseError(f"invalid JSON: {str(e)[:160]}") from None
+    except HugeValue:  # the value passed HUGE_VALUE_BYTES
+        from . import chatgpt_tree
+
+        obj = {}  # what was read is read again
+        obj = chatgpt_tree.single_object(_reread(ctx, b"{"), _rules())
     payload = obj.get("raw_provider_payload")
     if "mapping" not in obj and isinstance(payload, dict) and "mapping" in payload:
         capture = {k: obj[k] for k in ("capture_id", "polylogue_capture_kind", "provenance", "source") if k in obj}
@@ -167,9 +245,9 @@ def _single(stream) -> Iterator[Any]:
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Conversation]:
     first, src = _first_byte(stream)
     if first == b"[":
-        items = iter_json_items(src, "item")
+        items = _array_items(src, ctx)
     elif first == b"{":
-        items = _single(src)
+        items = _single(src, ctx)
     elif not first:
         raise ParseError("empty file")
     else:
@@ -237,6 +315,11 @@ def _conversation(obj: dict, label: str, ctx: ParseContext) -> Conversation | No
         return None  # the archive holds this exact version: skip the conversion
     mapping = obj.get("mapping")
     if not isinstance(mapping, dict):
+        if mapping is not None and not isinstance(mapping, (str, int, float, bool, list)):
+            from .chatgpt_tree import Tree
+
+            if isinstance(mapping, Tree):  # a huge mapping, read node by node
+                return mapping.conversation(obj, label, ctx)
         ctx.warn(f"{label}: no mapping; skipped")
         return None
     nodes, bad_nodes = _nodes(mapping)
@@ -369,22 +452,23 @@ def _messages(
         n = nodes[k]
         if n.message is None:
             continue
-        # a message that fails to convert is kept raw: its children hang off it
-        with skip_on_error(ctx, f"{label}: message {k}", outcome="kept raw") as guard:
-            m = _message(k, n.message, mparent, call)
-        if guard.error is not None:
-            m = Message(
-                id=k,
-                role=ASSISTANT,
-                blocks=[opaque(_safe(n.message))],
-                parent_id=mparent,
-                meta={"parse_error": guard.error},
-            )
+        m = convert(k, n.message, mparent, call, label, ctx)
         n.message = None  # converted: the raw message goes as its Message comes (a huge tree holds one form)
         if m.model and m.model not in models:
             models.append(m.model)
         messages.append(m)
     return messages, models
+
+
+def convert(key: str, msg: dict, mparent: str | None, call: str | None, label: str, ctx: ParseContext) -> Message:
+    """One node's message. A message that fails to convert is kept raw (with a
+    warning), since its children hang off it."""
+    with skip_on_error(ctx, f"{label}: message {key}", outcome="kept raw") as guard:
+        return _message(key, msg, mparent, call)
+    assert guard.error is not None  # reached only when _message raised
+    return Message(
+        id=key, role=ASSISTANT, blocks=[opaque(_safe(msg))], parent_id=mparent, meta={"parse_error": guard.error}
+    )
 
 
 def _tree_meta(m: Message, n: _Node, nodes: dict[str, _Node], branch_of: dict[str, int], cut: dict[str, str]) -> None:
@@ -402,19 +486,28 @@ def _assemble(
     obj: dict, messages: list[Message], models: list[str], conv_meta: dict, current: str | None, bad_nodes: int
 ) -> Conversation:
     """The conversation around its messages: id, title, times, and every other top-level key kept in meta."""
+    conv, default_model = shell(obj, messages[0], conv_meta, current, bad_nodes)
+    conv.messages = messages
+    stamps = [m.timestamp for m in messages if m.timestamp]
+    finish(conv, models, default_model, min(stamps) if stamps else None, max(stamps) if stamps else None)
+    return conv
+
+
+def shell(
+    obj: dict, first: Message, conv_meta: dict, current: str | None, bad_nodes: int
+) -> tuple[Conversation, str | None]:
+    """The conversation without its messages (``first`` names one without an id);
+    ``finish`` adds what depends on all of them. Returns it with the default model."""
     cid = as_str(obj.get("id")) or as_str(obj.get("conversation_id"))
     title = as_str(obj.get("title")) or None
     if not cid:
-        cid = _derived_id(obj, messages)
+        cid = _derived_id(obj, first)
         conv_meta["derived_id"] = True
     default_model = as_str(obj.get("default_model_slug"))
     if default_model:
         conv_meta["default_model_slug"] = default_model
-        if not models:
-            models.append(default_model)
     if current:
         conv_meta["current_node"] = current
-    stamps = [m.timestamp for m in messages if m.timestamp]
     created = read_time(obj.get("create_time"), conv_meta, "create_time")
     updated = read_time(obj.get("update_time"), conv_meta, "update_time")
     capture = obj.get("_capture")
@@ -428,16 +521,22 @@ def _assemble(
         conv_meta["capture"] = bounded(capture)
     if bad_nodes:
         conv_meta["malformed_nodes"] = bad_nodes
-    return Conversation(
-        provider=NAME,
-        provider_id=cid,
-        title=title,
-        created_at=created or (min(stamps) if stamps else None),
-        updated_at=updated or (max(stamps) if stamps else None),
-        messages=messages,
-        models=models,
-        meta=conv_meta,
+    conv = Conversation(
+        provider=NAME, provider_id=cid, title=title, created_at=created, updated_at=updated, meta=conv_meta
     )
+    return conv, default_model
+
+
+def finish(
+    conv: Conversation, models: list[str], default_model: str | None, first: datetime | None, last: datetime | None
+) -> None:
+    """What needs every message: the models they name (else the conversation's
+    default) and, when the export gives none, times from the messages'."""
+    if default_model and not models:
+        models.append(default_model)
+    conv.models = models
+    conv.created_at = conv.created_at or first
+    conv.updated_at = conv.updated_at or last
 
 
 def _descendants_with_msg(k: str, kids: dict[str, list[str]], nodes: dict[str, _Node]) -> Iterator[str]:
@@ -455,10 +554,9 @@ def _descendants_with_msg(k: str, kids: dict[str, list[str]], nodes: dict[str, _
             stack.extend(kids[c])
 
 
-def _derived_id(obj: dict, messages: list[Message]) -> str:
+def _derived_id(obj: dict, first: Message) -> str:
     """A stable id for a conversation without one: title, creation time and the
     first message (which a continued conversation keeps)."""
-    first = messages[0]
     basis = [
         as_str(obj.get("title")) or "",
         repr(obj.get("create_time")),

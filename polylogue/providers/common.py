@@ -55,6 +55,10 @@ class ParseContext:
     skipped_unchanged: int = 0
     resumed_from: int | None = None  # a grown log parsed from this byte offset on (resume.py)
     digest: bytes | None = None  # xxh3-128 of the whole file, when the parse hashed it on the way
+    # The input again from its start, cleaned like the stream the parser was given; set by
+    # the pipeline. A parser may give up on building a huge value and stream it on a second
+    # read (chatgpt_tree.py); None (tests, tools): the input is read once, whatever it holds.
+    reopen: Callable[[], BinaryIO] | None = None
 
     def unchanged(self, provider: str, provider_id: str | None, updated: datetime | None) -> bool:
         """True (and counted) when the archive already holds this version."""
@@ -794,3 +798,99 @@ def json_text(value: Any) -> str:
         import json
 
         return json.dumps(value, ensure_ascii=False, default=lambda o: None)
+
+
+# ---------------------------------------------------------------- files beside a file
+
+
+def open_sibling_file(folder: str, name: str) -> BinaryIO | None:
+    """``folder/name`` opened for reading when it is a regular file (never
+    blocking on a FIFO: opened non-blocking, checked from its descriptor), else None.
+    ``name`` is one file name, never a path."""
+    import os
+    import stat
+
+    if not name or os.sep in name or (os.altsep and os.altsep in name) or name in (".", ".."):
+        return None
+    try:
+        fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# ---------------------------------------------------------------- the items of an export
+
+
+def iter_export_items(
+    stream: BinaryIO, ctx: ParseContext, prefix: str = "item", what: str = "conversation"
+) -> Iterator[tuple[int, Any]]:
+    """(index, value) for each value at ``prefix`` of an export (the conversations of
+    a top-level array), streamed by ``iter_json_items``. A JSON error after the first
+    value ends the items with one warning, "stopped after <what> <N>: ...": a truncated
+    export keeps what came before it. Before the first value, the error is the file's."""
+    index = -1
+    try:
+        for index, item in enumerate(iter_json_items(stream, prefix)):
+            yield index, item
+    except ParseError as e:
+        if index < 0:
+            raise
+        ctx.warn(f"stopped after {what} {index}: {e}")
+
+
+# ---------------------------------------------------------------- values the chat formats share
+
+
+def usable_str(value: Any) -> str | None:
+    """A usable id or name: a non-empty string that is no placeholder ("[REDACTED]")."""
+    s = as_str(value)
+    return s if s and s.strip() and not is_placeholder(s) else None
+
+
+def as_count(value: Any) -> int | None:
+    """A count (tokens, a size): a number from 0 up, a float cut to a whole one; None for
+    anything else (a boolean, NaN, a float past 1e18)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (value == value and abs(value) < 1e18):
+        return None
+    return int(value) if value >= 0 else None
+
+
+def from_json_text(value: Any, containers_only: bool = False) -> Any:
+    """``value`` decoded when it is JSON text (tool arguments often arrive so); a string
+    that does not parse, and anything not a string, as it is. ``containers_only``: only
+    text that opens an object or array is decoded ("5" stays a string)."""
+    if not isinstance(value, str) or (containers_only and value.lstrip()[:1] not in ("{", "[")):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+
+
+def token_usage(raw: Any, lanes: Iterable[tuple[str, str]], convention: str) -> dict[str, Any] | None:
+    """A message's usage: the counts ``raw``'s fields hold, in our lanes ((field, lane)
+    pairs; of two fields of one lane the later wins), and the source's ``convention``
+    ("anthropic": input without the cache; "openai": with it). None when no field
+    holds a count (a whole number from 0 to 2**62)."""
+    if not isinstance(raw, dict):
+        return None
+    out: dict[str, Any] = {}
+    for src, lane in lanes:
+        v = raw.get(src)
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 62:
+            out[lane] = v
+    if not out:
+        return None
+    out["convention"] = convention
+    return out

@@ -3,6 +3,9 @@ compression, hashing, index text), so it runs in the parse workers."""
 
 from __future__ import annotations
 
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -87,6 +90,9 @@ class ConversationRow:
     prune: bool = True  # may the writer delete stored messages this parse no longer has?
     source_path: str | None = None
     nbytes: int = 0  # stored bytes plus index text: what holding this row costs in memory
+    # a part of a conversation handed over in parts (encode_parts): more parts follow. The
+    # last part (more=False, no messages) carries the conversation's own fields and hash.
+    more: bool = False
 
 
 def _json(v: Any) -> str | None:
@@ -95,10 +101,18 @@ def _json(v: Any) -> str | None:
 
 def _first_prompt(conv: m.Conversation) -> str | None:
     for msg in conv.messages:
-        if msg.role == m.USER and not msg.context:
-            t = " ".join(msg.text.split())
-            if t:
-                return t if len(t) <= TITLE_FALLBACK_CHARS else t[: TITLE_FALLBACK_CHARS - 1] + "…"
+        t = _prompt_title(msg)
+        if t:
+            return t
+    return None
+
+
+def _prompt_title(msg: m.Message) -> str | None:
+    """The title a user's prompt gives a conversation that has none."""
+    if msg.role == m.USER and not msg.context:
+        t = " ".join(msg.text.split())
+        if t:
+            return t if len(t) <= TITLE_FALLBACK_CHARS else t[: TITLE_FALLBACK_CHARS - 1] + "…"
     return None
 
 
@@ -107,16 +121,67 @@ def encode(conv: m.Conversation, prune: bool = True, stored: dict[str, int] | No
     this conversation) marks the messages that did not change as kept: they are
     hashed but neither compressed nor split for the index, which is most of the
     cost when a long session grew by a few messages."""
-    rows: list[MessageRow] = []
-    features = 0
-    tokens_in = tokens_out = 0
-    seen: set[str] = set()
-    nbytes = 0
-    for seq, msg in enumerate(conv.messages):
+    totals = _Totals()
+    rows = [totals.row(seq, msg, stored) for seq, msg in enumerate(conv.messages)]
+    title = conv.title or _first_prompt(conv)
+    stamps = [r.timestamp for r in rows if r.timestamp is not None]
+    return _conversation_row(
+        conv, title, min(stamps) if stamps else None, max(stamps) if stamps else None, totals, rows, prune
+    )
+
+
+def encode_parts(
+    conv: m.Conversation, chunks: Iterable[list[m.Message]], prune: Callable[[], bool]
+) -> Iterator[ConversationRow]:
+    """``encode`` for a conversation whose messages come in chunks (a huge tree,
+    providers/chatgpt_tree.py): one part per chunk (more=True), then the last part,
+    with the rows' conversation fields and hash exactly as ``encode`` gives them.
+    ``conv``'s own fields are read only after the last chunk (they may depend on
+    every message); so is ``prune``, since converting the messages may warn."""
+    totals = _Totals()
+    hashes = array("q")  # the hash covers every message's: 8 bytes each are kept, not the rows
+    first = last = None
+    title = conv.title or None
+    seq = 0
+    for chunk in chunks:
+        rows = []
+        for msg in chunk:
+            r = totals.row(seq, msg, None)
+            seq += 1
+            rows.append(r)
+            hashes.append(r.hash)
+            if r.timestamp is not None:
+                first = r.timestamp if first is None else min(first, r.timestamp)
+                last = r.timestamp if last is None else max(last, r.timestamp)
+            if title is None:
+                title = _prompt_title(msg)
+        yield ConversationRow(
+            conv.id, conv.provider, conv.provider_id, None, None, None, conv.parent_id, conv.project, None, None,
+            0, 0, 0, 0, rows, source_path=conv.source_path, nbytes=totals.take_nbytes(), more=True,
+        )  # fmt: skip
+    if sys.byteorder != "little":
+        hashes.byteswap()
+    yield _conversation_row(conv, conv.title or title, first, last, totals, [], prune(), hashes.tobytes())
+
+
+class _Totals:
+    """What a conversation's rows add up to, as its messages are encoded one by one."""
+
+    __slots__ = ("features", "tokens_in", "tokens_out", "seen", "nbytes")
+
+    def __init__(self) -> None:
+        self.features = self.tokens_in = self.tokens_out = self.nbytes = 0
+        self.seen: set[str] = set()
+
+    def take_nbytes(self) -> int:
+        n, self.nbytes = self.nbytes, 0
+        return n
+
+    def row(self, seq: int, msg: m.Message, stored: dict[str, int] | None) -> MessageRow:
         mid = msg.id
-        if mid in seen:  # parsers should not emit duplicates; never let one break the diff
+        if mid in self.seen:  # parsers should not emit duplicates; never let one break the diff
             mid = f"{mid}#{seq}"
-        seen.add(mid)
+        self.seen.add(mid)
         flags = (ACTIVE if msg.active else 0) | (CONTEXT if msg.context else 0) | (SIDECHAIN if msg.sidechain else 0)
         for b in msg.blocks:
             if b.type == m.THINKING:
@@ -125,47 +190,59 @@ def encode(conv: m.Conversation, prune: bool = True, stored: dict[str, int] | No
                 flags |= HAS_TOOLS
             elif b.type in (m.IMAGE, m.ATTACHMENT):
                 flags |= HAS_ATTACHMENTS
-        features |= (
-            (F_THINKING if flags & HAS_THINKING else 0)
-            | (F_TOOLS if flags & HAS_TOOLS else 0)
-            | (F_ATTACHMENTS if flags & HAS_ATTACHMENTS else 0)
-        )
+        if flags & (HAS_THINKING | HAS_TOOLS | HAS_ATTACHMENTS):
+            self.features |= (
+                (F_THINKING if flags & HAS_THINKING else 0)
+                | (F_TOOLS if flags & HAS_TOOLS else 0)
+                | (F_ATTACHMENTS if flags & HAS_ATTACHMENTS else 0)
+            )
         if msg.usage:
-            tokens_in += _int(msg.usage.get("input"))
+            self.tokens_in += _int(msg.usage.get("input"))
             if msg.usage.get("convention") == "anthropic":  # Anthropic's input excludes the cache lanes
-                tokens_in += _int(msg.usage.get("cache_read")) + _int(msg.usage.get("cache_write"))
-            tokens_out += _int(msg.usage.get("output"))
+                self.tokens_in += _int(msg.usage.get("cache_read")) + _int(msg.usage.get("cache_write"))
+            self.tokens_out += _int(msg.usage.get("output"))
         raw = codec.dumps([codec.block_to_dict(b) for b in msg.blocks])
         usage, meta = _json(msg.usage), _json(msg.meta)
         ts = ms(msg.timestamp)
         # hash the JSON, not the stored bytes: a new compression dictionary changes no hash
         h = _hash(raw, [seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta])
         if stored is not None and stored.get(mid) == h:
-            rows.append(MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, None, None, None, h, None))
-            continue
+            return MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, None, None, None, h, None)
         content = codec.encode_json(raw)
         # usage and meta JSON are stored like content (compressed with the archive's dictionary)
         fts = fts_values(msg.blocks)
-        nbytes += len(content) + len(fts[0]) + len(fts[1]) + len(fts[2]) + len(fts[3])
-        rows.append(
-            MessageRow(
-                seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta), content, h, fts
-            )
+        self.nbytes += len(content) + len(fts[0]) + len(fts[1]) + len(fts[2]) + len(fts[3])
+        return MessageRow(
+            seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta), content, h, fts
         )
-    title = conv.title or _first_prompt(conv)
+
+
+def _conversation_row(
+    conv: m.Conversation,
+    title: str | None,
+    first: int | None,
+    last: int | None,
+    totals: _Totals,
+    rows: list[MessageRow],
+    prune: bool,
+    row_hashes: bytes | None = None,
+) -> ConversationRow:
+    """The conversation's own fields; ``first``/``last``: its messages' earliest and
+    latest times, which stand in for times it lacks. Its hash covers every
+    message's hash, from ``rows`` or, for a conversation in parts, ``row_hashes``."""
     created = ms(conv.created_at)
     updated = ms(conv.updated_at)
-    stamps = [r.timestamp for r in rows if r.timestamp is not None]
-    if created is None and stamps:
-        created = min(stamps)
+    if created is None:
+        created = first
     if updated is None:
-        updated = max(stamps) if stamps else created
+        updated = last if last is not None else created
     models_json = _json(list(dict.fromkeys(conv.models)))
     meta_json = _json(conv.meta)
-    h = _hash(
-        [conv.id, title, created, updated, conv.parent_id, conv.project, models_json, meta_json],
-        *(r.hash.to_bytes(8, "little", signed=True) for r in rows),
-    )
+    header = [conv.id, title, created, updated, conv.parent_id, conv.project, models_json, meta_json]
+    if row_hashes is None:
+        h = _hash(header, *(r.hash.to_bytes(8, "little", signed=True) for r in rows))
+    else:
+        h = _hash(header, row_hashes)  # the same bytes in one piece: xxh3 streams
     return ConversationRow(
         conv.id,
         conv.provider,
@@ -177,14 +254,14 @@ def encode(conv: m.Conversation, prune: bool = True, stored: dict[str, int] | No
         conv.project,
         models_json,
         _pack(meta_json),
-        features,
-        tokens_in,
-        tokens_out,
+        totals.features,
+        totals.tokens_in,
+        totals.tokens_out,
         h,
         rows,
         prune,
         conv.source_path,
-        nbytes,
+        totals.nbytes,
     )
 
 

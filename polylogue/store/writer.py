@@ -8,7 +8,9 @@ one fails half-way, the batch is rolled back and replayed without it (no
 per-conversation SAVEPOINT: releasing one makes FTS5 flush its pending terms,
 which tripled the cost of a bulk import). Unchanged conversations (same content
 hash) cost one indexed lookup; changed ones rewrite and re-index only the
-messages whose hash changed."""
+messages whose hash changed. A huge conversation comes in parts
+(``write_part``), written in a transaction of its own, committed with its last
+part: whole or not at all too, and never held whole."""
 
 from __future__ import annotations
 
@@ -45,6 +47,24 @@ _CONV_COLS = (
 
 
 @dataclass
+class _Parts:
+    """A conversation being written in parts: where it stands."""
+
+    uid: str
+    cid: int = 0
+    new: bool = True
+    failed: bool = False
+    stored: tuple = ()  # the stored conversation's (hash, title, message_count, updated_at)
+    next: int = 0  # its next message number (store/ids.py)
+    count: int = 0  # messages this parse holds
+    fresh: int = 0  # messages written (new or changed)
+    replaced: int = 0  # ... of which replaced a stored version
+    first: int | None = None  # earliest and latest message time
+    last: int | None = None
+    untimed: bool = False  # a message without a time: the conversation's update time stands in
+
+
+@dataclass
 class WriteStats:
     conversations_new: int = 0
     conversations_updated: int = 0
@@ -78,6 +98,7 @@ class Writer:
         self._stats_at_begin = copy.deepcopy(self.stats)
         self._block_shift = term_totals.block_shift(conn)
         self._dirty_blocks: set[int] = set()  # their term_totals go stale with this batch
+        self._parts: _Parts | None = None  # a conversation being written in parts
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -154,6 +175,159 @@ class Writer:
         self._pending += len(conv.messages) + 1
         self._pending_bytes += conv.nbytes
         return status
+
+    # -- a conversation in parts (encode.encode_parts) ------------------------
+    @property
+    def parts_open(self) -> str | None:
+        """The uid of the conversation being written in parts, if one is."""
+        return self._parts.uid if self._parts is not None else None
+
+    def write_part(self, part: ConversationRow, source_id: int | None) -> str | None:
+        """One part of a conversation handed over in parts. The batch so far is
+        committed at its first part; the conversation gets a transaction of its
+        own, committed with its last part (its status returned then: 'new',
+        'updated' or 'unchanged'). If a part fails, the conversation is rolled
+        back, the error raised, and its later parts ignored."""
+        st = self._parts
+        if st is None or st.uid != part.uid:
+            self.abandon_parts()
+            self.commit()
+            st = self._parts = _Parts(part.uid)
+            self.begin()
+            try:
+                self._open_parts(st, part, source_id)
+            except BaseException:
+                self._fail_parts(st, part)
+                raise
+        if st.failed:
+            if not part.more:
+                self._parts = None
+            return None
+        try:
+            if part.messages:
+                self._part_rows(st, part.messages)
+            if part.more:
+                return None
+            status = self._close_parts(st, part, source_id)
+        except BaseException:
+            self._fail_parts(st, part)
+            raise
+        self._parts = None
+        self.commit()
+        return status
+
+    def abandon_parts(self) -> None:
+        """A conversation whose parts stopped coming (its parse failed): not stored."""
+        st, self._parts = self._parts, None
+        if st is not None and not st.failed:
+            self.rollback()
+
+    def _fail_parts(self, st: _Parts, part: ConversationRow) -> None:
+        self.rollback()
+        st.failed = True
+        if not part.more:
+            self._parts = None
+
+    def _open_parts(self, st: _Parts, part: ConversationRow, source_id: int | None) -> None:
+        c = self.conn
+        row = c.execute(
+            "SELECT id, hash, title, message_count, updated_at, next_message FROM conversations WHERE uid = ?",
+            (part.uid,),
+        ).fetchone()
+        if row is None:  # the row is completed with the last part
+            cur = c.execute(
+                f"INSERT INTO conversations({_CONV_COLS}) VALUES ({','.join('?' * 17)})",
+                self._conv_values(part, source_id, 0),
+            )
+            assert cur.lastrowid is not None  # set by every INSERT
+            st.cid = cur.lastrowid
+            return
+        st.cid, st.new, st.stored, st.next = row[0], False, row[1:5], row[5]
+        # the stored messages still to be matched, by id: in SQLite (a temporary table), not in memory
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS parts_stored(mid TEXT PRIMARY KEY, id INTEGER, hash INTEGER)")
+        c.execute("DELETE FROM parts_stored")
+        c.execute(
+            "INSERT OR REPLACE INTO parts_stored SELECT mid, id, hash FROM messages WHERE conversation_id = ?",
+            (st.cid,),
+        )
+
+    def _part_rows(self, st: _Parts, rows: list[MessageRow]) -> None:
+        """A part's messages: inserted, or for a stored conversation, diffed by id
+        and hash as ``_update`` does (only changed messages are rewritten)."""
+        if any(r.content is None for r in rows):
+            raise StaleRows(st.uid)  # encode_parts never keeps rows: a caller's mistake
+        st.count += len(rows)
+        for r in rows:
+            if r.timestamp is None:
+                st.untimed = True
+            else:
+                st.first = r.timestamp if st.first is None else min(st.first, r.timestamp)
+                st.last = r.timestamp if st.last is None else max(st.last, r.timestamp)
+        fresh = rows
+        if not st.new:
+            c = self.conn
+            stored: dict[str, tuple[int, int]] = {}
+            for i in range(0, len(rows), 500):
+                mids = [r.mid for r in rows[i : i + 500]]
+                marks = ",".join("?" * len(mids))
+                for mid, rid, h in c.execute(f"SELECT mid, id, hash FROM parts_stored WHERE mid IN ({marks})", mids):
+                    stored[mid] = (rid, h)
+                c.execute(f"DELETE FROM parts_stored WHERE mid IN ({marks})", mids)
+            fresh = [r for r in rows if stored.get(r.mid, (None, None))[1] != r.hash]
+            stale = [stored[r.mid][0] for r in fresh if r.mid in stored]
+            self._delete_messages(stale)
+            st.replaced += len(stale)
+        self._insert_messages(st.cid, fresh, st.next, counted=True)
+        st.next += len(fresh)
+        st.fresh += len(fresh)
+
+    def _close_parts(self, st: _Parts, conv: ConversationRow, source_id: int | None) -> str:
+        """The last part: the conversation's own fields, as ``_insert`` or ``_update`` write them."""
+        c = self.conn
+        if not st.new:
+            stored_hash, old_title, old_count, old_updated = st.stored
+            if stored_hash == conv.hash or _older(conv.updated_at, old_updated):
+                self.rollback()  # as ``_write``: keep what the archive holds (an older copy may have differed)
+                self.begin()
+                self.stats.conversations_unchanged += 1
+                return "unchanged"
+        count, stored_as = st.count, conv.hash
+        removed = 0
+        if not st.new:
+            left = [rid for (rid,) in c.execute("SELECT id FROM parts_stored")]
+            if conv.prune:
+                self._delete_messages(left)
+                removed = len(left)
+            elif left:  # a partial parse keeps what it no longer shows; the next whole parse must not look unchanged
+                count += len(left)
+                stored_as = conv.hash ^ 0x5BD1E995
+            c.execute("DELETE FROM parts_stored")
+        times = [t for t in (st.first, st.last, conv.updated_at if st.untimed else None) if t is not None]
+        c.execute(
+            "UPDATE conversations SET uid=?, provider=?, provider_id=?, title=?, created_at=?, updated_at=?, "
+            "source_id=coalesce(?, source_id), parent_uid=?, project=?, models=?, meta=?, message_count=?, "
+            "features=?, input_tokens=?, output_tokens=?, hash=?, imported_at=?, next_message=? WHERE id=?",
+            (*self._conv_values(conv, source_id, count, stored_as), st.next, st.cid),
+        )
+        if st.new:
+            c.execute(
+                "UPDATE conversations SET first_ts = ?, last_ts = ? WHERE id = ?",
+                (min(times) if times else None, max(times) if times else None, st.cid),
+            )
+            self._retitle(st.cid, None, conv.title)
+            self.stats.conversations_new += 1
+            self.stats.messages_new += count
+            self._delta(conv.provider, 1, count)
+            return "new"
+        c.execute(f"UPDATE conversations SET {TIME_BOUNDS} WHERE id = ?", (st.cid,))
+        old_title, old_count = st.stored[1], st.stored[2]
+        self._retitle(st.cid, old_title, conv.title)
+        self.stats.conversations_updated += 1
+        self.stats.messages_new += st.fresh - st.replaced
+        self.stats.messages_updated += st.replaced
+        self.stats.messages_removed += removed
+        self._delta(conv.provider, 0, count - old_count)
+        return "updated"
 
     def _write(self, conv: ConversationRow, source_id: int | None) -> str:
         row = self.conn.execute(
