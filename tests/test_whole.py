@@ -244,3 +244,28 @@ def test_the_form_typed_ranks_first_however_rare_the_other_form(tmp_path):
             assert [c["id"] for c in res.conversations][-1] == "claude:rare", within
             assert all(0 <= h["score"] < 100 for c in res.conversations for h in c["hits"]), within
             assert [c["id"] for c in a.search("checkpoints", within=within).conversations][0] == "claude:rare"
+
+
+@pytest.mark.parametrize(
+    "word,form",
+    [
+        ("checkpointing", "checkpoint"),
+        ("lifetimes", "lifetime"),
+        ("decorating", "decorated"),
+        ("emitters", "emitter"),
+        ("refinanced", "refinance"),  # Snowball stems these two apart
+        ("stopped", "stopping"),
+        ("tries", "try"),
+    ],
+)
+def test_word_forms_of_english_inflections(word, form):
+    assert form in word_forms.forms(word)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FFF), max_size=20))
+def test_word_forms_never_fail_and_are_plain_other_words(word):
+    got = word_forms.forms(word)
+    assert word not in got and len(set(got)) == len(got)
+    assert all(f.isascii() and f.isalpha() and f.islower() for f in got)
+    assert not got or word_forms.expandable(word)

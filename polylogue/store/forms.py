@@ -34,7 +34,7 @@ def stem(word: str) -> str:
 def expandable(token: str) -> bool:
     """Only plain lower-case English words get forms: not identifiers with
     digits, not CJK or other scripts, not very short words."""
-    return len(token) >= MIN_LENGTH and token.isascii() and token.isalpha()
+    return len(token) >= MIN_LENGTH and token.isascii() and token.isalpha() and token.islower()
 
 
 @lru_cache(maxsize=4096)
@@ -52,7 +52,24 @@ def forms(word: str) -> tuple[str, ...]:
         for f in _inflections(b):
             if f != word and f not in out and f.isalpha() and stem(f) == s:
                 out[f] = None
+    # Snowball stems some inflections apart from their base (refinanced -> refinanc,
+    # refinance -> refin): a base recovered by putting back the e that -ed/-ing drop
+    # brings its own forms too
+    for lemma in _e_restored(word):
+        own = stem(lemma)
+        for f in _inflections(lemma):
+            if f != word and f not in out and stem(f) in (s, own):
+                out[f] = None
     return tuple(out)
+
+
+def _e_restored(word: str) -> list[str]:
+    """refinanced, refinancing -> refinance (a base of at least MIN_LENGTH + 1 letters)."""
+    return [
+        word[: -len(suffix)] + "e"
+        for suffix in ("ed", "ing")
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_LENGTH and word[-len(suffix) - 1] not in _VOWELS
+    ]
 
 
 def _lemmas(word: str) -> list[str]:
