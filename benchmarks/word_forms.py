@@ -30,7 +30,7 @@ p50/p99 of inflected one- and two-word queries chosen from the index (each
 query runs what search runs for it: the count, then up to 10,000 matches every
 match scored with BM25, beyond that the newest matches read; expansion first
 looks up which forms the index holds, and expansion and two_indexes then find
-the messages holding the exact forms, which get EXACT_BONUS). Correctness, on the data: which messages
+the messages holding the exact forms, which rank a tier above the rest: EXACT_TIER). Correctness, on the data: which messages
 each design finds, the share of the top 10 holding the typed form, whether a
 quoted word finds only its form, whether identifiers, paths and CJK find the
 same messages as today; on a fixed set of probe messages: the properties of
@@ -383,12 +383,12 @@ RUNNERS = {"expansion": run_expansion, "porter": run_porter, "two_indexes": run_
 
 
 def ranked(rows, exact, strict: bool = False) -> list[int]:
-    """Best first: BM25, the messages holding the typed forms times EXACT_BONUS
+    """Best first: BM25, the messages holding the typed forms a tier above (EXACT_TIER)
     (as store/whole.py ranks), or with ``strict`` all of them before the rest."""
     exact = exact or set()
     if strict:
         return [rid for _, _, rid in sorted((rid not in exact, s, rid) for s, rid in rows)]
-    return [rid for _, rid in sorted((s * (whole.EXACT_BONUS if rid in exact else 1.0), rid) for s, rid in rows)]
+    return [rid for _, rid in sorted((s + (whole.EXACT_TIER if rid in exact else 0.0), rid) for s, rid in rows)]
 
 
 def latency(conns: dict, queries: dict[str, list[str]], runs: int) -> dict:
@@ -635,7 +635,7 @@ def probes() -> dict:
             n, rows, exact = RUNNERS[d](c, q)
             order = ranked(rows, exact)
             if name.startswith("the exact form ranks"):
-                # ok: as search ranks today (EXACT_BONUS); exact_first: ranking those messages first,
+                # ok: as search ranks today (EXACT_TIER); exact_first: ranking those messages first,
                 # which a design can only do when it knows them (porter alone does not)
                 first = ranked(rows, exact, strict=True)
                 row[d] = {"order": order, "ok": set(order[: len(want)]) == want}
@@ -694,7 +694,7 @@ def summary(r: dict) -> list[dict]:
             if lat[cls]["expansion"]:
                 rows.append((f"query, {label}, {p[:3]} ms", {k: lat[cls][k][p] for k in DESIGNS}))
     if cor["exact_share_of_top10_mean"]:
-        rows.append(("typed form's share of the top 10 (EXACT_BONUS ranking)", cor["exact_share_of_top10_mean"]))
+        rows.append(("typed form's share of the top 10 (EXACT_TIER ranking)", cor["exact_share_of_top10_mean"]))
     rows.append(("quoted word finds only its form", cor["quoted_finds_exactly_the_form"]))
     for cls in ("identifier", "path", "cjk"):
         rows.append((f"{cls} queries finding what today finds", exa[cls]["same_as_today"]))

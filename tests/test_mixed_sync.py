@@ -20,6 +20,8 @@ from test_bad_input import build_corpus
 
 from polylogue.api import Archive
 from polylogue.cli import cli
+from polylogue.providers import by_name, is_side_file, open_clean
+from polylogue.providers.common import ParseContext
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # the examples, counted by hand
@@ -54,6 +56,22 @@ def _lay_out_samples(root: Path, samples: list[Sample]) -> None:
             continue
         top = FIXTURES if FIXTURES in s.path.parents else SHARED_SAMPLES
         place(s, root / top.name / s.path.parent.relative_to(top))
+    # the files a parse reads beside its input that are no inputs of their own (side files:
+    # an OpenCode session's message and part files, in folders of their own), where they are
+    tops = {
+        FIXTURES if FIXTURES in s.path.parents else SHARED_SAMPLES for s in samples if EXAMPLES not in s.path.parents
+    }
+    for top in tops:
+        for p in top.rglob("*.json"):
+            if _is_side_file(p) and not (root / top.name / p.relative_to(top)).exists():
+                (root / top.name / p.relative_to(top)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, root / top.name / p.relative_to(top))
+
+
+def _is_side_file(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head, _ = open_clean(f, ParseContext(str(path)))
+    return is_side_file(head)
 
 
 def _alone(samples: list[Sample]) -> dict[tuple[str, str], set[int]]:
@@ -101,7 +119,7 @@ def test_mixed_sync(tmp_path):
     archived = _archived(tmp_path / "h")
     assert not _lost(alone, archived)
     assert set(archived) == set(alone) | CORPUS_CONVERSATIONS
-    every = {s.provider for s in samples}
+    every = {s.provider for s in samples if by_name(s.provider).own_conversations}
     assert every <= {p for p, _ in archived}  # each provider with a fixture has conversations here
     assert Archive(tmp_path / "h").search("zanzibarquux").total_conversations == 4
     assert Archive(tmp_path / "h").check()["ok"]
