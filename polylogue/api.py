@@ -134,12 +134,16 @@ class Archive:
         return default_sources(self.home)
 
     def sources_report(self) -> list[dict[str, Any]]:
-        """Each default source: where, whether it exists, and what is there."""
+        """Each default source: where, whether it exists, and what is there
+        (``searched_for``: the file patterns, for a folder searched for some files only)."""
         from .sources import discover
 
         out = []
         for name, path in self.default_sources():
             entry: dict[str, Any] = {"name": name, "path": str(path), "exists": path.is_dir()}
+            find = getattr(path, "find", ())  # a folder searched for some files only (sources.SearchRoot)
+            if find:
+                entry["searched_for"] = list(find)
             if entry["exists"]:
                 files = list(discover([path], []))
                 entry["files"] = len(files)
@@ -176,7 +180,8 @@ class Archive:
 
         self._ensure_writable()
         if paths:
-            targets = [Path(p) for p in paths]
+            # a Path is kept as it is: a sources.SearchRoot (a folder searched for some files) stays one
+            targets = [p if isinstance(p, Path) else Path(p) for p in paths]
         else:
             targets = [p for _, p in self.default_sources() if p.exists()]
         with self._storage_errors(), self._sync_lock(wait, on_wait):

@@ -176,14 +176,23 @@ def _stderr_console():
     "--workers", type=int, default=None, help="Parser processes (default: one per core, up to 3; 0 parses in-process)."
 )
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting when another sync is running.")
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Run at idle CPU and I/O priority, yielding to everything else (as `watch` does).",
+)
 @click.pass_context
-def sync(ctx, paths, as_json, force, workers, no_wait):
+def sync(ctx, paths, as_json, force, workers, no_wait, background):
     """Import files, folders or zips (default: the standard locations).
 
     With no PATHS, imports ~/.claude/projects, ~/.codex/sessions, ~/.gemini/tmp
     and the archive's inbox folder. The format of each file is detected from its
     content. Exit code: 0 all well, 3 some files failed, 1 nothing imported.
     """
+    if background:
+        from .watch import background_priority
+
+        background_priority()  # this process, and the parse processes it forks
     a = _archive(ctx)
     progress = _RichProgress() if sys.stderr.isatty() else None
     report = a.sync(
@@ -234,22 +243,37 @@ def _say_problem(e: dict, note: str = "") -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--all", "all_", is_flag=True, help="Also list the default folders that do not exist here.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every default folder, found or not).")
 @click.pass_context
-def sources(ctx, as_json):
-    """List the default sources and the files with problems.
+def sources(ctx, all_, as_json):
+    """List the default sources found here and the files with problems.
 
-    For each default source: whether it exists, and how many files and bytes are
-    there. Then each file whose last sync failed or imported it only in part,
-    with its problems (a failed file is read again by every sync)."""
+    For each default source folder that exists: how many files and bytes are
+    there (`--all` adds the tools' folders not found on this machine, as one
+    line each). Then each file whose last sync failed or imported it only in
+    part, with its problems (a failed file is read again by every sync)."""
     a = _archive(ctx)
     rows, failing = a.sources_report(), a.failing_sources()
     if as_json:
         _emit_json({"sources": rows, "failing": failing})
         return
-    for r in rows:
+    # a folder searched for some files (the home, for aider and SpecStory) counts when they are there
+    found = [r for r in rows if r["exists"] and (r["files"] or not r.get("searched_for"))]
+    shown = rows if all_ else found
+    for r in shown:
         state = f"{_plural(r['files'], 'file')}, {r['bytes'] / 1e6:.1f} MB" if r["exists"] else "not found"
-        click.echo(f"{_safe(r['name']):<12} {_safe(r['path'])}  ({state})")
+        searched = f" (searched for {', '.join(r['searched_for'])})" if r.get("searched_for") else ""
+        click.echo(f"{_safe(r['name']):<12} {_safe(r['path'])}  ({state}){_safe(searched)}")
+    missing = len(rows) - len(found)
+    if not found and not all_:
+        click.echo("No tool's folder found on this machine: `polylogue sync PATH` imports exports and folders.")
+    if not all_ and missing:
+        tools = sorted({r["name"] for r in rows if r not in found})
+        click.echo(
+            f"{_plural(missing, 'other default folder')} not found or empty ({len(tools)} tools; "
+            "`polylogue sources --all` lists them)"
+        )
     if failing:
         click.echo(f"\n{_plural(len(failing), 'file')} with problems at the last sync:")
     for f in failing:
@@ -259,6 +283,222 @@ def sources(ctx, as_json):
             where = "" if e["path"] == f["path"] else f"{_safe(e['path'])}: "  # a zip member
             line = f"line {e['line']}: " if e.get("line") else ""
             click.echo(f"    {where}{line}{_safe(e['error'])}")
+
+
+# ------------------------------------------------------------------ keeping the archive current
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--rescan",
+    "rescan_minutes",
+    type=click.FloatRange(min=0.05),
+    metavar="MINUTES",
+    default=10.0,
+    show_default=True,
+    help="Minutes between safety rescans of every source (they find what file events missed).",
+)
+@click.option(
+    "--priority",
+    type=click.Choice(["idle", "normal"]),
+    default="idle",
+    show_default=True,
+    help="CPU and I/O priority of the watcher's syncs: idle yields to everything else.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print each event (each sync...) as one JSON object per line.")
+@click.pass_context
+def watch(ctx, paths, rescan_minutes, priority, as_json):
+    """Keep the archive current: sync what the tools write, as they write it.
+
+    Watches the default sources, the archive's inbox and PATHS with the
+    system's file events, and syncs each changed file once it has been quiet
+    for a moment (a growing session log is read from where it was left).
+    Rescans everything at the start, every --rescan minutes, and after the
+    watcher was suspended. One line per sync on stderr. Stops on Ctrl-C or
+    SIGTERM. One watcher per archive; `polylogue service install` runs it
+    for you."""
+    import os
+    import threading
+
+    from .watch import Watcher, WatchLock
+
+    a = _archive(ctx)
+    say = _WatchOutput(as_json)
+    stop = threading.Event()
+    with WatchLock(a.home):
+        watcher = Watcher(a, paths, emit=say, rescan_minutes=rescan_minutes, background=priority == "idle")
+        with _stopped_by_signals(stop):
+            watcher.run(stop)
+        say({"event": "stopped", "syncs": watcher.syncs.syncs, "clean": watcher.clean})
+    if not watcher.clean:  # a sync inside one long SQL statement: the OS ends it (SQLite keeps the archive whole)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+class _WatchOutput:
+    """The watcher's events: JSON lines on stdout, or one line each on stderr."""
+
+    def __init__(self, as_json: bool):
+        import threading
+
+        self.as_json = as_json
+        self.lock = threading.Lock()  # events come from the watcher and from its sync thread
+
+    def __call__(self, event: dict) -> None:
+        with self.lock:
+            if self.as_json:
+                import orjson
+
+                sys.stdout.write(orjson.dumps(event).decode() + "\n")
+                sys.stdout.flush()
+                return
+            for line in _watch_lines(event):
+                click.echo(line, err=True)
+
+
+def _watch_lines(e: dict) -> list[str]:
+    import time
+
+    kind = e["event"]
+    if kind == "watching":
+        lines = [f"Watching {_plural(len(e['folders']), 'folder')} for {_safe(e['home'])}:"]
+        lines += [f"  {_safe(f)}" for f in e["folders"]]
+        if e["waiting_for"]:
+            lines.append(f"  (and {_plural(len(e['waiting_for']), 'more folder')} when they appear)")
+        if e["rescan_only"]:
+            lines.append(f"  (found by the rescan only: {', '.join(_safe(r) for r in e['rescan_only'])})")
+        lines.append(f"Rescan every {e['rescan_minutes']:g} min; syncs at {e['priority']} priority. Ctrl-C stops.")
+        return lines
+    clock = time.strftime("%H:%M:%S")
+    if kind == "sync":
+        f, m = e["files"], e["messages"]
+        line = f"{clock} {e['reason']}: {f['imported']} of {_plural(f['seen'], 'file')} read, {m['new']:,} new messages"
+        if m["updated"]:
+            line += f", {m['updated']:,} updated"
+        if f["failed"]:
+            line += f", {f['failed']} failed"
+        lines = [line + f" ({e['seconds']:.2f}s)"]
+        for err in e["errors"]:
+            loc = f"{err['path']}:{err['line']}" if err.get("line") else err["path"]
+            lines.append(f"polylogue: error: {_safe(loc)}: {_safe(err['error'])}")
+        return lines
+    if kind == "stopped":
+        return [f"{clock} stopped after {_plural(e['syncs'], 'sync')}."]
+    detail = e.get("error") or e.get("note") or e.get("reason") or ""
+    return [f"{clock} {kind}: {_safe(detail)}"]
+
+
+class _stopped_by_signals:
+    """SIGINT and SIGTERM set ``stop`` (a second one ends the process at once)."""
+
+    def __init__(self, stop):
+        self.stop, self.old = stop, {}
+
+    def __enter__(self):
+        import os
+        import signal
+
+        def handler(signum, frame):
+            if self.stop.is_set():
+                os._exit(130)
+            self.stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.old[sig] = signal.signal(sig, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self.old.items():
+            signal.signal(sig, old)
+
+
+@cli.group()
+def service():
+    """Run `polylogue watch` as a service of your user (no root).
+
+    Linux: a systemd user unit; macOS: a launchd agent; Windows: prints the
+    Task Scheduler commands to run. The service watches the current archive
+    (--home)."""
+
+
+@service.command("install")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--no-start", is_flag=True, help="Write the unit or agent but do not enable or start it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def service_install(ctx, paths, no_start, as_json):
+    """Install and start the watcher service (PATHS are watched too)."""
+    from . import service as svc
+
+    r = svc.install(_archive(ctx).home, list(paths), start=not no_start)
+    if as_json:
+        _emit_json(r)
+        return
+    if r["file"] is None:
+        click.echo("Run these in a terminal (Task Scheduler; nothing was changed):")
+        for c in r["commands"]:
+            click.echo(f"  {c}")
+        return
+    click.echo(f"Wrote {_safe(r['file'])}.")
+    if r["started"]:
+        click.echo(f"Started {_safe(r['name'])}: it runs `{' '.join(r['command'][2:])}` from now on, at every login.")
+    else:
+        if r.get("problem"):
+            click.echo(f"polylogue: could not start it: {_safe(r['problem'])}", err=True)
+        click.echo("Start it with:")
+        for c in r["commands"]:
+            click.echo(f"  {c}")
+    if r.get("problem"):
+        sys.exit(1)
+
+
+@service.command("uninstall")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def service_uninstall(ctx, as_json):
+    """Stop the watcher service and remove it."""
+    from . import service as svc
+
+    r = svc.uninstall(_archive(ctx).home)
+    if as_json:
+        _emit_json(r)
+    elif r["file"] is None:
+        click.echo("Run these in a terminal (Task Scheduler; nothing was changed):")
+        for c in r["commands"]:
+            click.echo(f"  {c}")
+    elif r["removed"]:
+        click.echo(f"Stopped {_safe(r['name'])} and removed {_safe(r['file'])}.")
+    else:
+        click.echo(f"No service installed for this archive ({_safe(r['file'])} does not exist).")
+
+
+@service.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def service_status(ctx, as_json):
+    """Whether the service is installed and running, and whether a watcher runs."""
+    from . import service as svc
+
+    r = svc.status(_archive(ctx).home)
+    if as_json:
+        _emit_json(r)
+        return
+    if r["system"] == "schtasks":
+        click.echo(f"Task Scheduler: ask with `{r['commands'][0]}`.")
+    elif r["installed"]:
+        state = {True: "running", False: "not running", None: "state unknown"}[r["active"]]
+        click.echo(f"Service {_safe(r['name'])}: installed ({_safe(r['file'])}), {state}.")
+    else:
+        click.echo(f"Service {_safe(r['name'])}: not installed (`polylogue service install` installs it).")
+    if r["watcher_running"]:
+        pid = f" (pid {r['watcher_pid']})" if r["watcher_pid"] else ""
+        click.echo(f"A watcher is running for this archive{pid}.")
+    else:
+        click.echo("No watcher is running for this archive.")
 
 
 # ------------------------------------------------------------------ reading

@@ -98,6 +98,13 @@ class ZipProblem(PolylogueError):
     """A zip that cannot be opened at all; recorded against the zip, the sync goes on."""
 
 
+class SyncStopped(BaseException):
+    """Not an error: raised inside a sync (from its progress callbacks) when
+    ``watch`` stops. A BaseException, like KeyboardInterrupt, so no handler of
+    ordinary errors takes it for a bad file; the writer rolls the open
+    transaction back (polylogue/watch.py)."""
+
+
 class HugeValue(PolylogueError):
     """Not an error: raised from inside a JSON reader when the value being built
     passes a parser's size bound, so the parser reads it again another way

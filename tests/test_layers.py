@@ -9,7 +9,7 @@ Layers, lowest first; a module may import its own layer or lower ones:
 1. providers/* (formats) and store/* (SQLite), which never import each other
 2. sources, resume, search
 3. ingest, render/*
-4. api (the library facade), export, and the package itself (it hands out Archive)
+4. api (the library facade), export, watch and service (keeping an archive current), and the package itself
 5. cli, mcp_server, __main__: front ends
 """
 
@@ -38,6 +38,8 @@ LAYERS: dict[str, int] = {
     "polylogue.render": 3,
     "polylogue.api": 4,
     "polylogue.export": 4,
+    "polylogue.watch": 4,
+    "polylogue.service": 4,
     "polylogue": 4,
     "polylogue.cli": 5,
     "polylogue.mcp_server": 5,
