@@ -157,6 +157,6 @@ def test_a_lock_file_that_cannot_be_made_does_not_leave_the_sync_lock_held(tmp_p
 def test_a_parse_error_is_one_line_whatever_its_library_said():
     from polylogue.errors import ParseError
 
-    e = ParseError("invalid JSON: parse error: premature EOF\n   {\"a\": \x01\n   (right here) ------^\n", line=3)
+    e = ParseError('invalid JSON: parse error: premature EOF\n   {"a": \x01\n   (right here) ------^\n', line=3)
     assert str(e) == "line 3: invalid JSON: parse error: premature EOF"
     assert ParseError("\n").reason == "unreadable input"

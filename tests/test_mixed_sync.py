@@ -129,7 +129,7 @@ def test_mixed_sync(tmp_path):
 HAND_COUNTED = {
     "deepseek": (4, 28),
     "gemini-apps": (5, 11),
-    "goose": (1, 8),
+    "goose": (3, 16),
     "grok": (3, 9),
     "grok-cli": (1, 11),
     "librechat": (3, 20),

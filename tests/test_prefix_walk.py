@@ -115,6 +115,7 @@ def test_prefix_walk_equals_the_index(tmp_path_factory, convs):
                         (c["id"], h["message_id"]),
                     ).fetchone()[0]
                     assert conn.execute(
-                        "SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?", (scope.match_expr(q), rid)
+                        "SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?",
+                        (scope.match_expr(q), rid),
                     ).fetchone(), (text, c["id"], h)
     a.close()

@@ -440,6 +440,46 @@ def test_bad_databases_fail_alone(tmp_path):
     assert report.exit_code == 3 and report.conversations_new == 3  # good and badrow share ids
 
 
+def test_invalid_utf8_in_a_row_costs_that_row(tmp_path):
+    """A row holding invalid UTF-8 costs that row, never the database: a composer whose
+    JSON it breaks is skipped with a warning; a text holding it is kept, its bytes
+    replaced (one line for the file), as in a JSON file."""
+    db = build_global(tmp_path / "state.vscdb", wal=False)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE cursorDiskKV SET value = CAST(x'7b22ff22' AS TEXT) WHERE key = 'composerData:c-child'")
+    bad_text = json.dumps({**MODERN_BUBBLES["u1"], "text": "Why does login fail QQ?"}).encode()
+    conn.execute(  # TEXT as Cursor writes it, and the same as a BLOB
+        "UPDATE cursorDiskKV SET value = CAST(? AS TEXT) WHERE key = 'bubbleId:c-modern:u1'",
+        (bad_text.replace(b"QQ", b"\xff\xfe"),),
+    )
+    conn.execute(
+        "UPDATE cursorDiskKV SET value = ? WHERE key = 'bubbleId:c-modern:u2'",
+        (json.dumps(MODERN_BUBBLES["u2"]).encode().replace(b"Fix it", b"Fix \xc3 it"),),
+    )
+    conn.execute(  # a BLOB whose invalid UTF-8 breaks its JSON too: that message only
+        "UPDATE cursorDiskKV SET value = x'7b2274797065223a32ff' WHERE key = 'bubbleId:c-modern:a3'"
+    )
+    conn.commit()
+    conn.close()
+    convs, ctx = parse(db)
+    assert sorted(convs) == ["c-legacy", "c-modern"] and ctx.bad_utf8
+    assert [w.split(":")[0] for w in ctx.all_warnings()] == [
+        "composer c-child skipped",
+        "composer c-modern message a3 skipped",
+    ]
+    modern = convs["c-modern"]
+    assert [x.id for x in modern.messages] == ["u1", "a1", "a2", "u2", "a4", "a5"]
+    assert modern.messages[0].text == "Why does login fail \ufffd\ufffd?" and modern.messages[3].text == "Fix \ufffd it"
+    assert modern.meta["bubbles_missing"] == 2  # "gone", and a3's unreadable row
+    report = Archive(tmp_path / "h").sync([db])
+    assert report.conversations_new == 2 and report.exit_code == 3
+    assert sorted(e["error"].split(":")[0] for e in report.errors) == [
+        "composer c-child skipped",
+        "composer c-modern message a3 skipped",
+        "invalid UTF-8 replaced with U+FFFD",
+    ]
+
+
 def test_a_named_database_of_another_tool_is_an_error(tmp_path):
     other = sqlite3.connect(tmp_path / "notes.db")
     other.execute("CREATE TABLE notes (t TEXT)")

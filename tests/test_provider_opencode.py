@@ -262,6 +262,33 @@ def test_bad_rows_cost_what_they_hold(tmp_path):
     assert list(convs) == [S1] and len(ctx.warnings) == 1
 
 
+def test_invalid_utf8_in_a_row_costs_that_row(tmp_path):
+    """Invalid UTF-8 in one row never fails the database: a text holding it is kept,
+    its bytes replaced (one line for the file); a row whose JSON it breaks costs that
+    row and a warning."""
+    db = build(tmp_path / "opencode.db")
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "UPDATE part SET data = CAST(? AS TEXT) WHERE id = 'prt_10'",
+        (json.dumps({"type": "text", "text": "fix QQ"}).encode().replace(b"QQ", b"\xff\xfe"),),
+    )
+    conn.execute("UPDATE message SET data = CAST(x'7b22726f6c65223a22ff' AS TEXT) WHERE id = 'msg_03'")
+    conn.execute("UPDATE part SET data = x'7b2274797065223aff' WHERE id = 'prt_21'")  # a BLOB, broken
+    conn.commit()
+    conn.close()
+    convs, ctx = convs_of(db)
+    assert sorted(convs) == [S1, S2] and ctx.bad_utf8
+    assert [x.id for x in convs[S1].messages] == ["msg_01", "msg_01#context", "msg_02", "msg_04", "msg_05"]
+    assert convs[S1].messages[3].text == "fix \ufffd\ufffd"
+    assert convs[S2].meta["parts_unreadable"] == 1 and [len(x.blocks) for x in convs[S2].messages] == [1, 0]
+    assert sorted(w.split(":")[0] for w in ctx.all_warnings()) == [
+        f"session {S1} message msg_03 skipped",
+        f"session {S2}",  # "...: 1 unreadable part skipped"
+    ]
+    report = Archive(tmp_path / "h").sync([db])
+    assert report.conversations_new == 2 and "invalid UTF-8 replaced with U+FFFD" in [e["error"] for e in report.errors]
+
+
 def test_sniffer_judges_the_schema():
     tables = dict(zip(["project", "session", "message", "part"], SCHEMA))
     assert opencode.sniff(Head("sqlite", tables=tables))
@@ -270,18 +297,16 @@ def test_sniffer_judges_the_schema():
 
 
 def test_default_location_and_resync(tmp_path):
+    """The folder is shared with the storage folder's provider (tests/test_provider_opencode_storage.py)."""
     found = dict(default_sources(tmp_path, platform="linux", environ={"XDG_DATA_HOME": "/x"}, user=Path("/u")))
-    assert found["opencode"] == Path("/x/opencode") and found["opencode"].find == ("opencode.db", "opencode.db-wal")
-    assert dict(default_sources(tmp_path, platform="darwin", environ={}, user=Path("/u")))["opencode"] == Path(
-        "/u/.local/share/opencode"
-    )
+    root = found["opencode, opencode-storage"]
+    assert root == Path("/x/opencode") and root.find[:2] == ("opencode.db", "opencode.db-wal")
+    assert dict(default_sources(tmp_path, platform="darwin", environ={}, user=Path("/u")))[
+        "opencode, opencode-storage"
+    ] == Path("/u/.local/share/opencode")
     data = Path.home() / ".local" / "share" / "opencode"
     data.mkdir(parents=True)
     build(data / "opencode.db")
-    (data / "storage" / "session" / "global").mkdir(parents=True)
-    (data / "storage" / "session" / "global" / "ses_old.json").write_text(
-        '{"id": "ses_old"}'
-    )  # pre-1.2 files: not read
     (data / "auth.json").write_text('{"anthropic": {"type": "oauth"}}')
     a = Archive(tmp_path / "h")
     report = a.sync()

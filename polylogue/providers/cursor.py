@@ -26,7 +26,9 @@ conversation per tab.
 
 A composer whose ``lastUpdatedAt`` the archive already holds is not converted
 again (``ctx.unchanged``): a re-sync of a big database reads its composers'
-headers, not their messages. One bad row costs that conversation and a warning.
+headers, not their messages. A composer row that is no JSON costs that
+conversation and a warning, a bubble row its message and a warning; invalid
+UTF-8 in a row is replaced (``sqlite_input.loads``), one line for the database.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ from .common import (
     as_list,
     as_str,
     bounded,
+    error_summary,
     json_or_summary,
     json_text,
     read_time,
     skip_on_error,
     to_utc,
 )
+from .sqlite_input import loads
 
 if TYPE_CHECKING:
     import sqlite3
@@ -84,12 +88,8 @@ def parse(conn: sqlite3.Connection, ctx: ParseContext) -> Iterator[m.Conversatio
 # ---------------------------------------------------------------- composers
 
 
-def _json(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        value = bytes(value)
-    return orjson.loads(value)
+def _json(value: Any, ctx: ParseContext) -> Any:
+    return None if value is None else loads(value, ctx)
 
 
 def _parents(conn: sqlite3.Connection, ctx: ParseContext) -> dict[str, str]:
@@ -119,7 +119,7 @@ def _parents(conn: sqlite3.Connection, ctx: ParseContext) -> dict[str, str]:
 def _composer(
     conn: sqlite3.Connection, cid: str, value: Any, parents: dict[str, str], ctx: ParseContext
 ) -> m.Conversation | None:
-    c = _json(value)
+    c = _json(value, ctx)
     if not isinstance(c, dict):
         return None  # a null row: a composer Cursor removed
     cid = as_str(c.get("composerId")) or cid
@@ -130,7 +130,7 @@ def _composer(
         return None
     headers = [h for h in as_list(c.get("fullConversationHeadersOnly")) if isinstance(h, dict)]
     if headers:
-        stored = _bubbles(conn, cid)
+        stored = _bubbles(conn, cid, ctx)
         bubbles = []
         missing = 0
         for h in headers:
@@ -193,17 +193,19 @@ def _composer(
     )
 
 
-def _bubbles(conn: sqlite3.Connection, cid: str) -> dict[str, dict]:
-    """This composer's bubble rows by bubble id (a key range: the table's unique index finds them)."""
+def _bubbles(conn: sqlite3.Connection, cid: str, ctx: ParseContext) -> dict[str, dict]:
+    """This composer's bubble rows by bubble id (a key range: the table's unique index finds them).
+    A row that is no JSON costs that message: a warning, and ``bubbles_missing`` where it is listed."""
     prefix = f"bubbleId:{cid}:"
     out: dict[str, dict] = {}
     for key, value in conn.execute(
         "SELECT key, value FROM cursorDiskKV WHERE key >= ? AND key < ?", (prefix, prefix[:-1] + ";")
     ):
         try:
-            b = _json(value)
-        except orjson.JSONDecodeError:
-            continue  # reported where the composer lists it (bubbles_missing)
+            b = _json(value, ctx)
+        except orjson.JSONDecodeError as e:
+            ctx.warn(f"composer {cid} message {str(key)[len(prefix) :]} skipped: {error_summary(e, 120)}")
+            continue
         if isinstance(b, dict):
             out[as_str(b.get("bubbleId")) or str(key)[len(prefix) :]] = b
     return out
@@ -353,7 +355,7 @@ def _legacy_tabs(conn: sqlite3.Connection, ctx: ParseContext) -> Iterator[m.Conv
         return
     data = None
     with skip_on_error(ctx, LEGACY_CHAT_KEY):
-        data = _json(row[0])
+        data = _json(row[0], ctx)
     for i, tab in enumerate(as_list(as_dict(data).get("tabs"))):
         conv = None
         with skip_on_error(ctx, f"chat tab {i}"):

@@ -23,9 +23,13 @@ kept as a context message. A record without a response (``Gave feedback``,
 no known form (another language, a new version) is kept whole as the prompt
 and reported in one warning line per file.
 
-Identity: ``derived-`` + sha256 of (time, title)[:20], flagged
-``meta.derived_id``. The older Bard header is read the same way. The HTML form
-(``MyActivity.html``) is not read yet: it needs the text-input seam.
+Identity: ``derived-`` + sha256 of (time to the second in UTC, title with its
+whitespace collapsed)[:20], flagged ``meta.derived_id``: the HTML form of the
+same activity (``MyActivity.html``, read by gemini_apps_html.py through
+``record_conversation``) shows times to the second and writes a no-break space
+after ``Prompted``, so both forms give a record the same id and a user who
+exports both gets each conversation once. The older Bard header is read the
+same way.
 
 My Activity files of other Google products share the array shape but have no
 ``safeHtmlItem``: they are side files here, skipped quietly.
@@ -36,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from functools import partial
 from html.parser import HTMLParser
 from typing import Any, BinaryIO, Final
@@ -102,23 +107,27 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation]:
         first = stream.read(1)
     if first != b"[":
         raise ParseError("not a Google My Activity export (expected a JSON array)")
-    state = _State()
+    state = State()
     for index, rec in iter_export_items(replay(first, stream), ctx, what="record"):
-        yield from guarded(skip_on_error(ctx, f"record {index}"), partial(_record, rec, index, state, ctx))
-    _report(state, ctx)
+        yield from guarded(skip_on_error(ctx, f"record {index}"), partial(record_conversation, rec, index, state, ctx))
+    report(state, ctx)
 
 
-class _State:
+class State:
+    """What one file's records came to (either form), for the lines ``report`` writes."""
+
     def __init__(self) -> None:
         self.seen: set[str] = set()
         self.other_products = 0
         self.no_response = 0
         self.unknown_titles = 0
         self.unknown_headers: set[str] = set()
+        self.unread_times = 0  # HTML: a time in no form read here (the id then cannot match the JSON form's)
         self.conversations = 0
 
 
-def _report(state: _State, ctx: ParseContext) -> None:
+def report(state: State, ctx: ParseContext) -> None:
+    """The file's notes and its one warning for an unknown version."""
     if state.no_response:
         ctx.note(f"{state.no_response} activity record(s) without a response (feedback, draft choices) not imported")
     if state.other_products:
@@ -130,13 +139,15 @@ def _report(state: _State, ctx: ParseContext) -> None:
         )
     if state.unknown_headers:
         unknown.append(f"unknown header(s) {', '.join(sorted(state.unknown_headers)[:3])}")
+    if state.unread_times:
+        unknown.append(f"{state.unread_times} record(s) with a time in no known form (kept as text)")
     if unknown:
         ctx.warn("Gemini Apps activity of an unknown version: imported what could be read; " + "; ".join(unknown))
     if not state.conversations and not state.other_products and not state.no_response:
         ctx.warn("no Gemini Apps records in this file")
 
 
-def _record(rec: Any, index: int, state: _State, ctx: ParseContext) -> m.Conversation | None:
+def record_conversation(rec: Any, index: int, state: State, ctx: ParseContext) -> m.Conversation | None:
     if not isinstance(rec, dict):
         ctx.warn(f"record {index}: not a JSON object ({type(rec).__name__}); skipped")
         return None
@@ -153,8 +164,7 @@ def _record(rec: Any, index: int, state: _State, ctx: ParseContext) -> m.Convers
         return None
     meta: dict[str, Any] = {"derived_id": True, "id_source": "time+title", "grouping": "one record per conversation"}
     ts = read_time(rec.get("time"), meta, "time")
-    material = orjson.dumps([as_str(rec.get("time")), title])
-    cid = "derived-" + hashlib.sha256(material).hexdigest()[:20]
+    cid = derived_id(ts, rec.get("time"), title)
     if cid in state.seen:
         return None  # the same record twice: the first one stands
     state.seen.add(cid)
@@ -188,6 +198,14 @@ def _record(rec: Any, index: int, state: _State, ctx: ParseContext) -> m.Convers
         source_path=ctx.path,
         meta=meta,
     )
+
+
+def derived_id(ts: datetime | None, raw_time: Any, title: str) -> str:
+    """A record's id, the same from both forms of the export: its time to the second
+    in UTC (the raw text when it cannot be read) and its title, whitespace collapsed."""
+    when = ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts else (as_str(raw_time) or "")
+    material = orjson.dumps([when, " ".join(title.split())])
+    return "derived-" + hashlib.sha256(material).hexdigest()[:20]
 
 
 def _prompt(title: str) -> tuple[str, str]:

@@ -14,17 +14,22 @@ content: [...], metadata?{userVisible, agentVisible}}``, whose content items are
 {name, arguments}} | {status: error, error}}``, ``toolResponse`` ``{id,
 toolResult: {status: success, value: [content] | {content, isError}} | {status:
 error, error}}``, ``frontendToolRequest``, ``toolConfirmationRequest``,
-``contextLengthExceeded`` and ``summarizationRequested``. A file whose first
-line is already a message (no metadata) is read the same way.
+``contextLengthExceeded`` and ``summarizationRequested``; later versions add
+``actionRequired`` ``{data: {actionType: toolConfirmation | elicitation |
+elicitationResponse, ...}}`` and ``systemNotification`` ``{notificationType,
+msg}``; some wrote ``conversationCompacted``, which Goose now drops on reading.
+A file whose first line is already a message (no metadata) is read the same way. Goose 1.10 and later keep the same
+messages in ``sessions.db``, read by goose_db.py with this module's ``Session``.
 
 Mapping, one message per line, each the child of the one before: tool
 requests become tool_use blocks and tool responses role-tool messages of
 tool_result blocks paired by id (``status: error`` is an error result; the text
 shown to the model and the text shown to the user are kept once each);
 thinking is thinking; image data is referenced by type and size only;
-confirmation requests are kept in meta; ``contextLengthExceeded`` and
-``summarizationRequested`` notices are context. An unknown content type is kept
-opaque and reported in one warning line.
+confirmation requests and required actions are kept in meta;
+``contextLengthExceeded``, ``summarizationRequested``, ``conversationCompacted``
+and system notifications are context. An unknown content type is kept opaque
+and reported in one warning line.
 
 Identity: the session id is the file's name without ``.jsonl``: Goose names its
 sessions by their file and the content holds no id (a stream without a usable
@@ -35,8 +40,7 @@ name gets ``derived-`` + sha256 of its first message, flagged
 Usage: the metadata holds session totals only: ``accumulated_*`` in
 ``meta.usage``, carried as the last assistant message's ``usage``
 (``meta.usage_scope``), so summing messages gives the session total once. The
-legacy files record no model. Sessions in ``sessions.db`` (1.10 and later) are
-not read yet: that needs the SQLite input.
+legacy files record no model.
 """
 
 from __future__ import annotations
@@ -80,9 +84,12 @@ _CONTENT_TYPES = frozenset(
         "toolConfirmationRequest",
         "contextLengthExceeded",
         "summarizationRequested",
+        "actionRequired",
+        "systemNotification",
+        "conversationCompacted",
     }
 )
-_NOTICES = frozenset({"contextLengthExceeded", "summarizationRequested"})
+_NOTICES = frozenset({"contextLengthExceeded", "summarizationRequested", "systemNotification", "conversationCompacted"})
 _META_KEYS = ("description", "message_count")
 _STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -119,15 +126,19 @@ def sniff(head: Head) -> bool:
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[m.Conversation]:
-    session = _Session(ctx)
+    session = Session(ctx)
     feed_records(stream, ctx, session.record)
     if session.metadata is None and not session.messages and not session.records:
         raise ParseError("no Goose session records in this file")
     yield from guarded(fail_on_error("malformed Goose session"), session.finish)  # the file's one conversation
 
 
-class _Session:
-    def __init__(self, ctx: ParseContext) -> None:
+class Session:
+    """One session built message by message: ``record(n, message)`` for each message
+    (a legacy file's first record may be its metadata), then ``finish()``. ``sid`` is
+    the session id when the caller knows it (the database's), else the file's name."""
+
+    def __init__(self, ctx: ParseContext, sid: str | None = None) -> None:
         self.ctx = ctx
         self.metadata: dict | None = None
         self.messages: list[m.Message] = []
@@ -135,7 +146,8 @@ class _Session:
         self.first_message: bytes | None = None
         self.unknown: dict[str, int] = {}
         self.ids: set[str] = set()
-        self.sid = _stem(ctx.path)
+        self.sid = sid or _stem(ctx.path)
+        self.warn_unknown = True  # the database reports unknown content once for all its sessions
 
     def record(self, lineno: int, rec: dict) -> None:
         self.records += 1
@@ -171,6 +183,7 @@ class _Session:
                 meta[k] = bounded(v, max_total=4 << 10)
         if self.unknown:
             meta["unknown_content"] = self.unknown
+        if self.unknown and self.warn_unknown:
             self.ctx.warn(
                 "Goose session of an unknown version: "
                 + ", ".join(f"{n} '{t}'" for t, n in sorted(self.unknown.items())[:5])
@@ -273,6 +286,9 @@ def _item(kind: str, item: dict, meta: dict[str, Any], unknown: dict[str, int]) 
         return [_tool_result(item)]
     if kind == "toolConfirmationRequest":
         meta.setdefault("confirmations", []).append(bounded(item, max_total=4 << 10))
+        return []
+    if kind == "actionRequired":  # a confirmation, or an elicitation (a question to the user) and its answer
+        meta.setdefault("actions_required", []).append(bounded(item.get("data"), max_total=4 << 10))
         return []
     if kind in _NOTICES:
         return [m.text(as_str(item.get("msg")) or kind)]

@@ -21,13 +21,14 @@ Each message's parts become its blocks in order; a tool part is a tool_use and
 its result (the part holds both). Messages are chained in order (an agent's
 steps each answer the same prompt: ``parentID`` is kept in ``meta.answers``);
 messages a ``revert`` undid are kept inactive. OpenCode before 1.2 kept the
-same records as JSON files under ``storage/``; 1.2 moves them into the database
-on its first run (keeping the files).
+same records as JSON files under ``storage/``, read by ``opencode_storage``
+through ``conversation`` (1.2 copies them into the database on its first run
+and keeps the files: both forms give one conversation per session).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -45,9 +46,11 @@ from .common import (
     skip_on_error,
     to_utc,
 )
+from .sqlite_input import loads
 
 if TYPE_CHECKING:
     import sqlite3
+    from datetime import datetime
 
 NAME = "opencode"
 KIND: Final = "sqlite"
@@ -79,12 +82,10 @@ def parse(conn: sqlite3.Connection, ctx: ParseContext) -> Iterator[m.Conversatio
             yield conv
 
 
-def _json(value: Any) -> Any:
+def _json(value: Any, ctx: ParseContext) -> Any:
     if value is None or value == "":
         return None
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        value = bytes(value)
-    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+    return loads(value, ctx) if isinstance(value, (str, bytes, bytearray, memoryview)) else value
 
 
 def _session(conn: sqlite3.Connection, s: dict, ctx: ParseContext) -> m.Conversation | None:
@@ -99,55 +100,84 @@ def _session(conn: sqlite3.Connection, s: dict, ctx: ParseContext) -> m.Conversa
     parts: dict[str, list[dict]] = {}
     for mid, data in conn.execute("SELECT message_id, data FROM part WHERE session_id = ? ORDER BY id", (sid,)):
         try:
-            p = _json(data)
+            p = _json(data, ctx)
         except orjson.JSONDecodeError:
             meta["parts_unreadable"] = meta.get("parts_unreadable", 0) + 1
             continue
         if isinstance(p, dict):
             parts.setdefault(str(mid), []).append(p)
-    messages: list[m.Message] = []
-    for mid, time_created, data in conn.execute(
+    rows = conn.execute(
         "SELECT id, time_created, data FROM message WHERE session_id = ? ORDER BY time_created, id", (sid,)
-    ):
+    )
+    return conversation(sid, s, created, updated, meta, ((str(i), t, d) for i, t, d in rows), parts, ctx)
+
+
+# the session fields ``conversation`` keeps in meta, named as the database's columns
+SESSION_META = ("slug", "version", "share_url", "summary_additions", "summary_deletions", "summary_files")
+
+
+def conversation(
+    sid: str,
+    fields: dict[str, Any],
+    created: datetime | None,
+    updated: datetime | None,
+    meta: dict[str, Any],
+    messages: Iterable[tuple[str, Any, Any]],
+    parts: dict[str, list[dict]],
+    ctx: ParseContext,
+) -> m.Conversation | None:
+    """One session as a conversation, from the database or the storage folder
+    (``opencode_storage``), alike: ``fields`` are the session's own, named as the
+    database's columns (``title``, ``directory``, ``parent_id``, ``revert``,
+    ``time_archived`` and SESSION_META); ``meta`` was begun by the caller;
+    ``messages`` are (id, creation time, data: JSON text or already read) in
+    order, ``parts`` each message's parts in order. A message that cannot be
+    converted costs itself and a warning."""
+    if meta.get("parts_unreadable"):
+        n = meta["parts_unreadable"]
+        ctx.warn(f"session {sid}: {n} unreadable part{'s' if n != 1 else ''} skipped")
+    out: list[m.Message] = []
+    for mid, time_created, data in messages:
         with skip_on_error(ctx, f"session {sid} message {mid}"):
-            messages.extend(_messages(str(mid), time_created, _json(data), parts.get(str(mid), []), meta))
-    if not messages:
+            out.extend(_messages(mid, time_created, _json(data, ctx), parts.get(mid, []), meta))
+    if not out:
         return None
-    for prev, msg in zip(messages, messages[1:]):
+    for prev, msg in zip(out, out[1:]):
         if msg.parent_id is None:
             msg.parent_id = prev.id
-    revert = as_dict(_json(s.get("revert")) if isinstance(s.get("revert"), (str, bytes)) else s.get("revert"))
+    raw_revert = fields.get("revert")
+    revert = as_dict(_json(raw_revert, ctx) if isinstance(raw_revert, (str, bytes)) else raw_revert)
     undone_from = as_str(revert.get("messageID"))
-    if undone_from and any(x.id == undone_from for x in messages):
+    if undone_from and any(x.id == undone_from for x in out):
         undone = False
-        for msg in messages:
+        for msg in out:
             undone = undone or msg.id == undone_from
             if undone:
                 msg.active = False
                 msg.meta = {**(msg.meta or {}), "reverted": True}
         meta["revert"] = bounded(revert, max_total=2000)
-    for k in ("slug", "version", "share_url", "summary_additions", "summary_deletions", "summary_files"):
-        if s.get(k) not in (None, ""):
-            meta[k] = s[k]
-    if s.get("time_archived"):
+    for k in SESSION_META:
+        if fields.get(k) not in (None, ""):
+            meta[k] = fields[k]
+    if fields.get("time_archived"):
         meta["archived"] = True
     models: list[str] = []
-    for msg in messages:
+    for msg in out:
         if msg.model and msg.model not in models:
             models.append(msg.model)
-    parent = as_str(s.get("parent_id"))
-    stamps = [x.timestamp for x in messages if x.timestamp]
+    parent = as_str(fields.get("parent_id"))
+    stamps = [x.timestamp for x in out if x.timestamp]
     return m.Conversation(
         provider=NAME,
         provider_id=sid,
-        title=as_str(s.get("title")) or None,
+        title=as_str(fields.get("title")) or None,
         created_at=created or (min(stamps) if stamps else None),
         updated_at=updated or (max(stamps) if stamps else None),
-        messages=messages,
+        messages=out,
         source_path=ctx.path,
         parent_id=f"{NAME}:{parent}" if parent else None,
         models=models,
-        project=as_str(s.get("directory")),
+        project=as_str(fields.get("directory")),
         meta=meta,
     )
 
@@ -262,7 +292,7 @@ PROVIDER = Provider(
             darwin="~/.local/share/opencode",  # OpenCode keeps to XDG on macOS too
             win32="~/.local/share/opencode",
             find=("opencode.db", "opencode.db-wal"),
-            depth=0,
+            depth=3,  # as deep as the storage folder's sessions (opencode_storage): one walk of the folder
         ),
     ),
 )

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+import orjson
+
 from ..errors import ParseError
 from ..paths import sqlite_uri
 from .common import ParseContext, error_summary, open_sibling_file
@@ -95,6 +97,8 @@ def open_database(
                 conn = _snapshot(path or "", scratch)
         except (sqlite3.Error, UnicodeDecodeError) as e:  # SQLite's message may quote a damaged page's bytes
             raise ParseError(f"not a readable SQLite database: {error_summary(e)}") from None
+        if conn is not None and claimed is not None:
+            conn.text_factory = _noting(ctx)  # the parser's rows: a bad value costs that value, not the file
         try:
             yield tables, claimed, conn if claimed is not None else None
         except (sqlite3.Error, UnicodeDecodeError) as e:  # the parser's queries: a damaged page, a lock held too long
@@ -141,6 +145,34 @@ def _scratch() -> str:
 
 def _text(value: bytes) -> str:
     return value.decode("utf-8", "replace")  # a damaged page's bytes are no reason to fail the file
+
+
+def _noting(ctx: ParseContext) -> Callable[[bytes], str]:
+    """A TEXT value decoded; invalid UTF-8 is replaced with U+FFFD and noted in
+    ``ctx`` (one line for the file, as for any input), never raised: sqlite3's
+    own decoding fails the whole query, so one bad row would cost every row."""
+
+    def text(value: bytes) -> str:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            ctx.bad_utf8 = True
+            return value.decode("utf-8", "replace")
+
+    return text
+
+
+def loads(value: Any, ctx: ParseContext) -> Any:
+    """A JSON value read from a column: TEXT (decoded by the connection) or a
+    BLOB of JSON text, whose invalid UTF-8 is replaced and noted like TEXT's.
+    Other damage raises ``orjson.JSONDecodeError`` (it costs the caller's record)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value)
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            value = _noting(ctx)(value)  # valid UTF-8 but no JSON: raises again below
+    return orjson.loads(value)
 
 
 def _readonly(conn: sqlite3.Connection) -> sqlite3.Connection:

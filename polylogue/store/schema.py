@@ -169,6 +169,7 @@ def _add_column(conn: sqlite3.Connection, table: str, column: str, decl: str) ->
     if not any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})")):
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
