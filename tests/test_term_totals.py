@@ -294,3 +294,24 @@ def test_kept_totals_count_word_forms_and_titles_alone(tmp_path):
     a.sync([src])
     assert a.search("fast", cache=False).total_conversations == 2
     assert a.check()["problems"] == []
+
+
+def test_blocks_without_kept_counts_are_counted_live_and_exact(tmp_path):
+    """During a sync the blocks it touched have no kept counts until its end:
+    a search counts only those live (term_totals.lookup), exact, instead of
+    giving up the kept ones."""
+    from polylogue.store import term_totals
+
+    a = _home(tmp_path, "h")
+    a.sync([EXAMPLES])
+    conn = sqlite3.connect(a.db_path, isolation_level=None)
+    blocks = [b for (b,) in conn.execute("SELECT DISTINCT block FROM term_totals WHERE term = 'the' ORDER BY block")]
+    assert len(blocks) > 3
+    conn.execute("DELETE FROM term_totals WHERE block IN (?, ?)", (blocks[0], blocks[-1]))
+    kept = term_totals.lookup(conn, "the")
+    assert kept is not None and kept[:2] == _scan(a.db_path, "the")
+    res = a.search("the", cache=False, within="message", forms=False)
+    assert (res.total_messages, res.total_conversations) == _scan(a.db_path, "the")
+    conn.execute("DELETE FROM term_totals")  # no block kept at all: not a kept word, the search counts live
+    assert term_totals.lookup(conn, "the") is None
+    conn.close()

@@ -61,9 +61,28 @@ def key(word: str, held_forms: tuple[str, ...]) -> str:
     return word if not held_forms else "(" + " OR ".join(_quoted(w) for w in (word, *held_forms)) + ")"
 
 
+MAX_LIVE_BLOCKS = 16  # blocks without kept counts (a sync under way) counted live; more: count it all
+
+
 def lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int, int] | None:
     """(messages, conversations, conversations matching by title alone) for
-    ``term`` (a key()), or None if it is not counted ahead or a block lacks its count."""
+    ``term`` (a key()), or None if it is not counted ahead. The blocks a sync
+    has touched since its last recount have no kept counts: up to
+    MAX_LIVE_BLOCKS of them are counted live, each bounded to its rowid range
+    (~1/50 of the word's list at 100K conversations), so a search stays fast
+    during a long sync. Kept and live counts are read in one read transaction:
+    one snapshot, exact whatever a writer commits meanwhile."""
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        return _lookup(conn, term)
+    finally:
+        if own:
+            conn.execute("COMMIT")
+
+
+def _lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int, int] | None:
     n, msgs, convs, titled, top, bits = conn.execute(
         "SELECT count(*), sum(messages), sum(conversations), sum(title_only), (SELECT max(id) FROM conversations), "
         "(SELECT value FROM meta WHERE key = 'totals_block_bits') FROM term_totals WHERE term = ?",
@@ -72,17 +91,33 @@ def lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int, int] | None:
     if not n or top is None:
         return None
     bits = BLOCK_BITS if bits is None else int(bits)
-    return (msgs, convs, titled) if n == (top >> bits) + 1 else None
+    blocks = (top >> bits) + 1
+    if n == blocks:
+        return msgs, convs, titled
+    if blocks - n > MAX_LIVE_BLOCKS:
+        return None
+    kept = {b for (b,) in conn.execute("SELECT block FROM term_totals WHERE term = ?", (term,))}
+    shift, match = MESSAGE_ID_BITS + bits, _match(term)
+    for b in range(blocks):
+        if b in kept:
+            continue
+        m, c = conn.execute(
+            f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts "
+            "WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?",
+            (match, b << shift, (b + 1) << shift),
+        ).fetchone()
+        msgs, convs = msgs + m, convs + c
+        titled += len(title_only(conn, term, b << bits, (b + 1) << bits))
+    return msgs, convs, titled
 
 
 def title_only_blocks(conn: sqlite3.Connection, term: str) -> list[tuple[int, int]]:
-    """The conversation id ranges [lo, hi) of the blocks where ``term`` has
-    conversations matching by title alone."""
+    """The conversation id ranges [lo, hi) of the blocks where ``term`` has, or
+    may have (no kept count), conversations matching by title alone."""
     bits = settings(conn)[0]
-    return [
-        (b << bits, (b + 1) << bits)
-        for (b,) in conn.execute("SELECT block FROM term_totals WHERE term = ? AND title_only > 0", (term,))
-    ]
+    top = conn.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
+    kept = dict(conn.execute("SELECT block, title_only FROM term_totals WHERE term = ?", (term,)).fetchall())
+    return [(b << bits, (b + 1) << bits) for b in range((top >> bits) + 1) if kept.get(b, 1)]
 
 
 def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | None = None) -> int:
