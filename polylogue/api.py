@@ -135,21 +135,69 @@ class Archive:
 
     def sources_report(self) -> list[dict[str, Any]]:
         """Each default source: where, whether it exists, and what is there
-        (``searched_for``: the file patterns, for a folder searched for some files only)."""
-        from .sources import discover
+        (``searched_for``: the file patterns, for a folder searched for some files only).
+        For a tool that deletes its own files (``retention_days``, read from
+        ``retention_setting``): the ``oldest`` file, the ``days_left`` before the tool
+        deletes it, and the files it will delete within WARN_DAYS that no sync
+        has archived (``at_risk``). ``not_archived``: the files a sync would read
+        (None when there is no readable archive)."""
+        from .sources import discover, source_retention
 
         out = []
-        for name, path in self.default_sources():
-            entry: dict[str, Any] = {"name": name, "path": str(path), "exists": path.is_dir()}
-            find = getattr(path, "find", ())  # a folder searched for some files only (sources.SearchRoot)
-            if find:
-                entry["searched_for"] = list(find)
-            if entry["exists"]:
-                files = list(discover([path], []))
-                entry["files"] = len(files)
-                entry["bytes"] = sum(f.size for f in files)
-            out.append(entry)
+        with self._known() as conn:
+            for name, path in self.default_sources():
+                entry: dict[str, Any] = {"name": name, "path": str(path), "exists": path.is_dir()}
+                find = getattr(path, "find", ())  # a folder searched for some files only (sources.SearchRoot)
+                if find:
+                    entry["searched_for"] = list(find)
+                kept = source_retention(name)
+                if kept is not None:
+                    entry["retention_days"], entry["retention_setting"] = kept[1].days, kept[1].setting
+                if entry["exists"]:
+                    files = list(discover([path], []))
+                    entry["files"] = len(files)
+                    entry["bytes"] = sum(f.size for f in files)
+                    entry.update(_ages(files, kept[1].days if kept else None, conn))
+                    if kept and entry.get("at_risk"):
+                        entry["warning"] = _risk_line(kept[0], entry["at_risk"])
+                out.append(entry)
         return out
+
+    def retention_warnings(self) -> builtins.list[str]:
+        """One line per source whose tool will delete files within WARN_DAYS
+        that no sync has archived. Only sources whose tool deletes its files are
+        walked, and only files that old are looked up in the archive."""
+        from .sources import default_sources, discover, source_retention
+
+        warnings = []
+        with self._known() as conn:
+            for name, path in default_sources(self.home):
+                kept = source_retention(name)
+                if kept is None or kept[1].days is None or not path.is_dir():
+                    continue
+                cutoff = _deadline_cutoff(kept[1].days)
+                old = [f for f in discover([path], []) if f.mtime_ns <= cutoff]
+                risky = _not_archived(conn, old)
+                if risky:
+                    warnings.append(_risk_line(kept[0], len(risky)))
+        return warnings
+
+    @contextmanager
+    def _known(self):
+        """A reader of the archive for "is this file archived?", or None when
+        there is no archive this version can read (then nothing is archived)."""
+        from .errors import PolylogueError
+
+        if not self.db_path.exists():
+            yield None
+            return
+        try:
+            self._open_readonly()
+        except PolylogueError:  # an archive of another version: it holds nothing this one can tell
+            yield None
+            return
+        with self.reader() as conn:
+            yield conn
 
     def failing_sources(self) -> builtins.list[dict[str, Any]]:
         """The input files whose last sync failed or found problems: {"path",
@@ -263,13 +311,23 @@ class Archive:
         q.parent = parent
         check_page(limit, offset)
         with self.reader() as conn:
-            return list_conversations(conn, q, limit=limit, offset=offset)
+            return _mark_gone(conn, list_conversations(conn, q, limit=limit, offset=offset))
 
     def resolve(self, ident: str) -> dict[str, Any]:
         from .store.queries import conversation_summary, resolve
 
         with self.reader() as conn:
-            return conversation_summary(resolve(conn, _ident(ident)))
+            return _mark_gone(conn, [conversation_summary(resolve(conn, _ident(ident)))])[0]
+
+    def gone(self, ids: builtins.list[str]) -> set[str]:
+        """Which of these conversations (archive ids) were last read from a file
+        that no longer exists. They stay in the archive: a source going away
+        never deletes what was read from it."""
+        from .store.queries import source_paths
+
+        with self.reader() as conn:
+            paths = source_paths(conn, ids)
+        return {uid for uid, path in paths.items() if _is_gone(path)}
 
     def conversation(self, ident: str, *, active_only: bool = False) -> Conversation:
         """Load a whole conversation by id, provider id or unique prefix."""
@@ -285,7 +343,7 @@ class Archive:
 
         with self.reader() as conn:
             row = resolve(conn, _ident(ident))
-        summary = conversation_summary(row)
+            summary = _mark_gone(conn, [conversation_summary(row)])[0]
 
         def messages():
             start = 0
@@ -382,7 +440,7 @@ class Archive:
             total = count_messages(conn, row[0], active_only=active_only)
             start, end = max(0, position - context), min(total, position + context + 1)
             conv = load_conversation(conn, row, active_only=active_only, start=start, limit=end - start)
-            summary = conversation_summary(row)
+            summary = _mark_gone(conn, [conversation_summary(row)])[0]
         # a sync between the count and the read may have shortened it
         end = start + len(conv.messages)
         return MessageWindow(conv, summary, mid, position, start, end, total)
@@ -607,3 +665,75 @@ class ConversationQuery:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self._a.search(self._q, limit=self._limit).conversations)
+
+
+WARN_DAYS = 3  # a file the tool deletes within this many days and no sync archived is warned about
+AT_RISK_LISTED = 20  # at most this many such paths in sources_report's ``at_risk_paths``
+_DAY_NS = 86_400 * 10**9
+
+
+def _deadline_cutoff(days: int) -> int:
+    """The mtime (ns) at or before which a file is deleted within WARN_DAYS by a
+    tool that keeps files ``days`` days."""
+    import time
+
+    return time.time_ns() - max(days - WARN_DAYS, 0) * _DAY_NS
+
+
+def _not_archived(conn, files) -> builtins.list[str]:
+    from .store.known import not_archived
+
+    if conn is None:
+        return [f.key for f in files]
+    return not_archived(conn, ((f.key, f.size, f.mtime_ns) for f in files))
+
+
+def _ages(files, days: int | None, conn) -> dict[str, Any]:
+    """The retention fields of sources_report for one source's files."""
+    import time
+
+    from .fmt import iso_from_ms
+
+    oldest = min((f.mtime_ns for f in files), default=None)
+    out: dict[str, Any] = {
+        "oldest": iso_from_ms(oldest // 10**6) if oldest is not None else None,
+        "not_archived": None if conn is None else len(_not_archived(conn, files)),
+    }
+    if days is None:
+        return out
+    now = time.time_ns()
+    out["days_left"] = None if oldest is None else max(0, (oldest + days * _DAY_NS - now) // _DAY_NS)
+    cutoff = _deadline_cutoff(days)
+    risky = _not_archived(conn, [f for f in files if f.mtime_ns <= cutoff])
+    out["at_risk"] = len(risky)
+    out["at_risk_paths"] = risky[:AT_RISK_LISTED]
+    return out
+
+
+def _risk_line(tool: str, n: int) -> str:
+    files = "1 file" if n == 1 else f"{n:,} files"
+    return f"{tool} will delete {files} within {WARN_DAYS} days that the archive does not hold: run `polylogue sync`"
+
+
+def _is_gone(path: str) -> bool:
+    """Whether an input file no longer exists (a zip stands for its members). A
+    file that cannot be looked at (a folder without permission) is not gone."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _mark_gone(conn, rows: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+    """Adds ``source_gone`` to conversation summaries: one stat per conversation,
+    at read time, so it is true as soon as the file is deleted (no sync needed)."""
+    from .store.queries import source_paths
+
+    paths = source_paths(conn, [r["id"] for r in rows]) if rows else {}
+    for r in rows:
+        path = paths.get(r["id"])
+        r["source_gone"] = path is not None and _is_gone(path)
+    return rows

@@ -255,8 +255,10 @@ def sources(ctx, all_, as_json):
     part, with its problems (a failed file is read again by every sync)."""
     a = _archive(ctx)
     rows, failing = a.sources_report(), a.failing_sources()
+    warnings = [r["warning"] for r in rows if r.get("warning")]
+    _say_warnings(warnings)
     if as_json:
-        _emit_json({"sources": rows, "failing": failing})
+        _emit_json({"sources": rows, "failing": failing, "warnings": warnings})
         return
     # a folder searched for some files (the home, for aider and SpecStory) counts when they are there
     found = [r for r in rows if r["exists"] and (r["files"] or not r.get("searched_for"))]
@@ -264,7 +266,7 @@ def sources(ctx, all_, as_json):
     for r in shown:
         state = f"{_plural(r['files'], 'file')}, {r['bytes'] / 1e6:.1f} MB" if r["exists"] else "not found"
         searched = f" (searched for {', '.join(r['searched_for'])})" if r.get("searched_for") else ""
-        click.echo(f"{_safe(r['name']):<12} {_safe(r['path'])}  ({state}){_safe(searched)}")
+        click.echo(f"{_safe(r['name']):<12} {_safe(r['path'])}  ({state}{_ages(r)}){_safe(searched)}")
     missing = len(rows) - len(found)
     if not found and not all_:
         click.echo("No tool's folder found on this machine: `polylogue sync PATH` imports exports and folders.")
@@ -283,6 +285,29 @@ def sources(ctx, all_, as_json):
             where = "" if e["path"] == f["path"] else f"{_safe(e['path'])}: "  # a zip member
             line = f"line {e['line']}: " if e.get("line") else ""
             click.echo(f"    {where}{line}{_safe(e['error'])}")
+
+
+def _ages(r: dict) -> str:
+    """The retention part of a `sources` line: the oldest file, when the tool
+    deletes it, and what a sync has not archived yet."""
+    out = ""
+    if r.get("oldest"):
+        out += f"; oldest {r['oldest'][:10]}"
+    if "retention_days" in r:
+        if r["retention_days"] is None:
+            out += f"; deleted after an unknown number of days ({_safe(r['retention_setting'])} unreadable)"
+        else:
+            out += f"; deleted after {_plural(r['retention_days'], 'day')}"
+            if r.get("days_left") is not None:
+                out += f": {_plural(r['days_left'], 'day')} left"
+    if r.get("not_archived") is not None:
+        out += f"; {r['not_archived']:,} not archived" if r["not_archived"] else "; all archived"
+    return out
+
+
+def _say_warnings(warnings: list[str]) -> None:
+    for w in warnings:
+        click.echo(f"polylogue: warning: {_safe(w)}", err=True)
 
 
 # ------------------------------------------------------------------ keeping the archive current
@@ -724,7 +749,7 @@ def list_(ctx, provider, since, until, project, limit, offset, as_json):
     for c in rows:
         click.echo(
             f"{(c['updated_at'] or '')[:16]:<16}  {_safe(c['provider']):<11} {c['message_count']:>6}  "
-            f"{_safe(c['id'])}  {_safe(c['title'] or '(untitled)')}"
+            f"{_safe(c['id'])}  {_safe(c['title'] or '(untitled)')}{'  (source gone)' if c['source_gone'] else ''}"
         )
 
 
@@ -803,6 +828,9 @@ def show(ctx, ident, around, context, fmt, as_json, branch, thinking, tools, all
     else:
         summary, messages = a.stream(cid, active_only=active_only)
         mark = note = None
+    if summary.get("source_gone"):
+        gone = "its source file is gone (deleted or moved); the archive keeps this conversation"
+        note = f"{note}; {gone}" if note else gone
     children = a.list(parent=summary["id"], limit=200)
     if fmt == "markdown" or (fmt is None and not sys.stdout.isatty()):
         from .render.markdown import write_markdown
@@ -835,12 +863,15 @@ def _show_json(a, cid: str, win, active_only: bool) -> None:
     """The lossless conversation; for a window, only its messages, with where they are
     (0-based ``start``, exclusive ``end``, ``position`` of the message asked for) so a
     script can read on."""
-    from .render.json import conversation_dict, render
+    from .render.json import conversation_dict
 
     if win is None:
-        click.echo(render(a.conversation(cid, active_only=active_only)))
+        d = conversation_dict(a.conversation(cid, active_only=active_only))
+        d["source_gone"] = bool(a.gone([d["id"]]))
+        _emit_json(d)
         return
     d = conversation_dict(win.conversation)
+    d["source_gone"] = win.summary["source_gone"]
     messages = d.pop("messages")
     d["message_count"] = win.total
     d["window"] = {
@@ -988,8 +1019,13 @@ def _export_report(r: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def stats(ctx, as_json):
-    """Counts by provider, date range and archive size."""
-    s = _archive(ctx).stats()
+    """Counts by provider, date range and archive size.
+
+    Warns when a tool will delete, within 3 days, files the archive does not hold."""
+    a = _archive(ctx)
+    s = a.stats()
+    s["warnings"] = a.retention_warnings()
+    _say_warnings(s["warnings"])
     if as_json:
         _emit_json(s)
         return

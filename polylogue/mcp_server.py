@@ -283,6 +283,10 @@ class _Tools:
         # a search without words lists exactly what Archive.list (the CLI's `list`) lists, plus the total
         res = self.archive.search("", limit=limit, offset=offset, **filters)
         results = [_conv_brief(c) for c in res.conversations]
+        gone = self.archive.gone([c["id"] for c in results])
+        for c in results:
+            if c["id"] in gone:
+                c["source_gone"] = True  # its file was deleted: the archive holds the only copy
         out: dict[str, Any] = {"total": res.total_conversations}
         n = _fit(results, out)
         if n < len(results):
@@ -379,7 +383,7 @@ class _Tools:
             "created_at": conv["created_at"],
             "updated_at": conv["updated_at"],
         }
-        for key in ("project", "models", "parent_id"):
+        for key in ("project", "models", "parent_id", "source_gone"):
             if conv.get(key):
                 header[key] = conv[key]
         children = self.archive.children(conv["id"])

@@ -14,9 +14,12 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from .errors import NotRegularFile, ParseError, ZipProblem
+
+if TYPE_CHECKING:
+    from .providers.base import Retention
 
 JSONISH = (".json", ".jsonl", ".ndjson")
 # A file that begins with this many bytes holding nothing but NULs (a zeroed or
@@ -143,6 +146,22 @@ def default_sources(
                 names = name if p.name in name.split(", ") else f"{name}, {p.name}"
                 out[at] = (names, SearchRoot.of(root, root.find + loc.find, loc.depth))
     return [*out, ("inbox", home / "inbox")]
+
+
+def source_retention(
+    name: str, environ: Mapping[str, str] | None = None, user: Path | None = None
+) -> tuple[str, Retention] | None:
+    """(the tool's display name, how long it keeps its files) for a default
+    source (``default_sources``' name), or None when no tool of it deletes its files."""
+    from . import providers
+
+    environ = os.environ if environ is None else environ
+    user = user or Path(os.path.expanduser("~"))
+    for part in name.split(", "):
+        p = providers.by_name(part) if part in providers.names() else None
+        if p is not None and p.retention is not None:
+            return p.display_name, p.retention(environ, user)
+    return None
 
 
 def _what(mode: int) -> str:

@@ -188,6 +188,20 @@ class Resume:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long a tool keeps its files before deleting them itself: ``days``
+    (0: at once; None: the setting could not be read, so unknown) and where
+    that comes from (``setting``: the file and key, for people to check)."""
+
+    days: int | None
+    setting: str
+
+
+# reads the tool's own setting from the environment and the user's home; never raises
+RetentionReader = Callable[[Mapping[str, str], Path], Retention]
+
+
+@dataclass(frozen=True)
 class Provider:
     """One format the archive imports.
 
@@ -201,7 +215,9 @@ class Provider:
     sniffer sees those too). ``side_file(head)`` recognises files the provider's
     tool writes beside its conversations, which a sync skips quietly.
     ``own_conversations`` is False for a format that restores other providers'
-    conversations (Polylogue's own export): its name is then not a ``provider:`` value."""
+    conversations (Polylogue's own export): its name is then not a ``provider:`` value.
+    ``retention(environ, user)``, for a tool that deletes its own files after a
+    while, reads how long it keeps them (None: the tool keeps them)."""
 
     name: str
     display_name: str
@@ -216,6 +232,7 @@ class Provider:
     resume: Resume | None = None
     own_conversations: bool = True
     siblings: tuple[str, ...] = ()
+    retention: RetentionReader | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _SLUG.match(self.name):

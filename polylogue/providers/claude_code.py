@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, BinaryIO, Final, cast
 
 import orjson
@@ -41,7 +42,7 @@ from ..models import (
     tool_result,
     tool_use,
 )
-from .base import Head, Location, Provider, Records, Resume
+from .base import Head, Location, Provider, Records, Resume, Retention
 from .common import (
     UNREPRESENTABLE,
     ParseContext,
@@ -1289,6 +1290,29 @@ def _side_file(head: Head) -> bool:
     return r is not None and "display" in r and "pastedContents" in r
 
 
+CLEANUP_DEFAULT_DAYS = 30  # Claude Code's documented default for cleanupPeriodDays
+
+
+def retention(environ: Mapping[str, str], user: Path) -> Retention:
+    """Claude Code deletes session logs older than ``cleanupPeriodDays`` (its user
+    settings file; 30 when unset). A file or value that cannot be read is unknown."""
+    folder = environ.get("CLAUDE_CONFIG_DIR") or str(user / ".claude")
+    path = Path(folder).expanduser() / "settings.json"
+    setting = f"{path}: cleanupPeriodDays"
+    try:
+        settings = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return Retention(CLEANUP_DEFAULT_DAYS, setting)
+    except (OSError, orjson.JSONDecodeError):
+        return Retention(None, setting)
+    if not isinstance(settings, dict) or "cleanupPeriodDays" not in settings:
+        return Retention(CLEANUP_DEFAULT_DAYS if isinstance(settings, dict) else None, setting)
+    days = settings["cleanupPeriodDays"]
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        return Retention(None, setting)
+    return Retention(days, setting)
+
+
 PROVIDER = Provider(
     name=NAME,
     display_name="Claude Code",
@@ -1300,4 +1324,5 @@ PROVIDER = Provider(
     locations=(Location("~/.claude", "projects", env="CLAUDE_CONFIG_DIR"),),
     side_file=_side_file,
     resume=Resume(applies=resumable, start=start),
+    retention=retention,
 )

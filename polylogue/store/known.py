@@ -7,6 +7,7 @@ unchanged conversation and the encoder skips compressing an unchanged message.""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from ..paths import sqlite_uri
@@ -26,6 +27,18 @@ class SourceState(NamedTuple):
 def source_state(conn: sqlite3.Connection, path: str) -> SourceState | None:
     row = conn.execute("SELECT id, size, mtime_ns, hash, status FROM sources WHERE path = ?", (path,)).fetchone()
     return SourceState(*row) if row else None
+
+
+def not_archived(conn: sqlite3.Connection, files: Iterable[tuple[str, int, int]]) -> list[str]:
+    """The paths of ``files`` (path, size, mtime_ns) that a sync would read: no
+    sources row, a failed last read, or another size or mtime (sync's pass 1 test,
+    without hashing a touched file)."""
+    out = []
+    for path, size, mtime_ns in files:
+        row = source_state(conn, path)
+        if row is None or row.status == "failed" or (row.size, row.mtime_ns) != (size, mtime_ns):
+            out.append(path)
+    return out
 
 
 Problem = tuple[str, str, int | None]  # (path: the file or zip member, what went wrong, line or None)

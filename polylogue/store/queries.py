@@ -237,3 +237,15 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def generation(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+
+
+def source_paths(conn: sqlite3.Connection, uids: list[str]) -> dict[str, str]:
+    """The input file each conversation was last read from (uid -> path); a
+    conversation with no recorded source is left out."""
+    out: dict[str, str] = {}
+    for i in range(0, len(uids), 500):  # under SQLite's limit on bound parameters
+        chunk = uids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT c.uid, s.path FROM conversations c JOIN sources s ON s.id = c.source_id WHERE c.uid IN ({marks})"
+        out.update(conn.execute(sql, chunk).fetchall())
+    return out
