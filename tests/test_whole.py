@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from polylogue import search as lang
@@ -178,6 +178,8 @@ def _brute(convs, groups, excluded, role) -> tuple[set[str], int]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(convs=archives, query=queries)
+# a form only a title holds: "trees" finds the conversation titled "tree"
+@example(convs=[("tree", [("run", "user")])], query=([[("trees", False)]], [], None))
 def test_whole_conversations_equal_a_brute_force_scan(tmp_path_factory, convs, query):
     d = tmp_path_factory.mktemp("whole")
     lines = [

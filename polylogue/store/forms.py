@@ -98,13 +98,13 @@ def _inflections(b: str) -> list[str]:
     return out
 
 
-def held(conn: sqlite3.Connection, words: tuple[str, ...]) -> tuple[str, ...]:
-    """The words the message index holds (one index lookup each, never a
-    doclist read). Titles are not asked: a title cut at 80 characters ends in a
-    fragment ('togeth', 'peopl') that is often a stem, and would only add an
-    empty term to every message search for the word."""
+def held(conn: sqlite3.Connection, words: tuple[str, ...], index: str = "messages_fts") -> tuple[str, ...]:
+    """The words an index holds (one index lookup each, never a doclist read).
+    Messages and titles are asked apart: a title cut at 80 characters ends in
+    a fragment ('togeth', 'peopl') that is often a stem, which would only add an
+    empty term to every message search for the word; a form only a title
+    holds still finds that title."""
+    assert index in ("messages_fts", "titles_fts")
     return tuple(
-        w
-        for w in words
-        if conn.execute("SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT 1", (f'"{w}"',)).fetchone()
+        w for w in words if conn.execute(f"SELECT 1 FROM {index} WHERE {index} MATCH ? LIMIT 1", (f'"{w}"',)).fetchone()
     )

@@ -704,7 +704,8 @@ def _with_forms(conn: sqlite3.Connection, q):
     def expand(t: Term) -> Term:
         if not (t.may_have_forms and forms.expandable(t.tokens[0])):
             return t
-        return replace(t, forms=forms.held(conn, forms.forms(t.tokens[0])))
+        candidates = forms.forms(t.tokens[0])
+        return replace(t, forms=forms.held(conn, candidates), title_forms=forms.held(conn, candidates, "titles_fts"))
 
     return replace(q, groups=[[expand(t) for t in g] for g in q.groups])
 
@@ -745,8 +746,14 @@ def _title_matches(conn: sqlite3.Connection, q) -> set[int]:
     """Conversations whose title contains every positive term (a ranking boost)."""
     if q.kinds:
         return set()
-    expr = " AND ".join("(" + " OR ".join(t.fts() for t in g) + ")" for g in q.groups)
+    expr = " AND ".join("(" + " OR ".join(t.fts() for t in g) + ")" for g in _title_groups(q))
     return {r[0] for r in conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? LIMIT 10000", (expr,))}
+
+
+def _title_groups(q) -> list[list[Term]]:
+    from dataclasses import replace
+
+    return [[replace(t, forms=t.title_forms) for t in g] for g in q.groups]
 
 
 def _filter_only(conn, q, res: SearchResult) -> SearchResult:

@@ -30,8 +30,9 @@ class Term:
     raw: str = ""
     exact: bool = False  # quoted: this form only, never its inflections
     # other forms of a one-token word that also match (store/forms.py); set by the
-    # search, after dropping those the index does not hold
+    # search, after dropping those the message index (forms) or the titles (title_forms) lack
     forms: tuple[str, ...] = ()
+    title_forms: tuple[str, ...] = ()
 
     def fts(self) -> str:
         body = " ".join(self.tokens)

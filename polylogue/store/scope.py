@@ -101,5 +101,7 @@ def group_expr(q, groups) -> str:
 
 
 def title_expr(q, groups) -> str:
-    """The same words for the titles index (one column: no kind:)."""
-    return match_expr(replace(q, groups=list(groups), kinds=[]))
+    """The same words for the titles index (one column: no kind:), each with
+    the forms the titles hold."""
+    titled = [[replace(t, forms=t.title_forms) for t in g] for g in groups]
+    return match_expr(replace(q, groups=titled, kinds=[]))
