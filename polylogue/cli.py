@@ -464,9 +464,7 @@ def service_install(ctx, paths, no_start, as_json):
         _emit_json(r)
         return
     if r["file"] is None:
-        click.echo("Run these in a terminal (Task Scheduler; nothing was changed):")
-        for c in r["commands"]:
-            click.echo(f"  {c}")
+        _print_task_commands(r["commands"])
         return
     click.echo(f"Wrote {_safe(r['file'])}.")
     if r["started"]:
@@ -481,6 +479,13 @@ def service_install(ctx, paths, no_start, as_json):
         sys.exit(1)
 
 
+def _print_task_commands(commands: list[str]) -> None:
+    """Windows: the Task Scheduler commands a person runs (nothing is changed for them)."""
+    click.echo("Run these in a terminal (Task Scheduler; nothing was changed):")
+    for c in commands:
+        click.echo(f"  {_safe(c)}")
+
+
 @service.command("uninstall")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -492,9 +497,7 @@ def service_uninstall(ctx, as_json):
     if as_json:
         _emit_json(r)
     elif r["file"] is None:
-        click.echo("Run these in a terminal (Task Scheduler; nothing was changed):")
-        for c in r["commands"]:
-            click.echo(f"  {c}")
+        _print_task_commands(r["commands"])
     elif r["removed"]:
         click.echo(f"Stopped {_safe(r['name'])} and removed {_safe(r['file'])}.")
     else:

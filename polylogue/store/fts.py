@@ -21,7 +21,7 @@ from .encode import fts_values, search_columns
 from .ids import MESSAGE_ID_BITS, rowid_range
 from .queries import CONV_COLUMNS, conversation_summary, count_conversations, list_conversations
 from .query import BY_SPAN, Term, compile_filters, role_condition, time_range, where_sql
-from .scope import CONV, MESSAGE_TIME, Scope, match_expr, scope
+from .scope import CONV, MESSAGE_TIME, Scope, match_expr, scope, title_groups
 from .snippets import snippet
 from .suggest import Suggestion
 from .tokens import index_tokens
@@ -746,14 +746,8 @@ def _title_matches(conn: sqlite3.Connection, q) -> set[int]:
     """Conversations whose title contains every positive term (a ranking boost)."""
     if q.kinds:
         return set()
-    expr = " AND ".join("(" + " OR ".join(t.fts() for t in g) + ")" for g in _title_groups(q))
+    expr = " AND ".join("(" + " OR ".join(t.fts() for t in g) + ")" for g in title_groups(q.groups))
     return {r[0] for r in conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? LIMIT 10000", (expr,))}
-
-
-def _title_groups(q) -> list[list[Term]]:
-    from dataclasses import replace
-
-    return [[replace(t, forms=t.title_forms) for t in g] for g in q.groups]
 
 
 def _filter_only(conn, q, res: SearchResult) -> SearchResult:

@@ -100,8 +100,11 @@ def group_expr(q, groups) -> str:
     return match_expr(replace(q, groups=list(groups)))
 
 
+def title_groups(groups) -> list:
+    """Word groups as the titles index is asked: each word with the forms the titles hold."""
+    return [[replace(t, forms=t.title_forms) for t in g] for g in groups]
+
+
 def title_expr(q, groups) -> str:
-    """The same words for the titles index (one column: no kind:), each with
-    the forms the titles hold."""
-    titled = [[replace(t, forms=t.title_forms) for t in g] for g in groups]
-    return match_expr(replace(q, groups=titled, kinds=[]))
+    """The same words for the titles index (one column: no kind:)."""
+    return match_expr(replace(q, groups=title_groups(groups), kinds=[]))
