@@ -39,9 +39,12 @@ _SYNC_THREAD_LOCKS: dict[str, threading.Lock] = {}
 
 
 class Archive:
-    def __init__(self, home: str | os.PathLike | None = None, *, readers: int = 4):
+    def __init__(self, home: str | os.PathLike | None = None, *, readers: int = 4, redact: bool = False):
+        """``redact=True``: every text this archive hands out has its secrets masked
+        (docs/privacy.md); the MCP server and ``serve`` open it so by default."""
         from .store.db import DB_NAME
 
+        self.redact = redact
         self.home = Path(home).expanduser() if home else default_home()
         self.db_path = self.home / DB_NAME
         self._readers = readers
@@ -502,6 +505,38 @@ class Archive:
                 while len(self._cache) > CACHE_SIZE:
                     self._cache.popitem(last=False)
         return res
+
+    def usage(
+        self,
+        period: str = "daily",
+        *,
+        since=None,
+        until=None,
+        provider: str | builtins.list[str] | None = None,
+        project: str | None = None,
+        model: str | None = None,
+        breakdown: bool = False,
+        tz: str | None = None,
+    ) -> dict[str, Any]:
+        """Tokens and cost per period ("daily", "weekly", "monthly") or per "session",
+        "project" or "model", each API response counted once (docs/usage.md).
+        ``breakdown``: each row split by model; ``tz``: an IANA zone for the day
+        boundaries (default: local time)."""
+        from .usage import usage_report
+
+        with self.reader() as conn:
+            return usage_report(
+                conn,
+                period,
+                since=since,
+                until=until,
+                provider=provider,
+                project=project,
+                model=model,
+                breakdown=breakdown,
+                tz=tz,
+                prices_home=self.home,
+            )
 
     def _cache_clear(self) -> None:
         with self._cache_lock:

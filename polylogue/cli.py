@@ -11,49 +11,36 @@ from typing import Any
 import click
 
 from . import __version__
+from .clikit import archive_of as _archive
+from .clikit import emit_json as _emit_json
+from .clikit import fail as _fail
+from .clikit import filter_options as _filter_options
+from .clikit import noun as _noun
+from .clikit import plural as _plural
+from .clikit import safe as _safe
+from .clikit import stderr_console as _stderr_console
 
-
-def _archive(ctx: click.Context):
-    from .api import Archive
-
-    obj = ctx.find_root().obj
-    if obj.get("archive") is None:
-        obj["archive"] = Archive(obj.get("home"))
-    return obj["archive"]
-
-
-def _emit_json(value: Any) -> None:
-    import orjson
-
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
-
-
-def _safe(text: Any) -> str:
-    """One field of archive data (a title, an id, a file name, an error) as a
-    single line that cannot drive the terminal (see render/safe.py)."""
-    from .render.safe import terminal_safe
-
-    return terminal_safe(str(text), one_line=True)
-
-
-def _noun(n: int, word: str) -> str:
-    return word if n == 1 else word + "s"
-
-
-def _plural(n: int, word: str) -> str:
-    """'1 conversation', '2 conversations', '1,204 messages': every count printed for people."""
-    return f"{n:,} {_noun(n, word)}"
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"polylogue: {message}", err=True)
-    sys.exit(code)
+# Commands kept in polylogue/commands/, imported only when run or listed: name -> "module:attribute"
+COMMAND_MODULES: dict[str, str] = {}
 
 
 class _Group(click.Group):
     """Errors become one line and an exit code (docs/cli.md, "Exit codes"): ours by
     their ``exit_code``; anything else is a bug, reported as an internal error
     without a traceback unless POLYLOGUE_DEBUG=1 asks for one."""
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *(COMMAND_MODULES if self is cli else ())})
+
+    def get_command(self, ctx, name):
+        found = super().get_command(ctx, name)
+        if found is None and name in COMMAND_MODULES and self is cli:
+            import importlib
+
+            module, _, attr = COMMAND_MODULES[name].partition(":")
+            found = getattr(importlib.import_module(module), attr)
+            self.add_command(found, name)
+        return found
 
     def invoke(self, ctx):
         from .errors import PolylogueError
@@ -160,12 +147,6 @@ class _RichProgress:
 
 def _say_waiting() -> None:
     click.echo("polylogue: another sync is running on this archive; waiting for it to finish...", err=True)
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 @cli.command()
@@ -530,19 +511,6 @@ def service_status(ctx, as_json):
 
 
 # ------------------------------------------------------------------ reading
-
-
-def _filter_options(f):
-    for opt in reversed(
-        [
-            click.option("--provider", "-p", multiple=True, help="Only this provider (repeatable)."),
-            click.option("--since", help="Only after this date (2025-01-31, yesterday, '3 days ago')."),
-            click.option("--until", help="Only before this date (inclusive for a bare date)."),
-            click.option("--project", help="Working directory / project contains this."),
-        ]
-    ):
-        f = opt(f)
-    return f
 
 
 class _WordsCommand(click.Command):

@@ -38,8 +38,10 @@ def commands(
 
         group = cli
         yield (), cli
-    for name, cmd in sorted(group.commands.items()):
-        if cmd.hidden:
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # with the commands loaded only when run (cli.COMMAND_MODULES)
+        cmd = group.get_command(ctx, name)
+        if cmd is None or cmd.hidden:
             continue
         yield (*path, name), cmd
         if isinstance(cmd, click.Group):

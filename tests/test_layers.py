@@ -8,9 +8,9 @@ Layers, lowest first; a module may import its own layer or lower ones:
 0. errors, paths, textutil, fmt, models, classify: leaves, no I/O
 1. providers/* (formats) and store/* (SQLite), which never import each other
 2. sources, resume, search
-3. ingest, render/*
-4. api (the library facade), export, watch and service (keeping an archive current), and the package itself
-5. cli, mcp_server, __main__: front ends
+3. ingest, render/*, usage (reports), privacy (secrets, redaction), semantic (embeddings)
+4. api (the library facade), export, watch and service (keeping an archive current), push, and the package itself
+5. cli, clikit, commands/*, mcp_server, web/*, __main__: front ends
 """
 
 from __future__ import annotations
@@ -36,13 +36,20 @@ LAYERS: dict[str, int] = {
     "polylogue.search": 2,
     "polylogue.ingest": 3,
     "polylogue.render": 3,
+    "polylogue.usage": 3,
+    "polylogue.privacy": 3,
+    "polylogue.semantic": 3,
     "polylogue.api": 4,
     "polylogue.export": 4,
     "polylogue.watch": 4,
     "polylogue.service": 4,
+    "polylogue.push": 4,
     "polylogue": 4,
     "polylogue.cli": 5,
     "polylogue.mcp_server": 5,
+    "polylogue.clikit": 5,
+    "polylogue.commands": 5,
+    "polylogue.web": 5,
     "polylogue.__main__": 5,
 }
 

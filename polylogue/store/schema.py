@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from . import upgrade
+from . import privacy_schema, upgrade, usage_schema
 
 # first_ts/last_ts: the first and last message time of a conversation (a message without
 # a timestamp has its conversation's updated_at; NULL when no message has a time)
@@ -160,6 +160,10 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         lambda conn: _add_column(conn, "term_totals", "title_only", "INTEGER NOT NULL DEFAULT 0"),
         "DELETE FROM term_totals",
     ],
+    # 7: the usage ledger: each API response's tokens once, and the totals usage reports read
+    usage_schema.STEPS,
+    # 8: privacy: tombstones of forgotten conversations and of redacted spans
+    privacy_schema.STEPS,
 ]
 
 

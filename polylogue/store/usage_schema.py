@@ -1,0 +1,8 @@
+"""Migration 7: the usage ledger (docs/usage.md). Steps as in schema.MIGRATIONS."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+STEPS: list[str | Callable[[sqlite3.Connection], None]] = []
