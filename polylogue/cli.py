@@ -21,7 +21,22 @@ from .clikit import safe as _safe
 from .clikit import stderr_console as _stderr_console
 
 # Commands kept in polylogue/commands/, imported only when run or listed: name -> "module:attribute"
-COMMAND_MODULES: dict[str, str] = {}
+# (a module not written yet is simply not listed)
+COMMAND_MODULES: dict[str, str] = {
+    "usage": "polylogue.commands.usage:usage",
+    "secrets": "polylogue.commands.privacy:secrets",
+    "forget": "polylogue.commands.privacy:forget",
+    "redact": "polylogue.commands.privacy:redact",
+    "serve": "polylogue.commands.serve:serve",
+    "embed": "polylogue.commands.embed:embed",
+    "push": "polylogue.commands.push:push",
+}
+
+
+def _command_module_exists(name: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(COMMAND_MODULES[name].partition(":")[0]) is not None
 
 
 class _Group(click.Group):
@@ -30,11 +45,13 @@ class _Group(click.Group):
     without a traceback unless POLYLOGUE_DEBUG=1 asks for one."""
 
     def list_commands(self, ctx):
-        return sorted({*super().list_commands(ctx), *(COMMAND_MODULES if self is cli else ())})
+        return sorted(
+            {*super().list_commands(ctx), *(n for n in COMMAND_MODULES if self is cli and _command_module_exists(n))}
+        )
 
     def get_command(self, ctx, name):
         found = super().get_command(ctx, name)
-        if found is None and name in COMMAND_MODULES and self is cli:
+        if found is None and name in COMMAND_MODULES and self is cli and _command_module_exists(name):
             import importlib
 
             module, _, attr = COMMAND_MODULES[name].partition(":")
