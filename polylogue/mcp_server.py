@@ -317,6 +317,13 @@ class _Tools:
             "home": s["home"],
         }
 
+    # -------------------------------------------------------------- usage_summary
+    def usage_summary(self, period: str, since: str | None, until: str | None, group_by: str | None) -> dict[str, Any]:
+        from .usage import usage_summary_tool
+
+        self._check_home()
+        return usage_summary_tool(self.archive, period, since, until, group_by)
+
     # -------------------------------------------------------------- get_conversation
     def get(
         self,
@@ -615,6 +622,11 @@ content use `search`; to read one use `get_conversation`."""
 STATS_DOC = """What the archive holds: conversation and message counts in total and by provider, the date \
 range (first_at, last_at), the database size and the archive folder."""
 
+USAGE_DOC = """Tokens and cost, each API response counted once (forks, resumed sessions and streamed \
+records are not counted twice). period: daily, weekly, monthly, session, project or model; since/until: dates \
+as in search; group_by="model" splits each row by model. A cost is null (unknown) when a model has no price, \
+never 0. At most 100 rows; a note says when rows were left out."""
+
 # by the wire (camelCase) names: mcp 1.x knows only those, 2.x accepts both (its stubs show snake_case only)
 _RO = ToolAnnotations.model_validate(
     {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True, "openWorldHint": False}
@@ -765,11 +777,23 @@ def build_server(archive) -> Any:
     async def stats() -> str:
         return await guarded(tools.stats)
 
+    async def usage_summary(
+        period: Annotated[
+            Literal["daily", "weekly", "monthly", "session", "project", "model"],
+            Field(description="How to group: by day, week, month, session, project or model."),
+        ] = "daily",
+        since: Annotated[str | None, Field(description='From this date: 2025-01-31, "last month".')] = None,
+        until: Annotated[str | None, Field(description="Up to this date (a bare date includes that day).")] = None,
+        group_by: Annotated[Literal["model"] | None, Field(description='"model": split each row by model.')] = None,
+    ) -> str:
+        return await guarded(lambda: tools.usage_summary(period, since, until, group_by))
+
     for fn, title, doc in (
         (search, "Search archived AI conversations", SEARCH_DOC),
         (get_conversation, "Read an archived conversation", GET_DOC),
         (list_conversations, "List archived conversations", LIST_DOC),
         (stats, "Archive statistics", STATS_DOC),
+        (usage_summary, "Token usage and cost", USAGE_DOC),
     ):
         server.add_tool(fn, title=title, description=doc, annotations=_RO, structured_output=False)
     return server

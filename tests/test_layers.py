@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "polylogue.ingest": 3,
     "polylogue.render": 3,
     "polylogue.usage": 3,
+    "polylogue.prices": 3,
     "polylogue.privacy": 3,
     "polylogue.semantic": 3,
     "polylogue.api": 4,

@@ -99,7 +99,7 @@ def _schema(tool) -> dict:
 def test_tools_are_listed_with_fixed_parameters_and_teaching_descriptions(home):
     async def body(s: Session):
         tools = {t.name: t for t in (await s.s.list_tools()).tools}
-        assert set(tools) == {"search", "get_conversation", "list_conversations", "stats"}
+        assert set(tools) == {"search", "get_conversation", "list_conversations", "stats", "usage_summary"}
         props = {n: set(_schema(t)["properties"]) for n, t in tools.items()}
         assert {"query", "limit", "offset", "provider", "since", "until", "role", "kind", "project", "regex"} <= props[
             "search"
@@ -109,6 +109,7 @@ def test_tools_are_listed_with_fixed_parameters_and_teaching_descriptions(home):
         ]
         assert {"limit", "offset", "provider", "since", "until", "project"} <= props["list_conversations"]
         assert props["stats"] == set()
+        assert props["usage_summary"] == {"period", "since", "until", "group_by"}
         assert _schema(tools["search"])["required"] == ["query"]
         assert _schema(tools["get_conversation"])["required"] == ["id"]
         assert not _schema(tools["list_conversations"]).get("required")
@@ -470,5 +471,21 @@ def test_real_claude_code_sessions_bounded_and_live_during_sync(samples, tmp_pat
         assert not errors
         assert (await s.ok("search", query=WORD))["total"]["conversations"] == 4
         assert (await s.ok("list_conversations"))["total"] == total + 14
+
+    run(home, body)
+
+
+def test_usage_summary_agrees_with_the_library(home):
+    with Archive(home) as a:
+        daily = a.usage("daily", tz="UTC")
+        by_model = a.usage("model")
+
+    async def body(s: Session):
+        out = await s.ok("usage_summary", period="model")
+        assert out["totals"] == by_model["totals"]
+        assert {r["period"] for r in out["rows"]} == {r["period"] for r in by_model["rows"]}
+        split = await s.ok("usage_summary", period="monthly", group_by="model")
+        assert split["totals"]["output"] == daily["totals"]["output"]
+        await s.error("usage_summary", group_by="project")  # only "model" splits rows
 
     run(home, body)

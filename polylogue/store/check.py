@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from . import codec, term_totals
+from . import usage as usage_ledger
 from .db import open_reader, open_writer
 from .encode import _hash, fts_values
 
@@ -29,6 +30,7 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
         if not problems:  # the checks below read through the b-trees SQLite just vouched for
             try:
                 messages, indexed = _content(conn, problems)
+                problems += usage_ledger.verify(conn)
             except sqlite3.DatabaseError as e:
                 problems.append(f"sqlite: {e}")
     finally:

@@ -15,6 +15,7 @@ import xxhash
 from .. import models as m
 from ..textutil import split_cjk
 from . import codec
+from .usage import Response, response_of, session_of
 
 # messages.flags bits
 ACTIVE, CONTEXT, SIDECHAIN, HAS_THINKING, HAS_TOOLS, HAS_ATTACHMENTS = 1, 2, 4, 8, 16, 32
@@ -68,6 +69,7 @@ class MessageRow(NamedTuple):  # a NamedTuple: 4x cheaper than a dataclass to pi
     content: bytes | None  # None (with fts None): "kept", the archive holds this message as it is
     hash: int
     fts: tuple[str, str, str, str] | None
+    usage_row: Response | None = None  # what the message adds to the usage ledger (store/usage.py)
 
 
 @dataclass(slots=True)
@@ -93,6 +95,7 @@ class ConversationRow:
     # a part of a conversation handed over in parts (encode_parts): more parts follow. The
     # last part (more=False, no messages) carries the conversation's own fields and hash.
     more: bool = False
+    sessions: tuple[Response, ...] = ()  # session-level usage beyond what the messages carry
 
 
 def _json(v: Any) -> str | None:
@@ -167,11 +170,12 @@ def encode_parts(
 class _Totals:
     """What a conversation's rows add up to, as its messages are encoded one by one."""
 
-    __slots__ = ("features", "tokens_in", "tokens_out", "seen", "nbytes")
+    __slots__ = ("features", "tokens_in", "tokens_out", "seen", "nbytes", "usage")
 
     def __init__(self) -> None:
         self.features = self.tokens_in = self.tokens_out = self.nbytes = 0
         self.seen: set[str] = set()
+        self.usage: dict[str, list[int]] = {}  # the messages' usage lanes per model
 
     def take_nbytes(self) -> int:
         n, self.nbytes = self.nbytes, 0
@@ -201,6 +205,14 @@ class _Totals:
             if msg.usage.get("convention") == "anthropic":  # Anthropic's input excludes the cache lanes
                 self.tokens_in += _int(msg.usage.get("cache_read")) + _int(msg.usage.get("cache_write"))
             self.tokens_out += _int(msg.usage.get("output"))
+        response = response_of(msg.usage, msg.model) if msg.usage else None
+        if response is not None:
+            have = self.usage.get(response.model)
+            if have is None:
+                self.usage[response.model] = list(response.lanes)
+            else:
+                for i, v in enumerate(response.lanes):
+                    have[i] += v
         raw = codec.dumps([codec.block_to_dict(b) for b in msg.blocks])
         usage, meta = _json(msg.usage), _json(msg.meta)
         ts = ms(msg.timestamp)
@@ -213,8 +225,9 @@ class _Totals:
         fts = fts_values(msg.blocks)
         self.nbytes += len(content) + len(fts[0]) + len(fts[1]) + len(fts[2]) + len(fts[3])
         return MessageRow(
-            seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta), content, h, fts
-        )
+            seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta), content, h, fts,
+            response,
+        )  # fmt: skip
 
 
 def _conversation_row(
@@ -262,6 +275,7 @@ def _conversation_row(
         prune,
         conv.source_path,
         totals.nbytes,
+        sessions=session_of(conv.meta["usage"], totals.usage) if conv.meta.get("usage") else (),
     )
 
 

@@ -232,7 +232,20 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
         "database_bytes": page_size * pages,
         "generation": generation(conn),
         "schema_version": conn.execute("PRAGMA user_version").fetchone()[0],
+        "usage": usage_totals(conn),
     }
+
+
+def usage_totals(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Every counted API response's tokens (store/usage.py), from the kept per-day
+    totals: one row per day and model, never the messages. ``cost`` is added by
+    polylogue.usage.stats_summary, which knows the prices."""
+    row = conn.execute(
+        "SELECT sum(responses), sum(input), sum(output), sum(cache_read), sum(cache_write), count(DISTINCT model)"
+        " FROM usage_rollup WHERE span = 96"
+    ).fetchone()
+    keys = ("responses", "input", "output", "cache_read", "cache_write", "models")
+    return {k: v or 0 for k, v in zip(keys, row)}
 
 
 def generation(conn: sqlite3.Connection) -> int:

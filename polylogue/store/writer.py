@@ -27,6 +27,7 @@ from . import codec, term_totals
 from .encode import ConversationRow, MessageRow, fts_values
 from .ids import MESSAGE_ID_SPAN, message_rowid
 from .schema import TIME_BOUNDS
+from .usage import Ledger
 
 T = TypeVar("T")
 
@@ -62,6 +63,7 @@ class _Parts:
     first: int | None = None  # earliest and latest message time
     last: int | None = None
     untimed: bool = False  # a message without a time: the conversation's update time stands in
+    project: str | None = None  # the stored conversation's project
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Writer:
         self._block_shift = term_totals.block_shift(conn)
         self._dirty_blocks: set[int] = set()  # their term_totals go stale with this batch
         self._parts: _Parts | None = None  # a conversation being written in parts
+        self._usage = Ledger(conn)  # the usage ledger and its totals, kept with the messages
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -139,6 +142,7 @@ class Writer:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self.stats = copy.deepcopy(self._stats_at_begin)
+        self._usage.discard()
         self._log.clear()
         self._pending = self._pending_bytes = 0
 
@@ -205,7 +209,7 @@ class Writer:
             return None
         try:
             if part.messages:
-                self._part_rows(st, part.messages)
+                self._part_rows(st, part.messages, part)
             if part.more:
                 return None
             status = self._close_parts(st, part, source_id)
@@ -231,7 +235,7 @@ class Writer:
     def _open_parts(self, st: _Parts, part: ConversationRow, source_id: int | None) -> None:
         c = self.conn
         row = c.execute(
-            "SELECT id, hash, title, message_count, updated_at, next_message FROM conversations WHERE uid = ?",
+            "SELECT id, hash, title, message_count, updated_at, next_message, project FROM conversations WHERE uid = ?",
             (part.uid,),
         ).fetchone()
         if row is None:  # the row is completed with the last part
@@ -242,7 +246,7 @@ class Writer:
             assert cur.lastrowid is not None  # set by every INSERT
             st.cid = cur.lastrowid
             return
-        st.cid, st.new, st.stored, st.next = row[0], False, row[1:5], row[5]
+        st.cid, st.new, st.stored, st.next, st.project = row[0], False, row[1:5], row[5], row[6]
         # the stored messages still to be matched, by id: in SQLite (a temporary table), not in memory
         c.execute("CREATE TEMP TABLE IF NOT EXISTS parts_stored(mid TEXT PRIMARY KEY, id INTEGER, hash INTEGER)")
         c.execute("DELETE FROM parts_stored")
@@ -251,7 +255,7 @@ class Writer:
             (st.cid,),
         )
 
-    def _part_rows(self, st: _Parts, rows: list[MessageRow]) -> None:
+    def _part_rows(self, st: _Parts, rows: list[MessageRow], part: ConversationRow) -> None:
         """A part's messages: inserted, or for a stored conversation, diffed by id
         and hash as ``_update`` does (only changed messages are rewritten)."""
         if any(r.content is None for r in rows):
@@ -277,7 +281,7 @@ class Writer:
             stale = [stored[r.mid][0] for r in fresh if r.mid in stored]
             self._delete_messages(stale)
             st.replaced += len(stale)
-        self._insert_messages(st.cid, fresh, st.next, counted=True)
+        self._insert_messages(st.cid, fresh, st.next, part, counted=True)
         st.next += len(fresh)
         st.fresh += len(fresh)
 
@@ -309,6 +313,10 @@ class Writer:
             "features=?, input_tokens=?, output_tokens=?, hash=?, imported_at=?, next_message=? WHERE id=?",
             (*self._conv_values(conv, source_id, count, stored_as), st.next, st.cid),
         )
+        if not st.new and st.project != conv.project:
+            self._usage.reproject(st.cid, conv.project)
+        if conv.sessions or not st.new:
+            self._usage.set_sessions(st.cid, conv.provider, conv.project, conv.updated_at, conv.sessions)
         if st.new:
             c.execute(
                 "UPDATE conversations SET first_ts = ?, last_ts = ? WHERE id = ?",
@@ -331,7 +339,7 @@ class Writer:
 
     def _write(self, conv: ConversationRow, source_id: int | None) -> str:
         row = self.conn.execute(
-            "SELECT id, hash, title, message_count, updated_at FROM conversations WHERE uid = ?", (conv.uid,)
+            "SELECT id, hash, title, message_count, updated_at, project FROM conversations WHERE uid = ?", (conv.uid,)
         ).fetchone()
         if row is not None and (row[1] == conv.hash or _older(conv.updated_at, row[4])):
             # same content, or an older copy of it (an earlier export, a stale sibling file): keep what we have
@@ -341,7 +349,7 @@ class Writer:
             if any(r.content is None for r in conv.messages):
                 raise StaleRows(conv.uid)
             return self._insert(conv, source_id)
-        return self._update(conv, source_id, row[0], row[2], row[3])
+        return self._update(conv, source_id, row[0], row[2], row[3], row[5])
 
     def _conv_values(self, conv: ConversationRow, source_id, count: int, hash_: int | None = None) -> tuple:
         return (
@@ -373,13 +381,17 @@ class Writer:
         cid = cur.lastrowid
         assert cid is not None  # set by every INSERT
         self._retitle(cid, None, conv.title)
-        self._insert_messages(cid, conv.messages, 0, counted=True)
+        self._insert_messages(cid, conv.messages, 0, conv, counted=True)
+        if conv.sessions:
+            self._usage.set_sessions(cid, conv.provider, conv.project, conv.updated_at, conv.sessions)
         self.stats.conversations_new += 1
         self.stats.messages_new += len(conv.messages)
         self._delta(conv.provider, 1, len(conv.messages))
         return "new"
 
-    def _update(self, conv: ConversationRow, source_id, cid: int, old_title: str | None, old_count: int) -> str:
+    def _update(
+        self, conv: ConversationRow, source_id, cid: int, old_title: str | None, old_count: int, old_project: str | None
+    ) -> str:
         c = self.conn
         stored_hash = conv.hash
         existing = {
@@ -400,7 +412,10 @@ class Writer:
                 stored_hash = conv.hash ^ 0x5BD1E995
         self._delete_messages(stale)
         first = c.execute("SELECT next_message FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
-        self._insert_messages(cid, fresh, first)
+        self._insert_messages(cid, fresh, first, conv)
+        if old_project != conv.project:
+            self._usage.reproject(cid, conv.project)
+        self._usage.set_sessions(cid, conv.provider, conv.project, conv.updated_at, conv.sessions)
         count = len(new_mids)
         c.execute(
             "UPDATE conversations SET uid=?, provider=?, provider_id=?, title=?, created_at=?, updated_at=?, "
@@ -429,7 +444,9 @@ class Writer:
             self.conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, new))
         self._dirty_blocks.add(message_rowid(cid, 0) >> self._block_shift)
 
-    def _insert_messages(self, cid: int, rows: list[MessageRow], start: int, counted: bool = False) -> None:
+    def _insert_messages(
+        self, cid: int, rows: list[MessageRow], start: int, conv: ConversationRow, counted: bool = False
+    ) -> None:
         """Message rowids follow store/ids.py, n counting up per conversation and
         never reused: the full-text index then knows each hit's conversation
         without a join (exact conversation totals at any scale)."""
@@ -463,11 +480,19 @@ class Writer:
             ],
         )
         self.conn.executemany(_INSERT_FTS, [(first + i, *r.fts) for i, r in enumerate(rows) if r.fts and any(r.fts)])
+        responses = [
+            (first + i, conv.updated_at if r.timestamp is None else r.timestamp, r.usage_row)
+            for i, r in enumerate(rows)
+            if r.usage_row is not None
+        ]
+        if responses:
+            self._usage.add(conv.provider, conv.project, responses)
 
     def _delete_messages(self, ids: list[int]) -> None:
         if not ids:
             return
         c = self.conn
+        self._usage.remove(ids)
         self._dirty_blocks.update(i >> self._block_shift for i in ids)
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -488,6 +513,7 @@ class Writer:
         d[1] += msgs
 
     def _flush_totals(self) -> None:
+        self._usage.flush()
         for provider, (convs, msgs) in self.stats.provider_delta.items():
             self.conn.execute(
                 "INSERT INTO provider_totals(provider, conversations, messages) VALUES (?,?,?) "
