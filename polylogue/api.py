@@ -44,7 +44,7 @@ class Archive:
         (docs/privacy.md); the MCP server and ``serve`` open it so by default."""
         from .store.db import DB_NAME
 
-        self.redact = redact
+        self.redacted = redact  # (the method redact() rewrites the archive; this masks what it hands out)
         self.home = Path(home).expanduser() if home else default_home()
         self.db_path = self.home / DB_NAME
         self._readers = readers
@@ -314,13 +314,13 @@ class Archive:
         q.parent = parent
         check_page(limit, offset)
         with self.reader() as conn:
-            return _mark_gone(conn, list_conversations(conn, q, limit=limit, offset=offset))
+            return self._shown(_mark_gone(conn, list_conversations(conn, q, limit=limit, offset=offset)))
 
     def resolve(self, ident: str) -> dict[str, Any]:
         from .store.queries import conversation_summary, resolve
 
         with self.reader() as conn:
-            return _mark_gone(conn, [conversation_summary(resolve(conn, _ident(ident)))])[0]
+            return self._shown(_mark_gone(conn, [conversation_summary(resolve(conn, _ident(ident)))]))[0]
 
     def gone(self, ids: builtins.list[str]) -> set[str]:
         """Which of these conversations (archive ids) were last read from a file
@@ -337,7 +337,8 @@ class Archive:
         from .store.queries import load_conversation, resolve
 
         with self.reader() as conn:
-            return load_conversation(conn, resolve(conn, _ident(ident)), active_only=active_only)
+            conv = load_conversation(conn, resolve(conn, _ident(ident)), active_only=active_only)
+        return self._redacted(conv)
 
     def stream(self, ident: str, *, active_only: bool = False, batch: int = 200):
         """(summary, lazy message iterator): for showing huge conversations
@@ -346,14 +347,14 @@ class Archive:
 
         with self.reader() as conn:
             row = resolve(conn, _ident(ident))
-            summary = _mark_gone(conn, [conversation_summary(row)])[0]
+            summary = self._shown(_mark_gone(conn, [conversation_summary(row)]))[0]
 
         def messages():
             start = 0
             while True:
                 with self.reader() as conn:
                     chunk = list(iter_messages(conn, row[0], active_only=active_only, start=start, limit=batch))
-                yield from chunk
+                yield from map(self._redacted_message, chunk)
                 if len(chunk) < batch:
                     return
                 start += batch
@@ -370,7 +371,8 @@ class Archive:
 
         with self.reader() as conn:
             cid = resolve(conn, _ident(ident))[0]
-            return builtins.list(iter_messages(conn, cid, active_only=active_only, start=start, limit=limit))
+            found = builtins.list(iter_messages(conn, cid, active_only=active_only, start=start, limit=limit))
+        return [self._redacted_message(m) for m in found]
 
     def message_count(self, ident: str, *, active_only: bool = False) -> int:
         """How many messages a conversation holds (on its active branch with ``active_only``)."""
@@ -446,7 +448,7 @@ class Archive:
             summary = _mark_gone(conn, [conversation_summary(row)])[0]
         # a sync between the count and the read may have shortened it
         end = start + len(conv.messages)
-        return MessageWindow(conv, summary, mid, position, start, end, total)
+        return MessageWindow(self._redacted(conv), self._shown([summary])[0], mid, position, start, end, total)
 
     def children(self, ident: str) -> builtins.list[dict[str, Any]]:  # `list` here is the method above
         """Conversations whose parent is this one (subagents, forks)."""
@@ -491,7 +493,7 @@ class Archive:
                     if hit is not None:
                         self._cache.move_to_end(key)
                         self.cache_hits += 1
-                        return hit
+                        return self._redacted_result(hit)
                     self.cache_misses += 1
             if pattern is not None:
                 res = regex_search(conn, q, pattern, limit=limit, offset=offset)
@@ -504,7 +506,174 @@ class Archive:
                 self._cache[key] = res
                 while len(self._cache) > CACHE_SIZE:
                     self._cache.popitem(last=False)
-        return res
+        return self._redacted_result(res)
+
+    # ------------------------------------------------------------ privacy
+    def _redacted(self, conv: Conversation) -> Conversation:
+        if not self.redacted:
+            return conv
+        from .privacy.redact import redact_conversation
+
+        return redact_conversation(conv)
+
+    def _redacted_message(self, m: Message) -> Message:
+        if not self.redacted:
+            return m
+        from .privacy.redact import redact_message
+
+        return redact_message(m)
+
+    def _shown(self, summaries: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        if not self.redacted:
+            return summaries
+        from .privacy.redact import redact_summary
+
+        return [redact_summary(s) for s in summaries]
+
+    def _redacted_result(self, res):
+        """A search result with titles and snippets masked: a copy (the cache keeps the
+        result as found). Each hit's message is read whole, so a secret the snippet's
+        window cuts is still recognised (privacy/redact.py, redact_snippet)."""
+        if not self.redacted:
+            return res
+        import copy
+
+        from .privacy.redact import message_values, redact_snippet
+        from .store.codec import decode_contents
+        from .store.secrets import hit_contents
+
+        out = copy.copy(res)
+        out.conversations = self._shown(res.conversations)
+        with self.reader() as conn:
+            for s in out.conversations:
+                hits = s.get("hits") or []
+                blobs = hit_contents(conn, s["id"], [h["message_id"] for h in hits])
+                shown = []
+                for h in hits:
+                    blob = blobs.get(h["message_id"])
+                    values = message_values(decode_contents([blob])[0]) if blob is not None else []
+                    snip, spans = redact_snippet(h.get("snippet") or "", h.get("highlights") or [], values)
+                    shown.append({**h, "snippet": snip, "highlights": spans})
+                s["hits"] = shown
+        return out
+
+    def secrets(
+        self, query: str | searchlang.Query = "", *, progress=None, workers: int | None = None, **filters
+    ) -> builtins.list[dict[str, Any]]:
+        """Every secret in the archive, or in the conversations a query and keyword
+        filters match: {"conversation", "message", "kind", "preview", "where"}. The
+        preview is a mask (``[REDACTED aws-access-key …7Q2D]``), never the secret.
+        ``progress(done, total)`` is called as messages are scanned."""
+        from .privacy.scan import scan
+
+        with self.reader() as conn:
+            cids = self._matching(conn, query, filters)
+            return scan(self.db_path, conn, cids, progress, workers)
+
+    def _matching(self, conn, query, filters: dict[str, Any]) -> builtins.list[int] | None:
+        """Conversation rowids a query and filters match (None: no query, no filter: all)."""
+        q = searchlang.with_filters(query if isinstance(query, searchlang.Query) else searchlang.parse(query), filters)
+        if q.cache_key() == searchlang.Query().cache_key():
+            return None
+        ids: builtins.list[int] = []
+        offset = 0
+        while True:
+            res = self.search(q, limit=1000, offset=offset, cache=False)
+            uids = [c["id"] for c in res.conversations]
+            ids += self._rowids(conn, uids)
+            offset += 1000
+            if len(uids) < 1000:
+                return ids
+
+    @staticmethod
+    def _rowids(conn, uids: builtins.list[str]) -> builtins.list[int]:
+        from .store.queries import resolve
+
+        return [resolve(conn, u)[0] for u in uids]
+
+    def forget(
+        self, idents: builtins.list[str] | None = None, *, query: str | None = None, **filters
+    ) -> dict[str, Any]:
+        """Delete conversations for good (ids or unique prefixes, or those a query
+        matches): rows, index entries, kept totals, usage, vectors, parse states; the
+        index is merged and the WAL truncated so their text is nowhere in the archive's
+        files, and a tombstone keeps sync from bringing them back (docs/privacy.md).
+        Returns {"conversations", "messages", "ids", "seconds": {"delete", "purge"}}."""
+        from .privacy.ops import forget
+        from .store.db import open_writer
+
+        with self.reader() as conn:
+            cids = self._rowids(conn, [self.resolve(i)["id"] for i in idents or []])
+            if query is not None or filters:
+                found = self._matching(conn, query or "", filters)
+                cids += found or []
+        cids = builtins.list(dict.fromkeys(cids))
+        self.close()  # no reader of ours may hold the WAL open while it is truncated
+        with self._storage_errors(), self._sync_lock(True):
+            conn = open_writer(self.db_path)
+            try:
+                out = forget(conn, cids, self.home)
+            finally:
+                conn.close()
+        self._cache_clear()
+        out["ids"] = out.pop("uids")
+        return out
+
+    def unforget(self, ids: builtins.list[str]) -> int:
+        """Lift the tombstones of forgotten conversations (their full archive ids):
+        the next sync imports them again if their files still hold them."""
+        from .store.db import open_writer
+        from .store.forget import unforget
+
+        with self._storage_errors(), self._sync_lock(True):
+            conn = open_writer(self.db_path)
+            try:
+                return unforget(conn, ids)
+            finally:
+                conn.close()
+
+    def redact(
+        self, ident: str, *, message: str | None = None, secrets: bool = False, pattern: str | None = None
+    ) -> dict[str, Any]:
+        """Mask, in the archive itself, the secrets (``secrets=True``) or a regular
+        expression's matches (``pattern``) in a conversation, or one of its messages;
+        the index follows, the rest is kept. A rule per masked value (a keyed hash,
+        never the text) keeps a sync from restoring it. Returns {"messages", "values", "title"}."""
+        import re
+
+        from .errors import QueryError
+        from .privacy.ops import redact
+        from .store.db import open_writer
+
+        if secrets == (pattern is not None):
+            raise QueryError("redact needs either secrets=True or a pattern")
+        if pattern is not None:
+            if not pattern:
+                raise QueryError("the pattern is empty")
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise QueryError(f"bad pattern: {e}") from None
+        summary = self.resolve(ident)
+        with self.reader() as conn:
+            cid = self._rowids(conn, [summary["id"]])[0]
+            if message is not None:
+                found = self.message_positions(summary["id"], message, limit=2)
+                exact = [m for _, m in found if m == message]
+                if not exact and len(found) != 1:
+                    from .errors import NotFound
+
+                    raise NotFound(f"no single message '{message}' in conversation {summary['id']}")
+                message = exact[0] if exact else found[0][1]
+        self.close()
+        with self._storage_errors(), self._sync_lock(True):
+            conn = open_writer(self.db_path)
+            try:
+                out = redact(conn, cid, summary["id"], message, secrets=secrets, pattern=pattern)
+            finally:
+                conn.close()
+        self._cache_clear()
+        return out
 
     def usage(
         self,

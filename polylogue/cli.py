@@ -777,8 +777,9 @@ DEFAULT_CONTEXT = 3  # messages shown before and after the one `show --around` n
 @click.option("--tools", is_flag=True, help="Expand tool calls and results (collapsed by default).")
 @click.option("--all", "all_", is_flag=True, help="Expand everything (--thinking --tools).")
 @click.option("--no-pager", is_flag=True, help="Never page, even on a terminal.")
+@click.option("--redact", is_flag=True, help="Mask secrets (keys, tokens, passwords): docs/privacy.md.")
 @click.pass_context
-def show(ctx, ident, around, context, fmt, as_json, branch, thinking, tools, all_, no_pager):
+def show(ctx, ident, around, context, fmt, as_json, branch, thinking, tools, all_, no_pager, redact):
     """Show one conversation by id, provider id or a unique prefix.
 
     On a terminal: a rich view in a pager, thinking and tool traffic collapsed.
@@ -791,6 +792,7 @@ def show(ctx, ident, around, context, fmt, as_json, branch, thinking, tools, all
       polylogue show MESSAGE_ID            (an id that one conversation holds)
     """
     a = _archive(ctx)
+    a.redacted = a.redacted or redact
     fmt = "json" if as_json else fmt
     active_only = branch == "active"
     thinking, tools = thinking or all_, tools or all_
@@ -924,8 +926,9 @@ def _paged(draw) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask before dropping more than half of an existing export.")
 @click.option("--force", is_flag=True, help="Also replace or remove export files that were edited or are not ours.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--redact", is_flag=True, help="Mask secrets (keys, tokens, passwords) in what is written.")
 @click.pass_context
-def export_(ctx, query, provider, since, until, project, fmt, out, page_size, dry_run, yes, force, as_json):
+def export_(ctx, query, provider, since, until, project, fmt, out, page_size, dry_run, yes, force, as_json, redact):
     """Export conversations (all, or those matching QUERY and filters) to files.
 
     One file per conversation plus an index; re-running rewrites only what
@@ -935,8 +938,10 @@ def export_(ctx, query, provider, since, until, project, fmt, out, page_size, dr
     """
     from .export import export
 
+    a = _archive(ctx)
+    a.redacted = a.redacted or redact
     r = export(
-        _archive(ctx),
+        a,
         out,
         fmt=fmt,
         query=" ".join(query) or None,

@@ -726,8 +726,11 @@ def _write_all(conn, items: Iterator[Any], total: int, report: SyncReport, progr
     bulk = total >= BULK_MIN_BYTES
     if bulk:
         set_bulk(conn, True, first_import=archive_is_empty(conn))
+    from .privacy.ops import SyncFilter
+
     writer = Writer(conn)
-    batches = _Batches(writer, report, progress)
+    # forgotten conversations are dropped and redacted ones masked again before the writer
+    batches = _Batches(writer, report, progress, SyncFilter(conn))
     try:
         for item in items:
             if isinstance(item, FileOutcome):
@@ -755,8 +758,9 @@ class _Batches:
     """Feeds the writer: conversations as they come, each file's outcome into its
     ``sources`` row and the report, a commit whenever a batch is full."""
 
-    def __init__(self, writer, report: SyncReport, progress: Progress):
+    def __init__(self, writer, report: SyncReport, progress: Progress, privacy=None):
         self.writer, self.report, self.progress = writer, report, progress
+        self.privacy = privacy or None  # privacy.ops.SyncFilter; None when nothing was forgotten or redacted
         self.source_ids: dict[str, int] = {}  # dropped when the file is done: memory stays flat
         self.failed_writes: dict[str, list[tuple[str, str, int | None]]] = {}
         self.commits = 0
@@ -766,6 +770,10 @@ class _Batches:
     def conversation(self, row) -> None:
         from .store.db import storage_failure
 
+        if self.privacy is not None:
+            row = self.privacy.row(row)
+            if row is None:  # forgotten (docs/privacy.md): never stored again
+                return
         key = row_source_key(row)
         if self.writer.parts_open not in (None, row.uid):
             self.parts_cut_short()
@@ -781,7 +789,8 @@ class _Batches:
                 else:
                     self.writer.write(row, sid)
             except StaleRows:  # changed since its parser looked: convert it again in full
-                self.writer.write(_reconverted(key, row.uid), sid)
+                again = _reconverted(key, row.uid)
+                self.writer.write(again if self.privacy is None else self.privacy.row(again), sid)
         except Exception as e:  # e.g. a value SQLite cannot store: lose this one, not the run
             if storage_failure(e):
                 raise  # a full disk, a damaged file: no later write would do better (store/db.py)

@@ -14,7 +14,9 @@ clear message, never a crash of the server.
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import anyio
@@ -315,6 +317,8 @@ class _Tools:
             "last_at": s["last_at"],
             "database_bytes": s["database_bytes"],
             "home": s["home"],
+            # whether secrets in what the tools return are masked (docs/privacy.md)
+            "secrets_redacted": bool(getattr(self.archive, "redacted", False)),
         }
 
     # -------------------------------------------------------------- usage_summary
@@ -620,7 +624,8 @@ has id, title, provider, created_at, updated_at, message count and project. To f
 content use `search`; to read one use `get_conversation`."""
 
 STATS_DOC = """What the archive holds: conversation and message counts in total and by provider, the date \
-range (first_at, last_at), the database size and the archive folder."""
+range (first_at, last_at), the database size and the archive folder; secrets_redacted says whether secrets \
+in the text the tools return are masked ([REDACTED kind …last4])."""
 
 USAGE_DOC = """Tokens and cost, each API response counted once (forks, resumed sessions and streamed \
 records are not counted twice). period: daily, weekly, monthly, session, project or model; since/until: dates \
@@ -801,7 +806,13 @@ def build_server(archive) -> Any:
 
 def serve(home: str | None = None) -> None:
     """Run the MCP server over stdio until the client closes it (blocking)."""
-    archive = Archive(home)
+    from .paths import default_home
+    from .privacy import server_redaction
+
+    folder = Path(home).expanduser() if home else default_home()
+    redact, note = server_redaction(folder)
+    print(f"polylogue mcp: {note}", file=sys.stderr)  # stderr: stdout carries the protocol
+    archive = Archive(folder, redact=redact)
     try:
         build_server(archive).run("stdio")
     finally:

@@ -489,3 +489,34 @@ def test_usage_summary_agrees_with_the_library(home):
         await s.error("usage_summary", group_by="project")  # only "model" splits rows
 
     run(home, body)
+
+
+def test_secrets_are_redacted_by_default_and_the_switch_turns_it_off(tmp_path):
+    from tests.privacy_corpus import assert_no_secret, write_claude_code
+
+    src, home = tmp_path / "src", tmp_path / "home"
+    src.mkdir()
+    write_claude_code(src)
+    with Archive(home) as a:
+        a.sync([src])
+        cid = a.list(limit=1)[0]["id"]
+
+    async def body(s: Session):
+        for name, args in (
+            ("search", {"query": "", "provider": "claude-code", "limit": 5}),
+            ("get_conversation", {"id": cid, "limit": 50, "include_tools": True, "include_thinking": True}),
+            ("list_conversations", {}),
+        ):
+            assert_no_secret(json.dumps(await s.ok(name, **args)))
+        assert (await s.ok("stats"))["secrets_redacted"] is True
+
+    run(home, body)
+    (home / "config.toml").write_text("[privacy]\nredact_servers = false\n")
+
+    async def unredacted(s: Session):
+        out = json.dumps(await s.ok("get_conversation", id=cid, limit=50, include_tools=True, include_thinking=True))
+        with pytest.raises(AssertionError):
+            assert_no_secret(out)
+        assert (await s.ok("stats"))["secrets_redacted"] is False
+
+    run(home, unredacted)
