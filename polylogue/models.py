@@ -25,9 +25,19 @@ BLOCK_TYPES = (TEXT, THINKING, TOOL_USE, TOOL_RESULT, IMAGE, ATTACHMENT, OPAQUE)
 USER, ASSISTANT, SYSTEM, TOOL = "user", "assistant", "system", "tool"
 ROLES = (USER, ASSISTANT, SYSTEM, TOOL)
 
-# Usage lanes (docs/providers.md, "Common to all"); a Message.usage dict uses these keys plus
-# optionally "convention" ("anthropic" | "openai" | "gemini").
-USAGE_LANES = ("input", "output", "cache_read", "cache_write", "reasoning")
+# Usage (docs/providers.md, "Usage"). A Message.usage dict holds one API response's counts:
+# - int lanes, USAGE_LANES; cache_write_5m/_1h only where the source tells the two cache
+#   lifetimes apart (cache_write is then their sum);
+# - "convention" ("anthropic" | "openai" | "gemini"): whether input includes the cached tokens
+#   (openai, gemini: yes) and output the reasoning ones (openai: yes);
+# - optional "key": the response's dedup key; a usage ledger counts one (provider, key) once,
+#   whichever files or conversations repeat it (Claude Code "message.id:requestId"; Codex
+#   "<lineage root>:<segment>:<cumulative counts>"). No key: the message row is the unit.
+# - optional "tier" (service tier), "approximate": True (rounded counts, aider),
+#   "cost_reported" (float, a cost the tool printed: informational).
+# Usage known only per session is Conversation.meta["usage"] (same shape, plus "model" when
+# one, or "by_model": {model: lanes} when several), and then no message carries usage.
+USAGE_LANES = ("input", "output", "cache_read", "cache_write", "cache_write_5m", "cache_write_1h", "reasoning")
 
 
 @dataclass(slots=True)

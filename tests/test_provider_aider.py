@@ -113,7 +113,13 @@ def test_replies_usage_and_thinking():
     assert conv.messages[1].text == "add a quokkafjord greeting to hello.py\nand keep it short"
     edit = conv.messages[2]
     assert "#### not a prompt: inside a fence" in edit.text and edit.model == "anthropic/claude-3-7-sonnet-20250219"
-    assert edit.usage == {"input": 2400, "output": 104, "convention": "openai", "rounded": True}
+    assert edit.usage == {
+        "input": 2400,
+        "output": 104,
+        "convention": "openai",
+        "approximate": True,  # "2.4k sent"
+        "cost_reported": 0.0004,
+    }
     assert edit.meta == {"cost_usd": 0.0004}
     assert (
         conv.messages[3].text == "Applied edit to hello.py\nCommit 1a2b3c4 feat: greet"
@@ -126,7 +132,8 @@ def test_replies_usage_and_thinking():
         "cache_write": 2500,
         "cache_read": 1100,
         "convention": "openai",
-        "rounded": True,
+        "approximate": True,
+        "cost_reported": 0.02,
     }
     assert conv.meta["session_cost_usd"] == 0.0224  # a running total: the latest, never a sum
     assert conv.title == "add a quokkafjord greeting to hello.py and keep it short"

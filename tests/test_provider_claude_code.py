@@ -91,7 +91,17 @@ def test_marot_short(samples):
     assert [b.type for b in a.blocks] == ["text", THINKING, "text", TOOL_USE, TOOL_USE]
     assert a.meta["fragments"][0] == a.id and len(a.meta["fragments"]) == 5
     # usage is repeated on all five records with output_tokens 13 (jq): counted once
-    assert a.usage == {"input": 3, "output": 13, "cache_read": 11515, "cache_write": 13835, "convention": "anthropic"}
+    assert a.usage == {
+        "input": 3,
+        "output": 13,
+        "cache_read": 11515,
+        "cache_write": 13835,
+        "cache_write_5m": 0,  # usage.cache_creation tells the two cache lifetimes apart
+        "cache_write_1h": 13835,
+        "tier": "standard",
+        "key": "msg_01MKH1ccEGrZGNPvu8pYiiQa:req_011CY15QS2LGwAeBxdfa6e1V",  # message.id:requestId
+        "convention": "anthropic",
+    }
     # both tool results answer tool_use blocks of the merged response (parallel calls)
     # and were rejected (toolUseResult "User rejected tool use", is_error true)
     calls = c.tool_calls()
@@ -495,7 +505,7 @@ def test_fragments_merge_without_double_counting():
     (c,), _ = parse_bytes(data)
     a = msg(c, "r1")
     assert [b.type for b in a.blocks] == [THINKING, "text"] and a.text == "answer"
-    assert a.usage == {"input": 5, "output": 12, "cache_read": 7, "convention": "anthropic"}
+    assert a.usage == {"input": 5, "output": 12, "cache_read": 7, "key": "msg_A:req_A", "convention": "anthropic"}
     assert msg(c, "u2").parent_id == "r1"
 
 

@@ -144,8 +144,8 @@ def test_real_039_rollout(samples):
     assert by_id["call_K62tgMeXmdZijajRwxYxUb2i"][1].is_error is None  # "patch rejected": no exit code given
     assert by_id["call_exec_patch_cell01"][0].name == "exec"
     # usage: the last cumulative token_count (line 104), not a sum
-    assert conv.meta["usage"]["input"] == 270530 and conv.meta["usage"]["cache_read"] == 136832
-    assert conv.meta["usage"]["output"] == 12551 and conv.meta["usage"]["reasoning"] == 9536
+    assert conv.meta["usage_total"]["input"] == 270530 and conv.meta["usage_total"]["cache_read"] == 136832
+    assert conv.meta["usage_total"]["output"] == 12551 and conv.meta["usage_total"]["reasoning"] == 9536
     assert sum(m.usage.get("input", 0) for m in conv.messages if m.usage) == 270530
     # patch_apply_end events name call ids no call has: kept as events
     assert [e["type"] for e in conv.meta["events"]].count("patch_apply_end") == 2
@@ -167,7 +167,7 @@ def test_real_0104_long_run(samples):
     assert [m.text for m in prompts] == ["[REDACTED_TEXT len=115 sha=a83ebe6f]"]
     assert all(m.context for m in conv.messages if m.role == SYSTEM)
     # jq: last non-null total_token_usage
-    u = conv.meta["usage"]
+    u = conv.meta["usage_total"]
     assert (u["input"], u["cache_read"], u["output"], u["reasoning"]) == (1751428, 1651968, 14600, 4293)
     # jq '...rate_limits' | uniq | wc -l -> 11 distinct consecutive states
     assert len(conv.meta["rate_limits"]) == 11
@@ -192,7 +192,14 @@ def test_real_exec_session(samples):
     assert roles == [(SYSTEM, True), (SYSTEM, True), (USER, True), (USER, False), (ASSISTANT, False)]
     last = conv.messages[-1]
     assert last.meta["phase"] == "final_answer" and last.model == "gpt-5.5"
-    assert last.usage == {"convention": "openai", "input": 22539, "cache_read": 20864, "output": 10, "reasoning": 0}
+    assert last.usage == {
+        "convention": "openai",
+        "input": 22539,
+        "cache_read": 20864,
+        "output": 10,
+        "reasoning": 0,
+        "key": "019e9625-802f-7e91-840a-cfe88d14117a:0:22539:20864:0:10:0",  # session:segment:cumulative counts
+    }
     assert conv.meta["rate_limits"][0]["plan_type"] == "pro"
     assert [e["type"] for e in conv.meta["events"]] == ["task_started", "task_complete"]
     assert conv.meta["originator"] == "codex_exec"
@@ -215,7 +222,7 @@ def test_compaction(samples):
     comp = [e for e in conv.meta["events"] if e["type"] == "compacted"]
     assert len(comp) == 1 and comp[0]["message"].startswith("**Progress + Plan Status**")
     assert all("Progress + Plan Status" not in m.text for m in conv.messages)
-    assert conv.meta["usage"]["input"] == 85000
+    assert conv.meta["usage_total"]["input"] == 85000
 
 
 def test_lineage(samples):
@@ -244,7 +251,7 @@ def test_minimal_envelopes(samples):
     d = samples / "codex"
     conv = one(d / "Sinity__polylogue__interleaved_stream.jsonl")
     assert conv.project == "/repo/polylogue"  # from turn_context: session_meta has no cwd
-    assert conv.meta["usage"]["input"] == 120 and conv.meta["usage"]["output"] == 40
+    assert conv.meta["usage_total"]["input"] == 120 and conv.meta["usage_total"]["output"] == 40
     assert [m.id for m in conv.messages][:2] == ["msg-user-1", "fc_1"]
     assert conv.messages[2].id == "interleaved-session-1:5"  # the id-less output: session id + line
     conv = one(d / "Sinity__polylogue__text_only_stream.jsonl")
@@ -260,7 +267,7 @@ def test_zoo(samples):
     calls = {u.id: r for u, r in conv.tool_calls()}
     assert calls["call-1"].text == "a.txt\nb.txt\n" and calls["call-2"].text == "a.txt\n"
     assert conv.messages[1].has("image")
-    assert conv.meta["usage"]["cache_write"] == 0
+    assert conv.meta["usage_total"]["cache_write"] == 0
 
 
 def test_pre_envelope_and_drift(samples):
@@ -456,11 +463,11 @@ def test_usage_is_never_summed_and_survives_resets():
         tc(40, 30),  # a reset (new segment): 40 more tokens
     )
     (conv,), _ = parse_bytes(data)
-    assert conv.meta["usage"]["input"] == 130 + 30 and conv.meta["usage"]["output"] == 20 + 10
+    assert conv.meta["usage_total"]["input"] == 130 + 30 and conv.meta["usage_total"]["output"] == 20 + 10
     assert conv.models == ["m1", "m2"]
     assert [m.usage for m in conv.messages] == [
-        {"convention": "openai", "input": 130, "output": 20, "cache_read": 0},
-        {"convention": "openai", "input": 30, "output": 10, "cache_read": 0},
+        {"convention": "openai", "input": 130, "output": 20, "cache_read": 0, "key": "sess-1:0:130:0:0:20:0"},
+        {"convention": "openai", "input": 30, "output": 10, "cache_read": 0, "key": "sess-1:1:30:0:0:10:0"},
     ]
 
 
@@ -736,8 +743,9 @@ def test_example_main_session():
     assert r.is_error is False and r.meta["detail"][0]["changes"] == {"/home/ada/src/tidepool/src/sync.rs": "update"}
     failed = [r for u, r in conv.tool_calls() if r and r.is_error]
     assert len(failed) == 1 and failed[0].meta["exit_code"] == 101
-    assert conv.messages[-1].usage == {
-        "convention": "openai",
+    # per response (each change of the cumulative count), summing to the last cumulative count
+    usage = [x.usage for x in conv.messages if x.usage]
+    assert {k: sum(u.get(k, 0) for u in usage) for k in ("input", "cache_read", "output", "reasoning")} == {
         "input": 83410,
         "cache_read": 62080,
         "output": 1602,

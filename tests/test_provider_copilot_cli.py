@@ -92,7 +92,16 @@ def test_real_events_log(samples):
     # reasoningText on 4 of the 6 assistant messages
     assert len(conv.thinking()) == 4
     # outputTokens per message: 311 + 170 + 141 + 153 + 1379 + 694 = 2848, the shutdown total
-    assert sum(m.usage["output"] for m in conv.messages if m.usage) == 2848
+    assert sum(m.meta.get("output_tokens", 0) for m in conv.messages if m.meta) == 2848
+    assert conv.meta["usage"] == {
+        "input": 186809,
+        "output": 2848,
+        "cache_read": 151738,
+        "cache_write": 0,
+        "reasoning": 1024,
+        "model": "claude-sonnet-4.6",
+        "convention": "openai",
+    }
     usage = conv.meta["session_usage"]["models"]["claude-sonnet-4.6"]
     assert usage == {
         "input": 186809,
@@ -102,7 +111,7 @@ def test_real_events_log(samples):
         "reasoning": 1024,
         "requests": 6,
     }
-    assert all(set(m.usage or {}) <= {"output"} for m in conv.messages)  # the aggregate never lands on messages
+    assert all(m.usage is None for m in conv.messages)  # the session aggregate: never on messages
     # one path in file order
     assert [m.parent_id for m in conv.messages[1:]] == [m.id for m in conv.messages[:-1]]
     assert conv.messages[-1].text == "" and conv.messages[-1].role == TOOL
@@ -166,8 +175,10 @@ def test_fixture_subagent_session():
     summary = main.messages[-1]
     assert summary.role == SYSTEM and summary.context and summary.meta["kind"] == "compaction_summary"
     # per-message output: 40 + 30 + 12 here, 20 + 15 in the subagent: the shutdown's 82 and 35
-    assert sum(m.usage["output"] for m in main.messages if m.usage) == 82
-    assert sum(m.usage["output"] for m in child.messages if m.usage) == 35
+    assert sum(m.meta.get("output_tokens", 0) for m in main.messages if m.meta) == 82
+    assert sum(m.meta.get("output_tokens", 0) for m in child.messages if m.meta) == 35
+    assert not any(m.usage for m in (*main.messages, *child.messages))  # the shutdown holds them
+    assert main.meta["usage"]["by_model"]["claude-haiku-4.5"]["output"] == 35
     assert main.meta["session_usage"]["models"]["claude-haiku-4.5"]["output"] == 35
     assert main.updated_at == utc("2026-05-02T09:01:30Z")  # the shutdown
     # the subagent: its own conversation, linked to the session and the task call

@@ -117,8 +117,8 @@ def test_fixture_stream_json_usage_once():
     assert [x.role for x in conv.messages] == ["user", "assistant", "tool", "assistant"]
     assert conv.models == ["claude-sonnet-4-5-20250929"] and conv.project == "/home/ada/src/almanac"
     usage = {"input": 2100, "output": 45, "cache_read": 12000, "cache_write": 900, "convention": "anthropic"}
-    assert [x.usage for x in conv.messages if x.usage] == [usage]  # the run's total, once
-    assert conv.messages[-1].meta["usage_scope"] == "session total"
+    assert conv.meta["usage"] == {**usage, "model": "claude-sonnet-4-5-20250929"}  # the run's total
+    assert not any(x.usage for x in conv.messages)  # a session total is never on a message
     assert conv.meta["completion"] == {"numTurns": 2, "durationMs": 3100}
     assert conv.tool_calls()[0][1].text.startswith("# Almanac")
 

@@ -66,11 +66,8 @@ def test_fixture_counts():
 
 def test_session_usage_is_counted_once():
     (conv,), _ = parse_bytes(FIXTURE.read_bytes(), str(FIXTURE))
-    with_usage = [x for x in conv.messages if x.usage]
-    assert len(with_usage) == 1 and with_usage[0] is conv.messages[-1]
-    assert with_usage[0].usage == {"input": 11200, "output": 1250}
-    assert with_usage[0].meta["usage_scope"] == "session total"
-    assert conv.meta["usage"]["input"] == 11200 and conv.meta["total_tokens"] == 5120
+    assert not any(x.usage for x in conv.messages)  # session totals: never on a message
+    assert conv.meta["usage"] == {"input": 11200, "output": 1250} and conv.meta["total_tokens"] == 5120
 
 
 def test_sniffer(samples):

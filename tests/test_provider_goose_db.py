@@ -278,7 +278,7 @@ def test_sessions_hand_counted(tmp_path):
     assert notice.context and notice.meta == {"kind": "systemNotification", "agentVisible": False}
     assert notice.text == "Compacting the conversation."
     last = new.messages[-1]
-    assert last.usage == {"input": 3000, "output": 200} and last.meta["usage_scope"] == "session total"
+    assert last.usage is None and new.meta["usage"] == {"input": 3000, "output": 200}  # a session total
     assert new.meta["provider_name"] == "openai" and new.meta["session_type"] == "user"
     assert new.meta["model_config"]["context_limit"] == 1000000 and new.meta["schema_version"] == 13
     assert (
@@ -305,7 +305,7 @@ def test_a_session_imported_from_a_legacy_file_is_the_same_conversation(tmp_path
         (u.name, u.input, r.text, r.is_error) for u, r in legacy.tool_calls()
     ]
     assert [b.text for b in db.thinking()] == [b.text for b in legacy.thinking()]
-    assert db.messages[-1].usage == legacy.messages[-1].usage == {"input": 11200, "output": 1250}
+    assert db.meta["usage"] == legacy.meta["usage"] == {"input": 11200, "output": 1250}
     assert db.messages[0].id == "msg_20250305_143012_00000000"
 
 

@@ -16,7 +16,7 @@ before any input) is none. Messages: prompts (role user; a ``/command`` keeps
 ``Main model:`` banner line; a reasoning model's ``► **THINKING**`` part as
 thinking) and aider's output between them (system notices). ``Tokens: 2.4k
 sent, 104 received. Cost: $0.0004 message, $0.0024 session.`` becomes the
-preceding reply's usage (rounded counts, so ``meta.usage_rounded``) and cost;
+preceding reply's usage (rounded counts, so ``usage.approximate``) and cost;
 the session cost is a running total, kept once per conversation, never summed.
 
 No ids: a session's id is derived from its header line and its first message
@@ -168,6 +168,7 @@ def _conversation(start: int, stamp: str, body: list[tuple[int, str]], project: 
             if usage and last is not None and last.role == m.ASSISTANT and last.usage is None:
                 last.usage = usage
                 if cost is not None:
+                    usage["cost_reported"] = cost  # what aider printed: informational, not a price
                     last.meta = {**(last.meta or {}), "cost_usd": cost}
             if session_cost is not None:
                 meta["session_cost_usd"] = session_cost  # a running total: the latest is the session's
@@ -267,7 +268,7 @@ def _usage(counts: str) -> dict[str, Any] | None:
         return None
     usage["convention"] = "openai"  # "sent" is the whole prompt, cached tokens included
     if rounded:
-        usage["rounded"] = True
+        usage["approximate"] = True  # "2.4k": the ledger marks totals that include it as approximate
     return usage
 
 

@@ -433,8 +433,13 @@ def _tool_result_meta(tur: Any) -> Any:
     return out
 
 
+_USAGE_KNOWN = frozenset(
+    ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "service_tier")
+)
+
+
 def _usage(u: Any) -> tuple[dict | None, dict | None]:
-    """(usage lanes, other usage details) from an Anthropic ``message.usage``."""
+    """(usage lanes, other usage details) from an Anthropic ``message.usage`` (models.py, "Usage")."""
     if not isinstance(u, dict):
         return None, None
     lanes: dict[str, Any] = {}
@@ -447,20 +452,32 @@ def _usage(u: Any) -> tuple[dict | None, dict | None]:
         v = _int(u.get(src))
         if v is not None:
             lanes[lane] = v
+    cc = u.get("cache_creation")
+    if isinstance(cc, dict):  # 2.1.x: the cache write split by lifetime (priced differently)
+        w5, w1 = _int(cc.get("ephemeral_5m_input_tokens")), _int(cc.get("ephemeral_1h_input_tokens"))
+        if w5 is not None or w1 is not None:
+            lanes["cache_write_5m"], lanes["cache_write_1h"] = w5 or 0, w1 or 0
+            lanes.setdefault("cache_write", (w5 or 0) + (w1 or 0))
     details = as_dict(u.get("output_tokens_details"))
     r = _int(details.get("thinking_tokens")) or _int(details.get("reasoning_tokens"))
     if r:
         lanes["reasoning"] = r
-    rest = {
-        k: v
-        for k, v in u.items()
-        if k not in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-        and v not in (None, "", [], {})
-    }
+    rest = {k: v for k, v in u.items() if k not in _USAGE_KNOWN and v not in (None, "", [], {})}
     if not lanes:
         return None, (json_or_summary(rest, 2000) if rest else None)
+    tier = _id(u.get("service_tier"))
+    if tier:
+        lanes["tier"] = tier
     lanes["convention"] = "anthropic"
     return lanes, (json_or_summary(rest, 2000) if rest else None)
+
+
+def _usage_key(mid: str | None, rid: str | None) -> str | None:
+    """One API response, whichever file or session repeats it (a resumed or forked session,
+    a subagent file): the usage ledger counts each key once."""
+    if not mid:
+        return None
+    return f"{mid}:{rid}" if rid else mid
 
 
 def _tool_outcome(b: Block, tur: Any, denial: Any) -> str:
@@ -552,7 +569,6 @@ class _Conv:
         self.through: dict[str, str | None] = {}  # dropped record uuid -> its parent
         self.external: dict[str, str] = {}  # uuid copied from another session -> that session's key
         self.groups: dict[str, Message] = {}  # message.id -> merged assistant message
-        self.best_out: dict[str, int] = {}  # message id -> output tokens of the usage kept
         self.ids: set[str] = set()
         self.titles: dict[str, str] = {}
         self.summaries: list[tuple[str | None, str]] = []
@@ -871,7 +887,6 @@ class _Parser:
         synthetic = model == "<synthetic>"
         if synthetic:
             model, usage = None, None  # API-error placeholders are not model calls
-        out_tokens = (usage or {}).get("output", -1)
         group = conv.groups.get(mid) if mid else None
         if group is not None:
             gmeta = _meta(group)
@@ -891,9 +906,10 @@ class _Parser:
                 if k not in seen:
                     seen.add(k)
                     group.blocks.append(b)
-            if usage is not None and out_tokens >= conv.best_out.get(group.id, -1):
+            if usage is not None:
+                # streamed records repeat usage with a growing output count: the last record is final
+                usage["key"] = _usage_key(mid, gmeta.get("request_id") or _id(rec.get("requestId")))
                 group.usage = usage
-                conv.best_out[group.id] = out_tokens
                 if usage_rest:
                     gmeta["usage_detail"] = usage_rest
             if group.model is None and model:
@@ -910,10 +926,11 @@ class _Parser:
         meta: dict[str, Any] = {}
         if mid:
             meta["message_id"] = mid
-        for src, key in (("requestId", "request_id"),):
-            v = _id(rec.get(src))
-            if v:
-                meta[key] = v
+        rid = _id(rec.get("requestId"))
+        if rid:
+            meta["request_id"] = rid
+        if usage is not None and mid:
+            usage["key"] = _usage_key(mid, rid)
         stop = _id(msg.get("stop_reason"))
         if stop:
             meta["stop_reason"] = stop
@@ -932,10 +949,8 @@ class _Parser:
         if rec.get("isAbortedMidStream") is True:
             meta["aborted"] = True
         m = self.add_message(conv, lineno, rec, ASSISTANT, blocks, model=model, usage=usage, meta=meta)
-        if m is not None:
-            if mid:
-                conv.groups[mid] = m
-            conv.best_out[m.id] = out_tokens
+        if m is not None and mid:
+            conv.groups[mid] = m
 
     def duplicate(self, conv: _Conv, uuid: str) -> bool:
         """The first valid occurrence of a uuid wins; later copies are noted, not kept."""

@@ -34,13 +34,13 @@ Mapping (one Message per model-visible history item, in file order):
   next message hangs off the message before them (a branch). ``parent_id`` is derived: the
   previous message on the then-current path.
 
-Usage: ``token_count.info.total_token_usage`` is cumulative. Changes between successive
-snapshots are attributed to the model of the latest ``turn_context`` (a drop in the total is a
-counter reset and starts a new segment; snapshots are never summed). The final totals are in
-``Conversation.meta["usage"]``; each model's share is carried as ``Message.usage`` on the last
-assistant message of that model, so summing ``Message.usage`` over the conversation gives the
-session total. OpenAI convention: ``input`` includes ``cache_read``, ``output`` includes
-``reasoning``.
+Usage: ``token_count.info.total_token_usage`` is cumulative. Each change between successive
+snapshots is one response's usage, on the latest assistant message before it, attributed to
+that message's model (a drop in the total is a counter reset and starts a segment; snapshots
+are never summed). Its ``key`` names the lineage root, the segment and the cumulative counts,
+so a fork replaying its parent's history gives the replayed responses the parent's keys (a
+usage ledger counts a key once). The session totals are ``meta["usage_total"]``, informational.
+OpenAI convention: ``input`` includes ``cache_read``, ``output`` includes ``reasoning``.
 
 Message ids: the item ``id`` when present (a repeated id with an identical payload is a copy
 and dropped; with a different payload the later item gets a derived id), else
@@ -474,6 +474,9 @@ def _detail_output(payload: dict) -> str:
     return ""
 
 
+_SNAP: Final = ("input", "cache_read", "cache_write", "output", "reasoning")  # a usage key's counts, in order
+
+
 def _lanes(u: dict) -> dict[str, int]:
     out: dict[str, int] = {}
     for src, lane in (
@@ -550,6 +553,9 @@ class _Rollout:
         self.usage_cur: dict[str, int] | None = None
         self.usage_cur_total = -1
         self.usage_by_model: dict[str | None, dict[str, int]] = {}
+        self.usage_seg = 0  # counter resets so far: a segment of the cumulative count
+        # each non-zero change of the cumulative count: (line, segment, snapshot, delta)
+        self.usage_deltas: list[tuple[int, int, tuple[int, ...], dict[str, int]]] = []
         self.rate_limits: list[dict] = []
         self._last_rl: Any = None
 
@@ -994,11 +1000,14 @@ class _Rollout:
         if cur is None or tot < self.usage_cur_total:
             if cur is not None:
                 self.count("usage_resets")
+                self.usage_seg += 1
             delta = dict(snap)
         else:
             delta = {k: max(0, v - cur.get(k, 0)) for k, v in snap.items()}
         self.usage_cur, self.usage_cur_total = snap, tot
-        if not any(delta.values()) and self.usage_by_model:
+        if any(delta.values()):
+            self.usage_deltas.append((line, self.usage_seg, tuple(snap.get(k, 0) for k in _SNAP), delta))
+        elif self.usage_by_model:
             return
         acc = self.usage_by_model.setdefault(self.model, {})
         for k, v in delta.items():
@@ -1057,7 +1066,7 @@ class _Rollout:
         for res, call in self.adjacent:
             res.id = call.id
         out = self._paths(msgs, sid)
-        self._attribute_usage(out)
+        self._attribute_usage(msgs, out, sid)
         return self._conversation(out, sid)
 
     def _match_copies(self, msgs: list[_Msg]) -> None:
@@ -1222,26 +1231,47 @@ class _Rollout:
             out.append(msg)
         return out
 
-    def _attribute_usage(self, out: list[Message]) -> None:
+    def _attribute_usage(self, msgs: list[_Msg], out: list[Message], sid: str) -> None:
+        """Each change of the cumulative count is one response's usage, on the latest assistant
+        message before it (merged when two changes find the same message, e.g. a response of
+        encrypted reasoning only), keyed so that a fork replaying its parent's history gives
+        the replayed responses the parent's keys."""
         if not self.usage_by_model:
             return
         total: dict[str, int] = {}
         for lanes in self.usage_by_model.values():
             for k, v in lanes.items():
                 total[k] = total.get(k, 0) + v
-        self.meta["usage"] = {**total, "convention": "openai", "source": "token_count.total_token_usage"}
+        # the session's total, informational: the messages carry it (never counted twice)
+        self.meta["usage_total"] = {**total, "convention": "openai", "source": "token_count.total_token_usage"}
         if len(self.usage_by_model) > 1 or None not in self.usage_by_model:
             self.meta["usage_by_model"] = {str(k): v for k, v in self.usage_by_model.items()}
-        assistants = [m for m in out if m.role == ASSISTANT]
-        if not assistants:
+        lines = [m.line for m in msgs if m.role == ASSISTANT]
+        targets = [i for i, m in enumerate(msgs) if m.role == ASSISTANT]
+        if not targets:
+            self.meta["usage"] = {**total, "convention": "openai"}  # no reply to carry it
             return
-        for model, lanes in self.usage_by_model.items():
-            target = next((m for m in reversed(assistants) if m.model == model), assistants[-1])
-            u = target.usage or {"convention": "openai"}
-            for k, v in lanes.items():
-                u[k] = u.get(k, 0) + v
-            target.usage = u
-            target.meta = {**(target.meta or {}), "usage_scope": "session total for this model"}
+        ns = self._usage_namespace(sid)
+        for line, seg, snap, delta in self.usage_deltas:
+            pos = bisect.bisect_left(lines, line)
+            target = out[targets[pos - 1 if pos else 0]]
+            u = target.usage
+            if u is None:
+                u = target.usage = {"convention": "openai"}
+            for lane, v in delta.items():
+                u[lane] = u.get(lane, 0) + v
+            u["key"] = f"{ns}:{seg}:" + ":".join(map(str, snap))
+
+    def _usage_namespace(self, sid: str) -> str:
+        """The thread whose cumulative count this file continues: a fork (``forked_from_id``)
+        replays its parent's history, whose own session_meta (with its ``forked_from_id``) comes
+        with it; the root of that chain names the counts in every file of the lineage."""
+        forked = {str(x.get("id")): _real(x.get("forked_from_id")) for x in self.meta.get("lineage", [])}
+        ns, up, seen = sid, _real(as_dict(self.session).get("forked_from_id")), {sid}
+        while up and up not in seen:
+            seen.add(up)
+            ns, up = up, forked.get(up)
+        return ns
 
     def _conversation(self, out: list[Message], sid: str) -> Conversation:
         meta = self.meta

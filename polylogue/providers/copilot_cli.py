@@ -24,10 +24,11 @@ a ``tool.execution_start`` for a call no message requested gives the tool_use;
 Events of a subagent (``data.parentToolCallId`` or ``agentId``) form a child
 conversation ``<session>/agent-<id>`` linked to the session.
 
-Usage: ``assistant.message.outputTokens`` is per message (``Message.usage.output``).
-``session.shutdown.modelMetrics`` is a session aggregate (restored across resumes, so
-the last shutdown holds the total): it goes to ``Conversation.meta["session_usage"]``,
-never onto messages, so nothing is counted twice.
+Usage: ``session.shutdown.modelMetrics`` is a session aggregate (restored across resumes, so
+the last shutdown holds the total): its token lanes are ``Conversation.meta["usage"]`` (the raw
+summary in ``meta["session_usage"]``), never spread over messages. ``assistant.message.outputTokens``
+is ``Message.usage.output`` only for messages no shutdown covers (a session still going on);
+the others keep it in ``meta["output_tokens"]``, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -469,6 +470,32 @@ class _EventLog:
         if isinstance(data.get("codeChanges"), dict):
             summary["code_changes"] = bounded(data["codeChanges"], max_items=50)
         self.meta["session_usage"] = summary  # cumulative across resumes: the last one is the total
+        self._session_usage(usage)
+
+    def _session_usage(self, by_model: dict[str, dict[str, Any]]) -> None:
+        """The shutdown's token counts become the session's usage (``meta["usage"]``); the
+        per-message ``outputTokens`` it includes (subagents' too) leave ``Message.usage`` for
+        ``meta["output_tokens"]``, so the session is never counted twice. Messages after the
+        last shutdown (a resumed session still going on) keep theirs."""
+        lanes_of = {k: {ln: v for ln, v in d.items() if ln in m.USAGE_LANES} for k, d in by_model.items()}
+        lanes_of = {k: d for k, d in lanes_of.items() if d}
+        if not lanes_of:
+            return  # requests only: the messages' counts are all there is
+        total: dict[str, Any] = {}
+        for d in lanes_of.values():
+            for ln, v in d.items():
+                total[ln] = total.get(ln, 0) + v
+        if len(lanes_of) == 1:
+            total["model"] = next(iter(lanes_of))
+        else:
+            total["by_model"] = lanes_of
+        total["convention"] = "openai"
+        self.meta["usage"] = total
+        for conv in (self.main, *self.agents.values()):
+            for msg in conv.messages:
+                if msg.usage:
+                    msg.meta = {**(msg.meta or {}), "output_tokens": msg.usage.get("output")}
+                    msg.usage = None
 
     def abort(self, lineno, rec, data, conv, ts) -> None:
         for msg in reversed(conv.messages):  # the calls of the aborted turn that never got a result

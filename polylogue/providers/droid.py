@@ -300,11 +300,10 @@ class _Parser:
         if stats:
             self.meta["completion"] = stats
         usage = token_usage(rec.get("usage"), _USAGE_FIELDS, "anthropic")
-        if usage is not None:
+        if usage is not None:  # the run's total: the session's usage, never on a message
+            if self.model:
+                usage["model"] = self.model
             self.meta["usage"] = usage
-            if target is not None:
-                target.usage = usage
-                target.meta = {**(target.meta or {}), "usage_scope": "session total"}
 
     # -- conversation
 

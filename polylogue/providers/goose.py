@@ -37,10 +37,8 @@ name gets ``derived-`` + sha256 of its first message, flagged
 ``meta.derived_id``). Message ids are the message ``id`` where present, else
 ``<session>:<line>``.
 
-Usage: the metadata holds session totals only: ``accumulated_*`` in
-``meta.usage``, carried as the last assistant message's ``usage``
-(``meta.usage_scope``), so summing messages gives the session total once. The
-legacy files record no model.
+Usage: the metadata holds session totals only: ``accumulated_*`` in ``meta.usage``
+(models.py, "Usage"), never on messages. The legacy files record no model.
 """
 
 from __future__ import annotations
@@ -337,18 +335,18 @@ def _tool_result(item: dict) -> m.Block:
 
 
 def _attribute_usage(messages: list[m.Message], md: dict, meta: dict[str, Any]) -> None:
-    lanes = {}
+    lanes: dict[str, Any] = {}
     for lane, key in (("input", "accumulated_input_tokens"), ("output", "accumulated_output_tokens")):
         v = md.get(key)
         if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
             lanes[lane] = v
     if not lanes:
         return
-    meta["usage"] = {**lanes, "source": "metadata accumulated_* (session totals)"}
-    last = next((x for x in reversed(messages) if x.role == m.ASSISTANT), None)
-    if last is not None:
-        last.usage = dict(lanes)
-        last.meta = {**(last.meta or {}), "usage_scope": "session total"}
+    models = {x.model for x in messages if x.model}
+    if len(models) == 1:
+        lanes["model"] = models.pop()
+    meta["usage"] = lanes  # session totals: never on messages (summing them counts nothing twice)
+    meta["usage_source"] = "metadata accumulated_* (session totals)"
 
 
 PROVIDER = Provider(

@@ -28,7 +28,7 @@ message shapes, and a session Goose imported from a legacy file keeps its id
 (``goose:<id>``, archived once). A message without ``message_id`` gets the id
 Goose's migration would give it. The session's columns are its metadata:
 ``name`` the title, ``working_dir`` the project, ``accumulated_*`` the session
-usage (on the last reply, as for the files), ``model_config_json``'s
+usage (``meta.usage``, as for the files), ``model_config_json``'s
 ``model_name`` the conversation's model (the session's current model: Goose
 does not record a model per message).
 """

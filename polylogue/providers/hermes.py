@@ -24,7 +24,7 @@
    ``schema_version``): ``messages[{message_id, role, state, text, reasoning,
    tool_calls[{action_id, tool_name, arguments_json}], tool_results[{action_id,
    is_error, exit_code, output_preview}]}]``; ``state: rewound`` is an inactive
-   branch; the session's usage is carried on its last reply; the parent session
+   branch; the session's usage is ``meta.usage`` (never on a message); the parent session
    becomes ``parent_id``.
 
 Tool calls without unique ids (a redacted trajectory) get ids derived from their
@@ -479,12 +479,11 @@ def _export(doc: dict, ctx: ParseContext) -> list[m.Conversation]:
         if doc.get(k) is not None:
             meta[k] = bounded(doc[k], max_str=500, max_items=20)
     usage = token_usage(doc.get("usage"), _EXPORT_USAGE, "anthropic")
-    if usage:
+    if usage:  # the session's total: never on a message (models.py, "Usage")
+        models = {x.model for x in msgs if x.model}
+        if len(models) == 1:
+            usage["model"] = models.pop()
         meta["usage"] = usage
-        last = next((x for x in reversed(msgs) if x.role == m.ASSISTANT and x.active), None)
-        if last is not None:
-            last.usage = usage
-            last.meta = {**(last.meta or {}), "usage_scope": "session total"}
     parent = as_str(doc.get("parent_session_id"))
     return _conversation(
         sid,
