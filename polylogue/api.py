@@ -280,9 +280,11 @@ class Archive:
     # ------------------------------------------------------------ reading
     def stats(self) -> dict[str, Any]:
         from .store.queries import stats
+        from .usage import stats_summary
 
         with self.reader() as conn:
             s = stats(conn)
+            s["usage"] = stats_summary(conn, self.home)  # tokens and cost, each response once
         total = self.cache_hits + self.cache_misses
         s["search_cache"] = {
             "hits": self.cache_hits,

@@ -1029,6 +1029,9 @@ def stats(ctx, as_json):
     )
     if s["first_at"]:
         click.echo(f"From {s['first_at'][:10]} to {s['last_at'][:10]}")
+    from .usage import stats_line
+
+    click.echo(stats_line(s["usage"]))
     for p, v in s["by_provider"].items():
         c, m = v["conversations"], v["messages"]
         click.echo(f"  {p:<12} {c:>8,} {_noun(c, 'conversation'):<13}  {m:>10,} {_noun(m, 'message')}")
