@@ -38,6 +38,14 @@ ROLES = (USER, ASSISTANT, SYSTEM, TOOL)
 # Usage known only per session is Conversation.meta["usage"] (same shape, plus "model" when
 # one, or "by_model": {model: lanes} when several), and then no message carries usage.
 USAGE_LANES = ("input", "output", "cache_read", "cache_write", "cache_write_5m", "cache_write_1h", "reasoning")
+# What each "convention" means, as (input includes cache reads, thoughts are reported beside
+# the output and billed as output). Conventions are named after the API whose counting they
+# follow, so a name here may also be a provider's name: that is the API, not the provider.
+USAGE_CONVENTIONS: dict[str, tuple[bool, bool]] = {
+    "anthropic": (False, False),
+    "openai": (True, False),
+    "gemini": (True, True),
+}
 
 
 @dataclass(slots=True)

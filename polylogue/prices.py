@@ -100,11 +100,16 @@ class PriceTable:
             for name in (p.model, *p.aliases):
                 self.rows[name] = p
         self._norm = {normalise(name): p for name, p in self.rows.items()}
+        self._found: dict[str, Price | None] = {}
 
     def find(self, model: str) -> Price | None:
         if not model:
             return None
-        return self.rows.get(model) or self._norm.get(normalise(model))
+        try:
+            return self._found[model]
+        except KeyError:  # a report asks for the same few models per row: looked up once
+            p = self._found[model] = self.rows.get(model) or self._norm.get(normalise(model))
+            return p
 
     def in_effect(self) -> list[Price]:
         seen: dict[int, Price] = {id(p): p for p in self.rows.values()}

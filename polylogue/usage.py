@@ -10,6 +10,7 @@ day, whatever the zone, DST included."""
 
 from __future__ import annotations
 
+import operator
 import os
 import sqlite3
 from collections import defaultdict
@@ -109,84 +110,82 @@ def _pieces(lo: int, hi: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _sums(conn, span, slots, days, dims, f: _Filter) -> Iterable[tuple]:
+def _add(acc: dict, key: tuple, vals: Iterable[int], sign: int = 1) -> None:
+    cur = acc.get(key)
+    if cur is None:
+        acc[key] = list(vals) if sign == 1 else [-v for v in vals]
+    elif sign == 1:
+        cur[:] = map(operator.add, cur, vals)
+    else:
+        cur[:] = map(operator.sub, cur, vals)
+
+
+def local_days(conn, tz: tzinfo, first: date, last: date, dims: tuple[str, ...], f: _Filter) -> dict[tuple, list[int]]:
+    """Totals per (local date, *dims) for local dates first..last.
+
+    Each UTC day is cut at the local midnights within it (none in UTC, one in a
+    fixed-offset zone, rarely two on a DST day). Every part of the day is summed in
+    SQL and grouped there by local date: a part is read as aligned rollup blocks, or,
+    for the larger side of a single cut, as the whole day minus the smaller side (one
+    block and a few, instead of many). Consecutive UTC days cut alike are read by one
+    statement, so a fixed-offset zone costs one statement, a DST zone a few."""
+    start_ms, end_ms = _midnight_ms(first, tz), _midnight_ms(last + timedelta(days=1), tz)
+    u0, u1 = start_ms // DAY_MS, (end_ms - 1) // DAY_MS
+    epoch = date(1970, 1, 1)
+    cuts: dict[int, list[tuple[int, int]]] = defaultdict(list)  # UTC day: (quarter, local date as a day number)
+    d = first
+    while d <= last + timedelta(days=1):
+        ms = _midnight_ms(d, tz)
+        if ms % DAY_MS:  # a local midnight at UTC midnight cuts nothing
+            cuts[ms // DAY_MS].append((ms % DAY_MS // QUARTER_MS, (d - epoch).days))
+        d += timedelta(days=1)
+    # the shape of each UTC day: the local date holding its UTC midnight (as an
+    # offset from the day) and its cuts (quarter, offset of the date starting there)
+    shapes: list[tuple[int, tuple]] = []
+    for u in range(u0, u1 + 1):
+        owner = (datetime.fromtimestamp(u * 86400, UTC).astimezone(tz).date() - epoch).days
+        shapes.append((owner - u, tuple((q, dn - u) for q, dn in sorted(cuts.get(u, ())))))
+    n = len(dims)
+    acc: dict[tuple, list[int]] = {}
+    day_of: dict[int, date] = {}
     cols = ", ".join(dims)
     sql = (
         f"SELECT day, {cols}, {_SUMSQL} FROM usage_rollup WHERE span = ? AND slot >= ? AND slot < ?"
         f" AND day >= ? AND day <= ?{f.sql} GROUP BY day, {cols}"
     )
-    return conn.execute(sql, (span, slots[0], slots[1], days[0], days[1], *f.params))
-
-
-def _add(acc: dict, key: tuple, vals: Iterable[int], sign: int = 1) -> None:
-    cur = acc.get(key)
-    if cur is None:
-        cur = acc[key] = [0] * len(SUMS)
-    for i, v in enumerate(vals):
-        cur[i] += sign * v
-
-
-def local_days(conn, tz: tzinfo, first: date, last: date, dims: tuple[str, ...], f: _Filter) -> dict[tuple, list[int]]:
-    """Totals per (local date, *dims) for local dates first..last."""
-    start_ms, end_ms = _midnight_ms(first, tz), _midnight_ms(last + timedelta(days=1), tz)
-    u0, u1 = start_ms // DAY_MS, (end_ms - 1) // DAY_MS
-    # local midnights per UTC day: (quarter, the local date starting there)
-    cuts: dict[int, list[tuple[int, date]]] = defaultdict(list)
-    d = first
-    while d <= last + timedelta(days=1):
-        ms = _midnight_ms(d, tz)
-        cuts[ms // DAY_MS].append((ms % DAY_MS // QUARTER_MS, d))
-        d += timedelta(days=1)
-    acc: dict[tuple, list[int]] = {}
-    n = len(dims)
-
-    def owner(u: int) -> date:  # the local date holding UTC midnight of day u
-        return datetime.fromtimestamp(u * 86400, UTC).astimezone(tz).date()
-
-    owners = {u: owner(u) for u in range(u0, u1 + 1)}
-    for row in _sums(conn, 96, (0, 1), (u0, u1), dims, f):
-        _add(acc, (owners[row[0]], *row[1 : 1 + n]), row[1 + n :])
-    # move the part of each UTC day after a local midnight to the date starting there;
-    # days sharing a cut quarter are read together, a run of consecutive days at a time
-    moves: dict[int, list[tuple[int, date, date]]] = defaultdict(list)
-    for u in range(u0, u1 + 1):
-        prev = owners[u]
-        for s, dd in sorted(cuts.get(u, ())):
-            if s:
-                moves[s].append((u, prev, dd))
-            prev = dd
-    for s, items in moves.items():
-        target = {u: (src, dst) for u, src, dst in items}
-        for lo_u, hi_u in _runs(sorted(target)):
-            head = s <= 48  # read the smaller side: the head (then tail = day - head) or the tail
-            pieces = _pieces(0, s) if head else _pieces(s, 96)
-            part: dict[tuple, list[int]] = {}
-            for span, a, b in pieces:
-                for row in _sums(conn, span, (a, b), (lo_u, hi_u), dims, f):
-                    _add(part, (row[0], *row[1 : 1 + n]), row[1 + n :])
-            if head:  # tail = whole day - head
-                whole: dict[tuple, list[int]] = {}
-                for row in _sums(conn, 96, (0, 1), (lo_u, hi_u), dims, f):
-                    _add(whole, (row[0], *row[1 : 1 + n]), row[1 + n :])
-                for k, v in part.items():
-                    _add(whole, k, v, -1)
-                part = whole
-            for (u, *rest), v in part.items():
-                if u in target and any(v):
-                    src, dst = target[u]
-                    _add(acc, (src, *rest), v, -1)
-                    _add(acc, (dst, *rest), v)
+    i = 0
+    while i < len(shapes):  # runs of consecutive UTC days of the same shape
+        j = i
+        while j + 1 < len(shapes) and shapes[j + 1] == shapes[i]:
+            j += 1
+        for span, a, b, offset, twin in _reads(shapes[i]):
+            rows = conn.execute(sql, (span, a, b, u0 + i, u0 + j, *f.params)).fetchall()
+            for ofs, sign in ((offset, 1),) if twin is None else ((offset, 1), (twin, -1)):
+                for row in rows:
+                    ld = row[0] + ofs
+                    dd = day_of.get(ld)
+                    if dd is None:
+                        dd = day_of[ld] = epoch + timedelta(days=ld)
+                    _add(acc, (dd, *row[1 : 1 + n]), row[1 + n :], sign)
+        i = j + 1
     return {k: v for k, v in acc.items() if first <= k[0] <= last and any(v)}
 
 
-def _runs(days: list[int]) -> Iterable[tuple[int, int]]:
-    start = prev = days[0]
-    for u in days[1:]:
-        if u != prev + 1:
-            yield start, prev
-            start = u
-        prev = u
-    yield start, prev
+def _reads(shape: tuple[int, tuple]) -> list[tuple[int, int, int, int, int | None]]:
+    """What to read for UTC days of this shape: rollup blocks (span, first slot, end
+    slot), each counted at the local date ``offset`` days from its UTC day and, with
+    ``twin``, taken away from the date at ``twin`` (which counted it in a whole day).
+    Each read is grouped by day in SQLite's own key order (no sort)."""
+    owner, cut = shape
+    if not cut:
+        return [(96, 0, 1, owner, None)]
+    if len(cut) == 1:  # the smaller side as blocks; the larger is the whole day minus it
+        ((q, after),) = cut
+        if q <= 48:
+            return [(96, 0, 1, after, None), *((sp, a, b, owner, after) for sp, a, b in _pieces(0, q))]
+        return [(96, 0, 1, owner, None), *((sp, a, b, after, owner) for sp, a, b in _pieces(q, 96))]
+    edges = [(0, owner), *cut, (96, 0)]  # a DST day cut twice: every part as blocks
+    return [(sp, a, b, offset, None) for (lo, offset), (hi, _) in zip(edges, edges[1:]) for sp, a, b in _pieces(lo, hi)]
 
 
 def _all_days(conn, f: _Filter, dims: tuple[str, ...]) -> dict[tuple, list[int]]:
@@ -229,17 +228,13 @@ class _Row:
 
 
 def _priced(parts: dict[tuple, list[int]], prices) -> dict[str, Any]:
-    total = [0] * len(SUMS)
-    session = [0] * len(SUMS)
+    total = [sum(col) for col in zip(*parts.values())] if parts else [0] * len(SUMS)
+    levels = [v for k, v in parts.items() if k[3]]
+    session = [sum(col) for col in zip(*levels)] if levels else None
     cost: float | None = 0.0
     unknown: dict[str, str] = {}
-    for (model, tier, long, level), v in parts.items():
-        for i, x in enumerate(v):
-            total[i] += x
-            if level:
-                session[i] += x
-        lanes = dict(zip(SUMS, v))
-        c, why = prices.cost(model, tier, long, lanes)
+    for (model, tier, long, _level), v in parts.items():
+        c, why = prices.cost(model, tier, long, dict(zip(SUMS, v)))
         if c is None:
             unknown[model or "unknown"] = why or "unknown"
         elif cost is not None:
@@ -253,7 +248,7 @@ def _priced(parts: dict[tuple, list[int]], prices) -> dict[str, Any]:
     if unknown:
         out["unknown_models"] = sorted(unknown)
         out["unpriced"] = unknown
-    if any(session):
+    if session and any(session):
         # session-level usage (providers that report only per session): in the row's
         # figures above, and shown apart, never spread over messages
         out["session_level"] = {k: session[i] for i, k in enumerate(SUMS) if k in LANES or k == "responses"}
@@ -358,50 +353,62 @@ def _unknown_only(f: _Filter) -> _Filter:
 
 
 def _sessions(conn, f, zone_, first, last, limit, prices, breakdown, provider, project, model):
-    where, params = ["1"], []
+    """Per conversation, newest first, at most ``limit`` rows. The conversations are
+    chosen and ordered from the conversations' indexes, and only the rows shown are
+    read whole: on a 5M-message archive, reading every conversation's row to sort them
+    cost seconds of disk. The totals are summed by SQLite over every matching one."""
+    where, params = [], []  # on the conversation
     provs = [provider] if isinstance(provider, str) else list(provider or [])
     if provs:
-        where.append(f"c.provider IN ({','.join('?' * len(provs))})")
+        where.append(f" AND c.provider IN ({','.join('?' * len(provs))})")
         params += provs
     if project:
-        where.append("instr(lower(coalesce(c.project, '')), lower(?)) > 0")
+        where.append(" AND instr(lower(coalesce(c.project, '')), lower(?)) > 0")
         params.append(project)
-    if model:
-        where.append("instr(lower(u.model), lower(?)) > 0")
-        params.append(model)
     if first:
-        where.append("c.last_ts >= ?")
+        where.append(" AND c.last_ts >= ?")
         params.append(_midnight_ms(first, zone_))
     if last:
-        where.append("coalesce(c.first_ts, c.last_ts) < ?")
+        where.append(" AND coalesce(c.first_ts, c.last_ts) < ?")
         params.append(_midnight_ms(last + timedelta(days=1), zone_))
+    on_model, model_params = ("", []) if not model else (" AND instr(lower(u.model), lower(?)) > 0", [model])
+    chosen = (
+        f"SELECT c.id, c.last_ts FROM conversations c WHERE 1{''.join(where)}"
+        f" AND EXISTS (SELECT 1 FROM usage_conversation u WHERE u.conversation_id = c.id{on_model})"
+    )
+    chosen_params = [*params, *model_params]
+    total = _Row("total")
+    sums = ", ".join(f"sum(u.{x})" for x in SUMS)
+    sql = f"SELECT u.model, u.tier, u.long_ctx, u.level, {sums} FROM usage_conversation u WHERE 1{on_model}"
+    tparams = list(model_params)
+    if where:  # else every conversation with usage counts: no need to look at them
+        sql += f" AND u.conversation_id IN (SELECT id FROM ({chosen}))"
+        tparams += chosen_params
+    for r in conn.execute(sql + " GROUP BY u.model, u.tier, u.long_ctx, u.level", tparams):
+        total.add(tuple(r[:4]), list(r[4:]))
+    page = f"{chosen} ORDER BY coalesce(c.last_ts, 0) DESC, c.id LIMIT ?"
     sql = (
-        f"SELECT c.id, c.uid, c.title, c.provider, c.project, c.last_ts, u.model, u.tier, u.long_ctx, u.level,"
-        f" {', '.join('u.' + s for s in SUMS)} FROM usage_conversation u JOIN conversations c ON c.id = u.conversation_id"
-        f" WHERE {' AND '.join(where)}"
+        f"SELECT p.id, c.uid, c.title, c.provider, c.project, c.last_ts, u.model, u.tier, u.long_ctx, u.level,"
+        f" {', '.join('u.' + x for x in SUMS)} FROM ({page}) p JOIN conversations c ON c.id = p.id"
+        f" JOIN usage_conversation u ON u.conversation_id = p.id{on_model}"
     )
     convs: dict[int, tuple[_Row, dict]] = {}
-    total = _Row("total")
-    for r in conn.execute(sql, params):
+    for r in conn.execute(sql, [*chosen_params, limit or SESSION_LIMIT, *model_params]):
         cid = r[0]
         if cid not in convs:
             last_at = datetime.fromtimestamp(r[5] / 1000, UTC).astimezone(zone_).isoformat() if r[5] else None
-            meta = {"id": r[1], "title": r[2], "provider": r[3], "project": r[4], "last_at": last_at, "_ts": r[5] or 0}
-            convs[cid] = (_Row(r[1]), meta)
+            meta = {"id": r[1], "title": r[2], "provider": r[3], "project": r[4], "last_at": last_at}
+            convs[cid] = (_Row(r[1]), meta, (-(r[5] or 0), cid))
         convs[cid][0].add(tuple(r[6:10]), list(r[10:]))
-        total.add(tuple(r[6:10]), list(r[10:]))
-    ordered = sorted(convs.values(), key=lambda rm: -rm[1]["_ts"])[: limit or SESSION_LIMIT]
-    rows = []
-    for row, meta in ordered:
-        meta.pop("_ts")
-        rows.append(row.render(prices, breakdown, meta))
-    return rows, total
+    ordered = sorted(convs.values(), key=lambda rm: rm[2])
+    return [row.render(prices, breakdown, meta) for row, meta, _ in ordered], total
 
 
 # -- stats and MCP ---------------------------------------------------------------------
 def stats_summary(conn: sqlite3.Connection, prices_home: Path | str | None = None) -> dict[str, Any]:
-    """The one-line usage summary of `stats`: tokens, cost (None when a model has no
-    price) and the unpriced models."""
+    """The usage summary of `stats`, from the kept per-day totals (a few rows per day
+    and model, never the messages): responses, the four lanes, models, ``cost``
+    (None when a model has no price, never 0) and ``unknown_models``."""
     from . import prices as price_table
     from .store.queries import usage_totals
 
@@ -413,6 +420,34 @@ def stats_summary(conn: sqlite3.Connection, prices_home: Path | str | None = Non
     out["cost"] = priced["cost"]
     out["unknown_models"] = priced.get("unknown_models", [])
     return out
+
+
+def stats_line(summary: dict[str, Any]) -> str:
+    """`stats`' one line from ``stats_summary``, e.g. ``Usage: 281,272 responses,
+    4.51B tokens (input 986M, output 74.1M, cache read 3.38B, cache write 62.0M),
+    cost $1,234.56`` (or ``cost unknown: 3 models without a price``). Model names
+    are not in it: plain text, nothing from the archive to neutralise."""
+    if not summary.get("responses"):
+        return "Usage: none recorded"
+    lanes = ("input", "output", "cache_read", "cache_write")
+    tokens = sum(summary.get(k, 0) for k in lanes)
+    parts = ", ".join(f"{k.replace('_', ' ')} {_short(summary.get(k, 0))}" for k in lanes)
+    if summary.get("cost") is not None:
+        cost = f"cost ${summary['cost']:,.2f}"
+    else:
+        n = len(summary.get("unknown_models") or ()) or 1
+        cost = f"cost unknown: {n} model{'s' if n != 1 else ''} without a price (polylogue usage prices)"
+    n = summary["responses"]
+    return f"Usage: {n:,} response{'s' if n != 1 else ''}, {_short(tokens)} tokens ({parts}), {cost}"
+
+
+def _short(n: int) -> str:
+    """A token count in three significant digits: 986M, 74.1M, 3.38B, 62.0M, 950."""
+    for size, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= size * 0.9995:  # 999,999 is 1.00M, not 1000K
+            v = n / size
+            return (f"{v:.2f}" if v < 9.995 else f"{v:.1f}" if v < 99.95 else f"{v:,.0f}") + unit
+    return str(n)
 
 
 def usage_summary_tool(archive, period: str = "daily", since=None, until=None, group_by: str | None = None) -> dict:

@@ -5,17 +5,23 @@ real archives; planted secrets are fake, built in code (tests/privacy_corpus.py)
 from __future__ import annotations
 
 import json
+import random
+import re
 import sqlite3
+import string
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from polylogue import Archive
 from polylogue.privacy import server_redaction
-from polylogue.privacy.detect import find
+from polylogue.models import TEXT, TOOL_USE, Block
+from polylogue.privacy import gate
+from polylogue.privacy.detect import analyse, find
+from polylogue.store import codec
 from polylogue.privacy.redact import MASK, redact_text
 from tests.privacy_corpus import (
     NEAR_MISSES,
@@ -76,6 +82,88 @@ def test_text_without_findings_is_unchanged(text):
         assert redact_text(text) == text
     else:
         assert MASK.search(redact_text(text))
+
+
+# ------------------------------------------------------------------ the gate (prefilter)
+
+_RND = random.Random(7)
+
+
+def _r(n: int, chars: str = string.ascii_letters + string.digits) -> str:
+    return "".join(_RND.choice(chars) for _ in range(n))
+
+
+# Kinds only detect-secrets finds: not in the precision/recall corpus, but the gate must let them through.
+DS_ONLY = {
+    "aws-access-key": "awsKeyId='" + _r(40) + "'",  # the secret key, found after "aws"
+    "twilio-key": "AC" + _r(32, string.ascii_lowercase + string.digits),
+    "discord-token": "M" + _r(23) + "." + _r(6) + "." + _r(27),
+    "telegram-token": "123456789:" + _r(35),
+    "sendgrid-key": "SG." + _r(22) + "." + _r(43),
+    "square-oauth-secret": "sq0csp-" + _r(43),
+    "pypi-token": "pypi-AgEIcHlwaS5vcmc" + _r(70),
+    "mailchimp-key": _r(32, string.ascii_lowercase + string.digits) + "-us12",
+}
+
+
+def test_detect_secrets_kinds_pass_the_gate():
+    for kind, value in DS_ONLY.items():
+        spans = find(f"config: {value} end")
+        assert any(s.kind == kind for s in spans), (kind, spans)
+
+
+# Pieces that build texts near the detectors' edges: names, separators, escapes, keys.
+_PIECES = [
+    "token", "API_KEY", "Password", "secret", "pwd", "credentials", "aws", "key", '"', "'", "\\", "\n", "\t",
+    " ", "=", ":", ": ", "=>", "\u00a0", "://", "@", "user", "é", "AKIA", "ghp_", "sk-", "eyJ", ".", "-",
+    "Hunter2xyz!9", "aB3$kL9@qW7#", "Zm9vYmFyYmF6cXV4cXV1eA", "0123456789",
+]
+_NAMES = ["token", "API_KEY", "Password", "secret", "pwd", "credentials", "awsKeyId", "client_secret"]
+_assignment = st.tuples(
+    st.sampled_from(_NAMES), st.sampled_from(["", '"', "'"]), st.sampled_from(["=", ": ", " ", "\n", "\t", "\u00a0", " => "]),
+    st.sampled_from(["", '"', "'"]), st.sampled_from(_PIECES[-4:]),
+).map("".join)  # fmt: skip
+_texts = st.lists(st.sampled_from(_PIECES) | st.text(max_size=6) | _assignment, max_size=24).map("".join)
+
+
+def _covered(text: str, spans) -> set[int]:
+    return {i for s in spans for i in range(s.start, s.end)}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_texts, st.sampled_from(sorted(SECRETS) + sorted(DS_ONLY)), _texts)
+@example("token\u00a0Hunter2xyz!9", "jwt", "")  # a Unicode space after the name
+@example('"Password": aB3$kL9@qW7#', "jwt", "")  # stored as \"Password\": the backslash follows the name
+def test_the_gate_drops_no_finding(before, kind, after):
+    """Every character the detectors flag with no gate (every line analysed) is
+    flagged with it; and the stored JSON of a message holding a finding passes."""
+    planted = SECRETS[kind][0] if kind in SECRETS else DS_ONLY[kind]
+    for text in (before + after, before + " " + planted + " " + after):
+        ref = analyse(text, every_line=True)
+        assert _covered(text, ref) <= _covered(text, find(text)), text
+        if ref:
+            raw = codec.decode_json(codec.encode_blocks([Block(TEXT, text=text)]))
+            assert gate.hits([b"[]", raw]) == [1], text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_PIECES[:7]), _texts)
+def test_the_gate_passes_tool_input_keys(name, value):
+    """Tool input is read as ``name: value``: the stored JSON ``"name":"value"`` passes."""
+    b = Block(TOOL_USE, id="t", name="Bash", input={name: value})
+    from polylogue.privacy.redact import block_secrets
+
+    if block_secrets(b):
+        assert gate.hits([codec.decode_json(codec.encode_blocks([b]))]) == [0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_texts)
+def test_gate_engines_agree(text):
+    """RE2 (the fast path) and Python's re (the fallback) read the pattern alike."""
+    assert (re.search(gate.PATTERN, text) is None) == (not gate.passes(text))
+    raw = text.encode()
+    assert (re.search(gate.PATTERN.encode(), raw) is None) == (gate.hits([raw]) == [])
 
 
 # ------------------------------------------------------------------ scan

@@ -90,31 +90,27 @@ def prices_cmd(ctx, as_json):
     if as_json:
         emit_json({"user_file": str(user_file(home)), "prices": rows})
         return
-    from rich.table import Table
-
-    t = Table(title=f"Prices in effect (USD per million tokens; yours: {safe(user_file(home))})")
-    for col in ("Model", "From", "Input", "Output", "Cache read", "Write 5m", "Write 1h", ">200K", "Effective"):
-        t.add_column(col, justify="left" if col in ("Model", "From", "Effective") else "right")
-    for r in rows:
-        t.add_row(
-            safe(r["model"]),
-            r["origin"],
-            *(_rate(r[k]) for k in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")),
-            "yes" if r["long_context"] else "",
-            safe(r["effective"] or ""),
+    head = ["Model", "From", "Input", "Output", "Cache read", "Write 5m", "Write 1h", ">200K", "Effective"]
+    body = [
+        (
+            [
+                safe(r["model"]),
+                r["origin"],
+                *(_rate(r[k]) for k in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")),
+                "yes" if r["long_context"] else "",
+                safe(r["effective"] or ""),
+            ],
+            "",
         )
-    _console().print(t)
+        for r in rows
+    ]
+    lines = [f"Prices in effect (USD per million tokens; yours: {safe(user_file(home))})", ""]
+    lines += table(head, body, None, 2, colour=_colour())
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _rate(v: float | None) -> str:
     return "unknown" if v is None else f"{v:g}"
-
-
-def _console():
-    from rich.console import Console
-
-    plain = not sys.stdout.isatty() or "NO_COLOR" in os.environ
-    return Console(no_color=plain, highlight=False, force_terminal=False if plain else None, soft_wrap=plain)
 
 
 def _cost(v: float | None) -> str:
@@ -122,51 +118,108 @@ def _cost(v: float | None) -> str:
 
 
 def _print_report(report: dict[str, Any], breakdown: bool) -> None:
-    from rich.table import Table
-
-    console = _console()
     rows = report["rows"]
     if not rows:
         click.echo("No usage recorded" + (" in this range." if report["since"] or report["until"] else "."))
         return
+    session = report["period"] == "session"
     label = {"session": "Session", "project": "Project", "model": "Model"}.get(report["period"], "Period")
-    t = Table(title=f"Usage, {report['period']} ({safe(report['tz'])})", show_footer=True)
-    tot = report["totals"]
-    t.add_column(label, footer="Total")
-    if report["period"] == "session":
-        t.add_column("Title")
-    for key, head in LANE_COLUMNS:
-        t.add_column(head, justify="right", footer=f"{tot[key]:,}")
-    t.add_column("Cost", justify="right", footer=_cost(tot["cost"]))
+    head = [label, *(["Title"] if session else []), *(h for _, h in LANE_COLUMNS), "Cost"]
+    body: list[tuple[list[str], str]] = []
     for r in rows:
-        lead = [safe(r["period"])] + ([safe(r.get("title") or "")[:40]] if report["period"] == "session" else [])
+        lead = [safe(r["period"]), *([_clip(safe(r.get("title") or ""), TITLE_WIDTH)] if session else [])]
         mark = "~" if r["approximate"] else ""
-        t.add_row(*lead, *(f"{mark}{r[k]:,}" for k, _ in LANE_COLUMNS), _cost(r["cost"]))
+        body.append(([*lead, *(f"{mark}{r[k]:,}" for k, _ in LANE_COLUMNS), _cost(r["cost"])], ""))
         if breakdown:
             for b in r.get("breakdown", []):
-                pad = [""] if report["period"] == "session" else []
-                t.add_row(
-                    "  " + safe(b["model"]),
-                    *pad,
-                    *(f"{b[k]:,}" for k, _ in LANE_COLUMNS),
-                    _cost(b["cost"]),
-                    style="dim",
-                )
-    console.print(t)
+                lead = ["  " + safe(b["model"]), *([""] if session else [])]
+                body.append(([*lead, *(f"{b[k]:,}" for k, _ in LANE_COLUMNS), _cost(b["cost"])], DIM))
+    tot = report["totals"]
+    foot = ["Total", *([""] if session else []), *(f"{tot[k]:,}" for k, _ in LANE_COLUMNS), _cost(tot["cost"])]
+    lead_cols = 2 if session else 1
+    out = [f"Usage, {report['period']} ({safe(report['tz'])})", ""]
+    out += table(head, body, foot, lead_cols, colour=_colour())
     if report["period"] in ("daily", "weekly", "monthly"):
-        _bars(console, rows)
+        out += [""] + bars(rows)
     unknown = sorted({m for r in rows for m in r.get("unknown_models", [])})
     if unknown:
-        console.print("Unpriced models (cost unknown): " + ", ".join(safe(m) for m in unknown))
-    for note in report["notes"]:
-        console.print(f"Note: {safe(note)}")
+        out.append("Unpriced models (cost unknown): " + ", ".join(safe(m) for m in unknown))
+    out += [f"Note: {safe(note)}" for note in report["notes"]]
+    sys.stdout.write("\n".join(out) + "\n")
 
 
-def _bars(console, rows: list[dict]) -> None:
-    """Total tokens per period as a bar each: plain characters, no colour needed."""
+# -- plain aligned columns --------------------------------------------------------------
+# Drawn here rather than by Rich's Table: a report of a few hundred rows costs Rich's
+# layout engine most of a second of CPU; these are fixed columns of short cells, so
+# padding each cell to its column's width is all the layout there is.
+BOLD, DIM, RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
+TITLE_WIDTH = 40
+RULE, BLOCK = "\u2500", "\u2588"
+
+
+def _colour() -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (no-color.org)."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def width(text: str) -> int:
+    """Terminal cells of a one-line string: wide (CJK) characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    from unicodedata import combining, east_asian_width
+
+    return sum(0 if combining(c) else 2 if east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _clip(text: str, cells: int) -> str:
+    if width(text) <= cells:
+        return text
+    out, used = [], 0
+    for c in text:
+        w = width(c)
+        if used + w > cells - 1:
+            break
+        out.append(c)
+        used += w
+    return "".join(out) + "\u2026"
+
+
+def table(
+    head: list[str], body: list[tuple[list[str], str]], foot: list[str] | None, lead: int, *, colour: bool
+) -> list[str]:
+    """Lines of a table: the first ``lead`` columns left-aligned, the rest (figures)
+    right-aligned, a rule under the header and above the footer. ``body`` rows carry
+    a style (DIM or "") used only when ``colour``."""
+    rows = [head, *(cells for cells, _ in body), *([foot] if foot else [])]
+    widths = [max(width(r[i]) for r in rows) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        parts = []
+        for i, (cell, w) in enumerate(zip(cells, widths)):
+            pad = " " * (w - width(cell))
+            parts.append(cell + pad if i < lead else pad + cell)
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join(RULE * w for w in widths)
+    out = [f"{BOLD}{line(head)}{RESET}" if colour else line(head), rule]
+    for cells, style in body:
+        text = line(cells)
+        out.append(f"{style}{text}{RESET}" if colour and style else text)
+    if foot:
+        out += [rule, f"{BOLD}{line(foot)}{RESET}" if colour else line(foot)]
+    return out
+
+
+def bars(rows: list[dict]) -> list[str]:
+    """Total tokens per period as a bar each (the last 60 periods): plain characters, no colour needed."""
     top = max((r["total_tokens"] for r in rows), default=0)
     if not top:
-        return
-    for r in rows[-60:]:
+        return []
+    shown = rows[-60:]
+    pad = max(width(safe(r["period"])) for r in shown)
+    out = []
+    for r in shown:
         n = round(r["total_tokens"] / top * BAR_WIDTH)
-        console.print(f"{safe(r['period']):>10} {'█' * n}{' ' * (BAR_WIDTH - n)} {r['total_tokens']:,}")
+        name = safe(r["period"])
+        out.append(f"{' ' * (pad - width(name))}{name} {BLOCK * n}{' ' * (BAR_WIDTH - n)} {r['total_tokens']:,}")
+    return out

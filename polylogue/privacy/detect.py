@@ -2,10 +2,9 @@
 patterns for what they miss (docs/privacy.md, "What is detected").
 
 Speed: detect-secrets runs ~25 regular expressions per line; over a million
-messages that costs minutes. A cheap prefilter (``_TRIGGER``, literal anchors every
-pattern needs) picks the candidate lines first, and only those are analysed:
-most messages hold no anchor at all. Each pattern's anchor is listed beside it,
-so a pattern never runs on text its anchor is missing from.
+messages that costs minutes. A prefilter (gate.py: one pattern built from every
+detector's anchor, run by RE2) picks the texts worth analysing, and in them the
+lines: most messages hold no anchor at all.
 
 A finding is a span ``(start, end, kind)`` of the text: the secret itself,
 never its surroundings. Only this module and ``redact`` ever hold the value."""
@@ -18,6 +17,8 @@ from collections import Counter
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, NamedTuple
+
+from . import gate
 
 
 class Span(NamedTuple):
@@ -90,19 +91,6 @@ DS_KINDS = {
 # the keyword plugin (misses unquoted values; ``_ASSIGNED`` does it for text), public IPs
 # (not secrets), and the IBM/SoftLayer/Cloudant/Artifactory keyword patterns (``_ASSIGNED``).
 
-# Every anchor a pattern above needs, lowercased; a line holding none of them holds no
-# finding. Written as a trie (alternatives grouped by their first letters): Python's
-# engine tries every alternative at every position, and a flat list of ~40 cost 4x
-# more (measured, benchmarks/secrets.py). It runs over ASCII-lowered text.
-_ANCHORS = (
-    r"a(?:kia|sia|bia|cca|3t|ccountkey=|iza)|://|g(?:h[pousr]_|ithub_pat_"
-    r"|l(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-|r1348941)|eyj|-us\d|s(?:k[-_]|g\.|q0csp-|ig=|ecret)|rk_"
-    r"|p(?:rivate|utty-user|ypi-|assw|wd)|x(?:ox|app-)|hooks\.slack|:aa|key|token|credential"
-)
-_TRIGGER = re.compile(_ANCHORS)
-TRIGGER_BYTES = re.compile(_ANCHORS.encode())  # over stored JSON, bytes.lower()'d
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
 # Values documentation uses as examples: never live (AWS's AKIAIOSFODNN7EXAMPLE, ...)
 _EXAMPLE = re.compile(r"EXAMPLE|(?i:x{6,}|your[_-]|<[a-z_]+>|placeholder|changeme|dummy|redacted)")
 _REDACTED_MARK = "[REDACTED "
@@ -120,13 +108,16 @@ def _ds_plugins() -> list[tuple[str, object]]:
 def find(text: str) -> list[Span]:
     """Every secret in ``text``, as non-overlapping spans in order (the longest of
     overlapping findings wins: two patterns may see the same key)."""
-    if not text:
+    if not text or not gate.passes(text):
         return []
-    low = text.translate(_ASCII_LOWER)  # same length as text, unlike str.lower()
-    if _TRIGGER.search(low) is None:
-        return []
+    return analyse(text)
+
+
+def analyse(text: str, every_line: bool = False) -> list[Span]:
+    """``find`` past the gate; ``every_line``: the line detectors on every line, not
+    just those the gate matches in (tests compare the two: the gate drops nothing)."""
     spans = list(_own(text))
-    for start, line in _candidate_lines(text, low):
+    for start, line in _every_line(text) if every_line else _candidate_lines(text):
         spans += _ds(line, start)
         spans += _assigned(line, start)
     return _settled(text, spans)
@@ -138,19 +129,26 @@ def _own(text: str) -> Iterator[Span]:
             yield Span(m.start(group), m.end(group), kind)
 
 
-def _candidate_lines(text: str, low: str) -> Iterator[tuple[int, str]]:
-    """(offset, line) of each line holding an anchor, each once. Lines are cut at
+def _candidate_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, line) of each line the gate matches in, each once. Lines are cut at
     64 KB so one huge line (minified JSON) costs a window, not the whole."""
     last = -1
-    for m in _TRIGGER.finditer(low):
-        if m.start() <= last:
+    for start, end in gate.matches(text):
+        if start <= last:
             continue
-        lo = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 32768)
-        hi = text.find("\n", m.end())
+        lo = max(text.rfind("\n", 0, start) + 1, start - 32768)
+        hi = text.find("\n", start)  # the line the match starts on (a name's match may end past it)
         hi = len(text) if hi < 0 else hi
-        hi = min(hi, m.end() + 32768)
+        hi = min(hi, end + 32768)
         last = hi
         yield lo, text[lo:hi]
+
+
+def _every_line(text: str) -> Iterator[tuple[int, str]]:
+    at = 0
+    for line in text.split("\n"):
+        yield at, line
+        at += len(line) + 1
 
 
 def _ds(line: str, offset: int) -> Iterator[Span]:

@@ -1,11 +1,11 @@
 """``Archive.secrets``: every secret in the archive (or some conversations), as
 findings that never hold the secret: its kind, a masked preview and where it is.
 
-Most messages hold no secret and no anchor of one: the stored JSON is tested
-against the detector's prefilter before it is parsed into blocks
-(``TRIGGER_BYTES``), so the scan costs a decompression and one regular-expression
-pass per message. That pass is still ~30 us per message in Python's engine, so a
-big scan runs in worker processes, each over its own span of conversations."""
+Most messages hold no secret and no anchor of one: the stored JSON of a batch
+of messages is tested against the detector's prefilter (gate.py, one RE2 pass
+per batch) before any is parsed into blocks, so most messages cost a read, a
+decompression and a few microseconds. A big scan runs in worker processes, each
+over its own span of conversations, to use every core."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 
 from ..store import codec, secrets
-from .detect import TRIGGER_BYTES, find
+from . import gate
+from .detect import find
 from .redact import WHERE, block_secrets, mask
 
 PARALLEL_MIN_MESSAGES = 50_000  # below this, starting workers costs more than it saves
@@ -85,9 +86,9 @@ def _scan_ranges(conn, ranges: list[tuple[int, int]]) -> tuple[list[dict[str, An
     for rows in secrets.message_batches(conn, ranges):
         n += len(rows)
         raws = codec.decode_many([r[3] for r in rows])
-        for (_, cid, mid, _), raw in zip(rows, raws, strict=True):
-            if TRIGGER_BYTES.search(raw.lower()) is None:  # stored JSON keeps the anchors as written
-                continue
+        for i in gate.hits(raws):  # stored JSON keeps the anchors as written
+            _, cid, mid, _ = rows[i]
+            raw = raws[i]
             uid = names.get(cid) or _uid(conn, cid, names)
             for d in orjson.loads(raw):
                 b = codec.block_from_dict(d)

@@ -24,13 +24,15 @@ Lanes are stored normalised (``lanes_of``): ``input`` excludes the cache lanes a
 
 from __future__ import annotations
 
+import operator
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+from ..models import USAGE_CONVENTIONS
+from ..models import USAGE_LANES as LANES
 from .ids import MESSAGE_ID_BITS, rowid_range
 
-LANES = ("input", "output", "cache_read", "cache_write", "cache_write_5m", "cache_write_1h", "reasoning")
 # aggregated per key: responses counted, of which approximate, then the lanes
 SUMS = ("responses", "approximate", *LANES)
 LONG_CONTEXT = 200_000  # prompt tokens above which long-context prices apply (Claude, Gemini)
@@ -71,10 +73,10 @@ def lanes_of(usage: Any) -> tuple[int, int, int, int, int, int, int] | None:
         return None
     if c5 + c1 > cw:
         cw = c5 + c1
-    convention = usage.get("convention")
-    if convention in ("openai", "gemini"):
+    cache_in_input, thoughts_beside = USAGE_CONVENTIONS.get(usage.get("convention"), (False, False))
+    if cache_in_input:
         inp = max(inp - cr, 0)
-    if convention == "gemini":
+    if thoughts_beside:
         out += rs
     return (inp, out, cr, cw, c5, c1, rs)
 
@@ -187,17 +189,6 @@ _UPSERT_ROLLUP = _upsert("usage_rollup", _ROLLUP_KEY)
 _UPSERT_CONV = _upsert("usage_conversation", _CONV_KEY)
 
 
-def blocks_of(ts: int | None) -> Iterator[tuple[int, int, int]]:
-    """(span, slot, day) of every rollup block holding this time."""
-    if ts is None:
-        yield 96, 0, UNKNOWN_DAY
-        return
-    day, q = divmod(ts, DAY_MS)
-    q //= QUARTER_MS
-    for span in SPANS:
-        yield span, q // span, day
-
-
 # a ledger row as read back: the columns of _COLS
 class _Row(NamedTuple):
     id: int
@@ -224,23 +215,39 @@ class Ledger:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        self._rollup: dict[tuple, list[int]] = {}
+        # per (quarter of the day or None, day, model, tier, long, level, provider, project):
+        # a row is summed once here; the four block sizes are derived per quarter at flush
+        self._quarters: dict[tuple, list[int]] = {}
         self._convs: dict[tuple, list[int]] = {}
 
     # -- totals in memory ----------------------------------------------------
     def _sum(self, r: _Row, sign: int) -> None:
         level = int(r.id < 0)
-        add = (sign, sign * r.approximate, *(sign * v for v in r.lanes))
-        tail = (r.model, r.tier, r.long_ctx, level)
-        for span, slot, day in blocks_of(r.ts):
-            _acc(self._rollup, (span, slot, day, *tail, r.provider, r.project), add)
+        add = (sign, sign * r.approximate, *(sign * v for v in r.lanes)) if sign != 1 else (1, r.approximate, *r.lanes)
+        if r.ts is None:
+            q, day = None, UNKNOWN_DAY
+        else:
+            day, q = divmod(r.ts, DAY_MS)
+            q //= QUARTER_MS
+        _acc(self._quarters, (q, day, r.model, r.tier, r.long_ctx, level, r.provider, r.project), add)
         cid = r.id >> MESSAGE_ID_BITS if r.id >= 0 else (-r.id) >> SESSION_SLOTS
-        _acc(self._convs, (cid, *tail), add)
+        _acc(self._convs, (cid, r.model, r.tier, r.long_ctx, level), add)
+
+    def rollup(self) -> dict[tuple, list[int]]:
+        """The summed rows as usage_rollup keys: each quarter in its blocks of every size."""
+        out: dict[tuple, list[int]] = {}
+        for (q, day, *rest), v in self._quarters.items():
+            if q is None:
+                _acc(out, (96, 0, day, *rest), v)
+            else:
+                for span in SPANS:
+                    _acc(out, (span, q // span, day, *rest), v)
+        return out
 
     def flush(self) -> None:
         c = self.conn
         for table, key, deltas, upsert in (
-            ("usage_rollup", _ROLLUP_KEY, self._rollup, _UPSERT_ROLLUP),
+            ("usage_rollup", _ROLLUP_KEY, self.rollup(), _UPSERT_ROLLUP),
             ("usage_conversation", _CONV_KEY, self._convs, _UPSERT_CONV),
         ):
             live = [(*k, *v) for k, v in deltas.items() if any(v)]
@@ -250,34 +257,63 @@ class Ledger:
             if emptied:  # a block whose last response went: no row of zeros is kept
                 where = " AND ".join(f"{k} = ?" for k in key)
                 c.executemany(f"DELETE FROM {table} WHERE {where} AND responses = 0", emptied)
-            deltas.clear()
+        self.discard()
 
     def discard(self) -> None:
-        self._rollup.clear()
+        self._quarters.clear()
         self._convs.clear()
+
+    def pending(self) -> int:
+        """Keys summed in memory, not yet flushed."""
+        return len(self._quarters) + len(self._convs)
 
     # -- rows ------------------------------------------------------------------
     def add(self, provider: str, project: str | None, rows: Iterable[tuple[int, int | None, Response]]) -> None:
         """Holders (id, time, response) of one conversation: counted unless a holder of
-        the same key with a smaller id is (then, if this one is smaller, it takes over)."""
+        the same key with a smaller id is (then, if this one is smaller, it takes over).
+        The counted holders of the batch's keys are found in one indexed read."""
         c = self.conn
         proj = project or ""
-        plain = []
-        for rid, ts, r in rows:
-            row = _Row(rid, provider, r.key, 1, ts, r.model, r.tier, r.long, proj, r.approximate, r.lanes)
-            if r.key is not None:
-                held = c.execute(
-                    "SELECT id FROM usage_ledger WHERE provider = ? AND key = ? AND counted = 1", (provider, r.key)
-                ).fetchone()
-                if held is not None and held[0] < rid:
-                    row = row._replace(counted=0)
-                elif held is not None:
-                    self._uncount(held[0])
-            c.execute(_INSERT, (*row[:10], *row.lanes)) if r.key is not None else plain.append(row)
+        batch = [_Row(rid, provider, r.key, 1, ts, r.model, r.tier, r.long, proj, r.approximate, r.lanes)
+                 for rid, ts, r in rows]  # fmt: skip
+        held = self._held(provider, {row.key for row in batch if row.key is not None})
+        mine: dict[str, int] = {}  # key: position in batch of the holder counted there
+        for i, row in enumerate(batch):
+            if row.key is None:
+                continue
+            j = mine.get(row.key)
+            if j is not None and batch[j].id < row.id:
+                batch[i] = row._replace(counted=0)
+                continue
+            if j is not None:  # this one comes first: it takes over from the batch's
+                batch[j] = batch[j]._replace(counted=0)
+            else:
+                h = held.get(row.key)
+                if h is not None and h < row.id:
+                    batch[i] = row._replace(counted=0)
+                    continue
+                if h is not None:
+                    self._uncount(h)
+            mine[row.key] = i
+        for row in batch:
             if row.counted:
                 self._sum(row, 1)
-        if plain:
-            c.executemany(_INSERT, [(*row[:10], *row.lanes) for row in plain])
+        c.executemany(_INSERT, [(*row[:10], *row.lanes) for row in batch])
+
+    def _held(self, provider: str, keys: set[str]) -> dict[str, int]:
+        """The counted holder (id) of each of these keys, where one is stored."""
+        out: dict[str, int] = {}
+        found = list(keys)
+        for i in range(0, len(found), 500):
+            chunk = found[i : i + 500]
+            out.update(
+                self.conn.execute(
+                    f"SELECT key, id FROM usage_ledger WHERE provider = ? AND key IN ({','.join('?' * len(chunk))})"
+                    " AND counted = 1",
+                    (provider, *chunk),
+                )
+            )
+        return out
 
     def _uncount(self, rid: int) -> None:
         old = _row(self.conn.execute(f"SELECT {_COLS} FROM usage_ledger WHERE id = ?", (rid,)).fetchone())
@@ -341,13 +377,12 @@ class Ledger:
                 c.execute("UPDATE usage_ledger SET project = ? WHERE id >= ? AND id < ?", (proj, lo, hi))
 
 
-def _acc(table: dict[tuple, list[int]], key: tuple, add: tuple[int, ...]) -> None:
+def _acc(table: dict[tuple, list[int]], key: tuple, add: Sequence[int]) -> None:
     cur = table.get(key)
     if cur is None:
         table[key] = list(add)
     else:
-        for i, v in enumerate(add):
-            cur[i] += v
+        cur[:] = map(operator.add, cur, add)
 
 
 # -- forget, verify, backfill ---------------------------------------------------
@@ -371,7 +406,7 @@ def recount(conn: sqlite3.Connection) -> tuple[dict[tuple, list[int]], dict[tupl
     ledger = Ledger(conn)
     for r in conn.execute(f"SELECT {_COLS} FROM usage_ledger WHERE counted = 1"):
         ledger._sum(_row(r), 1)
-    return ledger._rollup, ledger._convs
+    return ledger.rollup(), ledger._convs
 
 
 def verify(conn: sqlite3.Connection) -> list[str]:
@@ -440,7 +475,7 @@ def backfill(conn: sqlite3.Connection) -> None:
             ledger.add(provider, project, [(session_id(cid, j), updated, r) for j, r in enumerate(rows)])
         batch.clear()
         sums.clear()
-        if len(ledger._rollup) > 200_000:
+        if ledger.pending() > 200_000:
             ledger.flush()
 
     rows = conn.execute(
@@ -458,7 +493,7 @@ def backfill(conn: sqlite3.Connection) -> None:
             continue
         if cid in sessions:
             _acc(sums, r.model, r.lanes)  # type: ignore[arg-type]
-        if r.key is None and meta is not None and convs[cid][0] == "claude-code":
+        if r.key is None and meta is not None:  # archived before keys: the response ids in meta (Claude Code's)
             m = orjson.loads(codec.decode_json(meta))
             if isinstance(m.get("message_id"), str) and isinstance(m.get("request_id"), str):
                 r = r._replace(key=f"{m['message_id']}:{m['request_id']}")
