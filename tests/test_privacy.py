@@ -114,9 +114,39 @@ def test_detect_secrets_kinds_pass_the_gate():
 
 # Pieces that build texts near the detectors' edges: names, separators, escapes, keys.
 _PIECES = [
-    "token", "API_KEY", "Password", "secret", "pwd", "credentials", "aws", "key", '"', "'", "\\", "\n", "\t",
-    " ", "=", ":", ": ", "=>", "\u00a0", "://", "@", "user", "é", "AKIA", "ghp_", "sk-", "eyJ", ".", "-",
-    "Hunter2xyz!9", "aB3$kL9@qW7#", "Zm9vYmFyYmF6cXV4cXV1eA", "0123456789",
+    "token",
+    "API_KEY",
+    "Password",
+    "secret",
+    "pwd",
+    "credentials",
+    "aws",
+    "key",
+    '"',
+    "'",
+    "\\",
+    "\n",
+    "\t",
+    " ",
+    "=",
+    ":",
+    ": ",
+    "=>",
+    "\u00a0",
+    "://",
+    "@",
+    "user",
+    "é",
+    "AKIA",
+    "ghp_",
+    "sk-",
+    "eyJ",
+    ".",
+    "-",
+    "Hunter2xyz!9",
+    "aB3$kL9@qW7#",
+    "Zm9vYmFyYmF6cXV4cXV1eA",
+    "0123456789",
 ]
 _NAMES = ["token", "API_KEY", "Password", "secret", "pwd", "credentials", "awsKeyId", "client_secret"]
 _assignment = st.tuples(
@@ -315,6 +345,23 @@ def test_forget_command_needs_yes_without_a_tty(world):
     r = CliRunner().invoke(forget, [cid, "--yes", "--json"], obj={"home": str(home), "archive": None})
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["conversations"] == 1
+
+
+def test_forget_query_takes_every_page(world):
+    """--query forgets every match, not the first page of search results."""
+    from polylogue.commands.privacy import _every_match, forget
+
+    a, _, home = world
+    matches = {c["id"] for c in a.search("provider:chatgpt", limit=1000).conversations}
+    assert len(matches) >= 2
+    assert set(_every_match(a, "provider:chatgpt", page=1)) == matches
+    a.close()
+    r = CliRunner().invoke(
+        forget, ["--query", "provider:chatgpt", "--yes", "--json"], obj={"home": str(home), "archive": None}
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["conversations"] == len(matches)
+    assert not Archive(home).list(provider="chatgpt")
 
 
 # ------------------------------------------------------------------ redact

@@ -61,7 +61,7 @@ def forget(ctx, ids, query, yes, unforget, as_json):
         raise click.UsageError("name conversations to forget, or --query")
     targets = [a.resolve(i)["id"] for i in ids]
     if query is not None:
-        targets += [c["id"] for c in a.search(query, limit=1000).conversations]
+        targets += _every_match(a, query)
     targets = list(dict.fromkeys(targets))
     if not targets:
         fail("nothing matches: nothing forgotten", 1)
@@ -98,3 +98,13 @@ def redact(ctx, ident, message, secrets_, pattern, as_json):
         emit_json(out)
         return
     click.echo(f"masked {plural(out['values'], 'value')} in {plural(out['messages'], 'message')}")
+
+
+def _every_match(a, query: str, page: int = 1000) -> list[str]:
+    """Every conversation the query matches, page by page (forget must not stop at a page)."""
+    found: list[str] = []
+    while True:
+        ids = [c["id"] for c in a.search(query, limit=page, offset=len(found)).conversations]
+        found += ids
+        if len(ids) < page:
+            return found
