@@ -17,12 +17,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from polylogue import Archive
-from polylogue.privacy import server_redaction
 from polylogue.models import TEXT, TOOL_USE, Block
-from polylogue.privacy import gate
+from polylogue.privacy import gate, server_redaction
 from polylogue.privacy.detect import analyse, find
-from polylogue.store import codec
 from polylogue.privacy.redact import MASK, redact_text
+from polylogue.store import codec
 from tests.privacy_corpus import (
     NEAR_MISSES,
     SECRETS,
