@@ -73,7 +73,7 @@ def lanes_of(usage: Any) -> tuple[int, int, int, int, int, int, int] | None:
         return None
     if c5 + c1 > cw:
         cw = c5 + c1
-    cache_in_input, thoughts_beside = USAGE_CONVENTIONS.get(usage.get("convention"), (False, False))
+    cache_in_input, thoughts_beside = USAGE_CONVENTIONS.get(str(usage.get("convention")), (False, False))
     if cache_in_input:
         inp = max(inp - cr, 0)
     if thoughts_beside:
