@@ -900,9 +900,11 @@ def _ages(files, days: int | None, conn) -> dict[str, Any]:
 
     from .fmt import iso_from_ms
 
-    oldest = min((f.mtime_ns for f in files), default=None)
+    first = min(files, key=lambda f: f.mtime_ns, default=None)
+    oldest = first.mtime_ns if first is not None else None
     out: dict[str, Any] = {
         "oldest": iso_from_ms(oldest // 10**6) if oldest is not None else None,
+        "oldest_path": first.key if first is not None else None,
         "not_archived": None if conn is None else len(_not_archived(conn, files)),
     }
     if days is None:

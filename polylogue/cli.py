@@ -288,18 +288,22 @@ def sources(ctx, all_, as_json):
 def _ages(r: dict) -> str:
     """The retention part of a `sources` line: the oldest file, when the tool
     deletes it, and what a sync has not archived yet."""
+    import os
+
     out = ""
     if r.get("oldest"):
-        out += f"; oldest {r['oldest'][:10]}"
+        out += f"; oldest {r['oldest'][:10]} ({_safe(os.path.basename(r['oldest_path']))})"
     if "retention_days" in r:
         if r["retention_days"] is None:
-            out += f"; deleted after an unknown number of days ({_safe(r['retention_setting'])} unreadable)"
+            out += f"; deleted after an unknown number of days, see {_safe(r['retention_setting'])}"
         else:
             out += f"; deleted after {_plural(r['retention_days'], 'day')}"
             if r.get("days_left") is not None:
                 out += f": {_plural(r['days_left'], 'day')} left"
     if r.get("not_archived") is not None:
         out += f"; {r['not_archived']:,} not archived" if r["not_archived"] else "; all archived"
+    elif r.get("files"):  # no archive this version reads: nothing here is archived yet
+        out += "; none archived yet"
     return out
 
 

@@ -152,15 +152,23 @@ def source_retention(
     name: str, environ: Mapping[str, str] | None = None, user: Path | None = None
 ) -> tuple[str, Retention] | None:
     """(the tool's display name, how long it keeps its files) for a default
-    source (``default_sources``' name), or None when no tool of it deletes its files."""
+    source (``default_sources``' name), or None when no tool of it deletes its
+    files (none declares a retention, or each one's setting keeps them)."""
     from . import providers
+    from .providers.base import Retention
 
     environ = os.environ if environ is None else environ
     user = user or Path(os.path.expanduser("~"))
     for part in name.split(", "):
         p = providers.by_name(part) if part in providers.names() else None
-        if p is not None and p.retention is not None:
-            return p.display_name, p.retention(environ, user)
+        if p is None or p.retention is None:
+            continue
+        try:
+            kept = p.retention(environ, user)
+        except Exception as e:  # a plugin's reader that breaks its promise costs its answer only
+            kept = Retention(None, f"{p.name} retention setting ({type(e).__name__})")
+        if kept is not None:  # None: the tool is set to keep its files
+            return p.display_name, kept
     return None
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,7 +56,7 @@ def test_claude_code_retention_default_setting_and_unreadable(tmp_path):
     _settings(user / ".claude", '{"cleanupPeriodDays": 5}')
     assert retention({}, user).days == 5
     _settings(user / ".claude", '{"cleanupPeriodDays": 0}')
-    assert retention({}, user).days == 0  # deletes at once
+    assert retention({}, user).days is None  # under the documented minimum (1 day): unknown
     for bad in ("{not json", '{"cleanupPeriodDays": "ten"}', '{"cleanupPeriodDays": -1}', "[1]"):
         _settings(user / ".claude", bad)
         assert retention({}, user).days is None, bad  # unknown, never an exception
@@ -104,7 +106,7 @@ def test_sources_reports_retention_and_warns_until_synced(tmp_path, claude_home)
     assert "Claude Code will delete 1 file within 3 days" in r.stderr
     assert r.stderr.count("\n") == 1
     text = run(home, "sources").stdout
-    assert "deleted after 5 days: 0 days left" in text
+    assert "deleted after 5 days: 0 days left; none archived yet" in text
 
     run(home, "sync")
     r = run(home, "sources", "--json")
@@ -176,4 +178,122 @@ def test_conversation_whose_source_is_gone_stays_marked(tmp_path):
     assert gone[0] in {r["id"] for r in Archive(home).list() if r["source_gone"]}
 
     victim.write_bytes(kept)
+    assert not any(r["source_gone"] for r in Archive(home).list())
+
+
+def test_default_sync_after_the_tool_deleted_a_log_keeps_it(tmp_path, claude_home):
+    """What the tool does: it deletes an old log; the next sync of the default
+    sources keeps the conversation, and list, show, stats and MCP say its source is gone."""
+    home = tmp_path / "h"
+    run(home, "sync")
+    before = {r["id"] for r in Archive(home).list(limit=500)}
+    count = json.loads(run(home, "stats", "--json").stdout)["conversations"]
+    claude_home.unlink()  # Claude Code's cleanup
+    run(home, "sync")
+    a = Archive(home)
+    rows = a.list(limit=500)
+    assert {r["id"] for r in rows} == before
+    assert json.loads(run(home, "stats", "--json").stdout)["conversations"] == count
+    gone = [r["id"] for r in rows if r["source_gone"]]
+    assert len(gone) == 1 and a.gone(gone) == set(gone)
+    out = _Tools(a).get(
+        gone[0], around=None, before=0, after=0, offset=0, limit=5, tail=False,
+        include_thinking=False, include_tools=False, active_only=False, max_chars=2000, char_offset=0,
+    )  # fmt: skip
+    assert out["source_gone"] is True and out["messages"]
+    kept = next(r["id"] for r in rows if not r["source_gone"])
+    out = _Tools(a).get(
+        kept, around=None, before=0, after=0, offset=0, limit=5, tail=False,
+        include_thinking=False, include_tools=False, active_only=False, max_chars=2000, char_offset=0,
+    )  # fmt: skip
+    assert "source_gone" not in out
+    text = run(home, "show", gone[0], "--format", "text").stdout
+    assert "source file is gone" in text
+    assert "source file is gone" not in run(home, "show", kept, "--format", "text").stdout
+
+
+def test_sources_names_the_oldest_file(tmp_path, claude_home):
+    doc = json.loads(run(tmp_path / "h", "sources", "--json").stdout)
+    cc = next(s for s in doc["sources"] if s["name"] == "claude-code")
+    assert cc["oldest_path"] == str(claude_home)
+    assert f"({claude_home.name})" in run(tmp_path / "h", "sources").stdout
+
+
+def _gemini_wired() -> bool:
+    from polylogue.providers import by_name
+
+    return by_name("gemini-cli").retention is not None
+
+
+@pytest.mark.skipif(
+    not _gemini_wired(), reason="the lead wires polylogue.retention.gemini_retention into gemini_cli.py"
+)
+def test_gemini_cli_retention_in_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMINI_CLI_SYSTEM_DEFAULTS_PATH", str(tmp_path / "none.json"))
+    monkeypatch.setenv("GEMINI_CLI_SYSTEM_SETTINGS_PATH", str(tmp_path / "none.json"))
+    user = _user()
+    shutil.copytree(EXAMPLES / "gemini-cli" / "tmp", user / ".gemini" / "tmp")
+    chats = sorted((user / ".gemini" / "tmp").rglob("*.json"))
+    for p in chats:
+        _age(p, 1)
+    _age(chats[0], 29)
+    home = tmp_path / "h"
+
+    def gemini():
+        doc = json.loads(run(home, "sources", "--json").stdout)
+        return next(s for s in doc["sources"] if "gemini-cli" in s["name"].split(", ")), doc
+
+    g, doc = gemini()
+    assert (g["retention_days"], g["days_left"], g["at_risk"]) == (30, 0, 1)
+    assert g["retention_setting"].endswith("settings.json: general.sessionRetention")
+    assert g["warning"] in doc["warnings"]
+    _settings(user / ".gemini", '{"general": {"sessionRetention": {"enabled": false}}}')
+    g, doc = gemini()  # cleanup off: nothing is deleted, nothing to warn about
+    assert "retention_days" not in g and "at_risk" not in g and doc["warnings"] == []
+
+
+KEEPER = """\
+from polylogue.providers import Location, Provider
+
+
+def retention(environ, user):
+    raise RuntimeError("a reader that breaks its promise")
+
+
+PROVIDER = Provider(
+    name="keeper", display_name="Keeper", kind="json", sniff=lambda h: False, parse=lambda s, c: iter(()),
+    locations=(Location("~/.keeper", "logs"),), retention=retention,
+)
+"""
+
+
+def test_a_plugin_retention_reader_that_raises_is_unknown(tmp_path):
+    """A third-party provider's reader is not ours: if it raises, its source's
+    retention is unknown and `sources` still answers, with no traceback."""
+    site = tmp_path / "site"
+    dist = site / "polylogue_keeper-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (site / "polylogue_keeper.py").write_text(KEEPER)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: polylogue-keeper\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[polylogue.providers]\nkeeper = polylogue_keeper:PROVIDER\n")
+    (_user() / ".keeper" / "logs").mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    cmd = [sys.executable, "-m", "polylogue", "--home", str(tmp_path / "h"), "sources", "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    row = next(s for s in json.loads(r.stdout)["sources"] if s["name"] == "keeper")
+    assert row["retention_days"] is None and row["retention_setting"] == "keeper retention setting (RuntimeError)"
+    assert "days_left" not in row and "at_risk" not in row
+
+
+def test_a_moved_file_is_not_gone(tmp_path):
+    """Its conversations were last read from the old path; a sync of the new one
+    finds them unchanged and makes the new file their source."""
+    a_dir, b_dir = tmp_path / "A", tmp_path / "B"
+    shutil.copytree(EXAMPLES / "codex", a_dir)
+    home = tmp_path / "h"
+    run(home, "sync", str(a_dir))
+    a_dir.rename(b_dir)
+    assert all(r["source_gone"] for r in Archive(home).list())
+    run(home, "sync", str(b_dir))
     assert not any(r["source_gone"] for r in Archive(home).list())

@@ -198,7 +198,7 @@ class Retention:
 
 
 # reads the tool's own setting from the environment and the user's home; never raises
-RetentionReader = Callable[[Mapping[str, str], Path], Retention]
+RetentionReader = Callable[[Mapping[str, str], Path], "Retention | None"]
 
 
 @dataclass(frozen=True)

@@ -1323,7 +1323,8 @@ def retention(environ: Mapping[str, str], user: Path) -> Retention:
     if not isinstance(settings, dict) or "cleanupPeriodDays" not in settings:
         return Retention(CLEANUP_DEFAULT_DAYS if isinstance(settings, dict) else None, setting)
     days = settings["cleanupPeriodDays"]
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+    # documented as at least 1; versions differ on 0 (rejected now, once "keep" or "write no transcripts")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         return Retention(None, setting)
     return Retention(days, setting)
 

@@ -41,6 +41,7 @@ import orjson
 
 from .. import models as m
 from ..errors import ParseError
+from ..retention import gemini_retention
 from . import Head
 from .base import Location, Provider, Records
 from .common import (
@@ -730,4 +731,5 @@ PROVIDER = Provider(
     records=Records(usage=True, models=True, branches=True, thinking=True, subagents=True),
     locations=(Location("~/.gemini", "tmp"),),
     side_file=_side_file,
+    retention=gemini_retention,
 )

@@ -343,6 +343,12 @@ class Writer:
         ).fetchone()
         if row is not None and (row[1] == conv.hash or _older(conv.updated_at, row[4])):
             # same content, or an older copy of it (an earlier export, a stale sibling file): keep what we have
+            if row[1] == conv.hash and source_id is not None:
+                # this file holds it as it is: it is the source now (a moved file leaves no conversation "gone")
+                self.conn.execute(
+                    "UPDATE conversations SET source_id = ? WHERE id = ? AND source_id IS NOT ?",
+                    (source_id, row[0], source_id),
+                )
             self.stats.conversations_unchanged += 1
             return "unchanged"
         if row is None:
