@@ -466,6 +466,7 @@ class Archive:
         regex: str | None = None,
         within: str = "conversation",
         forms: bool = True,
+        mode: str | None = None,
         **filters,
     ):
         """Search with the query language; keyword filters (provider=..., since=...) are ANDed in.
@@ -474,7 +475,11 @@ class Archive:
         ``forms=False``: words match only as written (a quoted word always does).
         ``regex``: a Python regular expression the message text must match, tried on the
         messages the query matches (all messages its filters allow if it has no words),
-        with a bound on the work (a note says when it stopped the scan)."""
+        with a bound on the work (a note says when it stopped the scan).
+        ``mode``: None or "lexical" (words only, as ever), "semantic" (vectors alone),
+        "hybrid" (words and vectors fused), "auto" (hybrid once every conversation is
+        embedded, else lexical); the last three need the [semantic] extra
+        (docs/semantic.md)."""
         from .store.fts import regex_search, search
         from .store.queries import generation
 
@@ -487,6 +492,9 @@ class Archive:
             raise QueryError(f"within must be 'conversation' or 'message', not {within!r}")
         pattern = _regex(regex) if regex is not None else None
         q.regex, q.within, q.forms = regex, within, forms
+        mode = self._search_mode(mode, regex)
+        if mode != "lexical":
+            return self._search_by_meaning(q, mode, limit, offset, cache)
         with self.reader() as conn:
             key = (q.cache_key(), limit, offset, generation(conn))
             if cache:
@@ -503,6 +511,49 @@ class Archive:
                 res = search(conn, q, limit=limit, offset=offset)
                 if res.total_conversations < FEW_RESULTS and q.groups:
                     _add_suggestions(conn, q, res)
+        if cache:
+            with self._cache_lock:
+                self._cache[key] = res
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return self._redacted_result(res)
+
+    def _search_mode(self, mode: str | None, regex: str | None) -> str:
+        """The mode a search runs in: "auto" is hybrid once the archive is fully
+        embedded (a regex, or no vectors.db, keeps it lexical at the cost of a stat)."""
+        if mode is None or mode == "lexical":
+            return "lexical"
+        if mode not in ("semantic", "hybrid", "auto"):
+            from .errors import QueryError
+
+            raise QueryError(f"mode must be lexical, semantic, hybrid or auto, not {mode!r}")
+        if mode != "auto":
+            return mode
+        if regex is not None or not (self.home / "vectors.db").exists():
+            return "lexical"
+        from . import semantic
+
+        with self.reader() as conn:
+            return "hybrid" if semantic.fully_embedded(self.home, conn) else "lexical"
+
+    def _search_by_meaning(self, q: searchlang.Query, mode: str, limit: int, offset: int, cache: bool):
+        """Semantic or hybrid search (polylogue.semantic), cached like a lexical one and
+        keyed also on the vectors' generation."""
+        from . import semantic
+        from .store.queries import generation
+
+        with self.reader() as conn:
+            words = tuple(t.raw for g in q.groups for t in g)  # what is embedded, as typed
+            key = (q.cache_key(), words, limit, offset, generation(conn), mode, semantic.generation(self.home))
+        if cache:
+            with self._cache_lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    self.cache_hits += 1
+                    return self._redacted_result(hit)
+                self.cache_misses += 1
+        res = semantic.search(self, q, mode=mode, limit=limit, offset=offset)
         if cache:
             with self._cache_lock:
                 self._cache[key] = res

@@ -99,15 +99,32 @@ def _quiet_stdout() -> None:
     envvar="POLYLOGUE_HOME",
     help="Archive folder (default: $POLYLOGUE_HOME or $XDG_DATA_HOME/polylogue).",
 )
+@click.option(
+    "--archive",
+    "archive_url",
+    metavar="POSTGRES_URL",
+    help="Read a shared PostgreSQL archive (docs/postgres.md) instead of the local one: "
+    "search, list, show, stats and export.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="With --archive: allow a server that is not on this machine without verified TLS.",
+)
 @click.version_option(__version__, prog_name="polylogue")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, archive_url: str | None, insecure: bool) -> None:
     """Polylogue: one local, searchable archive of your AI conversations.
 
     Import ChatGPT, Claude, Claude Code, Codex and Gemini exports and session
     logs into a SQLite archive, then search, read and export them.
     """
     ctx.obj = {"home": home, "archive": None}
+    if archive_url is not None:
+        from .clikit import shared_archive_check
+
+        ctx.obj.update(url=archive_url, insecure=insecure)
+        shared_archive_check(archive_url, ctx.invoked_subcommand)
 
 
 # ------------------------------------------------------------------ sync
@@ -333,9 +350,20 @@ def _say_warnings(warnings: list[str]) -> None:
     show_default=True,
     help="CPU and I/O priority of the watcher's syncs: idle yields to everything else.",
 )
+@click.option(
+    "--push",
+    "push_url",
+    metavar="POSTGRES_URL",
+    help="After each sync that changed the archive, push it to this shared PostgreSQL archive (docs/postgres.md).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="With --push: allow a server that is not on this machine without verified TLS.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print each event (each sync...) as one JSON object per line.")
 @click.pass_context
-def watch(ctx, paths, rescan_minutes, priority, as_json):
+def watch(ctx, paths, rescan_minutes, priority, push_url, insecure, as_json):
     """Keep the archive current: sync what the tools write, as they write it.
 
     Watches the default sources, the archive's inbox and PATHS with the
@@ -351,10 +379,20 @@ def watch(ctx, paths, rescan_minutes, priority, as_json):
     from .watch import Watcher, WatchLock
 
     a = _archive(ctx)
-    say = _WatchOutput(as_json)
+    say = emit = _WatchOutput(as_json)
+    if push_url:  # a push after each sync that changed something, on the sync thread (never beside a sync)
+        from .push import AfterSync
+
+        after = AfterSync(push_url, insecure=insecure)  # a URL the TLS rule refuses is refused now
+
+        def emit(event: dict) -> None:
+            say(event)
+            if event.get("event") == "sync":
+                after(a, event, say)
+
     stop = threading.Event()
     with WatchLock(a.home):
-        watcher = Watcher(a, paths, emit=say, rescan_minutes=rescan_minutes, background=priority == "idle")
+        watcher = Watcher(a, paths, emit=emit, rescan_minutes=rescan_minutes, background=priority == "idle")
         with _stopped_by_signals(stop):
             watcher.run(stop)
         say({"event": "stopped", "syncs": watcher.syncs.syncs, "clean": watcher.clean})
@@ -413,6 +451,11 @@ def _watch_lines(e: dict) -> list[str]:
         return lines
     if kind == "stopped":
         return [f"{clock} stopped after {_plural(e['syncs'], 'sync')}."]
+    if kind == "push":
+        return [
+            f"{clock} pushed {_plural(e['conversations'], 'conversation')} ({_plural(e['messages'], 'message')})"
+            f" to {_safe(e['target'])}"
+        ]
     detail = e.get("error") or e.get("note") or e.get("reason") or ""
     return [f"{clock} {kind}: {_safe(detail)}"]
 
@@ -595,6 +638,15 @@ class _WordsCommand(click.Command):
     help="Words match only as written (by default a word also finds its English forms: "
     "checkpointing finds checkpoint; a quoted word is always exact).",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["lexical", "semantic", "hybrid", "auto"]),
+    help="lexical: words only (the default); semantic: by meaning alone; hybrid: words and meaning fused; "
+    "auto: hybrid once `polylogue embed` has embedded everything. Meaning needs the [semantic] extra.",
+)
+@click.option("--semantic", "mode", flag_value="semantic", help="Same as --mode semantic.")
+@click.option("--hybrid", "mode", flag_value="hybrid", help="Same as --mode hybrid.")
+@click.option("--lexical", "mode", flag_value="lexical", help="Same as --mode lexical.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of conversations with their hits.")
 @click.pass_context
 def search(
@@ -615,6 +667,7 @@ def search(
     regex,
     within,
     exact,
+    mode,
     as_json,
 ):
     """Search the archive. See `polylogue help-query` for the query language.
@@ -625,6 +678,7 @@ def search(
       polylogue search '"connection reset"' provider:codex since:'last week'
       polylogue search 'pars*' --kind thinking
       polylogue search timeout --regex 'retr(y|ies) \\d+ times'
+      polylogue search --hybrid stop the container restarting
       polylogue search -- --force          (words after -- are never options)
     """
     # --role/--kind alone reach the query, which answers as it does for role:/kind: alone
@@ -649,6 +703,7 @@ def search(
         regex=regex,
         within=within,
         forms=not exact,
+        mode=mode,
     )
     shown = len(res.conversations)
     summary = (

@@ -222,6 +222,7 @@ class _Tools:
         filters: dict[str, Any],
         regex: str | None = None,
         within: str = "conversation",
+        mode: str = "lexical",
     ) -> dict[str, Any]:
         self._check_home()
         notes: list[str] = []
@@ -232,7 +233,9 @@ class _Tools:
         if regex is not None and len(regex) > MAX_QUERY_CHARS:
             raise ToolError(f"the regex is too long ({len(regex):,} characters; at most {MAX_QUERY_CHARS:,})")
         q = searchlang.parse(query or "")
-        res = self.archive.search(q, limit=limit, offset=offset, regex=regex or None, within=within, **filters)
+        res = self.archive.search(
+            q, limit=limit, offset=offset, regex=regex or None, within=within, mode=mode, **filters
+        )
         total_c, total_m = res.total_conversations, res.total_messages
         # words, a regex, or role:/kind: alone: each conversation comes with its matching messages
         has_terms = q.has_terms or bool(regex) or any(c.get("hits") for c in res.conversations)
@@ -251,6 +254,8 @@ class _Tools:
                 ]
             results.append(brief)
         out: dict[str, Any] = {"query": query, "total": {"conversations": total_c, "messages": total_m}}
+        if mode != "lexical":  # which mode ran ("auto" may fall back to words), and what meaning alone added
+            out["mode"], out["meaning_only"] = getattr(res, "mode", "lexical"), getattr(res, "meaning_only", 0)
         n = _fit(results, out)
         if n < len(results):
             notes.append(
@@ -705,6 +710,14 @@ def build_server(archive) -> Any:
                 "or title; message: every word in one message."
             ),
         ] = "conversation",
+        mode: Annotated[
+            Literal["lexical", "semantic", "hybrid", "auto"],
+            Field(
+                description="lexical (default): words only; semantic: by meaning (finds a conversation sharing "
+                "no word with the query); hybrid: words and meaning fused; auto: hybrid once the archive is "
+                "fully embedded (`polylogue embed`). Totals always count word matches."
+            ),
+        ] = "lexical",
     ) -> str:
         filters = {
             "provider": _split(provider),
@@ -716,7 +729,7 @@ def build_server(archive) -> Any:
             "model": model,
             "has": _split(has),
         }
-        return await guarded(lambda: tools.search(query, limit, offset, filters, regex, within))
+        return await guarded(lambda: tools.search(query, limit, offset, filters, regex, within, mode))
 
     async def get_conversation(
         id: Annotated[

