@@ -12,14 +12,39 @@ from typing import Any
 
 import click
 
+# The commands that read a shared PostgreSQL archive (`polylogue --archive URL ...`):
+# they call only the read methods polylogue.pg_archive.PgArchive has
+SHARED_READS = ("search", "list", "show", "stats", "export", "help-query")
+
+
+def shared_archive_check(url: str, command: str | None) -> None:
+    """`--archive URL` names a PostgreSQL server and a command that reads one (else one line, exit 2)."""
+    from .store.postgres.connect import is_url, masked
+
+    if not is_url(url):
+        fail(f"--archive takes a PostgreSQL URL (postgresql://user@host/dbname), not {safe(masked(url))}", 2)
+    if command is not None and command not in SHARED_READS:
+        why = {
+            "usage": "the usage ledger is not pushed yet: run `polylogue usage` on each machine",
+            "mcp": "the MCP server reads only a local archive yet",
+            "serve": "the web reader reads only a local archive yet",
+        }.get(command, f"`{command}` works on the local archive (push it with `polylogue push URL`)")
+        fail(f"--archive: {why}; a shared archive answers {', '.join(SHARED_READS[:-1])}", 2)
+
 
 def archive_of(ctx: click.Context):
-    """The Archive of this invocation (--home), opened once and shared by nested calls."""
-    from .api import Archive
-
+    """The Archive of this invocation (--home), opened once and shared by nested calls;
+    with `--archive URL`, the shared PostgreSQL archive (polylogue.pg_archive.PgArchive)."""
     obj = ctx.find_root().obj
     if obj.get("archive") is None:
-        obj["archive"] = Archive(obj.get("home"))
+        if obj.get("url"):
+            from .pg_archive import PgArchive
+
+            obj["archive"] = PgArchive(obj["url"], insecure=bool(obj.get("insecure")))
+        else:
+            from .api import Archive
+
+            obj["archive"] = Archive(obj.get("home"))
     return obj["archive"]
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pg_server import pg_server  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -106,3 +108,12 @@ def test_relevance_smoke():
     assert out["classes"]["inflected"]["conversation"]["recall@5"] == 1
     assert out["classes"]["inflected"]["per_message"]["recall@5"] == 0
     assert out["unknown_relevant_ids"] == []
+
+
+def test_postgres_smoke(pg_server):  # noqa: F811 (the fixture installs PostgreSQL, or skips saying why)
+    out = smoke("postgres")
+    assert out["first_push"]["messages"] == out["baseline_copy"]["messages"] > 0
+    assert out["repush_nothing_changed"]["messages"] == 0
+    assert 0 < out["incremental_push_1pct"]["conversations"] < out["first_push"]["conversations"]
+    assert out["search"]["postgres"]["p99_ms"] > 0 and out["search"]["sqlite_baseline"]["p99_ms"] > 0
+    assert out["fts_choice"]["tsvector_gin"]["index_bytes"] > 0 and out["fts_choice"]["trgm_gin"]["index_bytes"] > 0

@@ -1,0 +1,350 @@
+"""``PgArchive``: the shared archive on PostgreSQL behind the read methods of
+``Archive`` (search, list, resolve, locate, window, conversation, stream,
+messages, stats), with the same return types, so the front ends' read commands
+(`search`, `list`, `show`, `stats`) run the same query language on it through
+the second compiler (store/postgres/query.py).
+
+Two filters exist only here: ``machine:`` (conversations a machine holds) and
+``user:`` (pushed by that PostgreSQL role). They are taken out of the query
+text before the query language reads it (``shared_filters``), and are keyword
+arguments (``machine=``, ``user=``) of search and list too."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from typing import Any
+
+from . import search as searchlang
+from .errors import Ambiguous, NotFound, QueryError
+from .models import Conversation, Message
+from .store.query import check_page
+
+# This session's settings (any role may set them): reads only; no JIT, whose compile time
+# (hundreds of ms) is paid on every big count and never won back on queries this short;
+# enough memory for a common word's bitmap to stay exact, so matches are not rechecked
+# against their (compressed) tsvectors (docs/postgres.md, "Server settings").
+READER_SETTINGS = (
+    "SET default_transaction_read_only = on",
+    "SET jit = off",
+    "SET work_mem = '64MB'",
+)
+SHARED_FIELDS = ("machine", "user")
+
+
+def shared_filters(text: str) -> tuple[str, builtins.list[str], builtins.list[str]]:
+    """``machine:X`` and ``user:X`` taken out of query text, lexed as the query
+    language lexes it (a quoted phrase holding ``machine:x`` stays a phrase):
+    (the rest of the text, machines, users)."""
+    machines: builtins.list[str] = []
+    users: builtins.list[str] = []
+    keep: builtins.list[str] = []
+    pos = 0
+    for m in searchlang._LEX.finditer(text):
+        fld = m.group("field")
+        if fld not in SHARED_FIELDS:
+            continue
+        value = m.group("phrase") if m.group("phrase") is not None else m.group("word")
+        if m.group("neg"):
+            raise QueryError(f"'-{fld}:' is not supported; filters cannot be negated", text, m.start())
+        if not value or (m.group("phrase") is not None and not m.group("close")):
+            raise QueryError(f"'{fld}:' needs a value", text, m.start())
+        (machines if fld == "machine" else users).append(value)
+        keep.append(text[pos : m.start()])
+        pos = m.end()
+    keep.append(text[pos:])
+    return " ".join(x.strip() for x in keep if x.strip()), machines, users
+
+
+class PgArchive:
+    def __init__(self, url: str, *, insecure: bool = False, redact: bool = False):
+        self.url, self.insecure = url, insecure
+        self.redacted = redact  # as Archive(redact=True): secrets masked in what is handed out
+        self._conn = None
+        self._lock = threading.Lock()
+
+    @property
+    def home(self) -> str:
+        """Where the archive is, for people: the URL with its password masked."""
+        from .store.postgres.connect import masked
+
+        return masked(self.url)
+
+    def _connection(self):
+        if self._conn is None:
+            from .errors import ArchiveMissing
+            from .store.postgres import schema
+            from .store.postgres.connect import connect, masked
+
+            conn = connect(self.url, insecure=self.insecure, autocommit=True)
+            for setting in READER_SETTINGS:
+                conn.execute(setting)
+            if schema.version(conn) == 0:
+                conn.close()
+                raise ArchiveMissing(masked(self.url))
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> PgArchive:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @staticmethod
+    def _listed(v) -> builtins.list[str]:
+        return [] if v is None else [v] if isinstance(v, str) else [x for x in v if x]
+
+    # ------------------------------------------------------------ search and list
+    def search(
+        self,
+        query: str | searchlang.Query = "",
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        cache: bool = True,
+        regex: str | None = None,
+        within: str = "conversation",
+        forms: bool = True,
+        mode: str | None = None,
+        machine: str | builtins.list[str] | None = None,
+        user: str | builtins.list[str] | None = None,
+        **filters: Any,
+    ):
+        """Archive.search on the shared archive. ``cache`` is accepted and ignored (the
+        server's own buffers cache); ``--regex`` and search by meaning are not supported
+        here ("auto" is lexical, as on an archive without vectors)."""
+        from .store.postgres.reads import search
+
+        if regex is not None:
+            raise QueryError("--regex is not supported on a shared PostgreSQL archive (yet)")
+        if mode not in (None, "lexical", "auto"):
+            raise QueryError(f"--mode {mode} is not supported on a shared PostgreSQL archive (yet): words only")
+        machines, users = self._listed(machine), self._listed(user)
+        if isinstance(query, str):
+            query, more_m, more_u = shared_filters(query)
+            machines, users = machines + more_m, users + more_u
+        q = searchlang.with_filters(query if isinstance(query, searchlang.Query) else searchlang.parse(query), filters)
+        check_page(limit, offset)
+        if within not in ("conversation", "message"):
+            raise QueryError(f"within must be 'conversation' or 'message', not {within!r}")
+        q.within, q.forms = within, forms
+        with self._lock:
+            res = search(self._connection(), q, limit=limit, offset=offset, machines=machines, users=users)
+        return self._redacted_result(res)
+
+    def list(
+        self,
+        *,
+        provider: str | builtins.list[str] | None = None,
+        since=None,
+        until=None,
+        project: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        parent: str | None = None,
+        machine: str | builtins.list[str] | None = None,
+        user: str | builtins.list[str] | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        from .store.postgres.reads import list_conversations
+
+        q = searchlang.with_filters(
+            searchlang.Query(), {"provider": provider, "since": since, "until": until, "project": project}
+        )
+        q.parent = parent
+        check_page(limit, offset)
+        with self._lock:
+            rows = list_conversations(
+                self._connection(),
+                q,
+                limit=limit,
+                offset=offset,
+                machines=self._listed(machine),
+                users=self._listed(user),
+            )
+        return self._shown(rows)
+
+    def children(self, ident: str) -> builtins.list[dict[str, Any]]:
+        return self.list(parent=self.resolve(ident)["id"], limit=1000)
+
+    # ------------------------------------------------------------ one conversation
+    def resolve(self, ident: str) -> dict[str, Any]:
+        from .store.postgres.reads import _summary, resolve
+
+        with self._lock:
+            return self._shown([_summary(resolve(self._connection(), _ident(ident)))])[0]
+
+    def locate(self, ident: str) -> tuple[str, str | None]:
+        """What ``show IDENT`` names (Archive.locate): a conversation, or one of its messages."""
+        from .store.postgres import reads
+
+        ident = _ident(ident)
+        with self._lock:
+            conn = self._connection()
+            try:
+                return reads.resolve(conn, ident)[1], None
+            except NotFound:
+                pass
+            found = reads.message_after_a_colon(conn, ident)
+            if isinstance(found, tuple):
+                return found
+            owners = reads.conversations_holding(conn, ident)
+        if len(owners) == 1:
+            return owners[0], ident
+        if owners:
+            raise Ambiguous(ident, [f"{o}:{ident}" for o in owners], "messages")
+        if found is not None:
+            raise found
+        raise NotFound(f"no conversation matches '{ident}', and no message has that id")
+
+    def window(self, ident: str, message_id: str, *, context: int = 3, active_only: bool = False):
+        """The messages around one message (Archive.window); only the window is read."""
+        from .api import MessageWindow
+        from .store.postgres import reads
+
+        if context < 0:
+            raise QueryError(f"the context must be 0 or more, not {context}")
+        if not message_id.strip():
+            raise QueryError("the message id is empty")
+        with self._lock:
+            conn = self._connection()
+            row = reads.resolve(conn, _ident(ident))
+            found = reads.message_positions(conn, row[0], _ident(message_id), active_only=active_only)
+            exact = [f for f in found if f[1] == message_id]
+            if len(found) > 1 and not exact:
+                raise Ambiguous(message_id, [m for _, m in found], f"messages in {row[1]}")
+            if not found:
+                elsewhere = active_only and reads.message_positions(conn, row[0], message_id, limit=1)
+                hint = ": it is on another branch (--branch all shows it)" if elsewhere else ""
+                raise NotFound(f"no message '{message_id}' in conversation {row[1]}{hint}")
+            position, mid = (exact or found)[0]
+            total = reads.count_messages(conn, row[0], active_only=active_only)
+            start, end = max(0, position - context), min(total, position + context + 1)
+            conv = reads.load_conversation(conn, row, active_only=active_only, start=start, limit=end - start)
+        summary = dict(reads._summary(row), source_gone=False)
+        end = start + len(conv.messages)
+        return MessageWindow(self._redacted(conv), self._shown([summary])[0], mid, position, start, end, total)
+
+    def conversation(self, ident: str, *, active_only: bool = False) -> Conversation:
+        from .store.postgres.reads import load_conversation, resolve
+
+        with self._lock:
+            conn = self._connection()
+            return self._redacted(load_conversation(conn, resolve(conn, _ident(ident)), active_only=active_only))
+
+    def messages(
+        self, ident: str, *, start: int = 0, limit: int = -1, active_only: bool = False
+    ) -> builtins.list[Message]:
+        from .store.postgres.reads import iter_messages, resolve
+
+        with self._lock:
+            conn = self._connection()
+            cid = resolve(conn, _ident(ident))[0]
+            got = builtins.list(
+                iter_messages(conn, cid, active_only=active_only, start=start, limit=None if limit < 0 else limit)
+            )
+        return [self._redacted_message(m) for m in got]
+
+    def message_count(self, ident: str, *, active_only: bool = False) -> int:
+        from .store.postgres.reads import count_messages, resolve
+
+        with self._lock:
+            conn = self._connection()
+            return count_messages(conn, resolve(conn, _ident(ident))[0], active_only=active_only)
+
+    def stream(self, ident: str, *, active_only: bool = False, batch: int = 200):
+        """(summary, lazy message iterator), as Archive.stream: read ``batch`` messages at a time."""
+        from .store.postgres.reads import _summary, iter_messages, resolve
+
+        with self._lock:
+            row = resolve(self._connection(), _ident(ident))
+        summary = self._shown([dict(_summary(row), source_gone=False)])[0]
+
+        def messages():
+            start = 0
+            while True:
+                with self._lock:
+                    chunk = builtins.list(
+                        iter_messages(self._connection(), row[0], active_only=active_only, start=start, limit=batch)
+                    )
+                yield from map(self._redacted_message, chunk)
+                if len(chunk) < batch:
+                    return
+                start += batch
+
+        return summary, messages()
+
+    def gone(self, ids: builtins.list[str]) -> set[str]:
+        """Whether a source file is gone is a question for the machine that read it: none here."""
+        return set()
+
+    # ------------------------------------------------------------ the archive
+    def stats(self) -> dict[str, Any]:
+        from .store.postgres.reads import stats
+
+        with self._lock:
+            s = stats(self._connection())
+        # the usage ledger is not pushed (docs/postgres.md, "Differences from SQLite")
+        s["usage"] = {"responses": 0, "on_server": False}
+        s["home"] = self.home
+        return s
+
+    def retention_warnings(self) -> builtins.list[str]:
+        """Source retention is each pushing machine's business (its local `stats` warns)."""
+        return []
+
+    # ------------------------------------------------------------ privacy (as Archive's)
+    def _redacted(self, conv: Conversation) -> Conversation:
+        if not self.redacted:
+            return conv
+        from .privacy.redact import redact_conversation
+
+        return redact_conversation(conv)
+
+    def _redacted_message(self, m: Message) -> Message:
+        if not self.redacted:
+            return m
+        from .privacy.redact import redact_message
+
+        return redact_message(m)
+
+    def _shown(self, summaries: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        if not self.redacted:
+            return summaries
+        from .privacy.redact import redact_summary
+
+        return [redact_summary(s) for s in summaries]
+
+    def _redacted_result(self, res):
+        """Titles masked, and each snippet masked against its whole message (Archive._redacted_result)."""
+        if not self.redacted:
+            return res
+        import copy
+
+        from .privacy.redact import message_values, redact_snippet
+        from .store.postgres.reads import hit_blocks
+
+        out = copy.copy(res)
+        out.conversations = self._shown(res.conversations)
+        for s in out.conversations:
+            hits = s.get("hits") or []
+            with self._lock:
+                blocks = hit_blocks(self._connection(), s["id"], [h["message_id"] for h in hits])
+            shown = []
+            for h in hits:
+                values = message_values(blocks[h["message_id"]]) if h["message_id"] in blocks else []
+                snip, spans = redact_snippet(h.get("snippet") or "", h.get("highlights") or [], values)
+                shown.append({**h, "snippet": snip, "highlights": spans})
+            s["hits"] = shown
+        return out
+
+
+def _ident(ident: str) -> str:
+    from .api import _ident as checked
+
+    return checked(ident.strip())

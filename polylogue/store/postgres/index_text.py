@@ -1,0 +1,94 @@
+"""Index text for PostgreSQL's full-text search, cut exactly as SQLite's index cuts it.
+
+The server's own parser would cut text its own way ('file.py' one token, a
+hyphenated word three, non-ASCII letters by the server's locale), and then a
+search would find other things than on SQLite. So a push sends each search
+column already cut by our tokenizer (store/tokens.py), as tokens joined by
+spaces, and the server only turns that into a tsvector with ``to_tsvector('simple', ...)``.
+ASCII tokens ([a-z0-9]+) pass the parser unchanged whatever the server's locale;
+a token with other characters is written as ``u8x`` + the hex of its UTF-8
+bytes, which is ASCII too, and keeps prefixes (a prefix of a word is a prefix
+of its bytes). The query compiler (query.py) encodes its terms the same way."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from ..tokens import _char, index_tokens
+
+HEX_TAG = "u8x"
+# What one message may put into the index: PostgreSQL refuses a tsvector over 1 MB
+# and counts word positions only up to 16,383, so a column's index text stops here
+# (docs/postgres.md, "Differences from SQLite").
+MAX_CHARS = 200_000
+
+# bytes.translate is a table lookup per byte in C (5x a regex substitution): ASCII letters
+# folded, digits kept, every other ASCII character a separator
+_ASCII = bytes(c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(128)) + bytes(
+    range(128, 256)
+)
+# runs of anything but ASCII separators: an ASCII separator always ends a token (store/tokens.py),
+# so each run is cut on its own, and only runs with other characters take the slow path
+_RUN = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+")
+
+
+def lexeme(token: str) -> str:
+    """One index token as the lexeme PostgreSQL holds."""
+    return token if token.isascii() else HEX_TAG + token.encode().hex()
+
+
+def index_text(text: str, budget: int = MAX_CHARS) -> str:
+    """``text`` as space-separated lexemes (at most ``budget`` characters, whole tokens)."""
+    if not text:
+        return ""
+    if text.isascii():
+        out = text.encode("ascii").translate(_ASCII).decode("ascii")
+        if out.isspace():
+            return ""
+    else:
+        out = " ".join(run.lower() if run.isascii() else _run_lexemes(run) for run in _RUN.findall(text))
+    if len(out) > budget:
+        cut = out.rfind(" ", 0, budget + 1)
+        out = out[: cut if cut > 0 else 0]
+    return out
+
+
+@lru_cache(maxsize=65_536)
+def _run_lexemes(run: str) -> str:
+    """A run with non-ASCII characters as lexemes (words repeat: the cache saves the per-character cut)."""
+    return " ".join(lexeme(t) for t in index_tokens(run))
+
+
+def message_columns(columns: tuple[str, str, str, str]) -> tuple[list[str], int]:
+    """The four search columns' index text (sharing MAX_CHARS) and the kinds bit
+    mask: bit i when column i holds a word (kind: without words, as SQLite's
+    per-column token counts say: store/message_filters.py)."""
+    out, kinds, left = [], 0, MAX_CHARS
+    for i, col in enumerate(columns):
+        t = index_text(col, left) if left > 0 else ""
+        if t:
+            kinds |= 1 << i
+            left -= len(t) + 1
+        out.append(t)
+    return out, kinds
+
+
+def title_text(title: str) -> str:
+    """A title's index text. SQLite's titles index reads the title as written,
+    without our CJK split (store/writer.py ``_retitle``), so a run of CJK
+    characters is one token there: the same here, so titles match alike."""
+    if title.isascii():
+        return index_text(title)
+    out: list[str] = []
+    cur: list[str] = []
+    for ch in title:
+        starts, goes_on, folded = _char(ch)
+        if starts or (cur and goes_on):
+            cur.append(folded)
+        elif cur:
+            out.append("".join(cur))
+            cur = []
+    if cur:
+        out.append("".join(cur))
+    return " ".join(lexeme(t) for t in out if t)

@@ -1,0 +1,212 @@
+"""The server side of a push: one batch of conversations and their messages,
+bulk-copied into temporary staging tables and upserted in ONE transaction.
+
+A batch either lands whole or not at all, so a push killed at any point
+(SIGKILL included) leaves the server as it was after its last committed batch,
+and the next push sends only what the server does not hold yet (``held``).
+Re-sending a batch is harmless: a conversation whose hash the server already
+has is left alone, and a changed one has its messages replaced, never added to.
+
+The same conversation (uid) from two machines is one row. The newer copy wins
+(later update time, then more messages); every machine and archive holding a
+copy is a row of ``holders``, with the hash of its copy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+CONV_FIELDS = (
+    "uid",
+    "provider",
+    "provider_id",
+    "title",
+    "created_at",
+    "updated_at",
+    "parent_uid",
+    "project",
+    "models",
+    "meta",
+    "message_count",
+    "features",
+    "input_tokens",
+    "output_tokens",
+    "hash",
+    "first_ts",
+    "last_ts",
+    "source_path",
+)
+MSG_FIELDS = (
+    "conversation_id",
+    "seq",
+    "mid",
+    "parent_mid",
+    "role",
+    "timestamp",
+    "flags",
+    "model",
+    "usage",
+    "meta",
+    "content",
+    "kinds",
+)
+SOURCE_FIELDS = ("path", "provider", "size", "mtime_ns", "status", "conversations", "synced_at")
+
+# A separator lexeme between the search kinds: `||` numbers the right tsvector's words
+# on from the left's last, so without it a phrase could run from the end of one kind into
+# the next; it is added to each kind's text and deleted from the result. Our lexemes never
+# hold a space, so 'u8x20' (a space, hex-encoded) is never a word of ours.
+SEP = "u8x20"
+_KIND_TSV = " || ".join(f"setweight(to_tsvector('simple', s.t{i} || ' {SEP}'), '{w}')" for i, w in enumerate("ABCD"))
+TSV_SQL = f"ts_delete({_KIND_TSV}, '{SEP}')"
+
+
+def _create_stage(conn: Any) -> None:
+    """The staging tables (temporary: this session's, emptied at each commit)."""
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS stage_conv (
+            uid text, provider text, provider_id text, title text, created_at bigint, updated_at bigint,
+            parent_uid text, project text, models text, meta text, message_count integer, features integer,
+            input_tokens bigint, output_tokens bigint, hash bigint, first_ts bigint, last_ts bigint,
+            source_path text, title_idx text
+        ) ON COMMIT DELETE ROWS"""
+    )
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS stage_msg (
+            uid text, seq integer, mid text, parent_mid text, role text, timestamp bigint, flags integer,
+            model text, usage text, meta text, content text, kinds smallint,
+            t0 text, t1 text, t2 text, t3 text
+        ) ON COMMIT DELETE ROWS"""
+    )
+
+
+def register(conn: Any, machine: str, archive_id: str) -> dict[str, int]:
+    """Record this archive (and its machine) on the server; what it holds of this
+    archive already: uid -> hash of the copy pushed."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO archives (archive_id, machine) VALUES (%s, %s)"
+            " ON CONFLICT (archive_id) DO UPDATE SET machine = EXCLUDED.machine",
+            (archive_id, machine),
+        )
+    rows = conn.execute(
+        "SELECT c.uid, h.hash FROM holders h JOIN conversations c ON c.id = h.conversation_id WHERE h.archive_id = %s",
+        (archive_id,),
+    )
+    return dict(rows.fetchall())
+
+
+def push_batch(
+    conn: Any,
+    machine: str,
+    archive_id: str,
+    conversations: Sequence[tuple],
+    messages: Iterable[tuple],
+) -> int:
+    """Upsert one batch in one transaction. ``conversations``: rows of CONV_FIELDS
+    + title index text; ``messages``: rows of (uid, seq, ... MSG_FIELDS[1:], t0..t3).
+    Returns how many conversations were written (new or newer)."""
+    with conn.transaction():
+        _create_stage(conn)
+        cur = conn.cursor()
+        with cur.copy(f"COPY stage_conv ({', '.join(CONV_FIELDS)}, title_idx) FROM STDIN") as cp:
+            for row in conversations:
+                cp.write_row(row)
+        with cur.copy(f"COPY stage_msg (uid, {', '.join(MSG_FIELDS[1:])}, t0, t1, t2, t3) FROM STDIN") as cp:
+            for row in messages:
+                cp.write_row(row)
+        cols = ", ".join(CONV_FIELDS)
+        updates = ", ".join(f"{f} = EXCLUDED.{f}" for f in CONV_FIELDS if f != "uid")
+        # newer or first: a copy older than the server's never overwrites it
+        written = cur.execute(
+            f"""INSERT INTO conversations ({cols}, title_tsv, machine, archive_id)
+            SELECT {cols}, to_tsvector('simple', s.title_idx), %(machine)s, %(archive)s FROM stage_conv s
+            ON CONFLICT (uid) DO UPDATE SET {updates}, title_tsv = EXCLUDED.title_tsv,
+                machine = EXCLUDED.machine, archive_id = EXCLUDED.archive_id, owner = current_user, pushed_at = now()
+            WHERE conversations.hash <> EXCLUDED.hash
+              AND (coalesce(EXCLUDED.updated_at, 0), EXCLUDED.message_count)
+                  >= (coalesce(conversations.updated_at, 0), conversations.message_count)
+            RETURNING id, uid""",
+            {"machine": machine, "archive": archive_id},
+        ).fetchall()
+        if written:
+            ids = [r[0] for r in written]
+            cur.execute("DELETE FROM messages WHERE conversation_id = ANY(%s)", (ids,))
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS stage_written (id bigint, uid text) ON COMMIT DELETE ROWS")
+            with cur.copy("COPY stage_written (id, uid) FROM STDIN") as cp:
+                for row in written:
+                    cp.write_row(row)
+            mcols = ", ".join(MSG_FIELDS)
+            cur.execute(
+                f"""INSERT INTO messages ({mcols}, tsv, machine, archive_id)
+                SELECT w.id, {", ".join("s." + f for f in MSG_FIELDS[1:])}, {TSV_SQL}, %(machine)s, %(archive)s
+                FROM stage_msg s JOIN stage_written w ON w.uid = s.uid""",
+                {"machine": machine, "archive": archive_id},
+            )
+        cur.execute(
+            """INSERT INTO holders (conversation_id, machine, archive_id, hash)
+            SELECT c.id, %(machine)s, %(archive)s, s.hash FROM stage_conv s JOIN conversations c ON c.uid = s.uid
+            ON CONFLICT (conversation_id, archive_id) DO UPDATE SET hash = EXCLUDED.hash,
+                machine = EXCLUDED.machine, owner = current_user, pushed_at = now()""",
+            {"machine": machine, "archive": archive_id},
+        )
+        cur.execute("UPDATE archives SET last_push = now() WHERE archive_id = %s", (archive_id,))
+    return len(written)
+
+
+def push_sources(conn: Any, machine: str, archive_id: str, rows: Sequence[tuple]) -> None:
+    """The archive's input files (reference data), replaced whole in one
+    transaction (through a staging table: COPY cannot write a table under row-level security)."""
+    cols = ", ".join(SOURCE_FIELDS)
+    with conn.transaction():
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_src (path text, provider text, size bigint, mtime_ns bigint,"
+            " status text, conversations integer, synced_at bigint) ON COMMIT DELETE ROWS"
+        )
+        with conn.cursor().copy(f"COPY stage_src ({cols}) FROM STDIN") as cp:
+            for row in rows:
+                cp.write_row(row)
+        conn.execute("DELETE FROM sources WHERE archive_id = %s", (archive_id,))
+        conn.execute(
+            f"INSERT INTO sources (archive_id, machine, {cols}) SELECT %s, %s, {cols} FROM stage_src",
+            (archive_id, machine),
+        )
+
+
+BULK_LOCK = 0x706F6C62  # held by the one push that loads without the message index ("polb")
+BULK_MIN = 100_000  # messages: below this a push keeps the index (its upkeep costs less than a rebuild)
+
+
+def bulk_begin(conn: Any, incoming: int) -> bool:
+    """Drop the message index for a push that brings more messages than the
+    server holds (a first push): building a GIN index once costs a fraction of
+    keeping it up row by row. Only the table's owner may, one push at a time
+    (an advisory lock); True when this push must call bulk_end. A bulk push
+    killed midway leaves the index missing: the next push by the owner builds it
+    (here), and searches meanwhile are slower, never wrong."""
+    got, owner, rows = conn.execute(
+        "SELECT pg_try_advisory_lock(%s), (SELECT tableowner = current_user FROM pg_tables"
+        " WHERE schemaname = current_schema() AND tablename = 'messages'),"
+        " (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'messages'::regclass)",
+        (BULK_LOCK,),
+    ).fetchone()
+    if not got:
+        return False
+    if owner and incoming >= BULK_MIN and incoming > rows:
+        conn.execute("DROP INDEX IF EXISTS messages_tsv")
+        return True
+    if owner:
+        _build_index(conn)
+    conn.execute("SELECT pg_advisory_unlock(%s)", (BULK_LOCK,))
+    return False
+
+
+def bulk_end(conn: Any) -> None:
+    _build_index(conn)
+    conn.execute("SELECT pg_advisory_unlock(%s)", (BULK_LOCK,))
+
+
+def _build_index(conn: Any) -> None:
+    conn.execute("SET maintenance_work_mem = '512MB'")
+    conn.execute("CREATE INDEX IF NOT EXISTS messages_tsv ON messages USING gin(tsv)")
+    conn.execute("RESET maintenance_work_mem")

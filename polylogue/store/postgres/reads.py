@@ -1,0 +1,371 @@
+"""Reads of the shared archive with the return types of the SQLite ones:
+search (fts.SearchResult), list and resolve (conversation summaries), a
+conversation (models.Conversation), stats. Every function takes a psycopg
+connection and a typed Query (query.py compiles it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ...errors import Ambiguous, NotFound, QueryError
+from ...fmt import iso_from_ms
+from ...models import Block, Conversation
+from ..encode import ACTIVE, CONTEXT, FTS_COLUMNS, SIDECHAIN, search_columns
+from ..fts import HITS_PER_CONVERSATION, SearchResult
+from ..queries import StoredMessage, _dt, conversation_summary
+from ..query import Query, check_page, like_escape
+from ..snippets import snippet
+from . import query as pq
+
+CONV_COLUMNS = (
+    "c.id, c.uid, c.provider, c.provider_id, c.title, c.created_at, c.updated_at, c.parent_uid, c.project, c.models,"
+    " c.meta, c.message_count, c.features, c.input_tokens, c.output_tokens"
+)
+_TOO_MANY = (
+    "{:,} messages match: too many to rank by relevance, so the newest "
+    "matching conversations come first. Add words or filters to rank by relevance."
+)
+RANK_ALL = 10_000  # as store/fts.py: up to this many matching messages, every one is scored
+
+
+def list_conversations(conn, q: Query, *, limit: int = 50, offset: int = 0, **extra) -> list[dict]:
+    """Summaries of the conversations the filters select, most recently updated first."""
+    p = pq.Params()
+    f = pq.compile_filters(q, p, pq.BY_UPDATE, **extra)
+    sql = (
+        f"SELECT {CONV_COLUMNS} FROM conversations c WHERE {f.conv_sql()}"
+        f" ORDER BY c.updated_at DESC NULLS LAST, c.id DESC LIMIT {int(limit)} OFFSET {int(offset)}"
+    )
+    return [_summary(r) for r in conn.execute(sql, p.values)]
+
+
+def _summary(row: tuple) -> dict[str, Any]:
+    return conversation_summary(row)
+
+
+def search(conn, q: Query, *, limit: int = 20, offset: int = 0, rank_all: int = RANK_ALL, **extra) -> SearchResult:
+    """The conversations (and messages) the query matches. Totals are exact.
+    Up to ``rank_all`` matching messages, best first (ts_rank; titles weighted
+    as whole.py weighs them); beyond, newest matching conversations first with
+    their latest matching messages, and a note says so (store/fts.py does the same)."""
+    check_page(limit, offset)
+    res = SearchResult(limit=limit, offset=offset)
+    if not q.has_terms:
+        if q.exclude:
+            raise QueryError("-exclusions narrow a search: add a word to find (or leave them out)", q.text, 0)
+        return _filter_only(conn, q, res, extra)
+    q = pq.with_forms(q)
+    p = pq.Params()
+    f = pq.compile_filters(q, p, pq.BY_SPAN, **extra)
+    prefix = any(t.prefix for g in q.groups for t in g)
+    whole = q.within == "conversation" and not (prefix and len(q.groups) == 1)
+    use_titles = whole and not (q.kinds or q.roles)
+    ex = pq.exclude_tsquery(q, q.kinds)
+    not_ex = f" AND NOT m.tsv @@ {p.add(ex)}::tsquery" if ex else ""
+    within = f"{f.conv_sql()} AND {f.msg_sql()}{not_ex}"
+
+    def messages_of(tsq: str) -> str:
+        # only the index decides (no per-row expression): a common word is a bitmap scan, nothing detoasted
+        return (
+            "SELECT m.conversation_id AS cid, m.seq FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE m.tsv @@ {p.add(tsq)}::tsquery AND {within}"
+        )
+
+    group_q = [pq.group_tsquery(g, q.kinds) for g in q.groups]
+    anyq = " | ".join(group_q) if whole else " & ".join(group_q)
+    ctes = [f"hit AS MATERIALIZED ({messages_of(anyq)})"]
+    conds: list[str] = []
+    if whole and len(q.groups) > 1:
+        for i, g in enumerate(group_q):
+            ctes.append(f"g{i} AS MATERIALIZED (SELECT DISTINCT cid FROM ({messages_of(g)}) x)")
+            conds.append(f"k.id IN (SELECT cid FROM g{i})")
+    cands = "SELECT DISTINCT cid AS id FROM hit"
+    title_q = None
+    if use_titles:
+        tgroups = [pq.group_tsquery(g, titles=True) for g in q.groups]
+        tex = pq.exclude_tsquery(q)
+        t_not_ex = f" AND NOT c.title_tsv @@ {p.add(tex)}::tsquery" if tex else ""
+        title_q = p.add(" | ".join(tgroups))
+        cands += f" UNION SELECT c.id FROM conversations c WHERE c.title_tsv @@ {title_q}::tsquery{t_not_ex} AND {f.conv_sql()}"
+        ctes.append(
+            f"titled AS MATERIALIZED (SELECT c.id, {', '.join(f'c.title_tsv @@ {p.add(t)}::tsquery AS t{i}' for i, t in enumerate(tgroups))} FROM conversations c WHERE c.title_tsv @@ {title_q}::tsquery{t_not_ex} AND {f.conv_sql()})"
+        )
+        if len(q.groups) == 1:
+            conds = []
+        else:
+            conds = [f"({c} OR coalesce(t.t{i}, false))" for i, c in enumerate(conds)]
+    ctes.append(f"cands AS MATERIALIZED ({cands})")
+    join_t = " LEFT JOIN titled t ON t.id = k.id" if use_titles else ""
+    ctes.append(f"matched AS MATERIALIZED (SELECT k.id FROM cands k{join_t} WHERE {' AND '.join(conds) or 'TRUE'})")
+    # one statement: the totals, then the page of the path they choose (ranked, or newest
+    # first past rank_all). A CTE is computed only when read and a CASE arm only when taken,
+    # so the matches are found once and the other path costs nothing.
+    rank_q = p.add(anyq)
+    title_score = (
+        f"3.0 * coalesce((SELECT ts_rank(c.title_tsv, {title_q}::tsquery) FROM titled t WHERE t.id = c.id), 0)"
+        if use_titles
+        else "0"
+    )
+    ranked = f"(SELECT m FROM tot) <= {int(rank_all)}"
+    ctes += [
+        "tot AS MATERIALIZED (SELECT (SELECT count(*) FROM matched) AS c,"
+        " (SELECT count(*) FROM hit WHERE cid IN (SELECT id FROM matched)) AS m)",
+        f"scored AS MATERIALIZED (SELECT h.cid, h.seq, ts_rank('{pq.RANK_WEIGHTS}', m.tsv, {rank_q}::tsquery)"
+        " AS r FROM hit h JOIN messages m ON m.conversation_id = h.cid AND m.seq = h.seq"
+        " WHERE h.cid IN (SELECT id FROM matched))",
+        "best AS (SELECT cid, max(r) AS r FROM scored GROUP BY cid)",
+        f"ranked_page AS (SELECT c.id, coalesce(b.r, 0) + {title_score} AS score, c.updated_at FROM matched k"
+        " JOIN conversations c ON c.id = k.id LEFT JOIN best b ON b.cid = k.id"
+        f" ORDER BY score DESC, c.updated_at DESC NULLS LAST, c.id DESC LIMIT {int(limit)} OFFSET {int(offset)})",
+        "newest_page AS (SELECT c.id, c.updated_at FROM matched k JOIN conversations c ON c.id = k.id"
+        f" ORDER BY c.updated_at DESC NULLS LAST, c.id DESC LIMIT {int(limit)} OFFSET {int(offset)})",
+    ]
+    sql = (
+        "WITH " + ", ".join(ctes) + " SELECT (SELECT c FROM tot), (SELECT m FROM tot),"
+        f" CASE WHEN {ranked} THEN"
+        " (SELECT array_agg(id ORDER BY score DESC, updated_at DESC NULLS LAST, id DESC) FROM ranked_page)"
+        " ELSE (SELECT array_agg(id ORDER BY updated_at DESC NULLS LAST, id DESC) FROM newest_page) END,"
+        f" CASE WHEN {ranked} THEN"
+        " (SELECT array_agg(ARRAY[x.cid, x.seq]) FROM (SELECT s.cid, s.seq, row_number() OVER"
+        " (PARTITION BY s.cid ORDER BY s.r DESC, s.seq DESC) AS n FROM scored s WHERE s.cid IN"
+        f" (SELECT id FROM ranked_page)) x WHERE x.n <= {HITS_PER_CONVERSATION})"
+        " ELSE (SELECT array_agg(ARRAY[x.cid, x.seq]) FROM (SELECT h.cid, h.seq, row_number() OVER"
+        " (PARTITION BY h.cid ORDER BY h.seq DESC) AS n FROM hit h WHERE h.cid IN (SELECT id FROM newest_page)) x"
+        f" WHERE x.n <= {HITS_PER_CONVERSATION}) END"
+    )
+    total_c, total_m, page, hits = conn.execute(sql, p.values).fetchone()
+    res.total_conversations, res.total_messages = total_c, total_m
+    if total_m > rank_all:
+        res.notes.append(_TOO_MANY.format(total_m))
+    if page:
+        res.conversations = _page(conn, q, page, hits or [], whole)
+    return res
+
+
+def _page(conn, q: Query, page: list[int], hits: list[list[int]], whole: bool) -> list[dict[str, Any]]:
+    summaries = {
+        r[0]: dict(_summary(r), hits=[])
+        for r in conn.execute(f"SELECT {CONV_COLUMNS} FROM conversations c WHERE c.id = ANY(%s)", (page,))
+    }
+    keys = [(cid, seq) for cid, seq in hits]
+    rows = {}
+    if keys:
+        for cid, seq, mid, role, ts, content in conn.execute(
+            "SELECT conversation_id, seq, mid, role, timestamp, content FROM messages"
+            " WHERE (conversation_id, seq) IN (SELECT * FROM unnest(%s::bigint[], %s::int[]))",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        ):
+            rows[(cid, seq)] = (mid, role, ts, content)
+    tokens = q.tokens()
+    cols = [FTS_COLUMNS.index(k) for k in q.kinds] or [0, 1, 2, 3]
+    for cid, seq in keys:
+        if (cid, seq) not in rows or cid not in summaries:
+            continue
+        mid, role, ts, content = rows[(cid, seq)]
+        vals = search_columns(_blocks(content))
+        texts = [vals[i] for i in cols if vals[i]]
+        text = texts[0] if texts else ""
+        shown, spans = snippet(text, tokens)
+        summaries[cid]["hits"].append(_hit(mid, role, ts, shown, spans))
+    return [summaries[c] for c in page if c in summaries]
+
+
+def _hit(mid, role, ts, snip, spans, score=None) -> dict[str, Any]:
+    return {
+        "message_id": mid,
+        "role": role,
+        "timestamp": iso_from_ms(ts),
+        "snippet": snip,
+        "highlights": spans,
+        "score": score,
+    }
+
+
+def _blocks(content: str) -> list[Block]:
+    return [Block(**d) if set(d) <= _BLOCK_KEYS else _block(d) for d in orjson.loads(content)]
+
+
+_BLOCK_KEYS = {"type", "text", "id", "name", "input", "is_error", "meta"}
+
+
+def _block(d: dict) -> Block:
+    from ..codec import block_from_dict
+
+    return block_from_dict(d)
+
+
+def _filter_only(conn, q: Query, res: SearchResult, extra: dict) -> SearchResult:
+    p = pq.Params()
+    if not q.message_filters:
+        f = pq.compile_filters(q, p, pq.BY_UPDATE, **extra)
+        res.total_conversations, res.total_messages = conn.execute(
+            f"SELECT count(*), coalesce(sum(c.message_count), 0) FROM conversations c WHERE {f.conv_sql()}", p.values
+        ).fetchone()
+        res.total_messages = int(res.total_messages)
+        res.conversations = [
+            dict(s, hits=[]) for s in list_conversations(conn, q, limit=res.limit, offset=res.offset, **extra)
+        ]
+        res.notes.append("no search words: conversations matching the filters, newest first")
+        return res
+    f = pq.compile_filters(q, p, pq.BY_SPAN, **extra)
+    mcond = f.msg + ([pq.kinds_condition(q.kinds)] if q.kinds else [])
+    sql = (
+        "WITH hit AS MATERIALIZED (SELECT m.conversation_id AS cid, m.seq FROM messages m JOIN conversations c"
+        f" ON c.id = m.conversation_id WHERE {f.conv_sql()} AND {' AND '.join(mcond)}),"
+        " per AS MATERIALIZED (SELECT h.cid, count(*) AS n, c.updated_at FROM hit h JOIN conversations c ON c.id = h.cid"
+        " GROUP BY h.cid, c.updated_at),"
+        f" page AS (SELECT cid FROM per ORDER BY updated_at DESC NULLS LAST, cid DESC LIMIT {int(res.limit)}"
+        f" OFFSET {int(res.offset)})"
+        " SELECT (SELECT count(*) FROM per), (SELECT coalesce(sum(n), 0) FROM per),"
+        " (SELECT array_agg(cid) FROM (SELECT cid FROM per ORDER BY updated_at DESC NULLS LAST, cid DESC"
+        f" LIMIT {int(res.limit)} OFFSET {int(res.offset)}) o),"
+        " (SELECT array_agg(ARRAY[x.cid, x.seq]) FROM (SELECT h.cid, h.seq, row_number() OVER"
+        " (PARTITION BY h.cid ORDER BY h.seq DESC) AS k FROM hit h WHERE h.cid IN (SELECT cid FROM page)) x"
+        f" WHERE x.k <= {HITS_PER_CONVERSATION})"
+    )
+    total_c, total_m, page, hits = conn.execute(sql, p.values).fetchone()
+    res.total_conversations, res.total_messages = total_c, int(total_m)
+    if page:
+        res.conversations = _page(conn, Query(kinds=q.kinds), page, hits or [], True)
+    res.notes.append(
+        "no search words: conversations with messages matching role:/kind:, newest first, each with its latest ones"
+    )
+    return res
+
+
+def resolve(conn, ident: str) -> tuple:
+    """A conversation row by archive id, provider id, or unique prefix of either (queries.resolve)."""
+    row = conn.execute(f"SELECT {CONV_COLUMNS} FROM conversations c WHERE c.uid = %s", (ident,)).fetchone()
+    if row:
+        return row
+    like = like_escape(ident) + "%"
+    rows = conn.execute(
+        f"SELECT {CONV_COLUMNS} FROM conversations c WHERE c.uid ILIKE %s OR c.provider_id ILIKE %s LIMIT 51",
+        (like, like),
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"no conversation matches '{ident}'")
+    exact = [r for r in rows if r[3] == ident]
+    if len(exact) == 1:
+        return exact[0]
+    if len(rows) > 1:
+        raise Ambiguous(ident, [r[1] for r in rows])
+    return rows[0]
+
+
+def load_conversation(
+    conn, row: tuple, *, active_only: bool = False, start: int = 0, limit: int | None = None
+) -> Conversation:
+    """A conversation with its messages ``[start, start + limit)`` (all by default)."""
+    conv = Conversation(
+        provider=row[2],
+        provider_id=row[3],
+        title=row[4],
+        created_at=_dt(row[5]),
+        updated_at=_dt(row[6]),
+        parent_id=row[7],
+        project=row[8],
+        models=orjson.loads(row[9]) if row[9] else [],
+        meta=orjson.loads(row[10]) if row[10] else {},
+    )
+    conv.messages.extend(iter_messages(conn, row[0], active_only=active_only, start=start, limit=limit))
+    return conv
+
+
+def iter_messages(conn, cid: int, *, active_only: bool = False, start: int = 0, limit: int | None = None):
+    """A conversation's messages ``[start, start + limit)`` in order (queries.iter_messages)."""
+    sql = (
+        "SELECT mid, parent_mid, role, timestamp, flags, model, usage, meta, content FROM messages"
+        " WHERE conversation_id = %s"
+        + (f" AND (flags & {ACTIVE}) <> 0" if active_only else "")
+        + " ORDER BY seq OFFSET %s"
+        + (" LIMIT %s" if limit is not None else "")
+    )
+    args = (cid, start) if limit is None else (cid, start, limit)
+    new = object.__new__
+    for mid, parent, role, ts, flags, model, usage, meta, content in conn.execute(sql, args).fetchall():
+        m = new(StoredMessage)
+        m.id, m.role, m.blocks, m.parent_id, m.model = mid, role, _blocks(content), parent, model
+        m.timestamp = _dt(ts)
+        m.active, m.context, m.sidechain = bool(flags & ACTIVE), bool(flags & CONTEXT), bool(flags & SIDECHAIN)
+        m._raw_usage, m._raw_meta = usage, meta
+        yield m
+
+
+def stats(conn) -> dict[str, Any]:
+    by = {
+        prov: {"conversations": c, "messages": int(m)}
+        for prov, c, m in conn.execute(
+            "SELECT provider, count(*), coalesce(sum(message_count), 0) FROM conversations GROUP BY provider"
+            " ORDER BY provider"
+        )
+    }
+    first, last = conn.execute("SELECT min(created_at), max(updated_at) FROM conversations").fetchone()
+    machines = dict(conn.execute("SELECT machine, count(*) FROM holders GROUP BY machine ORDER BY machine").fetchall())
+    return {
+        "conversations": sum(v["conversations"] for v in by.values()),
+        "messages": sum(v["messages"] for v in by.values()),
+        "by_provider": by,
+        "by_machine": machines,
+        "first_at": iso_from_ms(first),
+        "last_at": iso_from_ms(last),
+        "database_bytes": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0],
+        "schema_version": conn.execute("SELECT version FROM polylogue_schema").fetchone()[0],
+    }
+
+
+def message_positions(conn, cid: int, mid: str, *, active_only: bool = False, limit: int = 21) -> list[tuple[int, str]]:
+    """(position, id) of the message whose id is ``mid``, else of the first ``limit``
+    whose id starts with it; positions 0-based in stored order (queries.message_positions)."""
+    active = f" AND (flags & {ACTIVE}) <> 0" if active_only else ""
+    head = f"SELECT seq, mid FROM messages WHERE conversation_id = %s{active} AND "
+    rows = conn.execute(head + "mid = %s ORDER BY seq LIMIT %s", (cid, mid, limit)).fetchall()
+    if not rows:
+        rows = conn.execute(head + "left(mid, %s) = %s ORDER BY seq LIMIT %s", (cid, len(mid), mid, limit)).fetchall()
+    before = f"SELECT count(*) FROM messages WHERE conversation_id = %s{active} AND seq < %s"
+    return [(conn.execute(before, (cid, seq)).fetchone()[0], m) for seq, m in rows]
+
+
+def count_messages(conn, cid: int, *, active_only: bool = False) -> int:
+    active = f" AND (flags & {ACTIVE}) <> 0" if active_only else ""
+    return conn.execute(f"SELECT count(*) FROM messages WHERE conversation_id = %s{active}", (cid,)).fetchone()[0]
+
+
+def conversations_holding(conn, mid: str, *, limit: int = 21) -> list[str]:
+    """The uids of the conversations holding a message whose id is exactly ``mid`` (a scan, the last resort)."""
+    sql = "SELECT uid FROM conversations WHERE id IN (SELECT conversation_id FROM messages WHERE mid = %s LIMIT %s)"
+    return [r[0] for r in conn.execute(sql, (mid, limit))]
+
+
+def message_after_a_colon(conn, ident: str) -> tuple[str, str] | Exception | None:
+    """``CONVERSATION:MESSAGE`` read at each colon in turn, as api._message_after_a_colon reads it."""
+    colons = [i for i, ch in enumerate(ident) if ch == ":" and 0 < i < len(ident) - 1]
+    problem: Exception | None = None
+    for i in colons:
+        try:
+            row = resolve(conn, ident[:i])
+        except NotFound:
+            continue
+        except Ambiguous as e:
+            problem = problem if isinstance(problem, NotFound) else e
+            continue
+        for mid in (ident, f"{row[3]}:{ident[i + 1 :]}"):
+            found = message_positions(conn, row[0], mid, limit=1)
+            if found and found[0][1] == mid:
+                return row[1], mid
+        if message_positions(conn, row[0], ident[i + 1 :], limit=1):
+            return row[1], ident[i + 1 :]
+        problem = NotFound(f"no message '{ident[i + 1 :]}' in conversation {row[1]}")
+    return problem
+
+
+def hit_blocks(conn, uid: str, mids: list[str]) -> dict[str, list[Block]]:
+    """The blocks of a conversation's messages by id (a search page's hits, read whole)."""
+    rows = conn.execute(
+        "SELECT m.mid, m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE c.uid = %s AND m.mid = ANY(%s)",
+        (uid, mids),
+    )
+    return {mid: _blocks(content) for mid, content in rows}
