@@ -117,3 +117,17 @@ def test_postgres_smoke(pg_server):  # noqa: F811 (the fixture installs PostgreS
     assert 0 < out["incremental_push_1pct"]["conversations"] < out["first_push"]["conversations"]
     assert out["search"]["postgres"]["p99_ms"] > 0 and out["search"]["sqlite_baseline"]["p99_ms"] > 0
     assert out["fts_choice"]["tsvector_gin"]["index_bytes"] > 0 and out["fts_choice"]["trgm_gin"]["index_bytes"] > 0
+
+
+def test_web_smoke():
+    """benchmarks/web.py: starts `polylogue serve`, times every page kind alone and with
+    concurrent clients over loopback, and reports the server's memory."""
+    out = smoke("web")
+    kinds = {"search_cold", "search_warm", "browse", "projects", "usage", "conversation_first_page"}
+    kinds |= {"conversation_branched_first_page", "static_baseline"}
+    assert set(out["one_client"]) == kinds
+    for kind, figures in out["one_client"].items():
+        assert figures["errors"] == 0 and figures["n"] > 0 and figures["server_p99_ms"] > 0, kind
+    assert set(out["concurrent_vs_alone_p99"]) == kinds - {"search_cold"}
+    assert all(out["concurrent"][k]["errors"] == 0 for k in kinds - {"search_cold"})
+    assert 0 < out["server_pss_mb"] < 1000 and out["baseline_cli_search_ms"] > 0

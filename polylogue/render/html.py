@@ -9,13 +9,20 @@ inputs, outputs, attachment names, ids, models, meta) goes through
 Long conversations split into pages (``pages()``) so a browser opens a
 10,000-message session quickly; each page links to the previous and next page,
 to a bounded set of others (``nav_pages``) and to the export's index.
+
+``polylogue serve`` (polylogue/web/) renders its conversation pages with the
+same ``message_html``, adding what a page with a script can offer (copy buttons,
+permalinks, branch switches) through keyword options; the export stays script-free.
+Fenced code with a language is highlighted by Pygments (``highlight=True``: serve
+always, the export when it asks; Pygments comes with rich): its output is
+escaped text in ``<span class="hl-…">`` elements, never markup from the content.
 """
 
 from __future__ import annotations
 
 import html as _html
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote as _urlquote
@@ -60,6 +67,10 @@ margin:.45rem 0;font-size:.85rem;line-height:1.45}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
 .text code{background:var(--code);border-radius:3px;padding:0 .2rem}
 pre code{white-space:pre;background:none;padding:0}
+pre.wrap,pre.wrap code{white-space:pre-wrap;overflow-wrap:anywhere}
+summary code.arg{color:var(--fg);font-size:.85em;overflow-wrap:anywhere}
+details.more>summary{font-size:.8rem}
+p.clip{font-size:.85rem;color:var(--dim)}
 details{border-left:3px solid var(--line);margin:.45rem 0;padding:.1rem 0 .1rem .7rem}
 details>summary{cursor:pointer;color:var(--dim);font-size:.88rem}
 details.thinking{border-left-color:#9b7fd1}
@@ -137,18 +148,28 @@ def inline_code(text: str) -> Iterator[tuple[bool, str]]:
 _LANG_OK = re.compile(r"[A-Za-z0-9_+#.-]{1,32}")
 
 
-def _code_html(body: str, lang: str = "") -> str:
-    cls = f' class="language-{esc(lang)}"' if lang and _LANG_OK.fullmatch(lang) else ""
-    return f"<pre><code{cls}>{esc(body)}</code></pre>"
+def _code_html(body: str, lang: str = "", highlight: bool = False, wrap: bool = False) -> str:
+    """A code block; ``highlight``: coloured by Pygments when it knows ``lang``;
+    ``wrap``: long lines wrap (tool output) instead of scrolling sideways."""
+    ok = bool(lang) and _LANG_OK.fullmatch(lang) is not None
+    code_cls = f' class="language-{esc(lang)}"' if ok else ""
+    inner = None
+    if highlight and ok:
+        from .highlight import highlighted
+
+        inner = highlighted(body, lang)
+    pre_cls = " ".join(c for c, on in (("wrap", wrap), ("hl", inner is not None)) if on)
+    pre = f'<pre class="{pre_cls}">' if pre_cls else "<pre>"
+    return f"{pre}<code{code_cls}>{inner if inner is not None else esc(body)}</code></pre>"
 
 
-def text_html(text: str) -> str:
+def text_html(text: str, highlight: bool = False) -> str:
     """Message text as HTML: fenced code in <pre><code>, inline code in <code>,
     everything else as escaped pre-wrapped text."""
     out: list[str] = []
     for kind, body, lang in segments(text):
         if kind == "code":
-            out.append(_code_html(body, lang))
+            out.append(_code_html(body, lang, highlight))
             continue
         body = body.strip("\n")
         if not body.strip():
@@ -177,31 +198,120 @@ def _stamp(dt: datetime | None) -> str:
 # --------------------------------------------------------------- blocks and messages
 
 
+ARG_KEYS = (
+    "command",
+    "cmd",
+    "pattern",
+    "query",
+    "file_path",
+    "filePath",
+    "notebook_path",
+    "path",
+    "url",
+    "description",
+)
+SUMMARY_CHARS = 120
+FOLD_LINES = 30  # a longer output shows its first lines, the rest one click away
+FOLD_CHARS = 3_000
+# past this, a page with a server behind it (serve) leaves the rest out: it is fetched when
+# the fold is opened (or read as plain text without a script), so a page of 200 messages
+# with big tool outputs stays small; the export, with no server, holds everything
+LAZY_CHARS = 20_000
+
+
+def tool_argument(value: Any) -> str:
+    """What a tool call acts on, for its one-line summary: the command, path,
+    pattern or query when the input names one, else its first text argument."""
+    if isinstance(value, str):
+        return one_line(value, SUMMARY_CHARS)
+    if isinstance(value, Mapping):
+        named = [value.get(k) for k in ARG_KEYS if k in value]
+        for v in (*named, *value.values()):
+            if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+                v = " ".join(v)  # Codex: ["bash", "-lc", "ls -la"]
+            if isinstance(v, str) and v.strip():
+                return one_line(v, SUMMARY_CHARS)
+    return ""
+
+
+def _lines(n: int) -> str:
+    return f"{n:,} line" + ("" if n == 1 else "s")
+
+
+def fold(text: str) -> tuple[str, str]:
+    """(the first lines shown, the rest folded away) of a tool output; the rest is
+    "" when the output is short. serve's ``/raw?part=rest`` answers the same rest."""
+    lines = text.split("\n", FOLD_LINES)
+    if len(lines) <= FOLD_LINES and len(text) <= FOLD_CHARS:
+        return text, ""
+    head = "\n".join(lines[:FOLD_LINES])[:FOLD_CHARS]
+    return head, text[len(head) :].removeprefix("\n")
+
+
+def output_html(text: str, *, raw_href: str | None = None) -> str:
+    """Tool output: wrapped; a long one shows its first FOLD_LINES lines and keeps the
+    rest in a closed <details>. With ``raw_href`` (a URL of the whole text, which the
+    caller built) a rest over LAZY_CHARS is not in the page: the fold links to it, and
+    the page's script loads it there when the fold is opened."""
+    head, rest = fold(text)
+    if not rest:
+        return _code_html(text, wrap=True)
+    more = f"{_lines(rest.count(chr(10)) + 1)} more"
+    if raw_href and len(rest) > LAZY_CHARS:
+        href = esc(raw_href)
+        link = f'<a href="{href}">the whole output</a> ({len(text):,} characters, as plain text)'
+        return (
+            _code_html(head, wrap=True)
+            + f'<details class="more" data-rest="{esc(raw_href + "&part=rest")}" data-chars="{len(rest)}">'
+            f'<summary>{more}</summary><p class="clip">Not in this page: {link}.</p></details>'
+        )
+    return (
+        _code_html(head, wrap=True)
+        + f'<details class="more"><summary>{more}</summary>{_code_html(rest, wrap=True)}</details>'
+    )
+
+
 def block_html(
-    b: Block, *, thinking: bool = True, tools: bool = True, tool_names: Mapping[str, str] | None = None
+    b: Block,
+    *,
+    thinking: bool = True,
+    tools: bool = True,
+    tool_names: Mapping[str, str] | None = None,
+    highlight: bool = False,
+    raw_href: str | None = None,
 ) -> str:
+    """One block. ``raw_href``: a URL of this block's whole text (serve), for output too long to inline."""
     if b.type == TEXT:
-        return text_html(b.text)
+        return text_html(b.text, highlight)
     if b.type == THINKING:
         if not thinking:
             return '<p class="attachment"><em>(thinking hidden)</em></p>'
-        return f'<details class="thinking"><summary>Thinking</summary>{text_html(b.text)}</details>'
+        hint = one_line(b.text, 90)
+        label = f"Thinking — {esc(hint)}" if hint else "Thinking"
+        return f'<details class="thinking"><summary>{label}</summary>{text_html(b.text, highlight)}</details>'
     if b.type == TOOL_USE:
         name = esc(b.name or "?")
+        arg = tool_argument(b.input)
+        summary = f"Tool call: <code>{name}</code>" + (f' <code class="arg">{esc(arg)}</code>' if arg else "")
         body = ""
         if tools:
             if b.input is not None:
                 raw = isinstance(b.input, str)
-                body = _code_html(b.input if raw else _json(b.input), "" if raw else "json")
+                # plain: colouring every call's JSON cost a 200-message page 40% of its time, for little
+                body = _code_html(b.input if raw else _json(b.input), "" if raw else "json", wrap=True)
             if b.id:
                 body += f'<div class="head"><span class="mid">call {esc(b.id)}</span></div>'
-        return f'<details class="tool-use"><summary>Tool call: <code>{name}</code></summary>{body}</details>'
+        return f'<details class="tool-use"><summary>{summary}</summary>{body}</details>'
     if b.type == TOOL_RESULT:
         tool_name = (tool_names or {}).get(b.id or "")
         label = ("Error" if b.is_error else "Result") + (": " if tool_name else "")
         summary = f"{label}<code>{esc(tool_name)}</code>" if tool_name else esc(label)
         cls = "tool-result error" if b.is_error else "tool-result"
-        body = _code_html(b.text) if tools and b.text else ("" if tools else "<p><em>(output hidden)</em></p>")
+        body = (
+            output_html(b.text, raw_href=raw_href)
+            if tools and b.text
+            else ("" if tools else "<p><em>(output hidden)</em></p>")
+        )
         return f'<details class="{cls}"><summary>{summary}</summary>{body}</details>'
     if b.type in (IMAGE, ATTACHMENT):
         label = "Image" if b.type == IMAGE else "Attachment"
@@ -211,7 +321,7 @@ def block_html(
             # shown as text only: a url here (javascript:, sediment:, /api/...) never becomes a link
             inner += _code_html(_json(b.meta), "json")
         if b.text:
-            inner += _code_html(b.text)
+            inner += _code_html(b.text, wrap=True)
         if not inner:
             return head
         return f'{head}<details class="attachment-meta"><summary>Details</summary>{inner}</details>'
@@ -232,7 +342,16 @@ def message_html(
     tools: bool = True,
     tool_names: Mapping[str, str] | None = None,
     mark: bool = False,
+    highlight: bool = False,
+    permalink: str | None = None,
+    copy: bool = False,
+    fork: str = "",
+    raw_href: Callable[[int], str] | None = None,
 ) -> str:
+    """One message as an <article>. For pages that offer more than the export
+    (serve): ``permalink`` (a URL the caller built), ``copy`` (a copy button, which
+    the page's script shows), ``fork`` (HTML the caller built: the branch switch at
+    a fork), ``raw_href(block index)`` (a page of a block's whole text)."""
     classes = ["msg", f"role-{m.role if m.role in ROLE_TITLES else 'other'}"]
     tags: list[str] = []
     if mark:  # the message `show --around` was asked for
@@ -258,13 +377,30 @@ def message_html(
         if parts:
             head.append(f'<span class="usage">{esc(" · ".join(parts))}</span>')
     head.append(f'<span class="mid">{esc(m.id)}</span>')
-    body = "".join(block_html(b, thinking=thinking, tools=tools, tool_names=tool_names) for b in m.blocks)
+    if permalink:
+        head.append(f'<a class="perma" href="{esc(permalink)}" title="Link to this message">#</a>')
+    if copy:
+        head.append('<button type="button" class="copy" hidden>Copy</button>')
+    body = "".join(
+        block_html(
+            b,
+            thinking=thinking,
+            tools=tools,
+            tool_names=tool_names,
+            highlight=highlight,
+            raw_href=raw_href(k) if raw_href and b.type == TOOL_RESULT and len(b.text) > LAZY_CHARS else None,
+        )
+        for k, b in enumerate(m.blocks)
+    )
     if m.context:
         first = next((b.text for b in m.blocks if b.type == TEXT and b.text.strip()), "")
         hint = f" — {esc(one_line(first, 90))}" if first else ""
         body = f'<details class="context"><summary>Injected context{hint}</summary>{body}</details>'
     ident = f' id="{esc(anchor)}"' if anchor else ""
-    return f'<article class="{" ".join(classes)}"{ident}><div class="head">{"".join(head)}</div>{body}</article>'
+    return (
+        f'<article class="{" ".join(classes)}"{ident}><div class="head">{"".join(head)}</div>{fork}'
+        f'<div class="body">{body}</div></article>'
+    )
 
 
 # --------------------------------------------------------------- pages
@@ -336,14 +472,19 @@ def _nav(page: int, total: int, base: str, index_href: str | None) -> str:
     return f'<nav class="pager">{"".join(parts)}</nav>'
 
 
-def _document(title: str, body: str) -> str:
+def _document(title: str, body: str, highlight: bool = False) -> str:
+    style = CSS
+    if highlight:
+        from .highlight import css
+
+        style += css()
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="generator" content="polylogue">\n'
-        f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+        f"<title>{title}</title>\n<style>{style}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
 
@@ -378,6 +519,7 @@ def render(
     index_href: str | None = None,
     _names: Mapping[str, str] | None = None,
     window: tuple[int, int, str] | None = None,
+    highlight: bool = False,
 ) -> str:
     """One HTML page. ``page=None``: every message on one page; ``page=k``
     (1-based): messages ``[(k-1)*page_size, k*page_size)`` with links to the
@@ -398,7 +540,15 @@ def render(
     parts = [f"<header><h1>{esc(title)}</h1>", _meta_html(conv, count), "</header>", nav, "<main>"]
     for i, m in enumerate(msgs, start + first + 1):
         parts.append(
-            message_html(m, anchor=f"m{i}", thinking=thinking, tools=tools, tool_names=names, mark=m.id == mark)
+            message_html(
+                m,
+                anchor=f"m{i}",
+                thinking=thinking,
+                tools=tools,
+                tool_names=names,
+                mark=m.id == mark,
+                highlight=highlight,
+            )
         )
     parts += ["</main>", nav]
     if window:
@@ -407,7 +557,7 @@ def render(
         end = start + len(msgs)
         parts.append(f"<footer>messages {start + 1}–{end} of {len(conv.messages)}</footer>")
     suffix = f" (page {page_no} of {total})" if total > 1 else ""
-    return _document(esc(title) + esc(suffix) + " · polylogue", "\n".join(parts))
+    return _document(esc(title) + esc(suffix) + " · polylogue", "\n".join(parts), highlight)
 
 
 def pages(
@@ -418,6 +568,7 @@ def pages(
     index_href: str | None = None,
     thinking: bool = True,
     tools: bool = True,
+    highlight: bool = False,
 ) -> Iterator[tuple[str, str]]:
     """Every page of a conversation as ``(file name, html)``: ``base.html``,
     ``base-p2.html``, ... (one page when it fits)."""
@@ -435,6 +586,7 @@ def pages(
                 base=base,
                 index_href=index_href,
                 _names=names,
+                highlight=highlight,
             ),
         )
 
