@@ -285,6 +285,7 @@ class Archive:
         with self.reader() as conn:
             s = stats(conn)
             s["usage"] = stats_summary(conn, self.home)  # tokens and cost, each response once
+            s["semantic"] = self._semantic_coverage(conn)
         total = self.cache_hits + self.cache_misses
         s["search_cache"] = {
             "hits": self.cache_hits,
@@ -293,6 +294,17 @@ class Archive:
         }
         s["home"] = str(self.home)
         return s
+
+    def _semantic_coverage(self, conn) -> dict[str, Any]:
+        """Vectors held and conversations embedded or waiting (docs/semantic.md); without
+        the [semantic] extra, what there is to see: whether vectors exist, and why not more."""
+        from . import semantic
+        from .errors import SemanticUnavailable
+
+        try:
+            return semantic.coverage(self.home, conn)
+        except SemanticUnavailable as e:
+            return {"vectors": None, "available": False, "reason": str(e)}
 
     def list(
         self,
@@ -527,11 +539,17 @@ class Archive:
             from .errors import QueryError
 
             raise QueryError(f"mode must be lexical, semantic, hybrid or auto, not {mode!r}")
+        from . import semantic
+
         if mode != "auto":
+            info = semantic.available()  # asked for by name: say how to install what it needs, first
+            if not info["available"]:
+                from .errors import SemanticUnavailable
+
+                raise SemanticUnavailable(info["reason"])
             return mode
         if regex is not None or not (self.home / "vectors.db").exists():
             return "lexical"
-        from . import semantic
 
         with self.reader() as conn:
             return "hybrid" if semantic.fully_embedded(self.home, conn) else "lexical"
@@ -725,6 +743,10 @@ class Archive:
                 out = redact(conn, cid, summary["id"], message, secrets=secrets, pattern=pattern)
             finally:
                 conn.close()
+        if out["values"]:  # the vectors of the text as it was go too; `embed` makes the masked text's
+            from . import semantic
+
+            semantic.forget(self.home, [cid])
         self._cache_clear()
         return out
 

@@ -641,12 +641,13 @@ class _WordsCommand(click.Command):
 @click.option(
     "--mode",
     type=click.Choice(["lexical", "semantic", "hybrid", "auto"]),
-    help="lexical: words only (the default); semantic: by meaning alone; hybrid: words and meaning fused; "
-    "auto: hybrid once `polylogue embed` has embedded everything. Meaning needs the [semantic] extra.",
+    help="lexical: words only; semantic: by meaning alone; hybrid: words and meaning fused; "
+    "auto (the default): hybrid once `polylogue embed` has embedded every conversation, else lexical. "
+    "Meaning needs the [semantic] extra.",
 )
 @click.option("--semantic", "mode", flag_value="semantic", help="Same as --mode semantic.")
 @click.option("--hybrid", "mode", flag_value="hybrid", help="Same as --mode hybrid.")
-@click.option("--lexical", "mode", flag_value="lexical", help="Same as --mode lexical.")
+@click.option("--lexical", "mode", flag_value="lexical", help="Same as --mode lexical: words only, even when embedded.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of conversations with their hits.")
 @click.pass_context
 def search(
@@ -703,7 +704,7 @@ def search(
         regex=regex,
         within=within,
         forms=not exact,
-        mode=mode,
+        mode=mode or "auto",  # hybrid once `embed` has embedded everything (a stat of vectors.db before that)
     )
     shown = len(res.conversations)
     summary = (
@@ -734,6 +735,8 @@ def _print_results(res, summary: str) -> None:
                 (_safe(c["id"]), "cyan"),
                 "  ",
                 (f"{_safe(c['provider'])} · {date} · {c['message_count']} msgs", "dim"),
+                # found with no query word in it (--semantic/--hybrid): not in the word totals
+                (" · by meaning" if c.get("matched_by") == "meaning" else "", "dim"),
             )
         )
         for h in c["hits"]:
@@ -1091,6 +1094,13 @@ def stats(ctx, as_json):
     from .usage import stats_line
 
     click.echo(stats_line(s["usage"]))
+    sem = s.get("semantic") or {}
+    if sem.get("vectors"):  # once `polylogue embed` has run: how much of the archive search finds by meaning
+        waiting = f", {sem['pending']:,} waiting for `polylogue embed`" if sem.get("pending") else ""
+        click.echo(
+            f"Semantic: {_plural(sem['vectors'], 'vector')} ({sem['bytes'] / 1e6:.1f} MB), "
+            f"{s['conversations'] - sem.get('pending', 0):,} of {s['conversations']:,} conversations embedded{waiting}"
+        )
     for p, v in s["by_provider"].items():
         c, m = v["conversations"], v["messages"]
         click.echo(f"  {p:<12} {c:>8,} {_noun(c, 'conversation'):<13}  {m:>10,} {_noun(m, 'message')}")

@@ -47,6 +47,16 @@ class QueryError(PolylogueError):
         return f"{self.reason}\n  {self.query}\n  {' ' * self.position}^"
 
 
+class SemanticUnavailable(QueryError):
+    """Semantic or hybrid search (or `embed`) was asked for where the [semantic]
+    extra or its model package is not installed; the message gives the two pip
+    commands (docs/semantic.md, "Install"). A QueryError, so every front end that
+    shows a bad search as one line shows this so, with the usage exit code."""
+
+    def __init__(self, hint: str):
+        super().__init__(hint)
+
+
 class NotFound(PolylogueError):
     """No conversation matches an id or prefix."""
 

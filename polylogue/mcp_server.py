@@ -222,7 +222,7 @@ class _Tools:
         filters: dict[str, Any],
         regex: str | None = None,
         within: str = "conversation",
-        mode: str = "lexical",
+        mode: str = "auto",
     ) -> dict[str, Any]:
         self._check_home()
         notes: list[str] = []
@@ -254,8 +254,8 @@ class _Tools:
                 ]
             results.append(brief)
         out: dict[str, Any] = {"query": query, "total": {"conversations": total_c, "messages": total_m}}
-        if mode != "lexical":  # which mode ran ("auto" may fall back to words), and what meaning alone added
-            out["mode"], out["meaning_only"] = getattr(res, "mode", "lexical"), getattr(res, "meaning_only", 0)
+        if hasattr(res, "meaning_only"):  # meaning ran (asked for, or "auto" on an embedded archive)
+            out["mode"], out["meaning_only"] = res.mode, res.meaning_only
         n = _fit(results, out)
         if n < len(results):
             notes.append(
@@ -713,11 +713,11 @@ def build_server(archive) -> Any:
         mode: Annotated[
             Literal["lexical", "semantic", "hybrid", "auto"],
             Field(
-                description="lexical (default): words only; semantic: by meaning (finds a conversation sharing "
-                "no word with the query); hybrid: words and meaning fused; auto: hybrid once the archive is "
-                "fully embedded (`polylogue embed`). Totals always count word matches."
+                description="auto (default): hybrid once the archive is fully embedded (`polylogue embed`), "
+                "else lexical; lexical: words only; semantic: by meaning (finds a conversation sharing no word "
+                "with the query); hybrid: words and meaning fused. Totals always count word matches."
             ),
-        ] = "lexical",
+        ] = "auto",
     ) -> str:
         filters = {
             "provider": _split(provider),

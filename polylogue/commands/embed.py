@@ -56,9 +56,9 @@ def embed(ctx, as_json, foreground):
     archive = archive_of(ctx)
     info = semantic.available()  # a missing extra says how to install it before any work
     if not info["available"]:
-        from ..errors import QueryError
+        from ..errors import SemanticUnavailable
 
-        raise QueryError(info["reason"])
+        raise SemanticUnavailable(info["reason"])
     priority: dict[str, str] = {}
     if not foreground:
         from ..watch import background_priority

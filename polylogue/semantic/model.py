@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import QueryError
+from ..errors import SemanticUnavailable
 from .hint import unavailable
 
 DIM = 384
@@ -211,5 +211,5 @@ def available() -> dict[str, Any]:
         import tokenizers  # noqa: F401
 
         return {"available": True, "model": str(model_dir())}
-    except (ImportError, QueryError) as e:
+    except (ImportError, SemanticUnavailable) as e:
         return {"available": False, "reason": str(e)}

@@ -96,6 +96,7 @@ def forget(home: Path | str, conversation_rowids: list[int]) -> int:
         return 0
     try:
         gone = 0
+        conn.execute("PRAGMA secure_delete = ON")  # the freed pages are zeroed, not left readable
         with conn:
             for i in range(0, len(conversation_rowids), 500):
                 chunk = [int(c) for c in conversation_rowids[i : i + 500]]
@@ -103,6 +104,7 @@ def forget(home: Path | str, conversation_rowids: list[int]) -> int:
                 gone += conn.execute(f"DELETE FROM vectors WHERE cid IN ({marks})", chunk).rowcount
                 conn.execute(f"DELETE FROM done WHERE cid IN ({marks})", chunk)
             bump(conn)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # nor is the old content kept in the WAL
         return gone
     finally:
         conn.close()
