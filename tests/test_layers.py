@@ -211,3 +211,24 @@ def test_a_cycle_and_an_upward_import_are_caught():
     }
     assert cycles(g) == [["polylogue.store.a", "polylogue.store.b"]]
     assert layer_of("polylogue.store.a") == 1 and layer_of("polylogue.cli") == 5 and layer_of("polylogue") == 4
+
+
+def test_the_web_app_reads_only_through_the_archive():
+    """`polylogue serve` (polylogue/web/, commands/serve.py) imports nothing of the
+    store and no database module, and holds no SQL: every page reads through an
+    Archive (issue 23: "no SQL in the web layer")."""
+    import re
+
+    web = [n for n in _modules() if _under(n, "polylogue.web") or n == "polylogue.commands.serve"]
+    assert "polylogue.web.pages" in web and "polylogue.web.app" in web
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b[^\n]*\b(FROM|INTO|SET|WHERE)\b", re.I)
+    problems = []
+    for name in web:
+        path = _modules()[name]
+        for target, line in imports(name, path, set(_modules())):
+            if _under(target, "polylogue.store") or _under(target, "polylogue.providers"):
+                problems.append(f"{name} imports {target} (line {line})")
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"^\s*(import|from)\s+(sqlite3|apsw)\b", text, re.M) or sql.search(text):
+            problems.append(f"{name} holds SQL or opens a database")
+    assert not problems, problems
