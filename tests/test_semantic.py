@@ -23,7 +23,8 @@ from polylogue.errors import QueryError
 
 REPO = Path(__file__).resolve().parent.parent
 READY = semantic.available()
-WITHOUT_MODEL = {"test_missing_model_says_how_to_install"}  # the tests that run where the extra is missing
+# the tests that run where the extra is missing
+WITHOUT_MODEL = {"test_missing_model_says_how_to_install", "test_paraphrases_share_no_content_word"}
 
 
 @pytest.fixture(autouse=True)
@@ -413,3 +414,45 @@ def test_forget_and_redact_remove_vectors(tmp_path):
     res = semantic.search(a, searchlang.parse("bakery culture feeding"), mode="semantic", limit=10)
     assert "chatgpt:c-bread" not in [c["id"] for c in res.conversations]
     a.close()
+
+
+# function words a paraphrase may share with its conversation; every other word may not
+STOP = set(
+    """a an and are as at be but by can do does for from get gets got has have how i if in into is it its
+    just me my no not of on or our out so than that the their them then there these they this to up us was we
+    what when where which while who why will with without you your i'm i've don't doesn't isn't won't can't it's
+    after should""".split()
+)
+
+
+@pytest.mark.slow
+def test_paraphrases_share_no_content_word(tmp_path):
+    """benchmarks/relevance.py's paraphrase class (issue 25): no word of a query but a
+    function word is in the conversation it should find, as search reads words (its
+    English forms included: "copying" would find "copy"). A query that failed this would
+    measure words, not meaning."""
+    import re
+
+    from benchmarks import relevance
+
+    relevance.MODES.pop("hybrid", None)  # building the corpora without embedding them
+    spec = json.loads(relevance.QUERIES.read_text())
+    queries = [q for q in spec["queries"] if q["class"] == "paraphrase"]
+    assert len(queries) >= 50 and {q["corpus"] for q in queries} == {"examples", "samples", "world"}
+    homes, skipped = relevance.build_corpora(tmp_path, {"examples", "samples", "world"}, relevance.SAMPLES, 1, 200)
+    shared = []
+    try:
+        for q in queries:
+            if q["corpus"] in skipped:
+                continue
+            a = homes[q["corpus"]]
+            for word in re.findall(r"[\w'-]+", q["query"].lower()):
+                if word in STOP:
+                    continue
+                if a.search(word, id=q["relevant"], cache=False).total_conversations:
+                    shared.append(f"{q['query']!r} shares {word!r} with {q['relevant']}")
+    finally:
+        for a in homes.values():
+            a.close()
+    assert not shared, shared
+    assert len([q for q in queries if q["corpus"] not in skipped]) >= 34  # examples and world at least
