@@ -94,20 +94,47 @@ def test_typos_smoke():
 
 
 def test_relevance_smoke():
+    from polylogue import semantic
+
     out = smoke("relevance")
-    assert out["modes"] == ["per_message", "per_message_forms", "conversation"]
-    assert out["corpora"]["examples"]["queries"] == 8
+    meaning = ["semantic", "hybrid"] if semantic.available()["available"] else []  # issue 25's modes
+    assert out["modes"] == ["per_message", "per_message_forms", "conversation", *meaning]
+    assert out["corpora"]["examples"]["queries"] == 10  # 8, and 2 paraphrases
     rows = [out["overall"], *out["classes"].values()]
-    assert sum(c["queries"] for c in out["classes"].values()) == out["overall"]["queries"] == 8
+    assert sum(c["queries"] for c in out["classes"].values()) == out["overall"]["queries"] == 10
     for row in rows:
         for mode in out["modes"]:
-            assert set(row[mode]) == {"recall@5", "mrr", "ndcg@10"}
+            assert set(row[mode]) == {"recall@5", "recall@10", "mrr", "ndcg@10"}
             assert all(0 <= v <= 1 for v in row[mode].values())
     # an exact path is found by every search mode; an inflected word only with word forms
     assert all(out["classes"]["identifier"][m]["recall@5"] == 1 for m in out["modes"])
     assert out["classes"]["inflected"]["conversation"]["recall@5"] == 1
     assert out["classes"]["inflected"]["per_message"]["recall@5"] == 0
+    # a paraphrase shares no content word with its conversation: words miss it, meaning finds it
+    assert out["classes"]["paraphrase"]["conversation"]["recall@10"] == 0
+    if meaning:
+        assert out["classes"]["paraphrase"]["hybrid"]["recall@10"] == 1
+        assert out["targets"]["paraphrase_recall@10_gain"]["met"]
     assert out["unknown_relevant_ids"] == []
+
+
+def test_embed_smoke():
+    """benchmarks/embed.py: the encoder's throughput, `polylogue embed` in a child process,
+    and hybrid/semantic search beside lexical over 2,000 vectors (issue 25)."""
+    from polylogue import semantic
+
+    out = smoke("embed")
+    if not semantic.available()["available"]:
+        assert "pip install" in out["skipped"]
+        return
+    t = out["throughput"]
+    assert t["archive_mix"]["texts_per_s"] > 0 and t["tokens_128"]["mean_tokens"] > 100
+    run = out["embed_run"]
+    assert run["conversations"] == run["of"] > 0 and run["texts"] > 0 and run["peak_pss_mb"] > 0
+    s = out["search"]
+    assert s["vectors"] == 2000 and s["first_result"] is not None
+    assert all(s[m]["p99_ms"] > 0 for m in ("lexical", "hybrid", "semantic"))
+    assert out["cli"]["hybrid_s"] > 0 and out["cli"]["lexical_baseline_s"] > 0
 
 
 def test_postgres_smoke(pg_server):  # noqa: F811 (the fixture installs PostgreSQL, or skips saying why)
