@@ -57,3 +57,21 @@ def test_the_archive_counts_agree_with_the_listing(tmp_path):
     assert {p: v[:2] for p, v in counted.projects.items()} == {p: v[:2] for p, v in listed.projects.items()}
     # the message-count chart: per day and first model
     assert counted.messages_by_day_model == listed.messages_by_day_model
+
+
+def test_the_server_reads_without_mapping_the_database(tmp_path):
+    """The server's memory must not grow with the archive: its read connections do not
+    mmap the file (the CLI's do), every one of them, also under threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    home = sync_examples(tmp_path / "home")
+    with Archive(home) as cli_side, cli_side.reader() as conn:
+        assert conn.execute("PRAGMA mmap_size").fetchone()[0] > 0
+    with WebArchive(home, readers=4) as a:
+
+        def size(_):
+            with a.reader() as c:
+                return c.execute("PRAGMA mmap_size").fetchone()[0]
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(size, range(64))) == {0}

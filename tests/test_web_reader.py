@@ -6,9 +6,12 @@ conversation. Every page of every branch must come out the same."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from web_server import BRANCHED, PLANTED_CONV, branched_conversation, build_home
 
 from polylogue.api import Archive
@@ -60,3 +63,18 @@ def test_the_shape_alone_lays_out_every_branch_as_the_whole_does(home, ident):
         hit = nodes[-1][0]
         v = reader.view(shaped, summary, page=None, branch="", hit=hit)
         assert v.messages[-1][1].id == hit and v.page == v.pages
+
+
+@settings(max_examples=200, deadline=None)
+@given(ident=st.text(min_size=1, max_size=30), mids=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=5))
+def test_every_message_links_to_its_permalink(ident, mids):
+    """The reader builds each message's permalink from one prefix per page; it must be
+    exactly ``reader.permalink`` (the URL /c/ID?m=... resolves), escaped in the page."""
+    from html import unescape
+
+    from polylogue.models import Message, text
+
+    msgs = [(k, Message(mid, "user", [text("x")])) for k, mid in enumerate(mids)]
+    v = reader.View({"id": ident}, msgs, 1, 1, len(msgs), len(msgs), "", False)
+    hrefs = re.findall(r'<a class="perma" href="([^"]*)"', reader.messages_html(v, ""))
+    assert [unescape(h) for h in hrefs] == [reader.permalink(ident, mid) for mid in mids]

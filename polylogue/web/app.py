@@ -20,7 +20,7 @@ from ..errors import USAGE, Ambiguous, NotFound, PolylogueError
 from ..fmt import iso_from_ms
 from ..render import html as render_html
 from ..render.highlight import css as highlight_css
-from . import pages, reader
+from . import charts, pages, reader
 from .activity import ActivityCache
 from .guard import Guard
 
@@ -63,6 +63,7 @@ class Site:
         self._stats_lock = threading.Lock()
         self._stats_refreshing = False
         self._usage: dict[tuple[str, int], Any] = {}
+        self._heatmap: tuple[int, str] | None = None
         self.static = _static_files()
         self.version = hashlib.sha256(b"".join(body for _, body in self.static.values())).hexdigest()[:10]
 
@@ -107,6 +108,15 @@ class Site:
             for old in [k for k in self._usage if k[1] != key[1]]:
                 self._usage.pop(old, None)
         return hit
+
+    def heatmap(self, act: Any) -> str:
+        """The calendar of ``act`` (an Activity) as SVG, drawn once per archive generation
+        (drawing it took a browse page 15 ms of its 22 at 517K messages)."""
+        key = act.generation
+        cached = self._heatmap
+        if cached is None or cached[0] != key:
+            cached = self._heatmap = (key, charts.heatmap(act.conversations_by_day))
+        return cached[1]
 
     def generation(self) -> int:
         return int(self.stats().get("generation", 0))

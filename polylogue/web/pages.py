@@ -173,7 +173,7 @@ def browse(site, request):
         error=error,
         providers=sorted(stats.get("by_provider", {})),
         stats=stats,
-        heatmap=Markup(charts.heatmap(act.conversations_by_day)) if act else None,
+        heatmap=Markup(site.heatmap(act)) if act else None,
         activity=act,
         activity_error=site.activity.error,
         page_url=lambda k: "/browse?" + urlencode({**{a: b for a, b in filters.items() if b}, "page": k}),
