@@ -243,6 +243,44 @@ def test_the_server_writes_nothing_to_the_archive(home, tmp_path):
     assert _files(home) == before
 
 
+def test_a_sync_while_serving_shows_on_the_cached_pages(tmp_path):
+    """Usage charts, the calendar and the project counts are kept per archive
+    generation: a sync made while the server runs reaches them (stats are at most
+    app.STATS_TTL seconds old)."""
+    import time
+    from datetime import UTC, datetime
+
+    from polylogue.api import Archive
+    from polylogue.models import Conversation, Message, text
+    from polylogue.render import json as json_render
+
+    home = build_home(tmp_path / "home", [])
+    s = start(home)
+    try:
+        before = {p: s.get(p)[2] for p in ("/usage", "/usage?period=monthly", "/browse", "/projects")}
+        assert "2027-01-15" not in before["/usage"] + before["/browse"] and "2027-01" not in before["/usage"]
+        t0 = datetime(2027, 1, 15, 10, tzinfo=UTC)
+        usage = {"input": 1234, "output": 56, "convention": "anthropic"}
+        msgs = [Message("u", "user", [text("hello")], timestamp=t0)]
+        msgs.append(Message("a", "assistant", [text("hi")], parent_id="u", timestamp=t0, model="zeta-1", usage=usage))
+        conv = Conversation("claude-code", "later", "Later", t0, t0, msgs, project="/work/newproject")
+        feed = tmp_path / "later.json"
+        feed.write_text(json_render.render(conv, indent=False), encoding="utf-8")
+        with Archive(home) as a:
+            assert not a.sync([feed]).errors
+        deadline = time.monotonic() + 60
+        while True:
+            now = {p: s.get(p)[2] for p in before}
+            if "2027-01-15" in now["/usage"] and "/work/newproject" in now["/projects"]:
+                break
+            assert time.monotonic() < deadline, "the pages never showed the sync"
+            time.sleep(1)
+        assert "2027-01" in now["/usage?period=monthly"]
+        assert "since=2027-01-15" in now["/browse"]  # the calendar links the new day
+    finally:
+        s.stop()
+
+
 GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # split: no scanner flags this file
 AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLQ"
 

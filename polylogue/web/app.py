@@ -64,6 +64,8 @@ class Site:
         self._stats_refreshing = False
         self._usage: dict[tuple[str, int], Any] = {}
         self._heatmap: tuple[int, str] | None = None
+        # pages drawn once per archive generation (usage): key (..., generation) -> context
+        self.memo: dict[tuple, dict[str, Any]] = {}
         self.static = _static_files()
         self.version = hashlib.sha256(b"".join(body for _, body in self.static.values())).hexdigest()[:10]
 

@@ -198,20 +198,34 @@ def projects(site, request):
 def usage(site, request):
     p = request.query_params
     period = p.get("period", "daily") if p.get("period") in ("daily", "monthly") else "daily"
+    key = ("usage", period, site.generation())
+    ctx = site.memo.get(key)
+    if ctx is None:
+        ctx, complete = _usage_context(site, period, key[2])
+        if complete:  # the charts are drawn once per archive generation
+            site.memo = {k: v for k, v in site.memo.items() if k[-1] == key[2]}
+            site.memo[key] = ctx
+    return site.render("usage.html", **ctx)
+
+
+def _usage_context(site, period: str, generation: int) -> tuple[dict[str, Any], bool]:
+    """The usage page's context, and whether it is final for ``generation`` (not
+    drawn from counts still being made, nor after an error)."""
     ledger, problem = _ledger(site, period)
     cost_svg = ""
+    complete = problem is None
     if ledger is not None:
         periods, series, cost_series, table = ledger
         unit, source = "tokens", "ledger"
         if any(v for s_ in cost_series.values() for v in s_.values()):
             cost_svg = charts.stacked_bars(periods, cost_series, unit="USD")[0]
     else:
-        act = site.activity.get(site.generation(), wait=2.0)
+        act = site.activity.get(generation, wait=2.0)
         periods, series, table, unit = _message_counts(act, period) if act else ([], {}, [], "messages")
         source = "messages"
+        complete = complete and act is not None and act.generation == generation
     svg, order = charts.stacked_bars(periods, series, unit=unit) if periods else ("", [])
-    return site.render(
-        "usage.html",
+    ctx = dict(
         title="Usage",
         section="usage",
         period=period,
@@ -224,6 +238,7 @@ def usage(site, request):
         problem=problem,
         activity_error=site.activity.error,
     )
+    return ctx, complete and site.activity.error is None
 
 
 LANES = ("input", "output", "cache_read", "cache_write", "reasoning")
