@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLES
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from xss_payloads import ACTIVE, PAYLOADS, Scan, conversation
@@ -516,6 +516,7 @@ _MD_TOKENS = [
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(_MD_TOKENS), max_size=40).map("".join))
+@example("`\n`~~~[")  # a code span holding a newline ended the line: "~~~[" then opened a fence
 def test_any_text_made_of_markdown_syntax_stays_inert(s):
     """Whatever a message, title or tool name holds, the most trusting viewer
     makes no element, attribute or link of it that we did not mean."""

@@ -117,7 +117,9 @@ def text_md(text: str) -> str:
         pieces: list[str] = []
         for is_code, piece in inline_code(_FENCE_LIKE.sub(r"\1\\\2", body)):
             if not is_code:
-                pieces.append(inert(piece))
+                # a code span may have ended a line (its text had one): what follows starts
+                # a line of its own, so it is checked for a fence again (mid-line, "\~" is harmless)
+                pieces.append(inert(_FENCE_LIKE.sub(r"\1\\\2", piece)))
                 continue
             if pieces and _escaped(pieces[-1] + "`", len(pieces[-1])):
                 pieces[-1] += "\\"  # a backslash before the span would turn it into text
