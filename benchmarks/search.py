@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Search benchmark: a fixed query set against an archive, cache off.
 
-    python benchmarks/search.py --home ARCHIVE [--runs 30] [--data RAW_EXPORTS]
+    python benchmarks/search.py --home ARCHIVE [--runs 30] [--data RAW_EXPORTS] [--before REV]
     python benchmarks/search.py --smoke
 
 The query set is chosen from the archive itself (from a sample of its
@@ -12,7 +12,10 @@ title word, two words of one title, a word with other forms in the archive,
 two words spread over one conversation, and a typo (which finds nothing and
 gets a suggestion). Each runs with snippets and limit 20; p50/p95/p99 per
 query and overall, and the baseline search (one message, exact words) in
-the same run, alternating. Also: the CLI end to
+the same run, alternating. With ``--before REV`` the default search of
+that commit (its tree exported to a temporary folder, run in a child
+process) alternates with them too: old code against new, same archive, same
+run. Also: the CLI end to
 end (`polylogue search` from process start to exit), and `rg -l` over the raw
 export files (when --data is given and ripgrep is installed), in the same run.
 Prints one JSON object."""
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import re
 import shutil
 import sqlite3
@@ -155,25 +159,76 @@ def _issue19_queries(conn, rows, docs, df, m: int, seed: int) -> dict[str, str]:
 BASELINE = {"within": "message", "forms": False}  # the search before whole conversations and word forms
 
 
-def bench_queries(home: Path, queries: dict[str, str], runs: int) -> dict:
+_BEFORE_SERVER = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from polylogue.api import Archive
+a = Archive(sys.argv[2])
+for line in sys.stdin:
+    t, c = time.perf_counter(), time.process_time()
+    r = a.search(json.loads(line), limit=20, cache=False)
+    dt, dc = (time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000
+    print(json.dumps([dt, dc, r.total_messages, r.total_conversations]), flush=True)
+"""
+
+
+class Before:
+    """The default search of an older commit, in a child process: one query in, its time out."""
+
+    def __init__(self, rev: str, home: Path):
+        self.tree = Path(tempfile.mkdtemp(prefix="polylogue-before-"))
+        tar = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(self.tree)], input=tar, check=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _BEFORE_SERVER, str(self.tree), str(home)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def search(self, text: str) -> tuple[float, float, int, int]:
+        """(wall ms, CPU ms, total messages, total conversations)."""
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(text) + "\n")
+        self.proc.stdin.flush()
+        ms, cpu, m, c = json.loads(self.proc.stdout.readline())
+        return ms, cpu, m, c
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        shutil.rmtree(self.tree, ignore_errors=True)
+
+
+def bench_queries(home: Path, queries: dict[str, str], runs: int, before: Before | None = None) -> dict:
     from polylogue.api import Archive
 
     a = Archive(home)
     out = {}
     every: list[float] = []
+    every_before: list[float] = []
     for name, text in queries.items():
-        times, base = [], []
-        for i in range(runs + 2):  # the default search and the baseline, alternating
-            t = time.perf_counter()
+        times, base, prev, cpu, prev_cpu = [], [], [], [], []
+        prev_totals = None
+        for i in range(runs + 2):  # the default search and the baseline (and --before), alternating
+            t, c = time.perf_counter(), time.process_time()
             res = a.search(text, limit=20, cache=False)
-            dt = (time.perf_counter() - t) * 1000
+            dt, dc = (time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000
             t = time.perf_counter()
             a.search(text, limit=20, cache=False, **BASELINE)
             db = (time.perf_counter() - t) * 1000
+            if before:
+                dp, dpc, *prev_totals = before.search(text)
             if i >= 2:  # two warm-ups
                 times.append(dt)
+                cpu.append(dc)
                 base.append(db)
+                if before:
+                    prev.append(dp)
+                    prev_cpu.append(dpc)
         every += times
+        every_before += prev
         out[name] = {
             "query": text,
             "total_messages": res.total_messages,
@@ -187,12 +242,26 @@ def bench_queries(home: Path, queries: dict[str, str], runs: int) -> dict:
             "baseline_p50_ms": round(percentile(base, 50), 2),
             "baseline_p99_ms": round(percentile(base, 99), 2),
             "suggested": res.did_you_mean,
+            # CPU time of the search process: on a shared machine, less inflated by the others' load
+            "cpu_p50_ms": round(percentile(cpu, 50), 2),
+            "cpu_p99_ms": round(percentile(cpu, 99), 2),
+            "totals_exact": res.exact,
         }
+        if before:
+            out[name]["before_cpu_p50_ms"] = round(percentile(prev_cpu, 50), 2)
+            out[name]["before_cpu_p99_ms"] = round(percentile(prev_cpu, 99), 2)
+            out[name]["before_p50_ms"] = round(percentile(prev, 50), 2)
+            out[name]["before_p99_ms"] = round(percentile(prev, 99), 2)
+            # the same totals as the older code: a faster search must not count differently
+            out[name]["before_same_totals"] = prev_totals == [res.total_messages, res.total_conversations]
     out["_overall"] = {
         "p50_ms": round(percentile(every, 50), 2),
         "p95_ms": round(percentile(every, 95), 2),
         "p99_ms": round(percentile(every, 99), 2),
     }
+    if every_before:
+        out["_overall"]["before_p50_ms"] = round(percentile(every_before, 50), 2)
+        out["_overall"]["before_p99_ms"] = round(percentile(every_before, 99), 2)
     a.close()
     return out
 
@@ -236,6 +305,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--data", type=Path, help="raw export files of the same corpus, for the rg comparison")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--cli-runs", type=int, default=10)
+    ap.add_argument("--before", metavar="REV", help="also time the default search of this commit (git rev)")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     tmp = None
@@ -263,10 +333,17 @@ def main(argv=None) -> dict:
         n = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
         conn.close()
         queries = choose_queries(db)
+        before = Before(args.before, args.home) if args.before else None
+        try:
+            timed = bench_queries(args.home, queries, args.runs, before)
+        finally:
+            if before:
+                before.close()
         result = {
             "benchmark": "search",
             "archive": {"home": str(args.home), "messages": n, "database_bytes": db.stat().st_size},
-            "queries": bench_queries(args.home, queries, args.runs),
+            "before": args.before,
+            "queries": timed,
             "cli_end_to_end": bench_cli(args.home, queries["rare_word"], args.cli_runs),
         }
         if args.data:

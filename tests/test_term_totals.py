@@ -35,10 +35,12 @@ def _home(tmp_path: Path, name: str, block_bits: int = 0, min_messages: int = 1)
 
 
 def _scan(db: Path, term: str) -> tuple[int, int]:
+    """A full count of a kept word, or of a kept prefix ('bac*', a query of its own)."""
+    match = f'"{term[:-1]}"*' if term.endswith("*") else f'"{term}"'
     conn = sqlite3.connect(db)
     try:
         return conn.execute(
-            "SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts MATCH ?", (f'"{term}"',)
+            "SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts MATCH ?", (match,)
         ).fetchone()
     finally:
         conn.close()
@@ -315,3 +317,51 @@ def test_blocks_without_kept_counts_are_counted_live_and_exact(tmp_path):
     conn.execute("DELETE FROM term_totals")  # no block kept at all: not a kept word, the search counts live
     assert term_totals.lookup(conn, "the") is None
     conn.close()
+
+
+def test_prefixes_past_the_recount_budget_stay_exact_and_get_their_turn(tmp_path, monkeypatch):
+    """A refresh spends a bounded CPU time on kept prefixes (each costs a pass
+    over all its words' doclists): those it leaves are counted live by a search,
+    exact, and later refreshes carry on from where it stopped."""
+    from polylogue.store import term_totals
+
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLES, data)
+    a = _home(tmp_path, "h")
+    monkeypatch.setattr(term_totals, "PREFIX_SECONDS", -1.0)  # no time for prefixes: one a refresh
+    monkeypatch.setattr(term_totals, "PREFIX_SHARE", 0.0)
+    monkeypatch.setattr(term_totals, "MAX_PREFIXES", 6)
+    a.sync([data])
+    prefixes = [t for (t,) in _table(a.db_path, "SELECT term FROM frequent_terms WHERE term LIKE '%*'")]
+    assert len(prefixes) == 6
+    counted = [t for (t,) in _table(a.db_path, "SELECT DISTINCT term FROM term_totals WHERE term LIKE '%*'")]
+    assert counted == sorted(prefixes)[:1]
+    for t in prefixes:  # the others not counted ahead: counted by the search, exact
+        res = a.search(t, cache=False, within="message", forms=False)
+        assert (res.total_messages, res.total_conversations) == _scan(a.db_path, t), t
+    # one prefix a refresh (the budget is spent after the first): each in turn, none twice
+    monkeypatch.setattr(term_totals, "PREFIX_SECONDS", 0.0)
+    monkeypatch.setattr(term_totals, "time", _Clock())
+    for _ in prefixes[1:]:
+        a.sync([data])
+        now = {t for (t,) in _table(a.db_path, "SELECT DISTINCT term FROM term_totals WHERE term LIKE '%*'")}
+        assert len(now) == len(counted) + 1
+        counted += sorted(now - set(counted))
+    assert sorted(counted) == sorted(prefixes)
+    _assert_exact(a)
+    # a sync that touches blocks leaves their prefix counts to the search until a refresh has time again
+    _mutate(data)
+    a.sync([data])
+    _assert_exact(a)
+    a.close()
+
+
+class _Clock:
+    """time, for term_totals: each CPU-time reading a second after the last."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def process_time(self) -> float:
+        self.t += 1.0
+        return self.t

@@ -46,10 +46,12 @@ class SearchResult:
     # (store/suggest.py), and the query with each replaced by the best of them
     suggestions: list[Suggestion] = field(default_factory=list)
     did_you_mean: str | None = None
+    # always True here (the totals are exact, kept ahead or counted); a hybrid search may estimate
+    exact: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "total": {"conversations": self.total_conversations, "messages": self.total_messages},
+            "total": {"conversations": self.total_conversations, "messages": self.total_messages, "exact": self.exact},
             "limit": self.limit,
             "offset": self.offset,
             "results": self.conversations,
@@ -83,6 +85,21 @@ def search(
     matching conversations first (scoring millions of rows cannot be fast), and
     a note says so. ``cap`` and ``probe_max``: how a whole-conversation search
     reads each word group (store/whole.py)."""
+    # one read transaction: the kept counts and every pass see one snapshot, so totals combined
+    # from both (store/whole.py) stay exact while a sync commits
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        return _search(conn, q, limit, offset, rank_all, cap, probe_max)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _search(
+    conn: sqlite3.Connection, q, limit: int, offset: int, rank_all: int, cap: int, probe_max: int
+) -> SearchResult:
     res = SearchResult(limit=limit, offset=offset)
     if not q.has_terms:
         if q.exclude:
@@ -103,7 +120,15 @@ def search(
     try:
         # a frequent word's totals are kept (term_totals): then the per-message count stands
         counted = _counted_ahead(conn, q) if not (where or sc.mwhere) else None
-        found = whole.match(conn, q, sc, cap, probe_max) if whole_mode and counted is None else None
+        with_titles = whole_mode and not (q.kinds or q.roles)
+        titled: set[int] = set()  # matching by title (alone, or perhaps: see _count)
+        # one word group with more matches than can be ranked: whole conversations add only the
+        # titles to the per-message search, so its messages need no reading outright
+        first = None
+        if whole_mode and counted is None and len(q.groups) == 1:
+            first = [r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body} ORDER BY 1 LIMIT {cap + 1}", fargs)]
+        wanted = whole_mode and counted is None and (first is None or len(first) <= cap)
+        found = whole.match(conn, q, sc, cap, probe_max, rank_all, first) if wanted else None
         if found is not None:
             res.total_messages, res.total_conversations = found.count, len(found.conversations)
             if not found.conversations:
@@ -114,33 +139,39 @@ def search(
                 page, hit_ids = whole.newest(conn, q, sc, found, limit, offset)
                 res.notes.append(_TOO_MANY.format(res.total_messages))
         else:
-            # one word group too big to read outright (or a prefix): counted from the index alone,
-            # plus, searching whole conversations, those matching by title only
-            titled: set[int] = set()
-            if whole_mode and not (q.kinds or q.roles):
-                titled = _counted_title_only(conn, q, counted) if counted else _title_only(conn, q, sc, probe_max)
-            res.total_messages, res.total_conversations = (
-                counted[:2]
-                if counted
-                else conn.execute(f"SELECT count(*), count(DISTINCT {CONV}) {body}", fargs).fetchone()
-            )
-            res.total_conversations += len(titled)
+            # one word group too big to read outright or to rank (or a prefix): counted from the
+            # index alone, plus, searching whole conversations, those matching by title
+            if counted:
+                titled = counted[2] if with_titles else set()
+                res.total_messages, res.total_conversations = counted[0], counted[1] + len(titled)
+            else:
+                titled = whole.titles(conn, q, q.groups, sc) if with_titles else set()
+                res.total_messages, res.total_conversations = _count(conn, sc, match, titled, first)
             if res.total_conversations == 0:
                 return res
             if res.total_messages <= rank_all:
+                if titled and not counted:  # ranking scores title-only conversations apart: find them
+                    titled = _title_only(conn, q, sc, probe_max)
                 page, hit_ids = _ranked(conn, q, body, fargs, score, limit, offset, titled)
             else:
-                if prefix and res.total_conversations * 2 < _conversation_count(conn, where, args):
-                    # without a prefix index every statement merges the doclists of all the terms
-                    # with the prefix, so probing conversation after conversation would merge them
-                    # again each time: when few conversations match, one more pass finds them all
+                if matched is None and res.total_conversations * 2 < _conversation_count(conn, where, args):
+                    # few conversations match: one more pass finds them all, so the walk probes
+                    # only those (a prefix would merge the doclists of all its words at each probe)
                     matched = {cid for (cid,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", fargs)}
                 page, hit_ids = _newest(
                     conn, q, match, where, args, join, rwhere, [], span, limit, offset, matched, prefix, titled
                 )
                 res.notes.append(_TOO_MANY.format(res.total_messages))
-        if not page:
-            return res
+    except sqlite3.OperationalError as e:
+        raise QueryError(f"the search engine rejected the query: {e}", q.text) from None
+    return _finish(conn, q, res, page, hit_ids)
+
+
+def _finish(conn: sqlite3.Connection, q, res: SearchResult, page: list[int], hit_ids) -> SearchResult:
+    """The page's conversations with their hits' snippets."""
+    if not page:
+        return res
+    try:
         ids = [i for cid in page for i, _ in hit_ids[cid]]
         rows = list(_by_ids(conn, "SELECT id, mid, role, timestamp, content FROM messages WHERE id IN ({})", ids))
         msgs = {r[0]: (*r[1:4], blocks) for r, blocks in zip(rows, codec.decode_contents([r[4] for r in rows]))}
@@ -465,13 +496,18 @@ def _rows_by_id(conn, ids, role_sql: str):
         yield from flush()
 
 
-def _counted_ahead(conn, q) -> tuple[int, int, int] | None:
-    """Totals of a one-word query, if that word is one whose totals are kept
-    (store/term_totals.py: exact, or absent)."""
+def _counted_ahead(conn, q) -> tuple[int, int, set[int]] | None:
+    """Totals of a one-word query, and the conversations matching it by title
+    alone, if that word is one whose totals are kept (store/term_totals.py:
+    exact, or absent)."""
     if q.exclude or q.kinds or len(q.groups) != 1 or len(q.groups[0]) != 1:
         return None
     t = q.groups[0][0]
-    return None if t.prefix or len(t.tokens) != 1 else term_totals.lookup(conn, _totals_key(t))
+    if len(t.tokens) != 1:
+        return None
+    # a frequent prefix ('som*', term_totals.choose): without its kept totals, counting merges the
+    # doclists of every word it starts
+    return term_totals.counted(conn, term_totals.prefix_key(t.tokens[0]) if t.prefix else _totals_key(t))
 
 
 def _totals_key(t: Term) -> str:
@@ -564,15 +600,16 @@ def _newest(
     prefixes are first expanded to the words it really holds, so the probe needs
     no doclist merge; a conversation whose folded text does not even contain a
     required prefix cannot match and is skipped. A time range is decided per
-    conversation from its first_ts/last_ts. ``titled``: conversations that match
-    by title alone (whole-conversation search), listed in their place without hits."""
+    conversation from its first_ts/last_ts. ``titled``: conversations whose
+    title matches (whole-conversation search), listed in their place with or
+    without hits."""
 
     def probe_sql(extra: list[str]) -> str:
         return (
             f"SELECT messages_fts.rowid FROM messages_fts{join} WHERE messages_fts MATCH ? "
             "AND messages_fts.rowid >= ? AND messages_fts.rowid < ? "
             + "".join(f"AND {w} " for w in mwhere + extra)
-            + f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}"
+            + "ORDER BY messages_fts.rowid"  # the last ones kept: FTS5 reads a doclist backwards slowly
         )
 
     probe, probe_timed = probe_sql([]), probe_sql([f"{MESSAGE_TIME} BETWEEN ? AND ?"])
@@ -585,16 +622,7 @@ def _newest(
         "ORDER BY c.updated_at DESC, c.id DESC",
         args,
     ):
-        if cid in titled:  # no message of it matches: listed by its title
-            if skipped < offset:
-                skipped += 1
-            else:
-                page.append(cid)
-                hits[cid] = []
-                if len(page) >= limit:
-                    break
-            continue
-        if matched is not None and cid not in matched:
+        if matched is not None and cid not in matched and cid not in titled:
             continue
         sql, params = probe, margs
         if span:  # as in _time_filter
@@ -612,13 +640,13 @@ def _newest(
                     continue
         if not found:
             found = conn.execute(sql, (match, *bounds)).fetchall()
-        if not found:
+        if not found and cid not in titled:
             continue
         if skipped < offset:
             skipped += 1
             continue
         page.append(cid)
-        hits[cid] = [(r[0], None) for r in found]
+        hits[cid] = [(r[0], None) for r in reversed(found[-HITS_PER_CONVERSATION:])]
         if len(page) >= limit:
             break
     return page, hits
@@ -721,13 +749,36 @@ def _title_only(conn: sqlite3.Connection, q, sc: Scope, probe_max: int) -> set[i
     return titled - {c for (c,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", args)}
 
 
-def _counted_title_only(conn: sqlite3.Connection, q, counted: tuple[int, int, int]) -> set[int]:
-    """The conversations matching a counted word by title alone: looked for only
-    in the blocks whose kept totals say they hold some."""
-    if not counted[2]:
-        return set()
-    k = _totals_key(q.groups[0][0])
-    return {c for lo, hi in term_totals.title_only_blocks(conn, k) for c in term_totals.title_only(conn, k, lo, hi)}
+# a probe for one titled conversation's matching message costs about as much as reading this many
+# matches in a pass (0.3 ms against 13 ms for 123K at 1M messages): past that, one pass reads them all
+PROBE_MATCHES = 2_000
+
+
+def _count(conn: sqlite3.Connection, sc: Scope, match: str, titled: set[int], first) -> tuple[int, int]:
+    """(messages, conversations) matching, the conversations of ``titled`` (those
+    whose title matches) included. ``first``: the first matching messages, read
+    already (rowid order): the count reads on from the last of them. A message's
+    rowid orders it within its conversation, so the conversations of the two
+    parts share at most the one at the seam."""
+    first = first or []
+    body, fargs = sc.body(match)
+    after = " AND messages_fts.rowid > ?" if first else ""
+    tail = [first[-1]] if first else []
+    m, c, low = conn.execute(
+        f"SELECT count(*), count(DISTINCT {CONV}), min(messages_fts.rowid) {body}{after}", [*fargs, *tail]
+    ).fetchone()
+    seen = {r >> MESSAGE_ID_BITS for r in first}
+    c += len(seen) - (1 if low is not None and first and low >> MESSAGE_ID_BITS == first[-1] >> MESSAGE_ID_BITS else 0)
+    unsure = sorted(titled - seen)  # titled conversations not known to hold a matching message
+    if not unsure:
+        return m + len(first), c
+    if len(unsure) * PROBE_MATCHES <= m:  # a probe each
+        sql, args = sc.probe(match, tail="LIMIT 1")
+        held = sum(1 for t in unsure if conn.execute(sql, (*args, *rowid_range(t))).fetchone())
+    else:  # the conversations of the matches after ``first`` (those of ``first`` are not unsure)
+        rest = {x for (x,) in conn.execute(f"SELECT DISTINCT {CONV} {body}{after}", [*fargs, *tail])}
+        held = len(rest & set(unsure))
+    return m + len(first), c + len(unsure) - held
 
 
 def _role_boosts(conn: sqlite3.Connection):

@@ -21,12 +21,29 @@ bare word when it has none), so a form appearing later changes the key and
 the old counts simply stop being used until the next sync counts the new
 key. Each block also counts the conversations whose title holds the word but
 none of whose messages does (a whole-conversation search lists those too);
-the writer drops a block's counts when a title in it changes."""
+the writer drops a block's counts when a title in it changes.
+
+Each (word, block) also keeps how many of the word's messages each of the
+block's conversations holds (``term_convs``, a compressed array, ~0.3-1.5 KB):
+a search that needs a frequent word's conversations, or its messages within
+some conversations, reads them instead of passing over its whole doclist
+(store/whole.py). A block's array counts only while its term_totals row
+exists, so the writer's delete of that row (writer.py) makes it stale too.
+
+Frequent prefixes are kept the same way, under keys like 'som*' (issue 27):
+counting `som*` merges the doclists of every word starting so (151 ms at 5M
+messages); read from the kept blocks it costs what a kept word does. This is
+the "prefix side index" of that issue in its smallest form, totals only: the
+page still comes from the index (fts.py walks the newest conversations)."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import sys
+import time
+import zlib
+from array import array
 from collections import Counter
 from collections.abc import Callable
 
@@ -36,6 +53,16 @@ from .tokens import index_tokens
 BLOCK_BITS = 11  # 2,048 conversations a block: a sync touching one recounts ~1/50 of 100K
 MIN_MESSAGES = 200_000  # a word in fewer messages counts in ~20 ms: not worth keeping
 MAX_TERMS = 300  # bounds the recount after a sync: ~1 ms per word and block at 5M messages
+# a query 'som*' merges the doclists of every word starting so (151 ms to count at 5M): frequent
+# prefixes are kept too, as keys 'som*'. Shorter prefixes are counted at search time, as before.
+MIN_PREFIX = 3
+MAX_PREFIXES = 100
+PREFIX_COST = 4  # a prefix's count merges doclists: ~4x a word's per message, so kept from 1/4 the messages
+# recounting a prefix after a sync costs a pass over all its words' doclists (~30 ms at 1M messages,
+# ~150 ms at 5M), whatever the blocks touched: a refresh spends at most this much CPU time on them
+PREFIX_SECONDS = 0.5
+PREFIX_SHARE = 0.5  # or half the time the refresh spent on words, if more (a full import: all blocks)
+TOTALS_VERSION = 2  # meta 'totals_version': below it, the words are chosen again (2: prefixes too)
 SAMPLE_MESSAGES = 10_000
 
 _ASCII_TOKEN = re.compile(r"[0-9a-z]+")
@@ -59,6 +86,11 @@ def block_shift(conn: sqlite3.Connection) -> int:
 def key(word: str, held_forms: tuple[str, ...]) -> str:
     """What the counts of ``word`` searched with these other forms are kept under."""
     return word if not held_forms else "(" + " OR ".join(_quoted(w) for w in (word, *held_forms)) + ")"
+
+
+def prefix_key(token: str) -> str:
+    """What the counts of the prefix query ``token*`` are kept under."""
+    return token + "*"
 
 
 MAX_LIVE_BLOCKS = 16  # blocks without kept counts (a sync under way) counted live; more: count it all
@@ -91,33 +123,201 @@ def _lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int, int] | None:
     if not n or top is None:
         return None
     bits = BLOCK_BITS if bits is None else int(bits)
-    blocks = (top >> bits) + 1
-    if n == blocks:
+    if n == (top >> bits) + 1:
         return msgs, convs, titled
-    if blocks - n > MAX_LIVE_BLOCKS:
+    got = _counted(conn, term)
+    return None if got is None else (got[0], got[1], len(got[2]))
+
+
+def counted(conn: sqlite3.Connection, term: str) -> tuple[int, int, set[int]] | None:
+    """As lookup(), with the conversations matching by title alone themselves
+    rather than their number. In a block with kept counts that holds some,
+    they are read from its conversations' counts (term_convs; a probe each
+    without them); blocks whose kept counts say none are skipped; a block a
+    sync has touched is counted live in one pass over its part of the doclist
+    (its conversations' counts: messages, conversations and the title-only ones
+    from one statement). One read transaction, so exact."""
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        return _counted(conn, term)
+    finally:
+        if own:
+            conn.execute("COMMIT")
+
+
+def _counted(conn: sqlite3.Connection, term: str) -> tuple[int, int, set[int]] | None:
+    top = conn.execute("SELECT max(id) FROM conversations").fetchone()[0]
+    rows = conn.execute(
+        "SELECT block, messages, conversations, title_only FROM term_totals WHERE term = ?", (term,)
+    ).fetchall()
+    if not rows or top is None:
         return None
-    kept = {b for (b,) in conn.execute("SELECT block FROM term_totals WHERE term = ?", (term,))}
-    shift, match = MESSAGE_ID_BITS + bits, _match(term)
-    for b in range(blocks):
-        if b in kept:
-            continue
-        m, c = conn.execute(
-            f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts "
-            "WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?",
-            (match, b << shift, (b + 1) << shift),
-        ).fetchone()
-        msgs, convs = msgs + m, convs + c
-        titled += len(title_only(conn, term, b << bits, (b + 1) << bits))
+    bits = settings(conn)[0]
+    kept = {b: (m, c, t) for b, m, c, t in rows}
+    missing = [b for b in range((top >> bits) + 1) if b not in kept]
+    if len(missing) > MAX_LIVE_BLOCKS:
+        return None
+    msgs, convs = sum(v[0] for v in kept.values()), sum(v[1] for v in kept.values())
+    titled: set[int] = set()
+    some = [b for b, v in kept.items() if v[2]]
+    arrays = {}
+    if some and _has_convs(conn):
+        marks = ",".join("?" * len(some))
+        arrays = dict(
+            conn.execute(f"SELECT block, counts FROM term_convs WHERE term = ? AND block IN ({marks})", (term, *some))
+        )
+    for b in some:
+        lo, hi = b << bits, (b + 1) << bits
+        if b in arrays:
+            titled |= titled_without(conn, term, ConvCounts(bits, {b: _unpack(arrays[b])}), lo, hi)
+        else:
+            titled |= title_only(conn, term, lo, hi)
+    for b, counts in _count_blocks(conn, term, missing, bits).items():
+        msgs, convs = msgs + sum(counts), convs + sum(1 for n in counts if n)
+        titled |= titled_without(conn, term, ConvCounts(bits, {b: array("I", counts)}), b << bits, (b + 1) << bits)
     return msgs, convs, titled
 
 
-def title_only_blocks(conn: sqlite3.Connection, term: str) -> list[tuple[int, int]]:
-    """The conversation id ranges [lo, hi) of the blocks where ``term`` has, or
-    may have (no kept count), conversations matching by title alone."""
+CONVS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS term_convs ("
+    "term TEXT NOT NULL, block INTEGER NOT NULL, counts BLOB NOT NULL, PRIMARY KEY (term, block)) WITHOUT ROWID"
+)
+
+
+def _has_convs(conn: sqlite3.Connection) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'term_convs'").fetchone() is not None
+    )
+
+
+def _pack(counts: list[int]) -> bytes:
+    """Per-conversation counts of one block as stored: a typecode byte, then the
+    little-endian array, compressed (mostly small numbers and zeros)."""
+    code = "B" if max(counts, default=0) < 256 else "I"
+    a = array(code, counts)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return code.encode() + zlib.compress(a.tobytes(), 6)
+
+
+def _unpack(blob: bytes) -> array:
+    a = array(chr(blob[0]))
+    a.frombytes(zlib.decompress(blob[1:]))
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a
+
+
+class ConvCounts:
+    """How many messages holding a kept word each conversation has (0: none):
+    one array per block, indexed by the conversation id's low bits."""
+
+    def __init__(self, bits: int, blocks: dict[int, array]):
+        self.bits, self.mask, self.blocks = bits, (1 << bits) - 1, blocks
+
+    def get(self, cid: int) -> int:
+        a = self.blocks.get(cid >> self.bits)
+        i = cid & self.mask
+        return a[i] if a is not None and i < len(a) else 0
+
+    def nonzero(self) -> dict[int, int]:
+        """conversation -> count, for those with any."""
+        return {(b << self.bits) + i: n for b, a in self.blocks.items() for i, n in enumerate(a) if n}
+
+    def conversations(self) -> set[int]:
+        """Every conversation with at least one of the word's messages."""
+        out: set[int] = set()
+        for b, a in self.blocks.items():
+            base = b << self.bits
+            out.update(base + i for i, n in enumerate(a) if n)
+        return out
+
+
+def conv_counts(conn: sqlite3.Connection, term: str) -> ConvCounts | None:
+    """Per-conversation message counts of ``term`` (a key()), or None if it is
+    not kept. As lookup(): blocks a sync has touched are counted live (up to
+    MAX_LIVE_BLOCKS), all in one read transaction, so exact."""
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        return _conv_counts(conn, term)
+    finally:
+        if own:
+            conn.execute("COMMIT")
+
+
+def _conv_counts(conn: sqlite3.Connection, term: str) -> ConvCounts | None:
+    if not _has_convs(conn):
+        return None
+    top = conn.execute("SELECT max(id) FROM conversations").fetchone()[0]
+    if top is None:
+        return None
     bits = settings(conn)[0]
-    top = conn.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
-    kept = dict(conn.execute("SELECT block, title_only FROM term_totals WHERE term = ?", (term,)).fetchall())
-    return [(b << bits, (b + 1) << bits) for b in range((top >> bits) + 1) if kept.get(b, 1)]
+    rows = conn.execute(
+        "SELECT v.block, v.counts FROM term_convs v JOIN term_totals t ON t.term = v.term AND t.block = v.block "
+        "WHERE v.term = ?",
+        (term,),
+    ).fetchall()
+    if not rows and not conn.execute("SELECT 1 FROM term_totals WHERE term = ? LIMIT 1", (term,)).fetchone():
+        return None  # not a kept word at all
+    have = {b: _unpack(blob) for b, blob in rows}
+    missing = [b for b in range((top >> bits) + 1) if b not in have]
+    if len(missing) > MAX_LIVE_BLOCKS:
+        return None
+    for b, counts in _count_blocks(conn, term, missing, bits).items():
+        have[b] = array("I", counts)
+    return ConvCounts(bits, have)
+
+
+def _count_block(conn: sqlite3.Connection, match: str, b: int, bits: int) -> tuple[list[int], int, int]:
+    """(per-conversation counts, messages, conversations) of one block, live."""
+    shift = MESSAGE_ID_BITS + bits
+    counts = [0] * (1 << bits)
+    for c, n in conn.execute(
+        f"SELECT {_CONV}, count(*) FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ? "
+        "GROUP BY 1",
+        (match, b << shift, (b + 1) << shift),
+    ):
+        counts[c - (b << bits)] = n
+    return counts, sum(counts), sum(1 for n in counts if n)
+
+
+def _count_blocks(conn: sqlite3.Connection, term: str, blocks: list[int], bits: int) -> dict[int, list[int]]:
+    """Per-conversation counts of ``term`` (a key()) in each of ``blocks``, live.
+    A word: block by block (its doclist is seeked to each). A prefix: one pass
+    from the first block to the last, as FTS5 merges the doclists of all its
+    words whatever the rowid range, so a pass per block would cost that many."""
+    match = _match(term)
+    if not term.endswith("*") or len(blocks) <= 1:
+        return {b: _count_block(conn, match, b, bits)[0] for b in blocks}
+    out = {b: [0] * (1 << bits) for b in blocks}
+    shift, mask = MESSAGE_ID_BITS + bits, (1 << bits) - 1
+    for c, n in conn.execute(
+        f"SELECT {_CONV}, count(*) FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ? "
+        "GROUP BY 1",
+        (match, min(blocks) << shift, (max(blocks) + 1) << shift),
+    ):
+        got = out.get(c >> bits)
+        if got is not None:
+            got[c & mask] = n
+    return out
+
+
+def titled_without(
+    conn: sqlite3.Connection, term: str, counts: ConvCounts | dict[int, int], lo: int = 0, hi: int = 1 << 62
+) -> set[int]:
+    """Conversations with ids in [lo, hi) whose title matches ``term`` but none
+    of whose messages does, from the kept counts (no probe of the index)."""
+    return {
+        c
+        for (c,) in conn.execute(
+            "SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? AND rowid >= ? AND rowid < ?", (_match(term), lo, hi)
+        )
+        if not counts.get(c)
+    }
 
 
 def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | None = None) -> int:
@@ -130,7 +330,8 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
         if chosen_at:
             _replace_terms(conn, [], 0)
         return 0
-    if not chosen_at or total >= 2 * chosen_at or 2 * total < chosen_at:
+    version = int((conn.execute("SELECT value FROM meta WHERE key = 'totals_version'").fetchone() or (1,))[0])
+    if not chosen_at or total >= 2 * chosen_at or 2 * total < chosen_at or version < TOTALS_VERSION:
         _replace_terms(conn, choose(conn, total, min_messages), total)
     terms = _keys(conn)
     top = conn.execute("SELECT max(id) FROM conversations").fetchone()[0]
@@ -139,45 +340,96 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
     blocks = (top >> bits) + 1
     with conn:  # counts of expansions no longer current (a form appeared, a word left the list)
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(f"DELETE FROM term_totals WHERE term NOT IN ({','.join('?' * len(terms))})", terms)
-    have = Counter(b for (b,) in conn.execute("SELECT block FROM term_totals"))
-    todo = [b for b in range(blocks) if have[b] < len(terms)]
-    shift = MESSAGE_ID_BITS + bits
+        conn.execute(CONVS_TABLE)
+        marks = ",".join("?" * len(terms))
+        conn.execute(f"DELETE FROM term_totals WHERE term NOT IN ({marks})", terms)
+        conn.execute(f"DELETE FROM term_convs WHERE term NOT IN ({marks})", terms)
+    # a prefix's count merges the doclists of all its words whatever the rowid range (FTS5), so each
+    # prefix is counted in one pass for all its missing blocks; a word, block by block (a seek each)
+    words = [t for t in terms if not t.endswith("*")]
+    done_all = set(conn.execute(_DONE).fetchall())
+    todo = [b for b in range(blocks) if any((t, b) not in done_all for t in words)]
     made = 0
+    words_began = time.process_time()
     for i, b in enumerate(todo):
         if progress:
             progress(i, len(todo))
         with conn:  # one block a transaction: short, so readers and checkpoints go on
             conn.execute("BEGIN IMMEDIATE")
-            done = {t for (t,) in conn.execute("SELECT term FROM term_totals WHERE block = ?", (b,))}
-            rows = []
-            for t in terms:
+            done = {t for (t, _) in conn.execute(_DONE + " AND t.block = ?", (b,))}
+            rows, arrays = [], []
+            for t in words:
                 if t not in done:
-                    m, c = conn.execute(
-                        f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts "
-                        "WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?",
-                        (_match(t), b << shift, (b + 1) << shift),
-                    ).fetchone()
-                    rows.append((t, b, m, c, len(title_only(conn, t, b << bits, (b + 1) << bits))))
+                    counts, m, c = _count_block(conn, _match(t), b, bits)
+                    kept = ConvCounts(bits, {b: array("I", counts)})
+                    titled = titled_without(conn, t, kept, b << bits, (b + 1) << bits)
+                    rows.append((t, b, m, c, len(titled)))
+                    arrays.append((t, b, _pack(counts)))
             conn.executemany(
-                "INSERT INTO term_totals(term, block, messages, conversations, title_only) VALUES (?,?,?,?,?)", rows
+                "INSERT OR REPLACE INTO term_totals(term, block, messages, conversations, title_only) "
+                "VALUES (?,?,?,?,?)",
+                rows,
             )
+            conn.executemany("INSERT OR REPLACE INTO term_convs(term, block, counts) VALUES (?,?,?)", arrays)
         made += len(rows)
+    # the prefixes, while the time spent on them stays within a budget (a watch's small sync touches
+    # one block, and every kept prefix would cost a whole pass): from where the last refresh stopped,
+    # so all get their turn; one not recounted is counted live by a search meanwhile, exact
+    pending = [t for t in terms if t.endswith("*") and any((t, b) not in done_all for b in range(blocks))]
+    last = (conn.execute("SELECT value FROM meta WHERE key = 'totals_prefix_last'").fetchone() or ("",))[0]
+    pending.sort()
+    began = time.process_time()
+    budget = max(PREFIX_SECONDS, PREFIX_SHARE * (began - words_began))
+    first = next((i for i, t in enumerate(pending) if t > str(last)), 0)
+    for t in pending[first:] + pending[:first]:
+        if t != pending[first] and time.process_time() - began > budget:
+            break  # (one at least: each sync brings the next in turn up to date)
+        last = t
+        missing = [b for b in range(blocks) if (t, b) not in done_all]
+        rows, arrays = [], []
+        for b, counts in _count_blocks(conn, t, missing, bits).items():
+            kept = ConvCounts(bits, {b: array("I", counts)})
+            titled = titled_without(conn, t, kept, b << bits, (b + 1) << bits)
+            rows.append((t, b, sum(counts), sum(1 for n in counts if n), len(titled)))
+            arrays.append((t, b, _pack(counts)))
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT OR REPLACE INTO term_totals(term, block, messages, conversations, title_only) "
+                "VALUES (?,?,?,?,?)",
+                rows,
+            )
+            conn.executemany("INSERT OR REPLACE INTO term_convs(term, block, counts) VALUES (?,?,?)", arrays)
+        made += len(rows)
+    if pending:
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('totals_prefix_last', ?)", (last,))
     if progress and todo:
         progress(len(todo), len(todo))
     return made
 
 
+# a (word, block) is done when both its totals and its conversations' counts are there
+_DONE = "SELECT t.term, t.block FROM term_totals t JOIN term_convs v ON v.term = t.term AND v.block = t.block WHERE 1"
+
+
 def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]:
     """The words estimated (from a sample of about SAMPLE_MESSAGES messages:
     every k-th conversation, so the same archive gives the same choice) to be
-    in at least ``min_messages`` messages, with a margin for sampling error."""
+    in at least ``min_messages`` messages, with a margin for sampling error;
+    and the ASCII prefixes of at least MIN_PREFIX letters in a PREFIX_COST-th
+    of that (keys 'som*', prefix_key()), up to MAX_PREFIXES."""
     from . import codec
     from .encode import fts_values
 
     convs = conn.execute("SELECT id FROM conversations ORDER BY id").fetchall()
-    step = max(1, round(len(convs) * SAMPLE_MESSAGES / max(total, 1)))
+    # every k-th conversation holds about total/k messages: k = total / SAMPLE_MESSAGES
+    # (this was len(convs) * SAMPLE_MESSAGES / total, which sampled 5K messages at 1M and one
+    # conversation of a small archive)
+    step = max(1, round(total / SAMPLE_MESSAGES))
     df: Counter[str] = Counter()
+    pre: Counter[str] = Counter()  # prefixes: 'som*' counts a message holding 'some' or 'somewhat' once
     sampled = 0
     for (cid,) in convs[::step]:
         for (blob,) in conn.execute("SELECT content FROM messages WHERE id >= ? AND id < ?", rowid_range(cid)):
@@ -186,11 +438,15 @@ def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]
                 if v:
                     words.update(_ASCII_TOKEN.findall(v.lower()) if v.isascii() else index_tokens(v))
             df.update(words)
+            pre.update({w[:n] + "*" for w in words if w.isascii() for n in range(MIN_PREFIX, len(w) + 1)})
             sampled += 1
     if not sampled:
         return []
     need = 0.7 * min_messages * sampled / total
-    return sorted(t for t, n in df.most_common(MAX_TERMS) if n >= need)
+    return sorted(
+        [t for t, n in df.most_common(MAX_TERMS) if n >= need]
+        + [p for p, n in pre.most_common(MAX_PREFIXES) if n >= need / PREFIX_COST]
+    )
 
 
 def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -> None:
@@ -199,9 +455,12 @@ def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -
         old = {t for (t,) in conn.execute("SELECT term FROM frequent_terms")}
         gone = old - set(terms)
         conn.executemany("DELETE FROM term_totals WHERE term = ?", [(t,) for t in gone])
+        if _has_convs(conn):
+            conn.executemany("DELETE FROM term_convs WHERE term = ?", [(t,) for t in gone])
         conn.executemany("DELETE FROM frequent_terms WHERE term = ?", [(t,) for t in gone])
         conn.executemany("INSERT OR IGNORE INTO frequent_terms(term) VALUES (?)", [(t,) for t in terms])
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('totals_chosen_at', ?)", (chosen_at,))
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('totals_version', ?)", (TOTALS_VERSION,))
 
 
 def title_only(conn: sqlite3.Connection, term: str, lo: int, hi: int) -> set[int]:
@@ -225,27 +484,36 @@ def _keys(conn: sqlite3.Connection) -> list[str]:
     from . import forms
 
     return [
-        key(w, forms.held(conn, forms.forms(w))) for (w,) in conn.execute("SELECT term FROM frequent_terms").fetchall()
+        w if w.endswith("*") else key(w, forms.held(conn, forms.forms(w)))
+        for (w,) in conn.execute("SELECT term FROM frequent_terms").fetchall()
     ]
 
 
 def _match(term: str) -> str:
-    return term if term.startswith("(") else _quoted(term)
+    if term.startswith("("):
+        return term
+    return _quoted(term[:-1]) + "*" if term.endswith("*") else _quoted(term)
 
 
 def verify(conn: sqlite3.Connection) -> list[str]:
-    """Problems for `check`: counted words whose block sums differ from a full count."""
+    """Problems for `check`: counted words whose block sums, or whose
+    conversations' counts, differ from a full count."""
     problems = []
     for t in _keys(conn):
         known = lookup(conn, t)
         if known is None:
             continue
-        actual = conn.execute(
-            f"SELECT count(*), count(DISTINCT {_CONV}) FROM messages_fts WHERE messages_fts MATCH ?", (_match(t),)
-        ).fetchone()
-        actual = (*actual, len(title_only(conn, t, 0, 1 << 62)))
+        per = dict(
+            conn.execute(
+                f"SELECT {_CONV}, count(*) FROM messages_fts WHERE messages_fts MATCH ? GROUP BY 1", (_match(t),)
+            ).fetchall()
+        )
+        actual = (sum(per.values()), len(per), len(titled_without(conn, t, per)))
         if tuple(actual) != tuple(known):
             problems.append(f"term totals for '{t}': stored {known}, actual {tuple(actual)}")
+        kept = conv_counts(conn, t)
+        if kept is not None and kept.nonzero() != per:
+            problems.append(f"term totals for '{t}': the per-conversation counts differ from the index")
     return problems
 
 

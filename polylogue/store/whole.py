@@ -27,8 +27,10 @@ that). More matches: the newest matching conversations first."""
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from operator import itemgetter
 
 from . import term_totals
 from .ids import MESSAGE_ID_BITS, rowid_range
@@ -66,23 +68,44 @@ class Matched:
     probed: bool  # a group was too big to read: look at the conversations one by one, never the whole index
 
 
-def match(conn: sqlite3.Connection, q, sc: Scope, cap: int = CAP, probe_max: int = PROBE_MAX) -> Matched | None:
+def match(
+    conn: sqlite3.Connection,
+    q,
+    sc: Scope,
+    cap: int = CAP,
+    probe_max: int = PROBE_MAX,
+    hold: int = 10_000,
+    first: list[int] | None = None,
+) -> Matched | None:
     """The matching conversations and messages; None for a query of one word
     group too big to read outright (the per-message search counts those from
-    the index alone, fts.py)."""
+    the index alone, fts.py). The messages are left unheld (None) when more
+    than ``hold`` of them match and holding them would cost a pass. ``first``:
+    every message of the first group, already read (by the caller, for a
+    one-group query)."""
     groups = [[g] for g in q.groups]
     exprs = [group_expr(q, g) for g in groups]
     use_titles = not (q.kinds or q.roles)
     title_sets = [titles(conn, q, g, sc) if use_titles else set() for g in groups]
     read: list[list[int] | None] = []
+    kept: list[term_totals.ConvCounts | Counts | None] = []  # a big group's conversations, counted
     for g, e in zip(groups, exprs):
-        kept = _kept_total(conn, q, sc, g[0])
-        if kept is not None and kept > cap:  # known big: no need to read it to find out
+        total = _kept_total(conn, q, sc, g[0])
+        if total is not None and total > cap:  # known big: no need to read it to find out
             read.append(None)
+            kept.append(term_totals.conv_counts(conn, _key(g[0][0])))
             continue
-        body, args = sc.body(e)
-        got = [r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body} LIMIT {cap + 1}", args)]
-        read.append(got if len(got) <= cap else None)
+        if first is not None and not read and len(first) <= cap + 1:
+            got = first
+        else:
+            body, args = sc.body(e)
+            # in rowid order: conversations_of reads on from the last one
+            got = [r for (r,) in conn.execute(f"SELECT messages_fts.rowid {body} ORDER BY 1 LIMIT {cap + 1}", args)]
+        small = len(got) <= cap
+        read.append(got if small else None)
+        # too big to hold its messages: its conversations' counts, reading on from where it stopped
+        # (a query of one group takes the per-message search then: fts.py reads them there)
+        kept.append(None if small or len(exprs) == 1 else conversations_of(conn, sc, e, got))
     cands: set[int] | None = None
     for got_or_none, titled in zip(read, title_sets):
         if got_or_none is not None:
@@ -91,6 +114,10 @@ def match(conn: sqlite3.Connection, q, sc: Scope, cap: int = CAP, probe_max: int
     settled = {i for i, rows in enumerate(read) if rows is not None}
     if cands is None and len(exprs) == 1:
         return None
+    for i, kc in enumerate(kept):  # read from the kept counts, not computed
+        if kc is not None:
+            cands = kc.conversations() | title_sets[i] if cands is None else _with(kc, cands, title_sets[i])
+            settled.add(i)
     if cands is None:  # every group is big: the first one's conversations, read whole
         body, args = sc.body(exprs[0])
         cands = {c for (c,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", args)} | title_sets[0]
@@ -104,22 +131,85 @@ def match(conn: sqlite3.Connection, q, sc: Scope, cap: int = CAP, probe_max: int
         else:
             body, args = sc.body(e)
             cands &= {c for (c,) in conn.execute(f"SELECT DISTINCT {CONV} {body}", args)} | title_sets[i]
-    big = [exprs[i] for i, rows in enumerate(read) if rows is None]
+    big = [i for i, rows in enumerate(read) if rows is None]
+    scored = title_scores(conn, q, cands) if use_titles and cands else {}
+    if len(big) == 1 and kept[big[0]] is not None and len(exprs) > 1:
+        return _one_kept(conn, sc, exprs, read, kept, big[0], cands, scored, probe_max, hold)
     probed = bool(big) and len(cands) <= probe_max
     if big and not probed:  # many conversations of big groups: count per conversation in one pass, hold nothing
         body, args = sc.body(_any(exprs))
         rows = conn.execute(f"SELECT {CONV}, count(*) {body} GROUP BY 1", args)
-        scored = title_scores(conn, q, cands) if use_titles and cands else {}
         return Matched(cands, sum(n for c, n in rows if c in cands), None, scored, probed)
     messages: set[int] = set()
     for got_or_none in read:
         if got_or_none is not None:
             messages.update(r for r in got_or_none if r >> MESSAGE_ID_BITS in cands)
     if big and cands:
-        messages |= _messages_of(conn, sc, _any(big), cands, True)
-    count = len(messages)
-    scored = title_scores(conn, q, cands) if use_titles and cands else {}
-    return Matched(cands, count, messages, scored, probed)
+        messages |= _messages_of(conn, sc, _any([exprs[i] for i in big]), cands, True)
+    return Matched(cands, len(messages), messages, scored, probed)
+
+
+READ_CONVERSATIONS = 400_000  # a big group's messages read as their conversations, up to this many
+
+
+class Counts:
+    """How many of a group's messages each conversation holds (as term_totals.ConvCounts)."""
+
+    def __init__(self, counter: Counter[int]):
+        self.counter = counter
+
+    def get(self, cid: int) -> int:
+        return self.counter.get(cid, 0)
+
+    def conversations(self) -> set[int]:
+        return set(self.counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counter.values())
+
+
+def conversations_of(
+    conn: sqlite3.Connection, sc: Scope, expr: str, got: list[int], bound: int = READ_CONVERSATIONS
+) -> Counts | None:
+    """Per-conversation counts of every message ``expr`` finds, given its first
+    messages already read (``got``, in rowid order): the rest is read as
+    conversation ids only, from the last one read, so the group costs one pass
+    over its list in all. None past ``bound`` messages."""
+    counter: Counter[int] = Counter(r >> MESSAGE_ID_BITS for r in got)
+    if got:
+        body, args = sc.body(expr)
+        rest = conn.execute(
+            f"SELECT {CONV} {body} AND messages_fts.rowid > ? LIMIT {bound - len(got) + 1}", (*args, got[-1])
+        )
+        counter.update(map(itemgetter(0), rest))
+    return Counts(counter) if sum(counter.values()) <= bound else None
+
+
+def _with(kc: term_totals.ConvCounts | Counts, cands: set[int], titled: set[int]) -> set[int]:
+    return {c for c in cands if kc.get(c) or c in titled}
+
+
+def _one_kept(conn, sc: Scope, exprs, read, kept, i: int, cands: set[int], scored, probe_max: int, hold: int):
+    """One big group whose conversations' counts are known (kept ahead, or read
+    as conversation ids), the others read: the messages holding a group, counted
+    without another pass over the big group's list.
+    They are those of the read groups, plus the big group's (its kept counts per
+    conversation), less those holding both (the index's AND of the read groups
+    with the big one: a pass as long as the read groups' lists)."""
+    held = {
+        r for j, rows in enumerate(read) if j != i and rows is not None for r in rows if r >> MESSAGE_ID_BITS in cands
+    }
+    small = _any([e for j, e in enumerate(exprs) if j != i])
+    body, args = sc.body(f"({small}) AND ({exprs[i]})")
+    both = sum(1 for (r,) in conn.execute(f"SELECT messages_fts.rowid {body}", args) if r >> MESSAGE_ID_BITS in cands)
+    kc = kept[i]
+    count = len(held) + sum(kc.get(c) for c in cands) - both
+    probed = len(cands) <= probe_max
+    if count > hold:  # ranked newest first: the messages are not needed
+        return Matched(cands, count, None, scored, probed)
+    held |= _messages_of(conn, sc, exprs[i], cands, probed)
+    return Matched(cands, count, held, scored, probed)
 
 
 def rank(
@@ -184,11 +274,21 @@ def newest(conn: sqlite3.Connection, q, sc: Scope, m: Matched, limit: int, offse
         page.append(cid)
         if len(page) >= limit:
             break
-    sql, args = sc.probe(
-        _any([group_expr(q, [g]) for g in q.groups]),
-        tail=f"ORDER BY messages_fts.rowid DESC LIMIT {HITS_PER_CONVERSATION}",
-    )
-    hits: Hits = {c: [(r, None) for (r,) in conn.execute(sql, (*args, *rowid_range(c)))] for c in page}
+    if m.messages is not None:  # the matching messages are at hand: no probe
+        on_page: dict[int, list[int]] = {c: [] for c in page}
+        for r in m.messages:
+            got = on_page.get(r >> MESSAGE_ID_BITS)
+            if got is not None:
+                got.append(r)
+        return page, {
+            c: [(r, None) for r in sorted(rs, reverse=True)[:HITS_PER_CONVERSATION]] for c, rs in on_page.items()
+        }
+    # in rowid order, the last ones kept: FTS5 reads a doclist backwards slowly (5x for a frequent word)
+    sql, args = sc.probe(_any([group_expr(q, [g]) for g in q.groups]))
+    hits: Hits = {}
+    for c in page:
+        found = [r for (r,) in conn.execute(sql, (*args, *rowid_range(c)))]
+        hits[c] = [(r, None) for r in reversed(found[-HITS_PER_CONVERSATION:])]
     return page, hits
 
 
@@ -199,8 +299,12 @@ def _kept_total(conn: sqlite3.Connection, q, sc: Scope, group) -> int | None:
     t = group[0]
     if t.prefix or len(t.tokens) != 1:
         return None
-    kept = term_totals.lookup(conn, term_totals.key(t.tokens[0], t.forms))
+    kept = term_totals.lookup(conn, _key(t))
     return kept[0] if kept else None
+
+
+def _key(t) -> str:
+    return term_totals.key(t.tokens[0], t.forms)
 
 
 def _any(exprs: list[str]) -> str:
