@@ -1,7 +1,7 @@
 """Secrets scan and forget, timed beside baselines measured in the same run.
 
-    python benchmarks/secrets.py [HOME]         # default bench-data/privacy/h20k (a migrated copy of h20k)
-    python benchmarks/secrets.py --smoke        # a tiny generated archive: the script still works
+    python benchmarks/secrets_scan.py [HOME]         # default bench-data/privacy/h20k (a migrated copy of h20k)
+    python benchmarks/secrets_scan.py --smoke        # a tiny generated archive: the script still works
 
 Prints JSON:
 - scan: ``Archive.secrets()`` over every message (workers as the CLI uses them),

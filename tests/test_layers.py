@@ -31,7 +31,6 @@ LAYERS: dict[str, int] = {
     "polylogue.classify": 0,
     "polylogue.providers": 1,  # and every module under it (prefix rule below)
     "polylogue.store": 1,
-    "polylogue.retention": 1,
     "polylogue.sources": 2,
     "polylogue.resume": 2,
     "polylogue.search": 2,

@@ -419,7 +419,7 @@ def test_benchmark_smoke():
 
     repo = Path(__file__).resolve().parent.parent
     r = subprocess.run(
-        [sys.executable, str(repo / "benchmarks" / "secrets.py"), "--smoke"],
+        [sys.executable, str(repo / "benchmarks" / "secrets_scan.py"), "--smoke"],
         capture_output=True,
         text=True,
         timeout=600,

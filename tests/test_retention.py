@@ -226,7 +226,7 @@ def _gemini_wired() -> bool:
 
 
 @pytest.mark.skipif(
-    not _gemini_wired(), reason="the lead wires polylogue.retention.gemini_retention into gemini_cli.py"
+    not _gemini_wired(), reason="the lead wires polylogue.providers.retention.gemini_retention into gemini_cli.py"
 )
 def test_gemini_cli_retention_in_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("GEMINI_CLI_SYSTEM_DEFAULTS_PATH", str(tmp_path / "none.json"))

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from polylogue.providers.claude_code import retention as claude_retention
-from polylogue.retention import gemini_retention, period_days, read_settings
+from polylogue.providers.retention import gemini_retention, period_days, read_settings
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

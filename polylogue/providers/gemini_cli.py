@@ -41,7 +41,6 @@ import orjson
 
 from .. import models as m
 from ..errors import ParseError
-from ..retention import gemini_retention
 from . import Head
 from .base import Location, Provider, Records
 from .common import (
@@ -55,6 +54,7 @@ from .common import (
     skip_on_error,
     to_utc,
 )
+from .retention import gemini_retention
 
 NAME = "gemini-cli"
 KIND: Final = "jsonl"  # Final: a Literal for Provider(kind=...)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from .providers.base import Retention
+from .base import Retention
 
 GEMINI_KEY = "general.sessionRetention"
 GEMINI_DEFAULTS: dict[str, Any] = {"enabled": True, "maxAge": "30d"}  # the documented defaults
