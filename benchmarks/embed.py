@@ -165,7 +165,7 @@ def add_synthetic(home: Path, archive, total: int) -> int:
     """Random codes on the archive's conversations until vectors.db holds ``total``."""
     import numpy as np
 
-    from polylogue.semantic.vectors import CODE_BYTES, KIND_REPLY, bump, open_vectors
+    from polylogue.semantic.vectors import CODE_BYTES, KIND_REPLY, bump, open_vectors, write_codes
 
     vconn = open_vectors(home)
     assert vconn is not None
@@ -185,11 +185,12 @@ def add_synthetic(home: Path, archive, total: int) -> int:
             )
         bump(vconn)
     vconn.close()
+    write_codes(home)  # as `embed` leaves it: the flat copy a process's first search reads
     return need
 
 
 def drop_synthetic(home: Path) -> None:
-    from polylogue.semantic.vectors import bump, open_vectors
+    from polylogue.semantic.vectors import bump, open_vectors, write_codes
 
     vconn = open_vectors(home)
     assert vconn is not None
@@ -198,11 +199,12 @@ def drop_synthetic(home: Path) -> None:
         bump(vconn)
     vconn.execute("VACUUM")
     vconn.close()
+    write_codes(home)
 
 
 def search(home: Path, runs: int) -> dict:
     from polylogue.api import Archive
-    from polylogue.semantic.vectors import matrix, path_of
+    from polylogue.semantic.vectors import codes_path, matrix, path_of
 
     a = Archive(home)
     t = time.perf_counter()
@@ -222,6 +224,7 @@ def search(home: Path, runs: int) -> dict:
     out = {
         "vectors": len(m) if m is not None else 0,
         "vectors_db_mb": round(path_of(home).stat().st_size / 2**20, 1),
+        "codes_file_mb": round(codes_path(home).stat().st_size / 2**20, 1),
         "codes_in_memory_mb": round(m.codes.nbytes / 2**20, 1) if m is not None else 0,
         "first_hybrid_query_in_process_s": round(first_s, 2),
         "first_result": first.conversations[0]["id"] if first.conversations else None,

@@ -456,3 +456,52 @@ def test_paraphrases_share_no_content_word(tmp_path):
             a.close()
     assert not shared, shared
     assert len([q for q in queries if q["corpus"] not in skipped]) >= 34  # examples and world at least
+
+
+def test_codes_file_is_current_or_ignored(tmp_path):
+    """embed writes vectors.codes (0600), which a process's first search reads instead of
+    the rows; a stale, damaged or missing one is never used: the same codes from the rows."""
+    from polylogue.semantic import vectors
+
+    home = tmp_path / "home"
+    a = Archive(home)
+    a.sync([_export(tmp_path / "src", WORLD)])
+    semantic.embed(a)
+    path = vectors.codes_path(home)
+    assert vectors.codes_current(home) and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    conn = vectors.open_vectors(home)
+    assert conn is not None
+    stamp = vectors._stamp(conn)
+    rows = vectors.Matrix.from_db(conn)
+    conn.close()
+
+    def same(m) -> bool:
+        return (m.keys.tolist(), m.cids.tolist(), m.kinds.tolist(), m.codes.tobytes()) == (
+            rows.keys.tolist(),
+            rows.cids.tolist(),
+            rows.kinds.tolist(),
+            rows.codes.tobytes(),
+        )
+
+    assert len(rows) > 0 and same(vectors.Matrix.from_codes_file(path, stamp))
+    assert vectors.Matrix.from_codes_file(path, (stamp[0], stamp[1] + 1)) is None  # another generation
+    assert vectors.Matrix.from_codes_file(path, ("0" * 16, stamp[1])) is None  # another vectors.db
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-5])  # damaged: its length does not add up
+    assert vectors.Matrix.from_codes_file(path, stamp) is None
+    vectors._CACHE.clear()  # as a new process: the rows, not the damaged file
+    assert same(vectors.matrix(home))
+    path.write_bytes(whole)
+    # forgetting a conversation's vectors removes the file; the next embed writes it anew
+    with a.reader() as c:
+        cid = c.execute("SELECT id FROM conversations WHERE provider_id = 'c-bread'").fetchone()[0]
+    semantic.forget(home, [cid])
+    assert not path.exists() and not vectors.codes_current(home)
+    vectors._CACHE.clear()
+    assert cid not in vectors.matrix(home).cids.tolist()
+    semantic.embed(a)  # the conversation is still in the archive: embedded again
+    assert vectors.codes_current(home)
+    vectors._CACHE.clear()
+    assert cid in vectors.matrix(home).cids.tolist()
+    assert _search(a, "pet stomach upset", "semantic").conversations[0]["id"] == "chatgpt:c-cat"
+    a.close()

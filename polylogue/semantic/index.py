@@ -12,7 +12,7 @@ from typing import Any
 
 from .collect import Text, pending, texts_of
 from .model import encoder
-from .vectors import bump, open_vectors, pack
+from .vectors import bump, codes_current, open_vectors, pack, write_codes
 
 BATCH = 512  # texts per commit: a kill costs at most this much work
 
@@ -63,11 +63,13 @@ def embed(
         if chunk:
             state["texts"] += _store(vconn, enc, chunk, texts)
             _advance(state, chunk, t0, progress)
-        state["seconds"] = round(time.monotonic() - t0, 2)
         state["complete"] = state["conversations"] == state["of"]
-        return state
     finally:
         vconn.close()
+    if not codes_current(home):  # the flat copy a process's first search reads (vectors.py)
+        write_codes(home)
+    state["seconds"] = round(time.monotonic() - t0, 2)
+    return state
 
 
 def _advance(state: dict, chunk, t0: float, progress) -> None:
