@@ -192,3 +192,30 @@ def test_a_kept_prefix_is_counted_from_its_kept_totals_and_check_catches_a_wrong
     a.sync([tmp_path / "w.jsonl"])
     assert a.check()["problems"] == []
     a.close()
+
+
+@SETTINGS
+@given(convs=archives, query=queries)
+def test_title_only_conversations_are_counted_alike_by_probes_and_by_one_pass(tmp_path_factory, convs, query):
+    """fts._count finds the conversations matching by title alone either with a
+    probe each or with one pass over the matches (PROBE_MATCHES decides which):
+    both give the brute-force totals, on the path a big word group takes
+    (cap 1: not read outright) and without kept totals."""
+    groups, excluded, role = query
+    if any(w == x for g in groups for w, _ in g for x in excluded):
+        return
+    a = _plain_archive(tmp_path_factory.mktemp("probes"), convs)
+    text = _query_text(groups, excluded, role)
+    want, want_messages = _brute(convs, groups, excluded, role)
+    old = fts.PROBE_MATCHES
+    try:
+        with a.reader() as conn:
+            for probe_matches in (0, 10**9):  # a probe each; one pass
+                fts.PROBE_MATCHES = probe_matches
+                for cap, probe_max, rank_all in WAYS:
+                    res = fts.search(conn, lang.parse(text), limit=100, rank_all=rank_all, cap=cap, probe_max=probe_max)
+                    assert {c["id"] for c in res.conversations} == want, (text, probe_matches, cap)
+                    assert (res.total_conversations, res.total_messages) == (len(want), want_messages), text
+    finally:
+        fts.PROBE_MATCHES = old
+    a.close()
