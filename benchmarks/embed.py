@@ -178,10 +178,16 @@ def add_synthetic(home: Path, archive, total: int) -> int:
         for s in range(0, need, 100_000):
             n = min(100_000, need - s)
             codes = rng.integers(0, 256, size=(n, CODE_BYTES), dtype=np.uint8)
-            owners = rng.choice(cids, size=n)
+            hashes = rng.integers(0, 2**32, size=n)  # a message hash's size in the row, as real ones have
+            owners = np.sort(rng.choice(cids, size=n))
+            # ascending keys and owners, as `embed` writes them (conversation by conversation): a
+            # descending or random order would leave SQLite's pages half full and inflate the file
             vconn.executemany(
-                "INSERT INTO vectors(key, cid, kind, hash, code) VALUES (?, ?, ?, 0, ?)",
-                ((SYNTHETIC - s - i, int(owners[i]), KIND_REPLY, codes[i].tobytes()) for i in range(n)),
+                "INSERT INTO vectors(key, cid, kind, hash, code) VALUES (?, ?, ?, ?, ?)",
+                (
+                    (SYNTHETIC - need + s + i, int(owners[i]), KIND_REPLY, int(hashes[i]), codes[i].tobytes())
+                    for i in range(n)
+                ),
             )
         bump(vconn)
     vconn.close()
