@@ -219,3 +219,20 @@ def test_title_only_conversations_are_counted_alike_by_probes_and_by_one_pass(tm
     finally:
         fts.PROBE_MATCHES = old
     a.close()
+
+
+def test_a_search_leaves_no_read_transaction_open_and_keeps_the_callers(tmp_path):
+    # a read transaction left open would stop every WAL checkpoint of a running sync
+    convs = [("run", [("run cat", "user"), ("cat", "assistant")]), ("dog", [("run run", "user")])]
+    a = _kept_archive(tmp_path, convs)
+    with a.reader() as conn:
+        for text in ("run", "ru*", "run cat", "run*", "nothing", "dog OR cat"):
+            assert not conn.in_transaction
+            res = fts.search(conn, lang.parse(text), limit=10)
+            assert not conn.in_transaction, text
+            assert all(c["hits"] or c["id"] == "claude:c1" for c in res.conversations)  # snippets made after it
+        conn.execute("BEGIN")  # the caller's own snapshot: left to the caller
+        fts.search(conn, lang.parse("run"), limit=10)
+        assert conn.in_transaction
+        conn.execute("COMMIT")
+    a.close()

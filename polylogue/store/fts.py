@@ -86,20 +86,22 @@ def search(
     a note says so. ``cap`` and ``probe_max``: how a whole-conversation search
     reads each word group (store/whole.py)."""
     # one read transaction: the kept counts and every pass see one snapshot, so totals combined
-    # from both (store/whole.py) stay exact while a sync commits
+    # from both (store/whole.py) stay exact while a sync commits. It ends before the snippets are
+    # made (Python, the longest part): a sync's WAL checkpoint waits for open read transactions
     own = not conn.in_transaction
     if own:
         conn.execute("BEGIN")
     try:
-        return _search(conn, q, limit, offset, rank_all, cap, probe_max)
+        got = _search(conn, q, limit, offset, rank_all, cap, probe_max)
     finally:
         if own and conn.in_transaction:
             conn.execute("COMMIT")
+    return got if isinstance(got, SearchResult) else _snippets(*got)
 
 
 def _search(
     conn: sqlite3.Connection, q, limit: int, offset: int, rank_all: int, cap: int, probe_max: int
-) -> SearchResult:
+) -> SearchResult | tuple:
     res = SearchResult(limit=limit, offset=offset)
     if not q.has_terms:
         if q.exclude:
@@ -167,8 +169,9 @@ def _search(
     return _finish(conn, q, res, page, hit_ids)
 
 
-def _finish(conn: sqlite3.Connection, q, res: SearchResult, page: list[int], hit_ids) -> SearchResult:
-    """The page's conversations with their hits' snippets."""
+def _finish(conn: sqlite3.Connection, q, res: SearchResult, page: list[int], hit_ids) -> SearchResult | tuple:
+    """What the page's snippets are made from (its messages and conversations,
+    read in the search's snapshot), for _snippets."""
     if not page:
         return res
     try:
@@ -178,6 +181,11 @@ def _finish(conn: sqlite3.Connection, q, res: SearchResult, page: list[int], hit
         summaries = _summaries(conn, page)
     except sqlite3.OperationalError as e:
         raise QueryError(f"the search engine rejected the query: {e}", q.text) from None
+    return q, res, page, hit_ids, msgs, summaries
+
+
+def _snippets(q, res: SearchResult, page: list[int], hit_ids, msgs, summaries) -> SearchResult:
+    """The page's conversations with their hits' snippets (no database access)."""
     tokens = q.tokens()
     probes = [t[0] if is_cjk(t[0]) else t for t in tokens]  # a CJK run may have punctuation inside
     cols = [_KIND_INDEX[k] for k in q.kinds] or [0, 1, 2, 3]
