@@ -137,6 +137,19 @@ def test_embed_smoke():
     assert out["cli"]["hybrid_s"] > 0 and out["cli"]["lexical_baseline_s"] > 0
 
 
+def test_quantisation_smoke():
+    """benchmarks/quantisation.py: the sign-bit codes' top 10 against exact float cosine (issue 25)."""
+    from polylogue import semantic
+
+    out = smoke("quantisation")
+    if not semantic.available()["available"]:
+        assert "pip install" in out["skipped"]
+        return
+    assert out["texts"] > 10 and out["queries"] == 10
+    for k in ("overlap@10_rescored_1x", "overlap@10_rescored_8x", "overlap@10_hamming_alone"):
+        assert 0 < out[k] <= 1, k
+
+
 def test_postgres_smoke(pg_server):  # noqa: F811 (the fixture installs PostgreSQL, or skips saying why)
     out = smoke("postgres")
     assert out["first_push"]["messages"] == out["baseline_copy"]["messages"] > 0

@@ -1,10 +1,11 @@
 """<home>/vectors.db: one binary code per embedded text, beside the archive.
 
-A vector is stored as its 384 sign bits (48 bytes: 1M vectors take ~70 MB with
-SQLite's row overhead, under the 200 MB the issue allows). Search scans the
-codes by Hamming distance, then rescores the best candidates with the float
-query against their ±1 codes (asymmetric rescoring), which recovers most of
-what the sign cut loses (docs/semantic.md, "Vectors").
+A vector is stored as its 384 sign bits (48 bytes: 1M vectors take 89 MB with
+SQLite's row overhead, and 62 MB more in vectors.codes, under the 200 MB the
+issue allows). Search scans the codes by Hamming distance, then rescores the
+best candidates with the float query against their ±1 codes (asymmetric
+rescoring), which wins back part of what the sign cut loses
+(benchmarks/quantisation.py; docs/semantic.md, "Vectors").
 
 Keys: a message's vector has its messages.id (conversation id << 24 | n); a
 conversation's title vector is -2·cid and its whole-conversation vector
