@@ -253,6 +253,25 @@ def test_cli_and_mcp_modes(world):
     assert lex["results"] == [] and "mode" not in lex
 
 
+def test_web_search_page_searches_by_meaning(world):
+    """`serve`'s search page: auto is hybrid on a fully embedded archive (the result marked
+    "found by meaning"), Words finds nothing, and the mode is kept in the next-page links."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from web_server import start
+
+    server = start(world.home)
+    try:
+        status, _, body = server.get("/search?partial=1&q=bakery+culture+feeding")
+        assert status == 200 and "Sourdough starter" in body and "found by meaning" in body, body[:500]
+        status, _, body = server.get("/search?partial=1&q=bakery+culture+feeding&mode=lexical")
+        assert status == 200 and "Sourdough starter" not in body
+        status, _, body = server.get("/search?q=bakery+culture+feeding&mode=semantic")
+        assert status == 200 and "Sourdough starter" in body
+        assert '<option value="semantic" selected>' in body
+    finally:
+        server.stop()
+
+
 def test_incremental_resumable_and_forget(tmp_path):
     home = tmp_path / "home"
     a = Archive(home)

@@ -340,7 +340,7 @@ def test_any_query_text_is_a_page_or_one_message(server, q):
     where=st.sampled_from(["/search?partial=1&q=x", "/browse?", "/usage?", f"{conv_path(PLANTED_CONV)}?"]),
     params=st.dictionaries(
         st.sampled_from(
-            ["provider", "project", "model", "role", "kind", "since", "until", "page", "period", "branch", "m"]
+            ["provider", "project", "model", "role", "kind", "since", "until", "page", "period", "branch", "m", "mode"]
         ),
         st.text(max_size=20) | st.integers(-(2**70), 2**70).map(str),
         max_size=4,

@@ -21,6 +21,9 @@ BROWSE = 50
 FACETS = ("provider", "project", "model", "role", "kind", "since", "until")
 ROLES = ("user", "assistant", "system", "tool")
 KINDS = ("text", "thinking", "tool_use", "tool_result")
+# how a search matches (Archive.search mode=): auto is hybrid once `polylogue embed` has
+# embedded everything, words only before that, as in the CLI and MCP (docs/semantic.md)
+MODES = {"auto": "Auto", "lexical": "Words", "semantic": "Meaning", "hybrid": "Words and meaning"}
 
 
 def _int(value: str | None, default: int | None, low: int = 1, high: int = 1_000_000) -> int | None:
@@ -49,12 +52,15 @@ def search(site, request):
     p = request.query_params
     q = p.get("q", "").strip()
     facets = {k: p.get(k, "").strip() for k in FACETS}
+    mode = p.get("mode", "auto")
+    mode = mode if mode in MODES else "auto"
+    kept = {**{k: v for k, v in facets.items() if v}, **({"mode": mode} if mode != "auto" else {})}
     page = _int(p.get("page"), 1, high=500) or 1
     res = error = recent = None
     if q or any(facets.values()):
         try:
             res = site.archive.search(
-                q, limit=RESULTS, offset=(page - 1) * RESULTS, **{k: v for k, v in facets.items() if v}
+                q, limit=RESULTS, offset=(page - 1) * RESULTS, mode=mode, **{k: v for k, v in facets.items() if v}
             )
         except QueryError as e:
             error = str(e)
@@ -74,11 +80,11 @@ def search(site, request):
         page=page,
         per_page=RESULTS,
         marked=marked,
-        more_url=lambda k: "/search?" + urlencode({"q": q, **{a: b for a, b in facets.items() if b}, "page": k}),
+        mode=mode,
+        modes=MODES,
+        more_url=lambda k: "/search?" + urlencode({"q": q, **kept, "page": k}),
         dym_url=(
-            "/search?" + urlencode({"q": res.did_you_mean, **{a: b for a, b in facets.items() if b}})
-            if res is not None and res.did_you_mean
-            else ""
+            "/search?" + urlencode({"q": res.did_you_mean, **kept}) if res is not None and res.did_you_mean else ""
         ),
     )
     if p.get("partial"):
