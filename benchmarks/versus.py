@@ -59,7 +59,12 @@ def import_once(code: Path, data: Path, home: Path) -> dict:
     if r["returncode"] not in (0, 3):
         raise SystemExit(f"sync failed with {code}: {r['stderr'][-2000:]!r}")
     report = json.loads(r["stdout"])
-    return {"seconds": r["seconds"], "peak_pss_mb": r["peak_pss_bytes"] / 2**20, "messages": report["messages"]["new"]}
+    return {
+        "seconds": r["seconds"],
+        "cpu_seconds": r["cpu_seconds"],
+        "peak_pss_mb": r["peak_pss_bytes"] / 2**20,
+        "messages": report["messages"]["new"],
+    }
 
 
 def schema_version(home: Path) -> int:
@@ -92,6 +97,7 @@ def versus_import(codes: dict[str, Path], data: Path, rounds: int, work: Path) -
         for side in order if i % 2 == 0 else order[::-1]:
             runs[side].append(import_once(codes[side], data, homes[side]))
     seconds = {k: [r["seconds"] for r in v] for k, v in runs.items()}
+    cpu = {k: [r["cpu_seconds"] for r in v] for k, v in runs.items()}
     pss = {k: [r["peak_pss_mb"] for r in v] for k, v in runs.items()}
     return {
         "rounds": rounds,
@@ -100,6 +106,8 @@ def versus_import(codes: dict[str, Path], data: Path, rounds: int, work: Path) -
         "peak_pss_mb": {k: [round(s, 1) for s in v] for k, v in pss.items()},
         "seconds_ratio": _ratio(seconds["after"], seconds["before"]),
         "best_seconds_ratio": round(min(seconds["after"]) / min(seconds["before"]), 3),
+        "cpu_seconds": {k: [round(s, 1) for s in v] for k, v in cpu.items()},
+        "cpu_ratio": _ratio(cpu["after"], cpu["before"]),
         "peak_pss_ratio": _ratio(pss["after"], pss["before"]),
     }, homes
 
