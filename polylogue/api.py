@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import search as searchlang
 from .errors import SyncBusy
-from .models import Conversation, Message
+from .models import Block, Conversation, Message
 from .paths import default_home, open_private
 from .store.query import check_page
 
@@ -38,7 +38,61 @@ CACHE_SIZE = 256
 _SYNC_THREAD_LOCKS: dict[str, threading.Lock] = {}
 
 
-class Archive:
+class Redacting:
+    """What an archive hands out, with its secrets masked when ``redacted`` is set
+    (docs/privacy.md): Archive's, and PgArchive's (pg_archive.py), which differ only
+    in how they read a search hit's message whole (``_hit_blocks``)."""
+
+    redacted: bool
+
+    def _redacted(self, conv: Conversation) -> Conversation:
+        if not self.redacted:
+            return conv
+        from .privacy.redact import redact_conversation
+
+        return redact_conversation(conv)
+
+    def _redacted_message(self, m: Message) -> Message:
+        if not self.redacted:
+            return m
+        from .privacy.redact import redact_message
+
+        return redact_message(m)
+
+    def _shown(self, summaries: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        if not self.redacted:
+            return summaries
+        from .privacy.redact import redact_summary
+
+        return [redact_summary(s) for s in summaries]
+
+    def _redacted_result(self, res):
+        """A search result with titles and snippets masked: a copy (the cache keeps the
+        result as found). Each hit's message is read whole, so a secret the snippet's
+        window cuts is still recognised (privacy/redact.py, redact_snippet)."""
+        if not self.redacted:
+            return res
+        import copy
+
+        from .privacy.redact import message_values, redact_snippet
+
+        out = copy.copy(res)
+        out.conversations = self._shown(res.conversations)
+        for s, blocks in zip(out.conversations, self._hit_blocks(out.conversations), strict=True):
+            shown = []
+            for h in s.get("hits") or []:
+                values = message_values(blocks[h["message_id"]]) if h["message_id"] in blocks else []
+                snip, spans = redact_snippet(h.get("snippet") or "", h.get("highlights") or [], values)
+                shown.append({**h, "snippet": snip, "highlights": spans})
+            s["hits"] = shown
+        return out
+
+    def _hit_blocks(self, summaries: builtins.list[dict[str, Any]]) -> Iterator[dict[str, builtins.list[Block]]]:
+        """For each summary in turn: its hits' messages' blocks by message id."""
+        raise NotImplementedError
+
+
+class Archive(Redacting):
     def __init__(self, home: str | os.PathLike | None = None, *, readers: int = 4, redact: bool = False):
         """``redact=True``: every text this archive hands out has its secrets masked
         (docs/privacy.md); the MCP server and ``serve`` open it so by default."""
@@ -413,32 +467,19 @@ class Archive:
         message: ``CONVERSATION:MESSAGE`` (each an id or unique prefix), a message id
         holding its conversation's id (Codex's ``<session id>:<n>``, as search hits
         give it), or else a message id that one conversation alone holds."""
-        from .errors import Ambiguous, NotFound
-        from .store.queries import conversations_holding, resolve
+        from .store.lookup import locate
+        from .store.queries import conversations_holding, message_positions, resolve
 
         ident = _ident(ident)
         with self.reader() as conn:
-            try:
-                return resolve(conn, ident)[1], None
-            except NotFound:
-                pass
-            found = _message_after_a_colon(conn, ident)
-            if isinstance(found, tuple):
-                return found
-            owners = conversations_holding(conn, ident)  # the last resort: it reads every message id
-        if len(owners) == 1:
-            return owners[0], ident
-        if owners:
-            raise Ambiguous(ident, [f"{o}:{ident}" for o in owners], "messages")
-        if found is not None:
-            raise found
-        raise NotFound(f"no conversation matches '{ident}', and no message has that id")
+            return locate(conn, ident, resolve, message_positions, conversations_holding)
 
     def window(self, ident: str, message_id: str, *, context: int = 3, active_only: bool = False) -> MessageWindow:
         """The messages around one message of a conversation: ``context`` before and
         after it, in stored order (on the active branch with ``active_only``). The
         message is named by its id or a unique prefix. Only the window is read."""
-        from .errors import Ambiguous, NotFound, QueryError
+        from .errors import QueryError
+        from .store.lookup import message_in
         from .store.queries import conversation_summary, count_messages, load_conversation, message_positions, resolve
 
         if context < 0:
@@ -447,15 +488,9 @@ class Archive:
             raise QueryError("the message id is empty")
         with self.reader() as conn:
             row = resolve(conn, _ident(ident))
-            found = message_positions(conn, row[0], _ident(message_id), active_only=active_only, limit=21)
-            exact = [f for f in found if f[1] == message_id]
-            if len(found) > 1 and not exact:
-                raise Ambiguous(message_id, [m for _, m in found], f"messages in {row[1]}")
-            if not found:
-                elsewhere = active_only and message_positions(conn, row[0], message_id, limit=1)
-                hint = ": it is on another branch (--branch all shows it)" if elsewhere else ""
-                raise NotFound(f"no message '{message_id}' in conversation {row[1]}{hint}")
-            position, mid = (exact or found)[0]
+            position, mid = message_in(
+                conn, row, _ident(message_id), message_id, message_positions, active_only=active_only
+            )
             total = count_messages(conn, row[0], active_only=active_only)
             start, end = max(0, position - context), min(total, position + context + 1)
             conv = load_conversation(conn, row, active_only=active_only, start=start, limit=end - start)
@@ -580,53 +615,14 @@ class Archive:
         return self._redacted_result(res)
 
     # ------------------------------------------------------------ privacy
-    def _redacted(self, conv: Conversation) -> Conversation:
-        if not self.redacted:
-            return conv
-        from .privacy.redact import redact_conversation
-
-        return redact_conversation(conv)
-
-    def _redacted_message(self, m: Message) -> Message:
-        if not self.redacted:
-            return m
-        from .privacy.redact import redact_message
-
-        return redact_message(m)
-
-    def _shown(self, summaries: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
-        if not self.redacted:
-            return summaries
-        from .privacy.redact import redact_summary
-
-        return [redact_summary(s) for s in summaries]
-
-    def _redacted_result(self, res):
-        """A search result with titles and snippets masked: a copy (the cache keeps the
-        result as found). Each hit's message is read whole, so a secret the snippet's
-        window cuts is still recognised (privacy/redact.py, redact_snippet)."""
-        if not self.redacted:
-            return res
-        import copy
-
-        from .privacy.redact import message_values, redact_snippet
+    def _hit_blocks(self, summaries: builtins.list[dict[str, Any]]) -> Iterator[dict[str, builtins.list[Block]]]:
         from .store.codec import decode_contents
         from .store.secrets import hit_contents
 
-        out = copy.copy(res)
-        out.conversations = self._shown(res.conversations)
         with self.reader() as conn:
-            for s in out.conversations:
-                hits = s.get("hits") or []
-                blobs = hit_contents(conn, s["id"], [h["message_id"] for h in hits])
-                shown = []
-                for h in hits:
-                    blob = blobs.get(h["message_id"])
-                    values = message_values(decode_contents([blob])[0]) if blob is not None else []
-                    snip, spans = redact_snippet(h.get("snippet") or "", h.get("highlights") or [], values)
-                    shown.append({**h, "snippet": snip, "highlights": spans})
-                s["hits"] = shown
-        return out
+            for s in summaries:
+                blobs = hit_contents(conn, s["id"], [h["message_id"] for h in s.get("hits") or []])
+                yield {mid: decode_contents([blob])[0] for mid, blob in blobs.items() if blob is not None}
 
     def secrets(
         self, query: str | searchlang.Query = "", *, progress=None, workers: int | None = None, **filters
@@ -834,36 +830,6 @@ class MessageWindow:
     start: int
     end: int
     total: int
-
-
-def _message_after_a_colon(conn, ident: str) -> tuple[str, str] | Exception | None:
-    """``CONVERSATION:MESSAGE``, read at each colon in turn (ids hold colons), each side
-    an id or a unique prefix. A message id may begin with its conversation's provider
-    id (Codex's are ``<session id>:<n>``): ``<session id>:<n>`` as a whole, and
-    ``CONVERSATION:<n>``, name that message too.
-    Nothing found: what to say if nothing else matches (no such message in a conversation
-    found, else a conversation prefix that is ambiguous), if anything."""
-    from .errors import Ambiguous, NotFound
-    from .store.queries import message_positions, resolve
-
-    colons = [i for i, ch in enumerate(ident) if ch == ":" and 0 < i < len(ident) - 1]
-    problem: Exception | None = None
-    for i in colons:
-        try:
-            row = resolve(conn, ident[:i])
-        except NotFound:
-            continue
-        except Ambiguous as e:
-            problem = problem if isinstance(problem, NotFound) else e
-            continue
-        for mid in (ident, f"{row[3]}:{ident[i + 1 :]}"):
-            found = message_positions(conn, row[0], mid, limit=1)
-            if found and found[0][1] == mid:
-                return row[1], mid
-        if message_positions(conn, row[0], ident[i + 1 :], limit=1):
-            return row[1], ident[i + 1 :]
-        problem = NotFound(f"no message '{ident[i + 1 :]}' in conversation {row[1]}")
-    return problem
 
 
 MAX_ID_CHARS = 4096  # far past any real id; a longer one is a mistake (a pasted file?)

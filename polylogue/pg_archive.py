@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import builtins
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from . import search as searchlang
-from .errors import Ambiguous, NotFound, QueryError
-from .models import Conversation, Message
+from .api import Redacting
+from .errors import QueryError
+from .models import Block, Conversation, Message
 from .store.query import check_page
 
 # This session's settings (any role may set them): reads only; no JIT, whose compile time
@@ -56,7 +58,7 @@ def shared_filters(text: str) -> tuple[str, builtins.list[str], builtins.list[st
     return " ".join(x.strip() for x in keep if x.strip()), machines, users
 
 
-class PgArchive:
+class PgArchive(Redacting):
     def __init__(self, url: str, *, insecure: bool = False, redact: bool = False):
         self.url, self.insecure = url, insecure
         self.redacted = redact  # as Archive(redact=True): secrets masked in what is handed out
@@ -181,30 +183,19 @@ class PgArchive:
 
     def locate(self, ident: str) -> tuple[str, str | None]:
         """What ``show IDENT`` names (Archive.locate): a conversation, or one of its messages."""
+        from .store.lookup import locate
         from .store.postgres import reads
 
         ident = _ident(ident)
         with self._lock:
-            conn = self._connection()
-            try:
-                return reads.resolve(conn, ident)[1], None
-            except NotFound:
-                pass
-            found = reads.message_after_a_colon(conn, ident)
-            if isinstance(found, tuple):
-                return found
-            owners = reads.conversations_holding(conn, ident)
-        if len(owners) == 1:
-            return owners[0], ident
-        if owners:
-            raise Ambiguous(ident, [f"{o}:{ident}" for o in owners], "messages")
-        if found is not None:
-            raise found
-        raise NotFound(f"no conversation matches '{ident}', and no message has that id")
+            return locate(
+                self._connection(), ident, reads.resolve, reads.message_positions, reads.conversations_holding
+            )
 
     def window(self, ident: str, message_id: str, *, context: int = 3, active_only: bool = False):
         """The messages around one message (Archive.window); only the window is read."""
         from .api import MessageWindow
+        from .store.lookup import message_in
         from .store.postgres import reads
 
         if context < 0:
@@ -214,15 +205,9 @@ class PgArchive:
         with self._lock:
             conn = self._connection()
             row = reads.resolve(conn, _ident(ident))
-            found = reads.message_positions(conn, row[0], _ident(message_id), active_only=active_only)
-            exact = [f for f in found if f[1] == message_id]
-            if len(found) > 1 and not exact:
-                raise Ambiguous(message_id, [m for _, m in found], f"messages in {row[1]}")
-            if not found:
-                elsewhere = active_only and reads.message_positions(conn, row[0], message_id, limit=1)
-                hint = ": it is on another branch (--branch all shows it)" if elsewhere else ""
-                raise NotFound(f"no message '{message_id}' in conversation {row[1]}{hint}")
-            position, mid = (exact or found)[0]
+            position, mid = message_in(
+                conn, row, _ident(message_id), message_id, reads.message_positions, active_only=active_only
+            )
             total = reads.count_messages(conn, row[0], active_only=active_only)
             start, end = max(0, position - context), min(total, position + context + 1)
             conv = reads.load_conversation(conn, row, active_only=active_only, start=start, limit=end - start)
@@ -298,50 +283,14 @@ class PgArchive:
         """Source retention is each pushing machine's business (its local `stats` warns)."""
         return []
 
-    # ------------------------------------------------------------ privacy (as Archive's)
-    def _redacted(self, conv: Conversation) -> Conversation:
-        if not self.redacted:
-            return conv
-        from .privacy.redact import redact_conversation
-
-        return redact_conversation(conv)
-
-    def _redacted_message(self, m: Message) -> Message:
-        if not self.redacted:
-            return m
-        from .privacy.redact import redact_message
-
-        return redact_message(m)
-
-    def _shown(self, summaries: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
-        if not self.redacted:
-            return summaries
-        from .privacy.redact import redact_summary
-
-        return [redact_summary(s) for s in summaries]
-
-    def _redacted_result(self, res):
-        """Titles masked, and each snippet masked against its whole message (Archive._redacted_result)."""
-        if not self.redacted:
-            return res
-        import copy
-
-        from .privacy.redact import message_values, redact_snippet
+    # ------------------------------------------------------------ privacy (api.Redacting)
+    def _hit_blocks(self, summaries: builtins.list[dict[str, Any]]) -> Iterator[dict[str, builtins.list[Block]]]:
         from .store.postgres.reads import hit_blocks
 
-        out = copy.copy(res)
-        out.conversations = self._shown(res.conversations)
-        for s in out.conversations:
-            hits = s.get("hits") or []
+        for s in summaries:
             with self._lock:
-                blocks = hit_blocks(self._connection(), s["id"], [h["message_id"] for h in hits])
-            shown = []
-            for h in hits:
-                values = message_values(blocks[h["message_id"]]) if h["message_id"] in blocks else []
-                snip, spans = redact_snippet(h.get("snippet") or "", h.get("highlights") or [], values)
-                shown.append({**h, "snippet": snip, "highlights": spans})
-            s["hits"] = shown
-        return out
+                blocks = hit_blocks(self._connection(), s["id"], [h["message_id"] for h in s.get("hits") or []])
+            yield blocks
 
 
 def _ident(ident: str) -> str:

@@ -1,8 +1,11 @@
 """What several test modules need: the CLI in a fresh process, the archive of
-the shipped examples, and the version-1 archive fixture."""
+the shipped examples, the version-1 archive fixture, and installing a missing
+Debian package (PostgreSQL, Chromium) when running as root."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -10,6 +13,28 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_V1 = Path(__file__).resolve().parent / "fixtures" / "archive-v1.sql"
+INSTALL_TIMEOUT = 900  # seconds for each apt-get step
+
+
+def root_with_apt() -> bool:
+    """Whether missing Debian packages can be installed here: root, with apt-get."""
+    return bool(hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"))
+
+
+def apt_install(*packages: str) -> list[str]:
+    """`apt-get update`, then `apt-get install -y PACKAGES` (the caller checks
+    root_with_apt first); the problems met, if any."""
+    notes: list[str] = []
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env)
+            if r.returncode:
+                notes.append(f"`{' '.join(cmd)}` failed: {(r.stderr or r.stdout).strip()[-300:]}")
+                break
+    except (OSError, subprocess.TimeoutExpired) as e:
+        notes.append(f"apt-get failed: {e}")
+    return notes
 
 
 def run_cli(home: Path, *args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:

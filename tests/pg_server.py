@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import apt_install, root_with_apt
 
-INSTALL_TIMEOUT = 900
 SUPERUSER = "postgres"
 
 
@@ -47,19 +47,9 @@ def find_bin() -> Path | None:
 
 def install() -> list[str]:
     """apt-get install postgresql (root only); the problems met, if any."""
-    notes: list[str] = []
-    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
+    if not root_with_apt():
         return ["not root with apt-get, so PostgreSQL was not installed"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env)
-            if r.returncode:
-                notes.append(f"`{' '.join(cmd)}` failed: {(r.stderr or r.stdout).strip()[-300:]}")
-                break
-    except (OSError, subprocess.TimeoutExpired) as e:
-        notes.append(f"apt-get failed: {e}")
-    return notes
+    return apt_install("postgresql")
 
 
 def free_port() -> int:

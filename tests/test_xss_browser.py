@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import apt_install, root_with_apt
 from xss_payloads import (
     ACTIVE,
     ALLOWED_TAGS,
@@ -42,7 +43,6 @@ from polylogue.render import html as html_render
 CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{html_render.CSP}">'
 # the attribute markers the ACTIVE payloads try to set: 'data-pw'+'ned-img' -> data-pwned-img
 ATTR_MARKERS = {"data-pw" + m for m in re.findall(r"'data-pw'\+'(ned-[a-z]+)'", "".join(ACTIVE))}
-INSTALL_TIMEOUT = 900
 PAGE_TIMEOUT = 45
 
 
@@ -61,16 +61,8 @@ def _find_chromium() -> str | None:
 def chromium() -> str:
     path = _find_chromium()
     notes = []
-    if path is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        try:
-            for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"]):
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env)
-                if r.returncode:
-                    notes.append(f"`{' '.join(cmd)}` failed: {(r.stderr or r.stdout).strip()[-300:]}")
-                    break
-        except (OSError, subprocess.TimeoutExpired) as e:
-            notes.append(f"apt-get failed: {e}")
+    if path is None and root_with_apt():
+        notes = apt_install("chromium", "chromium-driver")
         path = _find_chromium()
     if path is None:
         why = " ".join(notes) or (

@@ -471,7 +471,8 @@ def _summaries(conn, page: list[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _hit(mid: str, role: str, ts: int | None, snip: str, spans: list, score: float | None) -> dict[str, Any]:
+def _hit(mid: str, role: str, ts: int | None, snip: str, spans: list, score: float | None = None) -> dict[str, Any]:
+    """A search hit's JSON shape (postgres/reads.py gives its hits the same)."""
     return {
         "message_id": mid,
         "role": role,

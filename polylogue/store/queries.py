@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from ..errors import Ambiguous, NotFound
 from ..fmt import iso_from_ms
 from ..models import Conversation, Message
 from . import codec
 from .encode import ACTIVE, CONTEXT, F_ATTACHMENTS, F_THINKING, F_TOOLS, SIDECHAIN
+from .lookup import chosen
 from .query import BY_UPDATE, Query, compile_filters, like_escape, where_sql
 
 CONV_COLUMNS = (
@@ -76,21 +76,13 @@ def resolve(conn: sqlite3.Connection, ident: str) -> tuple:
         " LIMIT 51",
         (like, like),
     ).fetchall()
-    if not rows:
-        raise NotFound(f"no conversation matches '{ident}'")
-    exact = [r for r in rows if r[3] == ident]
-    if len(exact) == 1:
-        return exact[0]
-    if len(rows) > 1:
-        raise Ambiguous(ident, [r[1] for r in rows])
-    return rows[0]
+    return chosen(rows, ident)
 
 
-def load_conversation(
-    conn: sqlite3.Connection, row: tuple, *, active_only: bool = False, start: int = 0, limit: int = -1
-) -> Conversation:
-    """A conversation with its messages ``[start, start + limit)`` (all by default; see iter_messages)."""
-    conv = Conversation(
+def conversation_head(row: tuple, meta: dict[str, Any]) -> Conversation:
+    """A conversation row (CONV_COLUMNS) as a Conversation without messages; ``meta``
+    decoded by the caller (SQLite stores it compressed, PostgreSQL as it is)."""
+    return Conversation(
         provider=row[2],
         provider_id=row[3],
         title=row[4],
@@ -99,8 +91,15 @@ def load_conversation(
         parent_id=row[7],
         project=row[8],
         models=orjson.loads(row[9]) if row[9] else [],
-        meta=orjson.loads(codec.decode_json(row[10])) if row[10] else {},
+        meta=meta,
     )
+
+
+def load_conversation(
+    conn: sqlite3.Connection, row: tuple, *, active_only: bool = False, start: int = 0, limit: int = -1
+) -> Conversation:
+    """A conversation with its messages ``[start, start + limit)`` (all by default; see iter_messages)."""
+    conv = conversation_head(row, orjson.loads(codec.decode_json(row[10])) if row[10] else {})
     conv.meta.setdefault("archive_rowid", row[0])
     conv.messages.extend(iter_messages(conn, row[0], active_only=active_only, start=start, limit=limit))
     return conv

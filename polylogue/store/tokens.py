@@ -18,9 +18,15 @@ def index_tokens(s: str) -> list[str]:
     """Split and fold exactly like the index: a token starts on a letter or
     digit, may go on through combining marks, and each character folds on its
     own. 'path/to/file.py' -> ['path', 'to', 'file', 'py']."""
+    return cut(split_cjk(s))
+
+
+def cut(text: str) -> list[str]:
+    """``text`` cut into folded tokens without our CJK split (index_tokens does
+    that first; PostgreSQL's title text, as SQLite's titles index, does not)."""
     out: list[str] = []
     cur: list[str] = []
-    for ch in split_cjk(s):
+    for ch in text:
         starts, goes_on, folded = _char(ch)
         if starts or (cur and goes_on):
             cur.append(folded)

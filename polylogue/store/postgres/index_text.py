@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..tokens import _char, index_tokens
+from ..tokens import cut, index_tokens
 
 HEX_TAG = "u8x"
 # What one message may put into the index: PostgreSQL refuses a tsvector over 1 MB
@@ -80,15 +80,4 @@ def title_text(title: str) -> str:
     characters is one token there: the same here, so titles match alike."""
     if title.isascii():
         return index_text(title)
-    out: list[str] = []
-    cur: list[str] = []
-    for ch in title:
-        starts, goes_on, folded = _char(ch)
-        if starts or (cur and goes_on):
-            cur.append(folded)
-        elif cur:
-            out.append("".join(cur))
-            cur = []
-    if cur:
-        out.append("".join(cur))
-    return " ".join(lexeme(t) for t in out if t)
+    return " ".join(lexeme(t) for t in cut(title))

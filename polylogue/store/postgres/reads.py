@@ -9,12 +9,13 @@ from typing import Any
 
 import orjson
 
-from ...errors import Ambiguous, NotFound, QueryError
+from ...errors import QueryError
 from ...fmt import iso_from_ms
 from ...models import Block, Conversation
+from .. import lookup
 from ..encode import ACTIVE, CONTEXT, FTS_COLUMNS, SIDECHAIN, search_columns
-from ..fts import HITS_PER_CONVERSATION, SearchResult
-from ..queries import StoredMessage, _dt, conversation_summary
+from ..fts import HITS_PER_CONVERSATION, SearchResult, _hit
+from ..queries import StoredMessage, _dt, conversation_head, conversation_summary
 from ..query import Query, check_page, like_escape
 from ..snippets import snippet
 from . import query as pq
@@ -172,17 +173,6 @@ def _page(conn, q: Query, page: list[int], hits: list[list[int]], whole: bool) -
     return [summaries[c] for c in page if c in summaries]
 
 
-def _hit(mid, role, ts, snip, spans, score=None) -> dict[str, Any]:
-    return {
-        "message_id": mid,
-        "role": role,
-        "timestamp": iso_from_ms(ts),
-        "snippet": snip,
-        "highlights": spans,
-        "score": score,
-    }
-
-
 def _blocks(content: str) -> list[Block]:
     return [Block(**d) if set(d) <= _BLOCK_KEYS else _block(d) for d in orjson.loads(content)]
 
@@ -245,31 +235,14 @@ def resolve(conn, ident: str) -> tuple:
         f"SELECT {CONV_COLUMNS} FROM conversations c WHERE c.uid ILIKE %s OR c.provider_id ILIKE %s LIMIT 51",
         (like, like),
     ).fetchall()
-    if not rows:
-        raise NotFound(f"no conversation matches '{ident}'")
-    exact = [r for r in rows if r[3] == ident]
-    if len(exact) == 1:
-        return exact[0]
-    if len(rows) > 1:
-        raise Ambiguous(ident, [r[1] for r in rows])
-    return rows[0]
+    return lookup.chosen(rows, ident)
 
 
 def load_conversation(
     conn, row: tuple, *, active_only: bool = False, start: int = 0, limit: int | None = None
 ) -> Conversation:
     """A conversation with its messages ``[start, start + limit)`` (all by default)."""
-    conv = Conversation(
-        provider=row[2],
-        provider_id=row[3],
-        title=row[4],
-        created_at=_dt(row[5]),
-        updated_at=_dt(row[6]),
-        parent_id=row[7],
-        project=row[8],
-        models=orjson.loads(row[9]) if row[9] else [],
-        meta=orjson.loads(row[10]) if row[10] else {},
-    )
+    conv = conversation_head(row, orjson.loads(row[10]) if row[10] else {})
     conv.messages.extend(iter_messages(conn, row[0], active_only=active_only, start=start, limit=limit))
     return conv
 
@@ -337,28 +310,6 @@ def conversations_holding(conn, mid: str, *, limit: int = 21) -> list[str]:
     """The uids of the conversations holding a message whose id is exactly ``mid`` (a scan, the last resort)."""
     sql = "SELECT uid FROM conversations WHERE id IN (SELECT conversation_id FROM messages WHERE mid = %s LIMIT %s)"
     return [r[0] for r in conn.execute(sql, (mid, limit))]
-
-
-def message_after_a_colon(conn, ident: str) -> tuple[str, str] | Exception | None:
-    """``CONVERSATION:MESSAGE`` read at each colon in turn, as api._message_after_a_colon reads it."""
-    colons = [i for i, ch in enumerate(ident) if ch == ":" and 0 < i < len(ident) - 1]
-    problem: Exception | None = None
-    for i in colons:
-        try:
-            row = resolve(conn, ident[:i])
-        except NotFound:
-            continue
-        except Ambiguous as e:
-            problem = problem if isinstance(problem, NotFound) else e
-            continue
-        for mid in (ident, f"{row[3]}:{ident[i + 1 :]}"):
-            found = message_positions(conn, row[0], mid, limit=1)
-            if found and found[0][1] == mid:
-                return row[1], mid
-        if message_positions(conn, row[0], ident[i + 1 :], limit=1):
-            return row[1], ident[i + 1 :]
-        problem = NotFound(f"no message '{ident[i + 1 :]}' in conversation {row[1]}")
-    return problem
 
 
 def hit_blocks(conn, uid: str, mids: list[str]) -> dict[str, list[Block]]:
