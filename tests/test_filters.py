@@ -367,3 +367,25 @@ def test_the_index_keeps_docsize_rows_to_read(archive):
         n = conn.execute("SELECT count(*) FROM messages_fts_docsize").fetchone()[0]
         indexed = conn.execute("SELECT count(*) FROM messages_fts_docsize WHERE length(sz) >= 4").fetchone()[0]
     assert n == indexed > 0
+
+
+_WORDS = ["the", "rust", "python", "error", "zanzibarquux", "a", "lifetime"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    word=st.sampled_from(_WORDS),
+    out=st.sampled_from(_WORDS),
+    kinds=st.lists(st.sampled_from(lang.KINDS), min_size=1, max_size=2, unique=True),
+)
+@example(word="the", out="the", kinds=["text"])  # once an fts5 syntax error: kind: and -word together
+def test_an_exclusion_with_kinds_removes_exactly_the_messages_holding_it(archive, word, out, kinds):
+    """Per message, `W -X kind:K` holds the messages of `W kind:K` that lack X: its count
+    is the difference of the two counts the search gives without an exclusion."""
+    kind = " ".join(f"kind:{k}" for k in kinds)
+
+    def total(text: str) -> int:
+        return archive.search(text, within="message", forms=False, limit=0, cache=False).total_messages
+
+    expected = total(f"{word} {kind}") - (total(f"{word} {out} {kind}") if out != word else total(f"{word} {kind}"))
+    assert total(f"{word} -{out} {kind}") == expected

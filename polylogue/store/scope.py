@@ -89,7 +89,7 @@ def match_expr(q) -> str:
     """The MATCH expression of the query's positive terms, minus its exclusions."""
     match = q.match()
     if q.exclude:
-        inner = match if not q.kinds else match[match.index(":") + 2 : -1]
+        inner = replace(q, kinds=[]).match() if q.kinds else match  # the kinds wrap the whole NOT below
         expr = f"({inner}) NOT ({q.exclude_match()})"
         match = ("{" + " ".join(q.kinds) + "} : (" + expr + ")") if q.kinds else expr
     return match
