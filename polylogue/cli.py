@@ -370,27 +370,33 @@ def watch(ctx, paths, rescan_minutes, priority, push_url, insecure, as_json):
     system's file events, and syncs each changed file once it has been quiet
     for a moment (a growing session log is read from where it was left).
     Rescans everything at the start, every --rescan minutes, and after the
-    watcher was suspended. One line per sync on stderr. Stops on Ctrl-C or
+    watcher was suspended. Once `polylogue embed` has run, what the syncs
+    bring is embedded too. One line per sync on stderr. Stops on Ctrl-C or
     SIGTERM. One watcher per archive; `polylogue service install` runs it
     for you."""
     import os
     import threading
 
+    from .semantic import EmbedAfterSync
     from .watch import Watcher, WatchLock
 
     a = _archive(ctx)
-    say = emit = _WatchOutput(as_json)
-    if push_url:  # a push after each sync that changed something, on the sync thread (never beside a sync)
+    say = _WatchOutput(as_json)
+    stop = threading.Event()
+    # after each sync, on the sync thread (never beside a sync): embed what is new once the
+    # archive has vectors, and push to a shared archive when asked
+    after: list = [EmbedAfterSync(stop.is_set)]
+    if push_url:
         from .push import AfterSync
 
-        after = AfterSync(push_url, insecure=insecure)  # a URL the TLS rule refuses is refused now
+        after.append(AfterSync(push_url, insecure=insecure))  # a URL the TLS rule refuses is refused now
 
-        def emit(event: dict) -> None:
-            say(event)
-            if event.get("event") == "sync":
-                after(a, event, say)
+    def emit(event: dict) -> None:
+        say(event)
+        if event.get("event") == "sync":
+            for step in after:
+                step(a, event, say)
 
-    stop = threading.Event()
     with WatchLock(a.home):
         watcher = Watcher(a, paths, emit=emit, rescan_minutes=rescan_minutes, background=priority == "idle")
         with _stopped_by_signals(stop):
@@ -451,6 +457,11 @@ def _watch_lines(e: dict) -> list[str]:
         return lines
     if kind == "stopped":
         return [f"{clock} stopped after {_plural(e['syncs'], 'sync')}."]
+    if kind == "embed":
+        rest = "" if e["complete"] else " (more at the next sync)"
+        return [
+            f"{clock} embedded {_plural(e['texts'], 'text')} of {_plural(e['conversations'], 'conversation')}{rest}"
+        ]
     if kind == "push":
         return [
             f"{clock} pushed {_plural(e['conversations'], 'conversation')} ({_plural(e['messages'], 'message')})"

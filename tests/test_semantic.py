@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -270,6 +271,44 @@ def test_web_search_page_searches_by_meaning(world):
         assert '<option value="semantic" selected>' in body
     finally:
         server.stop()
+
+
+def test_watch_embeds_what_its_syncs_bring_once_the_archive_has_vectors(tmp_path):
+    """`polylogue watch`: no vectors.db, nothing embedded unasked; after `polylogue embed`,
+    a session that grows while watched is embedded after its sync, and search by meaning
+    finds the new words' meaning."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_watch import WatchProcess, append, claude_line
+
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    log = folder / "5a1e0000-0000-4000-8000-00000000abcd.jsonl"
+    append(log, [claude_line(0, "How should I water a fern on my balcony?"), claude_line(1, "Keep the soil damp.")])
+    home = tmp_path / "home"
+    w = WatchProcess(home, str(folder), "--rescan", "30")
+    try:
+        w.synced(timeout=60)
+        time.sleep(1)
+        assert not (home / "vectors.db").exists()  # never embedded unasked
+        w.stop()
+    finally:
+        w.close()
+    with Archive(home) as a:
+        assert semantic.embed(a)["complete"]
+    w = WatchProcess(home, str(folder), "--rescan", "30")
+    try:
+        w.synced(timeout=60)
+        append(log, [claude_line(2, "My espresso machine shows a descaling warning light."), claude_line(3, "Run citric acid.")])
+        got = w.wait_for(lambda e: e["event"] in ("embed", "error"), timeout=120)
+        assert got["event"] == "embed" and got["texts"] >= 1 and got["complete"], got
+        w.stop()
+    finally:
+        w.close()
+    with Archive(home) as a:
+        assert semantic.coverage(home, None)["conversations"] == 1
+        res = a.search("coffee maker needs limescale removal", mode="semantic", cache=False)
+        assert res.conversations and res.conversations[0]["matched_by"] == "meaning"
+        assert res.conversations[0]["hits"][0]["snippet"].startswith("My espresso"), res.conversations[0]["hits"]
 
 
 def test_incremental_resumable_and_forget(tmp_path):

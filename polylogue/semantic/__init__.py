@@ -7,6 +7,8 @@ using it raises errors.SemanticUnavailable saying how to install it (hint.py).""
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,17 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from .hint import INSTALL_HINT, unavailable
 
-__all__ = ["INSTALL_HINT", "available", "coverage", "embed", "forget", "fully_embedded", "generation", "search"]
+__all__ = [
+    "INSTALL_HINT",
+    "EmbedAfterSync",
+    "available",
+    "coverage",
+    "embed",
+    "forget",
+    "fully_embedded",
+    "generation",
+    "search",
+]
 
 
 def _need_numpy() -> None:
@@ -105,3 +117,40 @@ def generation(home: Path | str) -> int:
     from .vectors import generation as run
 
     return run(home)
+
+
+class EmbedAfterSync:
+    """`watch`: after each sync that changed the archive, embed what is new, once the
+    archive has vectors (someone ran `polylogue embed`: without a vectors.db nothing is
+    embedded unasked) and the extra is installed. It runs on the watcher's sync thread,
+    at its idle priority, for at most ``budget`` seconds at a time so that syncs are
+    never held back long; what is left waits for the next sync or rescan. A failure is
+    one ``error`` event, never the end of the watcher."""
+
+    def __init__(self, stop: Callable[[], bool], budget: float = 60.0):
+        self.stop, self.budget = stop, budget
+        self.pending = True  # the first sync (the rescan at the start) catches up
+
+    def __call__(self, archive, report: dict[str, Any], emit: Callable[[dict], None]) -> None:
+        changed = [report.get(k) or {} for k in ("conversations", "messages")]
+        self.pending = self.pending or any(c.get("new") or c.get("updated") for c in changed)
+        if not self.pending or not (Path(archive.home) / "vectors.db").exists():
+            return
+        if not available()["available"]:
+            return  # `stats` and `embed` say what to install; a watcher has no one to tell
+        deadline = time.monotonic() + self.budget
+        try:
+            got = embed(archive, batch=32, stop=lambda: self.stop() or time.monotonic() > deadline)
+        except Exception as e:  # a bad vectors.db, a full disk: one event, never the end of the watcher
+            emit({"event": "error", "reason": "embed", "error": f"{type(e).__name__}: {e}"})
+            return
+        self.pending = not got.get("complete", True)
+        if got.get("texts") or got.get("conversations"):
+            emit(
+                {
+                    "event": "embed",
+                    "conversations": got.get("conversations", 0),
+                    "texts": got.get("texts", 0),
+                    "complete": got.get("complete", True),
+                }
+            )
