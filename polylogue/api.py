@@ -544,14 +544,9 @@ class Archive(Redacting):
             return self._search_by_meaning(q, mode, limit, offset, cache)
         with self.reader() as conn:
             key = (q.cache_key(), limit, offset, generation(conn))
-            if cache:
-                with self._cache_lock:
-                    hit = self._cache.get(key)
-                    if hit is not None:
-                        self._cache.move_to_end(key)
-                        self.cache_hits += 1
-                        return self._redacted_result(hit)
-                    self.cache_misses += 1
+            hit = self._cached(key) if cache else None
+            if hit is not None:
+                return self._redacted_result(hit)
             if pattern is not None:
                 res = regex_search(conn, q, pattern, limit=limit, offset=offset)
             else:
@@ -559,11 +554,26 @@ class Archive(Redacting):
                 if res.total_conversations < FEW_RESULTS and q.groups:
                     _add_suggestions(conn, q, res)
         if cache:
-            with self._cache_lock:
-                self._cache[key] = res
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
+            self._keep(key, res)
         return self._redacted_result(res)
+
+    def _cached(self, key):
+        """The result kept for ``key`` (None: not kept), counted as a hit or a miss."""
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                self.cache_misses += 1
+                return None
+            self._cache.move_to_end(key)
+            self.cache_hits += 1
+            return hit
+
+    def _keep(self, key, res) -> None:
+        """Keep a result as found (redaction is applied on the way out), the oldest dropped past CACHE_SIZE."""
+        with self._cache_lock:
+            self._cache[key] = res
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
 
     def _search_mode(self, mode: str | None, regex: str | None) -> str:
         """The mode a search runs in: "auto" is hybrid once the archive is fully
@@ -598,20 +608,12 @@ class Archive(Redacting):
         with self.reader() as conn:
             words = tuple(t.raw for g in q.groups for t in g)  # what is embedded, as typed
             key = (q.cache_key(), words, limit, offset, generation(conn), mode, semantic.generation(self.home))
-        if cache:
-            with self._cache_lock:
-                hit = self._cache.get(key)
-                if hit is not None:
-                    self._cache.move_to_end(key)
-                    self.cache_hits += 1
-                    return self._redacted_result(hit)
-                self.cache_misses += 1
+        hit = self._cached(key) if cache else None
+        if hit is not None:
+            return self._redacted_result(hit)
         res = semantic.search(self, q, mode=mode, limit=limit, offset=offset)
         if cache:
-            with self._cache_lock:
-                self._cache[key] = res
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
+            self._keep(key, res)
         return self._redacted_result(res)
 
     # ------------------------------------------------------------ privacy
