@@ -171,3 +171,12 @@ def test_web_smoke():
     assert set(out["concurrent_vs_alone_p99"]) == kinds - {"search_cold"}
     assert all(out["concurrent"][k]["errors"] == 0 for k in kinds - {"search_cold"})
     assert 0 < out["server_pss_mb"] < 1000 and out["baseline_cli_search_ms"] > 0
+
+
+def test_parse_smoke():
+    out = smoke("parse")
+    assert set(out["providers"]) == {"claude-code", "codex", "chatgpt"}
+    for name, p in out["providers"].items():
+        assert p["messages"] > 0 and p["parse_us_per_message"] > 0, name
+        ratio = p["parse_us_per_message"] / p["orjson_us_per_message"]  # of rounded figures: close, not equal
+        assert abs(p["ratio_to_orjson"] - ratio) <= 0.01 * ratio, name
