@@ -96,6 +96,19 @@ def prefix_key(token: str) -> str:
 MAX_LIVE_BLOCKS = 16  # blocks without kept counts (a sync under way) counted live; more: count it all
 
 
+def _snapshot(conn: sqlite3.Connection, read: Callable, term: str):
+    """``read(conn, term)`` in one read transaction (the caller's own, if it is in one):
+    kept and live counts from one snapshot, exact whatever a writer commits meanwhile."""
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        return read(conn, term)
+    finally:
+        if own:
+            conn.execute("COMMIT")
+
+
 def lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int, int] | None:
     """(messages, conversations, conversations matching by title alone) for
     ``term`` (a key()), or None if it is not counted ahead. The blocks a sync
@@ -104,14 +117,7 @@ def lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int, int] | None:
     (~1/50 of the word's list at 100K conversations), so a search stays fast
     during a long sync. Kept and live counts are read in one read transaction:
     one snapshot, exact whatever a writer commits meanwhile."""
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
-        return _lookup(conn, term)
-    finally:
-        if own:
-            conn.execute("COMMIT")
+    return _snapshot(conn, _lookup, term)
 
 
 def _lookup(conn: sqlite3.Connection, term: str) -> tuple[int, int, int] | None:
@@ -137,14 +143,7 @@ def counted(conn: sqlite3.Connection, term: str) -> tuple[int, int, set[int]] | 
     sync has touched is counted live in one pass over its part of the doclist
     (its conversations' counts: messages, conversations and the title-only ones
     from one statement). One read transaction, so exact."""
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
-        return _counted(conn, term)
-    finally:
-        if own:
-            conn.execute("COMMIT")
+    return _snapshot(conn, _counted, term)
 
 
 def _counted(conn: sqlite3.Connection, term: str) -> tuple[int, int, set[int]] | None:
@@ -239,14 +238,7 @@ def conv_counts(conn: sqlite3.Connection, term: str) -> ConvCounts | None:
     """Per-conversation message counts of ``term`` (a key()), or None if it is
     not kept. As lookup(): blocks a sync has touched are counted live (up to
     MAX_LIVE_BLOCKS), all in one read transaction, so exact."""
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
-        return _conv_counts(conn, term)
-    finally:
-        if own:
-            conn.execute("COMMIT")
+    return _snapshot(conn, _conv_counts, term)
 
 
 def _conv_counts(conn: sqlite3.Connection, term: str) -> ConvCounts | None:
