@@ -298,7 +298,13 @@ def test_watch_embeds_what_its_syncs_bring_once_the_archive_has_vectors(tmp_path
     w = WatchProcess(home, str(folder), "--rescan", "30")
     try:
         w.synced(timeout=60)
-        append(log, [claude_line(2, "My espresso machine shows a descaling warning light."), claude_line(3, "Run citric acid.")])
+        append(
+            log,
+            [
+                claude_line(2, "My espresso machine shows a descaling warning light."),
+                claude_line(3, "Run citric acid."),
+            ],
+        )
         got = w.wait_for(lambda e: e["event"] in ("embed", "error"), timeout=120)
         assert got["event"] == "embed" and got["texts"] >= 1 and got["complete"], got
         w.stop()
