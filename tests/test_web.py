@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -310,9 +311,16 @@ def test_secrets_are_masked_unless_no_redact(tmp_path):
     home = build_home(tmp_path / "home", [conv])
     raw = "/raw/claude-code:leaky?" + "m=r1&b=0"
     paths = ["/", "/search?q=quokkadeploy", "/browse", conv_path("claude-code:leaky"), raw, raw + "&part=rest"]
-    for args, shown in (((), False), (("--no-redact",), True)):
+    cases = [((), False, "redacted (the default)"), (("--no-redact",), True, "NOT redacted"), ((), True, "NOT")]
+    for i, (args, shown, says) in enumerate(cases):
+        if i == 2:  # the switch MCP shares: redact_servers = false in the archive's config.toml
+            (home / "config.toml").write_text("[privacy]\nredact_servers = false\n")
         s = start(home, *args)
         try:
+            deadline = time.monotonic() + 10
+            while not any("redacted" in line for line in s.log) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any(says in line for line in s.log), s.log  # the server says whether it masks
             seen = ""
             for path in paths:
                 status, _, body = s.get(path)

@@ -59,12 +59,22 @@ def serve(ctx, port, host, open_browser, allow_host, no_redact):
     if missing:
         fail(f"{INSTALL_HINT} ({missing} is missing)")
         return
+    from pathlib import Path
+
+    from ..paths import default_home
+    from ..privacy import server_redaction
     from ..web.app import READERS
     from ..web.guard import needs_token
     from ..webapi import WebArchive
 
     home = ctx.find_root().obj.get("home")
-    archive = WebArchive(home, readers=READERS, redact=not no_redact)
+    folder = Path(home).expanduser() if home else default_home()
+    # as the MCP server: on by default, off by the shared switch ($POLYLOGUE_REDACT_SERVERS,
+    # config.toml) or by --no-redact for this run; the server says which
+    redact, note = server_redaction(folder)
+    if no_redact:
+        redact, note = False, "secrets are NOT redacted: redaction is off (--no-redact)"
+    archive = WebArchive(folder, readers=READERS, redact=redact)
     archive.stats()  # a missing or old archive is one clear line now, not an error page later
     token = secrets.token_urlsafe(32) if needs_token(host) else None
     try:
@@ -78,6 +88,7 @@ def serve(ctx, port, host, open_browser, allow_host, no_redact):
         shown = socket.gethostname()
     url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
     click.echo(f"polylogue: serving {safe(str(archive.home))} at {url}", err=True)
+    click.echo(f"polylogue: {safe(note)}", err=True)
     if token:
         click.echo("polylogue: anyone with this URL can read the archive; Ctrl-C stops the server", err=True)
     if open_browser:
