@@ -219,15 +219,6 @@ def test_sources_names_the_oldest_file(tmp_path, claude_home):
     assert f"({claude_home.name})" in run(tmp_path / "h", "sources").stdout
 
 
-def _gemini_wired() -> bool:
-    from polylogue.providers import by_name
-
-    return by_name("gemini-cli").retention is not None
-
-
-@pytest.mark.skipif(
-    not _gemini_wired(), reason="the lead wires polylogue.providers.retention.gemini_retention into gemini_cli.py"
-)
 def test_gemini_cli_retention_in_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("GEMINI_CLI_SYSTEM_DEFAULTS_PATH", str(tmp_path / "none.json"))
     monkeypatch.setenv("GEMINI_CLI_SYSTEM_SETTINGS_PATH", str(tmp_path / "none.json"))
