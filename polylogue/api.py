@@ -461,6 +461,25 @@ class Archive(Redacting):
             cid = resolve(conn, _ident(ident))[0]
             return message_positions(conn, cid, _ident(message_id), active_only=active_only, limit=limit)
 
+    def activity(self) -> builtins.list[dict[str, Any]]:
+        """Conversations and messages per (UTC day of last update, project, first
+        model), in one pass over the conversations table (store/activity.py): what
+        `serve` draws its calendar, projects view and message-count chart from."""
+        from .store.activity import activity
+
+        with self.reader() as conn:
+            return activity(conn)
+
+    def message_tree(self, ident: str) -> builtins.list[tuple[str, str | None, bool]]:
+        """(message id, parent id, active) of every message of a conversation in
+        stored order, nothing decoded (store/tree.py): the shape a reader lays a
+        branched conversation out from before it reads one page of it."""
+        from .store.queries import resolve
+        from .store.tree import message_tree
+
+        with self.reader() as conn:
+            return message_tree(conn, resolve(conn, _ident(ident))[0])
+
     def locate(self, ident: str) -> tuple[str, str | None]:
         """What ``show IDENT`` names: ``(conversation id, None)`` for a conversation (an
         id, provider id or unique prefix), ``(conversation id, message id)`` for a

@@ -1,9 +1,9 @@
 """Counts per day, per project and per model, for the browse, projects and usage pages.
 
-They come from ``archive.activity()`` (one SQL pass, store/activity.py; the
-server's ``WebArchive``, polylogue/webapi.py, offers it until ``Archive`` does),
-else from listing every conversation through ``Archive.list``; either way once
-per archive generation (a sync bumps it), in a thread of their own, so a page
+They come from ``archive.activity()`` (``Archive.activity``: one SQL pass,
+store/activity.py), or, for an archive object without it (PgArchive), from
+listing every conversation through ``list``; either way once per archive
+generation (a sync bumps it), in a thread of their own, so a page
 never waits for more than the first pass.
 A conversation counts on the day of its last update, with all its messages,
 under its first model: close for the sessions of one day, rough for a chat
