@@ -357,12 +357,7 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
                     titled = titled_without(conn, t, kept, b << bits, (b + 1) << bits)
                     rows.append((t, b, m, c, len(titled)))
                     arrays.append((t, b, _pack(counts)))
-            conn.executemany(
-                "INSERT OR REPLACE INTO term_totals(term, block, messages, conversations, title_only) "
-                "VALUES (?,?,?,?,?)",
-                rows,
-            )
-            conn.executemany("INSERT OR REPLACE INTO term_convs(term, block, counts) VALUES (?,?,?)", arrays)
+            _keep(conn, rows, arrays)
         made += len(rows)
     # the prefixes, while the time spent on them stays within a budget (a watch's small sync touches
     # one block, and every kept prefix would cost a whole pass): from where the last refresh stopped,
@@ -386,12 +381,7 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
             arrays.append((t, b, _pack(counts)))
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT OR REPLACE INTO term_totals(term, block, messages, conversations, title_only) "
-                "VALUES (?,?,?,?,?)",
-                rows,
-            )
-            conn.executemany("INSERT OR REPLACE INTO term_convs(term, block, counts) VALUES (?,?,?)", arrays)
+            _keep(conn, rows, arrays)
         made += len(rows)
     if pending:
         with conn:
@@ -400,6 +390,15 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
     if progress and todo:
         progress(len(todo), len(todo))
     return made
+
+
+def _keep(conn: sqlite3.Connection, rows: list[tuple], arrays: list[tuple]) -> None:
+    """Store (term, block) totals and their conversations' counts, inside the caller's transaction."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO term_totals(term, block, messages, conversations, title_only) VALUES (?,?,?,?,?)",
+        rows,
+    )
+    conn.executemany("INSERT OR REPLACE INTO term_convs(term, block, counts) VALUES (?,?,?)", arrays)
 
 
 # a (word, block) is done when both its totals and its conversations' counts are there
