@@ -26,7 +26,16 @@ from polylogue.web.reader import PAGE_SIZE
 pytestmark = pytest.mark.slow
 
 XSS = corpus_conversation(ACTIVE + PAYLOADS)
-PAGES = ["/", f"/search?q={PLANTED}", "/browse", "/projects", "/usage", "/usage?period=monthly", "/health"]
+PAGES = [
+    "/",
+    f"/search?q={PLANTED}",
+    f"/facets?q={PLANTED}",
+    "/browse",
+    "/projects",
+    "/usage",
+    "/usage?period=monthly",
+    "/health",
+]
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +123,49 @@ def test_facets_filter_and_a_bad_query_is_one_message(server):
     assert "1 conversation," in body and conv_path(PLANTED_CONV) in body
     status, _, body = server.get("/search?q=x&since=notadate&partial=1")
     assert status == 400 and 'class="error"' in body and "Traceback" not in body
+
+
+def _facet_counts(body: str) -> dict[str, dict[str, int]]:
+    """{facet label: {value: count}} of a facets fragment."""
+    out: dict[str, dict[str, int]] = {}
+    for label, values in re.findall(r'<p class="facet"><span class="fname">(\w+)</span>(.*?)</p>', body, re.S):
+        found = re.findall(r'<a href="[^"]*"[^>]*>([\w-]+) <span class="n">([\d,]+)</span></a>', values)
+        out[label] = {v: int(n.replace(",", "")) for v, n in found}
+    return out
+
+
+def test_facets_count_what_each_filter_would_find(server, home):
+    from polylogue.api import Archive
+
+    with Archive(home) as a:
+        total = a.search("the", limit=1, mode="lexical").total_conversations
+        by_provider = {
+            p: n
+            for p in a.stats()["by_provider"]
+            if (n := a.search("the", provider=p, limit=1, mode="lexical").total_conversations)
+        }
+    assert total > 1 and len(by_provider) > 1
+    _, _, page = server.get("/search?q=the&partial=1")
+    assert 'data-src="/facets?q=the&amp;partial=1"' in page  # the results ask for their counts
+    status, _, body = server.get("/facets?q=the&partial=1")
+    counts = _facet_counts(body)
+    assert status == 200 and counts["Provider"] == by_provider
+    assert sum(counts["Provider"].values()) == total  # a conversation has one provider
+    assert set(counts["Role"]) <= {"user", "assistant", "system", "tool"} and counts["Role"]
+    assert max(counts["Kind"].values()) <= total
+    # a value links to the search with its filter, which finds what the count said
+    codex = re.search(r'<a href="([^"]*provider=codex[^"]*)">', body).group(1).replace("&amp;", "&")
+    _, _, found = server.get(codex + "&partial=1")
+    assert f"{counts['Provider']['codex']:,} conversation" in found
+    # a chosen filter shows its one value, linking back to the search without it
+    _, _, body = server.get("/facets?q=the&provider=codex&partial=1")
+    assert _facet_counts(body)["Provider"] == {"codex": counts["Provider"]["codex"]}
+    assert 'href="/search?q=the" class="sel"' in body
+    # without JavaScript the counts are a page of their own; a bad query is one message
+    status, _, full = server.get("/facets?q=the")
+    assert status == 200 and "<html" in full and "back to the results" in full
+    status, _, bad = server.get("/facets?q=x&since=notadate&partial=1")
+    assert status == 400 and 'class="error"' in bad and "Traceback" not in bad
 
 
 def test_did_you_mean(server):

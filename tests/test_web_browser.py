@@ -94,6 +94,9 @@ def test_search_read_expand_switch_usage(driver, server, shots):
     box.send_keys(PLANTED)  # no Enter: the live search fills the results
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#results ul.hits mark"))
     assert PLANTED in driver.current_url  # the URL follows the query
+    # the facet counts arrive after the results, each value a filter link with its count
+    counted = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#results .facet-counts p.facet a"))
+    assert any(a.text.startswith("codex") and a.text.split()[-1].isdigit() for a in counted)
     _shot(driver, shots, "1-search")
 
     hit = next(

@@ -64,6 +64,10 @@ class Site:
         self._stats_refreshing = False
         self._usage: dict[tuple[str, int], Any] = {}
         self._heatmap: tuple[int, str] | None = None
+        # facet counts (web/facets.py) cost a search per value: one page counts at a time,
+        # beside the gates, so counting never takes the threads the pages need
+        self._facets: dict[tuple, Any] = {}
+        self.counting = threading.Lock()
         # pages drawn once per archive generation (usage): key (..., generation) -> context
         self.memo: dict[tuple, dict[str, Any]] = {}
         self.static = _static_files()
@@ -109,6 +113,24 @@ class Site:
             hit = self._usage[key] = self.archive.usage(period, breakdown=True)
             for old in [k for k in self._usage if k[1] != key[1]]:
                 self._usage.pop(old, None)
+        return hit
+
+    def facets(self, q: str, filters: dict[str, str], choices: dict[str, tuple[str, ...]]) -> Any:
+        """The search's facet counts (web/facets.py), kept for the archive's generation."""
+        from .facets import count_facets, facet_key
+
+        key = facet_key(q, filters, self.generation())
+        with self.counting:
+            hit = self._facets.get(key)
+            if hit is None:
+
+                def search(words: str, **f: str) -> Any:
+                    return self.archive.search(words, limit=1, mode="lexical", **f)
+
+                hit = count_facets(search, q, filters, choices)
+                if len(self._facets) >= 256:
+                    self._facets.clear()
+                self._facets[key] = hit
         return hit
 
     def heatmap(self, act: Any) -> str:
@@ -180,6 +202,7 @@ def create_app(archive, *, hosts: frozenset[str], token: str | None):
         Route("/search", wrap(pages.search)),
         Route("/c/{ident:path}", wrap(pages.conversation, "heavy")),
         Route("/raw/{ident:path}", wrap(pages.raw, "heavy")),
+        Route("/facets", wrap(pages.facets, None)),
         Route("/browse", wrap(pages.browse)),
         Route("/projects", wrap(pages.projects, None)),
         Route("/usage", wrap(pages.usage, None)),

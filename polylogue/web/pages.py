@@ -48,12 +48,16 @@ def marked(snippet: str, spans: list) -> Markup:
 # ------------------------------------------------------------------ search
 
 
+def _search_params(request) -> tuple[str, dict[str, str], str]:
+    """(words, filters by field, match mode) of a search page's query string."""
+    p = request.query_params
+    mode = p.get("mode", "auto")
+    return p.get("q", "").strip(), {k: p.get(k, "").strip() for k in FACETS}, mode if mode in MODES else "auto"
+
+
 def search(site, request):
     p = request.query_params
-    q = p.get("q", "").strip()
-    facets = {k: p.get(k, "").strip() for k in FACETS}
-    mode = p.get("mode", "auto")
-    mode = mode if mode in MODES else "auto"
+    q, facets, mode = _search_params(request)
     kept = {**{k: v for k, v in facets.items() if v}, **({"mode": mode} if mode != "auto" else {})}
     page = _int(p.get("page"), 1, high=500) or 1
     res = error = recent = None
@@ -86,10 +90,39 @@ def search(site, request):
         dym_url=(
             "/search?" + urlencode({"q": res.did_you_mean, **kept}) if res is not None and res.did_you_mean else ""
         ),
+        facets_url="/facets?" + urlencode({"q": q, **{k: v for k, v in facets.items() if v}}),
     )
     if p.get("partial"):
         return site.render("_results.html", status=400 if error else 200, **ctx)
     return site.render("search.html", status=400 if error else 200, **ctx)
+
+
+def facets(site, request):
+    """How many conversations the search finds per provider, role and kind
+    (web/facets.py): the fragment the search page fetches after its results, or a
+    page of its own without JavaScript."""
+    q, filters, _ = _search_params(request)
+    chosen = {k: v for k, v in filters.items() if v}
+    counted, error = [], None
+    if q or chosen:
+        try:
+            counted = site.facets(
+                q,
+                chosen,
+                {"provider": tuple(sorted(site.stats().get("by_provider", {}))), "role": ROLES, "kind": KINDS},
+            )
+        except QueryError as e:
+            error = str(e)
+    ctx = dict(
+        title=f"{q} · counts" if q else "Counts",
+        section="search",
+        q=q,
+        counted=counted,
+        error=error,
+        back_url="/search?" + urlencode({"q": q, **chosen}),
+    )
+    name = "_facets.html" if request.query_params.get("partial") else "facets.html"
+    return site.render(name, status=400 if error else 200, **ctx)
 
 
 # ------------------------------------------------------------------ conversation

@@ -24,11 +24,24 @@
       .then(function (html) {
         // the fragment is this server's own escaped HTML; the CSP keeps any script in it inert
         results.innerHTML = html;
+        loadFacets();
         history.replaceState(null, "", url);
         cursor = -1;
       })
       .catch(function () {});
   }
+  // facet counts (a search per value): fetched once the results are on the page
+  function loadFacets() {
+    document.querySelectorAll(".facet-counts[data-src]").forEach(function (box) {
+      var src = box.dataset.src;
+      box.removeAttribute("data-src");
+      fetch(src, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) { box.innerHTML = html; })
+        .catch(function () {});
+    });
+  }
+  loadFacets();
   if (form && results) {
     var later = debounce(refresh, 250);
     form.addEventListener("input", later);
