@@ -91,7 +91,6 @@ class ParseContext:
 # ---------------------------------------------------------------- byte streams
 
 _ESCAPE = re.compile(rb"\\.", re.S)
-_STRING = re.compile(rb'"[^"]*"')
 _NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'"[]{}')
 _BRACKETS = bytes.maketrans(b"[]{}", b"()()")
 
@@ -195,17 +194,24 @@ class CleanReader(ByteSource):
         if (len(data) - len(stripped)) % 2:
             self._escape_carry = True
             data = stripped + b"\\" * (len(data) - len(stripped) - 1)
-        s = _ESCAPE.sub(b"", data).translate(None, _NOT_STRUCTURAL)
+        s = (
+            _ESCAPE.sub(b"", data).translate(None, _NOT_STRUCTURAL)
+            if b"\\" in data
+            else data.translate(None, _NOT_STRUCTURAL)
+        )
         if self._in_string:
             q = s.find(b'"')
             if q < 0:
                 return
             s = s[q + 1 :]
             self._in_string = False
-        s = _STRING.sub(b"", s)
-        q = s.find(b'"')
-        if q >= 0:
-            s, self._in_string = s[:q], True
+        # two adjacent quotes (an empty string, or two strings with nothing structural between
+        # them) can go: what lies outside strings is the same without them
+        s = s.replace(b'""', b"")
+        if b'"' in s:  # the even pieces lie outside strings; an even count of pieces ends in one
+            pieces = s.split(b'"')
+            self._in_string = len(pieces) % 2 == 0
+            s = b"".join(pieces[::2])
         s = self._open + s.translate(_BRACKETS)
         for _ in range(MAX_JSON_DEPTH + 1):
             r = s.replace(b"()", b"")
