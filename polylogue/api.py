@@ -16,6 +16,7 @@ import builtins
 import errno
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import search as searchlang
-from .errors import SyncBusy
+from .errors import QueryError, SyncBusy
 from .models import Block, Conversation, Message
 from .paths import default_home, open_private
 from .store.query import check_page
@@ -533,6 +534,7 @@ class Archive(Redacting):
         within: str = "conversation",
         forms: bool = True,
         mode: str | None = None,
+        timeout: float | None = None,
         **filters,
     ):
         """Search with the query language; keyword filters (provider=..., since=...) are ANDed in.
@@ -545,7 +547,8 @@ class Archive(Redacting):
         ``mode``: None or "lexical" (words only, as ever), "semantic" (vectors alone),
         "hybrid" (words and vectors fused), "auto" (hybrid once every conversation is
         embedded, else lexical); the last three need the [semantic] extra
-        (docs/semantic.md)."""
+        (docs/semantic.md). ``timeout``: seconds a search by words may read the
+        archive before it stops with errors.SearchTimeout (None: no limit)."""
         from .store.fts import regex_search, search
         from .store.queries import generation
 
@@ -566,12 +569,13 @@ class Archive(Redacting):
             hit = self._cached(key) if cache else None
             if hit is not None:
                 return self._redacted_result(hit)
-            if pattern is not None:
-                res = regex_search(conn, q, pattern, limit=limit, offset=offset)
-            else:
-                res = search(conn, q, limit=limit, offset=offset)
-                if res.total_conversations < FEW_RESULTS and q.groups:
-                    _add_suggestions(conn, q, res)
+            with _time_limit(conn, timeout):
+                if pattern is not None:
+                    res = regex_search(conn, q, pattern, limit=limit, offset=offset)
+                else:
+                    res = search(conn, q, limit=limit, offset=offset)
+                    if res.total_conversations < FEW_RESULTS and q.groups:
+                        _add_suggestions(conn, q, res)
         if cache:
             self._keep(key, res)
         return self._redacted_result(res)
@@ -936,6 +940,28 @@ class ConversationQuery:
 WARN_DAYS = 3  # a file the tool deletes within this many days and no sync archived is warned about
 AT_RISK_LISTED = 20  # at most this many such paths in sources_report's ``at_risk_paths``
 _DAY_NS = 86_400 * 10**9
+
+
+@contextmanager
+def _time_limit(conn, seconds: float | None):
+    """Stop SQLite's work on ``conn`` once ``seconds`` have passed (errors.SearchTimeout)."""
+    if seconds is None:
+        yield
+        return
+    import sqlite3
+
+    from .errors import SearchTimeout
+
+    stop_at = time.monotonic() + seconds
+    conn.set_progress_handler(lambda: time.monotonic() > stop_at, 20_000)
+    try:
+        yield
+    except (sqlite3.OperationalError, QueryError) as e:
+        if "interrupted" not in str(e):
+            raise
+        raise SearchTimeout(f"the search took longer than {seconds:g} s and was stopped") from None
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def _deadline_cutoff(days: int) -> int:

@@ -16,6 +16,11 @@ from .api import Archive
 # at 517K messages (docs/benchmarks.md, "Web app"): PSS 270 MB mapped, 113 MB not, pages
 # as fast within the machine's noise.
 MMAP_BYTES = 0
+# ... and each of its (READERS) connections keeps a smaller page cache than the CLI's 8 MB:
+# the cache is private memory, and at 5M messages ten full 8 MB caches made the server's
+# PSS 154 MB (target 150); the kernel's page cache still holds the file, so a page
+# missing here costs a read() copy, not a disk read (docs/benchmarks.md, "Web app").
+CACHE_KIB = 3000
 
 
 class WebArchive(Archive):
@@ -33,4 +38,5 @@ class WebArchive(Archive):
                 self._unmapped.add(id(conn))
             if first:
                 conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             yield conn

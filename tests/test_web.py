@@ -168,6 +168,23 @@ def test_facets_count_what_each_filter_would_find(server, home):
     assert status == 400 and 'class="error"' in bad and "Traceback" not in bad
 
 
+def test_facets_out_of_time_say_so(home):
+    from polylogue.api import Archive
+    from polylogue.web.facets import count_facets
+
+    with Archive(home) as a:
+
+        def search(q, **f):
+            return a.search(q, limit=1, mode="lexical", **f)
+
+        choices = {"provider": tuple(a.stats()["by_provider"]), "role": ("user",), "kind": ("text",)}
+        late = count_facets(search, "the", {}, choices, budget_s=0)
+        timely = count_facets(search, "the", {}, choices, budget_s=60)
+    assert [f.uncounted for f in late] == [len(choices["provider"]), 1, 1]
+    assert all(v.count is None for f in late for v in f.values)
+    assert all(v.count for f in timely for v in f.values) and not any(f.uncounted for f in timely)
+
+
 def test_did_you_mean(server):
     _, _, body = server.get("/search?q=zanzibarqux&partial=1")
     assert "Did you mean" in body and PLANTED in body

@@ -68,6 +68,7 @@ class Site:
         # beside the gates, so counting never takes the threads the pages need
         self._facets: dict[tuple, Any] = {}
         self.counting = threading.Lock()
+        self._ticket, self._ticket_lock = 0, threading.Lock()
         # pages drawn once per archive generation (usage): key (..., generation) -> context
         self.memo: dict[tuple, dict[str, Any]] = {}
         self.static = _static_files()
@@ -116,16 +117,23 @@ class Site:
         return hit
 
     def facets(self, q: str, filters: dict[str, str], choices: dict[str, tuple[str, ...]]) -> Any:
-        """The search's facet counts (web/facets.py), kept for the archive's generation."""
+        """The search's facet counts (web/facets.py), kept for the archive's generation;
+        None when a newer request came while this one waited (as-you-type searches
+        would otherwise queue a count for every prefix typed)."""
         from .facets import count_facets, facet_key
 
         key = facet_key(q, filters, self.generation())
+        with self._ticket_lock:
+            self._ticket += 1
+            ticket = self._ticket
         with self.counting:
             hit = self._facets.get(key)
+            if hit is None and ticket != self._ticket:
+                return None  # a newer search asked while this one waited: its counts come first
             if hit is None:
 
-                def search(words: str, **f: str) -> Any:
-                    return self.archive.search(words, limit=1, mode="lexical", **f)
+                def search(words: str, timeout: float, **f: str) -> Any:
+                    return self.archive.search(words, limit=1, mode="lexical", timeout=timeout, **f)
 
                 hit = count_facets(search, q, filters, choices)
                 if len(self._facets) >= 256:

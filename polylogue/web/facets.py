@@ -51,7 +51,7 @@ def count_facets(
     clock=time.monotonic,
 ) -> list[Facet]:
     """The facets of the search ``q`` with ``filters`` (field -> value, the page's own).
-    ``search(q, **filters)`` returns the search's result (an Archive.search result);
+    ``search(q, timeout=seconds, **filters)`` is Archive.search (SearchTimeout past the time);
     ``choices``: each counted field's values. A field the filters fix shows just that
     value, with the search's total, linking to the search without it; values that
     match nothing are left out."""
@@ -62,7 +62,7 @@ def count_facets(
         picked = filters.get(name)
         for value in (picked,) if picked else choices.get(name, ()):
             wanted = {**filters, name: value}
-            count = search(q, **wanted).total_conversations if clock() < deadline else None
+            count = _count(search, q, wanted, deadline - clock())
             if count == 0 and not picked:
                 continue
             # a value adds its filter; the one the filters fix takes it away
@@ -72,6 +72,18 @@ def count_facets(
         facet.values.sort(key=lambda v: (v.count is None, -(v.count or 0), v.value))
         facets.append(facet)
     return facets
+
+
+def _count(search, q: str, filters: dict[str, str], seconds: float) -> int | None:
+    """The search's total of conversations, or None if it cannot be had within ``seconds``."""
+    from ..errors import SearchTimeout
+
+    if seconds <= 0:
+        return None
+    try:
+        return search(q, timeout=seconds, **filters).total_conversations
+    except SearchTimeout:
+        return None
 
 
 def facet_key(q: str, filters: dict[str, Any], generation: int) -> tuple:
