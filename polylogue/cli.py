@@ -104,7 +104,7 @@ def _quiet_stdout() -> None:
     "archive_url",
     metavar="POSTGRES_URL",
     help="Read a shared PostgreSQL archive (docs/postgres.md) instead of the local one: "
-    "search, list, show, stats and export.",
+    "search, list, show, stats, usage, export, mcp and serve.",
 )
 @click.option(
     "--insecure",
@@ -1203,7 +1203,8 @@ def mcp(ctx):
     """Run the read-only MCP server over stdio (for agents; see docs/mcp.md)."""
     from .mcp_server import serve
 
-    serve(ctx.find_root().obj.get("home"))
+    obj = ctx.find_root().obj
+    serve(obj.get("home"), url=obj.get("url"), insecure=bool(obj.get("insecure")))
 
 
 @cli.command("help-query")

@@ -8,13 +8,14 @@ cli.py (which would make an import cycle)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 # The commands that read a shared PostgreSQL archive (`polylogue --archive URL ...`):
 # they call only the read methods polylogue.pg_archive.PgArchive has
-SHARED_READS = ("search", "list", "show", "stats", "export", "help-query")
+SHARED_READS = ("search", "list", "show", "stats", "usage", "export", "mcp", "serve", "help-query")
 
 
 def shared_archive_check(url: str, command: str | None) -> None:
@@ -24,11 +25,7 @@ def shared_archive_check(url: str, command: str | None) -> None:
     if not is_url(url):
         fail(f"--archive takes a PostgreSQL URL (postgresql://user@host/dbname), not {safe(masked(url))}", 2)
     if command is not None and command not in SHARED_READS:
-        why = {
-            "usage": "the usage ledger is not pushed yet: run `polylogue usage` on each machine",
-            "mcp": "the MCP server reads only a local archive yet",
-            "serve": "the web reader reads only a local archive yet",
-        }.get(command, f"`{command}` works on the local archive (push it with `polylogue push URL`)")
+        why = f"`{command}` works on the local archive (push it with `polylogue push URL`)"
         fail(f"--archive: {why}; a shared archive answers {', '.join(SHARED_READS[:-1])}", 2)
 
 
@@ -38,9 +35,13 @@ def archive_of(ctx: click.Context):
     obj = ctx.find_root().obj
     if obj.get("archive") is None:
         if obj.get("url"):
+            from .paths import default_home
             from .pg_archive import PgArchive
 
-            obj["archive"] = PgArchive(obj["url"], insecure=bool(obj.get("insecure")))
+            # the local home's prices.json prices the shared archive's usage too (docs/usage.md)
+            home = obj.get("home")
+            prices = Path(home).expanduser() if home else default_home()
+            obj["archive"] = PgArchive(obj["url"], insecure=bool(obj.get("insecure")), prices_home=prices)
         else:
             from .api import Archive
 

@@ -208,7 +208,9 @@ class _Tools:
         self.archive = archive
 
     def _check_home(self) -> None:
-        if not self.archive.db_path.exists():
+        # a local archive is a file; a shared one (PgArchive) says at its first read what is missing
+        db_path = getattr(self.archive, "db_path", None)
+        if db_path is not None and not db_path.exists():
             raise ToolError(
                 f"there is no polylogue archive at {self.archive.home} yet: run `polylogue sync` (or pass --home) first"
             )
@@ -817,15 +819,23 @@ def build_server(archive) -> Any:
     return server
 
 
-def serve(home: str | None = None) -> None:
-    """Run the MCP server over stdio until the client closes it (blocking)."""
+def serve(home: str | None = None, *, url: str | None = None, insecure: bool = False) -> None:
+    """Run the MCP server over stdio until the client closes it (blocking). With
+    ``url``, over the shared PostgreSQL archive (polylogue.pg_archive.PgArchive);
+    the local ``home`` still gives the redaction switch and the price table."""
     from .paths import default_home
     from .privacy import server_redaction
 
     folder = Path(home).expanduser() if home else default_home()
     redact, note = server_redaction(folder)
     print(f"polylogue mcp: {note}", file=sys.stderr)  # stderr: stdout carries the protocol
-    archive = Archive(folder, redact=redact)
+    archive: Any
+    if url:
+        from .pg_archive import PgArchive
+
+        archive = PgArchive(url, insecure=insecure, redact=redact, prices_home=folder)
+    else:
+        archive = Archive(folder, redact=redact)
     try:
         build_server(archive).run("stdio")
     finally:

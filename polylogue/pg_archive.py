@@ -1,8 +1,10 @@
 """``PgArchive``: the shared archive on PostgreSQL behind the read methods of
 ``Archive`` (search, list, resolve, locate, window, conversation, stream,
-messages, stats), with the same return types, so the front ends' read commands
-(`search`, `list`, `show`, `stats`) run the same query language on it through
-the second compiler (store/postgres/query.py).
+messages, message_positions, message_tree, activity, stats, usage), with the
+same return types, so the front ends (`search`, `list`, `show`, `stats`,
+`usage`, `export`, `mcp`, `serve`) run on it: the same query language through
+the second compiler (store/postgres/query.py), the same usage reports
+(polylogue/usage.py over the totals a push keeps, store/postgres/usage.py).
 
 Two filters exist only here: ``machine:`` (conversations a machine holds) and
 ``user:`` (pushed by that PostgreSQL role). They are taken out of the query
@@ -14,6 +16,8 @@ from __future__ import annotations
 import builtins
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from . import search as searchlang
@@ -59,9 +63,14 @@ def shared_filters(text: str) -> tuple[str, builtins.list[str], builtins.list[st
 
 
 class PgArchive(Redacting):
-    def __init__(self, url: str, *, insecure: bool = False, redact: bool = False):
+    def __init__(
+        self, url: str, *, insecure: bool = False, redact: bool = False, prices_home: str | Path | None = None
+    ):
+        """``prices_home``: the local archive folder whose prices.json (if any) overrides
+        the shipped price table in usage reports (docs/usage.md), as it does locally."""
         self.url, self.insecure = url, insecure
         self.redacted = redact  # as Archive(redact=True): secrets masked in what is handed out
+        self.prices_home = prices_home
         self._conn = None
         self._lock = threading.Lock()
 
@@ -235,6 +244,33 @@ class PgArchive(Redacting):
             )
         return [self._redacted_message(m) for m in got]
 
+    def message_positions(
+        self, ident: str, message_id: str, *, active_only: bool = False, limit: int = 21
+    ) -> builtins.list[tuple[int, str]]:
+        """(position, id) of the message whose id is ``message_id``, else of the first
+        ``limit`` whose id starts with it (Archive.message_positions)."""
+        from .store.postgres.reads import message_positions, resolve
+
+        with self._lock:
+            conn = self._connection()
+            cid = resolve(conn, _ident(ident))[0]
+            return message_positions(conn, cid, _ident(message_id), active_only=active_only, limit=limit)
+
+    def message_tree(self, ident: str) -> builtins.list[tuple[str, str | None, bool]]:
+        """(message id, parent id, active) of every message, in stored order (Archive.message_tree)."""
+        from .store.postgres.reads import message_tree, resolve
+
+        with self._lock:
+            conn = self._connection()
+            return message_tree(conn, resolve(conn, _ident(ident))[0])
+
+    def activity(self) -> builtins.list[dict[str, Any]]:
+        """Conversations and messages per (UTC day of last update, project, first model) (Archive.activity)."""
+        from .store.postgres.reads import activity
+
+        with self._lock:
+            return activity(self._connection())
+
     def message_count(self, ident: str, *, active_only: bool = False) -> int:
         from .store.postgres.reads import count_messages, resolve
 
@@ -271,17 +307,74 @@ class PgArchive(Redacting):
     # ------------------------------------------------------------ the archive
     def stats(self) -> dict[str, Any]:
         from .store.postgres.reads import stats
+        from .store.postgres.usage import Dialect
+        from .usage import stats_summary
 
-        with self._lock:
-            s = stats(self._connection())
-        # the usage ledger is not pushed (docs/postgres.md, "Differences from SQLite")
-        s["usage"] = {"responses": 0, "on_server": False}
+        with self._lock, self._snapshot() as conn:
+            s = stats(conn)
+            s["usage"] = stats_summary(Dialect(conn), self.prices_home)  # tokens and cost, each response once
         s["home"] = self.home
         return s
+
+    def usage(
+        self,
+        period: str = "daily",
+        *,
+        since=None,
+        until=None,
+        provider: str | builtins.list[str] | None = None,
+        project: str | None = None,
+        model: str | None = None,
+        breakdown: bool = False,
+        tz: str | None = None,
+    ) -> dict[str, Any]:
+        """Archive.usage on the shared archive: polylogue/usage.py's report over the
+        totals every push keeps on the server (store/postgres/load.py), each response
+        counted once across machines; prices as locally (``prices_home``)."""
+        from .store.postgres.usage import Dialect
+        from .usage import usage_report
+
+        with self._lock, self._snapshot() as conn:
+            return usage_report(
+                Dialect(conn),
+                period,
+                since=since,
+                until=until,
+                provider=provider,
+                project=project,
+                model=model,
+                breakdown=breakdown,
+                tz=tz,
+                prices_home=self.prices_home,
+            )
+
+    @contextmanager
+    def _snapshot(self):
+        """The connection inside one read transaction that sees one state of the server
+        (a report's several statements never straddle a push's batch)."""
+        conn = self._connection()
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield conn
 
     def retention_warnings(self) -> builtins.list[str]:
         """Source retention is each pushing machine's business (its local `stats` warns)."""
         return []
+
+    def sources_report(self) -> builtins.list[dict[str, Any]]:
+        """The default sources are each pushing machine's folders: none here (its own `serve` shows them)."""
+        return []
+
+    def failing_sources(self) -> builtins.list[dict[str, Any]]:
+        """A file that failed to sync is the business of the machine that read it: none here."""
+        return []
+
+    def check(self) -> dict[str, Any]:
+        """What a reader can check on the server (store/postgres/reads.py ``check``)."""
+        from .store.postgres.reads import check
+
+        with self._lock, self._snapshot() as conn:
+            return check(conn)
 
     # ------------------------------------------------------------ privacy (api.Redacting)
     def _hit_blocks(self, summaries: builtins.list[dict[str, Any]]) -> Iterator[dict[str, builtins.list[Block]]]:

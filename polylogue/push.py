@@ -30,9 +30,12 @@ from .models import Block
 from .paths import open_private
 from .store import codec
 from .store.encode import search_columns
+from .store.ids import rowid_range
 from .store.postgres import connect as pgconnect
 from .store.postgres import load, schema
 from .store.postgres.index_text import message_columns, title_text
+from .store.usage import SESSION_SLOTS
+from .store.usage import _session_range as session_range
 
 STATE_FILE = "push.json"  # in the archive's home: this archive's id (0600)
 BATCH_MESSAGES = 5_000  # messages per transaction (a conversation is never split)
@@ -71,7 +74,7 @@ def push(
     conn = pgconnect.connect(url, insecure=insecure, autocommit=True)
     try:
         schema.migrate(conn)
-        held = load.register(conn, machine, aid)
+        held, usage_there = load.register(conn, machine, aid)
         with archive.reader() as local:
             todo = [
                 (cid, n)
@@ -90,6 +93,9 @@ def push(
             finally:
                 if bulk:
                     load.bulk_end(conn)
+            if not usage_there:  # a server older than its ledger: what it holds goes once more, its ledger only
+                _send_usage(conn, machine, aid, local, held, {cid for cid, _ in todo})
+                load.usage_pushed(conn, aid)
             if todo:
                 sources = local.execute(
                     "SELECT path, provider, size, mtime_ns, status, conversations, synced_at FROM sources"
@@ -126,9 +132,9 @@ def _send(conn, machine, aid, local, todo, total, on_progress, batch_messages) -
         while (item := batches.get()) is not None:
             if failed:
                 continue  # drain: the producer stops at its next put
-            convs, msgs = item
+            convs, msgs, usage = item
             try:
-                done["written"] += load.push_batch(conn, machine, aid, convs, msgs)
+                done["written"] += load.push_batch(conn, machine, aid, convs, msgs, usage)
             except BaseException as e:
                 failed.append(e)
                 continue
@@ -149,6 +155,20 @@ def _send(conn, machine, aid, local, todo, total, on_progress, batch_messages) -
     if failed:
         raise failed[0]
     return done["messages"], done["written"]
+
+
+def _send_usage(conn, machine, aid, local, held: dict[str, int], sending: set[int]) -> None:
+    """The ledger of the conversations the server already holds at this archive's hash
+    (those not being sent whole), a batch at a time."""
+    pairs = [
+        (cid, uid, h)
+        for cid, uid, h in local.execute("SELECT id, uid, hash FROM conversations ORDER BY id")
+        if cid not in sending and held.get(uid) == h
+    ]
+    for i in range(0, len(pairs), BATCH_CONVERSATIONS):
+        chunk = pairs[i : i + BATCH_CONVERSATIONS]
+        uids = {cid: uid for cid, uid, _ in chunk}
+        load.push_usage(conn, machine, aid, [(uid, h) for _, uid, h in chunk], _usage_rows(local, uids))
 
 
 def _batches(todo: list[tuple[int, int]], batch_messages: int) -> Iterator[list[int]]:
@@ -175,7 +195,24 @@ _MSG_SQL = (
 )
 
 
-def _rows(local, cids: list[int]) -> tuple[list[tuple], list[tuple]]:
+def _usage_rows(local, uids: dict[int, str]) -> list[tuple]:
+    """The local ledger rows (store/usage.py) of these conversations, as staged: (uid,
+    *load.USAGE_FIELDS), ``pos`` the holder's place in its conversation (a message's
+    slot, the low bits of its rowid; a session entry j as -(j + 1)), so holders of a
+    response sort on the server as they do locally."""
+    out: list[tuple] = []
+    sql = f"SELECT id, {', '.join(load.USAGE_FIELDS[1:])} FROM usage_ledger WHERE id >= ? AND id < ?"
+    for cid, uid in uids.items():
+        lo, hi = rowid_range(cid)
+        for rid, *rest in local.execute(sql, (lo, hi)):
+            out.append((uid, rid - lo, *rest))
+        slo, shi = session_range(cid)
+        for rid, *rest in local.execute(sql, (slo, shi)):
+            out.append((uid, -(((-rid) & ((1 << SESSION_SLOTS) - 1)) + 1), *rest))
+    return out
+
+
+def _rows(local, cids: list[int]) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """One batch as staging rows: text as plain text (our codec decoded), index text cut by our tokenizer."""
     marks = ",".join("?" * len(cids))
     uids: dict[int, str] = {}
@@ -216,7 +253,7 @@ def _rows(local, cids: list[int]) -> tuple[list[tuple], list[tuple]]:
                 *cols,
             )
         )
-    return convs, msgs
+    return convs, msgs, _usage_rows(local, uids)
 
 
 def _clean(v: str | None) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import operator
 import os
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -266,7 +265,7 @@ def _label(period: str, d: date | None) -> str:
 
 
 def usage_report(
-    conn: sqlite3.Connection,
+    conn: Any,
     period: str = "daily",
     *,
     since=None,
@@ -280,7 +279,9 @@ def usage_report(
     limit: int | None = None,
 ) -> dict[str, Any]:
     """The report as a dict: ``rows`` (oldest first; sessions newest first), ``totals``,
-    ``period``, ``tz``, ``approximate`` and ``notes``."""
+    ``period``, ``tz``, ``approximate`` and ``notes``. ``conn``: a sqlite3 connection to
+    the archive, or the shared archive's (store/postgres/usage.py's ``Dialect``: this
+    module's SQL is written to run on both)."""
     from . import prices as price_table
 
     if period not in PERIODS:
@@ -373,16 +374,16 @@ def _sessions(conn, f, zone_, first, last, limit, prices, breakdown, provider, p
         params.append(_midnight_ms(last + timedelta(days=1), zone_))
     on_model, model_params = ("", []) if not model else (" AND instr(lower(u.model), lower(?)) > 0", [model])
     chosen = (
-        f"SELECT c.id, c.last_ts FROM conversations c WHERE 1{''.join(where)}"
+        f"SELECT c.id, c.last_ts FROM conversations c WHERE true{''.join(where)}"
         f" AND EXISTS (SELECT 1 FROM usage_conversation u WHERE u.conversation_id = c.id{on_model})"
     )
     chosen_params = [*params, *model_params]
     total = _Row("total")
     sums = ", ".join(f"sum(u.{x})" for x in SUMS)
-    sql = f"SELECT u.model, u.tier, u.long_ctx, u.level, {sums} FROM usage_conversation u WHERE 1{on_model}"
+    sql = f"SELECT u.model, u.tier, u.long_ctx, u.level, {sums} FROM usage_conversation u WHERE true{on_model}"
     tparams = list(model_params)
     if where:  # else every conversation with usage counts: no need to look at them
-        sql += f" AND u.conversation_id IN (SELECT id FROM ({chosen}))"
+        sql += f" AND u.conversation_id IN (SELECT id FROM ({chosen}) AS chosen)"
         tparams += chosen_params
     for r in conn.execute(sql + " GROUP BY u.model, u.tier, u.long_ctx, u.level", tparams):
         total.add(tuple(r[:4]), list(r[4:]))
@@ -405,7 +406,7 @@ def _sessions(conn, f, zone_, first, last, limit, prices, breakdown, provider, p
 
 
 # -- stats and MCP ---------------------------------------------------------------------
-def stats_summary(conn: sqlite3.Connection, prices_home: Path | str | None = None) -> dict[str, Any]:
+def stats_summary(conn: Any, prices_home: Path | str | None = None) -> dict[str, Any]:
     """The usage summary of `stats`, from the kept per-day totals (a few rows per day
     and model, never the messages): responses, the four lanes, models, ``cost``
     (None when a model has no price, never 0) and ``unknown_models``."""

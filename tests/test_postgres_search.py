@@ -361,9 +361,8 @@ def test_the_root_archive_option_runs_the_read_commands(pair):
     # what a shared archive does not answer: one line, exit 2, before any connection
     for cmd, says in (
         ("sync", "works on the local archive"),
-        ("usage", "not pushed"),
-        ("mcp", "MCP"),
-        ("serve", "web"),
+        ("forget", "works on the local archive"),
+        ("embed", "search, list, show, stats, usage, export, mcp, serve"),
     ):
         r = on_shared(cmd, url="postgresql://u:hunter2@127.0.0.1:1/x")
         assert r.exit_code == 2 and says in r.output and "hunter2" not in r.output, (cmd, r.output)

@@ -7,6 +7,8 @@ other command start as fast as before.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ..clikit import fail, safe
@@ -67,14 +69,21 @@ def serve(ctx, port, host, open_browser, allow_host, no_redact):
     from ..web.guard import needs_token
     from ..webapi import WebArchive
 
-    home = ctx.find_root().obj.get("home")
+    obj = ctx.find_root().obj
+    home = obj.get("home")
     folder = Path(home).expanduser() if home else default_home()
     # as the MCP server: on by default, off by the shared switch ($POLYLOGUE_REDACT_SERVERS,
     # config.toml) or by --no-redact for this run; the server says which
     redact, note = server_redaction(folder)
     if no_redact:
         redact, note = False, "secrets are NOT redacted: redaction is off (--no-redact)"
-    archive = WebArchive(folder, readers=READERS, redact=redact)
+    archive: Any
+    if obj.get("url"):  # `polylogue --archive URL serve`: the shared archive (its home: prices, switch)
+        from ..pg_archive import PgArchive
+
+        archive = PgArchive(obj["url"], insecure=bool(obj.get("insecure")), redact=redact, prices_home=folder)
+    else:
+        archive = WebArchive(folder, readers=READERS, redact=redact)
     archive.stats()  # a missing or old archive is one clear line now, not an error page later
     token = secrets.token_urlsafe(32) if needs_token(host) else None
     try:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..usage import DAY_MS, LANES, QUARTER_MS, SPANS, SUMS, UNKNOWN_DAY
+
 CONV_FIELDS = (
     "uid",
     "provider",
@@ -50,6 +52,9 @@ MSG_FIELDS = (
     "content",
     "kinds",
 )
+# a usage ledger row as staged: the local row of one holder (store/usage.py), its
+# conversation by uid, ``pos`` its place in the conversation (push.py)
+USAGE_FIELDS = ("pos", "provider", "key", "ts", "model", "tier", "long_ctx", "project", "approximate", *LANES)
 SOURCE_FIELDS = ("path", "provider", "size", "mtime_ns", "status", "conversations", "synced_at")
 
 # A separator lexeme between the search kinds: `||` numbers the right tsvector's words
@@ -78,11 +83,20 @@ def _create_stage(conn: Any) -> None:
             t0 text, t1 text, t2 text, t3 text
         ) ON COMMIT DELETE ROWS"""
     )
+    conn.execute(
+        f"""CREATE TEMP TABLE IF NOT EXISTS stage_usage (
+            uid text, pos integer, provider text, key text, ts bigint, model text, tier text, long_ctx smallint,
+            project text, approximate smallint, {", ".join(f"{lane} bigint" for lane in LANES)}
+        ) ON COMMIT DELETE ROWS"""
+    )
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS stage_written (id bigint, uid text) ON COMMIT DELETE ROWS")
 
 
-def register(conn: Any, machine: str, archive_id: str) -> dict[str, int]:
+def register(conn: Any, machine: str, archive_id: str) -> tuple[dict[str, int], bool]:
     """Record this archive (and its machine) on the server; what it holds of this
-    archive already: uid -> hash of the copy pushed."""
+    archive already (uid -> hash of the copy pushed), and whether the ledger of what
+    it holds is there (False: an archive pushed before the server had a usage ledger,
+    whose held conversations push_usage must send once)."""
     with conn.transaction():
         conn.execute(
             "INSERT INTO archives (archive_id, machine) VALUES (%s, %s)"
@@ -93,7 +107,16 @@ def register(conn: Any, machine: str, archive_id: str) -> dict[str, int]:
         "SELECT c.uid, h.hash FROM holders h JOIN conversations c ON c.id = h.conversation_id WHERE h.archive_id = %s",
         (archive_id,),
     )
-    return dict(rows.fetchall())
+    held = dict(rows.fetchall())
+    pushed = conn.execute("SELECT usage_pushed FROM archives WHERE archive_id = %s", (archive_id,)).fetchone()[0]
+    if not pushed and not held:  # nothing held yet: every conversation goes with its ledger
+        usage_pushed(conn, archive_id)
+        pushed = True
+    return held, pushed
+
+
+def usage_pushed(conn: Any, archive_id: str) -> None:
+    conn.execute("UPDATE archives SET usage_pushed = true WHERE archive_id = %s", (archive_id,))
 
 
 def push_batch(
@@ -102,9 +125,11 @@ def push_batch(
     archive_id: str,
     conversations: Sequence[tuple],
     messages: Iterable[tuple],
+    usage: Iterable[tuple] = (),
 ) -> int:
     """Upsert one batch in one transaction. ``conversations``: rows of CONV_FIELDS
-    + title index text; ``messages``: rows of (uid, seq, ... MSG_FIELDS[1:], t0..t3).
+    + title index text; ``messages``: rows of (uid, seq, ... MSG_FIELDS[1:], t0..t3);
+    ``usage``: the conversations' ledger rows, (uid, *USAGE_FIELDS).
     Returns how many conversations were written (new or newer)."""
     with conn.transaction():
         _create_stage(conn)
@@ -115,6 +140,7 @@ def push_batch(
         with cur.copy(f"COPY stage_msg (uid, {', '.join(MSG_FIELDS[1:])}, t0, t1, t2, t3) FROM STDIN") as cp:
             for row in messages:
                 cp.write_row(row)
+        staged = _copy_usage(cur, usage)
         cols = ", ".join(CONV_FIELDS)
         updates = ", ".join(f"{f} = EXCLUDED.{f}" for f in CONV_FIELDS if f != "uid")
         # newer or first: a copy older than the server's never overwrites it
@@ -132,7 +158,6 @@ def push_batch(
         if written:
             ids = [r[0] for r in written]
             cur.execute("DELETE FROM messages WHERE conversation_id = ANY(%s)", (ids,))
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS stage_written (id bigint, uid text) ON COMMIT DELETE ROWS")
             with cur.copy("COPY stage_written (id, uid) FROM STDIN") as cp:
                 for row in written:
                     cp.write_row(row)
@@ -143,6 +168,7 @@ def push_batch(
                 FROM stage_msg s JOIN stage_written w ON w.uid = s.uid""",
                 {"machine": machine, "archive": archive_id},
             )
+            _replace_usage(cur, machine, archive_id, staged)
         cur.execute(
             """INSERT INTO holders (conversation_id, machine, archive_id, hash)
             SELECT c.id, %(machine)s, %(archive)s, s.hash FROM stage_conv s JOIN conversations c ON c.uid = s.uid
@@ -152,6 +178,125 @@ def push_batch(
         )
         cur.execute("UPDATE archives SET last_push = now() WHERE archive_id = %s", (archive_id,))
     return len(written)
+
+
+def push_usage(
+    conn: Any, machine: str, archive_id: str, held: Sequence[tuple[str, int]], usage: Iterable[tuple]
+) -> int:
+    """The ledger rows of conversations the server holds already (``held``: (uid, hash)),
+    for an archive pushed before the server kept a ledger: each replaces the ledger of
+    its conversation where the server's copy is this one (same hash), in one
+    transaction (only the conversations this archive wrote: the copy it labels). How
+    many conversations had their ledger replaced."""
+    with conn.transaction():
+        _create_stage(conn)
+        cur = conn.cursor()
+        staged = _copy_usage(cur, usage)
+        cur.execute(
+            """INSERT INTO stage_written (id, uid) SELECT c.id, c.uid FROM conversations c
+            JOIN unnest(%s::text[], %s::bigint[]) AS h(uid, hash) ON c.uid = h.uid AND c.hash = h.hash
+            WHERE c.archive_id = %s""",
+            ([u for u, _ in held], [h for _, h in held], archive_id),
+        )
+        n = cur.execute("SELECT count(*) FROM stage_written").fetchone()[0]
+        if n:
+            _replace_usage(cur, machine, archive_id, staged)
+    return n
+
+
+def _copy_usage(cur: Any, usage: Iterable[tuple]) -> int:
+    n = 0
+    with cur.copy(f"COPY stage_usage (uid, {', '.join(USAGE_FIELDS)}) FROM STDIN") as cp:
+        for row in usage:
+            cp.write_row(row)
+            n += 1
+    return n
+
+
+USAGE_LOCK = 0x706F6C75  # serialises the ledger's counting among concurrent pushers ("polu")
+_LEDGER = ("conversation_id", "pos", "provider", "ts", "model", "tier", "long_ctx", "project", "approximate", *LANES)
+_L_COLS = ", ".join(_LEDGER)
+_FIRST_HOLDERS = (
+    f"SELECT DISTINCT ON (l.provider, l.key) {', '.join('l.' + c for c in _LEDGER)}, {{sign}} FROM usage_ledger l"
+    " JOIN stage_keys k ON l.provider = k.provider AND l.key = k.key ORDER BY l.provider, l.key, l.conversation_id, l.pos"
+)
+_ROLLUP_KEY = ("span", "slot", "day", "model", "tier", "long_ctx", "level", "provider", "project")
+_CONV_KEY = ("conversation_id", "model", "tier", "long_ctx", "level")
+_SIGNED = ", ".join(["sum(sign)", "sum(sign * approximate)", *(f"sum(sign * {lane})" for lane in LANES)])
+# each changed holder in its UTC day and quarter-hour, as store/usage.py's Ledger sums it
+_DELTA = (
+    f"SELECT d.*, CASE WHEN ts IS NULL THEN {UNKNOWN_DAY} ELSE floor(ts / {DAY_MS}::numeric)::bigint END AS day,"
+    " (pos < 0)::int AS level FROM stage_delta d"
+)
+_QUARTER = f"(ts - day * {DAY_MS}) / {QUARTER_MS}"
+
+
+def _upsert(table: str, key: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO {table} ({', '.join(key)}, {', '.join(SUMS)}) SELECT * FROM stage_{table}"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET " + ", ".join(f"{s} = {table}.{s} + EXCLUDED.{s}" for s in SUMS)
+    )
+
+
+def _replace_usage(cur: Any, machine: str, archive_id: str, staged: int) -> None:
+    """The ledger of the conversations in stage_written replaced by the staged rows, and
+    the kept totals (usage_rollup, usage_conversation) moved by the difference, inside the
+    caller's transaction. A keyed response counts once, by its first holder: the first
+    holders of every key that changes are read before and after (under an advisory lock,
+    so two pushers never count the same key from stale reads), and the totals lose the
+    former and gain the latter; an unkeyed holder always counts."""
+    old = cur.execute(
+        "SELECT EXISTS (SELECT 1 FROM usage_ledger WHERE conversation_id IN (SELECT id FROM stage_written))"
+    ).fetchone()[0]
+    if not staged and not old:
+        return
+    cur.execute("ANALYZE stage_written")
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (USAGE_LOCK,))
+    cur.execute("CREATE TEMP TABLE IF NOT EXISTS stage_keys (provider text, key text) ON COMMIT DELETE ROWS")
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS stage_delta ON COMMIT DELETE ROWS AS SELECT {_L_COLS}, 0 AS sign"
+        " FROM usage_ledger WITH NO DATA"
+    )
+    mine = "conversation_id IN (SELECT id FROM stage_written)"
+    cur.execute(
+        f"""INSERT INTO stage_keys SELECT provider, key FROM usage_ledger WHERE {mine} AND key IS NOT NULL
+        UNION SELECT s.provider, s.key FROM stage_usage s JOIN stage_written w ON w.uid = s.uid WHERE s.key IS NOT NULL"""
+    )
+    cur.execute("ANALYZE stage_keys")  # a temp table has no statistics: else the planner may scan the ledger
+    for sign in (-1, 1):
+        if sign == 1:  # the old rows go, the new come
+            cur.execute(f"DELETE FROM usage_ledger WHERE {mine}")
+            cur.execute(
+                f"""INSERT INTO usage_ledger (conversation_id, {", ".join(USAGE_FIELDS)}, machine, archive_id)
+                SELECT w.id, {", ".join("s." + f for f in USAGE_FIELDS)}, %s, %s
+                FROM stage_usage s JOIN stage_written w ON w.uid = s.uid""",
+                (machine, archive_id),
+            )
+        cur.execute(f"INSERT INTO stage_delta SELECT {_L_COLS}, {sign} FROM usage_ledger WHERE {mine} AND key IS NULL")
+        cur.execute("INSERT INTO stage_delta " + _FIRST_HOLDERS.format(sign=sign))
+    for table, key, grouped in (
+        (
+            "usage_rollup",
+            _ROLLUP_KEY,
+            f"SELECT sp.span, CASE WHEN ts IS NULL THEN 0 ELSE {_QUARTER} / sp.span END, day, model, tier, long_ctx,"
+            f" level, provider, project, {_SIGNED} FROM ({_DELTA}) d"
+            f" JOIN (VALUES {', '.join(f'({s})' for s in SPANS)}) sp(span) ON ts IS NOT NULL OR sp.span = 96"
+            " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
+        ),
+        (
+            "usage_conversation",
+            _CONV_KEY,
+            f"SELECT conversation_id, model, tier, long_ctx, level, {_SIGNED} FROM ({_DELTA}) d GROUP BY 1, 2, 3, 4, 5",
+        ),
+    ):
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} ON COMMIT DELETE ROWS AS SELECT * FROM {table} WITH NO DATA"
+        )
+        cur.execute(f"INSERT INTO stage_{table} {grouped}")
+        cur.execute(_upsert(table, key))
+        # a block whose last response went keeps no row of zeros (as locally)
+        match = " AND ".join(f"t.{k} = s.{k}" for k in key)
+        cur.execute(f"DELETE FROM {table} t USING stage_{table} s WHERE {match} AND t.responses = 0")
 
 
 def push_sources(conn: Any, machine: str, archive_id: str, rows: Sequence[tuple]) -> None:

@@ -286,7 +286,75 @@ def stats(conn) -> dict[str, Any]:
         "last_at": iso_from_ms(last),
         "database_bytes": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0],
         "schema_version": conn.execute("SELECT version FROM polylogue_schema").fetchone()[0],
+        # what changes with every pushed batch (the web pages' caches are kept per generation)
+        "generation": conn.execute(
+            "SELECT coalesce((extract(epoch FROM max(last_push)) * 1000000)::bigint, 0) FROM archives"
+        ).fetchone()[0],
     }
+
+
+def activity(conn) -> list[dict[str, Any]]:
+    """Conversations and messages per (UTC day of last update, project, first model),
+    as store/activity.py counts them on SQLite (an unreadable ``models`` counts under
+    model ""): grouped by the server, the first model read here from each distinct
+    ``models`` text."""
+    acc: dict[tuple[str, str, str], list[int]] = {}
+    sql = (
+        "SELECT coalesce(to_char(to_timestamp(updated_at / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), ''),"
+        " coalesce(project, ''), models, count(*), coalesce(sum(message_count), 0) FROM conversations GROUP BY 1, 2, 3"
+    )
+    for day, project, models, n, msgs in conn.execute(sql):
+        k = (day, project, _first_model(models))
+        cur = acc.setdefault(k, [0, 0])
+        cur[0] += n
+        cur[1] += int(msgs)
+    return [
+        {"day": d, "project": p, "model": m, "conversations": c, "messages": n} for (d, p, m), (c, n) in acc.items()
+    ]
+
+
+def _first_model(models: str | None) -> str:
+    """``coalesce(json_extract(models, '$[0]'), '')`` of store/activity.py."""
+    if not models:
+        return ""
+    try:
+        v = orjson.loads(models)
+    except orjson.JSONDecodeError:
+        return ""
+    first = v[0] if isinstance(v, list) and v else None
+    if first is None:
+        return ""
+    return first if isinstance(first, str) else orjson.dumps(first).decode()
+
+
+def message_tree(conn, cid: int) -> list[tuple[str, str | None, bool]]:
+    """(message id, parent id, active) of every message of a conversation, in stored order (store/tree.py)."""
+    sql = "SELECT mid, parent_mid, flags FROM messages WHERE conversation_id = %s ORDER BY seq"
+    return [(mid, parent, bool(flags & ACTIVE)) for mid, parent, flags in conn.execute(sql, (cid,))]
+
+
+def check(conn) -> dict[str, Any]:
+    """What can be checked from a reading session: every conversation holds the messages
+    its count says, the message index exists (a bulk push killed midway leaves it
+    missing until the owner's next push builds it), and the usage totals are those of
+    the ledger's first holders (load.py keeps them). Keys as store/check.py's."""
+    problems: list[str] = []
+    messages = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    bad = conn.execute(
+        "SELECT c.uid, c.message_count, count(m.seq) FROM conversations c LEFT JOIN messages m"
+        " ON m.conversation_id = c.id GROUP BY c.id HAVING c.message_count <> count(m.seq) LIMIT 20"
+    ).fetchall()
+    problems += [f"{uid}: {want:,} messages counted, {got:,} stored" for uid, want, got in bad]
+    if conn.execute("SELECT to_regclass('messages_tsv')").fetchone()[0] is None:
+        problems.append("the full-text index messages_tsv is missing: the database owner's next push builds it")
+    kept, counted = conn.execute(
+        "SELECT (SELECT coalesce(sum(responses), 0) FROM usage_rollup WHERE span = 96),"
+        " (SELECT count(*) FROM usage_ledger WHERE key IS NULL)"
+        " + (SELECT count(DISTINCT (provider, key)) FROM usage_ledger WHERE key IS NOT NULL)"
+    ).fetchone()
+    if int(kept) != counted:
+        problems.append(f"usage: the kept totals count {int(kept):,} responses, the ledger {counted:,}")
+    return {"ok": not problems, "messages": messages, "indexed": messages, "problems": problems}
 
 
 def message_positions(conn, cid: int, mid: str, *, active_only: bool = False, limit: int = 21) -> list[tuple[int, str]]:

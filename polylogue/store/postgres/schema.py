@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..usage import LANES, SUMS
+
 # the kinds' weights, in FTS_COLUMNS order (text, thinking, tool_use, tool_result)
 WEIGHTS = "ABCD"
 
@@ -131,6 +133,59 @@ MIGRATIONS: list[list[str]] = [
             owner text NOT NULL DEFAULT current_user,
             PRIMARY KEY (archive_id, path)
         )""",
+    ],
+    # 2: the usage ledger (store/usage.py's, docs/usage.md), pushed with the conversations
+    [
+        # one row per holder of a response, as the local ledger: a message (pos: its slot in
+        # the conversation, the local rowid's low bits, so holders sort as locally) or a
+        # conversation's session-level entry (pos < 0). A keyed response held by several
+        # conversations (machines, forks, resumed sessions) counts once: its first holder by
+        # (conversation_id, pos). Replaced with its conversation's messages, never appended.
+        f"""CREATE TABLE usage_ledger (
+            conversation_id bigint NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            pos integer NOT NULL,
+            provider text NOT NULL,
+            key text,
+            ts bigint,
+            model text NOT NULL,
+            tier text NOT NULL,
+            long_ctx smallint NOT NULL,
+            project text NOT NULL,
+            approximate smallint NOT NULL,
+            {", ".join(f"{lane} bigint NOT NULL" for lane in LANES)},
+            machine text NOT NULL,
+            archive_id text NOT NULL,
+            owner text NOT NULL DEFAULT current_user,
+            PRIMARY KEY (conversation_id, pos)
+        )""",
+        "CREATE INDEX usage_ledger_key ON usage_ledger(provider, key, conversation_id, pos) WHERE key IS NOT NULL",
+        # the totals usage reports read (polylogue/usage.py), kept exact by every push as the
+        # local writer keeps them: the same tables, the same keys (conversation_id: the server's)
+        f"""CREATE TABLE usage_rollup (
+            span smallint NOT NULL,
+            slot smallint NOT NULL,
+            day bigint NOT NULL,
+            model text NOT NULL,
+            tier text NOT NULL,
+            long_ctx smallint NOT NULL,
+            level smallint NOT NULL,
+            provider text NOT NULL,
+            project text NOT NULL,
+            {", ".join(f"{s} bigint NOT NULL" for s in SUMS)},
+            PRIMARY KEY (span, slot, day, model, tier, long_ctx, level, provider, project)
+        )""",
+        f"""CREATE TABLE usage_conversation (
+            conversation_id bigint NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            model text NOT NULL,
+            tier text NOT NULL,
+            long_ctx smallint NOT NULL,
+            level smallint NOT NULL,
+            {", ".join(f"{s} bigint NOT NULL" for s in SUMS)},
+            PRIMARY KEY (conversation_id, model, tier, long_ctx, level)
+        )""",
+        # whether an archive's ledger is on the server: one pushed before this migration
+        # sends the ledger of the conversations it already holds once (push.py)
+        "ALTER TABLE archives ADD COLUMN usage_pushed boolean NOT NULL DEFAULT false",
     ],
 ]
 
