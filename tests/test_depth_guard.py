@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from polylogue.providers import open_clean
 from polylogue.providers.common import MAX_JSON_DEPTH, CleanReader, ParseContext, ParseError
 
 
@@ -106,3 +107,42 @@ def test_guard_through_a_buffered_stream() -> None:
     reader = io.BufferedReader(CleanReader(io.BytesIO(data), ParseContext("t"), check_depth=True))
     with pytest.raises(ParseError, match="nested deeper"):
         reader.read()
+
+
+def read_all(data: bytes, chunk: int = 1 << 16) -> bytes:
+    """Open ``data`` as a sync does (head sniffed, then the rest streamed)."""
+    head, stream = open_clean(io.BytesIO(data), ParseContext("t"))
+    out = bytearray()
+    while piece := stream.read(chunk):
+        out += piece
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * 600,  # a JSON document, deep within its head
+        b'{"a": 1}\n{"b": ' + b"[" * 600 + b"]" * 600 + b"}\n",  # JSONL: a deep line in the head
+        b'[{"t": "' + b"x" * 300_000 + b'"}, ' + b"[" * 600,  # deep after the head: the check goes on
+        b'[{"t": "' + b"[" * 300_000 + b'", "u": ' + b"{" * 600,  # after a head of brackets in a string
+    ],
+)
+def test_open_clean_rejects_deep_nesting(data: bytes) -> None:
+    with pytest.raises(ParseError, match="nested deeper"):
+        read_all(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": 1}\n' * 40_000
+        + b'{"b": '
+        + b"[" * 600
+        + b"]" * 600
+        + b"}\n",  # JSONL: orjson bounds lines past the head
+        b'[{"t": "' + b"[" * 300_000 + b'"}, [[[]]]]',  # brackets in a string
+        b'{"a": [' + b"[]," * 200_000 + b"[]]}",  # wide, not deep
+    ],
+)
+def test_open_clean_passes_shallow_json(data: bytes) -> None:
+    assert read_all(data) == data

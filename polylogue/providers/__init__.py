@@ -37,7 +37,7 @@ import orjson
 
 from ..errors import ParseError
 from .base import ASKED, Head, Location, Provider, Records, Resume, Unit
-from .common import CleanReader, ParseContext, open_sibling_file, replay
+from .common import MAX_JSON_DEPTH, CleanReader, ParseContext, open_sibling_file, replay
 
 HEAD_BYTES = 256 << 10
 HEAD_LINES = 50
@@ -310,6 +310,9 @@ def open_clean(raw: BinaryIO, ctx: ParseContext) -> tuple[Head, BinaryIO]:
     if first[:4] in WAL_MAGICS:
         return Head("sqlite-wal"), replay(first, raw)
     clean = CleanReader(_Prefixed(first, raw), ctx, check_depth=True)
+    # the head's depth is checked before anything parses it, but only when it could nest too
+    # deep or is a JSON document (the check's state goes on with the rest): most heads are JSONL
+    clean.hold_depth_check()
     chunks, size = [], 0
     while size < HEAD_BYTES:
         c = clean.read(HEAD_BYTES - size)
@@ -318,7 +321,12 @@ def open_clean(raw: BinaryIO, ctx: ParseContext) -> tuple[Head, BinaryIO]:
         chunks.append(c)
         size += len(c)
     data = b"".join(chunks)
+    deep = data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH
+    if deep:
+        clean.release_depth_check(True)
     head = read_head(data)
+    if not deep:
+        clean.release_depth_check(head.kind == "json")
     clean.check_depth = head.kind == "json"  # JSONL lines are parsed by orjson, which limits depth itself
     return head, replay(data, clean)
 

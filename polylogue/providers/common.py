@@ -130,6 +130,7 @@ class CleanReader(ByteSource):
         self._open = b""  # unmatched '(' carried across chunks
         self._eof = False
         self._out = b""  # cleaned bytes not yet handed out
+        self._held: list[bytes] | None = None  # chunks whose depth check waits (hold_depth_check)
 
     def read(self, n: int = -1) -> bytes:
         """At most ``n`` bytes (everything cleaned so far for n < 0)."""
@@ -183,8 +184,26 @@ class CleanReader(ByteSource):
             return chunk[3:]
         return chunk
 
+    def hold_depth_check(self) -> None:
+        """Keep the chunks read from now on instead of checking their depth, until
+        ``release_depth_check``: the head of a file is read before anyone knows
+        whether it is a JSON document (checked) or JSONL (whose lines orjson bounds)."""
+        self._held = []
+
+    def release_depth_check(self, check: bool) -> None:
+        """Check the held chunks, in order, as if they had been checked as they came
+        (the same chunks, so the same verdict), when ``check`` or when they hold more
+        opening brackets than MAX_JSON_DEPTH; else drop them (fewer cannot nest too deep)."""
+        held, self._held = self._held or [], None
+        if check or sum(c.count(b"[") + c.count(b"{") for c in held) > MAX_JSON_DEPTH:
+            for chunk in held:
+                self._guard(chunk)
+
     def _guard(self, data: bytes) -> None:
         if not self.check_depth or not data:
+            return
+        if self._held is not None:
+            self._held.append(data)
             return
         if self._escape_carry:
             data = data[1:]
