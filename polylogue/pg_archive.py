@@ -22,7 +22,7 @@ from typing import Any
 
 from . import search as searchlang
 from .api import Redacting
-from .errors import QueryError
+from .errors import ArchiveNeedsUpgrade, QueryError
 from .models import Block, Conversation, Message
 from .store.query import check_page
 
@@ -36,6 +36,7 @@ READER_SETTINGS = (
     "SET work_mem = '64MB'",
 )
 SHARED_FIELDS = ("machine", "user")
+USAGE_SCHEMA = 2  # the server migration that brought the usage ledger (store/postgres/schema.py)
 
 
 def shared_filters(text: str) -> tuple[str, builtins.list[str], builtins.list[str]]:
@@ -72,6 +73,7 @@ class PgArchive(Redacting):
         self.redacted = redact  # as Archive(redact=True): secrets masked in what is handed out
         self.prices_home = prices_home
         self._conn = None
+        self._version = 0  # the server's schema version, read on connecting
         self._lock = threading.Lock()
 
     @property
@@ -90,9 +92,12 @@ class PgArchive(Redacting):
             conn = connect(self.url, insecure=self.insecure, autocommit=True)
             for setting in READER_SETTINGS:
                 conn.execute(setting)
-            if schema.version(conn) == 0:
+            self._version = schema.version(conn)
+            if self._version == 0:
                 conn.close()
-                raise ArchiveMissing(masked(self.url))
+                e = ArchiveMissing(masked(self.url))
+                e.args = (f"no polylogue archive at {masked(self.url)} yet: `polylogue push URL` makes one",)
+                raise e
             self._conn = conn
         return self._conn
 
@@ -312,7 +317,10 @@ class PgArchive(Redacting):
 
         with self._lock, self._snapshot() as conn:
             s = stats(conn)
-            s["usage"] = stats_summary(Dialect(conn), self.prices_home)  # tokens and cost, each response once
+            if self._version >= USAGE_SCHEMA:  # tokens and cost, each response once
+                s["usage"] = stats_summary(Dialect(conn), self.prices_home)
+            else:
+                s["usage"] = {"responses": 0, "on_server": False}
         s["home"] = self.home
         return s
 
@@ -335,6 +343,12 @@ class PgArchive(Redacting):
         from .usage import usage_report
 
         with self._lock, self._snapshot() as conn:
+            if self._version < USAGE_SCHEMA:
+                e = ArchiveNeedsUpgrade(self.home, self._version, USAGE_SCHEMA)
+                e.args = (
+                    f"the server's schema (v{self._version}) has no usage ledger yet: a push by this polylogue adds it",
+                )
+                raise e
             return usage_report(
                 Dialect(conn),
                 period,

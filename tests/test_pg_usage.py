@@ -240,3 +240,36 @@ def test_two_machines_incremental_idempotent_and_an_older_server(pg_server, tmp_
     shared.close()
     laptop.close()
     desk.close()
+
+
+def test_a_server_at_schema_1_is_read_then_upgraded_by_the_next_push(pg_server, tmp_path):  # noqa: F811
+    """A reader never migrates: on a server still at v1 (before the ledger), `usage` says
+    what to do and `stats` reports no usage; the next push migrates it and sends every
+    held conversation's ledger, no conversation again."""
+    from polylogue.errors import ArchiveNeedsUpgrade
+
+    a = Archive(tmp_path / "home")
+    a.sync([REPO / "examples"])
+    url = pg_server.new_database("usage_v1")
+    push(a, url, machine="laptop")
+    with psycopg.connect(url, autocommit=True) as c:  # back to schema 1, as a server pushed before migration 2
+        c.execute("DROP TABLE usage_ledger, usage_rollup, usage_conversation")
+        c.execute("ALTER TABLE archives DROP COLUMN usage_pushed")
+        c.execute("UPDATE polylogue_schema SET version = 1")
+    with PgArchive(url) as shared:
+        with pytest.raises(ArchiveNeedsUpgrade, match="no usage ledger yet"):
+            shared.usage()
+        assert shared.stats()["usage"]["responses"] == 0
+    got = push(a, url, machine="laptop")
+    assert got["conversations"] == 0
+    with PgArchive(url) as shared:
+        _same_reports(a, shared, tz="UTC")
+        assert shared.stats()["usage"] == a.stats()["usage"]
+        assert shared.check() == {
+            "ok": True,
+            "messages": a.stats()["messages"],
+            "indexed": a.stats()["messages"],
+            "problems": [],
+        }
+    assert _tables_server(url) == _tables_local(a)
+    a.close()
