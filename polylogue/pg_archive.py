@@ -128,13 +128,16 @@ class PgArchive(Redacting):
         within: str = "conversation",
         forms: bool = True,
         mode: str | None = None,
+        timeout: float | None = None,
         machine: str | builtins.list[str] | None = None,
         user: str | builtins.list[str] | None = None,
         **filters: Any,
     ):
         """Archive.search on the shared archive. ``cache`` is accepted and ignored (the
         server's own buffers cache); ``--regex`` and search by meaning are not supported
-        here ("auto" is lexical, as on an archive without vectors)."""
+        here ("auto" is lexical, as on an archive without vectors). ``timeout``: seconds
+        each of the search's statements may run (the server's statement_timeout) before
+        it stops with errors.SearchTimeout."""
         from .store.postgres.reads import search
 
         if regex is not None:
@@ -151,8 +154,30 @@ class PgArchive(Redacting):
             raise QueryError(f"within must be 'conversation' or 'message', not {within!r}")
         q.within, q.forms = within, forms
         with self._lock:
-            res = search(self._connection(), q, limit=limit, offset=offset, machines=machines, users=users)
+            conn = self._connection()
+            if timeout is None:
+                res = search(conn, q, limit=limit, offset=offset, machines=machines, users=users)
+            else:
+                res = self._bounded(conn, timeout, lambda: search(conn, q, limit=limit, offset=offset,
+                                                                  machines=machines, users=users))  # fmt: skip
         return self._redacted_result(res)
+
+    @staticmethod
+    def _bounded(conn, seconds: float, run):
+        """``run()`` in a transaction whose statements stop after ``seconds`` (SearchTimeout)."""
+        import psycopg
+
+        from .errors import SearchTimeout
+
+        stopped = SearchTimeout(f"the search took longer than {seconds:g} s and was stopped")
+        if seconds <= 0:
+            raise stopped
+        try:
+            with conn.transaction():
+                conn.execute(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
+                return run()
+        except psycopg.errors.QueryCanceled:
+            raise stopped from None
 
     def list(
         self,

@@ -371,3 +371,20 @@ def test_the_root_archive_option_runs_the_read_commands(pair):
     r = on_shared("list", url="postgresql://u:hunter2@db.example.com/x?sslmode=require")
     assert r.exit_code == 1 and "refusing sslmode=require" in r.output and "hunter2" not in r.output
     assert on_shared("list", url=str(local.home)).exit_code == 2
+
+
+def test_a_search_with_a_time_limit(pair):
+    """Archive.search(timeout=...) on the server: the server's statement_timeout; the
+    same result within it, errors.SearchTimeout past it (the web page's facets use it)."""
+    from polylogue.errors import SearchTimeout
+
+    local, shared, words = pair
+    got = shared.search(words[0], limit=LIMIT, timeout=30)
+    want = local.search(words[0], limit=LIMIT, cache=False)
+    assert (got.total_conversations, got.total_messages) == (want.total_conversations, want.total_messages)
+    with pytest.raises(SearchTimeout):
+        shared.search(words[0], timeout=0)
+    with shared._connection().cursor() as cur:  # a statement the server stops: the same error
+        with pytest.raises(SearchTimeout):
+            shared._bounded(shared._connection(), 0.001, lambda: cur.execute("SELECT pg_sleep(1)"))
+    assert shared.search(words[0], limit=1).total_conversations == want.total_conversations  # usable after
