@@ -321,7 +321,7 @@ def open_clean(raw: BinaryIO, ctx: ParseContext) -> tuple[Head, BinaryIO]:
         chunks.append(c)
         size += len(c)
     data = b"".join(chunks)
-    deep = data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH
+    deep = clean.held_opens > MAX_JSON_DEPTH
     if deep:
         clean.release_depth_check(True)
     head = read_head(data)

@@ -57,6 +57,7 @@ from .common import (
     read_time,
     replay,
     skip_on_error,
+    skipped,
     to_utc,
 )
 
@@ -641,8 +642,11 @@ class _Parser:
 
     def line(self, lineno: int, rec: dict) -> None:
         """Feed one JSONL record; a record that breaks the parser is skipped with a warning."""
-        with skip_on_error(self.ctx, "record", lineno):
+        try:
             self.feed(lineno, rec)
+        except Exception as exc:  # one record lost (warned), unless it fails the file
+            if not skipped(self.ctx, exc, "record", lineno):
+                raise
 
     # -- records
     def feed(self, lineno: int, rec: dict, nested: bool = False) -> None:

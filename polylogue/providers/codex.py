@@ -90,6 +90,7 @@ from .common import (
     json_text,
     replay,
     skip_on_error,
+    skipped,
     to_utc,
 )
 
@@ -268,7 +269,9 @@ def _canonical(value: Any) -> bytes:
 
 
 def _norm(s: str) -> str:
-    return " ".join(_REDACTED.sub(r"[REDACTED \1]", s).split())
+    if "[REDACTED_" in s:  # the substitution scans the text and parses its template: only when it can match
+        s = _REDACTED.sub(r"[REDACTED \1]", s)
+    return " ".join(s.split())
 
 
 def _is_context_text(s: str) -> bool:
@@ -1364,8 +1367,11 @@ class _Lines:
         if self.state is None:
             gen = 3 if _typ(rec) in ENVELOPE_TYPES and "payload" in rec else 2
             self.state = _Rollout(self.ctx, gen)
-        with skip_on_error(self.ctx, "record", lineno):
+        try:
             self.state.feed(lineno, rec)
+        except Exception as exc:  # one record lost (warned), unless it fails the file
+            if not skipped(self.ctx, exc, "record", lineno):
+                raise
 
     def finish(self) -> Iterator[Conversation]:
         state = self.state

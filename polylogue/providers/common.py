@@ -131,6 +131,7 @@ class CleanReader(ByteSource):
         self._eof = False
         self._out = b""  # cleaned bytes not yet handed out
         self._held: list[bytes] | None = None  # chunks whose depth check waits (hold_depth_check)
+        self.held_opens = 0  # their opening brackets (strings included)
 
     def read(self, n: int = -1) -> bytes:
         """At most ``n`` bytes (everything cleaned so far for n < 0)."""
@@ -195,7 +196,7 @@ class CleanReader(ByteSource):
         (the same chunks, so the same verdict), when ``check`` or when they hold more
         opening brackets than MAX_JSON_DEPTH; else drop them (fewer cannot nest too deep)."""
         held, self._held = self._held or [], None
-        if check or sum(c.count(b"[") + c.count(b"{") for c in held) > MAX_JSON_DEPTH:
+        if check or self.held_opens > MAX_JSON_DEPTH:
             for chunk in held:
                 self._guard(chunk)
 
@@ -204,6 +205,7 @@ class CleanReader(ByteSource):
             return
         if self._held is not None:
             self._held.append(data)
+            self.held_opens += data.count(b"[") + data.count(b"{")
             return
         if self._escape_carry:
             data = data[1:]
@@ -393,16 +395,11 @@ class _Line:
     reason: str = ""
 
 
-def _read_line(stream: BinaryIO) -> _Line | None:
-    """The next line (None at the end of the stream). A line is read a MB at a
-    time: over MAX_LINE_BYTES it is drained without being kept; past
-    MAX_TEXT_BYTES its long strings are cut as it is read, so a huge line costs
-    what its cut form does."""
-    piece = stream.readline(_READ)
-    if not piece:
-        return None
-    if piece.endswith(b"\n"):
-        return _Line(piece, [])
+def _long_line(stream: BinaryIO, piece: bytes | bytearray) -> _Line:
+    """A line whose first ``piece`` (a MB read, or the end of the stream) has no
+    newline. The rest is read a MB at a time: over MAX_LINE_BYTES the line is
+    drained without being kept; past MAX_TEXT_BYTES its long strings are cut as it
+    is read, so a huge line costs what its cut form does."""
     buf, total, cutter = bytearray(piece), len(piece), None
     while True:
         piece = stream.readline(_READ)
@@ -450,18 +447,21 @@ def iter_jsonl(stream: BinaryIO, ctx: ParseContext, lineno: int = 0) -> Iterator
     written) is reported like any other bad line. ``lineno``: lines before the
     stream's start (a resumed parse reads from the middle of a file). A line
     over MAX_LINE_BYTES is skipped; a string over MAX_TEXT_BYTES is cut (both warned)."""
+    readline = stream.readline
     while True:
-        line = _read_line(stream)
-        if line is None:
+        data: bytes | bytearray | None = readline(_READ)
+        if not data:
             return
         lineno += 1
-        data, cuts, reason = line.data, line.cuts, line.reason
-        del line  # ``data`` is dropped before the yield: a huge line is never held beside its object
-        if data is None:
-            ctx.warn(reason, lineno)
-            continue
-        if cuts:
-            ctx.warn(_cut_warning(cuts), lineno)
+        if not data.endswith(b"\n"):  # a line of a MB or more, or a last line without newline
+            line = _long_line(stream, data)
+            data, cuts, reason = line.data, line.cuts, line.reason
+            del line  # ``data`` is dropped before the yield: a huge line is never held beside its object
+            if data is None:
+                ctx.warn(reason, lineno)
+                continue
+            if cuts:
+                ctx.warn(_cut_warning(cuts), lineno)
         if not data or data.isspace():
             continue
         try:
@@ -560,6 +560,13 @@ def skip_on_error(ctx: ParseContext, what: str = "record", line: int | None = No
     return _Guard(ctx, what, line, outcome)
 
 
+def skipped(ctx: ParseContext, exc: Exception, what: str = "record", line: int | None = None) -> bool:
+    """``skip_on_error``'s verdict on ``exc``, caught by the caller's own ``try``
+    (which costs nothing while nothing fails; the context manager ~0.5 µs a record):
+    True when it cost the record (warned), False when it must propagate."""
+    return _Guard(ctx, what, line).__exit__(type(exc), exc, exc.__traceback__)
+
+
 def fail_on_error(what: str, line: int | None = None) -> _Guard:
     """Like ``skip_on_error``, for a record that is the whole file (the one
     conversation of a session file): whatever the body raises becomes a
@@ -590,6 +597,25 @@ def to_utc(value: Any) -> datetime | None:
 
 
 def _utc_from_text(value: str) -> datetime | None:
+    # the usual shape, "2025-04-01T05:43:19.912Z", straight to fromisoformat: no placeholder
+    # ("EPOCH", "[...]"), no epoch digits, no spaces to strip, no more than 6 fraction digits
+    # (tests/test_parse_fast_paths.py holds it to the general path)
+    if (
+        len(value) == 24
+        and value[23] == "Z"
+        and value[19] == "."
+        and value[10] == "T"
+        and not value[0].isspace()
+        and "EPOCH" not in value
+    ):
+        try:
+            return datetime.fromisoformat(value[:23] + "+00:00").astimezone(UTC)
+        except (ValueError, OverflowError):
+            return None
+    return _utc_from_any_text(value)
+
+
+def _utc_from_any_text(value: str) -> datetime | None:
     s = value.strip()
     if not s or _PLACEHOLDER.search(s):
         return None

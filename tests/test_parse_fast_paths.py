@@ -1,0 +1,80 @@
+"""The parsers' fast paths give what the general code gives.
+
+A fast path takes the usual shape of a value straight through (benchmarks/parse.py
+measures what that saves); on any input, including the ones that only look usual,
+the result must be the general path's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from polylogue.providers.common import (
+    ParseContext,
+    ParseError,
+    _utc_from_any_text,
+    _utc_from_text,
+    skip_on_error,
+    skipped,
+    to_utc,
+)
+
+# 24 characters with the fast path's markers where it looks for them, the rest drawn
+# from what could fool it: digits (also non-ASCII ones), spaces, "EPOCH", signs, letters
+_NOISE = st.sampled_from(list("0123456789 -:.TZE POCH+²٣[]x\t"))
+
+
+@st.composite
+def near_iso(draw) -> str:
+    chars = draw(st.lists(_NOISE, min_size=24, max_size=24))
+    chars[10], chars[19], chars[23] = "T", ".", "Z"
+    return "".join(chars)
+
+
+@st.composite
+def real_iso(draw) -> str:
+    dt = draw(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+@settings(max_examples=400)
+@given(st.one_of(near_iso(), real_iso(), st.text(max_size=30)))
+@example("2025-04-01T05:43:19.912Z")
+@example(" 025-04-01T05:43:19.912Z")
+@example("0001-01-01T00:00:00.000Z")
+@example("9999-12-31T23:59:59.999Z")
+@example("2025-04-01TEPOCH:19.912Z")
+@example("2025-02-30T05:43:19.912Z")
+def test_timestamp_fast_path_is_the_general_path(value: str) -> None:
+    fast, general = _utc_from_text(value), _utc_from_any_text(value)
+    assert fast == general
+    assert (fast.tzinfo, fast.utcoffset()) == (general.tzinfo, general.utcoffset()) if fast and general else True
+
+
+def test_timestamp_fast_path_values() -> None:
+    assert to_utc("2025-04-01T05:43:19.912Z") == datetime(2025, 4, 1, 5, 43, 19, 912000, tzinfo=UTC)
+    assert to_utc("2025-04-01T05:43:19.912Z").utcoffset() == timedelta(0)
+    assert to_utc("2025-13-01T05:43:19.912Z") is None  # month 13
+    assert to_utc("EPOCH-04-01T05:43:19.912Z") is None  # a placeholder
+
+
+def test_skipped_gives_skip_on_errors_verdict() -> None:
+    """The JSONL parsers catch a record's failure themselves (``skipped``): the same
+    warning as ``skip_on_error``, and a ParseError still fails the file."""
+    by_guard, by_call = ParseContext("f"), ParseContext("f")
+    with skip_on_error(by_guard, "record", 3):
+        {}["missing"]
+    try:
+        {}["missing"]
+    except Exception as exc:
+        assert skipped(by_call, exc, "record", 3)
+    assert by_call.all_warnings() == by_guard.all_warnings()
+    assert "record skipped: KeyError: 'missing'" in by_call.all_warnings()[0]
+    try:
+        raise ParseError("the whole file")
+    except Exception as exc:
+        assert not skipped(by_call, exc, "record", 4)
+    assert len(by_call.all_warnings()) == 1
