@@ -2,6 +2,7 @@
 """The shared archive on PostgreSQL: push and search speed (issue 26).
 
     python benchmarks/postgres.py --home ARCHIVE_HOME [--url POSTGRES_URL] [--runs N]
+        [--against REV ...] [--push-only]
     python benchmarks/postgres.py --smoke
 
 ARCHIVE_HOME is a local archive at the current schema (bench-data/h20k copied
@@ -12,6 +13,8 @@ throwaway server is started (tests/pg_server.py) with its settings printed.
 Figures, each beside its baseline from the same run:
 - first push: messages/s; baseline: a plain COPY of the same messages' text
   into an unindexed table (what the wire and the server's heap cost alone);
+  with ``--against REV``, the first push of the same archive as that git
+  revision makes it, into another database of the same server, in the same run;
 - incremental push after 1% of the conversations changed, and a push with
   nothing to send, as a share of the first push;
 - search: the search benchmark's query set (benchmarks/search.py
@@ -107,6 +110,41 @@ def _timed_push(home: Path, url: str, server=None, machine: str = "bench") -> di
         "messages_per_s": round(n / s) if n else None,
         "client_cpu_s": round(client, 2),
     }
+    if s0 is not None and s1 is not None:
+        res["server_cpu_s"] = round(s1 - s0, 2)
+        res["messages_per_s_cpu_bound"] = round(n / max(client, s1 - s0)) if n else None
+    return res
+
+
+def _timed_push_at(rev: str, home: Path, url: str, server, tmp: Path) -> dict:
+    """The first push as revision ``rev`` of polylogue makes it (its package exported from git
+    into a folder of its own, run in a child process): the same measures as _timed_push, in
+    the same run, against another database of the same server."""
+    import os
+    import resource
+
+    src = tmp / f"rev-{rev}"
+    if not src.exists():
+        src.mkdir()
+        tar = subprocess.run(["git", "-C", str(REPO), "archive", rev, "polylogue"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(src)], input=tar.stdout, check=True)
+    code = (
+        "import sys, json; from polylogue.api import Archive; from polylogue.push import push; "
+        "print(json.dumps(push(Archive(sys.argv[1]), sys.argv[2], machine='bench')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s0, t0 = _cluster_cpu(server), time.perf_counter()
+    got = subprocess.run([sys.executable, "-c", code, str(home), url], env=env, capture_output=True, text=True)
+    s = time.perf_counter() - t0
+    if got.returncode:
+        return {"revision": rev, "error": got.stderr[-2000:]}
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    s1 = _cluster_cpu(server)
+    n = orjson.loads(got.stdout.splitlines()[-1])["messages"]
+    res = {"revision": rev, "messages": n, "seconds": round(s, 2), "messages_per_s": round(n / s) if n else None,
+           "client_cpu_s": round(client, 2)}  # fmt: skip
     if s0 is not None and s1 is not None:
         res["server_cpu_s"] = round(s1 - s0, 2)
         res["messages_per_s_cpu_bound"] = round(n / max(client, s1 - s0)) if n else None
@@ -250,6 +288,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--choice", type=int, default=100_000, help="messages of the tsvector/pg_trgm comparison")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep", action="store_true", help="leave the throwaway server running (its URL is printed)")
+    ap.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="REV",
+        help="also time the first push as this git revision makes it, in the same run (repeatable)",
+    )
+    ap.add_argument("--push-only", action="store_true", help="the pushes only (no search, no index comparison)")
     args = ap.parse_args(argv)
     # a SIGTERM (timeout, a stopped run) still stops the throwaway server: the finally below runs
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -273,6 +319,12 @@ def main(argv=None) -> dict:
         if server is not None:
             out["server"]["cluster"] = "throwaway (tests/pg_server.py: fsync=off, synchronous_commit=off)"
         out["baseline_copy"] = _baseline_copy(home, url, server)
+        for rev in args.against:  # each into a database of its own, before this revision's push
+            other = server.new_database(f"bench_{len(out.get('first_push_at', []))}") if server else None
+            if other is None:
+                ap.error("--against needs the throwaway server (no --url)")
+            out.setdefault("first_push_at", []).append(_timed_push_at(rev, home, other, server, tmp))
+            server.sql(f"DROP DATABASE {other.rsplit('/', 1)[1]}")
         first = out["first_push"] = _timed_push(home, url, server)
         out["repush_nothing_changed"] = _timed_push(home, url, server)
         changed = _change_one_percent(home)
@@ -285,6 +337,8 @@ def main(argv=None) -> dict:
             out["first_push_vs_plain_copy_cpu_bound"] = round(
                 base["messages_per_s_cpu_bound"] / first["messages_per_s_cpu_bound"], 2
             )
+        if args.push_only:
+            return out
         out["search"] = _search(home, url, 1 if args.smoke else args.runs)
         out["fts_choice"] = _fts_choice(home, url, out["search"]["queries"], 2_000 if args.smoke else args.choice)
         if server is not None:

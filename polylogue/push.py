@@ -33,7 +33,7 @@ from .store.encode import search_columns
 from .store.ids import rowid_range
 from .store.postgres import connect as pgconnect
 from .store.postgres import load, schema
-from .store.postgres.index_text import message_columns, title_text
+from .store.postgres.index_text import message_columns, title_text, tsvector_text
 from .store.usage import SESSION_SLOTS
 from .store.usage import _session_range as session_range
 
@@ -250,7 +250,7 @@ def _rows(local, cids: list[int]) -> tuple[list[tuple], list[tuple], list[tuple]
                 _json_text(meta),
                 raw.decode(),
                 kinds,
-                *cols,
+                tsvector_text(cols),
             )
         )
     return convs, msgs, _usage_rows(local, uids)

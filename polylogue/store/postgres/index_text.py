@@ -81,3 +81,50 @@ def title_text(title: str) -> str:
     if title.isascii():
         return index_text(title)
     return " ".join(lexeme(t) for t in cut(title))
+
+
+# What the server's to_tsvector and tsvector || tsvector do to positions (PostgreSQL's
+# tsearch limits): a word of MAX_WORD bytes or more is not indexed (nor counted); a position is at most
+# MAX_POS; to_tsvector keeps at most MAX_POSITIONS - 1 positions of a word, a concatenation
+# at most MAX_POSITIONS, and stops at a word's first position clamped to MAX_POS.
+MAX_WORD = 2047
+MAX_POS = 16383
+MAX_POSITIONS = 256
+SEP = "u8x20"  # the separator lexeme of store/postgres/load.py (a space, hex-encoded: never a word of ours)
+
+
+def tsvector_text(columns: list[str]) -> str:
+    """The tsvector the server would build from the four search columns' index text
+    (load.py TSV_SQL: each column with a separator word appended, to_tsvector('simple'),
+    weights A to D, concatenated, the separator deleted), as tsvector input text: the
+    server only reads it, which costs it a quarter of building it (docs/benchmarks.md).
+    Lexemes are [a-z0-9]+ (index_text), so they need no quoting."""
+    merged: dict[str, list[int]] = {}  # lexeme -> positions (each pos << 2 | weight index)
+    shift = 0  # the left operand's largest position, by which a concatenation moves the right's
+    for w, text in enumerate(columns):
+        mine: dict[str, list[int]] = {}
+        pos = 0
+        for tok in text.split():
+            if len(tok) >= MAX_WORD:
+                continue
+            pos += 1
+            p = pos if pos < MAX_POS else MAX_POS
+            got = mine.get(tok)
+            if got is None:
+                mine[tok] = [p]
+            elif len(got) < MAX_POSITIONS - 1 and got[-1] != p:
+                got.append(p)
+        top = min(pos + 1, MAX_POS)  # the separator word's position
+        for tok, ps in mine.items():
+            out = merged.get(tok)
+            if out is None:
+                out = merged[tok] = []
+            for p in ps:
+                if len(out) >= MAX_POSITIONS or (out and out[-1] >> 2 == MAX_POS):
+                    break
+                q = p + shift
+                out.append((q if q < MAX_POS else MAX_POS) << 2 | w)
+        # the left operand's largest position is now its separator's, the column's last word
+        shift = min(shift + top, MAX_POS)
+    weights = "ABCD"
+    return " ".join(f"{tok}:" + ",".join(f"{p >> 2}{weights[p & 3]}" for p in ps) for tok, ps in merged.items() if ps)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..usage import DAY_MS, LANES, QUARTER_MS, SPANS, SUMS, UNKNOWN_DAY
+from .index_text import SEP
 
 CONV_FIELDS = (
     "uid",
@@ -57,11 +58,14 @@ MSG_FIELDS = (
 USAGE_FIELDS = ("pos", "provider", "key", "ts", "model", "tier", "long_ctx", "project", "approximate", *LANES)
 SOURCE_FIELDS = ("path", "provider", "size", "mtime_ns", "status", "conversations", "synced_at")
 
-# A separator lexeme between the search kinds: `||` numbers the right tsvector's words
-# on from the left's last, so without it a phrase could run from the end of one kind into
-# the next; it is added to each kind's text and deleted from the result. Our lexemes never
-# hold a space, so 'u8x20' (a space, hex-encoded) is never a word of ours.
-SEP = "u8x20"
+# A message's tsvector: the four search kinds' index text, each with a separator lexeme
+# appended (`||` numbers the right tsvector's words on from the left's last, so without it
+# a phrase could run from the end of one kind into the next), made into a tsvector with
+# its kind's weight, concatenated, the separator deleted. Our lexemes never hold a space,
+# so 'u8x20' (a space, hex-encoded) is never a word of ours. A push does not ask the server
+# for this (a quarter of its work on a first push): it sends the result already made
+# (index_text.tsvector_text, the same tsvector: tests/test_pg_tsvector.py), and the server
+# only reads it. TSV_SQL is the definition that is tested against.
 _KIND_TSV = " || ".join(f"setweight(to_tsvector('simple', s.t{i} || ' {SEP}'), '{w}')" for i, w in enumerate("ABCD"))
 TSV_SQL = f"ts_delete({_KIND_TSV}, '{SEP}')"
 
@@ -79,8 +83,7 @@ def _create_stage(conn: Any) -> None:
     conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS stage_msg (
             uid text, seq integer, mid text, parent_mid text, role text, timestamp bigint, flags integer,
-            model text, usage text, meta text, content text, kinds smallint,
-            t0 text, t1 text, t2 text, t3 text
+            model text, usage text, meta text, content text, kinds smallint, tsv text
         ) ON COMMIT DELETE ROWS"""
     )
     conn.execute(
@@ -128,7 +131,7 @@ def push_batch(
     usage: Iterable[tuple] = (),
 ) -> int:
     """Upsert one batch in one transaction. ``conversations``: rows of CONV_FIELDS
-    + title index text; ``messages``: rows of (uid, seq, ... MSG_FIELDS[1:], t0..t3);
+    + title index text; ``messages``: rows of (uid, seq, ... MSG_FIELDS[1:], tsvector text);
     ``usage``: the conversations' ledger rows, (uid, *USAGE_FIELDS).
     Returns how many conversations were written (new or newer)."""
     with conn.transaction():
@@ -137,7 +140,7 @@ def push_batch(
         with cur.copy(f"COPY stage_conv ({', '.join(CONV_FIELDS)}, title_idx) FROM STDIN") as cp:
             for row in conversations:
                 cp.write_row(row)
-        with cur.copy(f"COPY stage_msg (uid, {', '.join(MSG_FIELDS[1:])}, t0, t1, t2, t3) FROM STDIN") as cp:
+        with cur.copy(f"COPY stage_msg (uid, {', '.join(MSG_FIELDS[1:])}, tsv) FROM STDIN") as cp:
             for row in messages:
                 cp.write_row(row)
         staged = _copy_usage(cur, usage)
@@ -164,7 +167,7 @@ def push_batch(
             mcols = ", ".join(MSG_FIELDS)
             cur.execute(
                 f"""INSERT INTO messages ({mcols}, tsv, machine, archive_id)
-                SELECT w.id, {", ".join("s." + f for f in MSG_FIELDS[1:])}, {TSV_SQL}, %(machine)s, %(archive)s
+                SELECT w.id, {", ".join("s." + f for f in MSG_FIELDS[1:])}, s.tsv::tsvector, %(machine)s, %(archive)s
                 FROM stage_msg s JOIN stage_written w ON w.uid = s.uid""",
                 {"machine": machine, "archive": archive_id},
             )
