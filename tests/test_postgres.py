@@ -234,6 +234,20 @@ def test_two_machines_at_once(pg_server, tmp_path):  # noqa: F811
         assert both.fetchone()[0] == len(set(u1) & set(u2)) > 0
     assert push(laptop, url, machine="laptop")["conversations"] == 0
     assert push(desk, url, machine="desk")["conversations"] == 0
+    # the usage pushed at once from both counts each response once: as one archive holding both
+    from polylogue.pg_archive import PgArchive
+
+    one = _archive(tmp_path, "one")
+    one.sync([shared, REPO / "examples" / "chatgpt", REPO / "examples" / "codex"])
+    with PgArchive(url) as pg:
+        assert one.usage("daily", tz="UTC")["totals"]["responses"] > 0
+        for period in ("daily", "monthly", "project", "model"):
+            assert pg.usage(period, tz="UTC", breakdown=True) == one.usage(period, tz="UTC", breakdown=True)
+        key = lambda r: r["id"]  # sessions of equal last times may come in either order
+        assert sorted(pg.usage("session", tz="UTC")["rows"], key=key) == sorted(
+            one.usage("session", tz="UTC")["rows"], key=key
+        )
+        assert pg.check()["ok"]
 
 
 def test_roles(pg_server, tmp_path):  # noqa: F811
