@@ -193,6 +193,12 @@ def test_push_killed_then_resumed(pg_server, tmp_path):  # noqa: F811
             ).fetchall()
         )
     assert {u: n for u, n in per.items() if n} == got  # no conversation lost or doubled a message
+    from polylogue.pg_archive import PgArchive
+
+    with PgArchive(url) as pg:  # nor a response of its usage
+        assert a.usage("daily", tz="UTC")["totals"]["responses"] > 0
+        assert pg.usage("daily", tz="UTC") == a.usage("daily", tz="UTC")
+        assert pg.check()["ok"]
 
 
 def _schema_ready(url: str) -> bool:
