@@ -92,6 +92,7 @@ _CONV_HANDLED = frozenset(
     {"mapping", "id", "title", "create_time", "update_time", "current_node", "default_model_slug"}
 )
 # message-metadata keys turned into fields/blocks rather than kept raw
+_EMPTY: tuple = ([], {})  # only compared
 _MD_HANDLED = frozenset({"model_slug", "default_model_slug", "attachments", "is_visually_hidden_from_conversation"})
 # message fields left out of meta when they hold the export's default (most messages do)
 _DEFAULTS = {"status": "finished_successfully", "weight": 1.0}
@@ -695,8 +696,7 @@ def _unhandled_metadata(md: dict, mparent: str | None) -> dict:
         for k, v in md.items()
         if k not in _MD_HANDLED
         and v is not None
-        and v != []
-        and v != {}
+        and v not in _EMPTY  # v != [] and v != {}, without building both per value
         and not (k == "parent_id" and v == mparent)
         and not (k == "timestamp_" and v == "absolute")
     }

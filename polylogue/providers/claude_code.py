@@ -434,6 +434,7 @@ def _tool_result_meta(tur: Any) -> Any:
     return out
 
 
+_NOTHING: tuple = (None, "", [], {})  # values that say nothing (only compared: built once, not per value)
 _USAGE_KNOWN = frozenset(
     ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "service_tier")
 )
@@ -463,7 +464,7 @@ def _usage(u: Any) -> tuple[dict | None, dict | None]:
     r = _int(details.get("thinking_tokens")) or _int(details.get("reasoning_tokens"))
     if r:
         lanes["reasoning"] = r
-    rest = {k: v for k, v in u.items() if k not in _USAGE_KNOWN and v not in (None, "", [], {})}
+    rest = {k: v for k, v in u.items() if k not in _USAGE_KNOWN and v not in _NOTHING}
     if not lanes:
         return None, (json_or_summary(rest, 2000) if rest else None)
     tier = _id(u.get("service_tier"))
@@ -506,8 +507,8 @@ def _record_fields(meta: dict[str, Any], rec: dict) -> None:
         ("sourceToolUseID", "source_tool_use_id"),
         ("toolDenialKind", "tool_denial"),
     ):
-        v = _id(rec.get(src))
-        if v:
+        v = rec.get(src)
+        if v is not None and (v := _id(v)):
             meta[key] = v
     origin = rec.get("origin")
     if isinstance(origin, dict) and _id(origin.get("kind")):
