@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pg_server import pg_server  # noqa: F401
 
-from polylogue.store.postgres.index_text import index_text, message_columns, tsvector_text
+from polylogue.store.postgres.index_text import _exact, index_text, message_columns, tsvector_text
 from polylogue.store.postgres.load import TSV_SQL
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'polylogue[postgres]'")
@@ -54,3 +54,11 @@ def test_on_real_index_text(pg_server, texts):  # noqa: F811
     assert [index_text(t) for t in texts][0] == cols[0]
     with psycopg.connect(pg_server.url()) as c:
         assert _mine(c, cols) == _server(c, cols)
+
+
+@settings(max_examples=400, deadline=None)
+@given(cols=st.lists(KIND, min_size=4, max_size=4))
+def test_the_straight_numbering_agrees_with_the_exact_way(cols):
+    """tsvector_text numbers a message within the limits straight through: the same
+    text as applying every limit (_exact), on both sides of each limit."""
+    assert tsvector_text(cols) == _exact([c.split() for c in cols])

@@ -98,13 +98,47 @@ def tsvector_text(columns: list[str]) -> str:
     (load.py TSV_SQL: each column with a separator word appended, to_tsvector('simple'),
     weights A to D, concatenated, the separator deleted), as tsvector input text: the
     server only reads it, which costs it a quarter of building it (docs/benchmarks.md).
-    Lexemes are [a-z0-9]+ (index_text), so they need no quoting."""
+    Lexemes are [a-z0-9]+ (index_text), so they need no quoting.
+
+    A message within the server's limits (fewer than 16,383 words, none of 2,047 bytes,
+    none 256 times) is numbered straight through, the usual case; any other goes the
+    exact way, limit by limit (``_exact``)."""
+    splits = [c.split() for c in columns]
+    if (
+        sum(map(len, splits)) + len(splits) >= MAX_POS
+        or max(map(len, columns)) >= MAX_WORD
+        and any(len(t) >= MAX_WORD for toks in splits for t in toks)
+    ):
+        return _exact(splits)
+    merged: dict[str, list[str]] = {}
+    get = merged.get
+    shift = 0
+    for w, toks in enumerate(splits):
+        shown = _SHOWN[w]
+        for p, tok in enumerate(toks, shift + 1):
+            got = get(tok)
+            if got is None:
+                merged[tok] = [shown[p]]
+            else:
+                got.append(shown[p])
+        shift += len(toks) + 1  # the separator word after each column
+    if merged and max(map(len, merged.values())) >= MAX_POSITIONS - 1:
+        return _exact(splits)
+    return " ".join([f"{tok}:{','.join(ps)}" for tok, ps in merged.items()])
+
+
+# a position as tsvector text, per weight: "12A"
+_SHOWN = [[f"{p}{w}" for p in range(MAX_POS + 1)] for w in "ABCD"]
+
+
+def _exact(splits: list[list[str]]) -> str:
+    """tsvector_text with every limit of the server applied as the server applies it."""
     merged: dict[str, list[int]] = {}  # lexeme -> positions (each pos << 2 | weight index)
     shift = 0  # the left operand's largest position, by which a concatenation moves the right's
-    for w, text in enumerate(columns):
+    for w, toks in enumerate(splits):
         mine: dict[str, list[int]] = {}
         pos = 0
-        for tok in text.split():
+        for tok in toks:
             if len(tok) >= MAX_WORD:
                 continue
             pos += 1
