@@ -416,3 +416,44 @@ def test_watch_push_command(pg_server, tmp_path):  # noqa: F811
         cwd=REPO,
     )
     assert r.returncode == 1 and "refusing sslmode=prefer" in r.stderr and ":pw@" not in r.stderr
+
+
+def test_roles_made_before_the_usage_ledger(pg_server, tmp_path):  # noqa: F811
+    """A server whose roles were set up at schema 1: after the upgrade a pusher may not
+    write the usage ledger until the owner runs access.USAGE_ACCESS_SQL; then it pushes,
+    and a reader reads the usage."""
+    from polylogue.pg_archive import PgArchive
+
+    a = _archive(tmp_path)
+    a.sync([REPO / "examples"])
+    url = pg_server.new_database("push_roles_v1")
+    push(a, url, machine="admin-box")
+    with psycopg.connect(url, autocommit=True) as c:
+        for stmt in [s for s in access.ACCESS_SQL if s not in access.USAGE_ACCESS_SQL]:
+            try:
+                c.execute(stmt)
+            except psycopg.errors.DuplicateObject:  # the roles are the cluster's: made by another test
+                assert stmt.startswith("CREATE ROLE")
+        for stmt in (
+            "DROP ROLE IF EXISTS carl",
+            "DROP ROLE IF EXISTS vera",
+            "CREATE ROLE carl LOGIN IN ROLE polylogue_pusher",
+            "CREATE ROLE vera LOGIN IN ROLE polylogue_reader",
+            "INSERT INTO machine_roles VALUES ('carl-box', 'carl')",
+        ):
+            c.execute(stmt)
+    carl, vera = url.replace("postgres@", "carl@"), url.replace("postgres@", "vera@")
+    mine = _archive(tmp_path, "carl")
+    mine.sync([_world(tmp_path, 6, 31)])
+    with pytest.raises(PolylogueError, match="permission denied"):
+        push(mine, carl, machine="carl-box")
+    with psycopg.connect(url, autocommit=True) as c:
+        for stmt in access.USAGE_ACCESS_SQL:
+            c.execute(stmt)
+    push(mine, carl, machine="carl-box")
+    with psycopg.connect(carl) as c:  # still only its own machine's ledger rows
+        assert c.execute("DELETE FROM usage_ledger WHERE machine = 'admin-box'").rowcount == 0
+        c.rollback()
+    with PgArchive(vera) as shared:
+        want = a.usage("model")["totals"]["responses"] + mine.usage("model")["totals"]["responses"]
+        assert shared.usage("model")["totals"]["responses"] == want > 0
