@@ -208,7 +208,7 @@ def code_at(rev: str, dest: Path) -> Path:
 
 def run_worker(code: Path, spec: dict, work: Path) -> dict:
     path = work / "spec.json"
-    path.write_bytes(orjson.dumps(spec))
+    path.write_bytes(orjson.dumps({**spec, "code": str(code)}))
     env = {**os.environ, "PYTHONPATH": str(code)}
     r = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--worker", str(path)],
@@ -251,7 +251,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        result = worker(orjson.loads(args.worker.read_bytes()))
+        spec = orjson.loads(args.worker.read_bytes())
+        # the code timed comes first: the script's own folder (this repository) was put
+        # before PYTHONPATH above, and until 2026-12-07 both sides ran this checkout's code
+        sys.path.insert(0, spec["code"])
+        import polylogue
+
+        if not Path(polylogue.__file__).resolve().is_relative_to(Path(spec["code"]).resolve()):
+            raise SystemExit(f"worker imported {polylogue.__file__}, not the code under {spec['code']}")
+        result = worker(spec)
         sys.stdout.write(orjson.dumps(result).decode())
         return result
     with tempfile.TemporaryDirectory(prefix="polylogue-parse-") as tmp:
