@@ -70,11 +70,11 @@ def test_skipped_gives_skip_on_errors_verdict() -> None:
     try:
         {}["missing"]
     except Exception as exc:
-        assert skipped(by_call, exc, "record", 3)
+        assert skipped(by_call, exc, "record", 3) == "KeyError: 'missing'"
     assert by_call.all_warnings() == by_guard.all_warnings()
     assert "record skipped: KeyError: 'missing'" in by_call.all_warnings()[0]
     try:
         raise ParseError("the whole file")
     except Exception as exc:
-        assert not skipped(by_call, exc, "record", 4)
+        assert skipped(by_call, exc, "record", 4) is None
     assert len(by_call.all_warnings()) == 1

@@ -61,6 +61,7 @@ from .common import (
     read_time,
     replay,
     skip_on_error,
+    skipped,
     to_utc,
 )
 
@@ -383,7 +384,7 @@ def _nodes(mapping: dict) -> tuple[dict[str, _Node], int]:
         parent = as_str(raw.get("parent"))
         if parent == key:
             parent = None
-        children = [c for c in (as_str(x) for x in as_list(raw.get("children"))) if c]
+        children = [c for c in map(as_str, as_list(raw.get("children"))) if c]
         nodes[key] = _Node(key, parent, children, msg, i)
     return nodes, bad_nodes
 
@@ -464,12 +465,13 @@ def _messages(
 def convert(key: str, msg: dict, mparent: str | None, call: str | None, label: str, ctx: ParseContext) -> Message:
     """One node's message. A message that fails to convert is kept raw (with a
     warning), since its children hang off it."""
-    with skip_on_error(ctx, f"{label}: message {key}", outcome="kept raw") as guard:
+    try:
         return _message(key, msg, mparent, call)
-    assert guard.error is not None  # reached only when _message raised
-    return Message(
-        id=key, role=ASSISTANT, blocks=[opaque(_safe(msg))], parent_id=mparent, meta={"parse_error": guard.error}
-    )
+    except Exception as exc:  # caught here, not by skip_on_error: no label nor guard built per message
+        error = skipped(ctx, exc, f"{label}: message {key}", outcome="kept raw")
+        if error is None:
+            raise
+    return Message(id=key, role=ASSISTANT, blocks=[opaque(_safe(msg))], parent_id=mparent, meta={"parse_error": error})
 
 
 def _tree_meta(m: Message, n: _Node, nodes: dict[str, _Node], branch_of: dict[str, int], cut: dict[str, str]) -> None:

@@ -646,7 +646,7 @@ class _Parser:
         try:
             self.feed(lineno, rec)
         except Exception as exc:  # one record lost (warned), unless it fails the file
-            if not skipped(self.ctx, exc, "record", lineno):
+            if skipped(self.ctx, exc, "record", lineno) is None:
                 raise
 
     # -- records

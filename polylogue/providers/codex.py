@@ -1370,7 +1370,7 @@ class _Lines:
         try:
             self.state.feed(lineno, rec)
         except Exception as exc:  # one record lost (warned), unless it fails the file
-            if not skipped(self.ctx, exc, "record", lineno):
+            if skipped(self.ctx, exc, "record", lineno) is None:
                 raise
 
     def finish(self) -> Iterator[Conversation]:

@@ -560,11 +560,15 @@ def skip_on_error(ctx: ParseContext, what: str = "record", line: int | None = No
     return _Guard(ctx, what, line, outcome)
 
 
-def skipped(ctx: ParseContext, exc: Exception, what: str = "record", line: int | None = None) -> bool:
+def skipped(
+    ctx: ParseContext, exc: Exception, what: str = "record", line: int | None = None, outcome: str = "skipped"
+) -> str | None:
     """``skip_on_error``'s verdict on ``exc``, caught by the caller's own ``try``
     (which costs nothing while nothing fails; the context manager ~0.5 µs a record):
-    True when it cost the record (warned), False when it must propagate."""
-    return _Guard(ctx, what, line).__exit__(type(exc), exc, exc.__traceback__)
+    what was lost and why ("<type>: <message>", warned) when it cost only the
+    record, None when it must propagate."""
+    guard = _Guard(ctx, what, line, outcome)
+    return guard.error if guard.__exit__(type(exc), exc, exc.__traceback__) else None
 
 
 def fail_on_error(what: str, line: int | None = None) -> _Guard:
