@@ -72,6 +72,15 @@ def _baseline_copy(home: Path, url: str, server=None) -> dict:
     return out
 
 
+def _zombie(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _cluster_cpu(server) -> float | None:
     """CPU seconds the throwaway cluster has used: the postmaster, its live processes and the
     ones it reaped (a push's backend ends with the push). None for a server of --url."""
@@ -81,6 +90,11 @@ def _cluster_cpu(server) -> float | None:
 
     pid = int((server.data / "postmaster.pid").read_text().split()[0])
     pm = psutil.Process(pid)
+    # a backend that just ended is a zombie until the postmaster reaps it: its CPU is in
+    # neither sum meanwhile (a whole push's, for the backend of a push that just returned)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_zombie(c) for c in pm.children()):
+        time.sleep(0.05)
     t = pm.cpu_times()
     live = 0.0
     for c in pm.children(recursive=True):
@@ -318,6 +332,12 @@ def main(argv=None) -> dict:
         out: dict = {"home": str(home), "server": _server_settings(url)}
         if server is not None:
             out["server"]["cluster"] = "throwaway (tests/pg_server.py: fsync=off, synchronous_commit=off)"
+        if args.against and server is not None:
+            # the revisions' pushes are compared by the server's CPU: a background vacuum or
+            # analyze of one push's tables landing in another's window would blur it
+            server.sql("ALTER SYSTEM SET autovacuum = off")
+            server.sql("SELECT pg_reload_conf()")
+            out["server"]["autovacuum"] = "off (--against: pushes compared by CPU)"
         out["baseline_copy"] = _baseline_copy(home, url, server)
         for rev in args.against:  # each into a database of its own, before this revision's push
             other = server.new_database(f"bench_{len(out.get('first_push_at', []))}") if server else None
