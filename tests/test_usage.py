@@ -286,6 +286,25 @@ def test_cli_report_plain_when_piped_and_clear_errors(tmp_path):
     assert any(p["model"] == "claude-sonnet-4-5" for p in json.loads(prices.stdout)["prices"])
 
 
+def test_prices_of_a_shared_archive_are_this_machines(tmp_path):
+    """`--archive URL usage prices` lists the table the shared archive's reports are priced
+    with: this machine's home's prices.json over the shipped rows (no server is asked)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "prices.json").write_text(
+        json.dumps({"models": [{"model": "my-own-model", "input": 1, "output": 2}]})
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "polylogue", "--home", str(home), "--archive", "postgresql://u@127.0.0.1:1/db",
+         "usage", "prices", "--json"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["user_file"] == str(home / "prices.json")
+    assert any(p["model"] == "my-own-model" for p in out["prices"])
+
+
 def test_benchmark_smoke():
     r = subprocess.run([sys.executable, "benchmarks/usage.py", "--smoke"], capture_output=True, text=True,
                        cwd=REPO, timeout=300)  # fmt: skip

@@ -74,7 +74,9 @@ def prices_cmd(ctx, as_json):
     """The price table in effect: shipped rows and <home>/prices.json rows."""
     from ..prices import load, user_file
 
-    home = archive_of(ctx).home
+    archive = archive_of(ctx)
+    # a shared archive's reports are priced from this machine's home (PgArchive.prices_home)
+    home = getattr(archive, "prices_home", None) or archive.home
     table = load(home)
     rows = [
         {
