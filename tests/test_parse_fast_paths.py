@@ -7,16 +7,20 @@ the result must be the general path's.
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from polylogue.providers import open_clean
 from polylogue.providers.common import (
     ParseContext,
     ParseError,
     _utc_from_any_text,
     _utc_from_text,
+    iter_jsonl,
     skip_on_error,
     skipped,
     to_utc,
@@ -78,3 +82,40 @@ def test_skipped_gives_skip_on_errors_verdict() -> None:
     except Exception as exc:
         assert skipped(by_call, exc, "record", 4) is None
     assert len(by_call.all_warnings()) == 1
+
+
+# JSONL lines: records (some repeated), other JSON, broken JSON, blank lines, CRLF
+_LINES = st.one_of(
+    st.dictionaries(st.sampled_from(["type", "a", "b"]), st.integers() | st.text(max_size=5), max_size=3).map(
+        lambda d: json.dumps(d)
+    ),
+    st.sampled_from(['{"type": "x"}', "[1, 2]", "3", "{broken", "", "   ", '{"a": "\\u00e9"}', '{"k": [{}]}\r']),
+)
+
+
+def _records(data: bytes, sniffed_first: bool) -> tuple[list, list[str]]:
+    ctx = ParseContext("t.jsonl")
+    stream = open_clean(io.BytesIO(data), ctx)[1] if sniffed_first else io.BytesIO(data)
+    return list(iter_jsonl(stream, ctx)), ctx.all_warnings()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINES, max_size=70), st.booleans(), st.integers(0, 3))
+def test_head_records_reused_give_the_same_records(lines: list[str], final_newline: bool, blank_first: int) -> None:
+    """open_clean hands the records its sniff parsed to iter_jsonl: the same records,
+    line numbers and warnings as parsing every line."""
+    data = ("\n" * blank_first + "\n".join(lines) + ("\n" if final_newline else "")).encode()
+    got, reference = _records(data, True), _records(data, False)
+    assert got == reference
+
+
+def test_head_records_are_used_and_let_go() -> None:
+    data = b"".join(json.dumps({"type": "t", "n": i}).encode() + b"\n" for i in range(80))
+    ctx = ParseContext("t.jsonl")
+    stream = open_clean(io.BytesIO(data), ctx)[1]
+    shared = [rec for _, rec in ctx.head_records]
+    assert len(shared) == 50  # HEAD_LINES records sniffed
+    records = [rec for _, rec in iter_jsonl(stream, ctx)]
+    assert records == [{"type": "t", "n": i} for i in range(80)]
+    assert all(a is b for a, b in zip(records, shared))  # not parsed a second time
+    assert ctx.head_records == []  # consumed: not held for the rest of the parse

@@ -167,8 +167,9 @@ def _generic_side_file(head: Head) -> bool:
     return head.top == "object" and "files" in p and "session" not in p and "mapping" not in p
 
 
-def read_head(data: bytes, path: str = "") -> Head:
-    """Classify the first bytes of a file (already cleaned of BOM/encoding issues)."""
+def read_head(data: bytes, path: str = "", parsed: list[tuple[bytes, dict]] | None = None) -> Head:
+    """Classify the first bytes of a file (already cleaned of BOM/encoding issues).
+    ``parsed`` receives (line, record) for each JSONL record read (iter_jsonl reuses them)."""
     s = data.lstrip()
     if not s:
         return Head("empty")
@@ -193,6 +194,8 @@ def read_head(data: bytes, path: str = "") -> Head:
             first_ok = True
         if isinstance(obj, dict):
             records.append(obj)
+            if parsed is not None:
+                parsed.append((line, obj))
         if len(records) >= HEAD_LINES:
             break
     if first_ok and len(records) >= 2:
@@ -324,7 +327,10 @@ def open_clean(raw: BinaryIO, ctx: ParseContext) -> tuple[Head, BinaryIO]:
     deep = clean.held_opens > MAX_JSON_DEPTH
     if deep:
         clean.release_depth_check(True)
-    head = read_head(data)
+    parsed: list[tuple[bytes, dict]] = []
+    head = read_head(data, parsed=parsed)
+    if head.kind == "jsonl":  # the parser reads these lines again: it takes these records
+        ctx.head_records = parsed
     if not deep:
         clean.release_depth_check(head.kind == "json")
     clean.check_depth = head.kind == "json"  # JSONL lines are parsed by orjson, which limits depth itself

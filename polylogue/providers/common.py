@@ -59,6 +59,9 @@ class ParseContext:
     # the pipeline. A parser may give up on building a huge value and stream it on a second
     # read (chatgpt_tree.py); None (tests, tools): the input is read once, whatever it holds.
     reopen: Callable[[], BinaryIO] | None = None
+    # (line, record): what the sniff already parsed of a JSONL head (set by open_clean).
+    # iter_jsonl takes a line's record from here when the line is those same bytes.
+    head_records: list[tuple[bytes, dict]] = field(default_factory=list)
 
     def unchanged(self, provider: str, provider_id: str | None, updated: datetime | None) -> bool:
         """True (and counted) when the archive already holds this version."""
@@ -448,11 +451,21 @@ def iter_jsonl(stream: BinaryIO, ctx: ParseContext, lineno: int = 0) -> Iterator
     stream's start (a resumed parse reads from the middle of a file). A line
     over MAX_LINE_BYTES is skipped; a string over MAX_TEXT_BYTES is cut (both warned)."""
     readline = stream.readline
+    head, h = ctx.head_records, 0
     while True:
         data: bytes | bytearray | None = readline(_READ)
         if not data:
             return
         lineno += 1
+        if h < len(head):  # the sniff parsed these very bytes: its record, not a second parse
+            seen, rec = head[h]
+            if len(data) == len(seen) + 1 and data.startswith(seen) and data.endswith(b"\n"):
+                h += 1
+                if h == len(head):
+                    head = ctx.head_records = []
+                del data
+                yield lineno, rec
+                continue
         if not data.endswith(b"\n"):  # a line of a MB or more, or a last line without newline
             line = _long_line(stream, data)
             data, cuts, reason = line.data, line.cuts, line.reason
