@@ -460,10 +460,11 @@ def _usage(u: Any) -> tuple[dict | None, dict | None]:
         if w5 is not None or w1 is not None:
             lanes["cache_write_5m"], lanes["cache_write_1h"] = w5 or 0, w1 or 0
             lanes.setdefault("cache_write", (w5 or 0) + (w1 or 0))
-    details = as_dict(u.get("output_tokens_details"))
-    r = _int(details.get("thinking_tokens")) or _int(details.get("reasoning_tokens"))
-    if r:
-        lanes["reasoning"] = r
+    details = u.get("output_tokens_details")
+    if isinstance(details, dict):
+        r = _int(details.get("thinking_tokens")) or _int(details.get("reasoning_tokens"))
+        if r:
+            lanes["reasoning"] = r
     rest = {k: v for k, v in u.items() if k not in _USAGE_KNOWN and v not in _NOTHING}
     if not lanes:
         return None, (json_or_summary(rest, 2000) if rest else None)
@@ -513,11 +514,11 @@ def _record_fields(meta: dict[str, Any], rec: dict) -> None:
     origin = rec.get("origin")
     if isinstance(origin, dict) and _id(origin.get("kind")):
         meta["origin"] = origin["kind"]
-    cost = _num(rec.get("costUSD"))
-    if cost is not None:
+    cost = rec.get("costUSD")  # absent from most records: no call then
+    if cost is not None and (cost := _num(cost)) is not None:
         meta["cost_usd"] = cost
-    dur = _num(rec.get("durationMs"))
-    if dur is not None:
+    dur = rec.get("durationMs")
+    if dur is not None and (dur := _num(dur)) is not None:
         meta["duration_ms"] = dur
     if rec.get("isVisibleInTranscriptOnly") is True:
         meta["transcript_only"] = True
@@ -694,8 +695,8 @@ class _Parser:
                 conv.cwd = cwd
             if cwd not in conv.cwds and len(conv.cwds) < 20:
                 conv.cwds.append(cwd)
-        if conv.project_field is None:
-            conv.project_field = _id(rec.get("project"))
+        if conv.project_field is None and (project := rec.get("project")) is not None:
+            conv.project_field = _id(project)
         meta = conv.meta
         for src, key in _CONTEXT_FIELDS:
             v = rec.get(src)
@@ -707,7 +708,9 @@ class _Parser:
         if isinstance(fork, dict) and conv.forked_from is None and _id(fork.get("sessionId")):
             conv.forked_from = {"session_id": _id(fork.get("sessionId")), "message_uuid": _id(fork.get("messageUuid"))}
         if conv.agent_type is None:
-            conv.agent_type = _id(rec.get("attributionAgent")) or _id(rec.get("agentType"))
+            attribution, agent_type = rec.get("attributionAgent"), rec.get("agentType")
+            if attribution is not None or agent_type is not None:  # absent from most records
+                conv.agent_type = _id(attribution) or _id(agent_type)
 
     def link_through(self, conv: _Conv, rec: dict) -> None:
         """A dropped record keeps its place in the parentUuid chain."""
@@ -988,7 +991,7 @@ class _Parser:
         uuid = _id(rec.get("uuid"))
         if uuid and self.duplicate(conv, uuid):
             return None
-        meta = dict(meta or {})
+        meta = {} if meta is None else meta  # add_assistant's own, built for this message
         if kind:
             meta["kind"] = kind
         if uuid:
