@@ -135,12 +135,11 @@ def _send(conn, machine, aid, local, todo, total, on_progress, batch_messages) -
             convs, msgs, usage = item
             try:
                 done["written"] += load.push_batch(conn, machine, aid, convs, msgs, usage)
+                done["messages"] += len(msgs)
+                if on_progress:  # a callback that raises stops the push like a failed batch (never a hang)
+                    on_progress(done["messages"], total)
             except BaseException as e:
                 failed.append(e)
-                continue
-            done["messages"] += len(msgs)
-            if on_progress:
-                on_progress(done["messages"], total)
 
     t = threading.Thread(target=sender, name="polylogue-push", daemon=True)
     t.start()

@@ -457,3 +457,37 @@ def test_roles_made_before_the_usage_ledger(pg_server, tmp_path):  # noqa: F811
     with PgArchive(vera) as shared:
         want = a.usage("model")["totals"]["responses"] + mine.usage("model")["totals"]["responses"]
         assert shared.usage("model")["totals"]["responses"] == want > 0
+
+
+def test_a_progress_callback_that_raises_stops_the_push(pg_server, tmp_path):  # noqa: F811
+    """The callback runs on the sender thread: its error ends the push with that error
+    (before, the producer waited forever on the sender that died); the next push resumes."""
+
+    class Enough(Exception):
+        pass
+
+    def stop(done: int, total: int) -> None:
+        if done:
+            raise Enough
+
+    a = _archive(tmp_path)
+    a.sync([_world(tmp_path, 30, 5)])
+    url = pg_server.new_database("push_callback")
+    got: list = []
+    t = threading.Thread(target=lambda: got.append(_raised(lambda: push(a, url, machine="m", on_progress=stop,
+                                                                          batch_messages=20))))  # fmt: skip
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "the push hung"
+    assert isinstance(got[0], Enough)
+    assert 0 < _counts(url)[0] < _local_counts(a)[0]
+    push(a, url, machine="m")
+    assert _counts(url)[:2] == _local_counts(a)
+
+
+def _raised(fn):
+    try:
+        fn()
+    except Exception as e:
+        return e
+    return None
