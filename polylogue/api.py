@@ -547,7 +547,7 @@ class Archive(Redacting):
         embedded, else lexical); the last three need the [semantic] extra
         (docs/semantic.md)."""
         from .store.fts import regex_search, search
-        from .store.queries import generation
+        from .store.queries import search_generation
 
         # the keyword filters become typed filters of a copy (never text to parse again)
         q = searchlang.with_filters(query if isinstance(query, searchlang.Query) else searchlang.parse(query), filters)
@@ -562,7 +562,7 @@ class Archive(Redacting):
         if mode != "lexical":
             return self._search_by_meaning(q, mode, limit, offset, cache)
         with self.reader() as conn:
-            key = (q.cache_key(), limit, offset, generation(conn))
+            key = (q.cache_key(), limit, offset, search_generation(conn))
             hit = self._cached(key) if cache else None
             if hit is not None:
                 return self._redacted_result(hit)
@@ -622,11 +622,11 @@ class Archive(Redacting):
         """Semantic or hybrid search (polylogue.semantic), cached like a lexical one and
         keyed also on the vectors' generation."""
         from . import semantic
-        from .store.queries import generation
+        from .store.queries import search_generation
 
         with self.reader() as conn:
             words = tuple(t.raw for g in q.groups for t in g)  # what is embedded, as typed
-            key = (q.cache_key(), words, limit, offset, generation(conn), mode, semantic.generation(self.home))
+            key = (q.cache_key(), words, limit, offset, search_generation(conn), mode, semantic.generation(self.home))
         hit = self._cached(key) if cache else None
         if hit is not None:
             return self._redacted_result(hit)

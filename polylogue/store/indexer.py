@@ -65,13 +65,14 @@ def open_indexer(db: Path | str) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -8000")
     attach(conn, db, writable=True)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        create_tables(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    if not conn.execute("SELECT 1 FROM idx.sqlite_master WHERE name = 'index_state'").fetchone():
+        conn.execute("BEGIN IMMEDIATE")  # a new index file (or a lost one): no watermark, built whole
+        try:
+            create_tables(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     load_dictionaries(conn)
     return conn
 
@@ -106,7 +107,7 @@ def catch_up(conn: sqlite3.Connection, shift: int | None = None) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         w = watermark(conn)
-        top = conn.execute("SELECT coalesce(max(seq), 0) FROM main.index_log").fetchone()[0]
+        top = _top(conn)
         if w is None:
             _rebuild(conn)
             done = -1
@@ -122,6 +123,14 @@ def catch_up(conn: sqlite3.Connection, shift: int | None = None) -> int:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _top(conn: sqlite3.Connection) -> int:
+    """The last log entry ever made (AUTOINCREMENT: never reused, even once trimmed)."""
+    return conn.execute(
+        "SELECT max(coalesce((SELECT max(seq) FROM main.index_log), 0),"
+        " coalesce((SELECT seq FROM main.sqlite_sequence WHERE name = 'index_log'), 0))"
+    ).fetchone()[0]
 
 
 def _values(blob: bytes) -> tuple[str, str, str, str]:
@@ -232,7 +241,8 @@ def trim(writer: sqlite3.Connection, db: Path | str) -> int:
         w = watermark(conn)
     finally:
         conn.close()
-    if not w:
+    first = writer.execute("SELECT min(seq) FROM index_log").fetchone()[0]
+    if not w or first is None or first > w:
         return 0
     with writer:
         writer.execute("BEGIN IMMEDIATE")
