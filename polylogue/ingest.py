@@ -712,7 +712,10 @@ def _indexer_main(db: str, done: Any, parent: int, bulk: bool) -> None:
         os._exit(0)
     from .store import indexer
 
-    indexer.run(db, done.is_set, parent, bulk)
+    try:
+        indexer.run(db, done.is_set, parent, bulk)
+    except BaseException:  # no traceback of its own: the sync's last catch-up does the work again, and
+        os._exit(1)  # reports what fails there as one line (a full disk, a damaged file)
 
 
 def _count_changed(conn, paths: list[Path], force: bool, report: SyncReport) -> tuple[int, int]:
