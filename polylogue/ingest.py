@@ -707,13 +707,16 @@ class _Indexer:
 
 
 def _indexer_main(db: str, done: Any, parent: int, bulk: bool) -> None:
+    import gc
+
     _die_with_parent()
     if os.getppid() != parent:  # killed between the fork and the line above
         os._exit(0)
+    gc.freeze()  # the parent's objects are never scanned here: their pages stay shared (as _parallel's workers)
     from .store import indexer
 
     try:
-        indexer.run(db, done.is_set, parent, bulk)
+        indexer.run(db, done.is_set, parent, bulk, _trim)
     except BaseException:  # no traceback of its own: the sync's last catch-up does the work again, and
         os._exit(1)  # reports what fails there as one line (a full disk, a damaged file)
 

@@ -50,7 +50,7 @@ _DELETE_FTS = (
     " VALUES ('delete',?,?,?,?,?)"
 )
 FTS_NORMAL = {"hashsize": 1 << 20, "automerge": 4}  # FTS5's defaults
-FTS_BULK = {"hashsize": 8 << 20, "automerge": 8}  # a big import: bigger segments, merged 8 at a time
+FTS_BULK = {"hashsize": 4 << 20, "automerge": 8}  # a big import: bigger segments, merged 8 at a time
 
 
 def open_indexer(db: Path | str) -> sqlite3.Connection:
@@ -63,8 +63,11 @@ def open_indexer(db: Path | str) -> sqlite3.Connection:
     conn = sqlite3.connect(sqlite_uri(db, "ro"), uri=True, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute("PRAGMA cache_size = -8000")
+    # the archive's pages are read once, just after the writer wrote them (the OS has them): a
+    # small cache; the index's, written and merged, SQLite's default (the process counts in the import's memory)
+    conn.execute("PRAGMA cache_size = -1000")
     attach(conn, db, writable=True)
+    conn.execute("PRAGMA idx.cache_size = -2000")
     if not conn.execute("SELECT 1 FROM idx.sqlite_master WHERE name = 'index_state'").fetchone():
         conn.execute("BEGIN IMMEDIATE")  # a new index file (or a lost one): no watermark, built whole
         try:
@@ -269,7 +272,13 @@ def sync_index(db: Path | str, *, bulk: bool | None = None) -> int:
 POLL_SECONDS = 0.05
 
 
-def run(db: str, finished: Callable[[], bool], parent: int, bulk: bool = False) -> None:
+def run(
+    db: str,
+    finished: Callable[[], bool],
+    parent: int,
+    bulk: bool = False,
+    trim_memory: Callable[[], object] | None = None,
+) -> None:
     """The indexer process: catch up, wait for the writer's next commits, again,
     until ``finished()`` (the writer is done), then a last catch-up. Exits on
     its own if the sync that started it dies."""
@@ -292,6 +301,8 @@ def run(db: str, finished: Callable[[], bool], parent: int, bulk: bool = False) 
                 if last:
                     return
                 time.sleep(POLL_SECONDS)
+            elif trim_memory is not None:
+                trim_memory()  # each pass decodes a batch: the heap's freed pages go back to the OS
     finally:
         conn.close()
 
