@@ -39,7 +39,7 @@ from pathlib import Path
 
 from . import codec
 from .encode import fts_values
-from .ids import MESSAGE_ID_BITS, message_rowid
+from .ids import MESSAGE_ID_BITS
 from .index_file import attach, create_tables, index_path
 
 __all__ = ["attach", "index_path"]  # (what callers of the index know it by)
@@ -170,8 +170,10 @@ def _apply(conn: sqlite3.Connection, w: int, top: int, shift: int) -> int:
             c.execute("INSERT INTO idx.titles_fts(titles_fts, rowid, title) VALUES ('delete', ?, ?)", (cid, old))
     # 2. what the snapshot holds of them now
     redone: set[int] = set()  # a message rewritten in place comes in two insert entries: indexed once
-    runs = c.execute("SELECT lo, n FROM main.index_log WHERE seq > ? AND seq <= ? AND n > 0 ORDER BY seq", (w, top))
-    for lo, n in runs.fetchall():
+    runs = c.execute(
+        "SELECT lo, n FROM main.index_log WHERE seq > ? AND seq <= ? AND n > 0 ORDER BY seq", (w, top)
+    ).fetchall()
+    for lo, n in runs:
         blocks.add(lo >> shift)
         blocks.add((lo + n - 1) >> shift)
         rows = []
@@ -193,12 +195,7 @@ def _apply(conn: sqlite3.Connection, w: int, top: int, shift: int) -> int:
     if blocks:
         marks = ",".join("?" * len(blocks))
         c.execute(f"DELETE FROM idx.term_totals WHERE block IN ({marks})", sorted(blocks))
-    return len(changes)
-
-
-def title_entry(cid: int) -> int:
-    """The ``lo`` of a title entry: the conversation's first message rowid (its block)."""
-    return message_rowid(cid, 0)
+    return len(changes) + len(runs)
 
 
 def _rebuild(conn: sqlite3.Connection) -> None:
@@ -290,6 +287,7 @@ def run(
                 conn.execute("BEGIN IMMEDIATE")
                 set_fts_options(conn, FTS_BULK)
         shift = None
+        passes = 0
         while True:
             last = finished()
             if os.getppid() != parent:
@@ -302,7 +300,9 @@ def run(
                     return
                 time.sleep(POLL_SECONDS)
             elif trim_memory is not None:
-                trim_memory()  # each pass decodes a batch: the heap's freed pages go back to the OS
+                passes += 1
+                if passes % 8 == 0:
+                    trim_memory()  # each pass decodes a batch: the heap's freed pages go back to the OS
     finally:
         conn.close()
 
