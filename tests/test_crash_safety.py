@@ -313,20 +313,25 @@ def test_sigkill_the_indexer_at_random_moments(data, tmp_path):
     from polylogue import Archive
 
     ref = tmp_path / "ref"
+    t0 = time.perf_counter()
     finish(ref, data)
+    full = time.perf_counter() - t0
     ref_state = state(ref)
     rng = random.Random(20261207)
     killed_indexer = killed_both = 0
-    for i in range(8):
+    i = 0
+    while (killed_indexer < 6 or killed_both < 1) and i < 16:  # a sync may end before its kill: another home
+        i += 1
         home = tmp_path / f"x{i}"
         proc = subprocess.Popen(sync_cmd(home, data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        both = i % 3 == 2
+        both = killed_both < 1 and i % 3 == 0
         idx = None
+        began = time.perf_counter()
         while proc.poll() is None and idx is None:
             idx = indexer_of(proc)
             time.sleep(0.01)
-        if idx is not None:
-            time.sleep(rng.uniform(0.0, 2.5))
+        if idx is not None:  # a moment of the indexer's life: from its start to about the sync's end
+            time.sleep(rng.uniform(0.0, max(0.2, 0.8 * (full - (time.perf_counter() - began)))))
             if proc.poll() is None and idx.is_running():
                 idx.send_signal(signal.SIGKILL)
                 killed_indexer += 1
