@@ -287,12 +287,14 @@ def baseline(data: Path, home: Path) -> dict:
     from polylogue.providers import detect, open_clean
     from polylogue.providers.common import ParseContext
     from polylogue.sources import discover, members
+    from polylogue.store import indexer
     from polylogue.store.codec import block_to_dict
     from polylogue.store.db import ensure_home, open_writer
     from polylogue.store.encode import fts_values
 
     db = ensure_home(home)
     conn = open_writer(db)
+    indexer.attach(conn, db, writable=True)  # the same schema: the index in its own file
     conn.execute("PRAGMA synchronous = NORMAL")
     t0 = time.perf_counter()
     msgs = convs = 0

@@ -49,10 +49,23 @@ from benchmarks.common import REPO, emit, polylogue_cmd
 from benchmarks.read_worker import run_worker
 
 
-def parts(db: Path, content_sql: str) -> dict:
+def _with_index(db: Path) -> sqlite3.Connection:
+    """The archive with its index file attached (polylogue keeps the full-text index in
+    index.db beside it, store/indexer.py); a naive archive has none."""
     conn = sqlite3.connect(db)
+    index = db.parent / "index.db"
+    if index.exists():
+        conn.execute("ATTACH DATABASE ? AS idx", (str(index),))
+    return conn
+
+
+def parts(db: Path, content_sql: str) -> dict:
+    conn = _with_index(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     by = {name: size for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")}
+    if (db.parent / "index.db").exists():
+        for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat('idx') GROUP BY name"):
+            by[name] = by.get(name, 0) + size
     n = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
     content = conn.execute(content_sql).fetchone()[0] or 0
     fts = sum(v for k, v in by.items() if k.startswith(("messages_fts", "titles_fts", "naive_fts")))
@@ -65,6 +78,8 @@ def parts(db: Path, content_sql: str) -> dict:
     msg_table = by.get("messages", 0)
     conn.close()
     total = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+    if db.name == "polylogue.db":
+        total += sum(p.stat().st_size for p in db.parent.glob("index.db*"))
     return {
         "file_bytes": total,
         "messages": n,
@@ -161,10 +176,12 @@ def timing_copies(ours: Path, compressed: Path, plain: Path) -> float:
     t = time.perf_counter()
     for home in (compressed, plain):
         home.mkdir(parents=True)
-    src = sqlite3.connect(ours / "polylogue.db")
+    src = _with_index(ours / "polylogue.db")
     src.execute("VACUUM INTO ?", (str(compressed / "polylogue.db"),))
+    src.execute("VACUUM idx INTO ?", (str(compressed / "index.db"),))
     src.close()
     shutil.copy2(compressed / "polylogue.db", plain / "polylogue.db")
+    shutil.copy2(compressed / "index.db", plain / "index.db")
     conn = sqlite3.connect(plain / "polylogue.db")
     load_dictionaries(conn)
     conn.create_function("plain", 1, lambda v: None if v is None else codec.decode_json(v))
@@ -181,7 +198,7 @@ def check_plain(plain: Path, ours: Path) -> dict:
     from polylogue.store import codec
     from polylogue.store.db import load_dictionaries
 
-    conn = sqlite3.connect(plain)
+    conn = _with_index(plain)
     packed = conn.execute(
         "SELECT count(*) FROM messages WHERE substr(content, 1, 1) = x'01' OR "
         "substr(usage, 1, 1) = x'01' OR substr(meta, 1, 1) = x'01'"
@@ -194,7 +211,7 @@ def check_plain(plain: Path, ours: Path) -> dict:
     conn.close()
     if packed:
         raise RuntimeError(f"plain archive has {packed} compressed rows left")
-    conn = sqlite3.connect(ours)
+    conn = _with_index(ours)
     if conn.execute("SELECT count(*), sum(length(block)) FROM messages_fts_data").fetchone() != fts:
         raise RuntimeError("the plain archive's full-text index differs from ours")
     load_dictionaries(conn)

@@ -56,10 +56,11 @@ from benchmarks.common import REPO, emit
 from benchmarks.search import percentile
 from polylogue.search import parse
 from polylogue.store import codec, forms, whole
-from polylogue.store.db import FTS_BULK, FTS_NORMAL, PAGE_SIZE, open_reader
+from polylogue.store.db import PAGE_SIZE, open_reader
 from polylogue.store.encode import FTS_COLUMNS, fts_values
 from polylogue.store.fts import RANK_ALL, WEIGHTS, _with_forms
 from polylogue.store.ids import rowid_range
+from polylogue.store.indexer import FTS_BULK, FTS_NORMAL
 
 UNICODE = "unicode61 remove_diacritics 2"
 PORTER = "porter unicode61 remove_diacritics 2"

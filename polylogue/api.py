@@ -550,7 +550,7 @@ class Archive(Redacting):
         (docs/semantic.md). ``timeout``: seconds a search by words may read the
         archive before it stops with errors.SearchTimeout (None: no limit)."""
         from .store.fts import regex_search, search
-        from .store.queries import generation
+        from .store.queries import search_generation
 
         # the keyword filters become typed filters of a copy (never text to parse again)
         q = searchlang.with_filters(query if isinstance(query, searchlang.Query) else searchlang.parse(query), filters)
@@ -565,7 +565,7 @@ class Archive(Redacting):
         if mode != "lexical":
             return self._search_by_meaning(q, mode, limit, offset, cache)
         with self.reader() as conn:
-            key = (q.cache_key(), limit, offset, generation(conn))
+            key = (q.cache_key(), limit, offset, search_generation(conn))
             hit = self._cached(key) if cache else None
             if hit is not None:
                 return self._redacted_result(hit)
@@ -626,11 +626,11 @@ class Archive(Redacting):
         """Semantic or hybrid search (polylogue.semantic), cached like a lexical one and
         keyed also on the vectors' generation."""
         from . import semantic
-        from .store.queries import generation
+        from .store.queries import search_generation
 
         with self.reader() as conn:
             words = tuple(t.raw for g in q.groups for t in g)  # what is embedded, as typed
-            key = (q.cache_key(), words, limit, offset, generation(conn), mode, semantic.generation(self.home))
+            key = (q.cache_key(), words, limit, offset, search_generation(conn), mode, semantic.generation(self.home))
         hit = self._cached(key) if cache else None
         if hit is not None:
             return self._redacted_result(hit)

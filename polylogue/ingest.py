@@ -630,7 +630,7 @@ def sync(
     force: bool = False,
 ) -> SyncReport:
     from . import providers, resume
-    from .store import term_totals
+    from .store import indexer, term_totals
     from .store.db import finish_import, open_writer
 
     t0 = time.perf_counter()
@@ -648,10 +648,32 @@ def sync(
         progress.start(count, total)
         known_db = None if force else str(db_path)  # --force converts everything again
         states = None if force else resume.state_dir(db_path.parent)
-        _write_all(conn, _parsed(todo, total, workers, known_db, states), total, report, progress)
+        # a big import is indexed by a process of its own, beside the writer (store/indexer.py)
+        beside = _Indexer(db_path, total >= BULK_MIN_BYTES) if total >= PARALLEL_MIN_BYTES else None
+        try:
+            _write_all(conn, _parsed(todo, total, workers, known_db, states), total, report, progress)
+        except BaseException:
+            if beside is not None:
+                beside.stop(wait=False)  # (the next sync catches the index up)
+            raise
+        if beside is not None:
+            beside.stop()
         if states is not None:
             resume.tidy(states)
-        term_totals.refresh(conn, getattr(progress, "counting", None))  # only what this sync touched, or never counted
+        # what the indexer process left (none, unless it died), or a small sync's all; any lag of an
+        # earlier sync too. Then the kept totals, counted from the index, stored beside it
+        idx = indexer.open_indexer(db_path)
+        try:
+            if beside is not None and beside.bulk:
+                with idx:
+                    idx.execute("BEGIN IMMEDIATE")
+                    indexer.set_fts_options(idx, indexer.FTS_NORMAL)
+            indexer.catch_up(idx)
+            term_totals.refresh(idx, getattr(progress, "counting", None))  # only what this sync touched
+            indexer.checkpoint(idx)
+        finally:
+            idx.close()
+        indexer.trim(conn, db_path)
         if count:
             finish_import(conn)
     finally:
@@ -660,6 +682,43 @@ def sync(
         _forget_known()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+class _Indexer:
+    """The indexer process of a big sync (store/indexer.py ``run``): forked beside
+    the writer, it indexes each batch the writer commits while the next is written.
+    It dies with the sync; if it dies alone, the sync's last catch-up does its work."""
+
+    def __init__(self, db: Path, bulk: bool):
+        ctx = mp.get_context("fork") if sys.platform.startswith("linux") else mp.get_context("spawn")
+        self.bulk = bulk
+        self.done = ctx.Event()
+        self.proc = ctx.Process(target=_indexer_main, args=(str(db), self.done, os.getpid(), bulk), daemon=True)
+        self.proc.start()
+
+    def stop(self, wait: bool = True) -> None:
+        """The writer is done: the indexer catches up with its last commit and exits
+        (``wait`` False: it is stopped where it is, its open transaction lost)."""
+        self.done.set()
+        self.proc.join(timeout=600 if wait else 0)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join()
+
+
+def _indexer_main(db: str, done: Any, parent: int, bulk: bool) -> None:
+    import gc
+
+    _die_with_parent()
+    if os.getppid() != parent:  # killed between the fork and the line above
+        os._exit(0)
+    gc.freeze()  # the parent's objects are never scanned here: their pages stay shared (as _parallel's workers)
+    from .store import indexer
+
+    try:
+        indexer.run(db, done.is_set, parent, bulk, _trim)
+    except BaseException:  # no traceback of its own: the sync's last catch-up does the work again, and
+        os._exit(1)  # reports what fails there as one line (a full disk, a damaged file)
 
 
 def _count_changed(conn, paths: list[Path], force: bool, report: SyncReport) -> tuple[int, int]:

@@ -249,3 +249,116 @@ def test_sigkill_while_a_growing_log_is_resumed(data, tmp_path):
         finish(home, src)
         assert state(home) == ref_state
     assert kills >= 5
+
+
+# ---------------------------------------------------------------- the indexer process (issue 27)
+
+WORD = '"the"'
+
+
+def index_view(home: Path) -> tuple[set, set, set, int]:
+    """(the rowids the index finds for WORD, those of the archive's messages that hold it,
+    the messages the log says are not indexed yet, the log entries left), from one
+    snapshot of each file (the index's first), as every reader takes them."""
+    from polylogue.store import codec
+    from polylogue.store.db import open_reader, pair_snapshot
+    from polylogue.store.encode import fts_values
+
+    conn = open_reader(home / "polylogue.db")
+    mem = sqlite3.connect(":memory:")
+    try:
+        w = pair_snapshot(conn)
+        assert w is not None, "the index has no watermark"
+        hits = {r for (r,) in conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (WORD,))}
+        pending: set[int] = set()
+        lag = 0
+        for lo, n in conn.execute("SELECT lo, n FROM index_log WHERE seq > ?", (w,)):
+            lag += 1
+            assert n != 0, "a fresh import deletes no message"
+            pending.update(range(lo, lo + max(n, 0)))  # (n = -1: a title)
+        # the truth: the archive's messages indexed afresh, by the same index text
+        mem.execute(
+            "CREATE VIRTUAL TABLE t USING fts5(text, thinking, tool_use, tool_result, "
+            "tokenize='unicode61 remove_diacritics 2')"
+        )
+        for rid, blob in conn.execute("SELECT id, content FROM messages"):
+            mem.execute("INSERT INTO t(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)",
+                        (rid, *fts_values(codec.decode_blocks(blob))))  # fmt: skip
+        truth = {r for (r,) in mem.execute("SELECT rowid FROM t WHERE t MATCH ?", (WORD,))}
+    finally:
+        conn.close()
+        mem.close()
+    return hits, truth, pending, lag
+
+
+def indexer_of(proc: subprocess.Popen):
+    """The sync's indexer process (it names itself), or None."""
+    import psutil
+
+    try:
+        for c in psutil.Process(proc.pid).children():
+            if c.name() == "polylogue-index":
+                return c
+    except psutil.NoSuchProcess:
+        pass
+    return None
+
+
+def test_sigkill_the_indexer_at_random_moments(data, tmp_path):
+    """The indexer process killed at random moments of a sync (and, one run in
+    three, the sync itself right after): nothing archived is lost, every archive
+    passes check, search finds exactly what is indexed (the archive's messages
+    but those the log has still to index), and the next sync catches up: search
+    then finds everything, as an uninterrupted import does."""
+    from polylogue import Archive
+
+    ref = tmp_path / "ref"
+    t0 = time.perf_counter()
+    finish(ref, data)
+    full = time.perf_counter() - t0
+    ref_state = state(ref)
+    rng = random.Random(20261207)
+    killed_indexer = killed_both = 0
+    i = 0
+    while (killed_indexer < 6 or killed_both < 1) and i < 16:  # a sync may end before its kill: another home
+        i += 1
+        home = tmp_path / f"x{i}"
+        proc = subprocess.Popen(sync_cmd(home, data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        both = killed_both < 1 and i % 3 == 0
+        idx = None
+        began = time.perf_counter()
+        while proc.poll() is None and idx is None:
+            idx = indexer_of(proc)
+            time.sleep(0.01)
+        if idx is not None:  # a moment of the indexer's life: from its start to about the sync's end
+            time.sleep(rng.uniform(0.0, max(0.2, 0.8 * (full - (time.perf_counter() - began)))))
+            if proc.poll() is None and idx.is_running():
+                idx.send_signal(signal.SIGKILL)
+                killed_indexer += 1
+                if both:
+                    time.sleep(rng.uniform(0.0, 0.5))
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGKILL)
+                        killed_both += 1
+        rc = proc.wait(timeout=300)
+        check(home)
+        now = state(home)
+        assert now[0] <= ref_state[0] and now[1] <= ref_state[1]
+        hits, truth, pending, lag = index_view(home)
+        assert hits == truth - pending, "search must find exactly what is indexed"
+        if rc == 0:  # the indexer died alone: the sync's last catch-up did its work
+            assert now == ref_state and not pending and hits == truth
+        a = Archive(home)
+        res = a.search(WORD.strip('"'), cache=False, within="message", forms=False)
+        assert res.total_messages == len(hits)
+        a.close()
+        finish(home, data)  # the next sync catches the index up
+        out = check(home)
+        assert out["index_lag"] == 0
+        assert state(home) == ref_state
+        hits, truth, pending, lag = index_view(home)
+        assert hits == truth and not pending and lag == 0
+    assert killed_indexer >= 6 and killed_both >= 1
+    time.sleep(0.5)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path) not in ps

@@ -243,6 +243,7 @@ def test_parts_encode_to_the_rows_and_hash_of_one_row():
 def stored(db: Path) -> dict:
     """What the archive holds, decoded (compression dictionaries may differ)."""
     conn = sqlite3.connect(db)
+    conn.execute("ATTACH DATABASE ? AS idx", (str(db.parent / "index.db"),))
     load_dictionaries(conn)
     try:
 

@@ -149,7 +149,7 @@ def test_unchanged_messages_of_a_grown_session_are_not_encoded_again(tmp_path):
     stored = {r.mid: r.hash for r in first.messages}
     row = encode(conv, stored=stored)
     kept = [r for r in row.messages if r.content is None]
-    assert len(kept) >= 11 and all(r.fts is None for r in kept)
+    assert len(kept) >= 11
     assert [r.hash for r in row.messages] == [r.hash for r in encode(conv).messages]  # same hashes either way
     assert row.hash == encode(conv).hash
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -135,3 +136,116 @@ def test_an_archive_begun_today_is_left_alone(tmp_path):
     conn.execute("COMMIT")
     upgrade.adopt_v1_archive(conn)
     assert conn.execute("SELECT id, hash FROM messages").fetchall() == [(message_rowid(3, 0), 7)]
+
+
+# ---------------------------------------------------------------- version 8: the index moves to index.db
+
+FIXTURE_V8 = Path(__file__).resolve().parent / "fixtures" / "archive-v8.sql"
+
+
+def _load_v8(home: Path) -> Path:
+    """An archive written by schema-version-8 code (tests/fixtures/make_v8_archive.py): the
+    full-text index, its kept word totals and their settings inside polylogue.db."""
+    home.mkdir(parents=True)
+    conn = sqlite3.connect(home / "polylogue.db")
+    conn.executescript(FIXTURE_V8.read_text())
+    conn.close()
+    return home
+
+
+def _v8_index(db: Path) -> dict:
+    """What the version-8 archive's index answers, read from the archive itself."""
+    conn = sqlite3.connect(db)
+    try:
+        words = sorted({t for (t,) in conn.execute("SELECT term FROM frequent_terms") if not t.endswith("*")})
+        return {
+            "hits": {
+                w: conn.execute(
+                    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid", (f'"{w}"',)
+                ).fetchall()
+                for w in words[:: max(1, len(words) // 40)]
+            },
+            "titles": conn.execute(
+                "SELECT rowid FROM titles_fts WHERE titles_fts MATCH 'the' ORDER BY rowid"
+            ).fetchall(),
+            "totals": conn.execute("SELECT * FROM term_totals ORDER BY term, block").fetchall(),
+            "convs": conn.execute("SELECT * FROM term_convs ORDER BY term, block").fetchall(),
+            "terms": conn.execute("SELECT term FROM frequent_terms ORDER BY term").fetchall(),
+            "chosen": conn.execute("SELECT value FROM meta WHERE key = 'totals_chosen_at'").fetchone(),
+        }
+    finally:
+        conn.close()
+
+
+def test_a_version_8_archive_moves_its_index_into_its_own_file(tmp_path):
+    """Migration 9 on an archive written by version-8 code: the index, the kept totals and
+    their settings move to index.db as they are (nothing indexed again), the archive keeps
+    none of them, search answers exactly as before, check passes, and the next sync works."""
+    home = _load_v8(tmp_path / "home")
+    before = _v8_index(home / "polylogue.db")
+    assert len(before["hits"]) >= 20 and before["totals"] and before["convs"] and before["chosen"]
+    archive = Archive(home)
+    archive.sync([tmp_path / "nothing"])  # reads never migrate; a sync does
+    assert archive.stats()["schema_version"] == SCHEMA_VERSION
+    index = home / "index.db"
+    assert index.stat().st_mode & 0o777 == 0o600
+    conn = sqlite3.connect(home / "polylogue.db")
+    left = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert not left & {"messages_fts", "titles_fts", "term_totals", "term_convs", "frequent_terms"}
+    assert not conn.execute("SELECT 1 FROM meta WHERE key LIKE 'totals_chosen%'").fetchone()
+    conn.execute("ATTACH DATABASE ? AS idx", (str(index),))
+    for w, hits in before["hits"].items():
+        got = conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid", (f'"{w}"',))
+        assert got.fetchall() == hits, w
+    assert (
+        conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH 'the' ORDER BY rowid").fetchall()
+        == (before["titles"])
+    )
+    assert conn.execute("SELECT * FROM term_totals ORDER BY term, block").fetchall() == before["totals"]
+    assert conn.execute("SELECT * FROM term_convs ORDER BY term, block").fetchall() == before["convs"]
+    assert conn.execute("SELECT term FROM frequent_terms ORDER BY term").fetchall() == before["terms"]
+    assert conn.execute("SELECT value FROM index_state WHERE key = 'totals_chosen_at'").fetchone() == before["chosen"]
+    assert conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+    conn.close()
+    out = archive.check()
+    assert out["problems"] == [] and out["index_lag"] == 0
+    w = next(iter(before["hits"]))
+    res = archive.search(w, cache=False, within="message", forms=False)
+    assert res.total_messages == len(before["hits"][w])
+
+
+def test_a_migration_cut_short_between_the_two_files_is_finished_or_rebuilt(tmp_path, examples):
+    """Migration 9 writes two files, which WAL does not commit as one: run again after
+    the index file committed alone, it starts over; an index file lost (or left without
+    its watermark) is rebuilt whole from the archive by the next sync."""
+    home = _load_v8(tmp_path / "home")
+    conn = sqlite3.connect(home / "polylogue.db", isolation_level=None)
+    from polylogue.store import index_file
+
+    index_file.attach(conn, home / "polylogue.db", writable=True)
+    conn.execute("BEGIN")
+    index_file.move_index(conn)
+    conn.execute("PRAGMA user_version = 9")
+    conn.execute("COMMIT")  # the archive's half committed...
+    conn.close()
+    (home / "index.db").unlink()  # ...and the index file's lost
+    for side in ("-wal", "-shm"):
+        Path(f"{home / 'index.db'}{side}").unlink(missing_ok=True)
+    archive = Archive(home)
+    archive.sync([str(examples / "codex")])
+    out = archive.check()
+    assert out["problems"] == [] and out["index_lag"] == 0
+    assert archive.search("the", cache=False).total_messages > 0
+    # the other way: the index file committed alone (here: one made from a copy), the archive
+    # still at version 8 with its index; the sync runs the migration again, from the start
+    again = _load_v8(tmp_path / "again")
+    copy = _load_v8(tmp_path / "copy")
+    Archive(copy).sync([tmp_path / "nothing"])
+    shutil.copy2(copy / "index.db", again / "index.db")
+    before = _v8_index(again / "polylogue.db")
+    a2 = Archive(again)
+    a2.sync([tmp_path / "nothing"])
+    out = a2.check()
+    assert out["problems"] == [] and out["index_lag"] == 0
+    w = next(iter(before["hits"]))
+    assert a2.search(w, cache=False, within="message", forms=False).total_messages == len(before["hits"][w])

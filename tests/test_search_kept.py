@@ -23,6 +23,13 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[Healt
 WAYS = ((50_000, 3_000, 10_000), (1, 3_000, 10_000), (1, 0, 0), (1, 0, 10_000), (2, 1, 1))
 
 
+def _connect(db):
+    """The archive with its index file attached, as polylogue's own connections see them."""
+    conn = sqlite3.connect(db)
+    conn.execute("ATTACH DATABASE ? AS idx", (str(db.parent / "index.db"),))
+    return conn
+
+
 def _kept_archive(d, convs, block_bits: int = 1) -> Archive:
     """An archive whose every word is kept (two conversations a block by default)."""
     lines = [
@@ -32,7 +39,7 @@ def _kept_archive(d, convs, block_bits: int = 1) -> Archive:
     (d / "w.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     a = Archive(d / "home")
     a._ensure_writable()
-    conn = sqlite3.connect(a.db_path)
+    conn = _connect(a.db_path)
     with conn:
         conn.execute(
             "INSERT INTO meta(key, value) VALUES ('totals_block_bits', ?), ('totals_min_messages', 1)", (block_bits,)
@@ -44,7 +51,7 @@ def _kept_archive(d, convs, block_bits: int = 1) -> Archive:
 
 def _dirty(a: Archive, blocks: set[int]) -> None:
     """What the writer does in the transaction that changes a block: its counts go."""
-    conn = sqlite3.connect(a.db_path)
+    conn = _connect(a.db_path)
     with conn:
         conn.executemany("DELETE FROM term_totals WHERE block = ?", [(b,) for b in blocks])
     conn.close()
@@ -151,7 +158,7 @@ def test_check_finds_wrong_conversation_counts_and_a_sync_recounts_a_dirty_block
     convs = [("run", [("run cat", "user"), ("cat", "assistant")]), ("dog", [("run run", "user")])]
     a = _kept_archive(tmp_path, convs, block_bits=0)  # one conversation a block
     assert a.check()["problems"] == []
-    conn = sqlite3.connect(a.db_path)
+    conn = _connect(a.db_path)
     with conn:  # the blob of one block says 5 where the index has 1
         conn.execute(
             "UPDATE term_convs SET counts = ? WHERE term = (SELECT term FROM term_convs WHERE term LIKE '%run%' "
@@ -179,7 +186,7 @@ def test_a_kept_prefix_is_counted_from_its_kept_totals_and_check_catches_a_wrong
             res = fts.search(conn, lang.parse("run*"), limit=10, rank_all=rank_all)
             assert (res.total_messages, res.total_conversations) == (2, 2) and res.exact
             assert {c["id"] for c in res.conversations} == {"claude:c0", "claude:c1"}
-    conn = sqlite3.connect(a.db_path)
+    conn = _connect(a.db_path)
     with conn:  # a wrong kept count: the search reports it (so the kept path is the one taken), check finds it
         conn.execute("UPDATE term_totals SET messages = messages + 7 WHERE term = 'run*' AND block = 0")
     conn.close()

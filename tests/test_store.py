@@ -10,7 +10,7 @@ import pytest
 
 from polylogue import models as m
 from polylogue.api import Archive
-from polylogue.store import codec
+from polylogue.store import codec, indexer
 from polylogue.store.db import ensure_home, open_reader, open_writer
 from polylogue.store.encode import encode
 from polylogue.store.writer import Writer
@@ -42,15 +42,25 @@ def db(tmp_path):
     conn.close()
 
 
+def _path(conn):
+    return conn.execute("PRAGMA database_list").fetchone()[2]
+
+
 def write(conn, *convs, prune=True):
+    """As a sync writes: the writer's batch, then the index brought up to it (store/indexer.py)."""
     w = Writer(conn)
     out = [w.write(encode(c, prune=prune), None) for c in convs]
     w.commit()
+    indexer.sync_index(_path(conn))
     return out, w.stats
 
 
 def fts_ids(conn, term):
-    return {r[0] for r in conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (term,))}
+    r = open_reader(_path(conn))
+    try:
+        return {x[0] for x in r.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (term,))}
+    finally:
+        r.close()
 
 
 def test_home_and_files_are_private(tmp_path):
@@ -139,11 +149,13 @@ def test_prune_removes_vanished_messages_only_when_allowed(db):
 
 
 def test_title_index_follows_title_changes(db):
-    _, conn = db
+    path, conn = db
     write(conn, conv(title="first title"))
     write(conn, conv(title="second title"))
-    assert not list(conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH 'first'"))
-    assert list(conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH 'second'"))
+    r = open_reader(path)
+    assert not list(r.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH 'first'"))
+    assert list(r.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH 'second'"))
+    r.close()
 
 
 def test_failed_conversation_leaves_nothing_behind(db):
@@ -264,11 +276,16 @@ def test_new_archive_layout_and_free_pages_given_back(tmp_path):
 
 def test_batches_know_their_weight(db):
     """The sync commits a batch early when it grows heavy (ingest.BATCH_BYTES):
-    the writer counts stored bytes plus index text of what it holds."""
+    the writer counts the stored bytes of what it holds (the index text is the
+    indexer's, derived from them)."""
+    import random
+
     path, conn = db
-    big = conv("big", texts=("x " * 500_000, "small"))
+    rng = random.Random(9)
+    text = " ".join(f"{rng.getrandbits(64):x}" for _ in range(60_000))  # ~1 MB that stays big compressed
+    big = conv("big", texts=(text, "small"))
     w = Writer(conn)
     w.write(encode(big), None)
-    assert w.pending_bytes >= 1_000_000
+    assert w.pending_bytes >= 400_000
     w.commit()
     assert w.pending_bytes == 0

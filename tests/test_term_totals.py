@@ -24,7 +24,7 @@ def _home(tmp_path: Path, name: str, block_bits: int = 0, min_messages: int = 1)
     """An archive whose every word counts as frequent, one conversation per block."""
     a = Archive(tmp_path / name)
     a._ensure_writable()
-    conn = sqlite3.connect(a.db_path)
+    conn = sqlite3.connect(a.db_path)  # (the archive's own settings)
     with conn:
         conn.execute(
             "INSERT INTO meta(key, value) VALUES ('totals_block_bits', ?), ('totals_min_messages', ?)",
@@ -34,10 +34,17 @@ def _home(tmp_path: Path, name: str, block_bits: int = 0, min_messages: int = 1)
     return a
 
 
+def _connect(db: Path, **kw) -> sqlite3.Connection:
+    """The archive with its index file attached, as polylogue's own connections see them."""
+    conn = sqlite3.connect(db, **kw)
+    conn.execute("ATTACH DATABASE ? AS idx", (str(db.parent / "index.db"),))
+    return conn
+
+
 def _scan(db: Path, term: str) -> tuple[int, int]:
     """A full count of a kept word, or of a kept prefix ('bac*', a query of its own)."""
     match = f'"{term[:-1]}"*' if term.endswith("*") else f'"{term}"'
-    conn = sqlite3.connect(db)
+    conn = _connect(db)
     try:
         return conn.execute(
             "SELECT count(*), count(DISTINCT rowid >> 24) FROM messages_fts WHERE messages_fts MATCH ?", (match,)
@@ -47,7 +54,7 @@ def _scan(db: Path, term: str) -> tuple[int, int]:
 
 
 def _table(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db)
+    conn = _connect(db)
     try:
         return conn.execute(sql).fetchall()
     finally:
@@ -126,7 +133,7 @@ def test_a_search_reports_the_kept_totals_and_check_verifies_them(tmp_path):
     a = _home(tmp_path, "h")
     a.sync([EXAMPLES])
     exact = _scan(a.db_path, "the")
-    conn = sqlite3.connect(a.db_path)
+    conn = _connect(a.db_path)
     with conn:
         conn.execute("UPDATE term_totals SET messages = messages + 1000 WHERE term = 'the' AND block = 1")
     res = a.search("the", cache=False)
@@ -153,7 +160,7 @@ def test_only_touched_blocks_are_counted_again(tmp_path):
     a = _home(tmp_path, "h")  # one conversation a block
     a.sync([data])
     hashes = dict(_table(a.db_path, "SELECT id, hash FROM conversations"))
-    conn = sqlite3.connect(a.db_path)
+    conn = _connect(a.db_path)
     with conn:  # a wrong value in every block: the blocks the sync leaves alone keep it
         conn.execute("UPDATE term_totals SET messages = messages + 7")
     _mutate(data)
@@ -306,7 +313,7 @@ def test_blocks_without_kept_counts_are_counted_live_and_exact(tmp_path):
 
     a = _home(tmp_path, "h")
     a.sync([EXAMPLES])
-    conn = sqlite3.connect(a.db_path, isolation_level=None)
+    conn = _connect(a.db_path, isolation_level=None)
     blocks = [b for (b,) in conn.execute("SELECT DISTINCT block FROM term_totals WHERE term = 'the' ORDER BY block")]
     assert len(blocks) > 3
     conn.execute("DELETE FROM term_totals WHERE block IN (?, ?)", (blocks[0], blocks[-1]))

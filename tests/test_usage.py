@@ -291,9 +291,7 @@ def test_prices_of_a_shared_archive_are_this_machines(tmp_path):
     with: this machine's home's prices.json over the shipped rows (no server is asked)."""
     home = tmp_path / "home"
     home.mkdir()
-    (home / "prices.json").write_text(
-        json.dumps({"models": [{"model": "my-own-model", "input": 1, "output": 2}]})
-    )
+    (home / "prices.json").write_text(json.dumps({"models": [{"model": "my-own-model", "input": 1, "output": 2}]}))
     r = subprocess.run(
         [sys.executable, "-m", "polylogue", "--home", str(home), "--archive", "postgresql://u@127.0.0.1:1/db",
          "usage", "prices", "--json"],

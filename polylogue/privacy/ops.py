@@ -98,6 +98,9 @@ def redact(
             )
             conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
     if found:
+        from ..store import indexer
+
+        indexer.sync_index(conn.execute("PRAGMA database_list").fetchone()[2])  # the index drops the old text
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return {"messages": changed, "values": len(found), "title": new_title != title}
 
@@ -131,7 +134,6 @@ class SyncFilter:
         return r if batches is None else self._replay(r, batches)
 
     def _replay(self, r: Any, found: list[tuple[int, str | None, int, bytes, str]]) -> Any:
-        from ..store.encode import fts_values
 
         by_batch: dict[int, list[tuple[str | None, int, bytes, str]]] = {}
         for batch, mid, n, d, kind in found:
@@ -155,7 +157,7 @@ class SyncFilter:
                     meta_blob = codec.encode_json(codec.dumps(new_meta)) if new_meta else m.meta
                     fields = (m.seq, m.mid, m.parent_mid, m.role, m.timestamp, m.flags, m.model, m.usage)
                     h = rules.message_hash(raw, fields, meta_blob)
-                    rows[i] = m._replace(content=blob, meta=meta_blob, hash=h, fts=fts_values(new_blocks))
+                    rows[i] = m._replace(content=blob, meta=meta_blob, hash=h)
             if not r.more:
                 whole = [(n, d, k) for mid, n, d, k in rs if mid is None]
                 if whole and r.title:

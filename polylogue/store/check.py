@@ -1,5 +1,6 @@
-"""`polylogue check`: SQLite integrity, FTS consistency, denormalised counts,
-and that every stored message decodes and matches its hash."""
+"""`polylogue check`: SQLite integrity of both files, the index consistent with
+the archive (at its watermark: store/indexer.py), denormalised counts, and that
+every stored message decodes and matches its hash."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import orjson
 
 from . import codec, term_totals
 from . import usage as usage_ledger
-from .db import open_reader, open_writer
+from .db import open_reader, open_writer, pair_snapshot
 from .encode import _hash, fts_values
 
 
@@ -20,16 +21,21 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
     (VACUUM on a damaged file could make the damage worse, or lose more)."""
     problems: list[str] = []
     messages = indexed = 0
+    lag: int | None = 0
     try:
         conn = open_reader(db)
     except sqlite3.DatabaseError as e:  # not a database at all (a damaged header)
         return _report([f"sqlite: {e}"], 0, 0, False)
     try:
-        conn.execute("BEGIN")  # one consistent snapshot even while a sync writes
+        try:
+            w = pair_snapshot(conn)  # one consistent snapshot of each file even while a sync writes
+        except sqlite3.DatabaseError as e:
+            problems.append(f"sqlite: {e}")
+            w = None
         problems += _sqlite_integrity(conn)
         if not problems:  # the checks below read through the b-trees SQLite just vouched for
             try:
-                messages, indexed = _content(conn, problems)
+                messages, indexed, lag = _content(conn, problems, w)
                 problems += usage_ledger.verify(conn)
             except sqlite3.DatabaseError as e:
                 problems.append(f"sqlite: {e}")
@@ -37,17 +43,34 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
         conn.close()  # ends the read transaction (a COMMIT can fail on a damaged file)
     if vacuum and not problems:
         _vacuum(db)
-    return _report(problems, messages, indexed, vacuum and not problems)
+    return _report(problems, messages, indexed, vacuum and not problems, lag)
 
 
-def _report(problems: list[str], messages: int, indexed: int, vacuumed: bool) -> dict[str, Any]:
-    return {"ok": not problems, "problems": problems, "messages": messages, "indexed": indexed, "vacuumed": vacuumed}
+def _report(problems: list[str], messages: int, indexed: int, vacuumed: bool, lag: int | None = 0) -> dict[str, Any]:
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "messages": messages,
+        "indexed": indexed,
+        "index_lag": lag,  # log entries the index file has still to apply (None: it is to be rebuilt)
+        "vacuumed": vacuumed,
+    }
 
 
 def _vacuum(db: Path) -> None:
+    from . import indexer
+
+    idx = indexer.open_indexer(db)
+    try:
+        indexer.catch_up(idx)
+        idx.execute("INSERT INTO idx.messages_fts(messages_fts) VALUES ('optimize')")
+        idx.execute("VACUUM idx")
+        idx.execute("PRAGMA idx.wal_checkpoint(TRUNCATE)")
+    finally:
+        idx.close()
     w = open_writer(db)
     try:
-        w.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        indexer.trim(w, db)
         w.execute("VACUUM")
         w.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -65,9 +88,28 @@ def _sqlite_integrity(conn: sqlite3.Connection) -> list[str]:
     return [f"sqlite: {line}" for line in lines if line and not line.startswith("***")]
 
 
-def _content(conn: sqlite3.Connection, problems: list[str]) -> tuple[int, int]:
-    """The archive's own invariants (indexes, counts, totals, content and hashes);
-    appends to ``problems``, returns (messages, indexed)."""
+def _pending(conn: sqlite3.Connection, w: int | None) -> tuple[dict[int, bytes | None], int]:
+    """What the log says after the index's watermark: for each message it touches,
+    the content the index holds of it (a first entry that deletes: its old content;
+    one that inserts: None, not indexed yet); and how many entries."""
+    first: dict[int, bytes | None] = {}
+    n_entries = 0
+    if w is None:
+        return first, 0
+    for lo, n, gone in conn.execute("SELECT lo, n, gone FROM main.index_log WHERE seq > ? ORDER BY seq", (w,)):
+        n_entries += 1
+        if n == 0:
+            first.setdefault(lo, gone)
+        elif n > 0:
+            for rid in range(lo, lo + n):
+                first.setdefault(rid, None)
+    return first, n_entries
+
+
+def _content(conn: sqlite3.Connection, problems: list[str], w: int | None = 0) -> tuple[int, int, int | None]:
+    """The archive's own invariants (indexes, counts, totals, content and hashes),
+    and the index's: it holds exactly the messages as of its watermark; appends to
+    ``problems``, returns (messages, indexed, log entries still to index)."""
     for table in ("messages_fts", "titles_fts"):
         try:
             conn.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
@@ -97,6 +139,8 @@ def _content(conn: sqlite3.Connection, problems: list[str]) -> tuple[int, int]:
     ).fetchone()[0]
     if orphans:
         problems.append(f"{orphans} messages belong to no conversation")
+    pending, lag = _pending(conn, w)
+    expected = sum(1 for blob in pending.values() if blob is not None and any(fts_values(codec.decode_blocks(blob))))
     indexed = 0
     messages = 0
     bad_rows = 0
@@ -114,13 +158,25 @@ def _content(conn: sqlite3.Connection, problems: list[str]) -> tuple[int, int]:
             continue
         if any(fts_values(blocks)):
             indexed += 1
+            expected += rid not in pending
         usage_text = codec.decode_json(usage).decode() if usage is not None else None
         meta_text = codec.decode_json(meta).decode() if meta is not None else None
         if _hash(raw, [seq, mid, parent, role, ts, flags, model, usage_text, meta_text]) != h:
             bad_rows += 1
             if bad_rows <= 20:
                 problems.append(f"message {rid}: stored hash does not match its content")
-    fts_rows = conn.execute("SELECT count(*) FROM messages_fts").fetchone()[0]
-    if fts_rows != indexed:
-        problems.append(f"full-text index has {fts_rows} rows, expected {indexed}")
-    return messages, indexed
+    if w is None:
+        return messages, indexed, None  # an index to be rebuilt whole by the next sync: nothing to compare
+    fts_rows = conn.execute("SELECT count(*) FROM idx.messages_fts_docsize").fetchone()[0]
+    if fts_rows != expected:
+        problems.append(f"full-text index has {fts_rows} rows, expected {expected}")
+    ghosts = [
+        rid
+        for (rid,) in conn.execute(
+            "SELECT d.id FROM idx.messages_fts_docsize d WHERE NOT EXISTS (SELECT 1 FROM main.messages m WHERE m.id = d.id)"
+        )
+        if pending.get(rid) is None
+    ]
+    if ghosts:
+        problems.append(f"full-text index holds {len(ghosts)} messages the archive does not (first: {ghosts[0]})")
+    return messages, indexed, lag

@@ -22,8 +22,6 @@ MMAP_BYTES = 1 << 31  # searches: SQLite's own ceiling (~2 GB); measured 10-35% 
 SCAN_MMAP_BYTES = 256 << 20  # a sync's own reader: its mapped pages would count in the import's memory
 WAL_LIMIT_BYTES = 64 << 20
 PAGE_SIZE = 8192
-FTS_NORMAL = {"hashsize": 1 << 20, "automerge": 4}  # FTS5's defaults
-FTS_BULK = {"hashsize": 8 << 20, "automerge": 8}
 
 _NORMAL = (
     "PRAGMA synchronous = FULL",
@@ -129,8 +127,16 @@ def archive_version(db: Path) -> int:
 
 
 def open_reader(db: Path, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
+    """A read-only connection to the archive with its index file attached (``idx``):
+    a search reads words from the index, everything else from the archive."""
+    from . import index_file
+
     conn = connect_readonly(db)
     _common(conn)
+    try:
+        index_file.attach(conn, db, writable=False)
+    except sqlite3.OperationalError:  # an index this user cannot open: searches find nothing until a sync
+        index_file.attach_empty(conn)
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA cache_size = -8000")
     # readers map the file (fast page access, shared with the OS cache); the writer
@@ -147,10 +153,7 @@ def set_bulk(conn: sqlite3.Connection, on: bool, *, first_import: bool = False) 
     bulk mode restores full durability and checkpoints with fsync."""
     for p in _BULK if on else _NORMAL:
         conn.execute(p)
-    # FTS5 writes a new index segment each time its pending terms pass 'hashsize' (1 MB by
-    # default) and merges segments 'automerge' at a time: bigger and fewer during a bulk import
-    for option, value in (FTS_BULK if on else FTS_NORMAL).items():
-        conn.execute(f"INSERT INTO messages_fts(messages_fts, rank) VALUES ('{option}', {value})")
+    # (the index file's own bulk settings are the indexer's: indexer.FTS_BULK)
     if on and first_import:
         conn.execute("PRAGMA synchronous = OFF")
     if not on:
@@ -211,30 +214,61 @@ def backup(db: Path, dest: Path) -> dict:
     import time
 
     from ..errors import ArchiveDamaged, PolylogueError
+    from .index_file import index_path
 
     if dest.is_dir():
         dest = dest / DB_NAME
-    if os.path.lexists(dest):  # a dangling symlink too: never write through one
-        what = "a symbolic link" if dest.is_symlink() else "a file"
-        raise PolylogueError(f"{dest} already exists ({what}); choose a new file")
+    dest_index = index_path(dest)
+    for path in (dest, dest_index):
+        if os.path.lexists(path):  # a dangling symlink too: never write through one
+            what = "a symbolic link" if path.is_symlink() else "a file"
+            raise PolylogueError(f"{path} already exists ({what}); choose a new file")
     t0 = time.perf_counter()
     src = open_reader(db)
     try:
-        src.execute("BEGIN")  # the check and the copy read one snapshot
+        pair_snapshot(src)  # the check and the copies read one snapshot of each file
         damage = first_damage(src)
         if damage:
             raise ArchiveDamaged(f"not backed up: the archive {db} is damaged ({damage}); `polylogue check` lists it")
         private_dirs(dest.parent)
-        os.close(open_private(dest, exclusive=True))
-        dst = sqlite3.connect(dest)
-        try:
-            src.backup(dst)  # one step: the whole copy comes from the snapshot above
-            dst.execute("PRAGMA journal_mode = WAL")
-        finally:
-            dst.close()
+        # the index file too, from its snapshot: it lags the archive's at most by the log the archive
+        # holds, which the next sync of the copy applies (store/indexer.py)
+        copies = [("main", dest)] + ([("idx", dest_index)] if _attached_file(src, "idx") else [])
+        for name, path in copies:
+            os.close(open_private(path, exclusive=True))
+            dst = sqlite3.connect(path)
+            try:
+                src.backup(dst, name=name)  # one step: the whole copy comes from the snapshot above
+                dst.execute("PRAGMA journal_mode = WAL")
+            finally:
+                dst.close()
     finally:
         src.close()
     return {"path": str(dest), "bytes": dest.stat().st_size, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _attached_file(conn: sqlite3.Connection, name: str) -> str:
+    return next((f for _, n, f in conn.execute("PRAGMA database_list") if n == name), "") or ""
+
+
+def pair_snapshot(conn: sqlite3.Connection, tries: int = 20) -> int | None:
+    """Open one read transaction on a reader (archive and index file) that sees a
+    consistent pair: the index's snapshot first, then the archive's, so the archive
+    is at least as new as the index; and taken again if a sync trimmed the log
+    past the index's watermark in between (the log entries after it must be in
+    the archive's snapshot). Returns the index's watermark (None: none)."""
+    for _ in range(tries):
+        conn.execute("BEGIN")
+        row = conn.execute("SELECT value FROM idx.index_state WHERE key = 'watermark'").fetchone()
+        w = None if row is None else int(row[0])
+        try:
+            trimmed = conn.execute("SELECT value FROM main.meta WHERE key = 'index_trimmed'").fetchone()
+        except sqlite3.OperationalError:  # an archive too old to have meta at all
+            return w
+        if w is None or trimmed is None or int(trimmed[0]) <= w:
+            return w
+        conn.execute("ROLLBACK")
+    raise sqlite3.OperationalError("the index kept moving while its snapshot was taken")
 
 
 def first_damage(conn: sqlite3.Connection) -> str | None:

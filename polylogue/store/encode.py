@@ -66,9 +66,8 @@ class MessageRow(NamedTuple):  # a NamedTuple: 4x cheaper than a dataclass to pi
     model: str | None
     usage: bytes | None  # JSON, encoded like content
     meta: bytes | None  # JSON, encoded like content
-    content: bytes | None  # None (with fts None): "kept", the archive holds this message as it is
+    content: bytes | None  # None: "kept", the archive holds this message as it is
     hash: int
-    fts: tuple[str, str, str, str] | None
     usage_row: Response | None = None  # what the message adds to the usage ledger (store/usage.py)
 
 
@@ -219,13 +218,13 @@ class _Totals:
         # hash the JSON, not the stored bytes: a new compression dictionary changes no hash
         h = _hash(raw, [seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, usage, meta])
         if stored is not None and stored.get(mid) == h:
-            return MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, None, None, None, h, None)
+            return MessageRow(seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, None, None, None, h)
         content = codec.encode_json(raw)
         # usage and meta JSON are stored like content (compressed with the archive's dictionary)
-        fts = fts_values(msg.blocks)
-        self.nbytes += len(content) + len(fts[0]) + len(fts[1]) + len(fts[2]) + len(fts[3])
+        # (no index text: the indexer derives it from the stored content, store/indexer.py)
+        self.nbytes += len(content)
         return MessageRow(
-            seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta), content, h, fts,
+            seq, mid, msg.parent_id, msg.role, ts, flags, msg.model, _pack(usage), _pack(meta), content, h,
             response,
         )  # fmt: skip
 

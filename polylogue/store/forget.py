@@ -2,11 +2,13 @@
 bringing them back (docs/privacy.md, "Forget"). Also the redaction rules'
 rows, and rewriting a message's content in place (``polylogue redact``).
 
-A contentless FTS5 index keeps a deleted row's terms in its old segments (a
-'delete' only adds a marker, and ``secure_delete`` does not reach inside
-FTS5's own pages before SQLite 3.42's 'secure-delete' option): ``purge`` merges
-the index into one segment, which drops them, then checkpoints and truncates
-the WAL so no old page image survives there either."""
+The index file follows through the writer's log (indexer.py): a forget or a
+rewrite logs what the index must drop, and ``purge`` brings the index up to it
+before merging. A contentless FTS5 index keeps a deleted row's terms in its old
+segments (a 'delete' only adds a marker, and ``secure_delete`` does not reach
+inside FTS5's own pages before SQLite 3.42's 'secure-delete' option): ``purge``
+merges the index into one segment, which drops them, then checkpoints and
+truncates both files' WALs so no old page image survives there either."""
 
 from __future__ import annotations
 
@@ -16,14 +18,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import codec, term_totals
-from .encode import fts_values
+from . import indexer
 from .ids import message_rowid, rowid_range
 
-_DELETE_FTS = (
-    "INSERT INTO messages_fts(messages_fts, rowid, text, thinking, tool_use, tool_result) VALUES ('delete',?,?,?,?,?)"
-)
-_INSERT_FTS = "INSERT INTO messages_fts(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)"
+_LOG_TITLE = "INSERT INTO index_log(lo, n, gone) VALUES (?, -1, ?)"
 
 
 def conversation_key(uid: str) -> bytes:
@@ -51,7 +49,6 @@ def forget(
     Returns {"conversations", "messages", "uids", "sources"} (the input files they
     were read from, for the caller to drop their parse states)."""
     conn.execute("PRAGMA secure_delete = ON")  # freed cells and pages are zeroed, not left behind
-    shift = term_totals.block_shift(conn)
     out: dict[str, Any] = {"conversations": 0, "messages": 0, "uids": [], "sources": []}
     with conn:
         conn.execute("BEGIN IMMEDIATE")
@@ -66,14 +63,13 @@ def forget(
             uid, provider, title, count, path = row
             out["messages"] += _delete_messages(conn, cid)
             if title:
-                conn.execute("INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', ?, ?)", (cid, title))
+                conn.execute(_LOG_TITLE, (message_rowid(cid, 0), title))
             conn.execute("DELETE FROM conversations WHERE id = ?", (cid,))
             conn.execute(
                 "UPDATE provider_totals SET conversations = conversations - 1, messages = messages - ? "
                 "WHERE provider = ?",
                 (count, provider),
             )
-            conn.execute("DELETE FROM term_totals WHERE block = ?", (message_rowid(cid, 0) >> shift,))
             conn.execute("INSERT OR REPLACE INTO forgotten(key, at) VALUES (?, ?)", (conversation_key(uid), _now()))
             out["conversations"] += 1
             out["uids"].append(uid)
@@ -86,33 +82,38 @@ def forget(
 
 
 def _delete_messages(conn: sqlite3.Connection, cid: int) -> int:
-    """A conversation's messages and their index entries (contentless FTS5: a delete
-    replays the values indexed, rebuilt from the content as the writer does)."""
+    """A conversation's messages, each logged with its content for the indexer
+    (contentless FTS5: a delete replays the values indexed, rebuilt from it)."""
     lo, hi = rowid_range(cid)
     n = 0
     while True:
         rows = conn.execute("SELECT id, content FROM messages WHERE id >= ? AND id < ? LIMIT 500", (lo, hi)).fetchall()
         if not rows:
             return n
-        deletes = []
-        for rid, blob in rows:
-            vals = fts_values(codec.decode_blocks(blob))
-            if any(vals):
-                deletes.append((rid, *vals))
-        conn.executemany(_DELETE_FTS, deletes)
+        conn.executemany("INSERT INTO index_log(lo, n, gone) VALUES (?, 0, ?)", rows)
         conn.execute("DELETE FROM messages WHERE id >= ? AND id <= ?", (lo, rows[-1][0]))
         n += len(rows)
         lo = rows[-1][0] + 1
 
 
 def purge(conn: sqlite3.Connection) -> None:
-    """Drop every trace of deleted rows: the index merged (its old segments held
-    their terms), the WAL checkpointed and truncated, freed pages given back."""
+    """Drop every trace of deleted rows: the index brought up to the archive and
+    merged (its old segments held their terms), both WALs checkpointed and
+    truncated, freed pages given back (the caller holds the sync lock)."""
+    db = conn.execute("PRAGMA database_list").fetchone()[2]
     conn.execute("PRAGMA secure_delete = ON")
-    with conn:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
-        conn.execute("INSERT INTO titles_fts(titles_fts) VALUES ('optimize')")
+    idx = indexer.open_indexer(db)
+    try:
+        idx.execute("PRAGMA idx.secure_delete = ON")
+        indexer.catch_up(idx)
+        with idx:
+            idx.execute("BEGIN IMMEDIATE")
+            idx.execute("INSERT INTO idx.messages_fts(messages_fts) VALUES ('optimize')")
+            idx.execute("INSERT INTO idx.titles_fts(titles_fts) VALUES ('optimize')")
+        idx.execute("PRAGMA idx.wal_checkpoint(TRUNCATE)")
+    finally:
+        idx.close()
+    indexer.trim(conn, db)  # the log's copies of the deleted content go too
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.executescript("PRAGMA incremental_vacuum")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -170,23 +171,16 @@ def message_rows(conn: sqlite3.Connection, cid: int, mid: str | None) -> list[tu
 def rewrite_message(
     conn: sqlite3.Connection, rid: int, old_content: bytes, content: bytes, meta: bytes | None, hash_: int
 ) -> None:
-    """A message's content replaced in place, its index entries with it (caller's transaction)."""
-    old = fts_values(codec.decode_blocks(old_content))
-    if any(old):
-        conn.execute(_DELETE_FTS, (rid, *old))
+    """A message's content replaced in place (caller's transaction), logged for the
+    index as a delete of the old content and an insert of the row again."""
+    conn.execute("INSERT INTO index_log(lo, n, gone) VALUES (?, 0, ?)", (rid, old_content))
     conn.execute("UPDATE messages SET content = ?, meta = ?, hash = ? WHERE id = ?", (content, meta, hash_, rid))
-    new = fts_values(codec.decode_blocks(content))
-    if any(new):
-        conn.execute(_INSERT_FTS, (rid, *new))
-    conn.execute("DELETE FROM term_totals WHERE block = ?", (rid >> term_totals.block_shift(conn),))
+    conn.execute("INSERT INTO index_log(lo, n) VALUES (?, 1)", (rid,))
 
 
 def rewrite_conversation(
     conn: sqlite3.Connection, cid: int, old_title: str | None, title: str | None, meta: bytes | None, hash_: int
 ) -> None:
     if old_title != title:
-        if old_title:
-            conn.execute("INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', ?, ?)", (cid, old_title))
-        if title:
-            conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, title))
+        conn.execute(_LOG_TITLE, (message_rowid(cid, 0), old_title or None))
     conn.execute("UPDATE conversations SET title = ?, meta = ?, hash = ? WHERE id = ?", (title, meta, hash_, cid))

@@ -251,6 +251,13 @@ def generation(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
 
 
+def search_generation(conn: sqlite3.Connection) -> tuple[int, int]:
+    """What a search's result depends on: the archive's generation and the index's
+    watermark (the index catches up after the writer commits: store/indexer.py)."""
+    row = conn.execute("SELECT value FROM idx.index_state WHERE key = 'watermark'").fetchone()
+    return generation(conn), -1 if row is None else int(row[0])
+
+
 def source_paths(conn: sqlite3.Connection, uids: list[str]) -> dict[str, str]:
     """The input file each conversation was last read from (uid -> path); a
     conversation with no recorded source is left out."""

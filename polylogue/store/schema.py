@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from . import privacy_schema, upgrade, usage_schema
+from . import index_file, privacy_schema, upgrade, usage_schema
 
 # first_ts/last_ts: the first and last message time of a conversation (a message without
 # a timestamp has its conversation's updated_at; NULL when no message has a time)
@@ -164,6 +164,9 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
     usage_schema.STEPS,
     # 8: privacy: tombstones of forgotten conversations and of redacted spans
     privacy_schema.STEPS,
+    # 9: the full-text index and the kept word totals move to their own file, index.db, built by a
+    # second process from the log the writer keeps here (store/indexer.py; docs/architecture.md)
+    [index_file.move_index],
 ]
 
 
@@ -182,6 +185,26 @@ def migrate(conn: sqlite3.Connection) -> int:
     start = conn.execute("PRAGMA user_version").fetchone()[0]
     if start > SCHEMA_VERSION:
         raise _too_new(start)
+    if start == SCHEMA_VERSION:
+        return start
+    # a migration may write the index file too (9 moves the index there); it is attached for
+    # them alone: the writer never keeps it, its BEGIN IMMEDIATE would lock the indexer out
+    attached = any(name == "idx" for _, name, _ in conn.execute("PRAGMA database_list"))
+    if not attached:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        if path:
+            index_file.attach(conn, path, writable=True)
+        else:
+            conn.execute("ATTACH DATABASE ':memory:' AS idx")
+    try:
+        _steps(conn, start)
+    finally:
+        if not attached:
+            conn.execute("DETACH DATABASE idx")
+    return start
+
+
+def _steps(conn: sqlite3.Connection, start: int) -> None:
     for version in range(start, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -195,7 +218,6 @@ def migrate(conn: sqlite3.Connection) -> int:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    return start
 
 
 def _too_new(version: int) -> Exception:

@@ -163,6 +163,6 @@ def _vocabulary(conn: sqlite3.Connection) -> None:
     query_only = conn.execute("PRAGMA query_only").fetchone()[0]
     conn.execute("PRAGMA query_only = OFF")
     try:
-        conn.execute(f"CREATE VIRTUAL TABLE {_VOCAB} USING fts5vocab(main, messages_fts, row)")
+        conn.execute(f"CREATE VIRTUAL TABLE {_VOCAB} USING fts5vocab(idx, messages_fts, row)")
     finally:
         conn.execute(f"PRAGMA query_only = {int(query_only)}")

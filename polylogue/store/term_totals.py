@@ -6,8 +6,9 @@ in a million messages that count is a pass over its whole doclist (~100 ms at
 for it. So the words common enough for that to matter are counted after each
 sync, per block of 2^bits conversations, and a one-word search sums the blocks.
 
-Exact, never stale: the writer deletes a block's counts in the same transaction
-that changes any message of that block (writer.py), and a word's counts are
+Exact, never stale: the counts live in the index file beside what they count,
+and the indexer deletes a block's counts in the same transaction that changes
+any index entry of that block (indexer.py), and a word's counts are
 used only when every block has them (all in one statement, one snapshot);
 otherwise the search counts as before. A sync then recounts only the blocks it
 touched: new conversations land in the last block, an edit in one or two.
@@ -21,14 +22,14 @@ bare word when it has none), so a form appearing later changes the key and
 the old counts simply stop being used until the next sync counts the new
 key. Each block also counts the conversations whose title holds the word but
 none of whose messages does (a whole-conversation search lists those too);
-the writer drops a block's counts when a title in it changes.
+the indexer drops a block's counts when a title in it changes.
 
 Each (word, block) also keeps how many of the word's messages each of the
 block's conversations holds (``term_convs``, a compressed array, ~0.3-1.5 KB):
 a search that needs a frequent word's conversations, or its messages within
 some conversations, reads them instead of passing over its whole doclist
 (store/whole.py). A block's array counts only while its term_totals row
-exists, so the writer's delete of that row (writer.py) makes it stale too.
+exists, so the indexer's delete of that row (indexer.py) makes it stale too.
 
 Frequent prefixes are kept the same way, under keys like 'som*' (issue 27):
 counting `som*` merges the doclists of every word starting so (151 ms at 5M
@@ -180,14 +181,15 @@ def _counted(conn: sqlite3.Connection, term: str) -> tuple[int, int, set[int]] |
 
 
 CONVS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS term_convs ("
+    "CREATE TABLE IF NOT EXISTS idx.term_convs ("
     "term TEXT NOT NULL, block INTEGER NOT NULL, counts BLOB NOT NULL, PRIMARY KEY (term, block)) WITHOUT ROWID"
 )
 
 
 def _has_convs(conn: sqlite3.Connection) -> bool:
     return (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'term_convs'").fetchone() is not None
+        conn.execute("SELECT 1 FROM idx.sqlite_master WHERE type = 'table' AND name = 'term_convs'").fetchone()
+        is not None
     )
 
 
@@ -313,16 +315,18 @@ def titled_without(
 
 
 def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | None = None) -> int:
-    """Count what is missing (after a sync; the caller holds the sync lock, so
-    nothing else writes). Returns how many (word, block) counts were made."""
+    """Count what is missing (after a sync, the index caught up; ``conn`` from
+    indexer.open_indexer: the counts are kept in the index file, beside what they
+    count; the caller holds the sync lock, so nothing else writes). Returns how
+    many (word, block) counts were made."""
     bits, min_messages = settings(conn)
     total = conn.execute("SELECT coalesce(sum(messages), 0) FROM provider_totals").fetchone()[0]
-    chosen_at = int((conn.execute("SELECT value FROM meta WHERE key = 'totals_chosen_at'").fetchone() or (0,))[0])
+    chosen_at = int(_state(conn, "totals_chosen_at", 0))
     if total < min_messages:
         if chosen_at:
             _replace_terms(conn, [], 0)
         return 0
-    version = int((conn.execute("SELECT value FROM meta WHERE key = 'totals_version'").fetchone() or (1,))[0])
+    version = int(_state(conn, "totals_version", 1))
     if not chosen_at or total >= 2 * chosen_at or 2 * total < chosen_at or version < TOTALS_VERSION:
         _replace_terms(conn, choose(conn, total, min_messages), total)
     terms = _keys(conn)
@@ -363,7 +367,7 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
     # one block, and every kept prefix would cost a whole pass): from where the last refresh stopped,
     # so all get their turn; one not recounted is counted live by a search meanwhile, exact
     pending = [t for t in terms if t.endswith("*") and any((t, b) not in done_all for b in range(blocks))]
-    last = (conn.execute("SELECT value FROM meta WHERE key = 'totals_prefix_last'").fetchone() or ("",))[0]
+    last = _state(conn, "totals_prefix_last", "")
     pending.sort()
     began = time.process_time()
     budget = max(PREFIX_SECONDS, PREFIX_SHARE * (began - words_began))
@@ -386,7 +390,7 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
     if pending:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('totals_prefix_last', ?)", (last,))
+            conn.execute("INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_prefix_last', ?)", (last,))
     if progress and todo:
         progress(len(todo), len(todo))
     return made
@@ -440,6 +444,12 @@ def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]
     )
 
 
+def _state(conn: sqlite3.Connection, key: str, default):
+    """One of the index file's own settings (indexer.py, ``index_state``)."""
+    row = conn.execute("SELECT value FROM idx.index_state WHERE key = ?", (key,)).fetchone()
+    return default if row is None else row[0]
+
+
 def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -> None:
     with conn:
         conn.execute("BEGIN IMMEDIATE")
@@ -450,8 +460,10 @@ def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -
             conn.executemany("DELETE FROM term_convs WHERE term = ?", [(t,) for t in gone])
         conn.executemany("DELETE FROM frequent_terms WHERE term = ?", [(t,) for t in gone])
         conn.executemany("INSERT OR IGNORE INTO frequent_terms(term) VALUES (?)", [(t,) for t in terms])
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('totals_chosen_at', ?)", (chosen_at,))
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('totals_version', ?)", (TOTALS_VERSION,))
+        conn.execute("INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_chosen_at', ?)", (chosen_at,))
+        conn.execute(
+            "INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_version', ?)", (TOTALS_VERSION,)
+        )
 
 
 def title_only(conn: sqlite3.Connection, term: str, lo: int, hi: int) -> set[int]:

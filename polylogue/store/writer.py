@@ -1,12 +1,14 @@
 """The batched writer: the only code that writes what was imported (conversations,
-messages, their index, ``sources``). Outside it, only derived data is written:
-compression dictionaries (db.py), frequent-word counts (term_totals.py) and
-schema migrations (schema.py).
+messages, ``sources``). It never touches the full-text index: with each batch it
+logs what the index must follow (``index_log``), and the indexer (indexer.py, a
+process of its own during a big sync) brings the index file up to it. Outside it,
+only derived data is written: compression dictionaries (db.py), the index and
+frequent-word counts (indexer.py, term_totals.py) and schema migrations (schema.py).
 
 One transaction per batch. A conversation is written whole or not at all: if
 one fails half-way, the batch is rolled back and replayed without it (no
-per-conversation SAVEPOINT: releasing one makes FTS5 flush its pending terms,
-which tripled the cost of a bulk import). Unchanged conversations (same content
+per-conversation SAVEPOINT: one was measured to cost much when FTS5 lived in
+this transaction). Unchanged conversations (same content
 hash) cost one indexed lookup; changed ones rewrite and re-index only the
 messages whose hash changed. A huge conversation comes in parts
 (``write_part``), written in a transaction of its own, committed with its last
@@ -23,8 +25,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ..errors import StaleRows
-from . import codec, term_totals
-from .encode import ConversationRow, MessageRow, fts_values
+from .encode import ConversationRow, MessageRow
 from .ids import MESSAGE_ID_SPAN, message_rowid
 from .schema import TIME_BOUNDS
 from .usage import Ledger
@@ -37,10 +38,10 @@ _INSERT_MSG = (
     "INSERT INTO messages(id, conversation_id, seq, mid, parent_mid, role, timestamp, flags, model, usage, meta,"
     " content, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-_INSERT_FTS = "INSERT INTO messages_fts(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)"
-_DELETE_FTS = (
-    "INSERT INTO messages_fts(messages_fts, rowid, text, thinking, tool_use, tool_result) VALUES ('delete',?,?,?,?,?)"
-)
+# what the index must follow (indexer.py): messages inserted, a message deleted with its old content,
+# a title changed with the old title
+_LOG_INSERT = "INSERT INTO index_log(lo, n) VALUES (?, ?)"
+_LOG_TITLE = "INSERT INTO index_log(lo, n, gone) VALUES (?, -1, ?)"
 _CONV_COLS = (
     "uid, provider, provider_id, title, created_at, updated_at, source_id, parent_uid, project, models, meta,"
     " message_count, features, input_tokens, output_tokens, hash, imported_at"
@@ -98,8 +99,6 @@ class Writer:
         self.checkpoints = 0
         self._log: list[Callable[[], object]] = []  # this batch's writes, to replay after a rollback
         self._stats_at_begin = copy.deepcopy(self.stats)
-        self._block_shift = term_totals.block_shift(conn)
-        self._dirty_blocks: set[int] = set()  # their term_totals go stale with this batch
         self._parts: _Parts | None = None  # a conversation being written in parts
         self._usage = Ledger(conn)  # the usage ledger and its totals, kept with the messages
 
@@ -113,10 +112,6 @@ class Writer:
     def commit(self) -> None:
         if self.conn.in_transaction:
             self._flush_totals()
-            if self._dirty_blocks:
-                blocks = sorted(self._dirty_blocks)
-                self.conn.execute(f"DELETE FROM term_totals WHERE block IN ({','.join('?' * len(blocks))})", blocks)
-                self._dirty_blocks.clear()
             self.conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
             self.conn.execute("COMMIT")
             self._bound_wal()
@@ -440,15 +435,11 @@ class Writer:
         return "updated"
 
     def _retitle(self, cid: int, old: str | None, new: str | None) -> None:
-        """A changed title: re-index it, and drop its block's kept totals (they
-        count the conversations matching by title alone, term_totals.py)."""
-        if old == new:
-            return
-        if old:
-            self.conn.execute("INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', ?, ?)", (cid, old))
-        if new:
-            self.conn.execute("INSERT INTO titles_fts(rowid, title) VALUES (?, ?)", (cid, new))
-        self._dirty_blocks.add(message_rowid(cid, 0) >> self._block_shift)
+        """A changed title: logged for the indexer with the old one (it re-indexes the
+        title and drops its block's kept totals, which count the conversations
+        matching by title alone, term_totals.py)."""
+        if old != new:
+            self.conn.execute(_LOG_TITLE, (message_rowid(cid, 0), old or None))
 
     def _insert_messages(
         self, cid: int, rows: list[MessageRow], start: int, conv: ConversationRow, counted: bool = False
@@ -461,7 +452,6 @@ class Writer:
         if start + len(rows) >= MESSAGE_ID_SPAN:
             raise OverflowError(f"conversation {cid} has had more than {MESSAGE_ID_SPAN} message versions")
         first = message_rowid(cid, start)
-        self._dirty_blocks.add(first >> self._block_shift)
         if not counted:
             self.conn.execute("UPDATE conversations SET next_message = ? WHERE id = ?", (start + len(rows), cid))
         self.conn.executemany(
@@ -485,7 +475,7 @@ class Writer:
                 for i, r in enumerate(rows)
             ],
         )
-        self.conn.executemany(_INSERT_FTS, [(first + i, *r.fts) for i, r in enumerate(rows) if r.fts and any(r.fts)])
+        self.conn.execute(_LOG_INSERT, (first, len(rows)))
         responses = [
             (first + i, conv.updated_at if r.timestamp is None else r.timestamp, r.usage_row)
             for i, r in enumerate(rows)
@@ -499,17 +489,14 @@ class Writer:
             return
         c = self.conn
         self._usage.remove(ids)
-        self._dirty_blocks.update(i >> self._block_shift for i in ids)
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            old = c.execute(f"SELECT id, content FROM messages WHERE id IN ({marks})", chunk).fetchall()
-            deletes = []
-            for rid, blob in old:
-                vals = fts_values(codec.decode_blocks(blob))
-                if any(vals):
-                    deletes.append((rid, *vals))
-            c.executemany(_DELETE_FTS, deletes)
+            # the index holds what the old content says: the indexer deletes it with these values
+            c.execute(
+                f"INSERT INTO index_log(lo, n, gone) SELECT id, 0, content FROM messages WHERE id IN ({marks})",
+                chunk,
+            )
             c.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
 
     # -- totals and sources --------------------------------------------------
