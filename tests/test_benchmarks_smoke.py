@@ -180,3 +180,10 @@ def test_parse_smoke():
         assert p["messages"] > 0 and p["parse_us_per_message"] > 0, name
         ratio = p["parse_us_per_message"] / p["orjson_us_per_message"]  # of rounded figures: close, not equal
         assert abs(p["ratio_to_orjson"] - ratio) <= 0.01 * ratio, name
+
+
+def test_naive_smoke():
+    """The naive loader (issue 27's second baseline) and our import, side by side."""
+    out = smoke("naive")
+    assert out["polylogue"]["rows"][0] > 0 and out["naive"]["rows"][0] > 0
+    assert out["cpu_ratio"] > 0 and out["wall_ratio"] > 0 and out["pss_ratio"] > 0
