@@ -248,19 +248,21 @@ def _replace_usage(cur: Any, machine: str, archive_id: str, staged: int) -> None
     holders of every key that changes are read before and after (under an advisory lock,
     so two pushers never count the same key from stale reads), and the totals lose the
     former and gain the latter; an unkeyed holder always counts."""
-    old = cur.execute(
-        "SELECT EXISTS (SELECT 1 FROM usage_ledger WHERE conversation_id IN (SELECT id FROM stage_written))"
-    ).fetchone()[0]
+    # a temp table has no statistics: without them the planner scans the whole ledger for
+    # each batch (a first push's cost grew with the square of its size)
+    cur.execute("ANALYZE stage_written")
+    # the batch's conversations as an array: an index probe each, whatever the planner
+    # believes of the ledger's size mid-push (a join could scan it whole at every batch)
+    mine = "conversation_id = ANY(ARRAY(SELECT id FROM stage_written))"
+    old = cur.execute(f"SELECT EXISTS (SELECT 1 FROM usage_ledger WHERE {mine})").fetchone()[0]
     if not staged and not old:
         return
-    cur.execute("ANALYZE stage_written")
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (USAGE_LOCK,))
     cur.execute("CREATE TEMP TABLE IF NOT EXISTS stage_keys (provider text, key text) ON COMMIT DELETE ROWS")
     cur.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS stage_delta ON COMMIT DELETE ROWS AS SELECT {_L_COLS}, 0 AS sign"
         " FROM usage_ledger WITH NO DATA"
     )
-    mine = "conversation_id IN (SELECT id FROM stage_written)"
     cur.execute(
         f"""INSERT INTO stage_keys SELECT provider, key FROM usage_ledger WHERE {mine} AND key IS NOT NULL
         UNION SELECT s.provider, s.key FROM stage_usage s JOIN stage_written w ON w.uid = s.uid WHERE s.key IS NOT NULL"""
