@@ -41,14 +41,14 @@ class QueryError(PolylogueError):
         super().__init__(reason)
         self.reason, self.query, self.position = reason, query, position
 
-
-class SearchTimeout(QueryError):
-    """A search given a time limit (Archive.search(timeout=...)) did not finish within it."""
-
     def __str__(self) -> str:
         if self.position is None or not self.query:
             return self.reason
         return f"{self.reason}\n  {self.query}\n  {' ' * self.position}^"
+
+
+class SearchTimeout(QueryError):
+    """A search given a time limit (Archive.search(timeout=...)) did not finish within it."""
 
 
 class SemanticUnavailable(QueryError):
