@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 from pg_server import pg_server  # noqa: F401
@@ -25,7 +22,6 @@ from web_server import (
     PLANTED,
     PLANTED_CONV,
     Server,
-    _wait_ready,
     branched_conversation,
     build_home,
     long_conversation,
@@ -62,28 +58,7 @@ def conv_path(ident: str, **q: str) -> str:
 
 def start_shared(reader: Path, url: str, *args: str, timeout: float = 60) -> Server:
     """`polylogue --home READER --archive URL serve --port 0 ARGS` in its own process."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "polylogue", "--home", str(reader), "--archive", url, "serve", "--port", "0", *args],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + timeout
-    assert proc.stderr is not None
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"at (http://\S+)", line)
-        if m:
-            parts = urlsplit(m.group(1))
-            server = Server(proc, m.group(1), "127.0.0.1", parts.port or 80)
-            threading.Thread(target=server.log.extend, args=(proc.stderr,), daemon=True).start()
-            _wait_ready(server, deadline)
-            return server
-    proc.kill()
-    raise AssertionError(f"serve did not start: {proc.stderr.read() if proc.stderr else ''}")
+    return start(reader, *args, timeout=timeout, archive=url)
 
 
 def _server_state(url: str) -> dict[str, tuple]:

@@ -127,10 +127,11 @@ class Server:
             self.proc.wait(10)
 
 
-def start(home: Path, *args: str, timeout: float = 60) -> Server:
-    """`polylogue --home HOME serve --port 0 ARGS` in its own process; waits for its URL line."""
+def start(home: Path, *args: str, timeout: float = 60, archive: str | None = None) -> Server:
+    """`polylogue --home HOME [--archive URL] serve --port 0 ARGS` in its own process; waits for its URL line."""
+    shared = ["--archive", archive] if archive else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "polylogue", "--home", str(home), "serve", "--port", "0", *args],
+        [sys.executable, "-m", "polylogue", "--home", str(home), *shared, "serve", "--port", "0", *args],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
