@@ -65,3 +65,12 @@ def load_v1_archive(home: Path) -> Path:
     conn.executescript(FIXTURE_V1.read_text())
     conn.close()
     return home
+
+
+def generated_world(tmp: Path, conversations: int, seed: int, chars: int) -> Path:
+    """A small world from benchmarks/generate.py (12 messages a conversation) in ``tmp``."""
+    data = tmp / f"world{seed}"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations", str(conversations),
+           "--messages", "12", "--chars", str(chars), "--seed", str(seed)]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True)
+    return data

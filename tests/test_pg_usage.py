@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import generated_world
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pg_server import pg_server  # noqa: F401
@@ -31,25 +30,7 @@ SUMS = "responses, approximate, input, output, cache_read, cache_write, cache_wr
 
 
 def _world(tmp: Path, conversations: int = 60, seed: int = 7) -> Path:
-    data = tmp / f"world{seed}"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "generate.py"),
-            str(data),
-            "--conversations",
-            str(conversations),
-            "--messages",
-            "12",
-            "--chars",
-            "160",
-            "--seed",
-            str(seed),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return data
+    return generated_world(tmp, conversations, seed, chars=160)
 
 
 def _tables_local(a: Archive) -> tuple[list, list]:

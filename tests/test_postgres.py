@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import generated_world
 from pg_server import pg_server  # noqa: F401
 
 from polylogue.api import Archive
@@ -147,25 +148,7 @@ push(Archive(sys.argv[1]), sys.argv[2], machine="laptop", on_progress=slow, batc
 
 
 def _world(tmp: Path, conversations: int, seed: int) -> Path:
-    data = tmp / f"world{seed}"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "generate.py"),
-            str(data),
-            "--conversations",
-            str(conversations),
-            "--messages",
-            "12",
-            "--chars",
-            "200",
-            "--seed",
-            str(seed),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return data
+    return generated_world(tmp, conversations, seed, chars=200)
 
 
 def test_push_killed_then_resumed(pg_server, tmp_path):  # noqa: F811
