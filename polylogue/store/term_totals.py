@@ -47,6 +47,7 @@ import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable
+from operator import itemgetter
 
 from .ids import MESSAGE_ID_BITS, rowid_range, sql_conversation_of
 from .tokens import index_tokens
@@ -266,16 +267,23 @@ def _conv_counts(conn: sqlite3.Connection, term: str) -> ConvCounts | None:
     return ConvCounts(bits, have)
 
 
+def _per_conversation(conn: sqlite3.Connection, match: str, lo: int, hi: int) -> Counter:
+    """How many of the messages with rowids in [lo, hi) match, per conversation, live.
+    Counted here, not by a GROUP BY: SQLite would sort every matching row first
+    (measured at 5M messages: 85-110 MB for one frequent word, against 2 MB)."""
+    rows = conn.execute(
+        f"SELECT {_CONV} FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?", (match, lo, hi)
+    )
+    return Counter(map(itemgetter(0), rows))
+
+
 def _count_block(conn: sqlite3.Connection, match: str, b: int, bits: int) -> tuple[list[int], int, int]:
     """(per-conversation counts, messages, conversations) of one block, live."""
     shift = MESSAGE_ID_BITS + bits
     counts = [0] * (1 << bits)
-    for c, n in conn.execute(
-        f"SELECT {_CONV}, count(*) FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ? "
-        "GROUP BY 1",
-        (match, b << shift, (b + 1) << shift),
-    ):
-        counts[c - (b << bits)] = n
+    first = b << bits
+    for c, n in _per_conversation(conn, match, b << shift, (b + 1) << shift).items():
+        counts[c - first] = n
     return counts, sum(counts), sum(1 for n in counts if n)
 
 
@@ -289,11 +297,7 @@ def _count_blocks(conn: sqlite3.Connection, term: str, blocks: list[int], bits: 
         return {b: _count_block(conn, match, b, bits)[0] for b in blocks}
     out = {b: [0] * (1 << bits) for b in blocks}
     shift, mask = MESSAGE_ID_BITS + bits, (1 << bits) - 1
-    for c, n in conn.execute(
-        f"SELECT {_CONV}, count(*) FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ? "
-        "GROUP BY 1",
-        (match, min(blocks) << shift, (max(blocks) + 1) << shift),
-    ):
+    for c, n in _per_conversation(conn, match, min(blocks) << shift, (max(blocks) + 1) << shift).items():
         got = out.get(c >> bits)
         if got is not None:
             got[c & mask] = n
@@ -506,11 +510,7 @@ def verify(conn: sqlite3.Connection) -> list[str]:
         known = lookup(conn, t)
         if known is None:
             continue
-        per = dict(
-            conn.execute(
-                f"SELECT {_CONV}, count(*) FROM messages_fts WHERE messages_fts MATCH ? GROUP BY 1", (_match(t),)
-            ).fetchall()
-        )
+        per = dict(_per_conversation(conn, _match(t), 0, 1 << 62))
         actual = (sum(per.values()), len(per), len(titled_without(conn, t, per)))
         if tuple(actual) != tuple(known):
             problems.append(f"term totals for '{t}': stored {known}, actual {tuple(actual)}")
