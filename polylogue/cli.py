@@ -188,7 +188,10 @@ def _say_waiting() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--force", is_flag=True, help="Re-read every file, even those unchanged since the last sync.")
 @click.option(
-    "--workers", type=int, default=None, help="Parser processes (default: one per core, up to 3; 0 parses in-process)."
+    "--workers",
+    type=int,
+    default=None,
+    help="Parser processes (default: one per core less the indexer's, 1 to 3; 0 parses in-process).",
 )
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting when another sync is running.")
 @click.option(

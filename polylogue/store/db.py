@@ -32,7 +32,7 @@ _NORMAL = (
 _BULK = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA wal_autocheckpoint = 4000",
-    "PRAGMA cache_size = -8000",
+    "PRAGMA cache_size = -4000",
 )
 
 

@@ -105,6 +105,7 @@ class KnownConversations:
             if self.conn is None:
                 self.conn = sqlite3.connect(sqlite_uri(self.db), uri=True, check_same_thread=False)
                 self.conn.execute("PRAGMA query_only = ON")
+                self.conn.execute("PRAGMA cache_size = -500")
             return self.conn.execute(sql, args).fetchall()
         except sqlite3.Error:
             return None
