@@ -299,8 +299,9 @@ class _Seen:
         return self.named_once(st)
 
 
-def _file(path: Path, st: os.stat_result, explicit: bool) -> InputFile:
-    return InputFile(str(path), st.st_size, st.st_mtime_ns, explicit)
+def _file(path: str | Path, st: os.stat_result, explicit: bool) -> InputFile:
+    # (a walk passes the joined string itself: a Path a file cost ~11 us, 0.7 s of a 67K-file re-sync)
+    return InputFile(os.fspath(path), st.st_size, st.st_mtime_ns, explicit)
 
 
 def _walk(root: Path, seen: _Seen, errors) -> Iterator[InputFile]:
@@ -335,7 +336,7 @@ def _walk(root: Path, seen: _Seen, errors) -> Iterator[InputFile]:
                 if _jsonish_name(name):  # like unknown content: reported only where a log was expected
                     errors.append((p, not_regular(st.st_mode)))
             elif seen.file_once(p, st, link):
-                yield _file(Path(p), st, explicit=False)
+                yield _file(p, st, explicit=False)
         stack.extend(reversed(subdirs))
 
 
@@ -391,7 +392,7 @@ def _search(root: SearchRoot, seen: _Seen) -> Iterator[InputFile]:
             if seen._covered(os.path.realpath(d)):
                 continue  # a folder read whole lists it (never twice)
             if stat.S_ISREG(fst.st_mode) and seen.named_once(fst):
-                yield _file(Path(p), fst, explicit=False)
+                yield _file(p, fst, explicit=False)
         stack.extend(reversed(subdirs))
 
 
