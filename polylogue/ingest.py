@@ -669,7 +669,8 @@ def sync(
                     idx.execute("BEGIN IMMEDIATE")
                     indexer.set_fts_options(idx, indexer.FTS_NORMAL)
             indexer.catch_up(idx)
-            term_totals.refresh(idx, getattr(progress, "counting", None))  # only what this sync touched
+            # only what this sync touched (and, if it changed something, the next prefixes in turn)
+            term_totals.refresh(idx, getattr(progress, "counting", None), prefixes=bool(count))
             indexer.checkpoint(idx)
         finally:
             idx.close()
