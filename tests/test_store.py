@@ -289,3 +289,53 @@ def test_batches_know_their_weight(db):
     assert w.pending_bytes >= 400_000
     w.commit()
     assert w.pending_bytes == 0
+
+
+def test_the_wal_is_restarted_past_its_target_without_waiting_for_a_reader(db, monkeypatch):
+    """Past WAL_TARGET the writer restarts the WAL when no reader holds old frames;
+    while one does (the indexer reading a batch), it does not wait for it but tries
+    again after the next batch; past WAL_CAP it waits (a reader that never ends
+    would otherwise let the WAL grow for the whole import)."""
+    import os
+    import sqlite3
+    import time
+
+    from polylogue.store import writer as writer_module
+
+    path, conn = db
+    wal = f"{path}-wal"
+    monkeypatch.setattr(writer_module, "WAL_TARGET", 64 << 10)  # (a small archive's batches: the same rule)
+    monkeypatch.setattr(writer_module, "WAL_CAP", 1 << 40)
+    w = Writer(conn)
+    big = ("x " * 4000,) * 20
+
+    def batch(i: int) -> float:
+        t = time.perf_counter()
+        w.begin()
+        w.write(encode(conv(f"c{i}", texts=big), prune=True), None)
+        w.commit()
+        return time.perf_counter() - t
+
+    batch(0)
+    done = w.checkpoints
+    reader = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM messages").fetchone()  # holds a snapshot: old frames stay needed
+    slow = [batch(i) for i in range(1, 6)]
+    assert max(slow) < 1.0, slow  # never waited for the reader (busy_timeout is 30 s)
+    assert os.path.getsize(wal) > 64 << 10 and w.checkpoints == done
+    reader.execute("COMMIT")
+    batch(6)  # the reader is gone: the next batch restarts the WAL
+    assert w.checkpoints == done + 1 and os.path.getsize(wal) == 0
+    # past the cap, the writer waits for the reader to end (here: a reader that ends in 0.5 s)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM messages").fetchone()
+    batch(7)
+    monkeypatch.setattr(writer_module, "WAL_CAP", 64 << 10)
+    import threading
+
+    threading.Timer(0.5, lambda: reader.execute("COMMIT")).start()
+    t = time.perf_counter()
+    batch(8)
+    assert time.perf_counter() - t >= 0.4 and os.path.getsize(wal) == 0
+    reader.close()
