@@ -187,3 +187,14 @@ def test_naive_smoke():
     out = smoke("naive")
     assert out["polylogue"]["rows"][0] > 0 and out["naive"]["rows"][0] > 0
     assert out["cpu_ratio"] > 0 and out["wall_ratio"] > 0 and out["pss_ratio"] > 0
+
+
+def test_sync_profile_smoke():
+    """Each parser count's sync profiled: roles, CPU and the tree's peak memory."""
+    out = smoke("sync_profile")
+    for count in ("1", "2"):
+        run = out["runs"][count][0]
+        assert {"writer", "indexer", "parser"} <= set(run["cpu_by_role"]), run
+        assert run["peak_pss_mb"] > 0 and run["cores_busy_while_parsing"] > 0
+        assert sum(1 for p in run["at_peak"] if p["role"] == "parser") <= int(count)
+    assert out["summary"]["1"]["wall_ratio"] == 1.0
