@@ -198,3 +198,9 @@ def test_sync_profile_smoke():
         assert run["peak_pss_mb"] > 0 and run["cores_busy_while_parsing"] > 0
         assert sum(1 for p in run["at_peak"] if p["role"] == "parser") <= int(count)
     assert out["summary"]["1"]["wall_ratio"] == 1.0
+
+
+def test_totals_smoke():
+    """The kept totals counted again from nothing, as after a first import."""
+    out = smoke("totals")
+    assert out["made"] > 0 and out["kept_words"] > 0 and out["tree_cpu_seconds"] > 0
