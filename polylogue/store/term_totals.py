@@ -59,8 +59,9 @@ MAX_TERMS = 300  # bounds the recount after a sync: ~1 ms per word and block at 
 # a query 'som*' merges the doclists of every word starting so (151 ms to count at 5M): frequent
 # prefixes are kept too, as keys 'som*'. Shorter prefixes are counted at search time, as before.
 MIN_PREFIX = 3
-# a longer prefix holds few words, so FTS5 merges few doclists to count it: never worth keeping. Counting
-# only prefixes up to this length in the sample keeps choose() small (at 5M: 11 MB left allocated instead of 21, 1.3 s instead of 2.1, the same choice)
+# a longer prefix holds few words, so FTS5 merges few doclists to count it: never worth keeping. Sampling
+# only prefixes up to this length keeps choose() small (at 5M the same choice; 11 MB left allocated
+# after it instead of 21, 1.3 s instead of 2.1)
 MAX_PREFIX = 6
 MAX_PREFIXES = 100
 PREFIX_COST = 4  # a prefix's count merges doclists: ~4x a word's per message, so kept from 1/4 the messages
