@@ -208,7 +208,7 @@ def ints(conn: sqlite3.Connection, sql: str, args) -> list[int]:
     """The one integer column of ``sql``'s rows, in their order: aggregated to one JSON
     array by SQLite and parsed at once, 2x faster than fetching a row at a time (47K
     rowids at 5M messages: 4.7 against 10.3 ms)."""
-    (got,) = conn.execute(f"WITH t(v) AS ({sql}) SELECT json_group_array(v) FROM t", args).fetchone()
+    (got,) = conn.execute(f"WITH pl_ints(v) AS ({sql}) SELECT json_group_array(v) FROM pl_ints", args).fetchone()
     return orjson.loads(got)
 
 
