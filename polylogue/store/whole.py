@@ -176,6 +176,9 @@ class Counts:
     def total(self) -> int:
         return sum(self.counter.values())
 
+    def holding(self, convs: set[int]) -> set[int]:
+        return convs & self.counter.keys()
+
     def total_in(self, convs: set[int]) -> int:
         """The messages counted in these conversations."""
         counter = self.counter
@@ -202,7 +205,7 @@ def conversations_of(
 
 
 def _with(kc: term_totals.ConvCounts | Counts, cands: set[int], titled: set[int]) -> set[int]:
-    return cands & (kc.conversations() | titled)
+    return kc.holding(cands) | (cands & titled)
 
 
 def within(rowids: list[int], convs: set[int] | frozenset[int]) -> list[int]:
