@@ -143,3 +143,42 @@ def test_a_column_read_as_one_array_keeps_the_rows_order(tmp_path):
     conn.executemany("INSERT INTO t VALUES (?)", [(v,) for v in (5, 1 << 60, 3, -2)])
     assert whole.ints(conn, "SELECT v FROM t ORDER BY v DESC", ()) == [1 << 60, 5, 3, -2]
     assert whole.ints(conn, "SELECT v FROM t WHERE v > ?", (1 << 61,)) == []
+
+
+def test_a_word_kept_for_its_conversations_is_recounted_lazily_and_searched_exactly(tmp_path):
+    """A word under the totals' threshold, kept for its conversations' counts, is not recounted
+    after a sync that drops a few of its blocks (a search counts those live, exact); once it
+    misses more than LAZY_BLOCKS it is."""
+    from tests.test_search_kept import _connect, _dirty
+
+    convs = [
+        (f"t{i}", [(f"common rare x{i}" if i % 3 == 0 else f"common x{i}", "user"), ("common", "assistant")])
+        for i in range(12)
+    ]
+    _write(tmp_path, [(t, m, 1 + i % 3) for i, (t, m) in enumerate(convs)])
+    a = Archive(tmp_path / "home")
+    a._ensure_writable()
+    conn = _connect(a.db_path)
+    with conn:  # one conversation a block; 24 messages: 'common' (24) keeps totals, 'rare' (4) is lazy
+        conn.execute("INSERT INTO meta(key, value) VALUES ('totals_block_bits', 0), ('totals_min_messages', 16)")
+    assert a.sync([tmp_path / "w.jsonl"]).errors == []
+    lazy = orjson.loads(conn.execute("SELECT value FROM idx.index_state WHERE key = 'totals_lazy'").fetchone()[0])
+    assert lazy == ["rare"]
+
+    def blocks(term: str) -> set[int]:
+        return {b for (b,) in conn.execute("SELECT block FROM term_totals WHERE term = ?", (term,))}
+
+    every = blocks("common")
+    assert len(every) >= 12 and blocks("rare") == every
+    _dirty(a, {3})
+    a.sync([tmp_path / "w.jsonl"])
+    assert blocks("common") == every and blocks("rare") == every - {3}  # not recounted: one block missing
+    for text, want in (("rare", (4, 4)), ("common rare", (8, 4)), ("common", (24, 12))):
+        res = a.search(text, cache=False)
+        assert (res.total_messages, res.total_conversations) == want, text
+    _dirty(a, {1, 2, 4, 5, 6})
+    a.sync([tmp_path / "w.jsonl"])
+    assert blocks("rare") == every  # six missing: recounted
+    assert a.check()["problems"] == []
+    conn.close()
+    a.close()

@@ -60,6 +60,7 @@ MIN_MESSAGES = 200_000  # an archive with fewer messages keeps nothing; prefixes
 # group in up to that many messages outright (whole.CAP), and a bigger one's conversations come
 # from its kept counts instead of a pass over its list (issue 27: ~1,150 words at 5M messages)
 WORD_SHARE = 4
+WORD_MARGIN = 0.85  # sampling error: a word in 1% of 10,000 sampled messages is seen 100 +- 10 times
 MAX_TERMS = 1_500  # bounds the recount after a sync: ~0.5 ms per word and block at 5M messages
 # a query 'som*' merges the doclists of every word starting so (151 ms to count at 5M): frequent
 # prefixes are kept too, as keys 'som*'. Shorter prefixes are counted at search time, as before.
@@ -70,7 +71,10 @@ PREFIX_COST = 4  # a prefix's count merges doclists: ~4x a word's per message, s
 # ~150 ms at 5M), whatever the blocks touched: a refresh spends at most this much CPU time on them
 PREFIX_SECONDS = 0.5
 PREFIX_SHARE = 0.5  # or half the time the refresh spent on words, if more (a full import: all blocks)
-TOTALS_VERSION = 3  # meta 'totals_version': below it, the words are chosen again (2: prefixes; 3: 50K words)
+# meta 'totals_version': below it, the words are chosen again (2: prefixes too). The words in 50K+
+# messages (WORD_SHARE) come when the words are next chosen: a new archive's first count, or the
+# archive doubled (so the move to a separate index file keeps an archive's choice as it was)
+TOTALS_VERSION = 2
 SAMPLE_MESSAGES = 10_000
 
 _ASCII_TOKEN = re.compile(r"[0-9a-z]+")
@@ -101,6 +105,7 @@ def prefix_key(token: str) -> str:
     return token + "*"
 
 
+LAZY_BLOCKS = 4  # a word under min_messages is recounted once it misses more blocks than this (refresh)
 MAX_LIVE_BLOCKS = 16  # blocks without kept counts (a sync under way) counted live; more: count it all
 
 
@@ -207,7 +212,7 @@ def _pack(counts: list[int]) -> bytes:
     a = array(code, counts)
     if sys.byteorder == "big":
         a.byteswap()
-    return code.encode() + zlib.compress(a.tobytes(), 6)
+    return code.encode() + zlib.compress(a.tobytes(), 1)  # level 1: 2x faster than 6, 13% bigger
 
 
 def _unpack(blob: bytes) -> array:
@@ -360,12 +365,13 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
     chosen_at = int(_state(conn, "totals_chosen_at", 0))
     if total < min_messages:
         if chosen_at:
-            _replace_terms(conn, [], 0)
+            _replace_terms(conn, [], [], 0)
         return 0
     version = int(_state(conn, "totals_version", 1))
     if not chosen_at or total >= 2 * chosen_at or 2 * total < chosen_at or version < TOTALS_VERSION:
-        _replace_terms(conn, choose(conn, total, min_messages), total)
-    terms = _keys(conn)
+        _replace_terms(conn, *_chosen(conn, total, min_messages), total)
+    pairs = _word_keys(conn)
+    terms = [k for _, k in pairs]
     top = conn.execute("SELECT max(id) FROM conversations").fetchone()[0]
     if not terms or top is None:
         return 0
@@ -378,8 +384,15 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
         conn.execute(f"DELETE FROM term_convs WHERE term NOT IN ({marks})", terms)
     # a prefix's count merges the doclists of all its words whatever the rowid range (FTS5), so each
     # prefix is counted in one pass for all its missing blocks; a word, block by block (a seek each)
-    words = [t for t in terms if not t.endswith("*")]
     done_all = set(conn.execute(_DONE).fetchall())
+    # a word in fewer than min_messages messages (kept for its conversations' counts: whole.py) is
+    # recounted only once more than LAZY_BLOCKS of its blocks are missing: a search counts those
+    # live (~0.5 ms a block at 5M messages), and a watch's syncs, which land in the last block, cost
+    # it nothing (~800 such words at 5M: recounting them after every sync would double its refresh)
+    lazy_words = set(orjson.loads(_state(conn, "totals_lazy", "[]")))
+    lazy = {k for w, k in pairs if w in lazy_words}
+    have = Counter(t for t, _ in done_all)
+    words = [t for t in terms if not t.endswith("*") and (t not in lazy or blocks - have[t] > LAZY_BLOCKS)]
     todo = [b for b in range(blocks) if any((t, b) not in done_all for t in words)]
     made = 0
     words_began = time.process_time()
@@ -442,15 +455,25 @@ def _keep(conn: sqlite3.Connection, rows: list[tuple], arrays: list[tuple]) -> N
 
 
 # a (word, block) is done when both its totals and its conversations' counts are there
-_DONE = "SELECT t.term, t.block FROM term_totals t JOIN term_convs v ON v.term = t.term AND v.block = t.block WHERE 1"
+# (_keep writes both in one transaction, the indexer drops the totals row alone, and the words
+# chosen again drop a totals row kept without them, _replace_terms: so the totals row says it,
+# without a join that would read every conversations' array, 37 MB at 5M messages: 0.1 s a time)
+_DONE = "SELECT t.term, t.block FROM term_totals t WHERE 1"
 
 
 def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]:
+    """The words and prefixes _chosen() keeps."""
+    return _chosen(conn, total, min_messages)[0]
+
+
+def _chosen(conn: sqlite3.Connection, total: int, min_messages: int) -> tuple[list[str], list[str]]:
     """The words estimated (from a sample of about SAMPLE_MESSAGES messages:
     every k-th conversation, so the same archive gives the same choice) to be
     in at least a WORD_SHARE-th of ``min_messages`` messages (up to MAX_TERMS),
-    with a margin for sampling error; and the ASCII prefixes of at least MIN_PREFIX letters in a PREFIX_COST-th
-    of that (keys 'som*', prefix_key()), up to MAX_PREFIXES."""
+    with a margin for sampling error, and the ASCII prefixes of at least
+    MIN_PREFIX letters in a PREFIX_COST-th of ``min_messages`` (keys 'som*',
+    prefix_key()), up to MAX_PREFIXES; then the words estimated under
+    ``min_messages`` (the lazy ones, refresh())."""
     from . import codec
     from .encode import fts_values
 
@@ -472,12 +495,14 @@ def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]
             pre.update({w[:n] + "*" for w in words if w.isascii() for n in range(MIN_PREFIX, len(w) + 1)})
             sampled += 1
     if not sampled:
-        return []
+        return [], []
     need = 0.7 * min_messages * sampled / total
-    return sorted(
-        [t for t, n in df.most_common(MAX_TERMS) if n >= need / WORD_SHARE]
-        + [p for p, n in pre.most_common(MAX_PREFIXES) if n >= need / PREFIX_COST]
-    )
+    # words from a WORD_SHARE-th, with a narrower margin: a word under whole.CAP messages gains
+    # nothing from kept counts (it is read outright) and costs every sync its recount
+    word_need = WORD_MARGIN * min_messages / WORD_SHARE * sampled / total
+    chosen = [(t, n) for t, n in df.most_common(MAX_TERMS) if n >= min(need, word_need)]
+    terms = sorted([t for t, _ in chosen] + [p for p, n in pre.most_common(MAX_PREFIXES) if n >= need / PREFIX_COST])
+    return terms, sorted(t for t, n in chosen if n < need)
 
 
 def _state(conn: sqlite3.Connection, key: str, default):
@@ -486,7 +511,9 @@ def _state(conn: sqlite3.Connection, key: str, default):
     return default if row is None else row[0]
 
 
-def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -> None:
+def _replace_terms(conn: sqlite3.Connection, terms: list[str], lazy: list[str], chosen_at: int) -> None:
+    """Keep these words and prefixes (``lazy``: the words kept for their conversations' counts,
+    recounted only once they miss LAZY_BLOCKS blocks, refresh())."""
     with conn:
         conn.execute("BEGIN IMMEDIATE")
         old = {t for (t,) in conn.execute("SELECT term FROM frequent_terms")}
@@ -495,8 +522,20 @@ def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -
         if _has_convs(conn):
             conn.executemany("DELETE FROM term_convs WHERE term = ?", [(t,) for t in gone])
         conn.executemany("DELETE FROM frequent_terms WHERE term = ?", [(t,) for t in gone])
+        # totals kept before their conversations' counts were (an older version): counted again
+        if _has_convs(conn):
+            conn.execute(
+                "DELETE FROM term_totals WHERE NOT EXISTS (SELECT 1 FROM term_convs v "
+                "WHERE v.term = term_totals.term AND v.block = term_totals.block)"
+            )
+        else:
+            conn.execute("DELETE FROM term_totals")
         conn.executemany("INSERT OR IGNORE INTO frequent_terms(term) VALUES (?)", [(t,) for t in terms])
         conn.execute("INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_chosen_at', ?)", (chosen_at,))
+        conn.execute(
+            "INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_lazy', ?)",
+            (orjson.dumps(sorted(lazy)).decode(),),
+        )
         conn.execute(
             "INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_version', ?)", (TOTALS_VERSION,)
         )
@@ -520,10 +559,15 @@ def title_only(conn: sqlite3.Connection, term: str, lo: int, hi: int) -> set[int
 
 def _keys(conn: sqlite3.Connection) -> list[str]:
     """The kept words' keys: each with the other forms the index holds now."""
+    return [k for _, k in _word_keys(conn)]
+
+
+def _word_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(kept word or prefix, its key) for each."""
     from . import forms
 
     return [
-        w if w.endswith("*") else key(w, forms.held(conn, forms.forms(w)))
+        (w, w if w.endswith("*") else key(w, forms.held(conn, forms.forms(w))))
         for (w,) in conn.execute("SELECT term FROM frequent_terms").fetchall()
     ]
 
