@@ -26,7 +26,6 @@ that). More matches: the newest matching conversations first."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
@@ -458,7 +457,7 @@ def _scores(conn, sc: Scope, expr: str, held: set[int], probed: bool, weights: s
         body, args = sc.body(expr)
         rows = conn.execute(
             f"SELECT {score}, messages_fts.rowid {body} AND +messages_fts.rowid IN (SELECT value FROM json_each(?))",
-            (*args, json.dumps(sorted(held))),
+            (*args, orjson.dumps(list(held)).decode()),
         )
     return {rid: s for s, rid in rows if rid in held}
 
