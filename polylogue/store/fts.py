@@ -127,18 +127,10 @@ def _search(
         # one word group with more matches than can be ranked: whole conversations add only the
         # titles to the per-message search, so its messages need no reading outright
         first = None
-        big = False  # one word group over ``cap`` messages: counted in SQL, never read into Python
         if whole_mode and counted is None and len(q.groups) == 1:
-            # without filters, counting up to cap+1 costs a fifth of reading them (5M messages: 2.7
-            # against 10.5 ms); with them, the filters cost the pass: read at once
-            if not (where or sc.mwhere):
-                (n,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 {body} LIMIT {cap + 1})", fargs).fetchone()
-                big = n > cap
-            if not big:
-                got = conn.execute(f"SELECT messages_fts.rowid {body} ORDER BY 1 LIMIT {cap + 1}", fargs)
-                first = [r for (r,) in got]
-                big = len(first) > cap
-        wanted = whole_mode and counted is None and not big
+            # read as one JSON array: 2x cheaper than a row at a time (whole.ints)
+            first = whole.ints(conn, f"SELECT messages_fts.rowid {body} ORDER BY 1 LIMIT {cap + 1}", fargs)
+        wanted = whole_mode and counted is None and (first is None or len(first) <= cap)
         found = whole.match(conn, q, sc, cap, probe_max, rank_all, first) if wanted else None
         if found is not None:
             res.total_messages, res.total_conversations = found.count, len(found.conversations)
@@ -786,7 +778,7 @@ def _count(conn: sqlite3.Connection, sc: Scope, match: str, titled: set[int], fi
     m, c, low = conn.execute(
         f"SELECT count(*), count(DISTINCT {CONV}), min(messages_fts.rowid) {body}{after}", [*fargs, *tail]
     ).fetchone()
-    seen = {r >> MESSAGE_ID_BITS for r in first}
+    seen = set(map(MESSAGE_ID_BITS.__rrshift__, first))
     c += len(seen) - (1 if low is not None and first and low >> MESSAGE_ID_BITS == first[-1] >> MESSAGE_ID_BITS else 0)
     unsure = sorted(titled - seen)  # titled conversations not known to hold a matching message
     if not unsure:
