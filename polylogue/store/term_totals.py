@@ -31,6 +31,16 @@ some conversations, reads them instead of passing over its whole doclist
 (store/whole.py). A block's array counts only while its term_totals row
 exists, so the indexer's delete of that row (indexer.py) makes it stale too.
 
+Words in fewer messages, down to a WORD_SHARE-th of the threshold (50,000 at
+the defaults: past that a whole-conversation search cannot read a word's
+messages outright, whole.CAP), are kept too, for their conversations' counts
+(issue 27: `two words` at 5M messages read a big word's conversations from
+them instead of a pass over its list). Those "lazy" words (index_state
+'totals_lazy') are recounted only once a sync has left more than LAZY_BLOCKS
+of their blocks without counts; until then a search counts the missing blocks
+live, exact as ever, and a watch's syncs, which land in the last block, cost
+them nothing.
+
 Frequent prefixes are kept the same way, under keys like 'som*' (issue 27):
 counting `som*` merges the doclists of every word starting so (151 ms at 5M
 messages); read from the kept blocks it costs what a kept word does. This is
