@@ -774,12 +774,15 @@ def _count(conn: sqlite3.Connection, sc: Scope, match: str, titled: set[int], fi
     first = first or []
     body, fargs = sc.body(match)
     after = " AND messages_fts.rowid > ?" if first else ""
-    tail = [first[-1]] if first else []
+    last = max(first) if first else None  # the last read (whatever order the array came in)
+    tail = [last] if first else []
     m, c, low = conn.execute(
         f"SELECT count(*), count(DISTINCT {CONV}), min(messages_fts.rowid) {body}{after}", [*fargs, *tail]
     ).fetchone()
     seen = set(map(MESSAGE_ID_BITS.__rrshift__, first))
-    c += len(seen) - (1 if low is not None and first and low >> MESSAGE_ID_BITS == first[-1] >> MESSAGE_ID_BITS else 0)
+    c += len(seen) - (
+        1 if low is not None and first and last is not None and low >> MESSAGE_ID_BITS == last >> MESSAGE_ID_BITS else 0
+    )
     unsure = sorted(titled - seen)  # titled conversations not known to hold a matching message
     if not unsure:
         return m + len(first), c

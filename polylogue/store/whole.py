@@ -197,7 +197,7 @@ def conversations_of(
         rest = ints(
             conn,
             f"SELECT {CONV} {body} AND messages_fts.rowid > ? ORDER BY messages_fts.rowid LIMIT {bound - len(got) + 1}",
-            (*args, got[-1]),
+            (*args, max(got)),  # (the last read: max() holds whatever order the array came in)
         )
         counter.update(rest)
     return Counts(counter) if sum(counter.values()) <= bound else None
