@@ -182,3 +182,23 @@ def test_a_word_kept_for_its_conversations_is_recounted_lazily_and_searched_exac
     assert a.check()["problems"] == []
     conn.close()
     a.close()
+
+
+def test_a_lazy_word_of_an_archive_of_few_blocks_is_counted_at_once(tmp_path):
+    from tests.test_search_kept import _connect
+
+    convs = [("a", [("common rare", "user"), ("common", "assistant")]), ("b", [("common", "user")])]
+    _write(tmp_path, [(t, m, 1) for t, m in convs])
+    a = Archive(tmp_path / "home")
+    a._ensure_writable()
+    conn = _connect(a.db_path)
+    with conn:  # two blocks (fewer than LAZY_BLOCKS): 'rare' is lazy, yet counted when first kept
+        conn.execute("INSERT INTO meta(key, value) VALUES ('totals_block_bits', 0), ('totals_min_messages', 3)")
+    assert a.sync([tmp_path / "w.jsonl"]).errors == []
+    assert orjson.loads(conn.execute("SELECT value FROM idx.index_state WHERE key = 'totals_lazy'").fetchone()[0]) == [
+        "rare"
+    ]
+    assert conn.execute("SELECT sum(messages) FROM term_totals WHERE term = 'rare'").fetchone()[0] == 1
+    assert a.search("rare", cache=False).total_messages == 1
+    conn.close()
+    a.close()

@@ -396,13 +396,16 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
     # prefix is counted in one pass for all its missing blocks; a word, block by block (a seek each)
     done_all = set(conn.execute(_DONE).fetchall())
     # a word in fewer than min_messages messages (kept for its conversations' counts: whole.py) is
-    # recounted only once more than LAZY_BLOCKS of its blocks are missing: a search counts those
-    # live (~0.5 ms a block at 5M messages), and a watch's syncs, which land in the last block, cost
-    # it nothing (~800 such words at 5M: recounting them after every sync would double its refresh)
+    # recounted only once more than LAZY_BLOCKS of its blocks are missing, or all of them (an archive
+    # of few blocks): a search counts those live (~0.5 ms a block at 5M messages), and a watch's
+    # syncs, which land in the last block, cost it nothing (~620 such words at 5M: recounting them
+    # after every sync would add half to its refresh)
     lazy_words = set(orjson.loads(_state(conn, "totals_lazy", "[]")))
     lazy = {k for w, k in pairs if w in lazy_words}
     have = Counter(t for t, _ in done_all)
-    words = [t for t in terms if not t.endswith("*") and (t not in lazy or blocks - have[t] > LAZY_BLOCKS)]
+    words = [
+        t for t in terms if not t.endswith("*") and (t not in lazy or not have[t] or blocks - have[t] > LAZY_BLOCKS)
+    ]
     todo = [b for b in range(blocks) if any((t, b) not in done_all for t in words)]
     made = 0
     words_began = time.process_time()
