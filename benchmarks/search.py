@@ -18,6 +18,8 @@ process) alternates with them too: old code against new, same archive, same
 run. Also: the CLI end to
 end (`polylogue search` from process start to exit), and `rg -l` over the raw
 export files (when --data is given and ripgrep is installed), in the same run.
+With ``--refresh N``: the kept totals' recount after a small sync, CPU, N times,
+alternating with ``--before``'s (it writes the index file, as a sync would).
 Prints one JSON object."""
 
 from __future__ import annotations
@@ -266,6 +268,55 @@ def bench_queries(home: Path, queries: dict[str, str], runs: int, before: Before
     return out
 
 
+_REFRESH = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from polylogue.store import indexer, term_totals
+idx = indexer.open_indexer(Path(sys.argv[2]) / "polylogue.db")
+top = idx.execute("SELECT max(id) FROM conversations").fetchone()[0]
+block = top >> term_totals.settings(idx)[0]
+with idx:  # what a sync's indexer does to the block it writes into: its kept counts go
+    idx.execute("BEGIN IMMEDIATE")
+    idx.execute("DELETE FROM term_totals WHERE block = ?", (block,))
+t = time.process_time()
+made = term_totals.refresh(idx)
+print(time.process_time() - t, made)
+idx.close()
+"""
+
+
+def bench_refresh(home: Path, runs: int, before: str | None) -> dict:
+    """CPU seconds of the kept totals' recount after a small sync (term_totals.refresh once the
+    last block's counts are dropped, as a sync writing new conversations drops them), this code
+    and ``before``'s tree alternating. It writes the archive's index file (as a sync would)."""
+    trees = {"new": REPO}
+    tmp = None
+    if before:
+        tmp = Path(tempfile.mkdtemp(prefix="polylogue-before-"))
+        tar = subprocess.run(["git", "-C", str(REPO), "archive", before], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=tar, check=True)
+        trees["before"] = tmp
+    got: dict[str, list[float]] = {k: [] for k in trees}
+    made: dict[str, int] = {}
+    try:
+        for _ in range(runs):
+            for name, tree in trees.items():
+                out = subprocess.run(
+                    [sys.executable, "-c", _REFRESH, str(tree), str(home)], capture_output=True, text=True, check=True
+                ).stdout.split()
+                got[name].append(float(out[0]))
+                made[name] = int(out[1])
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    out = {f"{k}_cpu_s": [round(x, 3) for x in v] for k, v in got.items()}
+    out.update({f"{k}_counts_made": v for k, v in made.items()})
+    if before:
+        out["ratio_median"] = round(statistics.median(got["new"]) / statistics.median(got["before"]), 3)
+    return out
+
+
 def bench_cli(home: Path, query: str, runs: int) -> dict:
     times = []
     for _ in range(runs):
@@ -306,6 +357,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--cli-runs", type=int, default=10)
     ap.add_argument("--before", metavar="REV", help="also time the default search of this commit (git rev)")
+    ap.add_argument(
+        "--refresh",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time the kept totals' recount after a small sync N times (writes the index file, as a sync would)",
+    )
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     tmp = None
@@ -346,6 +404,8 @@ def main(argv=None) -> dict:
             "queries": timed,
             "cli_end_to_end": bench_cli(args.home, queries["rare_word"], args.cli_runs),
         }
+        if args.refresh:
+            result["refresh_after_small_sync"] = bench_refresh(args.home, args.refresh, args.before)
         if args.data:
             rg = bench_rg(args.data, queries["rare_word"])
             result["ripgrep"] = rg

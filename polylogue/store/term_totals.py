@@ -31,6 +31,16 @@ some conversations, reads them instead of passing over its whole doclist
 (store/whole.py). A block's array counts only while its term_totals row
 exists, so the indexer's delete of that row (indexer.py) makes it stale too.
 
+Words in fewer messages, down to a WORD_SHARE-th of the threshold (50,000 at
+the defaults: past that a whole-conversation search cannot read a word's
+messages outright, whole.CAP), are kept too, for their conversations' counts
+(issue 27: `two words` at 5M messages read a big word's conversations from
+them instead of a pass over its list). Those "lazy" words (index_state
+'totals_lazy') are recounted only once a sync has left more than LAZY_BLOCKS
+of their blocks without counts; until then a search counts the missing blocks
+live, exact as ever, and a watch's syncs, which land in the last block, cost
+them nothing.
+
 Frequent prefixes are kept the same way, under keys like 'som*' (issue 27):
 counting `som*` merges the doclists of every word starting so (151 ms at 5M
 messages); read from the kept blocks it costs what a kept word does. This is
@@ -48,14 +58,22 @@ import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable
+from itertools import compress
 from operator import itemgetter
+
+import orjson
 
 from .ids import MESSAGE_ID_BITS, rowid_range, sql_conversation_of
 from .tokens import index_tokens
 
 BLOCK_BITS = 11  # 2,048 conversations a block: a sync touching one recounts ~1/50 of 100K
-MIN_MESSAGES = 200_000  # a word in fewer messages counts in ~20 ms: not worth keeping
-MAX_TERMS = 300  # bounds the recount after a sync: ~1 ms per word and block at 5M messages
+MIN_MESSAGES = 200_000  # an archive with fewer messages keeps nothing; prefixes are kept from a PREFIX_COST-th
+# words from a WORD_SHARE-th of that (50,000 messages): a whole-conversation search reads a word
+# group in up to that many messages outright (whole.CAP), and a bigger one's conversations come
+# from its kept counts instead of a pass over its list (issue 27: ~1,150 words at 5M messages)
+WORD_SHARE = 4
+WORD_MARGIN = 0.85  # sampling error: a word in 1% of 10,000 sampled messages is seen 100 +- 10 times
+MAX_TERMS = 1_500  # bounds the recount after a sync: ~0.5 ms per word and block at 5M messages
 # a query 'som*' merges the doclists of every word starting so (151 ms to count at 5M): frequent
 # prefixes are kept too, as keys 'som*'. Shorter prefixes are counted at search time, as before.
 MIN_PREFIX = 3
@@ -69,7 +87,10 @@ PREFIX_COST = 4  # a prefix's count merges doclists: ~4x a word's per message, s
 # ~150 ms at 5M), whatever the blocks touched: a refresh spends at most this much CPU time on them
 PREFIX_SECONDS = 0.5
 PREFIX_SHARE = 0.5  # or half the time the refresh spent on words, if more (a full import: all blocks)
-TOTALS_VERSION = 2  # meta 'totals_version': below it, the words are chosen again (2: prefixes too)
+# meta 'totals_version': below it, the words are chosen again (2: prefixes too). The words in 50K+
+# messages (WORD_SHARE) come when the words are next chosen: a new archive's first count, or the
+# archive doubled (so the move to a separate index file keeps an archive's choice as it was)
+TOTALS_VERSION = 2
 SAMPLE_MESSAGES = 10_000
 
 _ASCII_TOKEN = re.compile(r"[0-9a-z]+")
@@ -100,6 +121,7 @@ def prefix_key(token: str) -> str:
     return token + "*"
 
 
+LAZY_BLOCKS = 4  # a word under min_messages is recounted once it misses more blocks than this (refresh)
 MAX_LIVE_BLOCKS = 16  # blocks without kept counts (a sync under way) counted live; more: count it all
 
 
@@ -206,7 +228,7 @@ def _pack(counts: list[int]) -> bytes:
     a = array(code, counts)
     if sys.byteorder == "big":
         a.byteswap()
-    return code.encode() + zlib.compress(a.tobytes(), 6)
+    return code.encode() + zlib.compress(a.tobytes(), 1)  # level 1: 2x faster than 6, 13% bigger
 
 
 def _unpack(blob: bytes) -> array:
@@ -223,11 +245,38 @@ class ConvCounts:
 
     def __init__(self, bits: int, blocks: dict[int, array]):
         self.bits, self.mask, self.blocks = bits, (1 << bits) - 1, blocks
+        self._flat: array | None = None
 
     def get(self, cid: int) -> int:
         a = self.blocks.get(cid >> self.bits)
         i = cid & self.mask
         return a[i] if a is not None and i < len(a) else 0
+
+    def _dense(self, top: int) -> array:
+        """The counts of conversations 0..``top`` (at least) as one array: looked up at C speed."""
+        flat = self._flat
+        if flat is None:
+            end = (max(self.blocks) + 1) << self.bits if self.blocks else 0
+            flat = array("I", bytes(4 * end))
+            for b, a in self.blocks.items():
+                base = b << self.bits
+                flat[base : base + len(a)] = a if a.typecode == "I" else array("I", a)
+        if len(flat) <= top:
+            flat.extend(array("I", bytes(4 * (top + 1 - len(flat)))))
+        self._flat = flat
+        return flat
+
+    def total_in(self, convs: set[int]) -> int:
+        """The messages counted in these conversations."""
+        if not convs:
+            return 0
+        return sum(map(self._dense(max(convs)).__getitem__, convs))
+
+    def holding(self, convs: set[int]) -> set[int]:
+        """Those of these conversations with at least one of the word's messages."""
+        if not convs:
+            return set()
+        return set(compress(convs, map(self._dense(max(convs)).__getitem__, convs)))
 
     def nonzero(self) -> dict[int, int]:
         """conversation -> count, for those with any."""
@@ -235,11 +284,8 @@ class ConvCounts:
 
     def conversations(self) -> set[int]:
         """Every conversation with at least one of the word's messages."""
-        out: set[int] = set()
-        for b, a in self.blocks.items():
-            base = b << self.bits
-            out.update(base + i for i, n in enumerate(a) if n)
-        return out
+        flat = self._dense(0)
+        return set(compress(range(len(flat)), flat))  # C speed: 100K counts in ~2 ms
 
 
 def conv_counts(conn: sqlite3.Connection, term: str) -> ConvCounts | None:
@@ -275,21 +321,35 @@ def _conv_counts(conn: sqlite3.Connection, term: str) -> ConvCounts | None:
 def _per_conversation(conn: sqlite3.Connection, match: str, lo: int, hi: int) -> Counter:
     """How many of the messages with rowids in [lo, hi) match, per conversation, live.
     Counted here, not by a GROUP BY: SQLite would sort every matching row first
-    (measured at 5M messages: 85-110 MB for one frequent word, against 2 MB)."""
+    (measured at 5M messages: 85-110 MB for one frequent word, against 2 MB).
+    Streamed: for a pass over many blocks (a prefix), where ``_convs_in``'s one
+    array would hold every match (millions at 5M)."""
     rows = conn.execute(
         f"SELECT {_CONV} FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?", (match, lo, hi)
     )
     return Counter(map(itemgetter(0), rows))
 
 
+def _convs_in(conn: sqlite3.Connection, match: str, lo: int, hi: int) -> Counter[int]:
+    """How many messages ``match`` finds in each conversation with message rowids in [lo, hi):
+    the conversation ids as one JSON array, counted by Counter (C), 1.8x cheaper than SQL's
+    GROUP BY (a sorter) at 5M messages."""
+    (got,) = conn.execute(
+        f"SELECT json_group_array({_CONV}) FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ?",
+        (match, lo, hi),
+    ).fetchone()
+    return Counter(orjson.loads(got))
+
+
 def _count_block(conn: sqlite3.Connection, match: str, b: int, bits: int) -> tuple[list[int], int, int]:
     """(per-conversation counts, messages, conversations) of one block, live."""
     shift = MESSAGE_ID_BITS + bits
     counts = [0] * (1 << bits)
-    first = b << bits
-    for c, n in _per_conversation(conn, match, b << shift, (b + 1) << shift).items():
-        counts[c - first] = n
-    return counts, sum(counts), sum(1 for n in counts if n)
+    base = b << bits
+    found = _convs_in(conn, match, b << shift, (b + 1) << shift)
+    for c, n in found.items():
+        counts[c - base] = n
+    return counts, sum(found.values()), len(found)
 
 
 def _count_blocks(conn: sqlite3.Connection, term: str, blocks: list[int], bits: int) -> dict[int, list[int]]:
@@ -335,12 +395,13 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
     chosen_at = int(_state(conn, "totals_chosen_at", 0))
     if total < min_messages:
         if chosen_at:
-            _replace_terms(conn, [], 0)
+            _replace_terms(conn, [], [], 0)
         return 0
     version = int(_state(conn, "totals_version", 1))
     if not chosen_at or total >= 2 * chosen_at or 2 * total < chosen_at or version < TOTALS_VERSION:
-        _replace_terms(conn, choose(conn, total, min_messages), total)
-    terms = _keys(conn)
+        _replace_terms(conn, *_chosen(conn, total, min_messages), total)
+    pairs = _word_keys(conn)
+    terms = [k for _, k in pairs]
     top = conn.execute("SELECT max(id) FROM conversations").fetchone()[0]
     if not terms or top is None:
         return 0
@@ -353,8 +414,18 @@ def refresh(conn: sqlite3.Connection, progress: Callable[[int, int], None] | Non
         conn.execute(f"DELETE FROM term_convs WHERE term NOT IN ({marks})", terms)
     # a prefix's count merges the doclists of all its words whatever the rowid range (FTS5), so each
     # prefix is counted in one pass for all its missing blocks; a word, block by block (a seek each)
-    words = [t for t in terms if not t.endswith("*")]
     done_all = set(conn.execute(_DONE).fetchall())
+    # a word in fewer than min_messages messages (kept for its conversations' counts: whole.py) is
+    # recounted only once more than LAZY_BLOCKS of its blocks are missing, or all of them (an archive
+    # of few blocks): a search counts those live (~0.5 ms a block at 5M messages), and a watch's
+    # syncs, which land in the last block, cost it nothing (~620 such words at 5M: recounting them
+    # after every sync would add half to its refresh)
+    lazy_words = set(orjson.loads(_state(conn, "totals_lazy", "[]")))
+    lazy = {k for w, k in pairs if w in lazy_words}
+    have = Counter(t for t, _ in done_all)
+    words = [
+        t for t in terms if not t.endswith("*") and (t not in lazy or not have[t] or blocks - have[t] > LAZY_BLOCKS)
+    ]
     todo = [(b, [t for t in words if (t, b) not in done_all]) for b in range(blocks)]
     todo = [(b, missing) for b, missing in todo if missing]
     made, words_cpu = _count_words(conn, todo, bits, progress)
@@ -517,15 +588,25 @@ def _keep(conn: sqlite3.Connection, rows: list[tuple], arrays: list[tuple]) -> N
 
 
 # a (word, block) is done when both its totals and its conversations' counts are there
-_DONE = "SELECT t.term, t.block FROM term_totals t JOIN term_convs v ON v.term = t.term AND v.block = t.block WHERE 1"
+# (_keep writes both in one transaction, the indexer drops the totals row alone, and the words
+# chosen again drop a totals row kept without them, _replace_terms: so the totals row says it,
+# without a join that would read every conversations' array, 37 MB at 5M messages: 0.1 s a time)
+_DONE = "SELECT t.term, t.block FROM term_totals t WHERE 1"
 
 
 def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]:
+    """The words and prefixes _chosen() keeps."""
+    return _chosen(conn, total, min_messages)[0]
+
+
+def _chosen(conn: sqlite3.Connection, total: int, min_messages: int) -> tuple[list[str], list[str]]:
     """The words estimated (from a sample of about SAMPLE_MESSAGES messages:
     every k-th conversation, so the same archive gives the same choice) to be
-    in at least ``min_messages`` messages, with a margin for sampling error;
-    and the ASCII prefixes of at least MIN_PREFIX letters in a PREFIX_COST-th
-    of that (keys 'som*', prefix_key()), up to MAX_PREFIXES."""
+    in at least a WORD_SHARE-th of ``min_messages`` messages (up to MAX_TERMS),
+    with a margin for sampling error, and the ASCII prefixes of at least
+    MIN_PREFIX letters in a PREFIX_COST-th of ``min_messages`` (keys 'som*',
+    prefix_key()), up to MAX_PREFIXES; then the words estimated under
+    ``min_messages`` (the lazy ones, refresh())."""
     from . import codec
     from .encode import fts_values
 
@@ -549,12 +630,14 @@ def choose(conn: sqlite3.Connection, total: int, min_messages: int) -> list[str]
             )
             sampled += 1
     if not sampled:
-        return []
+        return [], []
     need = 0.7 * min_messages * sampled / total
-    return sorted(
-        [t for t, n in df.most_common(MAX_TERMS) if n >= need]
-        + [p for p, n in pre.most_common(MAX_PREFIXES) if n >= need / PREFIX_COST]
-    )
+    # words from a WORD_SHARE-th, with a narrower margin: a word under whole.CAP messages gains
+    # nothing from kept counts (it is read outright) and costs every sync its recount
+    word_need = WORD_MARGIN * min_messages / WORD_SHARE * sampled / total
+    chosen = [(t, n) for t, n in df.most_common(MAX_TERMS) if n >= min(need, word_need)]
+    terms = sorted([t for t, _ in chosen] + [p for p, n in pre.most_common(MAX_PREFIXES) if n >= need / PREFIX_COST])
+    return terms, sorted(t for t, n in chosen if n < need)
 
 
 def _state(conn: sqlite3.Connection, key: str, default):
@@ -563,7 +646,9 @@ def _state(conn: sqlite3.Connection, key: str, default):
     return default if row is None else row[0]
 
 
-def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -> None:
+def _replace_terms(conn: sqlite3.Connection, terms: list[str], lazy: list[str], chosen_at: int) -> None:
+    """Keep these words and prefixes (``lazy``: the words kept for their conversations' counts,
+    recounted only once they miss LAZY_BLOCKS blocks, refresh())."""
     with conn:
         conn.execute("BEGIN IMMEDIATE")
         old = {t for (t,) in conn.execute("SELECT term FROM frequent_terms")}
@@ -572,8 +657,20 @@ def _replace_terms(conn: sqlite3.Connection, terms: list[str], chosen_at: int) -
         if _has_convs(conn):
             conn.executemany("DELETE FROM term_convs WHERE term = ?", [(t,) for t in gone])
         conn.executemany("DELETE FROM frequent_terms WHERE term = ?", [(t,) for t in gone])
+        # totals kept before their conversations' counts were (an older version): counted again
+        if _has_convs(conn):
+            conn.execute(
+                "DELETE FROM term_totals WHERE NOT EXISTS (SELECT 1 FROM term_convs v "
+                "WHERE v.term = term_totals.term AND v.block = term_totals.block)"
+            )
+        else:
+            conn.execute("DELETE FROM term_totals")
         conn.executemany("INSERT OR IGNORE INTO frequent_terms(term) VALUES (?)", [(t,) for t in terms])
         conn.execute("INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_chosen_at', ?)", (chosen_at,))
+        conn.execute(
+            "INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_lazy', ?)",
+            (orjson.dumps(sorted(lazy)).decode(),),
+        )
         conn.execute(
             "INSERT OR REPLACE INTO idx.index_state(key, value) VALUES ('totals_version', ?)", (TOTALS_VERSION,)
         )
@@ -597,10 +694,15 @@ def title_only(conn: sqlite3.Connection, term: str, lo: int, hi: int) -> set[int
 
 def _keys(conn: sqlite3.Connection) -> list[str]:
     """The kept words' keys: each with the other forms the index holds now."""
+    return [k for _, k in _word_keys(conn)]
+
+
+def _word_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(kept word or prefix, its key) for each."""
     from . import forms
 
     return [
-        w if w.endswith("*") else key(w, forms.held(conn, forms.forms(w)))
+        (w, w if w.endswith("*") else key(w, forms.held(conn, forms.forms(w))))
         for (w,) in conn.execute("SELECT term FROM frequent_terms").fetchall()
     ]
 
