@@ -7,9 +7,8 @@ Drops every kept total of the archive (derived data: `term_totals` and
 `term_convs` in index.db; `--choose` also forgets which words were chosen) and
 counts them again with `term_totals.refresh`, as a sync does after a first big
 import, in a child process whose tree (it and what it forks) is sampled for
-PSS. To compare with older code, run this file with PYTHONPATH set to a
-checkout of that code (it uses only `indexer.open_indexer` and
-`term_totals.refresh`). Prints one JSON object."""
+PSS. `--code` counts with another checkout's code (a git worktree of an older
+commit, say; it uses only `indexer.open_indexer` and `term_totals.refresh`). Prints one JSON object."""
 
 from __future__ import annotations
 
@@ -25,6 +24,9 @@ from benchmarks.common import emit, polylogue_cmd, run_measured
 
 _RECOUNT = """
 import json, sys, time
+if sys.argv[3]:
+    sys.path.insert(0, sys.argv[3])  # another checkout's code (before the editable install's)
+import polylogue
 from polylogue.store import indexer, term_totals
 conn = indexer.open_indexer(sys.argv[1])
 with conn:
@@ -35,7 +37,7 @@ with conn:
         conn.execute("DELETE FROM idx.index_state WHERE key = 'totals_chosen_at'")
 t, c = time.perf_counter(), time.process_time()
 made = term_totals.refresh(conn)
-print(json.dumps({"made": made, "seconds": time.perf_counter() - t, "own_cpu_seconds": time.process_time() - c,
+print(json.dumps({"code": polylogue.__file__, "made": made, "seconds": time.perf_counter() - t, "own_cpu_seconds": time.process_time() - c,
                   "kept_words": conn.execute("SELECT count(*) FROM idx.frequent_terms").fetchone()[0]}))
 """
 
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, help="an archive home (its kept totals are counted again in place)")
     ap.add_argument("--choose", action="store_true", help="choose the words again too (as a first import does)")
+    ap.add_argument("--code", type=Path, help="a checkout of other code to count with (say, a git worktree)")
     ap.add_argument("--smoke", action="store_true", help="a tiny archive of the examples, every word kept")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="polylogue-totals-") as tmp:
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> dict:
             home = Path(tmp) / "home"
             _small_archive(home)
         db = home / "polylogue.db"
-        r = run_measured([sys.executable, "-c", _RECOUNT, str(db), "choose" if args.choose else "keep"])
+        choose = "choose" if args.choose else "keep"
+        r = run_measured([sys.executable, "-c", _RECOUNT, str(db), choose, str(args.code or "")])
         if r["returncode"] != 0:
             raise SystemExit(r["stderr"][-2000:])
         out = __import__("json").loads(r["stdout"].strip().splitlines()[-1])

@@ -191,7 +191,7 @@ def _say_waiting() -> None:
     "--workers",
     type=int,
     default=None,
-    help="Parser processes (default: one per core less the indexer's, 1 to 3; 0 parses in-process).",
+    help="Parser processes (default: one per core, 1 to 3, less one when much is new to index; 0 parses in-process).",
 )
 @click.option("--no-wait", is_flag=True, help="Exit instead of waiting when another sync is running.")
 @click.option(

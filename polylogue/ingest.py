@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .errors import ParseError, StaleRows, ZipProblem
+from .procs import die_with_parent, trim_heap
 from .sources import InputFile, discover, file_hash, members
 
 if TYPE_CHECKING:
@@ -451,7 +452,7 @@ def _worker(
         if os.getppid() != parent:
             os._exit(0)
 
-    _die_with_parent()
+    die_with_parent()
     orphaned()  # killed between the fork and the line above
     if dictionary:
         from .store import codec
@@ -495,39 +496,7 @@ def _worker(
                 chunk, size, nbytes = [], 0, 0
                 handed += 1
                 if handed % TRIM_EVERY == 0:
-                    _trim()
-
-
-def _trim() -> None:
-    """Hand the heap's free pages back to the OS (glibc keeps them otherwise: big
-    tool outputs come and go, and a long import's processes would only grow)."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        _malloc_trim = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-            except (OSError, AttributeError):
-                pass
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-# None: not looked up yet; False: not available here; else libc's malloc_trim
-_malloc_trim: Callable[[int], Any] | Literal[False] | None = None
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
+                    trim_heap()
 
 
 def _parallel(
@@ -643,7 +612,7 @@ def sync(
     try:
         # pass 1 counts what changed (no file list is kept: 100K paths would cost the memory
         # budget); pass 2 walks the folders again and feeds the changed files to the parsers
-        count, total = _count_changed(conn, paths, force, report)
+        count, total, fresh = _count_changed(conn, paths, force, report)
         todo = _changed(db_path, paths, force, [], None, None) if count else iter(())
         progress.start(count, total)
         known_db = None if force else str(db_path)  # --force converts everything again
@@ -651,7 +620,8 @@ def sync(
         # a big import is indexed by a process of its own, beside the writer (store/indexer.py)
         beside = _Indexer(db_path, total >= BULK_MIN_BYTES) if total >= PARALLEL_MIN_BYTES else None
         try:
-            _write_all(conn, _parsed(todo, total, workers, known_db, states), total, report, progress)
+            parsed = _parsed(todo, total, workers, known_db, states, indexing=fresh >= BULK_MIN_BYTES)
+            _write_all(conn, parsed, total, report, progress)
         except BaseException:
             if beside is not None:
                 beside.stop(wait=False)  # (the next sync catches the index up)
@@ -710,25 +680,26 @@ class _Indexer:
 def _indexer_main(db: str, done: Any, parent: int, bulk: bool) -> None:
     import gc
 
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # killed between the fork and the line above
         os._exit(0)
     gc.freeze()  # the parent's objects are never scanned here: their pages stay shared (as _parallel's workers)
     from .store import indexer
 
     try:
-        indexer.run(db, done.is_set, parent, bulk, _trim)
+        indexer.run(db, done.is_set, parent, bulk)
     except BaseException:  # no traceback of its own: the sync's last catch-up does the work again, and
         os._exit(1)  # reports what fails there as one line (a full disk, a damaged file)
 
 
-def _count_changed(conn, paths: list[Path], force: bool, report: SyncReport) -> tuple[int, int]:
-    """Pass 1: the number of changed files and their bytes. Touched files (same
-    bytes, new mtime) get their mtime remembered; files that cannot be listed are
-    failures; a big first import gets its compression dictionary first."""
+def _count_changed(conn, paths: list[Path], force: bool, report: SyncReport) -> tuple[int, int, int]:
+    """Pass 1: the number of changed files, their bytes, and the bytes of those the
+    archive never read (new messages, mostly: the indexer's work). Touched files
+    (same bytes, new mtime) get their mtime remembered; files that cannot be
+    listed are failures; a big first import gets its compression dictionary first."""
     from .store.writer import remember_mtimes
 
-    count = total = 0
+    count = total = fresh = 0
     touched: list[InputFile] = []
     discover_errors: list[tuple[str, str]] = []
     spread: list[InputFile] = []  # <= 64 changed files, evenly spread: the dictionary's samples
@@ -740,6 +711,8 @@ def _count_changed(conn, paths: list[Path], force: bool, report: SyncReport) -> 
                 spread, stride = spread[::2], stride * 2
         count += 1
         total += f.size
+        if f.known_size is None:
+            fresh += f.size
     if touched:
         remember_mtimes(conn, [(f.mtime_ns, f.key) for f in touched])
     for path, reason in discover_errors:
@@ -747,7 +720,7 @@ def _count_changed(conn, paths: list[Path], force: bool, report: SyncReport) -> 
         report.files_failed += 1
     if total >= PARALLEL_MIN_BYTES:
         _first_dictionary(conn, spread)
-    return count, total
+    return count, total, fresh
 
 
 def _first_dictionary(conn, spread: list[InputFile]) -> None:
@@ -764,27 +737,36 @@ def _first_dictionary(conn, spread: list[InputFile]) -> None:
 
 
 def _parsed(
-    todo: Iterator[InputFile], total: int, workers: int | None, known_db: str | None, states: Path | None
+    todo: Iterator[InputFile],
+    total: int,
+    workers: int | None,
+    known_db: str | None,
+    states: Path | None,
+    indexing: bool = True,
 ) -> Iterator[Any]:
     """Pass 2's parse side: ConversationRows and FileOutcomes, from worker
-    processes when the job is big enough to repay starting them."""
+    processes when the job is big enough to repay starting them. ``indexing``:
+    the index has much to do (new files), so the indexer process takes a core."""
     if workers is None:
-        workers = default_parsers()
+        workers = default_parsers(indexing)
     if workers >= 1 and total >= PARALLEL_MIN_BYTES:
         return _parallel(todo, workers, known_db, states)
     return (item for f in todo for item in parse_input(f, known_db, states))
 
 
-def default_parsers() -> int:
-    """Parser processes for a big sync: one per core the sync may use, less the one
-    the indexer process takes (store/indexer.py), up to 3. Measured on 2 cores
-    (docs/benchmarks.md, "Parsers beside the indexer"): one parser instead of
-    two uses no more wall time and less CPU, and ~17 MB less memory (a process fewer)."""
+def default_parsers(indexing: bool = True) -> int:
+    """Parser processes for a big sync: one per core the sync may use, up to 3, less
+    the one the indexer process takes when it has much to do (``indexing``: 64 MB
+    or more of files the archive never read). Measured on 2 cores (docs/benchmarks.md,
+    "One parser on two cores"): for a first import one parser instead of two costs
+    0-11% of wall time and saves ~17 MB (a process), which keeps the import under
+    100 MB; a re-sync of changed exports re-reads them whole and indexes little,
+    so there every core parses."""
     try:
         cores = len(os.sched_getaffinity(0))  # the cores this process may run on (a container's, a taskset's)
     except (AttributeError, OSError):
         cores = os.cpu_count() or 2
-    return max(1, min(cores - 1, 3))
+    return max(1, min(cores - 1 if indexing else cores, 3))
 
 
 def _write_all(conn, items: Iterator[Any], total: int, report: SyncReport, progress: Progress) -> None:
@@ -921,7 +903,7 @@ class _Batches:
             self.writer.commit()
             self.commits += 1
             if self.commits % TRIM_EVERY == 0:
-                _trim()
+                trim_heap()
 
 
 def _reconverted(key: str, uid: str):

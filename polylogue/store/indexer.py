@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..procs import name_process, trim_heap
 from . import codec
 from .encode import fts_values
 from .ids import MESSAGE_ID_BITS
@@ -274,12 +275,11 @@ def run(
     finished: Callable[[], bool],
     parent: int,
     bulk: bool = False,
-    trim_memory: Callable[[], object] | None = None,
 ) -> None:
     """The indexer process: catch up, wait for the writer's next commits, again,
     until ``finished()`` (the writer is done), then a last catch-up. Exits on
     its own if the sync that started it dies."""
-    _name_process(b"polylogue-index")
+    name_process(b"polylogue-index")
     conn = open_indexer(db)
     try:
         if bulk:
@@ -299,22 +299,9 @@ def run(
                 if last:
                     return
                 time.sleep(POLL_SECONDS)
-            elif trim_memory is not None:
+            else:
                 passes += 1
                 if passes % 8 == 0:
-                    trim_memory()  # each pass decodes a batch: the heap's freed pages go back to the OS
+                    trim_heap()  # each pass decodes a batch: the heap's freed pages go back to the OS
     finally:
         conn.close()
-
-
-def _name_process(name: bytes) -> None:
-    """The process's name as ps and /proc show it (Linux): the indexer is told from the parsers."""
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(15, ctypes.c_char_p(name), 0, 0, 0)  # PR_SET_NAME
-        except (OSError, AttributeError):
-            pass

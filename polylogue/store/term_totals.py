@@ -564,7 +564,10 @@ class _WordCounter:
 
 
 def _word_counter_main(db: str, todo: list[tuple[int, list[str]]], bits: int, out, parent: int) -> None:
+    from ..procs import die_with_parent
     from .indexer import open_indexer
+
+    die_with_parent()  # (it holds the sync lock's descriptor too, inherited)
 
     began = time.process_time()
     try:
