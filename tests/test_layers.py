@@ -5,7 +5,7 @@ import is still a dependency.
 
 Layers, lowest first; a module may import its own layer or lower ones:
 
-0. errors, paths, textutil, fmt, models, classify: leaves, no I/O
+0. errors, paths, textutil, fmt, models, classify, procs: leaves, no I/O
 1. providers/* (formats) and store/* (SQLite), which never import each other
 2. sources, resume, search
 3. ingest, render/*, usage (reports), privacy (secrets, redaction), semantic (embeddings)
@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "polylogue.fmt": 0,
     "polylogue.models": 0,
     "polylogue.classify": 0,
+    "polylogue.procs": 0,
     "polylogue.providers": 1,  # and every module under it (prefix rule below)
     "polylogue.store": 1,
     "polylogue.sources": 2,

@@ -564,14 +564,19 @@ class _WordCounter:
 
 
 def _word_counter_main(db: str, todo: list[tuple[int, list[str]]], bits: int, out, parent: int) -> None:
+    from pathlib import Path
+
     from ..procs import die_with_parent
-    from .indexer import open_indexer
+    from .db import open_reader
 
     die_with_parent()  # (it holds the sync lock's descriptor too, inherited)
 
     began = time.process_time()
     try:
-        conn = open_indexer(db)
+        conn = open_reader(Path(db), mmap_bytes=0)  # (mapped pages would count in the sync's memory)
+        conn.execute("PRAGMA cache_size = -2000")
+        if not any(name == "idx" and path for _, name, path in conn.execute("PRAGMA database_list")):
+            return  # the index file could not be opened here: counting an empty one would keep zeros
         for b, words in todo:
             if os.getppid() != parent:
                 return
