@@ -74,6 +74,15 @@ def _all_ways(conn, text: str, rank_all: int, limit: int = 100, offset: int = 0)
     ]
 
 
+def _parts(query: tuple) -> tuple[list, str] | None:
+    """The query's word groups and its text; None when a word is both asked for and
+    excluded (nothing to compare)."""
+    groups, excluded, role = query
+    if any(w == x for g in groups for w, _ in g for x in excluded):
+        return None
+    return groups, _query_text(groups, excluded, role)
+
+
 def _same_in_pairs(got: list[tuple]) -> bool:
     return all(got[2 * i] == got[2 * i + 1] for i in range(len(PAIRS)))
 
@@ -81,10 +90,10 @@ def _same_in_pairs(got: list[tuple]) -> bool:
 @SETTINGS
 @given(convs=archives, query=queries)
 def test_every_way_of_reading_gives_the_same_result(tmp_path_factory, convs, query):
-    groups, excluded, role = query
-    if any(w == x for g in groups for w, _ in g for x in excluded):
+    parts = _parts(query)
+    if parts is None:
         return
-    text = _query_text(groups, excluded, role)
+    groups, text = parts
     a = _plain(tmp_path_factory.mktemp("fast"), convs)
     with a.reader() as conn:
         for rank_all in (10_000, 0):
@@ -101,10 +110,10 @@ def test_every_way_of_reading_gives_the_same_result(tmp_path_factory, convs, que
 @SETTINGS
 @given(convs=archives, query=queries)
 def test_kept_counts_give_the_plain_archives_result(tmp_path_factory, convs, query):
-    groups, excluded, role = query
-    if any(w == x for g in groups for w, _ in g for x in excluded):
+    parts = _parts(query)
+    if parts is None:
         return
-    text = _query_text(groups, excluded, role)
+    groups, text = parts
     d = tmp_path_factory.mktemp("kept")
     same = [(t, m, i + 1) for i, (t, m, _) in enumerate(convs)]  # the days _kept_archive writes
     (d / "plain").mkdir()
