@@ -13,6 +13,7 @@ commit, say; it uses only `indexer.open_indexer` and `term_totals.refresh`). Pri
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
         r = run_measured([sys.executable, "-c", _RECOUNT, str(db), choose, str(args.code or "")])
         if r["returncode"] != 0:
             raise SystemExit(r["stderr"][-2000:])
-        out = __import__("json").loads(r["stdout"].strip().splitlines()[-1])
+        out = json.loads(r["stdout"].strip().splitlines()[-1])
     result = {
         "home": str(args.home or "examples"),
         "choose": args.choose,
