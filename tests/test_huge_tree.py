@@ -453,16 +453,32 @@ def test_a_sync_killed_while_a_conversation_comes_in_parts(tmp_path):
         except sqlite3.Error:
             return set()  # not created yet
 
+    def watch(proc: subprocess.Popen, db: Path, uid: str) -> float:
+        """Seconds until ``uid`` is stored (or the sync ends)."""
+        start, deadline = time.monotonic(), time.monotonic() + 120
+        while uid not in stored_uids(db) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return time.monotonic() - start
+
+    # One whole sync first, to time the window between the batch before the huge
+    # conversation (``a``) and the huge one's commit on this machine: the kills then
+    # land across that window whatever the machine's speed (a fixed delay missed it
+    # on a faster machine).
+    timing = tmp_path / "timing"
+    proc = subprocess.Popen(cmd(timing), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watch(proc, timing / "polylogue.db", "chatgpt:a")
+    window = watch(proc, timing / "polylogue.db", "chatgpt:huge")
+    assert proc.wait(timeout=300) == 0
+    assert _whole_or_absent(timing / "polylogue.db") == want
+
     rng = random.Random(18)
     stages = set()
-    for i in range(5):
+    kills = 5
+    for i in range(kills):
         home = tmp_path / f"h{i}"
         proc = subprocess.Popen(cmd(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # the batch before the huge conversation commits as its parts begin: kill soon after
-        deadline = time.monotonic() + 120
-        while "chatgpt:a" not in stored_uids(home / "polylogue.db") and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0, 1.5))
+        watch(proc, home / "polylogue.db", "chatgpt:a")
+        time.sleep(window * (i + rng.random()) / kills)  # one kill in each fifth of the window
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         held = _whole_or_absent(home / "polylogue.db")
