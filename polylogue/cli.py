@@ -1132,10 +1132,17 @@ def check(ctx, vacuum, as_json):
     else:
         for p in r["problems"]:
             click.echo(f"problem: {_safe(p)}", err=True)
-        if any(p.startswith("sqlite: ") for p in r["problems"]):
-            click.echo(
-                "FAILED: SQLite found the database file damaged (above); the archive's own checks need a sound file"
-            )
+        damaged = [p for p in r["problems"] if p.startswith("sqlite: ")]
+        if damaged:
+            if all(p.startswith("sqlite: index.db: ") for p in damaged):
+                click.echo(
+                    "FAILED: SQLite found the search index (index.db) damaged (above): the archive's own checks"
+                    " read it too; `polylogue sync` rebuilds it from the archive"
+                )
+            else:
+                click.echo(
+                    "FAILED: SQLite found the database file damaged (above); the archive's own checks need a sound file"
+                )
             sys.exit(1)
         # the two counts differ by the messages with nothing to search (an image, an empty turn)
         none = r["messages"] - r["indexed"]

@@ -164,6 +164,11 @@ class ArchiveDamaged(PolylogueError):
     sync does not write into it, backup does not copy it; `polylogue check` lists what it found."""
 
 
+class IndexDamaged(PolylogueError):
+    """SQLite found the search index file (index.db) damaged. It is derived from the
+    archive, which is intact: the next sync rebuilds it."""
+
+
 class StorageError(PolylogueError):
     """The disk or the file system said no, for a reason outside polylogue: a
     full disk, a read-only file system, a folder the user may not write."""

@@ -32,6 +32,7 @@ from helpers import sync_examples
 
 from polylogue.api import Archive
 from polylogue.cli import cli
+from polylogue.errors import IndexDamaged
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 90
@@ -321,6 +322,92 @@ def test_backup_refuses_to_copy_a_damaged_archive(synced, tmp_path, how):
     line = one_error_line(r)
     assert r.returncode == 1 and "is damaged" in line, line
     assert not dest.exists()
+
+
+# ------------------------------------------------------------------ a damaged index file
+
+
+def damage_index(home: Path, how: str) -> None:
+    """Damage the index file (derived data) as a bad sector would. "header": its first
+    bytes; "fts-root": the whole root page of the full-text index's data table, which
+    every search reads but a sync's first look (the schema, the watermark) does not."""
+    import sqlite3
+
+    path = home / "index.db"
+    if how == "header":
+        with open(path, "r+b") as f:
+            f.write(b"this is not the SQLite header" * 4)
+        return
+    conn = sqlite3.connect(path)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages_fts_data'").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+
+
+def archived(home: Path) -> list:
+    """Every stored message, as the archive holds it."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{home / 'polylogue.db'}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT id, conversation_id, hash, content FROM messages ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["header", "fts-root"])
+def test_a_damaged_index_is_named_and_the_next_sync_rebuilds_it(synced, tmp_path, how):
+    """The index file is derived from the archive: its damage is reported as its own
+    (never as the archive's), nothing archived is touched, and the next sync rebuilds
+    it, saying so in one warning line; search and check are whole again after."""
+    home = copy_archive(synced, tmp_path / "home")
+    found = orjson.loads(run(home, "search", "tidepool", "--json").stdout)
+    assert found
+    messages = archived(home)
+    damage_index(home, how)
+    r = run(home, "search", "tidepool", "--json")
+    if how == "header":  # the index cannot be opened at all: searches see nothing, and say so
+        assert r.returncode == 0 and orjson.loads(r.stdout) == [], r.stderr
+        assert "not in the search index yet" in r.stderr and "polylogue sync" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    else:  # met in the middle of a search: one line naming the index, not the archive
+        line = one_error_line(r)
+        assert r.returncode == 1 and "search index" in line and "index.db is damaged" in line, line
+        assert "polylogue.db" not in line and "polylogue sync" in line, line
+    r = run(home, "check")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "index.db: the search index" in r.stderr and "rebuilds it" in r.stderr, r.stderr
+    assert not r.stdout.startswith("FAILED: SQLite found the database file damaged"), r.stdout
+    r = run(home, "sync", str(REPO / "examples"))
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "search index was damaged" in line]
+    assert len(warnings) == 1 and "rebuilt from the archive" in warnings[0], r.stderr
+    assert archived(home) == messages  # nothing archived changed
+    assert orjson.loads(run(home, "search", "tidepool", "--json").stdout) == found
+    r = run(home, "check", "--json")
+    assert r.returncode == 0 and orjson.loads(r.stdout)["ok"], r.stdout
+    r = run(home, "sync", str(REPO / "examples"))  # once rebuilt, nothing more is said
+    assert r.returncode == 0 and "damaged" not in r.stderr, r.stderr
+
+
+def test_an_index_the_sync_rebuilt_while_a_reader_held_the_old_one(synced, tmp_path):
+    """A reader that opened the damaged index before the sync replaced it: the sync
+    neither waits for it nor fails, and the reader's next search reads the new index."""
+    home = copy_archive(synced, tmp_path / "home")
+    damage_index(home, "fts-root")
+    with Archive(home) as before:
+        with pytest.raises(IndexDamaged, match="rebuilds it"):  # and leaves word for the next sync
+            before.search("tidepool")
+        before.list(limit=1)  # a pooled reader, holding the damaged file open
+        r = run(home, "sync", str(REPO / "examples"))
+        assert r.returncode == 0 and "search index was damaged" in r.stderr, r.stderr
+        # the same Archive (a server's, a watch's): its readers open the new index
+        assert before.search("tidepool", cache=False).total_messages > 0
+    with Archive(home) as after:
+        assert after.search("tidepool").total_messages > 0
 
 
 # ------------------------------------------------------------------ dates past the ends of time

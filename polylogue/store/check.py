@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from . import codec, term_totals
+from . import codec, index_file, term_totals
 from . import usage as usage_ledger
-from .db import open_reader, open_writer, pair_snapshot
+from .db import index_damage, open_reader, open_writer, pair_snapshot
 from .encode import _hash, fts_values
 
 
@@ -27,6 +27,7 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
     except sqlite3.DatabaseError as e:  # not a database at all (a damaged header)
         return _report([f"sqlite: {e}"], 0, 0, False)
     try:
+        index_lost = index_file.fell_back(conn, db)  # it could not be opened: the archive is checked alone
         try:
             w = pair_snapshot(conn)  # one consistent snapshot of each file even while a sync writes
         except sqlite3.DatabaseError as e:
@@ -41,9 +42,52 @@ def check(db: Path, *, vacuum: bool = False) -> dict[str, Any]:
                 problems.append(f"sqlite: {e}")
     finally:
         conn.close()  # ends the read transaction (a COMMIT can fail on a damaged file)
+    if index_lost:
+        problems.append(_index_problem(db))
+    else:
+        problems = _index_named(db, problems)
     if vacuum and not problems:
         _vacuum(db)
     return _report(problems, messages, indexed, vacuum and not problems, lag)
+
+
+def _index_named(db: Path, problems: list[str]) -> list[str]:
+    """SQLite's findings with the index file's named as such (derived data, which the
+    next sync rebuilds: it is told to read every page of it), and a line saying so.
+    A damage met before integrity_check could name its file is the index's if the
+    index alone shows damage and the archive alone does not."""
+    index = f"sqlite: {index_file.INDEX_NAME}: "
+    unnamed = [p for p in problems if p.startswith("sqlite: ") and not p.startswith(index)]
+    if unnamed and index_damage(db) is not None and _archive_damage(db) is None:
+        problems = [index + p.removeprefix("sqlite: ") if p in unnamed else p for p in problems]
+    if not any(p.startswith(index) for p in problems):
+        return problems
+    index_file.mark_damaged(db)
+    return [*problems, _index_problem(db, "is damaged (above)")]
+
+
+def _archive_damage(db: Path) -> str | None:
+    """What quick_check finds in the archive file read alone (its index not attached)."""
+    from .db import connect_readonly, first_damage
+
+    try:
+        conn = connect_readonly(db)
+    except sqlite3.DatabaseError as e:
+        return str(e)
+    try:
+        return first_damage(conn)
+    finally:
+        conn.close()
+
+
+def _index_problem(db: Path, what: str = "") -> str:
+    if not what:
+        found = index_damage(db)
+        what = f"is damaged ({found})" if found else "cannot be opened (its permissions?)"
+    return (
+        f"{index_file.INDEX_NAME}: the search index {what}; nothing archived is lost: "
+        "`polylogue sync` rebuilds it from the archive"
+    )
 
 
 def _report(problems: list[str], messages: int, indexed: int, vacuumed: bool, lag: int | None = 0) -> dict[str, Any]:
@@ -83,9 +127,15 @@ def _sqlite_integrity(conn: sqlite3.Connection) -> list[str]:
         rows = [msg for (msg,) in conn.execute("PRAGMA integrity_check(100)") if msg != "ok"]
     except sqlite3.DatabaseError as e:  # too damaged to walk at all
         return [f"sqlite: {e}"]
-    # a row may hold several findings, one a line, under a "*** in database main ***" heading
-    lines = (line.strip() for msg in rows for line in msg.splitlines())
-    return [f"sqlite: {line}" for line in lines if line and not line.startswith("***")]
+    # a row may hold several findings, one a line, under a "*** in database idx ***" heading: the
+    # index file's are named as such (derived data, which the next sync rebuilds)
+    out, where = [], "sqlite"
+    for line in (line.strip() for msg in rows for line in msg.splitlines()):
+        if line.startswith("***"):
+            where = f"sqlite: {index_file.INDEX_NAME}" if f"database {index_file.SCHEMA} " in line else "sqlite"
+        elif line:
+            out.append(f"{where}: {line}")
+    return out
 
 
 def _pending(conn: sqlite3.Connection, w: int | None) -> tuple[dict[int, bytes | None], int]:

@@ -135,7 +135,12 @@ def open_reader(db: Path, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
     _common(conn)
     try:
         index_file.attach(conn, db, writable=False)
-    except sqlite3.OperationalError:  # an index this user cannot open: searches find nothing until a sync
+    except sqlite3.DatabaseError as e:
+        if not (isinstance(e, sqlite3.OperationalError) or is_damage(e)):
+            raise
+        # an index this user cannot open, or a damaged one (derived data: the next sync rebuilds it):
+        # searches find nothing until then, and say so (store/fts.py, the unindexed note)
+        index_file.detach(conn)
         index_file.attach_empty(conn)
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA cache_size = -8000")
@@ -173,13 +178,33 @@ def release_free_pages(conn: sqlite3.Connection) -> int:
 
 
 class ReadPool:
-    """A small pool of reused read-only connections (never one per call)."""
+    """A small pool of reused read-only connections (never one per call). A
+    connection is opened again once the index file it attached was replaced (a
+    sync that rebuilt a damaged index, or made a missing one): it would go on
+    reading the old file, or finding nothing."""
 
     def __init__(self, db: Path, size: int = 4):
+        from .index_file import index_path
+
         self.db, self.size = db, size
+        self._index = index_path(db)
         self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._lock = threading.Lock()
         self._created = 0
+        self._opened_with: dict[sqlite3.Connection, tuple[int, int] | None] = {}
+
+    def _index_file(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._index)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _open(self) -> sqlite3.Connection:
+        seen = self._index_file()  # before opening: a file replaced in between is caught at the next use
+        conn = open_reader(self.db)
+        self._opened_with[conn] = seen
+        return conn
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -190,7 +215,11 @@ class ReadPool:
                 grow = self._created < self.size
                 if grow:
                     self._created += 1
-            conn = open_reader(self.db) if grow else self._idle.get()
+            conn = self._open() if grow else self._idle.get()
+        if self._opened_with.get(conn) != self._index_file():
+            del self._opened_with[conn]
+            conn.close()
+            conn = self._open()
         try:
             yield conn
         finally:
@@ -201,9 +230,11 @@ class ReadPool:
     def close(self) -> None:
         while True:
             try:
-                self._idle.get_nowait().close()
+                conn = self._idle.get_nowait()
             except queue.Empty:
                 return
+            self._opened_with.pop(conn, None)
+            conn.close()
 
 
 def backup(db: Path, dest: Path) -> dict:
@@ -294,6 +325,11 @@ def _code(e: sqlite3.Error) -> int:
     return (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
 
 
+def is_damage(e: BaseException) -> bool:
+    """Whether SQLite raised ``e`` because a database file is damaged."""
+    return isinstance(e, sqlite3.Error) and _code(e) in (SQLITE_CORRUPT, SQLITE_NOTADB)
+
+
 def storage_failure(e: BaseException) -> bool:
     """Whether ``e`` is about the disk or the database file (which no other
     statement would get past), not about the statement or its values."""
@@ -313,11 +349,18 @@ def storage_failure(e: BaseException) -> bool:
 def storage_error(e: BaseException, db: Path) -> Exception | None:
     """The error to show for a failure of the disk or the database file (None:
     not one of those). One line, naming the file and what to do."""
-    from ..errors import ArchiveDamaged, StorageError
+    from ..errors import ArchiveDamaged, IndexDamaged, StorageError
+    from .index_file import index_path
 
     if isinstance(e, sqlite3.Error):
         code = _code(e)
         if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
+            index_damage = _blame_index(db)
+            if index_damage is not None:  # derived data: the archive itself is not the damaged file
+                return IndexDamaged(
+                    f"the search index {index_path(db)} is damaged ({index_damage}); nothing archived is lost: "
+                    "`polylogue sync` rebuilds it from the archive"
+                )
             return ArchiveDamaged(
                 f"the archive {db} is damaged ({e}): polylogue does not write into it; "
                 "`polylogue check` lists what is wrong"
@@ -337,6 +380,61 @@ def storage_error(e: BaseException, db: Path) -> Exception | None:
             return StorageError(f"the disk is full: could not write {where} ({e.strerror})")
         return StorageError(f"cannot write {where}: {e.strerror}")
     return None
+
+
+def index_damage(db: Path | str, *, thorough: bool = True) -> str | None:
+    """What is wrong with the index file of the archive ``db``, read alone (None:
+    nothing found, or no file). ``thorough``: SQLite's quick_check, which reads
+    every page (seconds for a big index: only where a damage is suspected); else
+    the schema and the watermark alone, which a damaged header or first page fails."""
+    from .index_file import index_path
+
+    path = index_path(db)
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
+    except sqlite3.Error as e:
+        return str(e) if is_damage(e) else None
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'index_state'").fetchone():
+            conn.execute("SELECT value FROM index_state WHERE key = 'watermark'").fetchone()
+        return first_damage(conn) if thorough else None
+    except sqlite3.Error as e:
+        return str(e) if is_damage(e) else None  # (a lock or a folder it cannot read: not damage)
+    finally:
+        conn.close()
+
+
+def reset_damaged_index(db: Path | str, *, thorough: bool = False) -> str | None:
+    """At the start of a sync (under its lock): an index file SQLite cannot read
+    is removed, so that this sync rebuilds it instead of refusing the archive.
+    Every page is read if ``thorough`` or a reader left word of a damage
+    (``mark_damaged``). Returns what was wrong (None: nothing found)."""
+    from .index_file import damage_mark, discard
+
+    mark = damage_mark(db)
+    found = index_damage(db, thorough=thorough or mark.exists())
+    if found is not None:
+        discard(db)
+    mark.unlink(missing_ok=True)
+    return found
+
+
+def _blame_index(db: Path) -> str | None:
+    """The damage found in the archive's index file, read alone (None: none), for an
+    error SQLite raised while both files were open. The index is checked first:
+    it is the one polylogue can rebuild."""
+    from .index_file import mark_damaged
+
+    try:
+        found = index_damage(db)
+    except Exception:  # (the error path itself: never hide the first error behind a second)
+        return None
+    if found is not None:
+        mark_damaged(db)  # the next sync reads every page of it, finds the damage and rebuilds it
+    return found
 
 
 TRAIN_MIN_MESSAGES = 1000

@@ -19,6 +19,7 @@ from ..textutil import is_cjk
 from . import codec, forms, message_filters, term_totals, whole
 from .encode import fts_values, search_columns
 from .ids import MESSAGE_ID_BITS, rowid_range
+from .index_file import unindexed
 from .queries import CONV_COLUMNS, conversation_summary, count_conversations, list_conversations
 from .query import BY_SPAN, Term, compile_filters, role_condition, time_range, where_sql
 from .scope import CONV, MESSAGE_TIME, Scope, match_expr, scope, title_groups
@@ -93,10 +94,17 @@ def search(
         conn.execute("BEGIN")
     try:
         got = _search(conn, q, limit, offset, rank_all, cap, probe_max)
+        behind = unindexed(conn) if q.has_terms else 0
     finally:
         if own and conn.in_transaction:
             conn.execute("COMMIT")
-    return got if isinstance(got, SearchResult) else _snippets(*got)
+    res = got if isinstance(got, SearchResult) else _snippets(*got)
+    if behind:  # search hides a message until it is indexed (store/indexer.py): say how many it cannot see
+        res.notes.append(
+            f"{behind:,} messages are not in the search index yet, so this search does not see them: "
+            "a sync running now indexes them, else `polylogue sync` does"
+        )
+    return res
 
 
 def _search(

@@ -59,8 +59,7 @@ def attach(conn: sqlite3.Connection, db: Path | str, *, writable: bool) -> None:
         except sqlite3.OperationalError:
             # a folder this user cannot write: no WAL index can be made there; with no WAL to read,
             # the file holds everything and nobody writes it (as db.connect_readonly decides)
-            if any(name == "idx" for _, name, _ in conn.execute("PRAGMA database_list")):
-                conn.execute("DETACH DATABASE idx")
+            detach(conn)
             wal = Path(f"{path}-wal")
             if wal.exists() and wal.stat().st_size:
                 raise
@@ -71,6 +70,61 @@ def attach(conn: sqlite3.Connection, db: Path | str, *, writable: bool) -> None:
         conn.execute("PRAGMA idx.journal_mode = WAL")
         conn.execute("PRAGMA idx.synchronous = NORMAL")  # WAL: a crash keeps it consistent; a power cut may
         # lose the last commits, and with them the watermark: the next catch-up redoes them
+
+
+def detach(conn: sqlite3.Connection) -> None:
+    """Detach ``idx`` if it is attached (an ATTACH whose first read failed leaves it so)."""
+    if any(name == SCHEMA for _, name, _ in conn.execute("PRAGMA database_list")):
+        conn.execute("DETACH DATABASE idx")
+
+
+def discard(db: Path | str) -> None:
+    """Remove the index file (and its WAL and WAL index). Only under the sync lock:
+    it is derived data, which the next catch-up rebuilds whole from the archive."""
+    path = index_path(db)
+    for name in (f"{path}-wal", f"{path}-shm", str(path)):
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+
+
+def damage_mark(db: Path | str) -> Path:
+    return index_path(db).with_name(INDEX_NAME + ".damaged")
+
+
+def mark_damaged(db: Path | str) -> None:
+    """Leave word for the next sync that a reader found the index damaged deeper than
+    a sync's first look reads (best effort: a read-only folder keeps no mark)."""
+    from ..paths import open_private
+
+    try:
+        os.close(open_private(damage_mark(db)))
+    except OSError:
+        pass
+
+
+def unindexed(conn: sqlite3.Connection) -> int:
+    """How many of the archive's messages the index does not hold yet, in the
+    caller's read transaction: those the log added past the index's watermark
+    (a sync indexing them), or all of them (no index yet, or one that could not
+    be opened: the next sync builds it)."""
+    try:
+        row = conn.execute("SELECT value FROM idx.index_state WHERE key = 'watermark'").fetchone()
+        if row is None:
+            return conn.execute("SELECT coalesce(sum(messages), 0) FROM main.provider_totals").fetchone()[0]
+        return conn.execute(
+            "SELECT coalesce(sum(n), 0) FROM main.index_log WHERE seq > ? AND n > 0", (int(row[0]),)
+        ).fetchone()[0]
+    except sqlite3.OperationalError:  # an archive older than the index file (read before its migration)
+        return 0
+
+
+def fell_back(conn: sqlite3.Connection, db: Path | str) -> bool:
+    """Whether ``conn`` attached an empty index in place of the archive's index file,
+    which exists but could not be opened (damaged, or not readable by this user)."""
+    attached = next((f for _, name, f in conn.execute("PRAGMA database_list") if name == SCHEMA), None)
+    return attached == "" and index_path(db).exists()
 
 
 def attach_empty(conn: sqlite3.Connection) -> None:
