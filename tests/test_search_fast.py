@@ -132,6 +132,21 @@ def test_kept_counts_give_the_plain_archives_result(tmp_path_factory, convs, que
     kept.close()
 
 
+@SETTINGS
+@given(convs=archives, words=st.lists(st.sampled_from(VOCAB), min_size=4, max_size=5, unique=True))
+def test_four_big_groups_are_counted_in_one_streamed_pass(tmp_path_factory, convs, words):
+    """More than three big groups (no inclusion-exclusion): their matches in the
+    conversations holding every group are counted in one pass over the OR of the
+    groups; the same totals as every other way of reading them."""
+    a = _plain(tmp_path_factory.mktemp("four"), convs)
+    with a.reader() as conn:
+        for rank_all in (10_000, 0):
+            got = _all_ways(conn, " ".join(words), rank_all)
+            assert _same_in_pairs(got), (words, rank_all)
+            assert all(g[:2] == got[0][:2] for g in got), (words, rank_all)
+    a.close()
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     blocks=st.dictionaries(st.integers(0, 5), st.lists(st.integers(0, 300), max_size=8), max_size=4),

@@ -143,10 +143,15 @@ def match(
         count = _union_count(conn, sc, exprs, read, kept, big, cands)
         if count is not None:
             return Matched(cands, count, None, scored, probed)
-        # without every big group's counts: count per conversation in one pass
+        # without every big group's counts: the matches in these conversations, counted in one
+        # pass, each checked against the list of them (built once); a GROUP BY had SQLite sort
+        # every match first (+100 MB at 5M), counting in Python was 10% slower
         body, args = sc.body(_any(exprs))
-        rows = conn.execute(f"SELECT {CONV}, count(*) {body} GROUP BY 1", args)
-        return Matched(cands, sum(n for c, n in rows if c in cands), None, scored, probed)
+        (count,) = conn.execute(
+            f"SELECT count(*) {body} AND +{CONV} IN (SELECT value FROM json_each(?))",
+            (*args, orjson.dumps(list(cands)).decode()),
+        ).fetchone()
+        return Matched(cands, count, None, scored, probed)
     messages: set[int] = set()
     for got_or_none in read:
         if got_or_none is not None:
