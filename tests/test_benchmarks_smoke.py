@@ -45,6 +45,15 @@ def test_search_smoke():
     assert out["cli_end_to_end"]["p50_ms"] > 0
 
 
+def test_search_memory_smoke():
+    out = smoke("search_memory")
+    for row in out["queries"].values():
+        assert row["after_best_ms"] > 0 and row["after_peak_rss_mb"] > 0
+        assert row["after_totals"][0] > 0
+        if out["before"]:
+            assert row["same_totals"], row
+
+
 def test_storage_smoke():
     # --before times another revision's code: HEAD stands in for it, when this is a git checkout
     git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "HEAD"], capture_output=True)
