@@ -105,3 +105,15 @@ def emit(result: dict) -> None:
 
 def polylogue_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "polylogue", *args]
+
+
+def generated_archive(tmp: Path, conversations: int, messages: int) -> tuple[Path, Path]:
+    """A small generated world in ``tmp/data``, synced into ``tmp/home`` (for --smoke runs):
+    (home, data)."""
+    data, home = tmp / "data", tmp / "home"
+    gen = [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data)]
+    subprocess.run(
+        [*gen, "--conversations", str(conversations), "--messages", str(messages)], check=True, capture_output=True
+    )
+    subprocess.run(polylogue_cmd("--home", str(home), "sync", str(data)), check=True, capture_output=True)
+    return home, data

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, emit, polylogue_cmd
+from benchmarks.common import REPO, emit, generated_archive, polylogue_cmd
 
 WORD = re.compile(r"[a-z]{4,}")
 CODE = re.compile(r"\b[a-z]+_[a-z_]+[a-z]\b|\b[a-z]+\.[a-z]+\.[a-z]+\b")
@@ -369,22 +369,8 @@ def main(argv=None) -> dict:
     tmp = None
     if args.smoke:
         tmp = Path(tempfile.mkdtemp(prefix="polylogue-search-"))
-        data = tmp / "data"
-        subprocess.run(
-            [
-                sys.executable,
-                str(REPO / "benchmarks" / "generate.py"),
-                str(data),
-                "--conversations",
-                "40",
-                "--messages",
-                "20",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(polylogue_cmd("--home", str(tmp / "home"), "sync", str(data)), check=True, capture_output=True)
-        args.home, args.data, args.runs, args.cli_runs = tmp / "home", data, 3, 2
+        home, data = generated_archive(tmp, 40, 20)
+        args.home, args.data, args.runs, args.cli_runs = home, data, 3, 2
     try:
         db = args.home / "polylogue.db"
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, emit, polylogue_cmd
+from benchmarks.common import REPO, emit, generated_archive
 
 _CHILD = """
 import json, resource, sys, time
@@ -104,11 +104,8 @@ def main(argv=None) -> dict:
     tmp = None
     if args.smoke:
         tmp = Path(tempfile.mkdtemp(prefix="polylogue-searchmem-"))
-        data = tmp / "data"
-        gen = [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(data), "--conversations", "30"]
-        subprocess.run([*gen, "--messages", "10"], check=True, capture_output=True)
-        subprocess.run(polylogue_cmd("--home", str(tmp / "home"), "sync", str(data)), check=True, capture_output=True)
-        args.home, args.rounds, args.runs = tmp / "home", 2, 2
+        args.home, _ = generated_archive(tmp, 30, 10)
+        args.rounds, args.runs = 2, 2
         args.query = args.query or ["the", "the and of to"]
         if not args.before:  # HEAD stands in for an older commit, when this is a git checkout
             git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "HEAD"], capture_output=True)

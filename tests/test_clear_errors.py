@@ -257,25 +257,37 @@ def test_a_wal_archive_in_a_read_only_folder_without_shm_is_read(synced, tmp_pat
 # ------------------------------------------------------------------ a damaged database
 
 
+def break_header(db: Path) -> None:
+    with open(db, "r+b") as f:
+        f.write(b"this is not the SQLite header" * 4)
+
+
+def root_page(db: Path, table: str) -> tuple[int, int]:
+    """(the file offset of ``table``'s root page, the page size)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    finally:
+        conn.close()
+    return (root - 1) * page_size, page_size
+
+
 def damage(db: Path, how: str) -> None:
     """Damage the archive as a bad disk sector would. "cell-pointers": the first cell
     pointers of the messages table's root page (an interior page) out of range;
     "right-child": its right child pointer, which every appended message is reached
     through; "header": the file's first bytes."""
-    import sqlite3
-
     if how == "header":
-        with open(db, "r+b") as f:
-            f.write(b"this is not the SQLite header" * 4)
+        break_header(db)
         return
-    conn = sqlite3.connect(db)
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages'").fetchone()[0]
-    conn.close()
+    at, _ = root_page(db, "messages")
     with open(db, "r+b") as f:
-        f.seek((root - 1) * page_size)
+        f.seek(at)
         assert f.read(1) == b"\x05"  # an interior table page
-        f.seek((root - 1) * page_size + (12 if how == "cell-pointers" else 8))
+        f.seek(at + (12 if how == "cell-pointers" else 8))
         f.write(b"\xff\xf0\xff\xf0")
 
 
@@ -331,19 +343,13 @@ def damage_index(home: Path, how: str) -> None:
     """Damage the index file (derived data) as a bad sector would. "header": its first
     bytes; "fts-root": the whole root page of the full-text index's data table, which
     every search reads but a sync's first look (the schema, the watermark) does not."""
-    import sqlite3
-
     path = home / "index.db"
     if how == "header":
-        with open(path, "r+b") as f:
-            f.write(b"this is not the SQLite header" * 4)
+        break_header(path)
         return
-    conn = sqlite3.connect(path)
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages_fts_data'").fetchone()[0]
-    conn.close()
+    at, page_size = root_page(path, "messages_fts_data")
     with open(path, "r+b") as f:
-        f.seek((root - 1) * page_size)
+        f.seek(at)
         f.write(b"\xff" * page_size)
 
 
