@@ -598,11 +598,9 @@ def sync(
     workers: int | None = None,
     force: bool = False,
 ) -> SyncReport:
-    import sqlite3
-
     from . import providers, resume
     from .store import indexer
-    from .store.db import finish_import, is_damage, open_writer
+    from .store.db import finish_import, open_writer, reset_damaged_index
 
     t0 = time.perf_counter()
     progress = progress or Progress()
@@ -610,7 +608,9 @@ def sync(
     # loaded here, before any worker forks: each plugin problem is reported once
     report.warnings += [{"path": where, "warning": what} for where, what in providers.load_errors()]
     _forget_known()
-    _reset_damaged_index(db_path, report, thorough=False)
+    # an index file SQLite cannot open would stop the sync before anything is written: removed, and
+    # rebuilt by this sync (store/db.py reset_damaged_index)
+    _warn_rebuilt(db_path, report, reset_damaged_index(db_path))
     conn = open_writer(db_path)
     try:
         # pass 1 counts what changed (no file list is kept: 100K paths would cost the memory
@@ -633,14 +633,11 @@ def sync(
             beside.stop()
         if states is not None:
             resume.tidy(states)
-        try:
-            _index_and_count(db_path, beside is not None and beside.bulk, progress, bool(count))
-        except sqlite3.DatabaseError as e:
-            # a damage deeper in the index file than the first check reads (a page of the full-text
-            # index): the index alone is checked, and if it is the damaged file, rebuilt once
-            if not is_damage(e) or not _reset_damaged_index(db_path, report, thorough=True):
-                raise
-            _index_and_count(db_path, False, progress, bool(count))
+        # a damage deeper in the index file than the first check reads (a page of the full-text
+        # index) is met here: the index alone is checked, and if it is the damaged file, rebuilt
+        was_bulk = beside is not None and beside.bulk
+        _, found = indexer.repairing(db_path, lambda idx: _index_and_count(idx, was_bulk, progress, bool(count)))
+        _warn_rebuilt(db_path, report, found)
         indexer.trim(conn, db_path)
         if count:
             finish_import(conn)
@@ -652,41 +649,33 @@ def sync(
     return report
 
 
-def _index_and_count(db_path: Path, was_bulk: bool, progress: Any, changed: bool) -> None:
+def _index_and_count(idx: Any, was_bulk: bool, progress: Any, changed: bool) -> None:
     """What the indexer process left (none, unless it died), or a small sync's all; any
     lag of an earlier sync too. Then the kept totals, counted from the index, stored beside it."""
     from .store import indexer, term_totals
 
-    idx = indexer.open_indexer(db_path)
-    try:
-        if was_bulk:
-            with idx:
-                idx.execute("BEGIN IMMEDIATE")
-                indexer.set_fts_options(idx, indexer.FTS_NORMAL)
-        indexer.catch_up(idx)
-        # only what this sync touched (and, if it changed something, the next prefixes in turn)
-        term_totals.refresh(idx, getattr(progress, "counting", None), prefixes=changed)
-        indexer.checkpoint(idx)
-    finally:
-        idx.close()
+    if was_bulk:
+        with idx:
+            idx.execute("BEGIN IMMEDIATE")
+            indexer.set_fts_options(idx, indexer.FTS_NORMAL)
+    indexer.catch_up(idx)
+    # only what this sync touched (and, if it changed something, the next prefixes in turn)
+    term_totals.refresh(idx, getattr(progress, "counting", None), prefixes=changed)
+    indexer.checkpoint(idx)
 
 
-def _reset_damaged_index(db_path: Path, report: SyncReport, *, thorough: bool) -> bool:
-    """A damaged index file (derived data) is removed, to be rebuilt whole by this
-    sync, and the report says so. Returns whether it was."""
-    from .store import index_file
-    from .store.db import reset_damaged_index
+def _warn_rebuilt(db_path: Path, report: SyncReport, found: str | None) -> None:
+    """The report says that a damaged index file (derived data) was rebuilt."""
+    from .store.index_file import index_path
 
-    found = reset_damaged_index(db_path, thorough=thorough)
     if found is not None:
         report.warnings.append(
             {
-                "path": str(index_file.index_path(db_path)),
+                "path": str(index_path(db_path)),
                 "warning": f"the search index was damaged ({found}): rebuilt from the archive; "
                 "nothing archived was lost",
             }
         )
-    return found is not None
 
 
 class _Indexer:

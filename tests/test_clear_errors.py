@@ -399,6 +399,24 @@ def test_a_damaged_index_is_named_and_the_next_sync_rebuilds_it(synced, tmp_path
     assert r.returncode == 0 and "damaged" not in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("how", ["header", "fts-root"])
+def test_forget_rebuilds_a_damaged_index_without_the_forgotten_text(synced, tmp_path, how):
+    """forget must leave none of a conversation's text in the index: a damaged index
+    (which it cannot merge) is rebuilt from the archive, with one warning line."""
+    home = copy_archive(synced, tmp_path / "home")
+    found = orjson.loads(run(home, "search", "tidepool", "--json").stdout)
+    victim = found[0]["id"]
+    damage_index(home, how)
+    r = run(home, "forget", victim, "--yes")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    warnings = r.stderr.splitlines()
+    assert len(warnings) == 1 and "search index was damaged" in warnings[0] and "rebuilt" in warnings[0], r.stderr
+    left = orjson.loads(run(home, "search", "tidepool", "--json").stdout)
+    assert [c["id"] for c in left] == [c["id"] for c in found[1:]]
+    r = run(home, "check", "--json")
+    assert r.returncode == 0 and orjson.loads(r.stdout)["ok"], r.stdout
+
+
 def test_an_index_the_sync_rebuilt_while_a_reader_held_the_old_one(synced, tmp_path):
     """A reader that opened the damaged index before the sync replaced it: the sync
     neither waits for it nor fails, and the reader's next search reads the new index."""

@@ -72,6 +72,8 @@ def forget(ctx, ids, query, yes, unforget, as_json):
             click.echo(f"  {safe(t)}", err=True)
         click.confirm(f"Delete {plural(len(targets), 'conversation')} for good?", abort=True, err=True)
     out = a.forget(targets)
+    for w in out.get("warnings", []):
+        click.echo(f"polylogue: warning: {safe(w)}", err=True)
     if as_json:
         emit_json(out)
         return

@@ -26,7 +26,9 @@ def forget(conn: sqlite3.Connection, cids: list[int], home: Path, purge: bool = 
     _forget_vectors(home, cids)
     _forget_parse_states(home, out.pop("sources"))
     if purge and out["conversations"]:
-        store.purge(conn)
+        damage = store.purge(conn)
+        if damage is not None:
+            out["warnings"] = [f"the search index was damaged ({damage}): rebuilt from the archive"]
     out["seconds"] = {"delete": round(t1 - t0, 3), "purge": round(time.perf_counter() - t1, 3)}
     return out
 

@@ -96,27 +96,30 @@ def _delete_messages(conn: sqlite3.Connection, cid: int) -> int:
         lo = rows[-1][0] + 1
 
 
-def purge(conn: sqlite3.Connection) -> None:
+def purge(conn: sqlite3.Connection) -> str | None:
     """Drop every trace of deleted rows: the index brought up to the archive and
     merged (its old segments held their terms), both WALs checkpointed and
-    truncated, freed pages given back (the caller holds the sync lock)."""
+    truncated, freed pages given back (the caller holds the sync lock). A damaged
+    index file is rebuilt from the archive (``indexer.repairing``), so it holds
+    no deleted text either: returns the damage found (None: none)."""
     db = conn.execute("PRAGMA database_list").fetchone()[2]
     conn.execute("PRAGMA secure_delete = ON")
-    idx = indexer.open_indexer(db)
-    try:
-        idx.execute("PRAGMA idx.secure_delete = ON")
-        indexer.catch_up(idx)
-        with idx:
-            idx.execute("BEGIN IMMEDIATE")
-            idx.execute("INSERT INTO idx.messages_fts(messages_fts) VALUES ('optimize')")
-            idx.execute("INSERT INTO idx.titles_fts(titles_fts) VALUES ('optimize')")
-        idx.execute("PRAGMA idx.wal_checkpoint(TRUNCATE)")
-    finally:
-        idx.close()
+    _, found = indexer.repairing(db, _merge_index)
     indexer.trim(conn, db)  # the log's copies of the deleted content go too
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.executescript("PRAGMA incremental_vacuum")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return found
+
+
+def _merge_index(idx: sqlite3.Connection) -> None:
+    idx.execute("PRAGMA idx.secure_delete = ON")
+    indexer.catch_up(idx)
+    with idx:
+        idx.execute("BEGIN IMMEDIATE")
+        idx.execute("INSERT INTO idx.messages_fts(messages_fts) VALUES ('optimize')")
+        idx.execute("INSERT INTO idx.titles_fts(titles_fts) VALUES ('optimize')")
+    idx.execute("PRAGMA idx.wal_checkpoint(TRUNCATE)")
 
 
 def _now() -> int:

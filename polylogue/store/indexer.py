@@ -36,6 +36,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..procs import name_process, trim_heap
 from . import codec
@@ -44,6 +45,8 @@ from .ids import MESSAGE_ID_BITS
 from .index_file import attach, create_tables, index_path
 
 __all__ = ["attach", "index_path"]  # (what callers of the index know it by)
+
+T = TypeVar("T")
 
 _INSERT_FTS = "INSERT INTO idx.messages_fts(rowid, text, thinking, tool_use, tool_result) VALUES (?,?,?,?,?)"
 _DELETE_FTS = (
@@ -252,19 +255,44 @@ def trim(writer: sqlite3.Connection, db: Path | str) -> int:
     return n
 
 
+def repairing(db: Path | str, work: Callable[[sqlite3.Connection], T]) -> tuple[T, str | None]:
+    """``work`` on an indexer connection. Should SQLite find the index file damaged
+    (derived data: a bad sector, a bad copy), the file is removed and ``work`` runs
+    once more on a new one, which its catch-up builds whole from the archive. The
+    caller holds the sync lock. Returns what ``work`` returned, and the damage
+    found (None: none)."""
+    from .db import is_damage, reset_damaged_index
+
+    def once() -> T:
+        conn = open_indexer(db)
+        try:
+            return work(conn)
+        finally:
+            conn.close()
+
+    try:
+        return once(), None
+    except sqlite3.DatabaseError as e:
+        # a damage is checked for in the index file alone: one in the archive is not ours to repair
+        found = reset_damaged_index(db, thorough=True) if is_damage(e) else None
+        if found is None:
+            raise
+        return once(), found
+
+
 def sync_index(db: Path | str, *, bulk: bool | None = None) -> int:
     """Catch the index up in this process (after a small sync, forget, redact,
-    or when the indexer process died). ``bulk`` False restores FTS5's normal
-    segment settings after a big import."""
-    conn = open_indexer(db)
-    try:
+    or when the indexer process died), rebuilding a damaged one (``repairing``).
+    ``bulk`` False restores FTS5's normal segment settings after a big import."""
+
+    def work(conn: sqlite3.Connection) -> int:
         if bulk is not None:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 set_fts_options(conn, FTS_BULK if bulk else FTS_NORMAL)
         return catch_up(conn)
-    finally:
-        conn.close()
+
+    return repairing(db, work)[0]
 
 
 POLL_SECONDS = 0.05
