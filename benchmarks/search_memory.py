@@ -54,7 +54,7 @@ def _tree_of(rev: str) -> Path:
 
 def _one(tree: Path, home: Path, query: str, runs: int) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(tree), str(home), query, str(runs)],
+        [sys.executable, "-c", _CHILD, str(tree), str(home.resolve()), query, str(runs)],
         capture_output=True,
         text=True,
         check=True,

@@ -147,6 +147,32 @@ def test_four_big_groups_are_counted_in_one_streamed_pass(tmp_path_factory, conv
     a.close()
 
 
+@SETTINGS
+@given(
+    convs=archives, words=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=3), role=st.sampled_from([None, "user"])
+)
+def test_a_count_in_sqlite_equals_the_rowids_counted_in_python(tmp_path_factory, convs, words, role):
+    """whole.count_in (SQLite checks each match against the listed conversations)
+    against the matches' rowids read and kept by conversation in Python, for every
+    subset of the archive's conversations taken in turn."""
+    from polylogue.store.scope import match_expr, scope
+
+    a = _plain(tmp_path_factory.mktemp("count"), convs)
+    text = " OR ".join(words) + (f" role:{role}" if role else "")
+    q = lang.parse(text)
+    sc = scope(q)
+    expr = match_expr(q)
+    with a.reader() as conn:
+        body, args = sc.body(expr)
+        rowids = whole.ints(conn, f"SELECT messages_fts.rowid {body}", args)
+        every = sorted({r >> whole.MESSAGE_ID_BITS for r in rowids} | {1, 2, 999})
+        for k in range(len(every) + 1):
+            cands = set(every[:k]) | set(every[k + 1 :: 2])
+            want = len(whole.within(rowids, cands))
+            assert whole.count_in(conn, sc, expr, whole._listed(cands)) == want, (text, cands)
+    a.close()
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     blocks=st.dictionaries(st.integers(0, 5), st.lists(st.integers(0, 300), max_size=8), max_size=4),
