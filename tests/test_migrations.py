@@ -21,7 +21,8 @@ import zstandard
 from helpers import load_v1_archive
 
 from polylogue import Archive
-from polylogue.store import upgrade
+from polylogue.store import term_totals, upgrade
+from polylogue.store.db import open_writer
 from polylogue.store.ids import message_rowid
 from polylogue.store.schema import SCHEMA_VERSION, migrate
 
@@ -185,7 +186,7 @@ def test_a_version_8_archive_moves_its_index_into_its_own_file(tmp_path):
     before = _v8_index(home / "polylogue.db")
     assert len(before["hits"]) >= 20 and before["totals"] and before["convs"] and before["chosen"]
     archive = Archive(home)
-    archive.sync([tmp_path / "nothing"])  # reads never migrate; a sync does
+    open_writer(home / "polylogue.db").close()  # migration 9 alone: a sync runs it, then counts (below)
     assert archive.stats()["schema_version"] == SCHEMA_VERSION
     index = home / "index.db"
     assert index.stat().st_mode & 0o777 == 0o600
@@ -206,6 +207,23 @@ def test_a_version_8_archive_moves_its_index_into_its_own_file(tmp_path):
     assert conn.execute("SELECT term FROM frequent_terms ORDER BY term").fetchall() == before["terms"]
     assert conn.execute("SELECT value FROM index_state WHERE key = 'totals_chosen_at'").fetchone() == before["chosen"]
     assert conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+    conn.close()
+    # the next sync chooses the words again (TOTALS_VERSION 3: the words in 50K+ messages, prefixes of
+    # 3-6 letters): the words chosen before stay, and every term still chosen keeps its counts as they
+    # were (only the newly chosen are counted)
+    archive.sync([tmp_path / "nothing"])
+    conn = sqlite3.connect(index)
+    terms = {t for (t,) in conn.execute("SELECT term FROM frequent_terms")}
+    assert {t for (t,) in before["terms"] if not t.endswith("*")} <= terms
+    assert len(terms) > len(before["terms"])
+    totals = set(conn.execute("SELECT * FROM term_totals"))
+    convs = set(conn.execute("SELECT * FROM term_convs"))
+    still = {row for row in before["totals"] if row[0] in terms}
+    assert len(still) * 2 > len(before["totals"]) and still <= totals
+    still = {row for row in before["convs"] if row[0] in terms}
+    assert still and still <= convs
+    version = conn.execute("SELECT value FROM index_state WHERE key = 'totals_version'").fetchone()
+    assert version == (term_totals.TOTALS_VERSION,)
     conn.close()
     out = archive.check()
     assert out["problems"] == [] and out["index_lag"] == 0

@@ -87,10 +87,10 @@ PREFIX_COST = 4  # a prefix's count merges doclists: ~4x a word's per message, s
 # ~150 ms at 5M), whatever the blocks touched: a refresh spends at most this much CPU time on them
 PREFIX_SECONDS = 0.5
 PREFIX_SHARE = 0.5  # or half the time the refresh spent on words, if more (a full import: all blocks)
-# meta 'totals_version': below it, the words are chosen again (2: prefixes too). The words in 50K+
-# messages (WORD_SHARE) come when the words are next chosen: a new archive's first count, or the
-# archive doubled (so the move to a separate index file keeps an archive's choice as it was)
-TOTALS_VERSION = 2
+# meta 'totals_version': below it, the words are chosen again (2: prefixes too; 3: the words in
+# 50K+ messages, WORD_SHARE, and prefixes of 3-6 letters). The next sync of an older archive chooses
+# again; the words still chosen keep their counts, the new ones are counted (~3 s at 1M messages)
+TOTALS_VERSION = 3
 SAMPLE_MESSAGES = 10_000
 
 _ASCII_TOKEN = re.compile(r"[0-9a-z]+")
