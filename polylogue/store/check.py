@@ -83,7 +83,12 @@ def _archive_damage(db: Path) -> str | None:
 def _index_problem(db: Path, what: str = "") -> str:
     if not what:
         found = index_damage(db)
-        what = f"is damaged ({found})" if found else "cannot be opened (its permissions?)"
+        if found is None:  # not SQLite's damage: a file this user may not read, a folder in its place
+            return (
+                f"{index_file.INDEX_NAME}: the search index cannot be opened (is it a file this user can read"
+                " and write?); nothing archived is lost"
+            )
+        what = f"is damaged ({found})"
     return (
         f"{index_file.INDEX_NAME}: the search index {what}; nothing archived is lost: "
         "`polylogue sync` rebuilds it from the archive"
