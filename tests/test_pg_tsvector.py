@@ -13,13 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pg_server import pg_server  # noqa: F401
 
-from polylogue.store.postgres.index_text import _exact, index_text, message_columns, tsvector_text
+from polylogue.store.postgres.index_text import _exact, index_text, message_columns, server_words, tsvector_text
 from polylogue.store.postgres.load import TSV_SQL
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'polylogue[postgres]'")
 
 WORDS = st.sampled_from(
-    ["a", "the", "x1", "42", "u8xe4b8ad", "w" * 2046, "w" * 2047, "w" * 2048, "z" * 3000, "0x1f", "1e5"]
+    # "0e0a", "12e3abc5": the server's parser cuts a number in scientific notation from a word after it
+    ["a", "the", "x1", "42", "u8xe4b8ad", "w" * 2046, "w" * 2047, "w" * 2048, "z" * 3000, "0x1f", "1e5", "0e0a"]
+    + ["12e3abc5", "1e5e5", "e5"]
 )
 KIND = st.one_of(
     st.just(""),
@@ -61,4 +63,4 @@ def test_on_real_index_text(pg_server, texts):  # noqa: F811
 def test_the_straight_numbering_agrees_with_the_exact_way(cols):
     """tsvector_text numbers a message within the limits straight through: the same
     text as applying every limit (_exact), on both sides of each limit."""
-    assert tsvector_text(cols) == _exact([c.split() for c in cols])
+    assert tsvector_text(cols) == _exact([server_words(c) for c in cols])

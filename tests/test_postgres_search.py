@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -388,3 +389,28 @@ def test_a_search_with_a_time_limit(pair):
         with pytest.raises(SearchTimeout):
             shared._bounded(shared._connection(), 0.001, lambda: cur.execute("SELECT pg_sleep(1)"))
     assert shared.search(words[0], limit=1).total_conversations == want.total_conversations  # usable after
+
+
+def test_numbers_in_scientific_notation_are_found_alike(pg_server, tmp_path):  # noqa: F811
+    """The server's parser cuts '12e3abc' into a number in scientific notation and a
+    word ('12e3', 'abc'), in the index text as in a query: a push's tsvector and the
+    query compiler cut such a token the same way (index_text.server_words), so the
+    shared archive finds what the local one finds."""
+    from tests.test_whole import _conversation
+
+    texts = [["the 12e3abc units", "a reply"], ["0e0a and 1e5e5", "x"], ["plain 7e2 here", "0e00e0 too"]]
+    lines = [orjson.dumps(_conversation(f"claude:s{i}", f"title {i}", t)) for i, t in enumerate(texts)]
+    (tmp_path / "w.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    local = Archive(tmp_path / "home")
+    assert local.sync([tmp_path / "w.jsonl"]).errors == []
+    url = pg_server.new_database("scientific")
+    push(local, url, machine="laptop")
+    shared = PgArchive(url)
+    try:
+        for q in ["12e3abc", "0e0a", "1e5e5", "7e2", "0e00e0", "12e3ab*", "0e0*", '"12e3abc units"', "units"]:
+            got = local.search(q, limit=LIMIT, cache=False)
+            assert got.total_messages >= 1, q
+            same(local, shared, q)
+    finally:
+        shared.close()
+        local.close()

@@ -25,7 +25,7 @@ from typing import Any
 from .. import forms as word_forms
 from ..encode import CONTEXT, FTS_COLUMNS, ms
 from ..query import HAS_BITS, Query, Term, check, like_escape, time_range
-from .index_text import lexeme
+from .index_text import lexeme, server_words
 from .schema import WEIGHTS
 
 # ts_rank's weights for {D, C, B, A}: dialogue above thinking above tool traffic (fts.WEIGHTS)
@@ -56,7 +56,8 @@ def term_tsquery(t: Term, kinds: list[str] = (), use_forms: bool = True) -> str:
         alts += [([f], False) for f in t.forms]
     out = []
     for toks, prefix in alts:
-        lex = [f"'{lexeme(tok)}'" for tok in toks]
+        # cut as the server's parser cut the index text (index_text.server_words: '0e0a' is two words)
+        lex = [f"'{word}'" for tok in toks for word in server_words(lexeme(tok))]
         mark = ":" + ("*" if prefix else "") + w if (prefix or w) else ""
         if mark:  # the weight holds for every word of a phrase; the prefix for its last
             lex = [x + ":" + w if w else x for x in lex[:-1]] + [lex[-1] + mark]
