@@ -73,8 +73,10 @@ def profile(cmd: list[str], every: float) -> dict:
                     name = p.name()
                 except psutil.Error:
                     continue
-                if p.pid not in roles:
-                    roles[p.pid] = "indexer" if name == "polylogue-index" else "counter" if indexer_gone else "parser"
+                if name == "polylogue-index":  # named once it runs: a sighting just after its fork took it for a parser
+                    roles[p.pid] = "indexer"
+                elif p.pid not in roles:
+                    roles[p.pid] = "counter" if indexer_gone else "parser"
                 cpu[p.pid] = times.user + times.system
                 got["cpu"] = cpu[p.pid]
                 now[p.pid] = got
