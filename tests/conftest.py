@@ -7,6 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI (.ci/run) runs the property tests with fixed examples, derived from each test, so
+# a clean clone's run gives what the same run gave here; `make test` keeps drawing new
+# ones each run (that is how CI met '0e0a': store/postgres/index_text.py)
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("POLYLOGUE_HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
