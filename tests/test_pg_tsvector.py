@@ -9,7 +9,7 @@ including the server's limits: words of 2,048 bytes or more, positions past
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pg_server import pg_server  # noqa: F401
 
@@ -51,6 +51,8 @@ def test_the_pushed_tsvector_is_the_one_the_server_builds(pg_server, cols):  # n
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(texts=st.lists(st.text(max_size=300), min_size=4, max_size=4))
+@example(texts=["", "", "", "U8X20"])  # the separator's lexeme, typed: written in hex like any u8x word
+@example(texts=["u8x", "12e3abc u8xe4b8ad", "中u8x20", "0e0a"])
 def test_on_real_index_text(pg_server, texts):  # noqa: F811
     cols, _ = message_columns(tuple(texts))  # type: ignore[arg-type]
     assert [index_text(t) for t in texts][0] == cols[0]

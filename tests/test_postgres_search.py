@@ -391,14 +391,16 @@ def test_a_search_with_a_time_limit(pair):
     assert shared.search(words[0], limit=1).total_conversations == want.total_conversations  # usable after
 
 
-def test_numbers_in_scientific_notation_are_found_alike(pg_server, tmp_path):  # noqa: F811
+def test_words_the_server_would_read_otherwise_are_found_alike(pg_server, tmp_path):  # noqa: F811
     """The server's parser cuts '12e3abc' into a number in scientific notation and a
     word ('12e3', 'abc'), in the index text as in a query: a push's tsvector and the
-    query compiler cut such a token the same way (index_text.server_words), so the
-    shared archive finds what the local one finds."""
+    query compiler cut such a token the same way (index_text.server_words). A typed
+    word that begins with the hex tag ('u8x20', the separator's lexeme) is written in
+    hex like a non-ASCII one. The shared archive finds what the local one finds."""
     from tests.test_whole import _conversation
 
     texts = [["the 12e3abc units", "a reply"], ["0e0a and 1e5e5", "x"], ["plain 7e2 here", "0e00e0 too"]]
+    texts.append(["typed u8x20 and u8xe4b8ad", "中 here"])  # the separator's lexeme, a hex lexeme, typed
     lines = [orjson.dumps(_conversation(f"claude:s{i}", f"title {i}", t)) for i, t in enumerate(texts)]
     (tmp_path / "w.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     local = Archive(tmp_path / "home")
@@ -407,7 +409,12 @@ def test_numbers_in_scientific_notation_are_found_alike(pg_server, tmp_path):  #
     push(local, url, machine="laptop")
     shared = PgArchive(url)
     try:
-        for q in ["12e3abc", "0e0a", "1e5e5", "7e2", "0e00e0", "12e3ab*", "0e0*", '"12e3abc units"', "units"]:
+        for q in ["12e3abc", "0e0a", "1e5e5", "7e2", "0e00e0", "12e3ab*", "0e0*", '"12e3abc units"', "units"] + [
+            "u8x20",
+            "u8xe4b8ad",
+            "u8x*",
+            "中",
+        ]:
             got = local.search(q, limit=LIMIT, cache=False)
             assert got.total_messages >= 1, q
             same(local, shared, q)

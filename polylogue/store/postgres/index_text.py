@@ -5,8 +5,9 @@ hyphenated word three, non-ASCII letters by the server's locale), and then a
 search would find other things than on SQLite. So a push sends each search
 column already cut by our tokenizer (store/tokens.py), as tokens joined by
 spaces, and the server only turns that into a tsvector with ``to_tsvector('simple', ...)``.
-ASCII tokens ([a-z0-9]+) pass the parser unchanged whatever the server's locale;
-a token with other characters is written as ``u8x`` + the hex of its UTF-8
+ASCII tokens ([a-z0-9]+) pass the parser unchanged whatever the server's locale
+(but for numbers in scientific notation: ``server_words``);
+a token with other characters, or one that begins with ``u8x`` itself, is written as ``u8x`` + the hex of its UTF-8
 bytes, which is ASCII too, and keeps prefixes (a prefix of a word is a prefix
 of its bytes). The query compiler (query.py) encodes its terms the same way."""
 
@@ -33,9 +34,20 @@ _ASCII = bytes(c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122
 _RUN = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+")
 
 
+# an ASCII token that begins with the tag is written in hex too: else a word someone typed ('u8x20')
+# would be the lexeme of another ('u8x20' is a space's, the separator load.py deletes)
+_TAGGED = re.compile(rf"(?<![a-z0-9]){HEX_TAG}[a-z0-9]*")
+
+
 def lexeme(token: str) -> str:
     """One index token as the lexeme PostgreSQL holds."""
-    return token if token.isascii() else HEX_TAG + token.encode().hex()
+    if token.isascii() and not token.startswith(HEX_TAG):
+        return token
+    return HEX_TAG + token.encode().hex()
+
+
+def _tagged_lexeme(m: re.Match) -> str:
+    return lexeme(m.group())
 
 
 def index_text(text: str, budget: int = MAX_CHARS) -> str:
@@ -46,8 +58,10 @@ def index_text(text: str, budget: int = MAX_CHARS) -> str:
         out = text.encode("ascii").translate(_ASCII).decode("ascii")
         if out.isspace():
             return ""
+        if HEX_TAG in out:
+            out = _TAGGED.sub(_tagged_lexeme, out)
     else:
-        out = " ".join(run.lower() if run.isascii() else _run_lexemes(run) for run in _RUN.findall(text))
+        out = " ".join(lexeme(run.lower()) if run.isascii() else _run_lexemes(run) for run in _RUN.findall(text))
     if len(out) > budget:
         cut = out.rfind(" ", 0, budget + 1)
         out = out[: cut if cut > 0 else 0]
