@@ -12,7 +12,7 @@ from pathlib import Path
 import provider_checks as checks
 import pytest
 from conftest import REPO, SHARED_SAMPLES, sample_files
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from out_of_range import all_text, jsonl, mutated
 
@@ -274,6 +274,7 @@ def test_fuzz_operation_logs(requests, ops):
     st.lists(_shaped, max_size=5),
     st.booleans(),
 )
+@example({}, [{"requestId": 0}, {"requestId": 0}], False)  # one request id twice: two turns, two ids
 def test_fuzz_documents(fields, requests, pretty):
     doc = {**fields, "requests": requests}
     FUZZ.must_not_raise(json.dumps(doc, indent=2 if pretty else None).encode())

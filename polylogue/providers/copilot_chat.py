@@ -305,6 +305,7 @@ class _Session:
         self.doc, self.ctx = doc, ctx
         self.messages: list[m.Message] = []
         self.models: list[str] = []
+        self.request_ids: set[str] = set()
         self.parts: dict[str, int] = {}
         self.workspace: str | None = None  # from a request's cacheKey (the workspace URI) before 1.109
 
@@ -360,6 +361,9 @@ class _Session:
             self.ctx.warn(f"request {i}: not an object, skipped")
             return
         rid = usable_str(request.get("requestId")) or f"{self.sid}:{i}"
+        if rid in self.request_ids:  # a request id twice (an edited file, a bad merge): each keeps its turn
+            rid = f"{rid}#{i}"
+        self.request_ids.add(rid)
         ts = read_time(request.get("timestamp"), {}, "timestamp")
         reply_ts = read_time(request.get("responseTimestamp"), {}, "responseTimestamp") or ts
         result = as_dict(request.get("result"))
