@@ -67,6 +67,9 @@ def _dirty(a: Archive, blocks: set[int]) -> None:
     query=([[("run", False)], [("cat", True)]], [], None),
     dirty={1},
 )
+@example(  # a form only a title holds ('runs'): the kept title-only conversations would miss it
+    convs=[("run", [("run", "user")]), ("runs", [("cat", "user")])], query=([[("run", False)]], [], None), dirty=set()
+)
 def test_kept_counts_equal_a_brute_force_scan(tmp_path_factory, convs, query, dirty):
     groups, excluded, role = query
     if any(w == x for g in groups for w, _ in g for x in excluded):

@@ -523,6 +523,10 @@ def _counted_ahead(conn, q) -> tuple[int, int, set[int]] | None:
     t = q.groups[0][0]
     if len(t.tokens) != 1:
         return None
+    if set(t.title_forms) - set(t.forms):
+        # a form only titles hold ('runs' in a title, never in a message): the kept title-only
+        # conversations are counted for the messages' forms alone, so they would miss it
+        return None
     # a frequent prefix ('som*', term_totals.choose): without its kept totals, counting merges the
     # doclists of every word it starts
     return term_totals.counted(conn, term_totals.prefix_key(t.tokens[0]) if t.prefix else _totals_key(t))
